@@ -1,0 +1,169 @@
+# sockleak: one Makefile drives everything. `make help` lists the targets.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+PCDIR   ?= $(LIBDIR)/pkgconfig
+VERSION := 0.1.0
+
+CC      ?= cc
+CXX     ?= c++
+PYTHON  ?= /usr/bin/python3
+B       := build
+
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$(VERSION)\"
+
+# Debian packages the build and the tests need, and a header or program that
+# proves each one is there.
+DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
+            libcmocka-dev libjansson-dev python3 python3-pytest
+DEP_PROBES := /usr/include/uthash.h:uthash-dev \
+              /usr/include/cmocka.h:libcmocka-dev \
+              /usr/include/jansson.h:libjansson-dev \
+              /usr/include/elfutils/libdwfl.h:libdw-dev \
+              /usr/include/libelf.h:libelf-dev \
+              /usr/lib/x86_64-linux-gnu/libunwind.so.8:libunwind-dev \
+              /usr/include/x86_64-linux-gnu/libunwind.h:libunwind-dev \
+              /usr/bin/pkg-config:pkg-config \
+              /usr/bin/g++:g++ \
+              /usr/bin/python3:python3 \
+              /usr/lib/python3/dist-packages/pytest:python3-pytest
+
+# ---------------------------------------------------------------- sources
+PRELOAD_SRC := $(wildcard preload/*.c)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/%.o)
+PRELOAD_ASM := $(wildcard preload/*.S)
+PRELOAD_ASM_OBJ := $(PRELOAD_ASM:%.S=$(B)/%.o)
+# Everything but the exported hooks and the constructor: what unit tests link.
+PRELOAD_LIB_OBJ := $(filter-out $(B)/preload/hooks.o $(B)/preload/init.o,$(PRELOAD_OBJ))
+REPORT_SRC  := $(wildcard report/*.c)
+REPORT_OBJ  := $(REPORT_SRC:%.c=$(B)/%.o)
+REPORT_LIB_OBJ := $(filter-out $(B)/report/main.o,$(REPORT_OBJ))
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+PROG_C      := $(wildcard tests/integration/progs/*.c)
+PROG_CXX    := $(wildcard tests/integration/progs/*.cc)
+PROG_BIN    := $(PROG_C:tests/integration/progs/%.c=$(B)/tests/progs/%) \
+               $(PROG_CXX:tests/integration/progs/%.cc=$(B)/tests/progs/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
+
+LIB  := $(B)/libsockleak.so
+TOOL := $(B)/sockleak
+STUB := $(B)/libsockleak-stub.a
+
+PRELOAD_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -pthread
+PRELOAD_LDLIBS := -ldl -pthread
+REPORT_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS) -pthread
+REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
+# Test programs and examples: debug info and no optimisation unless a program
+# asks otherwise (see PROG_FLAGS_<name> below), so call sites are exact.
+PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
+
+.PHONY: all deps check-deps demo check unit integration install uninstall \
+        bench clean help progs examples format
+.DEFAULT_GOAL := all
+
+all: check-deps $(LIB) $(TOOL)
+
+help:
+	@echo "make            build $(LIB) and $(TOOL)"
+	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
+	@echo "make check      build and run every test (unit and integration)"
+	@echo "make bench      run the benchmarks"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
+
+# Install only what is missing; sudo only when not root.
+deps:
+	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
+	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "deps: installing$$missing"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS) \
+	    >/dev/null || { echo "deps: apt-get install failed; install by hand: $(DEB_PKGS)"; exit 1; }; \
+	else echo "deps: all present"; fi
+
+check-deps:
+	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
+	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then echo "missing Debian packages:$$missing (run: make deps)"; exit 1; fi
+
+$(B)/preload/%.o: preload/%.c $(wildcard preload/*.h include/*.h) | $(B)/preload
+	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
+$(B)/preload/%.o: preload/%.S | $(B)/preload
+	$(CC) -fPIC -c $< -o $@
+$(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
+	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
+$(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/report/%.o: report/%.c $(wildcard report/*.h include/*.h) | $(B)/report
+	$(CC) $(REPORT_CFLAGS) -DSL_LIBDIR=\"$(LIBDIR)\" -c $< -o $@
+$(TOOL): $(REPORT_OBJ)
+	$(CC) -o $@ $^ $(REPORT_LDLIBS)
+$(B)/libsl_report.a: $(REPORT_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# Unit tests: one cmocka program per area, linked against the library's and
+# the tool's internals (not the exported hooks).
+$(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B)/tests/unit
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $< -o $@ \
+	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl
+
+$(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
+	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)
+$(B)/tests/progs/%: tests/integration/progs/%.cc | $(B)/tests/progs
+	$(CXX) -g -O0 -Wall -Wextra -Werror $(PROG_FLAGS_$*) $< -o $@
+$(B)/examples/%: examples/%.c | $(B)/examples
+	$(CC) $(PROG_CFLAGS) $< -o $@
+
+# Per-program build flags for test programs.
+include tests/integration/progs/flags.mk
+
+progs: $(PROG_BIN)
+examples: $(EXAMPLE_BIN)
+
+$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples:
+	mkdir -p $@
+
+demo: deps
+	$(MAKE) all examples
+	sh examples/demo.sh
+
+check: deps
+	$(MAKE) all progs examples $(UNIT_BIN)
+	$(MAKE) unit integration
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: all progs examples
+	SOCKLEAK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+bench: all
+	sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
+	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/sockleak
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libsockleak.so
+	install -m 644 include/sockleak.h $(DESTDIR)$(INCDIR)/sockleak.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
+	  sockleak.pc.in > $(DESTDIR)$(PCDIR)/sockleak.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so \
+	  $(DESTDIR)$(INCDIR)/sockleak.h $(DESTDIR)$(PCDIR)/sockleak.pc
+
+format:
+	clang-format -i preload/*.[ch] report/*.[ch] include/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(B) sockleak-out

@@ -1,0 +1,70 @@
+/* sockleak raw log format, version 1: the one definition shared by the writer
+ * (preload/log.c) and the reader (report/).
+ *
+ * One file per process, <output>/<program>.<pid>.jsonl, opened O_APPEND.
+ * One JSON object per line, each line written with a single write(2), so
+ * whatever was written survives a crash or SIGKILL. A file may hold several
+ * processes in a row (pid reuse): every "header" starts a new process and the
+ * records after it belong to it. The reader ignores a truncated last line (with
+ * a warning) and unknown record types (with a warning), never the whole file.
+ *
+ * Every record has "t" (its type). Times: *_unix_ms are wall-clock
+ * milliseconds since the epoch; *_ms durations are milliseconds.
+ *
+ * header   {"t":"header","version":1,"pid":4242,"ppid":1,"program":"server",
+ *           "exe":"/usr/bin/server","argv":["server","-p","80"],
+ *           "start_unix_ms":1764000000000,"run_id":"abc","deadline_ms":5000,
+ *           "frames":32}
+ *          run_id is "" unless SOCKLEAK_OPTIONS had run_id= (sockleak run
+ *          sets it, to report only the processes of its own run).
+ *
+ * module   {"t":"module","id":0,"path":"/usr/bin/server",
+ *           "build_id":"3f2a...","base":140737351...}
+ *          Written once, before the first record whose stacks name it. "id"
+ *          is what stack frames refer to; "base" is the load bias (dlpi_addr);
+ *          build_id is lowercase hex, "" when the module has none.
+ *
+ * finding  {"t":"finding","id":1,"kind":"close_wait","fd":7,"family":"inet",
+ *           "local":"127.0.0.1:8080","peer":"127.0.0.1:53122","inode":123,
+ *           "tcp_state":"CLOSE_WAIT","eof_unix_ms":1764000001000,
+ *           "held_ms":5003,"eof_stack":[[0,6699],[0,7000]],
+ *           "open_stack":[[0,6656]]}
+ *          kind: "close_wait" or "unclosed_after_shutdown".
+ *          family: "inet", "inet6", "unix" or "other". local/peer: "" when
+ *          unknown; unix sockets give the path or "" (abstract: "@name").
+ *          tcp_state: the kernel's state name at the deadline (TCP_INFO),
+ *          or null when the kernel cannot tell (unix sockets).
+ *          held_ms: time from the later of EOF and the last send to when
+ *          the finding was written. Stacks: frames as [module id, offset],
+ *          offset = pc - module base; frame 0 is the return address in the
+ *          program's caller of the intercepted function, so the reader
+ *          looks up offset - 1 for every frame. A stack may be [] when
+ *          unknown (socket inherited or created before the library loaded).
+ *
+ * closed   {"t":"closed","id":1,"fd":7,"held_ms":8000}
+ *          A reported socket was closed late; held_ms from EOF to close.
+ *
+ * footer   {"t":"footer","sockets":1200,"eof_seen":900,"findings":7,
+ *           "end_unix_ms":1764000009000}
+ *          Written at normal exit. sockets: stream sockets tracked;
+ *          eof_seen: of those, how many read end-of-stream.
+ */
+#ifndef SOCKLEAK_LOG_H
+#define SOCKLEAK_LOG_H
+
+#define SL_LOG_VERSION 1
+#define SL_LOG_SUFFIX ".jsonl"
+
+#define SL_REC_HEADER "header"
+#define SL_REC_MODULE "module"
+#define SL_REC_FINDING "finding"
+#define SL_REC_CLOSED "closed"
+#define SL_REC_FOOTER "footer"
+
+#define SL_KIND_CLOSE_WAIT "close_wait"
+#define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"
+
+/* Longest line the writer produces; the reader accepts lines up to this. */
+#define SL_LOG_MAX_LINE 65536
+
+#endif

@@ -1,0 +1,53 @@
+/* Per-fd state: a two-level array indexed by fd (chunks mapped on first use).
+ * A lookup on an fd we never touched costs one or two loads and no lock.
+ * Every field but the atomics is written under the fd's stripe lock. */
+#ifndef SL_FDTABLE_H
+#define SL_FDTABLE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "sl.h"
+
+enum sl_slot_flags {
+    SL_F_KNOWN = 1u << 0,    /* the slot describes the object now at this fd */
+    SL_F_SOCKET = 1u << 1,   /* it is a socket */
+    SL_F_STREAM = 1u << 2,   /* SOCK_STREAM: end-of-stream reads count */
+    SL_F_NOTSOCK = 1u << 3,  /* classified: not a socket, or not worth tracking */
+    SL_F_EOF = 1u << 4,      /* a read returned end-of-stream; deadline queued */
+    SL_F_SHUT_WR = 1u << 5,  /* the program shut down the write side */
+    SL_F_SHUT_RD = 1u << 6,  /* the program shut down the read side: 0 is not EOF */
+    SL_F_REPORTED = 1u << 7, /* a finding was written; close writes "closed" */
+    SL_F_INHERITED = 1u << 8 /* EOF state came from the parent across fork: ignore */
+};
+
+struct sl_slot {
+    _Atomic uint32_t flags;
+    uint32_t gen;                  /* bumped whenever the fd gets a new object */
+    uint64_t inode;                /* st_ino when tracking started, 0 unknown */
+    uint32_t open_stack;           /* stack depot id, 0 none */
+    uint32_t eof_stack;            /* stack depot id, 0 none */
+    int64_t eof_ns;                /* CLOCK_MONOTONIC of the first EOF */
+    _Atomic int64_t last_send_ns;  /* last successful send after EOF, 0 none */
+    int64_t reported_ns;           /* when the finding was written */
+    uint32_t finding_id;           /* id of that finding record */
+    uint8_t domain;                /* AF_* */
+    uint8_t type;                  /* SOCK_STREAM, SOCK_DGRAM, ... */
+};
+
+/* Slot for fd, or NULL when none was ever made (fd < 0 or huge: NULL too).
+ * Lock-free; the caller must tolerate concurrent updates (read flags first). */
+struct sl_slot *sl_fdtable_peek(int fd) SL_HIDDEN;
+/* Slot for fd, mapping its chunk when needed; NULL on fd < 0 or no memory. */
+struct sl_slot *sl_fdtable_get(int fd) SL_HIDDEN;
+
+/* Striped locks by fd. Never held across a real blocking call or an unwind. */
+void sl_fdtable_lock(int fd) SL_HIDDEN;
+void sl_fdtable_unlock(int fd) SL_HIDDEN;
+/* fork: take every stripe (prepare), release (parent), reinitialise (child). */
+void sl_fdtable_lock_all(void) SL_HIDDEN;
+void sl_fdtable_unlock_all(void) SL_HIDDEN;
+void sl_fdtable_reinit_locks(void) SL_HIDDEN;
+/* Call fn on every slot that exists (used after fork; stripes not taken). */
+void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg) SL_HIDDEN;
+
+#endif

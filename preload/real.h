@@ -1,0 +1,56 @@
+/* The real libc functions behind our hooks, generated from one list and bound
+ * once with dlsym(RTLD_NEXT) (sl_real_init, from the constructor and lazily
+ * from any hook reached first). Our own code calls these, never the hooked
+ * names, so it never re-enters a hook. */
+#ifndef SL_REAL_H
+#define SL_REAL_H
+
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include "sl.h"
+
+/* X(return type, name, parameter list) */
+#define SL_REAL_FUNCS(X)                                                        \
+    X(int, socket, (int, int, int))                                             \
+    X(int, socketpair, (int, int, int, int *))                                  \
+    X(int, accept, (int, struct sockaddr *, socklen_t *))                       \
+    X(int, accept4, (int, struct sockaddr *, socklen_t *, int))                 \
+    X(int, connect, (int, const struct sockaddr *, socklen_t))                  \
+    X(ssize_t, recv, (int, void *, size_t, int))                                \
+    X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *)) \
+    X(ssize_t, recvmsg, (int, struct msghdr *, int))                            \
+    X(ssize_t, read, (int, void *, size_t))                                     \
+    X(ssize_t, readv, (int, const struct iovec *, int))                         \
+    X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))                  \
+    X(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *)) \
+    X(ssize_t, __read_chk, (int, void *, size_t, size_t))                       \
+    X(ssize_t, send, (int, const void *, size_t, int))                          \
+    X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
+    X(ssize_t, sendmsg, (int, const struct msghdr *, int))                      \
+    X(ssize_t, write, (int, const void *, size_t))                              \
+    X(ssize_t, writev, (int, const struct iovec *, int))                        \
+    X(int, shutdown, (int, int))                                                \
+    X(int, close, (int))                                                        \
+    X(int, dup, (int))                                                          \
+    X(int, dup2, (int, int))                                                    \
+    X(int, dup3, (int, int, int))                                               \
+    X(int, fcntl, (int, int, ...))                                              \
+    X(int, fcntl64, (int, int, ...))                                            \
+    X(int, fclose, (FILE *))                                                    \
+    X(long, syscall, (long, ...))
+
+struct sl_real_table {
+#define SL_REAL_FIELD(ret, name, params) ret (*name) params;
+    SL_REAL_FUNCS(SL_REAL_FIELD)
+#undef SL_REAL_FIELD
+};
+
+extern struct sl_real_table sl_real SL_HIDDEN;
+
+/* Bind every entry (pthread_once). A missing required symbol, or dlsym
+ * handing back our own hook, is one clear fatal message. */
+void sl_real_init(void) SL_HIDDEN;
+
+#endif

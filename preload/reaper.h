@@ -1,0 +1,23 @@
+/* The deadline queue and the thread that turns overdue EOFs into findings. */
+#ifndef SL_REAPER_H
+#define SL_REAPER_H
+
+#include <stdint.h>
+#include "sl.h"
+
+/* Queue a deadline check of (fd, gen) at due_ns (CLOCK_MONOTONIC); starts the
+ * reaper thread on first use. No allocation through malloc. */
+void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
+
+/* When the reaper finds a slot due it: checks gen and flags under the stripe
+ * lock, re-queues if a send moved the deadline, verifies the inode (fstat),
+ * reads TCP_INFO, writes the finding through sl_log_finding and sets
+ * SL_F_REPORTED, finding_id and reported_ns. */
+
+void sl_reaper_lock_all(void) SL_HIDDEN;
+void sl_reaper_unlock_all(void) SL_HIDDEN;
+/* fork child: empty the queue (those deadlines were the parent's), forget the
+ * thread (the next schedule starts a new one). */
+void sl_reaper_reinit_child(void) SL_HIDDEN;
+
+#endif

@@ -1,0 +1,46 @@
+/* Internal definitions shared by every file of the preload library. */
+#ifndef SL_H
+#define SL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#define SL_HIDDEN __attribute__((visibility("hidden")))
+#define SL_EXPORT __attribute__((visibility("default")))
+#define SL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Thread-local re-entry guard: non-zero while this thread runs our own code
+ * (unwinding, writing the log, classifying an fd). Hooks reached while it is
+ * set pass straight through to the real function. Save and restore it:
+ *     int g = sl_guard_enter(); ...; sl_guard_leave(g);                     */
+extern __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
+static inline int sl_guard_enter(void) { int was = sl_in_lib; sl_in_lib = 1; return was; }
+static inline void sl_guard_leave(int was) { sl_in_lib = was; }
+
+static inline int64_t sl_now_ns(void) /* CLOCK_MONOTONIC */
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t sl_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One line on stderr, prefixed "sockleak: ", through the real write(2); never
+ * stdio, never malloc. Respects verbosity (0 silences it). */
+void sl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))) SL_HIDDEN;
+
+/* Lazily and idempotently initialise the library (real symbols, options).
+ * Safe to call from any hook, including ones reached before our constructor. */
+void sl_init(void) SL_HIDDEN;
+
+/* getpid() cached at init and refreshed in the fork child. */
+extern int sl_pid SL_HIDDEN;
+
+#endif

@@ -1,0 +1,27 @@
+/* Stack capture (libunwind, loaded RTLD_LOCAL so its backtrace and _Unwind_*
+ * never reach the program) and a depot that stores each distinct stack once. */
+#ifndef SL_STACK_H
+#define SL_STACK_H
+
+#include <stdint.h>
+#include "sl.h"
+
+#define SL_MAX_FRAMES 256
+
+/* Capture the calling thread's stack, skipping our own frames (every leading
+ * frame inside libsockleak.so), keep at most `frames` (option) and store it.
+ * Returns the depot id (>0), or 0 when unwinding is unavailable. Must be
+ * called with the re-entry guard set and no lock of ours held. */
+uint32_t sl_stack_capture(void) SL_HIDDEN;
+
+/* Frames of a stored stack: *pcs points into the depot (valid forever). */
+int sl_stack_get(uint32_t id, const uintptr_t **pcs) SL_HIDDEN;
+
+/* Load libunwind and prime it (first unwind costs about 1 ms). Idempotent. */
+void sl_stack_prime(void) SL_HIDDEN;
+
+void sl_stack_lock_all(void) SL_HIDDEN;   /* fork prepare */
+void sl_stack_unlock_all(void) SL_HIDDEN; /* fork parent */
+void sl_stack_reinit(void) SL_HIDDEN;     /* fork child */
+
+#endif
