@@ -1,0 +1,284 @@
+/* Stack capture with libunwind's unw_backtrace, and the stack depot.
+ *
+ * libunwind is dlopen'd RTLD_LOCAL, never linked: it exports `backtrace` and
+ * the `_Unwind_*` family, and in the global scope those would replace
+ * libgcc_s's for the program's own C++ exceptions.
+ *
+ * The depot keeps every distinct stack once, forever (ids stay valid for the
+ * life of the process, so a finding can refer to a stack long after the
+ * socket is gone). Its memory comes from an mmap-backed bump arena: capture
+ * runs inside hooks, which can be reached from signal handlers and from other
+ * libraries' constructors, where malloc is not safe to call. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "modules.h"
+#include "options.h"
+#include "stack.h"
+
+/* ------------------------------------------------------------ the arena */
+
+#define SL_ARENA_BLOCK (1u << 20)
+
+static char *sl_arena_cur, *sl_arena_end; /* depot mutex held */
+
+/* Bump-allocate n bytes (16-aligned, zeroed). NULL when mmap fails. Memory is
+ * never returned: uthash's old bucket arrays after a doubling are the only
+ * waste, at most the size of the final bucket array. */
+static void *sl_arena_alloc(size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if ((size_t)(sl_arena_end - sl_arena_cur) < n) {
+        size_t len = n > SL_ARENA_BLOCK ? (n + 4095) & ~(size_t)4095 : SL_ARENA_BLOCK;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        sl_arena_cur = p;
+        sl_arena_end = sl_arena_cur + len;
+    }
+    void *r = sl_arena_cur;
+    sl_arena_cur += n;
+    return r;
+}
+
+/* uthash configured for the depot: arena memory, out-of-memory recoverable,
+ * hashing done by us (outside the lock) and passed in with *_BYHASHVALUE. */
+static int sl_depot_oom;
+#define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (sl_depot_oom = 1)
+#define uthash_malloc(sz) sl_arena_alloc(sz)
+#define uthash_free(ptr, sz) ((void)(ptr), (void)(sz))
+#include <uthash.h>
+
+/* ------------------------------------------------------------ the depot */
+
+struct sl_depot_entry {
+    UT_hash_handle hh;
+    uint32_t id;
+    uint32_t n;
+    uintptr_t pcs[];
+};
+
+/* id -> entry: a directory of lazily mapped chunks, so an id never moves. */
+#define SL_DEPOT_CHUNK 4096u
+#define SL_DEPOT_DIR 1024u /* up to 4M distinct stacks */
+
+static pthread_mutex_t sl_depot_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sl_depot_entry *sl_depot_table; /* uthash head */
+static struct sl_depot_entry **sl_depot_dir[SL_DEPOT_DIR];
+static uint32_t sl_depot_count; /* ids 1..count */
+static int sl_depot_full_warned;
+
+static void sl_stack_mutex(int lock, const char *fn, int line)
+{
+    int e = lock ? pthread_mutex_lock(&sl_depot_mu) : pthread_mutex_unlock(&sl_depot_mu);
+    if (SL_UNLIKELY(e != 0)) {
+        sl_warn("fatal: %s of the stack depot lock failed (error %d) in %s:%d",
+                lock ? "lock" : "unlock", e, fn, line);
+        abort();
+    }
+}
+#define SL_DEPOT_LOCK() sl_stack_mutex(1, __func__, __LINE__)
+#define SL_DEPOT_UNLOCK() sl_stack_mutex(0, __func__, __LINE__)
+
+/* A 64-bit mix of the frames folded to uthash's 32 bits; uthash picks the
+ * bucket from the low bits, so those must depend on every frame. */
+static unsigned sl_stack_hash(const uintptr_t *pcs, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= pcs[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return (unsigned)(h ^ (h >> 32));
+}
+
+/* Store pcs[0..n) once; returns its id, or 0 when memory runs out. */
+static uint32_t sl_depot_intern(const uintptr_t *pcs, uint32_t n)
+{
+    unsigned hv = sl_stack_hash(pcs, n);
+    size_t keylen = n * sizeof(uintptr_t);
+    struct sl_depot_entry *e;
+    uint32_t id = 0;
+
+    SL_DEPOT_LOCK();
+    HASH_FIND_BYHASHVALUE(hh, sl_depot_table, pcs, keylen, hv, e);
+    if (e) {
+        id = e->id;
+        goto out;
+    }
+    uint32_t next = sl_depot_count + 1;
+    uint32_t chunk = next / SL_DEPOT_CHUNK;
+    if (chunk >= SL_DEPOT_DIR) {
+        if (!sl_depot_full_warned++)
+            sl_warn("stack depot full (%u stacks): further stacks are not recorded",
+                    sl_depot_count);
+        goto out;
+    }
+    if (!sl_depot_dir[chunk]) {
+        sl_depot_dir[chunk] = sl_arena_alloc(SL_DEPOT_CHUNK * sizeof(*sl_depot_dir[0]));
+        if (!sl_depot_dir[chunk])
+            goto out;
+    }
+    e = sl_arena_alloc(sizeof(*e) + keylen);
+    if (!e)
+        goto out;
+    e->id = next;
+    e->n = n;
+    memcpy(e->pcs, pcs, keylen);
+    sl_depot_oom = 0;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, sl_depot_table, e->pcs, keylen, hv, e);
+    if (sl_depot_oom)
+        goto out; /* e is lost arena memory; the id was not handed out */
+    sl_depot_dir[chunk][next % SL_DEPOT_CHUNK] = e;
+    sl_depot_count = next;
+    id = next;
+out:
+    SL_DEPOT_UNLOCK();
+    return id;
+}
+
+static const uintptr_t sl_no_frames[1];
+
+int sl_stack_get(uint32_t id, const uintptr_t **pcs)
+{
+    struct sl_depot_entry *e = NULL;
+
+    *pcs = sl_no_frames;
+    if (id == 0)
+        return 0;
+    SL_DEPOT_LOCK();
+    if (id <= sl_depot_count)
+        e = sl_depot_dir[id / SL_DEPOT_CHUNK][id % SL_DEPOT_CHUNK];
+    SL_DEPOT_UNLOCK();
+    if (!e)
+        return -1;
+    *pcs = e->pcs;
+    return (int)e->n;
+}
+
+void sl_stack_lock_all(void)
+{
+    SL_DEPOT_LOCK();
+}
+
+void sl_stack_unlock_all(void)
+{
+    SL_DEPOT_UNLOCK();
+}
+
+/* The child is single-threaded and the depot consistent (prepare held the
+ * lock across fork), so only the mutex needs a fresh start. */
+void sl_stack_reinit(void)
+{
+    pthread_mutex_init(&sl_depot_mu, NULL);
+}
+
+/* ------------------------------------------------------------ unwinding */
+
+/* Frames fetched beyond the option, to make room for the leading frames we
+ * skip: ours (capture, the hook's helpers, the hook), and libunwind's own,
+ * which its fast path leaves out but its fallback path may not. */
+#define SL_SKIP_MARGIN 16
+
+/* Test knobs (unit tests link this file into the test program itself, so
+ * "our own module" would be the whole test): skip_self=0 disables skipping by
+ * module and skip_frames then drops that many leading frames instead. */
+int sl_stack_skip_self SL_HIDDEN = 1;
+int sl_stack_skip_frames SL_HIDDEN = 0;
+
+typedef int (*sl_unw_backtrace_fn)(void **, int);
+
+static pthread_once_t sl_stack_once = PTHREAD_ONCE_INIT;
+static _Atomic int sl_stack_ready;           /* prime finished, even if failed */
+static sl_unw_backtrace_fn sl_unw_backtrace; /* NULL: stacks unavailable */
+static uintptr_t sl_unw_lo, sl_unw_hi;       /* libunwind's code */
+static uintptr_t sl_self_lo, sl_self_hi;     /* ours */
+
+static void sl_stack_load(void)
+{
+    int g = sl_guard_enter(); /* libunwind and its dependencies read and close */
+    int saved_errno = errno;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    void *bt = h ? dlsym(h, "unw_backtrace") : NULL;
+
+    if (!bt) {
+        const char *err = dlerror();
+        sl_warn("cannot load libunwind.so.8 (%s): stacks will not be recorded",
+                err ? err
+                : h ? "no unw_backtrace in it"
+                    : "not found");
+        goto done;
+    }
+    /* The caching policy stays UNW_CACHE_GLOBAL: Debian builds libunwind
+     * without HAVE___CACHE_PER_THREAD, and there UNW_CACHE_PER_THREAD would
+     * drop the cache's lock while every thread still shares one cache. The
+     * lock is only taken when a frame misses the per-thread trace cache. */
+    struct sl_module *unw = sl_modules_find((uintptr_t)bt);
+    if (unw) {
+        sl_unw_lo = unw->lo;
+        sl_unw_hi = unw->hi;
+    }
+    sl_modules_self_range(&sl_self_lo, &sl_self_hi);
+
+    void *warm[SL_SKIP_MARGIN];
+    ((sl_unw_backtrace_fn)bt)(warm, SL_SKIP_MARGIN);
+    sl_unw_backtrace = (sl_unw_backtrace_fn)bt;
+done:
+    atomic_store_explicit(&sl_stack_ready, 1, memory_order_release);
+    errno = saved_errno;
+    sl_guard_leave(g);
+}
+
+void sl_stack_prime(void)
+{
+    pthread_once(&sl_stack_once, sl_stack_load);
+}
+
+static int sl_frames_option(void)
+{
+    int f = sl_opt.frames;
+    if (f <= 0)
+        return 32;
+    return f > SL_MAX_FRAMES ? SL_MAX_FRAMES : f;
+}
+
+uint32_t sl_stack_capture(void)
+{
+    if (SL_UNLIKELY(!atomic_load_explicit(&sl_stack_ready, memory_order_acquire)))
+        sl_stack_prime();
+    if (SL_UNLIKELY(!sl_unw_backtrace))
+        return 0;
+
+    int g = sl_guard_enter();
+    int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
+    int want = sl_frames_option();
+    uintptr_t buf[want + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
+    int n = sl_unw_backtrace((void **)buf, want + SL_SKIP_MARGIN);
+    int i = 0;
+
+    while (i < n && buf[i] >= sl_unw_lo && buf[i] < sl_unw_hi)
+        i++;
+    if (sl_stack_skip_self) {
+        while (i < n && buf[i] >= sl_self_lo && buf[i] < sl_self_hi)
+            i++;
+    } else {
+        i += sl_stack_skip_frames;
+        if (i > n)
+            i = n;
+    }
+    if (n - i > want)
+        n = i + want;
+    uint32_t id = sl_depot_intern(buf + i, (uint32_t)(n - i));
+    errno = saved_errno;
+    sl_guard_leave(g);
+    return id;
+}
