@@ -1,0 +1,28 @@
+/* Report output: the stable JSON schema (version 1) and sanitizer-like text. */
+#ifndef SL_REPORT_FORMAT_H
+#define SL_REPORT_FORMAT_H
+
+#include "group.h"
+#include "suppress.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#define SL_FMT_JSON_VERSION 1
+
+/* The whole report as a JSON object (caller owns the reference). The groups
+ * must be symbolized and suppressions applied. */
+json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp);
+
+/* Writes the JSON report; returns 0, or -1 on a write error. */
+int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp);
+
+/* Writes the text report, ending with the SUMMARY line; colour adds ANSI
+ * escapes. Returns 0, or -1 on a write error. */
+int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
+                bool colour);
+
+/* True when out is a terminal and NO_COLOR is unset or empty. */
+bool sl_fmt_want_colour(FILE *out);
+
+#endif

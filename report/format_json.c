@@ -1,0 +1,100 @@
+#include "format.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < st->n; i++) {
+        const struct sl_sym_frame *f = &st->frames[i];
+        json_t *o = json_object();
+        char addr[32];
+
+        snprintf(addr, sizeof(addr), "0x%" PRIx64, f->address);
+        json_object_set_new(o, "function", json_string(f->function));
+        if (f->file) {
+            json_object_set_new(o, "file", json_string(f->file));
+            if (f->line > 0)
+                json_object_set_new(o, "line", json_integer(f->line));
+        }
+        json_object_set_new(o, "module", json_string(f->module));
+        json_object_set_new(o, "address", json_string(addr));
+        if (f->inlined)
+            json_object_set_new(o, "inlined", json_true());
+        if (f->stale)
+            json_object_set_new(o, "stale", json_true());
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static json_t *sl_fmt_json_group(const struct sl_group *g)
+{
+    json_t *o = json_object(), *progs = json_array(), *ex = json_array();
+
+    json_object_set_new(o, "kind", json_string(g->kind));
+    json_object_set_new(o, "count", json_integer((json_int_t)g->count));
+    json_object_set_new(o, "processes", json_integer((json_int_t)g->processes));
+    for (size_t i = 0; i < g->n_programs; i++)
+        json_array_append_new(progs, json_string(g->programs[i]));
+    json_object_set_new(o, "programs", progs);
+    json_object_set_new(o, "eof_stack", sl_fmt_json_stack(&g->eof_sym));
+    json_object_set_new(o, "open_stack", sl_fmt_json_stack(&g->open_sym));
+    json_object_set_new(o, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
+    json_object_set_new(o, "held_ms_median", json_integer(g->held_median));
+    json_object_set_new(o, "held_ms_max", json_integer(g->held_max));
+    json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
+    for (size_t i = 0; i < g->n_examples; i++) {
+        const struct sl_group_example *e = &g->examples[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "pid", json_integer(e->pid));
+        json_object_set_new(x, "fd", json_integer(e->fd));
+        json_object_set_new(x, "local", json_string(e->local));
+        json_object_set_new(x, "peer", json_string(e->peer));
+        json_object_set_new(x, "held_ms", json_integer(e->held_ms));
+        json_object_set_new(x, "closed", json_boolean(e->closed));
+        json_array_append_new(ex, x);
+    }
+    json_object_set_new(o, "examples", ex);
+    return o;
+}
+
+json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp)
+{
+    json_t *root = json_object(), *sum = json_object(), *findings = json_array(),
+           *suppressed = json_array();
+
+    json_object_set_new(root, "version", json_integer(SL_FMT_JSON_VERSION));
+    json_object_set_new(sum, "processes", json_integer(set->processes));
+    json_object_set_new(sum, "sockets", json_integer(set->sockets));
+    json_object_set_new(sum, "eof_seen", json_integer(set->eof_seen));
+    json_object_set_new(sum, "leaks", json_integer(set->leaks));
+    json_object_set_new(sum, "suppressed", json_integer(set->findings - set->leaks));
+    json_object_set_new(root, "summary", sum);
+    for (size_t i = 0; i < set->n_groups; i++)
+        if (set->groups[i]->suppressed_by < 0)
+            json_array_append_new(findings, sl_fmt_json_group(set->groups[i]));
+    json_object_set_new(root, "findings", findings);
+    for (size_t i = 0; supp && i < supp->n; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "rule", json_string(supp->rules[i].text));
+        json_object_set_new(r, "count", json_integer((json_int_t)supp->rules[i].count));
+        json_array_append_new(suppressed, r);
+    }
+    json_object_set_new(root, "suppressed", suppressed);
+    return root;
+}
+
+int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp)
+{
+    json_t *root = sl_fmt_json_build(set, supp);
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    json_decref(root);
+    if (rc == 0 && fputc('\n', out) == EOF)
+        rc = -1;
+    return rc;
+}

@@ -1,0 +1,145 @@
+#include "format.h"
+#include "util.h"
+
+#include "sockleak_log.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SL_FMT_MAX_PEERS 2
+
+struct sl_fmt_style {
+    const char *head, *bold, *func, *off;
+};
+
+bool sl_fmt_want_colour(FILE *out)
+{
+    const char *nc = getenv("NO_COLOR");
+    return isatty(fileno(out)) && (!nc || !*nc);
+}
+
+static const char *sl_fmt_s(size_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
+static void sl_fmt_headline(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
+{
+    fprintf(out, "%s==sockleak== %s: %zu socket%s ", st->head, g->kind, g->count,
+            sl_fmt_s(g->count));
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT) == 0)
+        fprintf(out, "read end-of-stream and %s never closed", g->count == 1 ? "was" : "were");
+    else if (strcmp(g->kind, SL_KIND_UNCLOSED_AFTER_SHUTDOWN) == 0)
+        fprintf(out, "read end-of-stream and %s shut down for writing but never closed",
+                g->count == 1 ? "was" : "were");
+    else
+        fprintf(out, "leaked");
+    fprintf(out, "%s\n", st->off);
+}
+
+/* True when the frame carries no name, only the "module+0xoff" fallback. */
+static bool sl_fmt_raw(const struct sl_sym_frame *f)
+{
+    const char *base = sl_util_basename(f->module);
+    size_t n = strlen(base);
+    return *base && strncmp(f->function, base, n) == 0 && strncmp(f->function + n, "+0x", 3) == 0;
+}
+
+static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *title,
+                         const struct sl_sym_stack *s, const char *empty)
+{
+    fprintf(out, "  %s%s%s\n", st->bold, title, st->off);
+    if (s->n == 0)
+        fprintf(out, "    (%s)\n", empty);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct sl_sym_frame *f = &s->frames[i];
+
+        fprintf(out, "    #%zu 0x%" PRIx64, i, f->address);
+        if (!*f->module)
+            fprintf(out, " (unknown module)");
+        else if (sl_fmt_raw(f))
+            fprintf(out, " (%s+0x%" PRIx64 ")", f->module, f->address);
+        else {
+            fprintf(out, " in %s%s%s", st->func, f->function, st->off);
+            if (f->file && f->line > 0)
+                fprintf(out, " %s:%d", f->file, f->line);
+            else if (f->file)
+                fprintf(out, " %s", f->file);
+            fprintf(out, " (%s)", f->module);
+        }
+        if (f->inlined)
+            fprintf(out, " [inlined]");
+        if (f->stale)
+            fprintf(out, " [module rebuilt since the run]");
+        fputc('\n', out);
+    }
+}
+
+static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
+{
+    size_t i;
+
+    sl_fmt_headline(out, st, g);
+    sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
+    sl_fmt_stack(out, st, "socket created at:", &g->open_sym,
+                 "unknown: created before sockleak was loaded, or inherited");
+    if (g->tcp_state)
+        fprintf(out, "  kernel state at the deadline: %s\n", g->tcp_state);
+    else
+        fprintf(out, "  kernel state at the deadline: unknown (not a TCP socket)\n");
+    for (i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
+        const struct sl_group_example *e = &g->examples[i];
+        fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": %s <- %s, held %" PRId64 " ms%s\n", e->pid,
+                e->fd, *e->local ? e->local : "?", *e->peer ? e->peer : "?", e->held_ms,
+                e->closed ? " (closed late)" : "");
+    }
+    fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
+    if (g->closed_late)
+        fprintf(out, "; %zu closed after the deadline", g->closed_late);
+    fputc('\n', out);
+    fprintf(out, "  in %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (i = 0; i < g->n_programs; i++)
+        fprintf(out, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(out, " and %zu more", g->more_programs);
+    fputs("\n\n", out);
+}
+
+int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
+                bool colour)
+{
+    struct sl_fmt_style st = {"", "", "", ""};
+    int64_t suppressed = set->findings - set->leaks;
+    bool any = false;
+
+    if (colour)
+        st = (struct sl_fmt_style){"\033[1;31m", "\033[1m", "\033[34m", "\033[0m"};
+    for (size_t i = 0; i < set->n_groups; i++)
+        if (set->groups[i]->suppressed_by < 0)
+            sl_fmt_group(out, &st, set->groups[i]);
+    for (size_t i = 0; supp && i < supp->n; i++) {
+        if (!supp->rules[i].count)
+            continue;
+        if (!any)
+            fprintf(out, "Suppressions used:\n  count rule\n");
+        any = true;
+        fprintf(out, "%7zu %s\n", supp->rules[i].count, supp->rules[i].text);
+    }
+    if (any)
+        fputc('\n', out);
+    fprintf(out, "%sSUMMARY: sockleak: ", st.bold);
+    if (set->leaks)
+        fprintf(out, "%" PRId64 " leaked socket%s in %zu call site%s", set->leaks,
+                sl_fmt_s((size_t)set->leaks), set->groups_left, sl_fmt_s(set->groups_left));
+    else
+        fprintf(out, "no leaks");
+    fprintf(out, " (%" PRId64 " process%s, %" PRId64 " socket%s, %" PRId64 " end-of-stream read%s",
+            set->processes, set->processes == 1 ? "" : "es", set->sockets,
+            sl_fmt_s((size_t)set->sockets), set->eof_seen, sl_fmt_s((size_t)set->eof_seen));
+    if (suppressed)
+        fprintf(out, ", %" PRId64 " suppressed", suppressed);
+    fprintf(out, ")%s\n", st.off);
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,242 @@
+#include "group.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sl_group_buf {
+    char *s;
+    size_t len, cap;
+};
+
+static void sl_group_append(struct sl_group_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = sl_util_xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->len, s, n + 1);
+    b->len += n;
+}
+
+static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_process *p,
+                               const struct sl_logread_stack *st)
+{
+    char num[64];
+
+    for (size_t i = 0; i < st->n; i++) {
+        const struct sl_logread_frame *f = &st->frames[i];
+        const struct sl_logread_module *m = sl_logread_module(p, f->module);
+
+        if (f->module == SL_LOGREAD_NO_MODULE) {
+            sl_group_append(b, "?");
+        } else if (!m) {
+            /* No module record: only this process knows what id means. */
+            snprintf(num, sizeof(num), "#%" PRId64 "/%" PRId64, p->pid, f->module);
+            sl_group_append(b, num);
+        } else {
+            sl_group_append(b, *m->build_id ? m->build_id : m->path);
+        }
+        snprintf(num, sizeof(num), "@%" PRIx64 ";", f->offset);
+        sl_group_append(b, num);
+    }
+}
+
+static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
+                         const struct sl_logread_finding *f)
+{
+    struct sl_group_buf b = {0};
+    struct sl_group *g;
+    size_t i;
+
+    sl_group_append(&b, f->kind);
+    sl_group_append(&b, "|");
+    sl_group_stack_key(&b, p, &f->eof_stack);
+    sl_group_append(&b, "|");
+    sl_group_stack_key(&b, p, &f->open_stack);
+
+    HASH_FIND_STR(set->hash, b.s, g);
+    if (g) {
+        free(b.s);
+    } else {
+        g = sl_util_xcalloc(1, sizeof(*g));
+        g->key = b.s;
+        g->kind = f->kind;
+        g->last_proc = -1;
+        g->rep_proc = p;
+        g->rep = f;
+        g->suppressed_by = -1;
+        HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
+    }
+    g->count++;
+    if (g->last_proc != pi) {
+        /* Findings arrive process by process, so a change of index is a new
+         * process for this group. */
+        g->last_proc = pi;
+        g->processes++;
+        for (i = 0; i < g->n_programs; i++)
+            if (strcmp(g->programs[i], p->program) == 0)
+                break;
+        if (i == g->n_programs) {
+            if (g->n_programs < SL_GROUP_MAX_PROGRAMS)
+                g->programs[g->n_programs++] = p->program;
+            else
+                g->more_programs++;
+        }
+    }
+    if (g->n_examples < SL_GROUP_MAX_EXAMPLES) {
+        struct sl_group_example *e = &g->examples[g->n_examples++];
+        e->pid = p->pid;
+        e->fd = f->fd;
+        e->local = f->local;
+        e->peer = f->peer;
+        e->held_ms = f->held_ms;
+        e->closed = f->closed;
+    }
+    if (g->n_held == g->cap_held) {
+        g->cap_held = g->cap_held ? 2 * g->cap_held : 4;
+        g->held = sl_util_xrealloc(g->held, g->cap_held * sizeof(*g->held));
+    }
+    g->held[g->n_held++] = f->held_ms;
+    if (f->closed)
+        g->closed_late++;
+    for (i = 0; i < g->n_states; i++)
+        if ((!g->states[i].state && !f->tcp_state) ||
+            (g->states[i].state && f->tcp_state && strcmp(g->states[i].state, f->tcp_state) == 0))
+            break;
+    if (i == g->n_states) {
+        g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
+        g->states[g->n_states].state = f->tcp_state;
+        g->states[g->n_states].count = 0;
+        g->n_states++;
+    }
+    g->states[i].count++;
+}
+
+static int sl_group_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int sl_group_cmp(const void *a, const void *b)
+{
+    const struct sl_group *x = *(struct sl_group *const *)a, *y = *(struct sl_group *const *)b;
+    int c;
+
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    c = strcmp(x->kind, y->kind);
+    return c ? c : strcmp(x->key, y->key);
+}
+
+static void sl_group_finish(struct sl_group *g)
+{
+    size_t best = 0;
+
+    qsort(g->held, g->n_held, sizeof(*g->held), sl_group_cmp_i64);
+    g->held_max = g->n_held ? g->held[g->n_held - 1] : 0;
+    if (g->n_held == 0)
+        g->held_median = 0;
+    else if (g->n_held % 2)
+        g->held_median = g->held[g->n_held / 2];
+    else
+        g->held_median = (g->held[g->n_held / 2 - 1] + g->held[g->n_held / 2]) / 2;
+    g->tcp_state = NULL;
+    for (size_t i = 0; i < g->n_states; i++)
+        if (g->states[i].state && g->states[i].count > best) {
+            best = g->states[i].count;
+            g->tcp_state = g->states[i].state;
+        }
+}
+
+void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
+{
+    struct sl_group *g, *tmp;
+    size_t i = 0;
+
+    memset(set, 0, sizeof(*set));
+    set->processes = (int64_t)logs->n_procs;
+    for (size_t pi = 0; pi < logs->n_procs; pi++) {
+        const struct sl_logread_process *p = &logs->procs[pi];
+        set->sockets += p->sockets;
+        set->eof_seen += p->eof_seen;
+        for (size_t fi = 0; fi < p->n_findings; fi++)
+            sl_group_add(set, (long)pi, p, &p->findings[fi]);
+        set->findings += (int64_t)p->n_findings;
+    }
+    set->n_groups = HASH_COUNT(set->hash);
+    set->groups = sl_util_xcalloc(set->n_groups, sizeof(*set->groups));
+    HASH_ITER(hh, set->hash, g, tmp)
+    {
+        sl_group_finish(g);
+        set->groups[i++] = g;
+    }
+    qsort(set->groups, set->n_groups, sizeof(*set->groups), sl_group_cmp);
+    sl_group_count(set);
+}
+
+static void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
+                               const struct sl_logread_stack *st, struct sl_sym_stack *out)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const struct sl_logread_frame *f = &st->frames[i];
+        const struct sl_logread_module *m;
+        char name[64];
+
+        if (f->module == SL_LOGREAD_NO_MODULE) {
+            sl_sym_frame(sym, NULL, NULL, f->offset, out);
+            continue;
+        }
+        m = sl_logread_module(p, f->module);
+        if (m) {
+            sl_sym_frame(sym, m->path, m->build_id, f->offset, out);
+        } else {
+            /* A name without '/' is never opened: the frame stays raw. */
+            snprintf(name, sizeof(name), "[module %" PRId64 "]", f->module);
+            sl_sym_frame(sym, name, NULL, f->offset, out);
+        }
+    }
+}
+
+void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
+{
+    for (size_t i = 0; i < set->n_groups; i++) {
+        struct sl_group *g = set->groups[i];
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->eof_stack, &g->eof_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->open_stack, &g->open_sym);
+    }
+}
+
+void sl_group_count(struct sl_group_set *set)
+{
+    set->leaks = 0;
+    set->groups_left = 0;
+    for (size_t i = 0; i < set->n_groups; i++)
+        if (set->groups[i]->suppressed_by < 0) {
+            set->leaks += (int64_t)set->groups[i]->count;
+            set->groups_left++;
+        }
+}
+
+void sl_group_free(struct sl_group_set *set)
+{
+    struct sl_group *g, *tmp;
+
+    HASH_ITER(hh, set->hash, g, tmp)
+    {
+        HASH_DEL(set->hash, g);
+        sl_sym_stack_free(&g->eof_sym);
+        sl_sym_stack_free(&g->open_sym);
+        free(g->held);
+        free(g->states);
+        free(g->key);
+        free(g);
+    }
+    free(set->groups);
+    memset(set, 0, sizeof(*set));
+}

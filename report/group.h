@@ -1,0 +1,76 @@
+/* Grouping findings by call site: same kind, same EOF stack, same creation
+ * stack, where a frame is (module build-id or path, offset), so different
+ * processes and load addresses merge. */
+#ifndef SL_REPORT_GROUP_H
+#define SL_REPORT_GROUP_H
+
+#include "logread.h"
+#include "symbolize.h"
+
+#include <uthash.h>
+
+#define SL_GROUP_MAX_EXAMPLES 3
+#define SL_GROUP_MAX_PROGRAMS 8
+
+struct sl_group_example {
+    int64_t pid;
+    int64_t fd;
+    const char *local; /* borrowed from the log set */
+    const char *peer;
+    int64_t held_ms;
+    bool closed;
+};
+
+struct sl_group_state {
+    const char *state; /* borrowed; NULL: unknown */
+    size_t count;
+};
+
+struct sl_group {
+    char *key;
+    const char *kind; /* borrowed from the log set */
+    size_t count;
+    size_t processes;
+    long last_proc; /* index of the last process counted */
+    const char *programs[SL_GROUP_MAX_PROGRAMS];
+    size_t n_programs; /* distinct programs stored; more may exist */
+    size_t more_programs;
+    struct sl_group_example examples[SL_GROUP_MAX_EXAMPLES];
+    size_t n_examples;
+    int64_t *held;
+    size_t n_held, cap_held;
+    int64_t held_median, held_max;
+    size_t closed_late;
+    struct sl_group_state *states;
+    size_t n_states;
+    const char *tcp_state; /* most common known state, NULL when none */
+    /* The first finding of the group: its stacks stand for all. */
+    const struct sl_logread_process *rep_proc;
+    const struct sl_logread_finding *rep;
+    struct sl_sym_stack eof_sym, open_sym;
+    long suppressed_by; /* rule index, -1 when reported */
+    UT_hash_handle hh;
+};
+
+struct sl_group_set {
+    struct sl_group *hash;
+    struct sl_group **groups; /* ordered: count desc, then kind */
+    size_t n_groups;
+    int64_t processes, sockets, eof_seen;
+    int64_t findings;   /* every finding read */
+    int64_t leaks;      /* findings not suppressed */
+    size_t groups_left; /* groups not suppressed */
+};
+
+/* Groups every finding of logs (which must outlive set) and orders them. */
+void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs);
+
+/* Symbolizes the representative stacks of every group. */
+void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
+
+/* Recomputes leaks and groups_left from the groups' suppressed_by. */
+void sl_group_count(struct sl_group_set *set);
+
+void sl_group_free(struct sl_group_set *set);
+
+#endif

@@ -1,0 +1,396 @@
+#include "logread.h"
+#include "util.h"
+
+#include "sockleak_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Past this many warnings in one file the rest are only counted: a file of
+ * garbage must not bury the report. */
+#define SL_LOGREAD_MAX_WARNINGS_PER_FILE 10
+
+struct sl_logread_ctx {
+    struct sl_logread_set *set;
+    const char *path;
+    size_t line;
+    size_t warnings;
+    long cur;  /* index of the process records attach to, -1 for none */
+    bool skip; /* the current process is filtered out */
+};
+
+__attribute__((format(printf, 2, 3))) static void sl_logread_warn(struct sl_logread_ctx *c,
+                                                                  const char *fmt, ...)
+{
+    va_list ap;
+
+    c->set->n_warnings++;
+    if (++c->warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
+        return;
+    fprintf(stderr, "sockleak: warning: %s:%zu: ", c->path, c->line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void sl_logread_init(struct sl_logread_set *set, const char *run_id)
+{
+    memset(set, 0, sizeof(*set));
+    set->run_id = run_id ? sl_util_xstrdup(run_id) : NULL;
+}
+
+static const char *sl_logread_str(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int64_t sl_logread_int(json_t *o, const char *key, int64_t dflt)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc, int64_t id)
+{
+    for (size_t i = 0; i < proc->n_modules; i++)
+        if (proc->modules[i].id == id)
+            return &proc->modules[i];
+    return NULL;
+}
+
+static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
+{
+    struct sl_logread_set *set = c->set;
+    struct sl_logread_process *p;
+    const char *run_id = sl_logread_str(o, "run_id");
+    int64_t version = sl_logread_int(o, "version", -1);
+
+    if (version != SL_LOG_VERSION)
+        sl_logread_warn(c, "log version %lld, this tool reads version %d; reading it anyway",
+                        (long long)version, SL_LOG_VERSION);
+    if (set->run_id && strcmp(set->run_id, run_id ? run_id : "") != 0) {
+        c->skip = true;
+        c->cur = -1;
+        set->n_skipped++;
+        return;
+    }
+    c->skip = false;
+    if (set->n_procs == set->cap_procs) {
+        set->cap_procs = set->cap_procs ? 2 * set->cap_procs : 8;
+        set->procs = sl_util_xrealloc(set->procs, set->cap_procs * sizeof(*set->procs));
+    }
+    p = &set->procs[set->n_procs];
+    memset(p, 0, sizeof(*p));
+    p->source = sl_util_xstrdup(c->path);
+    p->pid = sl_logread_int(o, "pid", -1);
+    p->ppid = sl_logread_int(o, "ppid", -1);
+    p->program = sl_util_xstrdup0(sl_logread_str(o, "program"));
+    p->exe = sl_util_xstrdup0(sl_logread_str(o, "exe"));
+    p->run_id = sl_util_xstrdup0(run_id);
+    p->start_unix_ms = sl_logread_int(o, "start_unix_ms", 0);
+    p->deadline_ms = sl_logread_int(o, "deadline_ms", -1);
+    p->frames = sl_logread_int(o, "frames", -1);
+    c->cur = (long)set->n_procs++;
+}
+
+static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    json_t *id = json_object_get(o, "id");
+    const char *path = sl_logread_str(o, "path");
+    struct sl_logread_module *m;
+
+    if (!json_is_integer(id) || !path) {
+        sl_logread_warn(c, "module record without id or path, ignored");
+        return;
+    }
+    m = (struct sl_logread_module *)sl_logread_module(p, json_integer_value(id));
+    if (m) {
+        free(m->path);
+        free(m->build_id);
+    } else {
+        if (p->n_modules == p->cap_modules) {
+            p->cap_modules = p->cap_modules ? 2 * p->cap_modules : 8;
+            p->modules = sl_util_xrealloc(p->modules, p->cap_modules * sizeof(*p->modules));
+        }
+        m = &p->modules[p->n_modules++];
+    }
+    m->id = json_integer_value(id);
+    m->path = sl_util_xstrdup(path);
+    m->build_id = sl_util_xstrdup0(sl_logread_str(o, "build_id"));
+    m->base = (uint64_t)sl_logread_int(o, "base", 0);
+}
+
+/* A stack is [[module, offset], ...]; malformed frames are dropped with one
+ * warning, the good ones kept. */
+static void sl_logread_stack(struct sl_logread_ctx *c, json_t *o, const char *key,
+                             struct sl_logread_stack *st)
+{
+    json_t *arr = json_object_get(o, key);
+    size_t i, bad = 0;
+
+    st->frames = NULL;
+    st->n = 0;
+    if (!arr || json_is_null(arr))
+        return;
+    if (!json_is_array(arr)) {
+        sl_logread_warn(c, "\"%s\" is not an array, stack ignored", key);
+        return;
+    }
+    st->frames = sl_util_xcalloc(json_array_size(arr), sizeof(*st->frames));
+    for (i = 0; i < json_array_size(arr); i++) {
+        json_t *f = json_array_get(arr, i);
+        json_t *mod = json_array_get(f, 0), *off = json_array_get(f, 1);
+
+        if (!json_is_array(f) || json_array_size(f) != 2 || !json_is_integer(mod) ||
+            !json_is_integer(off)) {
+            bad++;
+            continue;
+        }
+        st->frames[st->n].module = json_integer_value(mod);
+        st->frames[st->n].offset = (uint64_t)json_integer_value(off);
+        st->n++;
+    }
+    if (bad)
+        sl_logread_warn(c, "%zu malformed frame(s) in \"%s\" dropped", bad, key);
+}
+
+static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    const char *kind = sl_logread_str(o, "kind");
+    struct sl_logread_finding *f;
+
+    if (!kind || !*kind) {
+        sl_logread_warn(c, "finding without kind, ignored");
+        return;
+    }
+    if (p->n_findings == p->cap_findings) {
+        p->cap_findings = p->cap_findings ? 2 * p->cap_findings : 8;
+        p->findings = sl_util_xrealloc(p->findings, p->cap_findings * sizeof(*p->findings));
+    }
+    f = &p->findings[p->n_findings++];
+    memset(f, 0, sizeof(*f));
+    f->id = sl_logread_int(o, "id", -1);
+    f->kind = sl_util_xstrdup(kind);
+    f->fd = sl_logread_int(o, "fd", -1);
+    f->family = sl_util_xstrdup0(sl_logread_str(o, "family"));
+    f->local = sl_util_xstrdup0(sl_logread_str(o, "local"));
+    f->peer = sl_util_xstrdup0(sl_logread_str(o, "peer"));
+    f->inode = (uint64_t)sl_logread_int(o, "inode", 0);
+    f->tcp_state =
+        sl_logread_str(o, "tcp_state") ? sl_util_xstrdup(sl_logread_str(o, "tcp_state")) : NULL;
+    f->eof_unix_ms = sl_logread_int(o, "eof_unix_ms", 0);
+    f->held_ms = sl_logread_int(o, "held_ms", 0);
+    sl_logread_stack(c, o, "eof_stack", &f->eof_stack);
+    sl_logread_stack(c, o, "open_stack", &f->open_stack);
+}
+
+static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    json_t *id = json_object_get(o, "id");
+
+    if (!json_is_integer(id)) {
+        sl_logread_warn(c, "closed record without id, ignored");
+        return;
+    }
+    /* Closes come after their finding, usually soon: search from the end. */
+    for (size_t i = p->n_findings; i-- > 0;) {
+        struct sl_logread_finding *f = &p->findings[i];
+        if (f->id == json_integer_value(id)) {
+            f->closed = true;
+            f->held_ms = sl_logread_int(o, "held_ms", f->held_ms);
+            return;
+        }
+    }
+    sl_logread_warn(c, "closed record for unknown finding %lld, ignored",
+                    (long long)json_integer_value(id));
+}
+
+static void sl_logread_record(struct sl_logread_ctx *c, json_t *o)
+{
+    const char *t = sl_logread_str(o, "t");
+    struct sl_logread_process *p;
+
+    if (!t) {
+        sl_logread_warn(c, "record without \"t\", ignored");
+        return;
+    }
+    if (strcmp(t, SL_REC_HEADER) == 0) {
+        sl_logread_header(c, o);
+        return;
+    }
+    if (strcmp(t, SL_REC_MODULE) != 0 && strcmp(t, SL_REC_FINDING) != 0 &&
+        strcmp(t, SL_REC_CLOSED) != 0 && strcmp(t, SL_REC_FOOTER) != 0) {
+        sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
+        return;
+    }
+    if (c->skip)
+        return;
+    if (c->cur < 0) {
+        sl_logread_warn(c, "\"%s\" record before any header, ignored", t);
+        return;
+    }
+    p = &c->set->procs[c->cur];
+    if (strcmp(t, SL_REC_MODULE) == 0) {
+        sl_logread_module_rec(c, p, o);
+    } else if (strcmp(t, SL_REC_FINDING) == 0) {
+        sl_logread_finding(c, p, o);
+    } else if (strcmp(t, SL_REC_CLOSED) == 0) {
+        sl_logread_closed(c, p, o);
+    } else {
+        p->has_footer = true;
+        p->sockets += sl_logread_int(o, "sockets", 0);
+        p->eof_seen += sl_logread_int(o, "eof_seen", 0);
+    }
+}
+
+int sl_logread_file(struct sl_logread_set *set, const char *path)
+{
+    struct sl_logread_ctx c = {.set = set, .path = path, .cur = -1};
+    FILE *fp = fopen(path, "re");
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+
+    if (!fp) {
+        fprintf(stderr, "sockleak: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    set->n_files++;
+    while ((len = getline(&buf, &cap, fp)) >= 0) {
+        bool complete = len > 0 && buf[len - 1] == '\n';
+        json_error_t err;
+        json_t *o;
+
+        c.line++;
+        if (complete)
+            buf[--len] = '\0';
+        if (len == 0)
+            continue;
+        if (len > SL_LOG_MAX_LINE) {
+            sl_logread_warn(&c, "line longer than %d bytes, ignored", SL_LOG_MAX_LINE);
+            continue;
+        }
+        o = json_loadb(buf, (size_t)len, 0, &err);
+        if (!o || !json_is_object(o)) {
+            if (!complete)
+                sl_logread_warn(&c, "truncated last line ignored (the process was killed "
+                                    "while writing?)");
+            else
+                sl_logread_warn(&c, "corrupt line ignored: %s", o ? "not an object" : err.text);
+            json_decref(o);
+            continue;
+        }
+        sl_logread_record(&c, o);
+        json_decref(o);
+    }
+    if (ferror(fp)) {
+        fprintf(stderr, "sockleak: error reading %s: %s\n", path, strerror(errno));
+        free(buf);
+        fclose(fp);
+        return -1;
+    }
+    if (c.warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
+        fprintf(stderr, "sockleak: warning: %s: %zu more problems not shown\n", path,
+                c.warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
+    free(buf);
+    fclose(fp);
+    return 0;
+}
+
+static int sl_logread_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sl_logread_dir(struct sl_logread_set *set, const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0, suffix = strlen(SL_LOG_SUFFIX);
+    int rc = 0;
+
+    if (!d) {
+        fprintf(stderr, "sockleak: cannot read directory %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= suffix || strcmp(de->d_name + len - suffix, SL_LOG_SUFFIX) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            names = sl_util_xrealloc(names, cap * sizeof(*names));
+        }
+        names[n++] = sl_util_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), sl_logread_cmp);
+    for (size_t i = 0; i < n; i++) {
+        size_t plen = strlen(path);
+        char *full = sl_util_xjoin(path, plen && path[plen - 1] == '/' ? "" : "/", names[i]);
+        if (rc == 0 && sl_logread_file(set, full) < 0)
+            rc = -1;
+        free(full);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int sl_logread_path(struct sl_logread_set *set, const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        fprintf(stderr, "sockleak: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode))
+        return sl_logread_dir(set, path);
+    return sl_logread_file(set, path);
+}
+
+static void sl_logread_free_stack(struct sl_logread_stack *st)
+{
+    free(st->frames);
+}
+
+void sl_logread_free(struct sl_logread_set *set)
+{
+    for (size_t i = 0; i < set->n_procs; i++) {
+        struct sl_logread_process *p = &set->procs[i];
+        for (size_t j = 0; j < p->n_modules; j++) {
+            free(p->modules[j].path);
+            free(p->modules[j].build_id);
+        }
+        for (size_t j = 0; j < p->n_findings; j++) {
+            struct sl_logread_finding *f = &p->findings[j];
+            free(f->kind);
+            free(f->family);
+            free(f->local);
+            free(f->peer);
+            free(f->tcp_state);
+            sl_logread_free_stack(&f->eof_stack);
+            sl_logread_free_stack(&f->open_stack);
+        }
+        free(p->modules);
+        free(p->findings);
+        free(p->source);
+        free(p->program);
+        free(p->exe);
+        free(p->run_id);
+    }
+    free(set->procs);
+    free(set->run_id);
+    memset(set, 0, sizeof(*set));
+}

@@ -1,0 +1,91 @@
+/* Reading raw logs (include/sockleak_log.h) into memory. */
+#ifndef SL_REPORT_LOGREAD_H
+#define SL_REPORT_LOGREAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Module id of a frame the writer could not place in any module. */
+#define SL_LOGREAD_NO_MODULE (-1)
+
+struct sl_logread_frame {
+    int64_t module;  /* module id within the process, or SL_LOGREAD_NO_MODULE */
+    uint64_t offset; /* pc - module base (the absolute pc when no module) */
+};
+
+struct sl_logread_stack {
+    struct sl_logread_frame *frames;
+    size_t n;
+};
+
+struct sl_logread_module {
+    int64_t id;
+    char *path;
+    char *build_id; /* lowercase hex, "" when none */
+    uint64_t base;
+};
+
+struct sl_logread_finding {
+    int64_t id;
+    char *kind;
+    int64_t fd;
+    char *family;
+    char *local;
+    char *peer;
+    uint64_t inode;
+    char *tcp_state; /* NULL when the kernel could not tell */
+    int64_t eof_unix_ms;
+    int64_t held_ms;
+    bool closed; /* a "closed" record followed: closed late */
+    struct sl_logread_stack eof_stack;
+    struct sl_logread_stack open_stack;
+};
+
+struct sl_logread_process {
+    char *source; /* file the header came from */
+    int64_t pid;
+    int64_t ppid;
+    char *program;
+    char *exe;
+    char *run_id;
+    int64_t start_unix_ms;
+    int64_t deadline_ms;
+    int64_t frames;
+    struct sl_logread_module *modules;
+    size_t n_modules, cap_modules;
+    struct sl_logread_finding *findings;
+    size_t n_findings, cap_findings;
+    bool has_footer;
+    int64_t sockets;
+    int64_t eof_seen;
+};
+
+struct sl_logread_set {
+    struct sl_logread_process *procs;
+    size_t n_procs, cap_procs;
+    size_t n_files;
+    size_t n_warnings;
+    size_t n_skipped; /* processes left out by the run_id filter */
+    char *run_id;     /* filter, or NULL */
+};
+
+/* Starts an empty set; run_id NULL keeps every process, otherwise only those
+ * whose header has exactly that run_id. */
+void sl_logread_init(struct sl_logread_set *set, const char *run_id);
+
+/* Adds a log file, or every *.jsonl file of a directory in name order.
+ * Problems inside a file are warnings on stderr (file:line) and the rest is
+ * kept. Returns 0, or -1 after printing an error when path cannot be read. */
+int sl_logread_path(struct sl_logread_set *set, const char *path);
+
+/* Adds one file; same contract as sl_logread_path. */
+int sl_logread_file(struct sl_logread_set *set, const char *path);
+
+/* The module with this id in proc, or NULL. */
+const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc,
+                                                  int64_t id);
+
+void sl_logread_free(struct sl_logread_set *set);
+
+#endif

@@ -1,0 +1,335 @@
+/* sockleak: the command-line tool. `sockleak run` runs a program under the
+ * detector and reports; `sockleak report` reports from raw logs. */
+#include "logread.h"
+#include "report.h"
+#include "run.h"
+#include "suppress.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef SOCKLEAK_VERSION
+#define SOCKLEAK_VERSION "unknown"
+#endif
+
+static const char sl_main_usage[] =
+    "Usage: sockleak COMMAND [OPTIONS] [ARGS...]\n"
+    "Finds the code that leaves TCP connections in CLOSE_WAIT: the call site that\n"
+    "read end-of-stream and then never closed the socket, and where it was created.\n"
+    "\n"
+    "Commands:\n"
+    "  run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "                 run PROGRAM with the detector preloaded, then report its leaks\n"
+    "  report [OPTIONS] PATH...\n"
+    "                 report from raw logs (files, or directories of *.jsonl files)\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help     show this help; `sockleak COMMAND --help` shows a command's options\n"
+    "  --version      print the version and exit\n"
+    "\n"
+    "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n"
+    "(keys: deadline_ms, output, frames, verbosity), then `sockleak report DIR`.\n";
+
+static const char sl_main_report_usage[] =
+    "Usage: sockleak report [OPTIONS] PATH...\n"
+    "Reads raw logs (files, or directories: every *.jsonl inside), merges every\n"
+    "process and run, groups the leaks by call site and prints them.\n"
+    "\n"
+    "Options:\n"
+    "  --format text|json     report format (default: text). JSON is a stable schema,\n"
+    "                         \"version\": 1\n"
+    "  --suppressions FILE    suppression rules, one `KIND:PATTERN` a line, KIND being\n"
+    "                         close_wait, unclosed_after_shutdown or *, PATTERN a glob\n"
+    "                         matched against the function, source file and module of\n"
+    "                         every frame of both stacks; # starts a comment\n"
+    "                         (default: none)\n"
+    "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
+    "                         suppressions (default: 0, leaks do not change the status)\n"
+    "  -o FILE                write the report to FILE (default: standard output)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Exit status: 0, N from --error-exitcode when leaks remain, 2 for bad arguments\n"
+    "or unreadable input. Colour only on a terminal, never with NO_COLOR set.\n";
+
+static const char sl_main_run_usage[] =
+    "Usage: sockleak run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "Runs PROGRAM with libsockleak.so preloaded (added to any LD_PRELOAD), waits for it,\n"
+    "then prints the report of this run to standard error. Signals (INT, TERM, HUP,\n"
+    "QUIT, USR1, USR2) sent to sockleak are passed on to PROGRAM.\n"
+    "\n"
+    "Options:\n"
+    "  --deadline MS          a socket still open MS milliseconds after it read\n"
+    "                         end-of-stream (and after its last send) is a leak\n"
+    "                         (default: 5000; 1..86400000)\n"
+    "  --output DIR           directory of the raw logs, created if needed\n"
+    "                         (default: ./sockleak-out)\n"
+    "  --frames N             stack frames recorded per stack (default: 32; 1..256)\n"
+    "  --format text|json     report format (default: text)\n"
+    "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
+    "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
+    "                         suppressions (default: PROGRAM's exit status)\n"
+    "  --quiet                no report when there is no leak, and no messages from\n"
+    "                         the library (verbosity=0)\n"
+    "  --verbosity N          the library's messages: 0 none, 1 warnings, 2 one line\n"
+    "                         per finding (default: 1, or 0 with --quiet)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "The library is SOCKLEAK_LIBRARY if set, else libsockleak.so beside the sockleak\n"
+    "executable, else ../lib/libsockleak.so from it, else the installed one.\n"
+    "Extra library options can be given in SOCKLEAK_OPTIONS; those set by this\n"
+    "command take precedence.\n"
+    "\n"
+    "Exit status: N from --error-exitcode when leaks remain; otherwise PROGRAM's exit\n"
+    "status, or 128+SIG when it was killed by signal SIG; 126/127 when PROGRAM cannot\n"
+    "be run; 2 for bad arguments.\n";
+
+enum {
+    SL_OPT_FORMAT = 256,
+    SL_OPT_SUPP,
+    SL_OPT_EXITCODE,
+    SL_OPT_DEADLINE,
+    SL_OPT_OUTPUT,
+    SL_OPT_FRAMES,
+    SL_OPT_QUIET,
+    SL_OPT_VERBOSITY,
+    SL_OPT_VERSION,
+};
+
+static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "sockleak%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'sockleak %s%s--help' for more information.\n", cmd ? cmd : "",
+            cmd ? " " : "");
+    return 2;
+}
+
+/* Reports an option getopt_long rejected: unknown or missing its value. */
+static int sl_main_getopt_error(const char *cmd, int c, char **argv)
+{
+    const char *opt = argv[optind - 1];
+    char shortopt[3] = {'-', (char)optopt, 0};
+
+    if (optopt && optopt < 256)
+        opt = shortopt;
+    if (c == ':')
+        return sl_main_bad(cmd, "option '%s' needs a value", opt);
+    return sl_main_bad(cmd, "unknown option '%s'", opt);
+}
+
+static bool sl_main_format(const char *s, enum sl_report_format *out)
+{
+    if (strcmp(s, "text") == 0)
+        *out = SL_REPORT_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = SL_REPORT_JSON;
+    else
+        return false;
+    return true;
+}
+
+static int sl_main_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, SL_OPT_FORMAT},
+        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
+        {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sl_report_opts ro = {.format = SL_REPORT_TEXT, .out = stdout};
+    struct sl_supp_set supp = {0};
+    struct sl_logread_set logs;
+    const char *outfile = NULL;
+    long exitcode = 0;
+    int c, rc = 0;
+    int64_t leaks;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(sl_main_report_usage, stdout);
+            sl_supp_free(&supp);
+            return 0;
+        case 'o':
+            outfile = optarg;
+            break;
+        case SL_OPT_FORMAT:
+            if (!sl_main_format(optarg, &ro.format)) {
+                sl_supp_free(&supp);
+                return sl_main_bad("report", "--format must be text or json, not '%s'", optarg);
+            }
+            break;
+        case SL_OPT_SUPP:
+            if (sl_supp_load(&supp, optarg) < 0) {
+                sl_supp_free(&supp);
+                return 2;
+            }
+            break;
+        case SL_OPT_EXITCODE:
+            if (!sl_util_parse_long(optarg, 0, 255, &exitcode)) {
+                sl_supp_free(&supp);
+                return sl_main_bad("report", "--error-exitcode needs a number 0..255, not '%s'",
+                                   optarg);
+            }
+            break;
+        default:
+            sl_supp_free(&supp);
+            return sl_main_getopt_error("report", c, argv);
+        }
+    }
+    if (optind >= argc) {
+        sl_supp_free(&supp);
+        return sl_main_bad("report", "%s", "no PATH given (log files or directories)");
+    }
+    sl_logread_init(&logs, NULL);
+    for (int i = optind; i < argc; i++)
+        if (sl_logread_path(&logs, argv[i]) < 0) {
+            sl_logread_free(&logs);
+            sl_supp_free(&supp);
+            return 2;
+        }
+    if (outfile) {
+        ro.out = fopen(outfile, "we");
+        if (!ro.out) {
+            fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+            sl_logread_free(&logs);
+            sl_supp_free(&supp);
+            return 2;
+        }
+    }
+    ro.supp = supp.n ? &supp : NULL;
+    leaks = sl_report_emit(&ro, &logs);
+    if (leaks < 0)
+        rc = 2;
+    else if (leaks > 0)
+        rc = (int)exitcode;
+    if (outfile && fclose(ro.out) != 0 && rc != 2) {
+        fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+        rc = 2;
+    }
+    sl_logread_free(&logs);
+    sl_supp_free(&supp);
+    return rc;
+}
+
+static int sl_main_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"deadline", required_argument, NULL, SL_OPT_DEADLINE},
+        {"output", required_argument, NULL, SL_OPT_OUTPUT},
+        {"frames", required_argument, NULL, SL_OPT_FRAMES},
+        {"format", required_argument, NULL, SL_OPT_FORMAT},
+        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
+        {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
+        {"quiet", no_argument, NULL, SL_OPT_QUIET},
+        {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sl_run_opts o = {
+        .deadline_ms = -1,
+        .output = "./sockleak-out",
+        .frames = -1,
+        .verbosity = -1,
+        .error_exitcode = -1,
+        .report = {.format = SL_REPORT_TEXT, .out = stderr},
+    };
+    struct sl_supp_set supp = {0};
+    int c, rc;
+
+    optind = 1;
+    opterr = 0;
+    /* '+': options end at PROGRAM, whose own options are its business. */
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+        const char *bad = NULL;
+        switch (c) {
+        case 'h':
+            fputs(sl_main_run_usage, stdout);
+            sl_supp_free(&supp);
+            return 0;
+        case SL_OPT_DEADLINE:
+            if (!sl_util_parse_long(optarg, 1, 86400000, &o.deadline_ms))
+                bad = "--deadline needs milliseconds 1..86400000, not '%s'";
+            break;
+        case SL_OPT_OUTPUT:
+            if (!*optarg)
+                bad = "--output needs a directory%s";
+            o.output = optarg;
+            break;
+        case SL_OPT_FRAMES:
+            if (!sl_util_parse_long(optarg, 1, 256, &o.frames))
+                bad = "--frames needs a number 1..256, not '%s'";
+            break;
+        case SL_OPT_FORMAT:
+            if (!sl_main_format(optarg, &o.report.format))
+                bad = "--format must be text or json, not '%s'";
+            break;
+        case SL_OPT_SUPP:
+            if (sl_supp_load(&supp, optarg) < 0) {
+                sl_supp_free(&supp);
+                return 2;
+            }
+            break;
+        case SL_OPT_EXITCODE:
+            if (!sl_util_parse_long(optarg, 0, 255, &o.error_exitcode))
+                bad = "--error-exitcode needs a number 0..255, not '%s'";
+            break;
+        case SL_OPT_QUIET:
+            o.quiet = true;
+            break;
+        case SL_OPT_VERBOSITY:
+            if (!sl_util_parse_long(optarg, 0, 2, &o.verbosity))
+                bad = "--verbosity needs 0, 1 or 2, not '%s'";
+            break;
+        default:
+            sl_supp_free(&supp);
+            return sl_main_getopt_error("run", c, argv);
+        }
+        if (bad) {
+            sl_supp_free(&supp);
+            return sl_main_bad("run", bad, optarg);
+        }
+    }
+    if (optind >= argc) {
+        sl_supp_free(&supp);
+        return sl_main_bad("run", "%s", "no PROGRAM given (sockleak run [OPTIONS] -- PROGRAM)");
+    }
+    o.argv = argv + optind;
+    o.report.quiet = o.quiet;
+    o.report.supp = supp.n ? &supp : NULL;
+    rc = sl_run(&o);
+    sl_supp_free(&supp);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    if (!cmd) {
+        fputs(sl_main_usage, stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(sl_main_usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("sockleak %s\n", SOCKLEAK_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "report") == 0)
+        return sl_main_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return sl_main_run(argc - 1, argv + 1);
+    if (cmd[0] == '-')
+        return sl_main_bad(NULL, "unknown option '%s'", cmd);
+    return sl_main_bad(NULL, "unknown command '%s' (commands: run, report)", cmd);
+}

@@ -1,0 +1,26 @@
+/* The report pipeline shared by `sockleak report` and `sockleak run`: logs in
+ * memory -> symbolized groups -> suppressions -> text or JSON. */
+#ifndef SL_REPORT_REPORT_H
+#define SL_REPORT_REPORT_H
+
+#include "logread.h"
+#include "suppress.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum sl_report_format { SL_REPORT_TEXT, SL_REPORT_JSON };
+
+struct sl_report_opts {
+    enum sl_report_format format;
+    struct sl_supp_set *supp; /* may be NULL */
+    FILE *out;
+    bool quiet; /* print nothing when no leak remains */
+};
+
+/* Writes the report of logs; returns the leaks left after suppressions, or
+ * -1 after printing an error when the output cannot be written. */
+int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_set *logs);
+
+#endif

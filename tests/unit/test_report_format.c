@@ -1,0 +1,207 @@
+/* Report output: the JSON schema (parsed back with jansson) and the text
+ * layout, including suppressions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "group.h"
+#include "logread.h"
+#include "suppress.h"
+
+struct fixture {
+    struct sl_logread_set logs;
+    struct sl_group_set groups;
+    struct sl_sym_ctx *sym;
+    struct sl_supp_set supp;
+};
+
+static const char *data(const char *name)
+{
+    static char buf[8192];
+    const char *env = getenv("SOCKLEAK_TEST_DATA");
+    char dir[4096];
+
+    snprintf(dir, sizeof(dir), "%s", env ? env : __FILE__);
+    if (!env) {
+        *strrchr(dir, '/') = '\0';
+        strcat(dir, "/data");
+    }
+    snprintf(buf, sizeof(buf), "%s/%s", dir, name);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    sl_logread_init(&f->logs, NULL);
+    if (sl_logread_path(&f->logs, data("two_procs.jsonl")) < 0)
+        return -1;
+    sl_group_build(&f->groups, &f->logs);
+    f->sym = sl_sym_new(true);
+    sl_group_symbolize(&f->groups, f->sym);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    sl_supp_free(&f->supp);
+    sl_group_free(&f->groups);
+    sl_sym_free(f->sym);
+    sl_logread_free(&f->logs);
+    free(f);
+    return 0;
+}
+
+static char *render(struct fixture *f, bool json)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+
+    assert_non_null(out);
+    if (json)
+        assert_int_equal(sl_fmt_json(out, &f->groups, f->supp.n ? &f->supp : NULL), 0);
+    else
+        assert_int_equal(sl_fmt_text(out, &f->groups, f->supp.n ? &f->supp : NULL, false), 0);
+    fclose(out);
+    return buf;
+}
+
+static void test_json_schema(void **state)
+{
+    struct fixture *f = *state;
+    char *text = render(f, true);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err), *sum, *findings, *g, *frame, *ex;
+
+    assert_non_null(root);
+    assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
+    sum = json_object_get(root, "summary");
+    assert_int_equal(json_integer_value(json_object_get(sum, "processes")), 2);
+    assert_int_equal(json_integer_value(json_object_get(sum, "sockets")), 15);
+    assert_int_equal(json_integer_value(json_object_get(sum, "eof_seen")), 9);
+    assert_int_equal(json_integer_value(json_object_get(sum, "leaks")), 5);
+
+    findings = json_object_get(root, "findings");
+    assert_true(json_is_array(findings));
+    assert_int_equal(json_array_size(findings), 3);
+    g = json_array_get(findings, 0);
+    assert_string_equal(json_string_value(json_object_get(g, "kind")), "close_wait");
+    assert_int_equal(json_integer_value(json_object_get(g, "count")), 3);
+    assert_int_equal(json_integer_value(json_object_get(g, "processes")), 2);
+    assert_string_equal(json_string_value(json_object_get(g, "tcp_state")), "CLOSE_WAIT");
+    assert_int_equal(json_array_size(json_object_get(g, "eof_stack")), 3);
+    frame = json_array_get(json_object_get(g, "eof_stack"), 0);
+    assert_string_equal(json_string_value(json_object_get(frame, "function")), "server+0x1a2b");
+    assert_string_equal(json_string_value(json_object_get(frame, "module")),
+                        "/opt/sockleak-test/server");
+    assert_string_equal(json_string_value(json_object_get(frame, "address")), "0x1a2b");
+    /* Unknown file and line are left out, not null. */
+    assert_null(json_object_get(frame, "file"));
+    assert_null(json_object_get(frame, "line"));
+    assert_null(json_object_get(frame, "inlined"));
+    assert_int_equal(json_integer_value(json_object_get(g, "closed_late")), 1);
+    assert_int_equal(json_integer_value(json_object_get(g, "held_ms_max")), 8000);
+
+    ex = json_array_get(json_object_get(g, "examples"), 1);
+    assert_int_equal(json_integer_value(json_object_get(ex, "pid")), 100);
+    assert_int_equal(json_integer_value(json_object_get(ex, "fd")), 8);
+    assert_string_equal(json_string_value(json_object_get(ex, "local")), "127.0.0.1:8080");
+    assert_string_equal(json_string_value(json_object_get(ex, "peer")), "127.0.0.1:53124");
+    assert_int_equal(json_integer_value(json_object_get(ex, "held_ms")), 8000);
+    assert_true(json_is_true(json_object_get(ex, "closed")));
+
+    /* The unix socket: state unknown is null, an unknown stack is []. */
+    g = json_array_get(findings, 2);
+    assert_string_equal(json_string_value(json_object_get(g, "kind")), "unclosed_after_shutdown");
+    assert_true(json_is_null(json_object_get(g, "tcp_state")));
+    assert_int_equal(json_array_size(json_object_get(g, "open_stack")), 0);
+    assert_int_equal(json_array_size(json_object_get(root, "suppressed")), 0);
+    json_decref(root);
+    free(text);
+}
+
+static void test_json_suppressed(void **state)
+{
+    struct fixture *f = *state;
+    char *text;
+    json_t *root, *s;
+
+    assert_int_equal(sl_supp_load(&f->supp, data("supp.txt")), 0);
+    sl_supp_apply(&f->supp, &f->groups);
+    text = render(f, true);
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(root, "summary"), "leaks")),
+                     1);
+    assert_int_equal(json_array_size(json_object_get(root, "findings")), 1);
+    s = json_object_get(root, "suppressed");
+    assert_int_equal(json_array_size(s), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(s, 0), "rule")),
+                        "close_wait:server+0x1a2b");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(s, 0), "count")), 3);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(s, 1), "count")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(s, 2), "count")), 0);
+    json_decref(root);
+    free(text);
+}
+
+static void test_text_layout(void **state)
+{
+    struct fixture *f = *state;
+    char *text = render(f, false), *last;
+
+    assert_non_null(strstr(text, "==sockleak== close_wait: 3 sockets read end-of-stream and were "
+                                 "never closed\n  end-of-stream read at:\n    #0 0x1a2b "
+                                 "(/opt/sockleak-test/server+0x1a2b)\n"));
+    assert_non_null(strstr(text, "==sockleak== unclosed_after_shutdown: 1 socket"));
+    assert_non_null(strstr(text, "  socket created at:\n"));
+    assert_non_null(strstr(text, "kernel state at the deadline: CLOSE_WAIT"));
+    assert_non_null(strstr(text, "pid 100 fd 8: 127.0.0.1:8080 <- 127.0.0.1:53124, held 8000 ms "
+                                 "(closed late)"));
+    assert_non_null(strstr(text, "held: median 5020 ms, max 8000 ms; 1 closed after the deadline"));
+    assert_non_null(strstr(text, "in 2 processes of server"));
+    assert_null(strchr(text, '\033'));
+    last = strstr(text, "SUMMARY:");
+    assert_non_null(last);
+    assert_string_equal(last, "SUMMARY: sockleak: 5 leaked sockets in 3 call sites (2 processes, "
+                              "15 sockets, 9 end-of-stream reads)\n");
+    free(text);
+}
+
+static void test_text_all_suppressed(void **state)
+{
+    struct fixture *f = *state;
+    char *text;
+
+    assert_true(sl_supp_add(&f->supp, "*:server*"));
+    sl_supp_apply(&f->supp, &f->groups);
+    text = render(f, false);
+    assert_null(strstr(text, "==sockleak=="));
+    assert_non_null(strstr(text, "Suppressions used:\n  count rule\n      5 *:server*\n"));
+    assert_non_null(strstr(text, "SUMMARY: sockleak: no leaks (2 processes, 15 sockets, 9 "
+                                 "end-of-stream reads, 5 suppressed)\n"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_json_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_suppressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_all_suppressed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,153 @@
+/* Grouping by call site: ASLR and pids do not split a group, different
+ * stacks or kinds do; counters and ordering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "group.h"
+#include "logread.h"
+
+/* Reads log text through a temporary file, as the tool would. */
+static void load(struct sl_logread_set *set, const char *text)
+{
+    char path[] = "/tmp/sockleak-group-XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    sl_logread_init(set, NULL);
+    assert_int_equal(sl_logread_file(set, path), 0);
+    unlink(path);
+}
+
+#define HDR(pid)                                                                                   \
+    "{\"t\":\"header\",\"version\":1,\"pid\":" #pid ",\"program\":\"srv\",\"run_id\":\"\"}\n"
+#define MOD(base, path, bid)                                                                       \
+    "{\"t\":\"module\",\"id\":0,\"path\":\"" path "\",\"build_id\":\"" bid "\",\"base\":" #base    \
+    "}\n"
+#define FIND(id, kind, eof, open, held)                                                            \
+    "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"" kind "\",\"fd\":" #id                          \
+    ",\"local\":\"l\",\"peer\":\"p\",\"tcp_state\":\"CLOSE_WAIT\",\"held_ms\":" #held              \
+    ",\"eof_stack\":" eof ",\"open_stack\":" open "}\n"
+
+static void test_processes_at_different_bases_merge(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    /* Same build-id at two load bases (and a different path, e.g. a copy). */
+    load(&logs, HDR(1) MOD(4096, "/a/srv", "beef")
+                    FIND(1, "close_wait", "[[0,100],[0,200]]", "[[0,50]]", 10) HDR(2)
+                        MOD(999424, "/b/srv", "beef")
+                            FIND(1, "close_wait", "[[0,100],[0,200]]", "[[0,50]]", 30)
+                                FIND(2, "close_wait", "[[0,100],[0,200]]", "[[0,50]]", 20));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 1);
+    assert_int_equal(g.groups[0]->count, 3);
+    assert_int_equal(g.groups[0]->processes, 2);
+    assert_int_equal(g.groups[0]->n_programs, 1);
+    assert_string_equal(g.groups[0]->programs[0], "srv");
+    assert_int_equal(g.groups[0]->held_median, 20);
+    assert_int_equal(g.groups[0]->held_max, 30);
+    assert_int_equal(g.groups[0]->n_examples, 3);
+    assert_int_equal(g.groups[0]->examples[1].pid, 2);
+    assert_string_equal(g.groups[0]->tcp_state, "CLOSE_WAIT");
+    assert_int_equal(g.leaks, 3);
+    assert_int_equal(g.processes, 2);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+static void test_different_stacks_and_kinds_split(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs, HDR(1) MOD(4096, "/a/srv", "") FIND(1, "close_wait", "[[0,100]]", "[[0,50]]", 1)
+                    FIND(2, "close_wait", "[[0,101]]", "[[0,50]]", 1)
+                        FIND(3, "close_wait", "[[0,100]]", "[[0,51]]", 1)
+                            FIND(4, "unclosed_after_shutdown", "[[0,100]]", "[[0,50]]", 1)
+                                FIND(5, "close_wait", "[[0,100]]", "[[0,50]]", 1)
+                                    FIND(6, "close_wait", "[[0,100]]", "[[0,50]]", 1));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 4);
+    /* Biggest first, then by kind. */
+    assert_int_equal(g.groups[0]->count, 3);
+    assert_string_equal(g.groups[0]->kind, "close_wait");
+    for (size_t i = 1; i < 4; i++)
+        assert_int_equal(g.groups[i]->count, 1);
+    assert_string_equal(g.groups[3]->kind, "unclosed_after_shutdown");
+    assert_int_equal(g.leaks, 6);
+    assert_int_equal(g.groups_left, 4);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+static void test_without_build_id_path_is_the_key(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs, HDR(1) MOD(4096, "/a/srv", "") FIND(1, "close_wait", "[[0,100]]", "[]", 1) HDR(2)
+                    MOD(8192, "/b/srv", "") FIND(1, "close_wait", "[[0,100]]", "[]", 1) HDR(3)
+                        MOD(8192, "/a/srv", "") FIND(1, "close_wait", "[[0,100]]", "[]", 1));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 2);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_int_equal(g.groups[0]->processes, 2);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+static void test_closed_late_and_summary(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    struct sl_sym_ctx *sym = sl_sym_new(true);
+    (void)state;
+
+    load(&logs, HDR(1) MOD(4096, "/nonexistent/srv", "")
+                    FIND(1, "close_wait", "[[0,100],[-1,4096]]", "[[0,50]]", 1)
+                        FIND(2, "close_wait", "[[0,100],[-1,4096]]", "[[0,50]]",
+                             1) "{\"t\":\"closed\",\"id\":2,\"fd\":2,\"held_ms\":9000}\n"
+                                "{\"t\":\"footer\",\"sockets\":7,\"eof_seen\":4}\n");
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 1);
+    assert_int_equal(g.groups[0]->closed_late, 1);
+    assert_int_equal(g.groups[0]->held_max, 9000);
+    assert_int_equal(g.sockets, 7);
+    assert_int_equal(g.eof_seen, 4);
+
+    /* A missing module still gives one frame per logged frame. */
+    sl_group_symbolize(&g, sym);
+    assert_int_equal(g.groups[0]->eof_sym.n, 2);
+    assert_string_equal(g.groups[0]->eof_sym.frames[0].function, "srv+0x64");
+    assert_null(g.groups[0]->eof_sym.frames[0].file);
+    assert_string_equal(g.groups[0]->eof_sym.frames[1].function, "0x1000");
+    assert_int_equal(g.groups[0]->open_sym.n, 1);
+    sl_sym_free(sym);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_processes_at_different_bases_merge),
+        cmocka_unit_test(test_different_stacks_and_kinds_split),
+        cmocka_unit_test(test_without_build_id_path_is_the_key),
+        cmocka_unit_test(test_closed_late_and_summary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

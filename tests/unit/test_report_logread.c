@@ -1,0 +1,179 @@
+/* Reading raw logs: several processes per file, closed records, damaged
+ * lines, directories and the run_id filter. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logread.h"
+#include "sockleak_log.h"
+
+static char sl_test_data[4096];
+
+/* Data files sit beside this source; tests run from the top of the tree
+ * unless SOCKLEAK_TEST_DATA says where they are. */
+static const char *data(const char *name)
+{
+    static char buf[8192];
+    const char *env = getenv("SOCKLEAK_TEST_DATA");
+
+    if (!sl_test_data[0]) {
+        if (env)
+            snprintf(sl_test_data, sizeof(sl_test_data), "%s", env);
+        else {
+            snprintf(sl_test_data, sizeof(sl_test_data), "%s", __FILE__);
+            *strrchr(sl_test_data, '/') = '\0';
+            strcat(sl_test_data, "/data");
+        }
+    }
+    snprintf(buf, sizeof(buf), "%s/%s", sl_test_data, name);
+    return buf;
+}
+
+static void test_two_processes_in_one_file(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, data("two_procs.jsonl")), 0);
+    assert_int_equal(set.n_procs, 2);
+    assert_int_equal(set.n_warnings, 0);
+
+    struct sl_logread_process *a = &set.procs[0], *b = &set.procs[1];
+    assert_int_equal(a->pid, 100);
+    assert_string_equal(a->program, "server");
+    assert_string_equal(a->run_id, "r1");
+    assert_int_equal(a->n_modules, 2);
+    assert_int_equal(a->n_findings, 3);
+    assert_true(a->has_footer);
+    assert_int_equal(a->sockets, 10);
+    assert_int_equal(a->eof_seen, 6);
+    assert_int_equal(b->pid, 200);
+    assert_int_equal(b->n_findings, 2);
+
+    const struct sl_logread_module *m = sl_logread_module(a, 1);
+    assert_non_null(m);
+    assert_string_equal(m->path, "/opt/sockleak-test/libc.so.6");
+    assert_string_equal(m->build_id, "");
+    assert_null(sl_logread_module(a, 5));
+
+    /* The "closed" record marks finding 2 and replaces its held time. */
+    assert_false(a->findings[0].closed);
+    assert_true(a->findings[1].closed);
+    assert_int_equal(a->findings[1].held_ms, 8000);
+
+    struct sl_logread_finding *f = &a->findings[0];
+    assert_string_equal(f->kind, SL_KIND_CLOSE_WAIT);
+    assert_int_equal(f->fd, 7);
+    assert_string_equal(f->peer, "127.0.0.1:53122");
+    assert_string_equal(f->tcp_state, "CLOSE_WAIT");
+    assert_int_equal(f->eof_stack.n, 3);
+    assert_int_equal(f->eof_stack.frames[1].module, 0);
+    assert_int_equal(f->eof_stack.frames[1].offset, 7000);
+    assert_int_equal(f->open_stack.n, 1);
+
+    /* tcp_state null and an empty stack are both legal. */
+    f = &a->findings[2];
+    assert_null(f->tcp_state);
+    assert_int_equal(f->open_stack.n, 0);
+    assert_int_equal(b->findings[1].eof_stack.frames[1].module, SL_LOGREAD_NO_MODULE);
+    sl_logread_free(&set);
+}
+
+static void test_damaged_lines_are_skipped(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_file(&set, data("damaged.jsonl")), 0);
+    /* Record before header, corrupt line, unknown type, bad frame, closed
+     * for an unknown id, truncated last line. */
+    assert_int_equal(set.n_warnings, 6);
+    assert_int_equal(set.n_procs, 1);
+    assert_int_equal(set.procs[0].pid, 300);
+    assert_int_equal(set.procs[0].n_findings, 1);
+    assert_int_equal(set.procs[0].findings[0].eof_stack.n, 1);
+    assert_int_equal(set.procs[0].findings[0].eof_stack.frames[0].offset, 4660);
+    assert_false(set.procs[0].has_footer);
+    sl_logread_free(&set);
+}
+
+static void test_directory_sorted_and_filtered(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, data("logs")), 0);
+    assert_int_equal(set.n_files, 2); /* README.txt is not a log */
+    assert_int_equal(set.n_procs, 2);
+    assert_int_equal(set.procs[0].pid, 401);
+    assert_int_equal(set.procs[1].pid, 402);
+    sl_logread_free(&set);
+
+    sl_logread_init(&set, "abc");
+    assert_int_equal(sl_logread_path(&set, data("logs")), 0);
+    assert_int_equal(set.n_procs, 1);
+    assert_int_equal(set.n_skipped, 1);
+    assert_int_equal(set.procs[0].pid, 401);
+    sl_logread_free(&set);
+}
+
+static void test_unreadable_path_fails(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, "/nonexistent/sockleak/logs"), -1);
+    assert_int_equal(sl_logread_file(&set, "/nonexistent/x.jsonl"), -1);
+    sl_logread_free(&set);
+}
+
+static void test_overlong_line_and_blank_lines(void **state)
+{
+    char path[] = "/tmp/sockleak-test-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *fp;
+    struct sl_logread_set set;
+    (void)state;
+
+    assert_true(fd >= 0);
+    fp = fdopen(fd, "w");
+    fputs("{\"t\":\"header\",\"version\":1,\"pid\":1,\"program\":\"p\",\"run_id\":\"\"}\n\n", fp);
+    fputs("{\"t\":\"footer\",\"sockets\":1,\"eof_seen\":0,\"pad\":\"", fp);
+    for (int i = 0; i < SL_LOG_MAX_LINE; i++)
+        fputc('x', fp);
+    fputs("\"}\n", fp);
+    /* A last line that parses but lacks its newline is still used. */
+    fputs("{\"t\":\"footer\",\"sockets\":2,\"eof_seen\":1}", fp);
+    fclose(fp);
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_file(&set, path), 0);
+    assert_int_equal(set.n_warnings, 1);
+    assert_int_equal(set.n_procs, 1);
+    assert_int_equal(set.procs[0].sockets, 2);
+    sl_logread_free(&set);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_processes_in_one_file),
+        cmocka_unit_test(test_damaged_lines_are_skipped),
+        cmocka_unit_test(test_directory_sorted_and_filtered),
+        cmocka_unit_test(test_unreadable_path_fails),
+        cmocka_unit_test(test_overlong_line_and_blank_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
