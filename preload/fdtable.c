@@ -1,0 +1,132 @@
+/* The fd table: a lazily mapped top array of chunk pointers covering every
+ * fd up to INT_MAX (virtual memory only), chunks of slots mapped on first use
+ * and installed with a CAS so lookups never lock. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include "fdtable.h"
+#include "track.h"
+
+#define SL_CHUNK_SHIFT 10
+#define SL_CHUNK_SLOTS (1u << SL_CHUNK_SHIFT)
+#define SL_TOP_ENTRIES (((size_t)INT_MAX >> SL_CHUNK_SHIFT) + 1)
+#define SL_STRIPES 64
+
+typedef _Atomic(struct sl_slot *) sl_chunk_ptr;
+
+static _Atomic(sl_chunk_ptr *) sl_top;
+/* One past the highest chunk index ever installed: bounds sl_fdtable_foreach. */
+static _Atomic size_t sl_top_used;
+static pthread_mutex_t sl_stripes[SL_STRIPES] = {
+#define SL_M4                                                                                      \
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,               \
+        PTHREAD_MUTEX_INITIALIZER
+#define SL_M16 SL_M4, SL_M4, SL_M4, SL_M4
+    SL_M16, SL_M16, SL_M16, SL_M16
+#undef SL_M16
+#undef SL_M4
+};
+
+static void *sl_map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+struct sl_slot *sl_fdtable_peek(int fd)
+{
+    if (SL_UNLIKELY(fd < 0))
+        return NULL;
+    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    if (!top)
+        return NULL;
+    struct sl_slot *chunk =
+        atomic_load_explicit(&top[(unsigned)fd >> SL_CHUNK_SHIFT], memory_order_acquire);
+    if (!chunk)
+        return NULL;
+    return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
+}
+
+struct sl_slot *sl_fdtable_get(int fd)
+{
+    if (fd < 0)
+        return NULL;
+    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    if (!top) {
+        sl_chunk_ptr *fresh = sl_map(SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
+        if (!fresh)
+            return NULL;
+        sl_chunk_ptr *expected = NULL;
+        if (atomic_compare_exchange_strong(&sl_top, &expected, fresh)) {
+            top = fresh;
+        } else {
+            munmap(fresh, SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
+            top = expected;
+        }
+    }
+    sl_chunk_ptr *cell = &top[(unsigned)fd >> SL_CHUNK_SHIFT];
+    struct sl_slot *chunk = atomic_load_explicit(cell, memory_order_acquire);
+    if (!chunk) {
+        struct sl_slot *fresh = sl_map(SL_CHUNK_SLOTS * sizeof(struct sl_slot));
+        if (!fresh)
+            return NULL;
+        struct sl_slot *expected = NULL;
+        if (atomic_compare_exchange_strong(cell, &expected, fresh)) {
+            chunk = fresh;
+            size_t used = atomic_load(&sl_top_used), want = ((unsigned)fd >> SL_CHUNK_SHIFT) + 1;
+            while (used < want && !atomic_compare_exchange_weak(&sl_top_used, &used, want))
+                ;
+        } else {
+            munmap(fresh, SL_CHUNK_SLOTS * sizeof(struct sl_slot));
+            chunk = expected;
+        }
+    }
+    return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
+}
+
+void sl_fdtable_lock(int fd)
+{
+    SL_LOCK(&sl_stripes[(unsigned)fd % SL_STRIPES], "fdtable stripe");
+}
+
+void sl_fdtable_unlock(int fd)
+{
+    SL_UNLOCK(&sl_stripes[(unsigned)fd % SL_STRIPES], "fdtable stripe");
+}
+
+void sl_fdtable_lock_all(void)
+{
+    for (int i = 0; i < SL_STRIPES; i++)
+        SL_LOCK(&sl_stripes[i], "fdtable stripe");
+}
+
+void sl_fdtable_unlock_all(void)
+{
+    for (int i = SL_STRIPES - 1; i >= 0; i--)
+        SL_UNLOCK(&sl_stripes[i], "fdtable stripe");
+}
+
+/* fork child: the forking thread held every stripe; it is the only thread
+ * left, so fresh mutexes are equivalent and cannot be stuck. */
+void sl_fdtable_reinit_locks(void)
+{
+    for (int i = 0; i < SL_STRIPES; i++)
+        pthread_mutex_init(&sl_stripes[i], NULL);
+}
+
+void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg)
+{
+    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    if (!top)
+        return;
+    size_t used = atomic_load(&sl_top_used);
+    for (size_t c = 0; c < used; c++) {
+        struct sl_slot *chunk = atomic_load_explicit(&top[c], memory_order_acquire);
+        if (!chunk)
+            continue;
+        for (unsigned i = 0; i < SL_CHUNK_SLOTS; i++)
+            fn((int)((c << SL_CHUNK_SHIFT) | i), &chunk[i], arg);
+    }
+}

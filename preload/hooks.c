@@ -1,0 +1,152 @@
+/* The exported interposers: one line each, the work is in track.c. Nothing
+ * else in the library is visible outside it. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include "track.h"
+
+SL_EXPORT int socket(int domain, int type, int proto)
+{
+    return sl_socket(domain, type, proto);
+}
+
+SL_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
+{
+    return sl_socketpair(domain, type, proto, sv);
+}
+
+SL_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    return sl_accept(fd, sa, len);
+}
+
+SL_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    return sl_accept4(fd, sa, len, flags);
+}
+
+SL_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return sl_connect(fd, sa, len);
+}
+
+SL_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return sl_recv(fd, buf, n, flags);
+}
+
+SL_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+                           socklen_t *len)
+{
+    return sl_recvfrom(fd, buf, n, flags, sa, len);
+}
+
+SL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return sl_recvmsg(fd, msg, flags);
+}
+
+SL_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    return sl_read(fd, buf, n);
+}
+
+SL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    return sl_readv(fd, iov, cnt);
+}
+
+/* The fortified entry points (-D_FORTIFY_SOURCE=2) never reach recv/read. */
+SL_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    return sl_recv_chk(fd, buf, n, buflen, flags);
+}
+
+SL_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                 struct sockaddr *sa, socklen_t *len)
+{
+    return sl_recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+}
+
+SL_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    return sl_read_chk(fd, buf, n, buflen);
+}
+
+SL_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return sl_send(fd, buf, n, flags);
+}
+
+SL_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+                         socklen_t len)
+{
+    return sl_sendto(fd, buf, n, flags, sa, len);
+}
+
+SL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    return sl_sendmsg(fd, msg, flags);
+}
+
+SL_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    return sl_write(fd, buf, n);
+}
+
+SL_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    return sl_writev(fd, iov, cnt);
+}
+
+SL_EXPORT int shutdown(int fd, int how)
+{
+    return sl_shutdown(fd, how);
+}
+
+SL_EXPORT int close(int fd)
+{
+    return sl_close(fd);
+}
+
+SL_EXPORT int dup(int fd)
+{
+    return sl_dup(fd);
+}
+
+SL_EXPORT int dup2(int fd, int fd2)
+{
+    return sl_dup2(fd, fd2);
+}
+
+SL_EXPORT int dup3(int fd, int fd2, int flags)
+{
+    return sl_dup3(fd, fd2, flags);
+}
+
+/* The third argument is an int or a pointer depending on cmd; like glibc, read
+ * it as a pointer-sized value and pass it on unchanged. */
+SL_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return sl_fcntl(fd, cmd, arg, 0);
+}
+
+SL_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return sl_fcntl(fd, cmd, arg, 1);
+}
+
+SL_EXPORT int fclose(FILE *fp)
+{
+    return sl_fclose(fp);
+}
+
+/* syscall() itself is preload/syscall.S. */

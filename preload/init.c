@@ -1,0 +1,133 @@
+/* Start-up, fork handling and exit. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fdtable.h"
+#include "log.h"
+#include "modules.h"
+#include "options.h"
+#include "real.h"
+#include "reaper.h"
+#include "stack.h"
+#include "track.h"
+
+static pthread_once_t sl_init_once = PTHREAD_ONCE_INIT;
+
+/* Warnings while parsing options go through sl_warn, with the defaults'
+ * verbosity (options are not parsed yet). */
+static void sl_opt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sl_opt_warn(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sl_warn("%s", buf);
+}
+
+static void sl_opt_quiet(const char *fmt, ...)
+{
+    (void)fmt;
+}
+
+/* output is made absolute now, so a later chdir does not move the logs. */
+static void sl_output_absolute(struct sl_options *o)
+{
+    if (o->output[0] == '/')
+        return;
+    char cwd[sizeof o->output];
+    if (!getcwd(cwd, sizeof cwd)) {
+        sl_warn("cannot resolve output directory '%s' (getcwd: %s); it stays relative", o->output,
+                strerror(errno));
+        return;
+    }
+    const char *rel = o->output;
+    while (rel[0] == '.' && rel[1] == '/')
+        rel += 2;
+    char abs[sizeof o->output];
+    int n = strcmp(rel, ".") == 0 || rel[0] == '\0'
+                ? snprintf(abs, sizeof abs, "%s", cwd)
+                : snprintf(abs, sizeof abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", rel);
+    if (n < 0 || (size_t)n >= sizeof abs) {
+        sl_warn("output directory '%s' is too long once made absolute; it stays relative",
+                o->output);
+        return;
+    }
+    memcpy(o->output, abs, (size_t)n + 1);
+}
+
+static void sl_atfork_prepare(void)
+{
+    int g = sl_guard_enter();
+    sl_fdtable_lock_all();
+    sl_stack_lock_all();
+    sl_reaper_lock_all();
+    sl_log_lock_all();
+    sl_guard_leave(g);
+}
+
+static void sl_atfork_parent(void)
+{
+    sl_log_unlock_all();
+    sl_reaper_unlock_all();
+    sl_stack_unlock_all();
+    sl_fdtable_unlock_all();
+}
+
+/* The child has one thread: the locks its parent's threads held are
+ * reinitialised, the parent's pending deadlines and log are dropped. */
+static void sl_atfork_child(void)
+{
+    int g = sl_guard_enter();
+    sl_pid = getpid();
+    sl_fdtable_reinit_locks();
+    sl_track_fork_child();
+    sl_stack_reinit();
+    sl_reaper_reinit_child();
+    sl_log_reinit_child();
+    sl_modules_reset_logged();
+    sl_guard_leave(g);
+}
+
+static void sl_do_init(void)
+{
+    int saved = errno;
+    int g = sl_guard_enter();
+    sl_real_init();
+    sl_pid = getpid();
+    struct sl_options o;
+    const char *env = secure_getenv("SOCKLEAK_OPTIONS");
+    /* First pass for verbosity alone, so verbosity=0 silences the second. */
+    sl_options_parse(&o, env, sl_opt_quiet);
+    sl_opt.verbosity = o.verbosity;
+    sl_options_parse(&o, env, sl_opt_warn);
+    sl_output_absolute(&o);
+    sl_opt = o;
+    pthread_atfork(sl_atfork_prepare, sl_atfork_parent, sl_atfork_child);
+    sl_guard_leave(g);
+    errno = saved;
+}
+
+void sl_init(void)
+{
+    pthread_once(&sl_init_once, sl_do_init);
+}
+
+__attribute__((constructor)) static void sl_constructor(void)
+{
+    sl_init();
+}
+
+__attribute__((destructor)) static void sl_destructor(void)
+{
+    int saved = errno;
+    int g = sl_guard_enter();
+    sl_log_footer();
+    sl_guard_leave(g);
+    errno = saved;
+}

@@ -1,0 +1,532 @@
+/* The raw log writer (format: include/sockleak_log.h). No stdio, no malloc:
+ * every record is formatted into one buffer and appended with one write(2).
+ * The log lock serialises writers (reaper thread, close hooks, exit). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "log.h"
+#include "modules.h"
+#include "options.h"
+#include "real.h"
+#include "sockleak_log.h"
+#include "stack.h"
+#include "track.h"
+
+_Atomic uint64_t sl_count_sockets;
+_Atomic uint64_t sl_count_eof;
+
+static pthread_mutex_t sl_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int sl_log_fd = -1; /* written under sl_log_mu */
+static int sl_log_created;         /* this process made its file */
+static int sl_log_broken;          /* warned once: silent from now on */
+static dev_t sl_log_dev;
+static ino_t sl_log_ino;
+static char sl_log_path[PATH_MAX];
+static uint32_t sl_log_next_id;
+static uint64_t sl_log_findings;
+/* Under sl_log_mu: a static buffer keeps our stack use small in close hooks
+ * running on program threads with small stacks. */
+static char sl_log_buf[SL_LOG_MAX_LINE];
+static char sl_log_scratch[32768];
+
+struct sl_buf {
+    char *p;
+    size_t len, cap;
+    int overflow;
+};
+
+static void sl_buf_put(struct sl_buf *b, const char *s, size_t n)
+{
+    if (b->overflow || n >= b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void sl_buf_fmt(struct sl_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sl_buf_fmt(struct sl_buf *b, const char *fmt, ...)
+{
+    if (b->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= b->cap - b->len)
+        b->overflow = 1;
+    else
+        b->len += (size_t)n;
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), 0 when invalid. */
+static size_t sl_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t k;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        k = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (k > n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return k;
+}
+
+/* A JSON string of s[0..n): quotes, backslashes and control characters
+ * escaped, invalid UTF-8 replaced by U+FFFD so every reader accepts it. */
+static void sl_buf_json(struct sl_buf *b, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    sl_buf_put(b, "\"", 1);
+    for (size_t i = 0; i < n && !b->overflow;) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sl_buf_put(b, e, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            const char *e = c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : NULL;
+            if (e)
+                sl_buf_put(b, e, 2);
+            else
+                sl_buf_fmt(b, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            sl_buf_put(b, (const char *)&s[i], 1);
+            i++;
+        } else {
+            size_t k = sl_utf8_len(&s[i], n - i);
+            if (k) {
+                sl_buf_put(b, (const char *)&s[i], k);
+                i += k;
+            } else {
+                sl_buf_put(b, "\\ufffd", 6);
+                i++;
+            }
+        }
+    }
+    sl_buf_put(b, "\"", 1);
+}
+
+static void sl_buf_jstr(struct sl_buf *b, const char *s)
+{
+    sl_buf_json(b, s, strlen(s));
+}
+
+/* One warning for the life of the process, then silence. Lock held. */
+static void sl_log_fail(const char *what, int err)
+{
+    if (!sl_log_broken)
+        sl_warn("cannot %s log file %s: %s; no findings will be recorded", what, sl_log_path,
+                strerror(err));
+    sl_log_broken = 1;
+    int fd = atomic_load(&sl_log_fd);
+    if (fd >= 0)
+        sl_real.close(fd);
+    atomic_store(&sl_log_fd, -1);
+}
+
+/* Write one whole record. Lock held. */
+static int sl_log_put(const char *buf, size_t len)
+{
+    int fd = atomic_load(&sl_log_fd);
+    while (len > 0) {
+        ssize_t w = sl_real.write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            sl_log_fail("write", w < 0 ? errno : EIO);
+            return -1;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* The program's short name, made safe as a file name (no '/', no leading
+ * '.', printable ASCII), "unknown" when empty. */
+static void sl_program_name(char *out, size_t size)
+{
+    extern char *program_invocation_short_name;
+    const char *p = program_invocation_short_name ? program_invocation_short_name : "";
+    size_t n = 0;
+    for (; p[n] && n + 1 < size && n < 64; n++) {
+        char c = p[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '-' || c == '_' || c == '+';
+        out[n] = ok ? c : '_';
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, size, "unknown");
+    else if (out[0] == '.')
+        out[0] = '_';
+}
+
+/* mkdir -p dir; returns 0 or an errno. */
+static int sl_mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof tmp)
+        return ENAMETOOLONG;
+    memcpy(tmp, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        char c = tmp[i];
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return errno;
+        tmp[i] = c;
+    }
+    return 0;
+}
+
+static ssize_t sl_read_file(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    while (len < size) {
+        ssize_t r = sl_real.read(fd, buf + len, size - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    sl_real.close(fd);
+    return (ssize_t)len;
+}
+
+/* Wall-clock start of this process, from /proc/self/stat (field 22). */
+static int64_t sl_start_unix_ms(void)
+{
+    char buf[1024];
+    ssize_t n = sl_read_file("/proc/self/stat", buf, sizeof buf - 1);
+    int64_t now = sl_wall_ms();
+    if (n <= 0)
+        return now;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* comm may hold spaces */
+    if (!p)
+        return now;
+    int field = 2;
+    for (; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    char *end;
+    unsigned long long start = strtoull(p, &end, 10);
+    if (field != 22 || end == p)
+        return now;
+    long hz = sysconf(_SC_CLK_TCK);
+    struct timespec bt;
+    if (hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &bt) != 0)
+        return now;
+    int64_t up_ms = (int64_t)bt.tv_sec * 1000 + bt.tv_nsec / 1000000;
+    int64_t age = up_ms - (int64_t)(start * 1000 / (unsigned long long)hz);
+    return age >= 0 ? now - age : now;
+}
+
+static void sl_log_header(void)
+{
+    struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
+    char prog[80], exe[PATH_MAX];
+    sl_program_name(prog, sizeof prog);
+    ssize_t en = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[en > 0 ? en : 0] = '\0';
+    sl_buf_fmt(&b,
+               "{\"t\":\"" SL_REC_HEADER "\",\"version\":%d,\"pid\":%d,\"ppid\":%d,\"program\":",
+               SL_LOG_VERSION, (int)getpid(), (int)getppid());
+    sl_buf_jstr(&b, prog);
+    sl_buf_put(&b, ",\"exe\":", 7);
+    sl_buf_jstr(&b, exe);
+    sl_buf_put(&b, ",\"argv\":[", 9);
+    ssize_t n = sl_read_file("/proc/self/cmdline", sl_log_scratch, sizeof sl_log_scratch);
+    /* Long command lines are cut, keeping the record well under a line. */
+    for (ssize_t i = 0, first = 1; n > 0 && i < n && b.len < b.cap / 2; first = 0) {
+        size_t len = strnlen(sl_log_scratch + i, (size_t)(n - i));
+        if (!first)
+            sl_buf_put(&b, ",", 1);
+        sl_buf_json(&b, sl_log_scratch + i, len);
+        i += (ssize_t)len + 1;
+    }
+    sl_buf_fmt(&b, "],\"start_unix_ms\":%lld,\"run_id\":", (long long)sl_start_unix_ms());
+    sl_buf_jstr(&b, sl_opt.run_id);
+    sl_buf_fmt(&b, ",\"deadline_ms\":%ld,\"frames\":%d}\n", sl_opt.deadline_ms, sl_opt.frames);
+    if (!b.overflow)
+        sl_log_put(b.p, b.len);
+}
+
+/* Open (create) the file, move its fd high and CLOEXEC; header when the file
+ * is new. Lock held. Returns 0 or -1 (warned). */
+static int sl_log_open(void)
+{
+    if (!sl_log_path[0]) {
+        char prog[80];
+        sl_program_name(prog, sizeof prog);
+        int n = snprintf(sl_log_path, sizeof sl_log_path, "%s/%s.%d" SL_LOG_SUFFIX, sl_opt.output,
+                         prog, (int)getpid());
+        if (n < 0 || (size_t)n >= sizeof sl_log_path) {
+            sl_log_fail("create", ENAMETOOLONG);
+            return -1;
+        }
+    }
+    int err = sl_mkdir_p(sl_opt.output);
+    if (err) {
+        sl_log_fail("create", err);
+        return -1;
+    }
+    int fd = open(sl_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        sl_log_fail("create", errno);
+        return -1;
+    }
+    /* Far from the small numbers programs hard-code (dup2 onto 3, ...). */
+    struct rlimit rl;
+    long lowest = 900;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)lowest + 16 > rl.rlim_cur)
+        lowest = (long)(rl.rlim_cur / 2);
+    if (fd < lowest) {
+        int high = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, lowest);
+        if (high >= 0) {
+            sl_real.close(fd);
+            fd = high;
+        }
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        sl_real.close(fd);
+        sl_log_fail("create", errno);
+        return -1;
+    }
+    sl_log_dev = st.st_dev;
+    sl_log_ino = st.st_ino;
+    atomic_store(&sl_log_fd, fd);
+    int fresh = !sl_log_created || st.st_size == 0;
+    sl_log_created = 1;
+    if (fresh)
+        sl_log_header();
+    return sl_log_broken ? -1 : 0;
+}
+
+/* Make sure our fd still is our file (the program may have closed or
+ * replaced it behind our back); reopen in append mode if not. Lock held. */
+static int sl_log_ready(void)
+{
+    if (sl_log_broken)
+        return -1;
+    if (!sl_real.write)
+        sl_real_init();
+    int fd = atomic_load(&sl_log_fd);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_ino == sl_log_ino && st.st_dev == sl_log_dev)
+            return 0;
+        /* Not ours any more: the number belongs to the program now. */
+        atomic_store(&sl_log_fd, -1);
+    }
+    return sl_log_open();
+}
+
+static void sl_log_module(struct sl_module *m)
+{
+    struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
+    sl_buf_fmt(&b, "{\"t\":\"" SL_REC_MODULE "\",\"id\":%u,\"path\":", m->id);
+    sl_buf_jstr(&b, m->path);
+    sl_buf_put(&b, ",\"build_id\":", 12);
+    sl_buf_jstr(&b, m->build_id);
+    sl_buf_fmt(&b, ",\"base\":%llu}\n", (unsigned long long)m->base);
+    if (!b.overflow && sl_log_put(b.p, b.len) == 0)
+        m->logged = 1;
+}
+
+/* A stack's frames, fetched before the log lock: the depot has its own lock,
+ * which the fork handler takes before ours. */
+struct sl_frames {
+    const uintptr_t *pcs;
+    int n;
+};
+
+static struct sl_frames sl_frames_of(uint32_t id)
+{
+    struct sl_frames f = {NULL, 0};
+    if (id)
+        f.n = sl_stack_get(id, &f.pcs);
+    if (f.n < 0)
+        f.n = 0;
+    return f;
+}
+
+/* Module records for every frame that needs one. Lock held. */
+static void sl_log_stack_modules(struct sl_frames st)
+{
+    for (int i = 0; i < st.n && !sl_log_broken; i++) {
+        struct sl_module *m = sl_modules_find(st.pcs[i]);
+        if (m && !m->logged)
+            sl_log_module(m);
+    }
+}
+
+static void sl_buf_stack(struct sl_buf *b, struct sl_frames st)
+{
+    sl_buf_put(b, "[", 1);
+    for (int i = 0; i < st.n; i++) {
+        struct sl_module *m = sl_modules_find(st.pcs[i]);
+        if (m)
+            sl_buf_fmt(b, "%s[%u,%llu]", i ? "," : "", m->id,
+                       (unsigned long long)(st.pcs[i] - m->base));
+        else
+            sl_buf_fmt(b, "%s[-1,%llu]", i ? "," : "", (unsigned long long)st.pcs[i]);
+    }
+    sl_buf_put(b, "]", 1);
+}
+
+int sl_log_finding(struct sl_finding *f)
+{
+    int rc = -1;
+    struct sl_frames eof = sl_frames_of(f->eof_stack), open = sl_frames_of(f->open_stack);
+    SL_LOCK(&sl_log_mu, "log");
+    if (sl_log_ready() == 0) {
+        sl_log_stack_modules(eof);
+        sl_log_stack_modules(open);
+        f->id = ++sl_log_next_id;
+        struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
+        sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FINDING "\",\"id\":%u,\"kind\":", f->id);
+        sl_buf_jstr(&b, f->kind);
+        sl_buf_fmt(&b, ",\"fd\":%d,\"family\":", f->fd);
+        sl_buf_jstr(&b, f->family ? f->family : "other");
+        sl_buf_put(&b, ",\"local\":", 9);
+        sl_buf_json(&b, f->local, strnlen(f->local, sizeof f->local));
+        sl_buf_put(&b, ",\"peer\":", 8);
+        sl_buf_json(&b, f->peer, strnlen(f->peer, sizeof f->peer));
+        sl_buf_fmt(&b, ",\"inode\":%llu,\"tcp_state\":", (unsigned long long)f->inode);
+        if (f->tcp_state)
+            sl_buf_jstr(&b, f->tcp_state);
+        else
+            sl_buf_put(&b, "null", 4);
+        sl_buf_fmt(&b, ",\"eof_unix_ms\":%lld,\"held_ms\":%lld,\"eof_stack\":",
+                   (long long)f->eof_unix_ms, (long long)f->held_ms);
+        sl_buf_stack(&b, eof);
+        sl_buf_put(&b, ",\"open_stack\":", 14);
+        sl_buf_stack(&b, open);
+        sl_buf_put(&b, "}\n", 2);
+        if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0) {
+            sl_log_findings++;
+            rc = 0;
+        }
+    }
+    SL_UNLOCK(&sl_log_mu, "log");
+    return rc;
+}
+
+void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
+{
+    SL_LOCK(&sl_log_mu, "log");
+    if (sl_log_created && sl_log_ready() == 0) {
+        char line[160];
+        int n = snprintf(line, sizeof line,
+                         "{\"t\":\"" SL_REC_CLOSED "\",\"id\":%u,\"fd\":%d,\"held_ms\":%lld}\n", id,
+                         fd, (long long)held_ms);
+        if (n > 0 && (size_t)n < sizeof line)
+            sl_log_put(line, (size_t)n);
+    }
+    SL_UNLOCK(&sl_log_mu, "log");
+}
+
+void sl_log_footer(void)
+{
+    SL_LOCK(&sl_log_mu, "log");
+    uint64_t eof = atomic_load(&sl_count_eof);
+    /* Processes that never read end-of-stream on a socket leave no file. */
+    if ((sl_log_created || eof > 0) && sl_log_ready() == 0) {
+        char line[256];
+        int n =
+            snprintf(line, sizeof line,
+                     "{\"t\":\"" SL_REC_FOOTER "\",\"sockets\":%llu,\"eof_seen\":%llu,"
+                     "\"findings\":%llu,\"end_unix_ms\":%lld}\n",
+                     (unsigned long long)atomic_load(&sl_count_sockets), (unsigned long long)eof,
+                     (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
+        if (n > 0 && (size_t)n < sizeof line)
+            sl_log_put(line, (size_t)n);
+    }
+    SL_UNLOCK(&sl_log_mu, "log");
+}
+
+/* Cheap for every other fd; for ours, an fstat makes sure the number still
+ * holds our file (close_range may have closed it and the program reused it:
+ * then the program's close must go through). */
+int sl_log_owns_fd(int fd)
+{
+    if (SL_LIKELY(fd < 0 || fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire)))
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_ino == sl_log_ino && st.st_dev == sl_log_dev)
+        return 1;
+    atomic_compare_exchange_strong(&sl_log_fd, &fd, -1);
+    return 0;
+}
+
+void sl_log_forget_fd(void)
+{
+    SL_LOCK(&sl_log_mu, "log");
+    atomic_store(&sl_log_fd, -1);
+    SL_UNLOCK(&sl_log_mu, "log");
+}
+
+void sl_log_lock_all(void)
+{
+    SL_LOCK(&sl_log_mu, "log");
+}
+
+void sl_log_unlock_all(void)
+{
+    SL_UNLOCK(&sl_log_mu, "log");
+}
+
+void sl_log_reinit_child(void)
+{
+    pthread_mutex_init(&sl_log_mu, NULL);
+    int fd = atomic_load(&sl_log_fd);
+    if (fd >= 0)
+        sl_real.close(fd);
+    atomic_store(&sl_log_fd, -1);
+    sl_log_created = 0;
+    sl_log_path[0] = '\0';
+    sl_log_next_id = 0;
+    sl_log_findings = 0;
+    atomic_store(&sl_count_sockets, 0);
+    atomic_store(&sl_count_eof, 0);
+}

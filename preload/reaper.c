@@ -1,0 +1,346 @@
+/* The deadline queue (a min-heap by due time in mmap'd memory, no malloc) and
+ * the one thread, started on the first EOF, that turns overdue EOFs into
+ * findings. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include "fdtable.h"
+#include "log.h"
+#include "options.h"
+#include "reaper.h"
+#include "sockleak_log.h"
+#include "track.h"
+
+struct sl_due {
+    int64_t due_ns;
+    int fd;
+    uint32_t gen;
+};
+
+static pthread_mutex_t sl_reaper_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sl_reaper_cv;
+static int sl_reaper_cv_ready; /* sl_reaper_cv set to CLOCK_MONOTONIC */
+static int sl_reaper_started;  /* a thread runs, or is being started */
+static int sl_reaper_warned;
+static struct sl_due *sl_heap;
+static size_t sl_heap_len, sl_heap_cap;
+
+static void sl_heap_swap(size_t a, size_t b)
+{
+    struct sl_due t = sl_heap[a];
+    sl_heap[a] = sl_heap[b];
+    sl_heap[b] = t;
+}
+
+/* Add an entry (reaper lock held). Returns 0, or -1 when out of memory. */
+int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
+int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns)
+{
+    if (sl_heap_len == sl_heap_cap) {
+        size_t old = sl_heap_cap * sizeof *sl_heap;
+        size_t size = old ? old * 2 : 65536;
+        void *p =
+            old ? mremap(sl_heap, old, size, MREMAP_MAYMOVE)
+                : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return -1;
+        sl_heap = p;
+        sl_heap_cap = size / sizeof *sl_heap;
+    }
+    size_t i = sl_heap_len++;
+    sl_heap[i] = (struct sl_due){due_ns, fd, gen};
+    while (i > 0 && sl_heap[(i - 1) / 2].due_ns > sl_heap[i].due_ns) {
+        sl_heap_swap(i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+/* Remove the earliest entry into *out (reaper lock held). Returns 0 when empty. */
+int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns) SL_HIDDEN;
+int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
+{
+    if (sl_heap_len == 0)
+        return 0;
+    *fd = sl_heap[0].fd;
+    *gen = sl_heap[0].gen;
+    *due_ns = sl_heap[0].due_ns;
+    sl_heap[0] = sl_heap[--sl_heap_len];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < sl_heap_len && sl_heap[l].due_ns < sl_heap[m].due_ns)
+            m = l;
+        if (r < sl_heap_len && sl_heap[r].due_ns < sl_heap[m].due_ns)
+            m = r;
+        if (m == i)
+            break;
+        sl_heap_swap(i, m);
+        i = m;
+    }
+    return 1;
+}
+
+static void sl_reaper_cv_init(void)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&sl_reaper_cv, &a);
+    pthread_condattr_destroy(&a);
+    sl_reaper_cv_ready = 1;
+}
+
+static const char *sl_tcp_state_name(unsigned state)
+{
+    static const char *const names[] = {NULL,         "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                        "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                        "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
+    return state < sizeof names / sizeof names[0] ? names[state] : NULL;
+}
+
+/* "ip:port", "[v6]:port", a unix path, "@abstract", or "" when unknown. */
+static void sl_format_addr(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN];
+    out[0] = '\0';
+    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        if (inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip))
+            snprintf(out, size, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip))
+            snprintf(out, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    } else if (ss->ss_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        if (n > sizeof un->sun_path)
+            n = sizeof un->sun_path;
+        if (un->sun_path[0] == '\0' && n > 1)
+            snprintf(out, size, "@%.*s", (int)(n - 1), un->sun_path + 1);
+        else
+            snprintf(out, size, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+    }
+}
+
+/* The object at fd changed behind our back, or its 0 read was no FIN: forget
+ * the EOF (and, when replaced, the whole classification). */
+static void sl_reaper_drop(int fd, struct sl_slot *s, uint32_t gen, int replaced)
+{
+    sl_fdtable_lock(fd);
+    if (s->gen == gen) {
+        if (replaced) {
+            s->gen++;
+            atomic_store(&s->flags, 0);
+        } else {
+            atomic_fetch_and(&s->flags, ~(uint32_t)SL_F_EOF);
+        }
+    }
+    sl_fdtable_unlock(fd);
+}
+
+static void sl_reaper_requeue(int fd, uint32_t gen, int64_t due_ns)
+{
+    SL_LOCK(&sl_reaper_mu, "reaper");
+    sl_reaper_heap_push(fd, gen, due_ns);
+    SL_UNLOCK(&sl_reaper_mu, "reaper");
+}
+
+/* One due entry: a finding if the socket is still open past its deadline.
+ * No lock of ours is held across the log write (it may take the loader lock
+ * through the module map). */
+static void sl_reaper_check(int fd, uint32_t gen)
+{
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s)
+        return;
+    sl_fdtable_lock(fd);
+    uint32_t flags = atomic_load(&s->flags);
+    if (s->gen != gen || !(flags & SL_F_EOF) || (flags & (SL_F_REPORTED | SL_F_INHERITED))) {
+        sl_fdtable_unlock(fd);
+        return;
+    }
+    int64_t last_send = atomic_load(&s->last_send_ns);
+    int64_t start = last_send > s->eof_ns ? last_send : s->eof_ns;
+    int64_t due = start + (int64_t)sl_opt.deadline_ms * 1000000;
+    if (due > sl_now_ns()) {
+        sl_fdtable_unlock(fd);
+        sl_reaper_requeue(fd, gen, due);
+        return;
+    }
+    uint64_t inode = s->inode;
+    int domain = s->domain;
+    int64_t eof_ns = s->eof_ns;
+    struct sl_finding f = {0};
+    f.kind = (flags & SL_F_SHUT_WR) ? SL_KIND_UNCLOSED_AFTER_SHUTDOWN : SL_KIND_CLOSE_WAIT;
+    f.fd = fd;
+    f.eof_stack = s->eof_stack;
+    f.open_stack = s->open_stack;
+    sl_fdtable_unlock(fd);
+
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (inode && (uint64_t)st.st_ino != inode)) {
+        sl_reaper_drop(fd, s, gen, 1);
+        return;
+    }
+    f.inode = (uint64_t)st.st_ino;
+    f.family = domain == AF_INET    ? "inet"
+               : domain == AF_INET6 ? "inet6"
+               : domain == AF_UNIX  ? "unix"
+                                    : "other";
+    if (domain == AF_INET || domain == AF_INET6) {
+        struct tcp_info ti;
+        socklen_t len = sizeof ti;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= 1) {
+            if (ti.tcpi_state == TCP_ESTABLISHED) {
+                sl_reaper_drop(fd, s, gen, 0);
+                return;
+            }
+            f.tcp_state = sl_tcp_state_name(ti.tcpi_state);
+        }
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        sl_format_addr(&ss, len, f.local, sizeof f.local);
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        sl_format_addr(&ss, len, f.peer, sizeof f.peer);
+
+    int64_t now = sl_now_ns();
+    sl_fdtable_lock(fd);
+    flags = atomic_load(&s->flags);
+    if (s->gen != gen || !(flags & SL_F_EOF) || (flags & SL_F_REPORTED)) {
+        sl_fdtable_unlock(fd);
+        return;
+    }
+    /* Claimed: a close from now on sees REPORTED (finding_id 0 until the
+     * record is written; then this thread writes "closed" itself). */
+    atomic_fetch_or(&s->flags, SL_F_REPORTED);
+    s->finding_id = 0;
+    s->reported_ns = now;
+    last_send = atomic_load(&s->last_send_ns);
+    start = last_send > eof_ns ? last_send : eof_ns;
+    sl_fdtable_unlock(fd);
+
+    f.held_ms = (now - start) / 1000000;
+    f.eof_unix_ms = sl_wall_ms() - (now - eof_ns) / 1000000;
+    int rc = sl_log_finding(&f);
+    sl_fdtable_lock(fd);
+    int still = s->gen == gen;
+    if (still)
+        s->finding_id = rc == 0 ? f.id : 0;
+    sl_fdtable_unlock(fd);
+    if (rc == 0 && !still)
+        sl_log_closed(f.id, fd, (sl_now_ns() - eof_ns) / 1000000);
+    if (rc == 0 && sl_opt.verbosity >= 2)
+        sl_warn("finding %u: %s on fd %d (%s -> %s, %s), held %lld ms", f.id, f.kind, fd,
+                f.local[0] ? f.local : "?", f.peer[0] ? f.peer : "?",
+                f.tcp_state ? f.tcp_state : "no TCP state", (long long)f.held_ms);
+}
+
+static void *sl_reaper_main(void *arg)
+{
+    (void)arg;
+    sl_in_lib = 1; /* everything this thread calls is our own work */
+    SL_LOCK(&sl_reaper_mu, "reaper");
+    for (;;) {
+        if (sl_heap_len == 0) {
+            pthread_cond_wait(&sl_reaper_cv, &sl_reaper_mu);
+            continue;
+        }
+        int64_t due = sl_heap[0].due_ns;
+        if (due > sl_now_ns()) {
+            struct timespec ts = {due / 1000000000, due % 1000000000};
+            pthread_cond_timedwait(&sl_reaper_cv, &sl_reaper_mu, &ts);
+            continue;
+        }
+        int fd;
+        uint32_t gen;
+        sl_reaper_heap_pop(&fd, &gen, &due);
+        SL_UNLOCK(&sl_reaper_mu, "reaper");
+        sl_reaper_check(fd, gen);
+        SL_LOCK(&sl_reaper_mu, "reaper");
+    }
+    return NULL;
+}
+
+/* Start the thread with every signal blocked, so the program's signals are
+ * never delivered to it; the caller's mask is restored. */
+static int sl_reaper_start(void)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(&tid, &attr, sl_reaper_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return e;
+}
+
+void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
+{
+    int g = sl_guard_enter();
+    SL_LOCK(&sl_reaper_mu, "reaper");
+    if (!sl_reaper_cv_ready)
+        sl_reaper_cv_init();
+    int pushed = sl_reaper_heap_push(fd, gen, due_ns) == 0;
+    int start = pushed && !sl_reaper_started;
+    if (start)
+        sl_reaper_started = 1;
+    if (pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns)
+        pthread_cond_signal(&sl_reaper_cv);
+    int warn_mem = !pushed && !sl_reaper_warned;
+    if (warn_mem)
+        sl_reaper_warned = 1;
+    SL_UNLOCK(&sl_reaper_mu, "reaper");
+    if (warn_mem)
+        sl_warn("out of memory for the deadline queue; some leaks will not be reported");
+    if (start) {
+        int e = sl_reaper_start();
+        if (e) {
+            SL_LOCK(&sl_reaper_mu, "reaper");
+            sl_reaper_started = 0;
+            int warn = !sl_reaper_warned;
+            sl_reaper_warned = 1;
+            SL_UNLOCK(&sl_reaper_mu, "reaper");
+            if (warn)
+                sl_warn("cannot start the reaper thread: %s; leaks will not be reported",
+                        strerror(e));
+        }
+    }
+    sl_guard_leave(g);
+}
+
+void sl_reaper_lock_all(void)
+{
+    SL_LOCK(&sl_reaper_mu, "reaper");
+}
+
+void sl_reaper_unlock_all(void)
+{
+    SL_UNLOCK(&sl_reaper_mu, "reaper");
+}
+
+void sl_reaper_reinit_child(void)
+{
+    pthread_mutex_init(&sl_reaper_mu, NULL);
+    sl_reaper_cv_init();
+    sl_heap_len = 0;
+    sl_reaper_started = 0;
+}

@@ -1,0 +1,680 @@
+/* The bookkeeping behind every hook: which fds are stream sockets, when they
+ * read end-of-stream, and when they stop existing. Hot paths (a read that
+ * returned data, a send on an fd we do not follow) cost a compare or one
+ * lock-free table lookup; everything else happens on rare events.
+ *
+ * Limits: a vfork child (or posix_spawn/popen/system before their exec) runs
+ * in the parent's memory, so a close there would end the parent's slot; such
+ * children close nothing through our hooks in practice and are not detected.
+ * close_range/closefrom and raw syscalls are invisible: the inode recorded at
+ * tracking time is checked again before any finding is written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "fdtable.h"
+#include "log.h"
+#include "options.h"
+#include "real.h"
+#include "reaper.h"
+#include "stack.h"
+#include "track.h"
+
+#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK)
+
+/* What an fd is, as far as the table knows. */
+struct sl_class {
+    uint32_t flags; /* SL_CLASS_BITS only, plus state bits when read from a slot */
+    uint8_t domain, type;
+    uint64_t inode;
+    uint32_t open_stack;
+};
+
+/* Bind the real function `name` before its first use from a hook. */
+#define SL_ENSURE(name)                                                                            \
+    do {                                                                                           \
+        if (SL_UNLIKELY(!sl_real.name))                                                            \
+            sl_ensure_real((void *const *)&sl_real.name, #name);                                   \
+    } while (0)
+
+static void sl_ensure_real(void *const *fn, const char *name)
+{
+    int saved = errno;
+    sl_init();
+    if (!*fn)
+        sl_fatal("the real %s is not available in this libc", name);
+    errno = saved;
+}
+
+static int sl_domain_tracked(int domain)
+{
+    return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
+}
+
+static uint64_t sl_inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Forget the object that was at this slot. Stripe lock held. */
+static void sl_slot_reset(struct sl_slot *s)
+{
+    s->gen++;
+    atomic_store(&s->flags, 0);
+    s->inode = 0;
+    s->open_stack = 0;
+    s->eof_stack = 0;
+    s->eof_ns = 0;
+    atomic_store(&s->last_send_ns, 0);
+    s->reported_ns = 0;
+    s->finding_id = 0;
+    s->domain = 0;
+    s->type = 0;
+}
+
+/* Install a fresh object at fd with classification c. Counts tracked sockets. */
+static void sl_slot_install(int fd, const struct sl_class *c)
+{
+    struct sl_slot *s = c->flags ? sl_fdtable_get(fd) : sl_fdtable_peek(fd);
+    if (!s)
+        return;
+    sl_fdtable_lock(fd);
+    sl_slot_reset(s);
+    s->domain = c->domain;
+    s->type = c->type;
+    s->inode = c->inode;
+    s->open_stack = c->open_stack;
+    atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
+    sl_fdtable_unlock(fd);
+    if ((c->flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM)
+        atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
+}
+
+/* Ask the kernel what fd is (two getsockopt, one fstat for tracked ones). */
+static void sl_classify(int fd, struct sl_class *c)
+{
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    *c = (struct sl_class){0};
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        c->flags = SL_F_KNOWN | SL_F_NOTSOCK;
+        return;
+    }
+    len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
+        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+        return;
+    }
+    c->domain = (uint8_t)domain;
+    c->type = (uint8_t)type;
+    if (type == SOCK_STREAM && sl_domain_tracked(domain)) {
+        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+        c->inode = sl_inode_of(fd);
+    } else {
+        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+    }
+}
+
+static void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    c->flags = atomic_load(&s->flags);
+    c->domain = s->domain;
+    c->type = s->type;
+    c->inode = s->inode;
+    c->open_stack = s->open_stack;
+    *gen = s->gen;
+}
+
+/* Classification of fd (slot s), classifying it now when unknown, or when
+ * verify is set and its inode changed (closed and reused behind our back).
+ * On return *c holds the slot's flags and fields as of generation *gen. */
+static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen, int verify)
+{
+    sl_fdtable_lock(fd);
+    sl_slot_read(s, c, gen);
+    sl_fdtable_unlock(fd);
+    if (c->flags & SL_F_KNOWN) {
+        if (!verify || !(c->flags & SL_F_SOCKET) || !c->inode || sl_inode_of(fd) == c->inode)
+            return;
+        sl_fdtable_lock(fd);
+        if (s->gen == *gen)
+            sl_slot_reset(s);
+        *gen = s->gen;
+        sl_fdtable_unlock(fd);
+    }
+    struct sl_class n;
+    sl_classify(fd, &n);
+    int counted = 0;
+    sl_fdtable_lock(fd);
+    if (s->gen == *gen && !(atomic_load(&s->flags) & SL_F_KNOWN)) {
+        s->domain = n.domain;
+        s->type = n.type;
+        s->inode = n.inode;
+        /* OR, not store: a shutdown may have been recorded before we knew. */
+        atomic_fetch_or(&s->flags, n.flags);
+        counted = (n.flags & SL_F_STREAM) != 0;
+    }
+    sl_slot_read(s, c, gen);
+    sl_fdtable_unlock(fd);
+    if (counted)
+        atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
+}
+
+/* New fds from socket/socketpair/accept: drop stale state, track streams. */
+static void sl_track_created(const int *fds, int n, struct sl_class c)
+{
+    c.flags &= SL_CLASS_BITS;
+    int stream = (c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM;
+    if (stream && sl_in_lib)
+        c.flags = 0; /* our own use: classified lazily if ever read */
+    else if (stream) {
+        int g = sl_guard_enter();
+        sl_init();
+        c.open_stack = sl_stack_capture();
+        for (int i = 0; i < n; i++) {
+            c.inode = sl_inode_of(fds[i]);
+            sl_slot_install(fds[i], &c);
+        }
+        sl_guard_leave(g);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        sl_slot_install(fds[i], &c);
+}
+
+static struct sl_class sl_class_for(int domain, int type)
+{
+    struct sl_class c = {0};
+    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    c.domain = (uint8_t)domain;
+    c.type = (uint8_t)type;
+    if (type == SOCK_STREAM && sl_domain_tracked(domain))
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+    else
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+    return c;
+}
+
+int sl_socket(int domain, int type, int proto)
+{
+    SL_ENSURE(socket);
+    int r = sl_real.socket(domain, type, proto);
+    if (r >= 0) {
+        int e = errno;
+        sl_track_created(&r, 1, sl_class_for(domain, type));
+        errno = e;
+    }
+    return r;
+}
+
+int sl_socketpair(int domain, int type, int proto, int sv[2])
+{
+    SL_ENSURE(socketpair);
+    int r = sl_real.socketpair(domain, type, proto, sv);
+    if (r == 0) {
+        int e = errno;
+        sl_track_created(sv, 2, sl_class_for(domain, type));
+        errno = e;
+    }
+    return r;
+}
+
+/* An accepted socket has the listener's domain and type. */
+static void sl_track_accepted(int lfd, int fd)
+{
+    struct sl_class c = {0};
+    if (!sl_in_lib) {
+        struct sl_slot *ls = sl_fdtable_get(lfd);
+        uint32_t gen;
+        if (ls) {
+            int g = sl_guard_enter();
+            sl_init();
+            sl_slot_class(lfd, ls, &c, &gen, 0);
+            sl_guard_leave(g);
+        }
+        if ((c.flags & SL_F_SOCKET) && c.type == SOCK_STREAM && sl_domain_tracked(c.domain))
+            c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+        else if (c.flags & SL_F_SOCKET)
+            c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+        else
+            c.flags = 0;
+        c.inode = 0;
+        c.open_stack = 0;
+    }
+    sl_track_created(&fd, 1, c);
+}
+
+int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    SL_ENSURE(accept);
+    int r = sl_real.accept(fd, sa, len);
+    if (r >= 0) {
+        int e = errno;
+        sl_track_accepted(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    SL_ENSURE(accept4);
+    int r = sl_real.accept4(fd, sa, len, flags);
+    if (r >= 0) {
+        int e = errno;
+        sl_track_accepted(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+/* connect names the code that made the connection: refresh open_stack. */
+int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    SL_ENSURE(connect);
+    int r = sl_real.connect(fd, sa, len);
+    int e = errno;
+    if ((r == 0 || e == EINPROGRESS) && !sl_in_lib) {
+        struct sl_slot *s = sl_fdtable_get(fd);
+        if (s) {
+            int g = sl_guard_enter();
+            sl_init();
+            struct sl_class c;
+            uint32_t gen;
+            sl_slot_class(fd, s, &c, &gen, 0);
+            if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK | SL_F_EOF)) == SL_F_STREAM) {
+                uint32_t stack = sl_stack_capture();
+                sl_fdtable_lock(fd);
+                if (s->gen == gen)
+                    s->open_stack = stack;
+                sl_fdtable_unlock(fd);
+            }
+            sl_guard_leave(g);
+        }
+    }
+    errno = e;
+    return r;
+}
+
+void sl_on_eof(int fd)
+{
+    if (sl_in_lib)
+        return;
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (s) {
+        uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+        if ((f & SL_F_KNOWN) && (f & (SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD)))
+            return;
+    }
+    int g = sl_guard_enter();
+    sl_init();
+    s = sl_fdtable_get(fd);
+    if (!s)
+        goto out;
+    struct sl_class c;
+    uint32_t gen;
+    sl_slot_class(fd, s, &c, &gen, 1);
+    const uint32_t skip = SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD;
+    if (!(c.flags & SL_F_STREAM) || (c.flags & skip))
+        goto out;
+    uint32_t stack = sl_stack_capture();
+    int64_t now = sl_now_ns();
+    int scheduled = 0;
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
+        s->eof_stack = stack;
+        s->eof_ns = now;
+        atomic_store(&s->last_send_ns, 0);
+        atomic_fetch_or(&s->flags, SL_F_EOF);
+        scheduled = 1;
+    }
+    sl_fdtable_unlock(fd);
+    if (scheduled) {
+        atomic_fetch_add_explicit(&sl_count_eof, 1, memory_order_relaxed);
+        sl_reaper_schedule(fd, gen, now + (int64_t)sl_opt.deadline_ms * 1000000);
+    }
+out:
+    sl_guard_leave(g);
+}
+
+/* The only check on a read's hot path: end-of-stream for a non-zero length. */
+#define SL_AFTER_READ(fd, r, wanted)                                                               \
+    do {                                                                                           \
+        if (SL_UNLIKELY((r) == 0 && (wanted) != 0)) {                                              \
+            int e_ = errno;                                                                        \
+            sl_on_eof(fd);                                                                         \
+            errno = e_;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static size_t sl_iov_len(const struct iovec *iov, int cnt)
+{
+    size_t n = 0;
+    for (int i = 0; iov && i < cnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
+{
+    SL_ENSURE(recv);
+    ssize_t r = sl_real.recv(fd, buf, n, flags);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
+{
+    SL_ENSURE(recvfrom);
+    ssize_t r = sl_real.recvfrom(fd, buf, n, flags, sa, len);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    SL_ENSURE(recvmsg);
+    ssize_t r = sl_real.recvmsg(fd, msg, flags);
+    /* MSG_ERRQUEUE returns 0 with control data on a live socket. */
+    if (SL_UNLIKELY(r == 0) && !(flags & MSG_ERRQUEUE))
+        SL_AFTER_READ(fd, r, msg ? sl_iov_len(msg->msg_iov, (int)msg->msg_iovlen) : 0);
+    return r;
+}
+
+ssize_t sl_read(int fd, void *buf, size_t n)
+{
+    SL_ENSURE(read);
+    ssize_t r = sl_real.read(fd, buf, n);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
+{
+    SL_ENSURE(readv);
+    ssize_t r = sl_real.readv(fd, iov, cnt);
+    if (SL_UNLIKELY(r == 0))
+        SL_AFTER_READ(fd, r, sl_iov_len(iov, cnt));
+    return r;
+}
+
+ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    SL_ENSURE(__recv_chk);
+    ssize_t r = sl_real.__recv_chk(fd, buf, n, buflen, flags);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
+                        socklen_t *len)
+{
+    SL_ENSURE(__recvfrom_chk);
+    ssize_t r = sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    SL_ENSURE(__read_chk);
+    ssize_t r = sl_real.__read_chk(fd, buf, n, buflen);
+    SL_AFTER_READ(fd, r, n);
+    return r;
+}
+
+/* A send after EOF moves the deadline (half-open use); untracked fds cost one
+ * lock-free lookup. */
+static inline void sl_after_send(int fd, ssize_t r)
+{
+    if (r <= 0)
+        return;
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (SL_UNLIKELY(s && (atomic_load_explicit(&s->flags, memory_order_relaxed) & SL_F_EOF))) {
+        int e = errno;
+        atomic_store_explicit(&s->last_send_ns, sl_now_ns(), memory_order_relaxed);
+        errno = e;
+    }
+}
+
+ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
+{
+    SL_ENSURE(send);
+    ssize_t r = sl_real.send(fd, buf, n, flags);
+    sl_after_send(fd, r);
+    return r;
+}
+
+ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+                  socklen_t len)
+{
+    SL_ENSURE(sendto);
+    ssize_t r = sl_real.sendto(fd, buf, n, flags, sa, len);
+    sl_after_send(fd, r);
+    return r;
+}
+
+ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    SL_ENSURE(sendmsg);
+    ssize_t r = sl_real.sendmsg(fd, msg, flags);
+    sl_after_send(fd, r);
+    return r;
+}
+
+ssize_t sl_write(int fd, const void *buf, size_t n)
+{
+    SL_ENSURE(write);
+    ssize_t r = sl_real.write(fd, buf, n);
+    sl_after_send(fd, r);
+    return r;
+}
+
+ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
+{
+    SL_ENSURE(writev);
+    ssize_t r = sl_real.writev(fd, iov, cnt);
+    sl_after_send(fd, r);
+    return r;
+}
+
+int sl_shutdown(int fd, int how)
+{
+    SL_ENSURE(shutdown);
+    int r = sl_real.shutdown(fd, how);
+    if (r == 0) {
+        uint32_t bits = 0;
+        if (how == SHUT_WR || how == SHUT_RDWR)
+            bits |= SL_F_SHUT_WR;
+        if (how == SHUT_RD || how == SHUT_RDWR)
+            bits |= SL_F_SHUT_RD;
+        /* Recorded even on an fd not yet classified: a later 0 read after
+         * SHUT_RD must not count as end-of-stream. */
+        struct sl_slot *s = bits ? sl_fdtable_get(fd) : NULL;
+        if (s) {
+            int e = errno;
+            sl_fdtable_lock(fd);
+            atomic_fetch_or(&s->flags, bits);
+            sl_fdtable_unlock(fd);
+            errno = e;
+        }
+    }
+    return r;
+}
+
+/* fd is about to be closed (or replaced): end its slot before the real call,
+ * since another thread may get the same number as soon as it returns. */
+static void sl_track_close(int fd)
+{
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed))
+        return;
+    int e = errno;
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
+    int64_t held_ms = id ? (sl_now_ns() - s->eof_ns) / 1000000 : 0;
+    sl_slot_reset(s);
+    sl_fdtable_unlock(fd);
+    if (id) {
+        int g = sl_guard_enter();
+        sl_log_closed(id, fd, held_ms);
+        sl_guard_leave(g);
+    }
+    errno = e;
+}
+
+int sl_close(int fd)
+{
+    SL_ENSURE(close);
+    /* Our log fd looks closed to the program, exactly as without us. */
+    if (SL_UNLIKELY(sl_log_owns_fd(fd))) {
+        errno = EBADF;
+        return -1;
+    }
+    sl_track_close(fd);
+    return sl_real.close(fd);
+}
+
+long sl_syscall_close(long nr, long fd)
+{
+    SL_ENSURE(syscall);
+    if (SL_UNLIKELY(sl_log_owns_fd((int)fd))) {
+        errno = EBADF;
+        return -1;
+    }
+    sl_track_close((int)fd);
+    return sl_real.syscall(nr, fd);
+}
+
+long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    SL_ENSURE(syscall);
+    if (nr == SYS_close)
+        return sl_syscall_close(nr, a0);
+    return sl_real.syscall(nr, a0, a1, a2, a3, a4, a5);
+}
+
+/* newfd now refers to oldfd's object: same classification, no EOF state. */
+static void sl_track_dup(int oldfd, int newfd)
+{
+    struct sl_class c = {0};
+    struct sl_slot *s = sl_fdtable_peek(oldfd);
+    if (s) {
+        uint32_t gen;
+        sl_fdtable_lock(oldfd);
+        sl_slot_read(s, &c, &gen);
+        sl_fdtable_unlock(oldfd);
+        if (!(c.flags & SL_F_KNOWN))
+            c = (struct sl_class){0};
+    }
+    c.flags &= SL_CLASS_BITS;
+    struct sl_slot *n = c.flags ? sl_fdtable_get(newfd) : sl_fdtable_peek(newfd);
+    if (!n)
+        return;
+    sl_fdtable_lock(newfd);
+    sl_slot_reset(n);
+    n->domain = c.domain;
+    n->type = c.type;
+    n->inode = c.inode;
+    n->open_stack = c.open_stack;
+    atomic_store(&n->flags, c.flags);
+    sl_fdtable_unlock(newfd);
+}
+
+int sl_dup(int fd)
+{
+    SL_ENSURE(dup);
+    int r = sl_real.dup(fd);
+    if (r >= 0) {
+        int e = errno;
+        sl_track_dup(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+/* dup2/dup3 close whatever was at fd2 (Java NIO closes sockets this way). */
+static void sl_before_dup_over(int fd, int fd2)
+{
+    if (fd == fd2 || fd2 < 0)
+        return;
+    if (SL_UNLIKELY(sl_log_owns_fd(fd2)))
+        sl_log_forget_fd();
+    sl_track_close(fd2);
+}
+
+int sl_dup2(int fd, int fd2)
+{
+    SL_ENSURE(dup2);
+    sl_before_dup_over(fd, fd2);
+    int r = sl_real.dup2(fd, fd2);
+    if (r >= 0 && fd != fd2) {
+        int e = errno;
+        sl_track_dup(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+int sl_dup3(int fd, int fd2, int flags)
+{
+    SL_ENSURE(dup3);
+    sl_before_dup_over(fd, fd2);
+    int r = sl_real.dup3(fd, fd2, flags);
+    if (r >= 0) {
+        int e = errno;
+        sl_track_dup(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+int sl_fcntl(int fd, int cmd, void *arg, int use64)
+{
+    SL_ENSURE(fcntl);
+    int (*fn)(int, int, ...) = use64 && sl_real.fcntl64 ? sl_real.fcntl64 : sl_real.fcntl;
+    int r = fn(fd, cmd, arg);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+        int e = errno;
+        sl_track_dup(fd, r);
+        errno = e;
+    }
+    return r;
+}
+
+int sl_fclose(FILE *fp)
+{
+    SL_ENSURE(fclose);
+    if (fp) {
+        /* fclose closes the fd even when it fails: end the slot first. */
+        int e = errno;
+        int fd = fileno(fp);
+        errno = e;
+        if (fd >= 0)
+            sl_track_close(fd);
+    }
+    return sl_real.fclose(fp);
+}
+
+static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
+{
+    (void)fd;
+    (void)arg;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if (f & SL_F_EOF) {
+        atomic_store(&s->flags, (f | SL_F_INHERITED) & ~(uint32_t)SL_F_REPORTED);
+        s->finding_id = 0;
+        s->reported_ns = 0;
+    }
+}
+
+void sl_track_fork_child(void)
+{
+    sl_fdtable_foreach(sl_fork_child_slot, NULL);
+}

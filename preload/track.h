@@ -1,0 +1,73 @@
+/* What the hooks do: the bookkeeping behind every exported wrapper (track.c),
+ * plus the named lock helpers every preload source uses. */
+#ifndef SL_TRACK_H
+#define SL_TRACK_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include "sl.h"
+
+/* Lock helpers: a failing pthread call is a bug or memory corruption, so they
+ * abort with the lock's name and the caller's function and line. */
+void sl_lock_at(pthread_mutex_t *m, const char *name, const char *func, int line) SL_HIDDEN;
+void sl_unlock_at(pthread_mutex_t *m, const char *name, const char *func, int line) SL_HIDDEN;
+#define SL_LOCK(m, name) sl_lock_at((m), (name), __func__, __LINE__)
+#define SL_UNLOCK(m, name) sl_unlock_at((m), (name), __func__, __LINE__)
+
+/* Print "sockleak: fatal: ..." on fd 2 without libc's hooked functions, abort. */
+void sl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)) SL_HIDDEN;
+
+/* Each sl_X behaves exactly like the libc function X (same result, same
+ * errno) and records what the fd table needs. */
+int sl_socket(int domain, int type, int proto) SL_HIDDEN;
+int sl_socketpair(int domain, int type, int proto, int sv[2]) SL_HIDDEN;
+int sl_accept(int fd, struct sockaddr *sa, socklen_t *len) SL_HIDDEN;
+int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) SL_HIDDEN;
+int sl_connect(int fd, const struct sockaddr *sa, socklen_t len) SL_HIDDEN;
+
+ssize_t sl_recv(int fd, void *buf, size_t n, int flags) SL_HIDDEN;
+ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+                    socklen_t *len) SL_HIDDEN;
+ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags) SL_HIDDEN;
+ssize_t sl_read(int fd, void *buf, size_t n) SL_HIDDEN;
+ssize_t sl_readv(int fd, const struct iovec *iov, int cnt) SL_HIDDEN;
+ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) SL_HIDDEN;
+ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
+                        socklen_t *len) SL_HIDDEN;
+ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen) SL_HIDDEN;
+
+ssize_t sl_send(int fd, const void *buf, size_t n, int flags) SL_HIDDEN;
+ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+                  socklen_t len) SL_HIDDEN;
+ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags) SL_HIDDEN;
+ssize_t sl_write(int fd, const void *buf, size_t n) SL_HIDDEN;
+ssize_t sl_writev(int fd, const struct iovec *iov, int cnt) SL_HIDDEN;
+
+int sl_shutdown(int fd, int how) SL_HIDDEN;
+int sl_close(int fd) SL_HIDDEN;
+int sl_dup(int fd) SL_HIDDEN;
+int sl_dup2(int fd, int fd2) SL_HIDDEN;
+int sl_dup3(int fd, int fd2, int flags) SL_HIDDEN;
+/* arg: the variadic argument read as a pointer-sized value; use64: fcntl64. */
+int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
+int sl_fclose(FILE *fp) SL_HIDDEN;
+
+/* Called from syscall.S: syscall(SYS_close, fd), and any syscall() reached
+ * before the real one is bound (a0..a5 as the caller passed them). */
+long sl_syscall_close(long nr, long fd) SL_HIDDEN;
+long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long a5) SL_HIDDEN;
+
+/* Slow path of a read that returned 0 for a non-zero length on fd. */
+void sl_on_eof(int fd) SL_HIDDEN;
+
+/* fork child: EOF states become SL_F_INHERITED (the parent reports them),
+ * SL_F_REPORTED is cleared. Stripes must be usable (reinitialised) already. */
+void sl_track_fork_child(void) SL_HIDDEN;
+
+/* The real syscall(), kept where syscall.S can load it (NULL until bound). */
+extern long (*sl_real_syscall)(long, ...) SL_HIDDEN;
+
+#endif
