@@ -1,4 +1,5 @@
-/* Report output: the stable JSON schema (version 1) and sanitizer-like text. */
+/* Report output: the stable JSON schema (version 1), SARIF 2.1.0 and
+ * sanitizer-like text. */
 #ifndef SL_REPORT_FORMAT_H
 #define SL_REPORT_FORMAT_H
 
@@ -16,6 +17,15 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
 
 /* Writes the JSON report; returns 0, or -1 on a write error. */
 int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp);
+
+/* The report as a SARIF 2.1.0 log (caller owns the reference): one result per
+ * group left after suppressions. Source files under cwd are given relative to
+ * it, with uriBaseId %SRCROOT%; cwd NULL means the working directory. */
+json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_set *supp,
+                           const char *cwd);
+
+/* Writes the SARIF report; returns 0, or -1 on a write error. */
+int sl_fmt_sarif(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp);
 
 /* Writes the text report, ending with the SUMMARY line; colour adds ANSI
  * escapes. Returns 0, or -1 on a write error. */

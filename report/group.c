@@ -24,11 +24,12 @@ static void sl_group_append(struct sl_group_buf *b, const char *s)
 }
 
 static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_process *p,
-                               const struct sl_logread_stack *st)
+                               const struct sl_logread_stack *st, size_t max_frames)
 {
     char num[64];
+    size_t n = max_frames && max_frames < st->n ? max_frames : st->n;
 
-    for (size_t i = 0; i < st->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct sl_logread_frame *f = &st->frames[i];
         const struct sl_logread_module *m = sl_logread_module(p, f->module);
 
@@ -47,7 +48,7 @@ static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_p
 }
 
 static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
-                         const struct sl_logread_finding *f)
+                         const struct sl_logread_finding *f, size_t max_frames)
 {
     struct sl_group_buf b = {0};
     struct sl_group *g;
@@ -55,9 +56,9 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
 
     sl_group_append(&b, f->kind);
     sl_group_append(&b, "|");
-    sl_group_stack_key(&b, p, &f->eof_stack);
+    sl_group_stack_key(&b, p, &f->eof_stack, max_frames);
     sl_group_append(&b, "|");
-    sl_group_stack_key(&b, p, &f->open_stack);
+    sl_group_stack_key(&b, p, &f->open_stack, max_frames);
 
     HASH_FIND_STR(set->hash, b.s, g);
     if (g) {
@@ -156,6 +157,12 @@ static void sl_group_finish(struct sl_group *g)
 
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
 {
+    sl_group_build_n(set, logs, 0);
+}
+
+void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *logs,
+                      size_t max_frames)
+{
     struct sl_group *g, *tmp;
     size_t i = 0;
 
@@ -166,7 +173,7 @@ void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
         set->sockets += p->sockets;
         set->eof_seen += p->eof_seen;
         for (size_t fi = 0; fi < p->n_findings; fi++)
-            sl_group_add(set, (long)pi, p, &p->findings[fi]);
+            sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
         set->findings += (int64_t)p->n_findings;
     }
     set->n_groups = HASH_COUNT(set->hash);

@@ -65,6 +65,11 @@ struct sl_group_set {
 /* Groups every finding of logs (which must outlive set) and orders them. */
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs);
 
+/* Same, keyed by the first max_frames logged frames of each stack only (0:
+ * all). A group's stacks shown are those of its first finding, in full. */
+void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *logs,
+                      size_t max_frames);
+
 /* Symbolizes the representative stacks of every group. */
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
 

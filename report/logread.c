@@ -60,6 +60,9 @@ static int64_t sl_logread_int(json_t *o, const char *key, int64_t dflt)
 
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc, int64_t id)
 {
+    /* Every frame of every stack asks: ids are small, so an index first. */
+    if (id >= 0 && (uint64_t)id < proc->n_mod_index)
+        return proc->mod_index[id] ? &proc->modules[proc->mod_index[id] - 1] : NULL;
     for (size_t i = 0; i < proc->n_modules; i++)
         if (proc->modules[i].id == id)
             return &proc->modules[i];
@@ -101,6 +104,26 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
     c->cur = (long)set->n_procs++;
 }
 
+/* Ids beyond this are looked up linearly; the writer's are far smaller. */
+#define SL_LOGREAD_MAX_INDEXED_ID 65536
+
+static void sl_logread_index_module(struct sl_logread_process *p, json_int_t id, size_t pos)
+{
+    size_t n;
+
+    if (id < 0 || id >= SL_LOGREAD_MAX_INDEXED_ID)
+        return;
+    if ((size_t)id >= p->n_mod_index) {
+        n = p->n_mod_index ? p->n_mod_index : 16;
+        while (n <= (size_t)id)
+            n *= 2;
+        p->mod_index = sl_util_xrealloc(p->mod_index, n * sizeof(*p->mod_index));
+        memset(p->mod_index + p->n_mod_index, 0, (n - p->n_mod_index) * sizeof(*p->mod_index));
+        p->n_mod_index = n;
+    }
+    p->mod_index[id] = pos;
+}
+
 static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
     json_t *id = json_object_get(o, "id");
@@ -121,6 +144,7 @@ static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_pr
             p->modules = sl_util_xrealloc(p->modules, p->cap_modules * sizeof(*p->modules));
         }
         m = &p->modules[p->n_modules++];
+        sl_logread_index_module(p, json_integer_value(id), p->n_modules);
     }
     m->id = json_integer_value(id);
     m->path = sl_util_xstrdup(path);
@@ -178,6 +202,8 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     f = &p->findings[p->n_findings++];
     memset(f, 0, sizeof(*f));
     f->id = sl_logread_int(o, "id", -1);
+    if (p->n_findings > 1 && f->id <= f[-1].id)
+        p->ids_unordered = true;
     f->kind = sl_util_xstrdup(kind);
     f->fd = sl_logread_int(o, "fd", -1);
     f->family = sl_util_xstrdup0(sl_logread_str(o, "family"));
@@ -192,22 +218,44 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     sl_logread_stack(c, o, "open_stack", &f->open_stack);
 }
 
+/* The finding with this id, or NULL. The writer numbers findings in order,
+ * so a binary search; a log that does not falls back to a scan from the end.
+ * A program that closes thousands of leaked sockets at exit must not make
+ * reading quadratic. */
+static struct sl_logread_finding *sl_logread_find(struct sl_logread_process *p, int64_t id)
+{
+    size_t lo = 0, hi = p->n_findings;
+
+    if (p->ids_unordered) {
+        for (size_t i = p->n_findings; i-- > 0;)
+            if (p->findings[i].id == id)
+                return &p->findings[i];
+        return NULL;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->findings[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n_findings && p->findings[lo].id == id ? &p->findings[lo] : NULL;
+}
+
 static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
     json_t *id = json_object_get(o, "id");
+    struct sl_logread_finding *f;
 
     if (!json_is_integer(id)) {
         sl_logread_warn(c, "closed record without id, ignored");
         return;
     }
-    /* Closes come after their finding, usually soon: search from the end. */
-    for (size_t i = p->n_findings; i-- > 0;) {
-        struct sl_logread_finding *f = &p->findings[i];
-        if (f->id == json_integer_value(id)) {
-            f->closed = true;
-            f->held_ms = sl_logread_int(o, "held_ms", f->held_ms);
-            return;
-        }
+    f = sl_logread_find(p, json_integer_value(id));
+    if (f) {
+        f->closed = true;
+        f->held_ms = sl_logread_int(o, "held_ms", f->held_ms);
+        return;
     }
     sl_logread_warn(c, "closed record for unknown finding %lld, ignored",
                     (long long)json_integer_value(id));
@@ -305,17 +353,34 @@ int sl_logread_file(struct sl_logread_set *set, const char *path)
     return 0;
 }
 
+struct sl_logread_entry {
+    char *name;
+    bool dir;
+    bool maybe_dir; /* a link, or a type readdir did not tell */
+};
+
 static int sl_logread_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct sl_logread_entry *)a)->name,
+                  ((const struct sl_logread_entry *)b)->name);
 }
 
+static bool sl_logread_is_log(const char *name)
+{
+    size_t len = strlen(name), suffix = strlen(SL_LOG_SUFFIX);
+    return len > suffix && strcmp(name + len - suffix, SL_LOG_SUFFIX) == 0;
+}
+
+/* Every *.jsonl file under path, subdirectories included, in name order at
+ * each level. Symbolic links to directories are not followed (no loops);
+ * links to files are. */
 static int sl_logread_dir(struct sl_logread_set *set, const char *path)
 {
     DIR *d = opendir(path);
     struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0, suffix = strlen(SL_LOG_SUFFIX);
+    struct sl_logread_entry *ents = NULL;
+    size_t n = 0, cap = 0, plen = strlen(path);
+    const char *sep = plen && path[plen - 1] == '/' ? "" : "/";
     int rc = 0;
 
     if (!d) {
@@ -323,27 +388,44 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
         return -1;
     }
     while ((de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len <= suffix || strcmp(de->d_name + len - suffix, SL_LOG_SUFFIX) != 0)
+        bool dir = de->d_type == DT_DIR;
+
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (de->d_type == DT_UNKNOWN) {
+            struct stat st;
+            char *full = sl_util_xjoin(path, sep, de->d_name);
+            dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
+            free(full);
+        }
+        if (dir ? set->flat : !sl_logread_is_log(de->d_name))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
-            names = sl_util_xrealloc(names, cap * sizeof(*names));
+            ents = sl_util_xrealloc(ents, cap * sizeof(*ents));
         }
-        names[n++] = sl_util_xstrdup(de->d_name);
+        ents[n].name = sl_util_xstrdup(de->d_name);
+        ents[n].dir = dir;
+        ents[n].maybe_dir = !dir && de->d_type != DT_REG;
+        n++;
     }
     closedir(d);
     if (n)
-        qsort(names, n, sizeof(*names), sl_logread_cmp);
+        qsort(ents, n, sizeof(*ents), sl_logread_cmp);
     for (size_t i = 0; i < n; i++) {
-        size_t plen = strlen(path);
-        char *full = sl_util_xjoin(path, plen && path[plen - 1] == '/' ? "" : "/", names[i]);
-        if (rc == 0 && sl_logread_file(set, full) < 0)
-            rc = -1;
+        char *full = sl_util_xjoin(path, sep, ents[i].name);
+        struct stat st;
+
+        if (rc == 0) {
+            if (ents[i].dir)
+                rc = sl_logread_dir(set, full);
+            else if (!ents[i].maybe_dir || stat(full, &st) != 0 || !S_ISDIR(st.st_mode))
+                rc = sl_logread_file(set, full);
+        }
         free(full);
-        free(names[i]);
+        free(ents[i].name);
     }
-    free(names);
+    free(ents);
     return rc;
 }
 
@@ -384,6 +466,7 @@ void sl_logread_free(struct sl_logread_set *set)
             sl_logread_free_stack(&f->open_stack);
         }
         free(p->modules);
+        free(p->mod_index);
         free(p->findings);
         free(p->source);
         free(p->program);

@@ -54,8 +54,11 @@ struct sl_logread_process {
     int64_t frames;
     struct sl_logread_module *modules;
     size_t n_modules, cap_modules;
+    size_t *mod_index; /* module id -> position in modules + 1 (0: none) */
+    size_t n_mod_index;
     struct sl_logread_finding *findings;
     size_t n_findings, cap_findings;
+    bool ids_unordered; /* finding ids not strictly increasing in the log */
     bool has_footer;
     int64_t sockets;
     int64_t eof_seen;
@@ -68,13 +71,15 @@ struct sl_logread_set {
     size_t n_warnings;
     size_t n_skipped; /* processes left out by the run_id filter */
     char *run_id;     /* filter, or NULL */
+    bool flat;        /* directories: their own files only, no subdirectories */
 };
 
 /* Starts an empty set; run_id NULL keeps every process, otherwise only those
  * whose header has exactly that run_id. */
 void sl_logread_init(struct sl_logread_set *set, const char *run_id);
 
-/* Adds a log file, or every *.jsonl file of a directory in name order.
+/* Adds a log file, or every *.jsonl file under a directory (recursively, in
+ * name order at each level; links to directories are not followed).
  * Problems inside a file are warnings on stderr (file:line) and the rest is
  * kept. Returns 0, or -1 after printing an error when path cannot be read. */
 int sl_logread_path(struct sl_logread_set *set, const char *path);

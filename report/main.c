@@ -40,8 +40,14 @@ static const char sl_main_report_usage[] =
     "process and run, groups the leaks by call site and prints them.\n"
     "\n"
     "Options:\n"
-    "  --format text|json     report format (default: text). JSON is a stable schema,\n"
-    "                         \"version\": 1\n"
+    "  --format text|json|sarif\n"
+    "                         report format (default: text). JSON is a stable schema,\n"
+    "                         \"version\": 1; SARIF 2.1.0 is for code-scanning tools\n"
+    "  --group-frames N       group leaks by the top N frames of each stack only\n"
+    "                         (default: 0, every frame)\n"
+    "  --color auto|always|never\n"
+    "                         colour in the text report (default: auto, only on a\n"
+    "                         terminal and when NO_COLOR is unset or empty)\n"
     "  --suppressions FILE    suppression rules, one `KIND:PATTERN` a line, KIND being\n"
     "                         close_wait, unclosed_after_shutdown or *, PATTERN a glob\n"
     "                         matched against the function, source file and module of\n"
@@ -52,8 +58,14 @@ static const char sl_main_report_usage[] =
     "  -o FILE                write the report to FILE (default: standard output)\n"
     "  -h, --help             show this help\n"
     "\n"
+    "PATH directories are read recursively, in name order. Source lines come from\n"
+    "the modules' debug information, also from separate debug files found by\n"
+    "build-id or .gnu_debuglink under /usr/lib/debug, beside the module, in its\n"
+    ".debug directory, and in the directories of SOCKLEAK_DEBUGINFO_PATH\n"
+    "(colon-separated, searched first).\n"
+    "\n"
     "Exit status: 0, N from --error-exitcode when leaks remain, 2 for bad arguments\n"
-    "or unreadable input. Colour only on a terminal, never with NO_COLOR set.\n";
+    "or unreadable input.\n";
 
 static const char sl_main_run_usage[] =
     "Usage: sockleak run [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -68,7 +80,13 @@ static const char sl_main_run_usage[] =
     "  --output DIR           directory of the raw logs, created if needed\n"
     "                         (default: ./sockleak-out)\n"
     "  --frames N             stack frames recorded per stack (default: 32; 1..256)\n"
-    "  --format text|json     report format (default: text)\n"
+    "  --format text|json|sarif\n"
+    "                         report format (default: text)\n"
+    "  --group-frames N       group leaks by the top N frames of each stack only\n"
+    "                         (default: 0, every frame)\n"
+    "  --color auto|always|never\n"
+    "                         colour in the text report (default: auto, only on a\n"
+    "                         terminal and when NO_COLOR is unset or empty)\n"
     "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: PROGRAM's exit status)\n"
@@ -97,6 +115,8 @@ enum {
     SL_OPT_QUIET,
     SL_OPT_VERBOSITY,
     SL_OPT_VERSION,
+    SL_OPT_GROUP_FRAMES,
+    SL_OPT_COLOR,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -127,8 +147,35 @@ static bool sl_main_format(const char *s, enum sl_report_format *out)
         *out = SL_REPORT_TEXT;
     else if (strcmp(s, "json") == 0)
         *out = SL_REPORT_JSON;
+    else if (strcmp(s, "sarif") == 0)
+        *out = SL_REPORT_SARIF;
     else
         return false;
+    return true;
+}
+
+static bool sl_main_colour(const char *s, enum sl_report_colour *out)
+{
+    if (strcmp(s, "auto") == 0)
+        *out = SL_REPORT_COLOUR_AUTO;
+    else if (strcmp(s, "always") == 0)
+        *out = SL_REPORT_COLOUR_ALWAYS;
+    else if (strcmp(s, "never") == 0)
+        *out = SL_REPORT_COLOUR_NEVER;
+    else
+        return false;
+    return true;
+}
+
+#define SL_MAIN_MAX_GROUP_FRAMES 1024
+
+static bool sl_main_group_frames(const char *s, size_t *out)
+{
+    long v;
+
+    if (!sl_util_parse_long(s, 0, SL_MAIN_MAX_GROUP_FRAMES, &v))
+        return false;
+    *out = (size_t)v;
     return true;
 }
 
@@ -136,6 +183,9 @@ static int sl_main_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, SL_OPT_FORMAT},
+        {"group-frames", required_argument, NULL, SL_OPT_GROUP_FRAMES},
+        {"color", required_argument, NULL, SL_OPT_COLOR},
+        {"colour", required_argument, NULL, SL_OPT_COLOR},
         {"suppressions", required_argument, NULL, SL_OPT_SUPP},
         {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
         {"help", no_argument, NULL, 'h'},
@@ -163,7 +213,22 @@ static int sl_main_report(int argc, char **argv)
         case SL_OPT_FORMAT:
             if (!sl_main_format(optarg, &ro.format)) {
                 sl_supp_free(&supp);
-                return sl_main_bad("report", "--format must be text or json, not '%s'", optarg);
+                return sl_main_bad("report", "--format must be text, json or sarif, not '%s'",
+                                   optarg);
+            }
+            break;
+        case SL_OPT_GROUP_FRAMES:
+            if (!sl_main_group_frames(optarg, &ro.group_frames)) {
+                sl_supp_free(&supp);
+                return sl_main_bad("report", "--group-frames needs a number 0..1024, not '%s'",
+                                   optarg);
+            }
+            break;
+        case SL_OPT_COLOR:
+            if (!sl_main_colour(optarg, &ro.colour)) {
+                sl_supp_free(&supp);
+                return sl_main_bad("report", "--color must be auto, always or never, not '%s'",
+                                   optarg);
             }
             break;
         case SL_OPT_SUPP:
@@ -226,6 +291,9 @@ static int sl_main_run(int argc, char **argv)
         {"output", required_argument, NULL, SL_OPT_OUTPUT},
         {"frames", required_argument, NULL, SL_OPT_FRAMES},
         {"format", required_argument, NULL, SL_OPT_FORMAT},
+        {"group-frames", required_argument, NULL, SL_OPT_GROUP_FRAMES},
+        {"color", required_argument, NULL, SL_OPT_COLOR},
+        {"colour", required_argument, NULL, SL_OPT_COLOR},
         {"suppressions", required_argument, NULL, SL_OPT_SUPP},
         {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
         {"quiet", no_argument, NULL, SL_OPT_QUIET},
@@ -269,7 +337,15 @@ static int sl_main_run(int argc, char **argv)
             break;
         case SL_OPT_FORMAT:
             if (!sl_main_format(optarg, &o.report.format))
-                bad = "--format must be text or json, not '%s'";
+                bad = "--format must be text, json or sarif, not '%s'";
+            break;
+        case SL_OPT_GROUP_FRAMES:
+            if (!sl_main_group_frames(optarg, &o.report.group_frames))
+                bad = "--group-frames needs a number 0..1024, not '%s'";
+            break;
+        case SL_OPT_COLOR:
+            if (!sl_main_colour(optarg, &o.report.colour))
+                bad = "--color must be auto, always or never, not '%s'";
             break;
         case SL_OPT_SUPP:
             if (sl_supp_load(&supp, optarg) < 0) {

@@ -7,13 +7,19 @@
 #include "suppress.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-enum sl_report_format { SL_REPORT_TEXT, SL_REPORT_JSON };
+enum sl_report_format { SL_REPORT_TEXT, SL_REPORT_JSON, SL_REPORT_SARIF };
+
+/* Text colour: AUTO is on a terminal with NO_COLOR unset or empty. */
+enum sl_report_colour { SL_REPORT_COLOUR_AUTO, SL_REPORT_COLOUR_ALWAYS, SL_REPORT_COLOUR_NEVER };
 
 struct sl_report_opts {
     enum sl_report_format format;
+    enum sl_report_colour colour;
+    size_t group_frames;      /* group by this many top frames; 0: all */
     struct sl_supp_set *supp; /* may be NULL */
     FILE *out;
     bool quiet; /* print nothing when no leak remains */

@@ -278,6 +278,9 @@ int sl_run(const struct sl_run_opts *o)
     rc = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 
     sl_logread_init(&logs, run_id);
+    /* --output may be any directory, even "."; this run's logs are at its
+     * top level. */
+    logs.flat = true;
     if (sl_logread_path(&logs, outdir) < 0) {
         sl_logread_free(&logs);
         free(outdir);

@@ -18,11 +18,13 @@
 /* One opened module: a Dwfl of its own, because every module is reported at
  * base 0 and the addresses of two modules would overlap in one Dwfl. */
 struct sl_sym_mod {
-    char *path;
+    char *key;  /* path, or "path\nbuild-id" for a debug file found by build-id */
+    char *path; /* the module as logged: what frames name */
     Dwfl *dwfl;
     Dwfl_Module *mod;    /* NULL: could not be opened */
     char *disk_build_id; /* lowercase hex, "" when none */
     GElf_Addr bias;      /* Dwfl address = ELF vaddr + bias */
+    int open_errno;      /* why the file could not be opened, 0 if it was */
     char **warned_ids;   /* logged build-ids already warned about */
     size_t n_warned;
     UT_hash_handle hh;
@@ -31,18 +33,27 @@ struct sl_sym_mod {
 struct sl_sym_ctx {
     struct sl_sym_mod *mods;
     bool quiet;
+    /* libdwfl's search path for separate debug files (build-id under each
+     * absolute entry, .gnu_debuglink in all of them); the Dwfls point here. */
+    char *debuginfo_path;
+    Dwfl_Callbacks callbacks;
 };
 
-static const Dwfl_Callbacks sl_sym_callbacks = {
-    .find_elf = dwfl_build_id_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .section_address = dwfl_offline_section_address,
-};
+/* libdwfl's own default: the module's directory, its .debug, /usr/lib/debug. */
+#define SL_SYM_DEFAULT_DEBUGINFO_PATH ":.debug:/usr/lib/debug"
 
 struct sl_sym_ctx *sl_sym_new(bool quiet)
 {
     struct sl_sym_ctx *ctx = sl_util_xcalloc(1, sizeof(*ctx));
+    const char *env = getenv(SL_SYM_DEBUGINFO_ENV);
+
     ctx->quiet = quiet;
+    ctx->debuginfo_path = env && *env ? sl_util_xjoin(env, ":", SL_SYM_DEFAULT_DEBUGINFO_PATH)
+                                      : sl_util_xstrdup(SL_SYM_DEFAULT_DEBUGINFO_PATH);
+    ctx->callbacks.find_elf = dwfl_build_id_find_elf;
+    ctx->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    ctx->callbacks.section_address = dwfl_offline_section_address;
+    ctx->callbacks.debuginfo_path = &ctx->debuginfo_path;
     return ctx;
 }
 
@@ -62,49 +73,42 @@ void sl_sym_free(struct sl_sym_ctx *ctx)
         free(m->warned_ids);
         free(m->disk_build_id);
         free(m->path);
+        free(m->key);
         free(m);
     }
+    free(ctx->debuginfo_path);
     free(ctx);
 }
 
-static struct sl_sym_mod *sl_sym_open(struct sl_sym_ctx *ctx, const char *path)
+/* Opens file with libdwfl as module path, cached under key. file NULL: not
+ * found, the entry only remembers that. */
+static struct sl_sym_mod *sl_sym_load(struct sl_sym_ctx *ctx, const char *key, const char *path,
+                                      const char *file, bool warn)
 {
     struct sl_sym_mod *m;
     const unsigned char *bits;
     GElf_Addr vaddr;
     int len;
 
-    HASH_FIND_STR(ctx->mods, path, m);
-    if (m)
-        return m;
     m = sl_util_xcalloc(1, sizeof(*m));
+    m->key = sl_util_xstrdup(key);
     m->path = sl_util_xstrdup(path);
     m->disk_build_id = sl_util_xstrdup("");
-    HASH_ADD_KEYPTR(hh, ctx->mods, m->path, strlen(m->path), m);
-
-    /* Pseudo-modules such as linux-vdso.so.1 have no file: no warning. */
-    if (!strchr(path, '/'))
+    HASH_ADD_KEYPTR(hh, ctx->mods, m->key, strlen(m->key), m);
+    if (!file)
         return m;
-    if (access(path, R_OK) != 0) {
-        if (!ctx->quiet)
-            fprintf(stderr,
-                    "sockleak: warning: cannot open %s: %s; its frames are shown as "
-                    "module+offset\n",
-                    path, strerror(errno));
-        return m;
-    }
-    m->dwfl = dwfl_begin(&sl_sym_callbacks);
+    m->dwfl = dwfl_begin(&ctx->callbacks);
     if (!m->dwfl)
         return m;
     dwfl_report_begin(m->dwfl);
-    m->mod = dwfl_report_elf(m->dwfl, sl_util_basename(path), path, -1, 0, false);
+    m->mod = dwfl_report_elf(m->dwfl, sl_util_basename(path), file, -1, 0, false);
     dwfl_report_end(m->dwfl, NULL, NULL);
     if (!m->mod) {
-        if (!ctx->quiet)
+        if (warn && !ctx->quiet)
             fprintf(stderr,
                     "sockleak: warning: cannot read %s: %s; its frames are shown as "
                     "module+offset\n",
-                    path, dwfl_errmsg(-1));
+                    file, dwfl_errmsg(-1));
         return m;
     }
     if (!dwfl_module_getelf(m->mod, &m->bias)) {
@@ -119,6 +123,67 @@ static struct sl_sym_mod *sl_sym_open(struct sl_sym_ctx *ctx, const char *path)
             sprintf(m->disk_build_id + 2 * i, "%02x", bits[i]);
     }
     return m;
+}
+
+static struct sl_sym_mod *sl_sym_open(struct sl_sym_ctx *ctx, const char *path)
+{
+    struct sl_sym_mod *m;
+
+    HASH_FIND_STR(ctx->mods, path, m);
+    if (m)
+        return m;
+    /* Pseudo-modules such as linux-vdso.so.1 have no file: no warning. */
+    if (!strchr(path, '/'))
+        return sl_sym_load(ctx, path, path, NULL, false);
+    if (access(path, R_OK) != 0) {
+        /* Warned about at its first frame, unless a debug file found by
+         * build-id stands in for it. */
+        int err = errno;
+        m = sl_sym_load(ctx, path, path, NULL, false);
+        m->open_errno = err ? err : ENOENT;
+        return m;
+    }
+    return sl_sym_load(ctx, path, path, path, true);
+}
+
+/* The module that ran, when the file at path was rebuilt since: a file named
+ * by its build-id (.build-id/xx/rest.debug, or .build-id/xx/rest) under an
+ * absolute directory of the debuginfo path, whose own build-id matches.
+ * NULL when there is none. */
+static struct sl_sym_mod *sl_sym_open_by_build_id(struct sl_sym_ctx *ctx, const char *path,
+                                                  const char *build_id)
+{
+    struct sl_sym_mod *m;
+    char *key = sl_util_xjoin(path, "\n", build_id), *list, *save = NULL, file[PATH_MAX];
+    const char *found = NULL;
+
+    HASH_FIND_STR(ctx->mods, key, m);
+    if (m) {
+        free(key);
+        return m->mod ? m : NULL;
+    }
+    if (strlen(build_id) > 2 && strspn(build_id, "0123456789abcdef") == strlen(build_id)) {
+        list = sl_util_xstrdup(ctx->debuginfo_path);
+        for (char *dir = strtok_r(list, ":", &save); dir && !found;
+             dir = strtok_r(NULL, ":", &save)) {
+            /* '+' and '-' prefixes tell libdwfl whether to check CRCs. */
+            dir += *dir == '+' || *dir == '-';
+            if (dir[0] != '/')
+                continue;
+            for (int debug = 1; debug >= 0 && !found; debug--) {
+                snprintf(file, sizeof(file), "%s/.build-id/%.2s/%s%s", dir, build_id, build_id + 2,
+                         debug ? ".debug" : "");
+                if (access(file, R_OK) == 0)
+                    found = file;
+            }
+        }
+        free(list);
+    }
+    m = sl_sym_load(ctx, key, path, found, false);
+    free(key);
+    if (m->mod && strcmp(m->disk_build_id, build_id) != 0)
+        m->mod = NULL;
+    return m->mod ? m : NULL;
 }
 
 /* True when the file on disk is not the one that ran; warns once per
@@ -319,12 +384,25 @@ void sl_sym_frame(struct sl_sym_ctx *ctx, const char *path, const char *build_id
         return;
     }
     m = sl_sym_open(ctx, path);
-    if (!m->mod) {
-        sl_sym_push_raw(out, path, offset, false);
-        return;
+    /* A module gone or rebuilt since the run may still have its debug file,
+     * named by the build-id the log recorded. */
+    if (build_id && *build_id && (!m->mod || strcmp(build_id, m->disk_build_id) != 0)) {
+        struct sl_sym_mod *dm = sl_sym_open_by_build_id(ctx, path, build_id);
+        if (dm)
+            m = dm;
+        else if (m->mod && sl_sym_stale(ctx, m, build_id)) {
+            sl_sym_push_raw(out, path, offset, true);
+            return;
+        }
     }
-    if (sl_sym_stale(ctx, m, build_id)) {
-        sl_sym_push_raw(out, path, offset, true);
+    if (!m->mod) {
+        if (m->open_errno && !ctx->quiet)
+            fprintf(stderr,
+                    "sockleak: warning: cannot open %s: %s; its frames are shown as "
+                    "module+offset\n",
+                    path, strerror(m->open_errno));
+        m->open_errno = 0;
+        sl_sym_push_raw(out, path, offset, false);
         return;
     }
     /* Logged frames are return addresses: the call is the byte before. */

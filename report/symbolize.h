@@ -23,8 +23,13 @@ struct sl_sym_stack {
 
 struct sl_sym_ctx;
 
+/* Directories searched first for separate debug files (colon-separated, as
+ * libdwfl's debuginfo_path): DIR/.build-id/xx/rest.debug and the module's
+ * .gnu_debuglink name under DIR. */
+#define SL_SYM_DEBUGINFO_ENV "SOCKLEAK_DEBUGINFO_PATH"
+
 /* A cache of opened modules; each module path is opened once. quiet: no
- * warnings on stderr (tests). */
+ * warnings on stderr (tests). Reads SOCKLEAK_DEBUGINFO_PATH. */
 struct sl_sym_ctx *sl_sym_new(bool quiet);
 void sl_sym_free(struct sl_sym_ctx *ctx);
 

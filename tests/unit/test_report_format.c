@@ -195,6 +195,117 @@ static void test_text_all_suppressed(void **state)
     free(text);
 }
 
+static json_t *obj_path(json_t *o, const char *path)
+{
+    char buf[256], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save)) {
+        if (*k >= '0' && *k <= '9')
+            o = json_array_get(o, (size_t)atoi(k));
+        else
+            o = json_object_get(o, k);
+    }
+    return o;
+}
+
+static const char *str_at(json_t *o, const char *path)
+{
+    json_t *v = obj_path(o, path);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+static void set_location(struct sl_sym_frame *f, const char *file, int line)
+{
+    free(f->file);
+    f->file = strdup(file);
+    f->line = line;
+}
+
+/* SARIF 2.1.0: the fields code-scanning tools read, checked one by one. */
+static void test_sarif_shape(void **state)
+{
+    struct fixture *f = *state;
+    struct sl_group *g0 = f->groups.groups[0];
+    json_t *root, *run, *rules, *results, *r, *loc;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out;
+
+    /* Give the biggest group source lines: one frame under the working
+     * directory (/src/proj), one outside it. */
+    set_location(&g0->eof_sym.frames[1], "/src/proj/lib/conn handler.c", 42);
+    set_location(&g0->eof_sym.frames[2], "/elsewhere/x.c", 7);
+    set_location(&g0->open_sym.frames[0], "/usr/include/socket.h", 17);
+    root = sl_fmt_sarif_build(&f->groups, NULL, "/src/proj");
+    assert_non_null(root);
+    assert_string_equal(str_at(root, "version"), "2.1.0");
+    assert_string_equal(str_at(root, "$schema"), "https://json.schemastore.org/sarif-2.1.0.json");
+    assert_int_equal(json_array_size(json_object_get(root, "runs")), 1);
+    run = obj_path(root, "runs.0");
+    assert_string_equal(str_at(run, "tool.driver.name"), "sockleak");
+    assert_non_null(strstr(str_at(run, "tool.driver.informationUri"), "://"));
+    assert_true(*str_at(run, "tool.driver.version"));
+    assert_string_equal(str_at(run, "originalUriBaseIds.%SRCROOT%.uri"), "file:///src/proj/");
+
+    rules = obj_path(run, "tool.driver.rules");
+    assert_int_equal(json_array_size(rules), 2);
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        json_t *rule = json_array_get(rules, i);
+        assert_true(*str_at(rule, "shortDescription.text"));
+        assert_true(*str_at(rule, "fullDescription.text"));
+        assert_true(*str_at(rule, "help.text"));
+    }
+    assert_string_equal(str_at(rules, "0.id"), "close_wait");
+    assert_string_equal(str_at(rules, "1.id"), "unclosed_after_shutdown");
+
+    results = obj_path(run, "results");
+    assert_int_equal(json_array_size(results), 3);
+    r = json_array_get(results, 0);
+    assert_string_equal(str_at(r, "ruleId"), "close_wait");
+    assert_int_equal(json_integer_value(obj_path(r, "ruleIndex")), 0);
+    assert_string_equal(str_at(r, "level"), "error");
+    assert_non_null(strstr(str_at(r, "message.text"), "close_wait: 3 sockets"));
+    assert_non_null(strstr(str_at(r, "message.text"), "median 5020 ms, max 8000 ms"));
+    /* The first located frame of the EOF stack, relative to the directory. */
+    loc = obj_path(r, "locations.0.physicalLocation");
+    assert_string_equal(str_at(loc, "artifactLocation.uri"), "lib/conn%20handler.c");
+    assert_string_equal(str_at(loc, "artifactLocation.uriBaseId"), "%SRCROOT%");
+    assert_int_equal(json_integer_value(obj_path(loc, "region.startLine")), 42);
+    loc = obj_path(r, "relatedLocations.0.physicalLocation");
+    assert_string_equal(str_at(loc, "artifactLocation.uri"), "file:///usr/include/socket.h");
+    assert_null(obj_path(loc, "artifactLocation.uriBaseId"));
+    assert_int_equal(json_integer_value(obj_path(loc, "region.startLine")), 17);
+    assert_int_equal(json_array_size(obj_path(r, "stacks")), 2);
+    assert_int_equal(json_array_size(obj_path(r, "stacks.0.frames")), 3);
+    assert_int_equal(json_integer_value(obj_path(r, "properties.count")), 3);
+
+    /* Nothing located: the module stands in, without a region. */
+    r = json_array_get(results, 2);
+    assert_string_equal(str_at(r, "ruleId"), "unclosed_after_shutdown");
+    assert_int_equal(json_integer_value(obj_path(r, "ruleIndex")), 1);
+    loc = obj_path(r, "locations.0.physicalLocation");
+    assert_string_equal(str_at(loc, "artifactLocation.uri"), "file:///opt/sockleak-test/server");
+    assert_null(obj_path(loc, "region"));
+    assert_null(obj_path(r, "relatedLocations"));
+    json_decref(root);
+
+    /* Suppressed groups are not results; the rules that matched are kept. */
+    assert_true(sl_supp_add(&f->supp, "close_wait:*"));
+    sl_supp_apply(&f->supp, &f->groups);
+    out = open_memstream(&text, &len);
+    assert_int_equal(sl_fmt_sarif(out, &f->groups, &f->supp), 0);
+    fclose(out);
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_int_equal(json_array_size(obj_path(root, "runs.0.results")), 1);
+    assert_int_equal(json_integer_value(obj_path(root, "runs.0.properties.suppressed")), 4);
+    assert_string_equal(str_at(root, "runs.0.properties.suppressions.0.rule"), "close_wait:*");
+    json_decref(root);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +313,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_json_suppressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_all_suppressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sarif_shape, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,6 +141,57 @@ static void test_closed_late_and_summary(void **state)
     sl_logread_free(&logs);
 }
 
+/* --group-frames: only the top N frames of each stack make the key. */
+static void test_group_by_top_frames(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs, HDR(1) MOD(4096, "/a/srv", "") FIND(1, "close_wait", "[[0,100],[0,200],[0,300]]",
+                                                    "[[0,50],[0,60]]", 10)
+                    FIND(2, "close_wait", "[[0,100],[0,200],[0,301]]", "[[0,50],[0,60],[0,70]]", 20)
+                        FIND(3, "close_wait", "[[0,100],[0,201],[0,300]]", "[[0,50]]", 30)
+                            FIND(4, "close_wait", "[[0,101],[0,200]]", "[[0,50]]", 40)
+                                FIND(5, "unclosed_after_shutdown", "[[0,101]]", "[[0,50]]", 50)
+                                    FIND(6, "close_wait", "[[0,100]]", "[[0,51]]", 60));
+    /* All frames: every finding is its own call site. */
+    sl_group_build_n(&g, &logs, 0);
+    assert_int_equal(g.n_groups, 6);
+    sl_group_free(&g);
+
+    /* One frame: eof 100 + open 50 (findings 1, 2, 3), then eof 101 + open
+     * 50 twice but of two kinds, then eof 100 + open 51. */
+    sl_group_build_n(&g, &logs, 1);
+    assert_int_equal(g.n_groups, 4);
+    assert_int_equal(g.groups[0]->count, 3);
+    assert_int_equal(g.groups[0]->held_median, 20);
+    /* The first finding stands for the group, with its whole stack. */
+    assert_int_equal(g.groups[0]->rep->id, 1);
+    assert_int_equal(g.groups[0]->rep->eof_stack.n, 3);
+    /* Equal counts: ordered by kind. */
+    for (size_t i = 1; i < 4; i++)
+        assert_int_equal(g.groups[i]->count, 1);
+    assert_string_equal(g.groups[1]->kind, "close_wait");
+    assert_string_equal(g.groups[2]->kind, "close_wait");
+    assert_string_equal(g.groups[3]->kind, "unclosed_after_shutdown");
+    assert_int_equal(g.leaks, 6);
+    sl_group_free(&g);
+
+    /* Two frames: 1 and 2 share eof [100,200] and open [50,60]. */
+    sl_group_build_n(&g, &logs, 2);
+    assert_int_equal(g.n_groups, 5);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_int_equal(g.groups[0]->processes, 1);
+    sl_group_free(&g);
+
+    /* More frames than any stack has is the same as all. */
+    sl_group_build_n(&g, &logs, 64);
+    assert_int_equal(g.n_groups, 6);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_different_stacks_and_kinds_split),
         cmocka_unit_test(test_without_build_id_path_is_the_key),
         cmocka_unit_test(test_closed_late_and_summary),
+        cmocka_unit_test(test_group_by_top_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -127,6 +127,143 @@ static void test_directory_sorted_and_filtered(void **state)
     sl_logread_free(&set);
 }
 
+static void write_log(const char *dir, const char *rel, int pid)
+{
+    char path[512];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp, "{\"t\":\"header\",\"version\":1,\"pid\":%d,\"program\":\"p\",\"run_id\":\"\"}\n",
+            pid);
+    fclose(fp);
+}
+
+/* A CI artifact tree: logs at any depth, read in name order at each level;
+ * other files and links to directories (a loop here) are left alone. */
+static void test_directory_tree_is_read_recursively(void **state)
+{
+    char dir[] = "/tmp/sockleak-tree-XXXXXX", cmd[512];
+    struct sl_logread_set set;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && mkdir -p job-b/x job-a empty.jsonl.d && ln -s .. job-a/loop && "
+             "ln -s ../job-b job-a/zz.jsonl && echo hi > job-b/notes.txt",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    write_log(dir, "job-b/x/srv.4.jsonl", 4);
+    write_log(dir, "job-b/srv.3.jsonl", 3);
+    write_log(dir, "job-a/srv.2.jsonl", 2);
+    write_log(dir, "top.1.jsonl", 1);
+    write_log(dir, "job-a.jsonl", 5);
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, dir), 0);
+    assert_int_equal(set.n_files, 5);
+    assert_int_equal(set.n_procs, 5);
+    /* "job-a" < "job-a.jsonl" < "job-b"; in job-b, "srv.3.jsonl" < "x". */
+    assert_int_equal(set.procs[0].pid, 2);
+    assert_int_equal(set.procs[1].pid, 5);
+    assert_int_equal(set.procs[2].pid, 3);
+    assert_int_equal(set.procs[3].pid, 4);
+    assert_int_equal(set.procs[4].pid, 1);
+    assert_non_null(strstr(set.procs[3].source, "/job-b/x/srv.4.jsonl"));
+    sl_logread_free(&set);
+
+    /* flat (sockleak run's own output directory): the top level only. */
+    sl_logread_init(&set, NULL);
+    set.flat = true;
+    assert_int_equal(sl_logread_path(&set, dir), 0);
+    assert_int_equal(set.n_procs, 2);
+    assert_int_equal(set.procs[0].pid, 5);
+    assert_int_equal(set.procs[1].pid, 1);
+    sl_logread_free(&set);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The writer logs only the modules stacks need, under its own ids. */
+static void test_sparse_module_ids(void **state)
+{
+    char dir[] = "/tmp/sockleak-mods-XXXXXX", path[128];
+    struct sl_logread_set set;
+    const struct sl_logread_process *p;
+    FILE *fp;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/m.1.jsonl", dir);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\"t\":\"header\",\"version\":1,\"pid\":1,\"program\":\"p\",\"run_id\":\"\"}\n"
+          "{\"t\":\"module\",\"id\":37,\"path\":\"/a\",\"build_id\":\"\",\"base\":0}\n"
+          "{\"t\":\"module\",\"id\":100000,\"path\":\"/b\",\"build_id\":\"\",\"base\":0}\n"
+          "{\"t\":\"module\",\"id\":2,\"path\":\"/c\",\"build_id\":\"\",\"base\":0}\n"
+          "{\"t\":\"module\",\"id\":37,\"path\":\"/a2\",\"build_id\":\"\",\"base\":0}\n",
+          fp);
+    fclose(fp);
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, path), 0);
+    p = &set.procs[0];
+    assert_int_equal(p->n_modules, 3);
+    assert_string_equal(sl_logread_module(p, 37)->path, "/a2");
+    assert_string_equal(sl_logread_module(p, 100000)->path, "/b");
+    assert_string_equal(sl_logread_module(p, 2)->path, "/c");
+    assert_null(sl_logread_module(p, 3));
+    assert_null(sl_logread_module(p, 99999));
+    assert_null(sl_logread_module(p, -1));
+    sl_logread_free(&set);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void load_text(struct sl_logread_set *set, const char *text)
+{
+    char path[] = "/tmp/sockleak-closed-XXXXXX";
+    int fd = mkstemp(path);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    sl_logread_init(set, NULL);
+    assert_int_equal(sl_logread_file(set, path), 0);
+    unlink(path);
+}
+
+#define CL_HDR "{\"t\":\"header\",\"version\":1,\"pid\":1,\"program\":\"p\",\"run_id\":\"\"}\n"
+#define CL_FIND(id) "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"close_wait\",\"held_ms\":1}\n"
+#define CL_CLOSE(id) "{\"t\":\"closed\",\"id\":" #id ",\"held_ms\":" #id "00}\n"
+
+/* Closed records find their finding in any order, ids in order or not. */
+static void test_closed_records_find_their_finding(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    load_text(&set, CL_HDR CL_FIND(1) CL_FIND(2) CL_FIND(3) CL_FIND(4) CL_CLOSE(1) CL_CLOSE(4)
+                        CL_CLOSE(3) CL_CLOSE(9));
+    assert_false(set.procs[0].ids_unordered);
+    assert_true(set.procs[0].findings[0].closed);
+    assert_false(set.procs[0].findings[1].closed);
+    assert_true(set.procs[0].findings[2].closed);
+    assert_true(set.procs[0].findings[3].closed);
+    assert_int_equal(set.procs[0].findings[3].held_ms, 400);
+    assert_int_equal(set.n_warnings, 1); /* 9 is unknown */
+    sl_logread_free(&set);
+
+    load_text(&set, CL_HDR CL_FIND(5) CL_FIND(3) CL_FIND(7) CL_CLOSE(3) CL_CLOSE(7) CL_CLOSE(4));
+    assert_true(set.procs[0].ids_unordered);
+    assert_false(set.procs[0].findings[0].closed);
+    assert_true(set.procs[0].findings[1].closed);
+    assert_int_equal(set.procs[0].findings[1].held_ms, 300);
+    assert_true(set.procs[0].findings[2].closed);
+    assert_int_equal(set.n_warnings, 1);
+    sl_logread_free(&set);
+}
+
 static void test_unreadable_path_fails(void **state)
 {
     struct sl_logread_set set;
@@ -172,6 +309,9 @@ int main(void)
         cmocka_unit_test(test_two_processes_in_one_file),
         cmocka_unit_test(test_damaged_lines_are_skipped),
         cmocka_unit_test(test_directory_sorted_and_filtered),
+        cmocka_unit_test(test_directory_tree_is_read_recursively),
+        cmocka_unit_test(test_sparse_module_ids),
+        cmocka_unit_test(test_closed_records_find_their_finding),
         cmocka_unit_test(test_unreadable_path_fails),
         cmocka_unit_test(test_overlong_line_and_blank_lines),
     };

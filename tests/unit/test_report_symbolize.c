@@ -30,6 +30,7 @@ static const char sl_test_prog[] =
     "int main(void) { return sl_outer(0) + sl_plain(0); }\n";
 
 static char dir[64], bin[128], bin_nodebug[128], bin_stripped[128], build_id[128];
+static char bin_debuglink[128], bin_split[128], bin_rebuilt[128], debug_root[128];
 static char src_path[128];
 static uint64_t ret_plain, ret_outer;
 static bool have_addr2line;
@@ -87,10 +88,33 @@ static int setup(void **state)
              dir, bin_nodebug, bin, bin_stripped, bin);
     if (system(cmd) != 0)
         return -1;
+    /* Separate debug information, the two ways distributions ship it: a
+     * .gnu_debuglink beside the binary, and a file named by build-id under a
+     * debug root (SOCKLEAK_DEBUGINFO_PATH here, /usr/lib/debug by default).
+     * prog-rebuilt is another build of the same source with another build-id. */
+    snprintf(bin_debuglink, sizeof(bin_debuglink), "%s/prog-dl", dir);
+    snprintf(bin_split, sizeof(bin_split), "%s/prog-split", dir);
+    snprintf(bin_rebuilt, sizeof(bin_rebuilt), "%s/prog-rebuilt", dir);
+    snprintf(debug_root, sizeof(debug_root), "%s/debugroot", dir);
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && objcopy --only-keep-debug prog prog-dl.debug && "
+             "strip --strip-debug -o prog-dl prog && objcopy --add-gnu-debuglink=prog-dl.debug "
+             "prog-dl && strip --strip-debug -o prog-split prog && "
+             "cc -g -O0 -Wl,--build-id=md5 -o prog-rebuilt prog.c && strip --strip-debug "
+             "prog-rebuilt",
+             dir);
+    if (system(cmd) != 0)
+        return -1;
     ret_plain = return_address("sl_plain");
     ret_outer = return_address("sl_outer");
     snprintf(cmd, sizeof(cmd), "readelf -n %s | awk '/Build ID/{printf \"%%s\", $3}'", bin);
     if (ret_plain == 0 || ret_outer == 0 || run_capture(cmd, build_id, sizeof(build_id)) < 0)
+        return -1;
+    snprintf(
+        cmd, sizeof(cmd),
+        "mkdir -p %s/.build-id/%.2s && objcopy --only-keep-debug %s %s/.build-id/%.2s/%s.debug",
+        debug_root, build_id, bin, debug_root, build_id, build_id + 2);
+    if (strlen(build_id) < 8 || system(cmd) != 0)
         return -1;
     have_addr2line = system("eu-addr2line --version >/dev/null 2>&1") == 0;
     if (!have_addr2line)
@@ -236,6 +260,81 @@ static void test_rebuilt_binary_is_stale(void **state)
     sl_sym_stack_free(&st);
 }
 
+static void assert_plain_line(const struct sl_sym_stack *st)
+{
+    assert_int_equal(st->n, 1);
+    assert_string_equal(st->frames[0].function, "sl_plain");
+    assert_non_null(st->frames[0].file);
+    assert_string_equal(st->frames[0].file, src_path);
+    assert_int_equal(st->frames[0].line, 6);
+    assert_false(st->frames[0].stale);
+}
+
+static void test_debuglink(void **state)
+{
+    struct sl_sym_stack st;
+    (void)state;
+
+    unsetenv("SOCKLEAK_DEBUGINFO_PATH");
+    symbolize(bin_debuglink, build_id, ret_plain, &st);
+    assert_plain_line(&st);
+    assert_string_equal(st.frames[0].module, bin_debuglink);
+    sl_sym_stack_free(&st);
+}
+
+static void test_debug_file_by_build_id(void **state)
+{
+    struct sl_sym_stack st;
+    (void)state;
+
+    /* Without the debug root: the symbol table only. */
+    unsetenv("SOCKLEAK_DEBUGINFO_PATH");
+    symbolize(bin_split, build_id, ret_plain, &st);
+    assert_int_equal(st.n, 1);
+    assert_string_equal(st.frames[0].function, "sl_plain");
+    assert_null(st.frames[0].file);
+    sl_sym_stack_free(&st);
+
+    setenv("SOCKLEAK_DEBUGINFO_PATH", debug_root, 1);
+    symbolize(bin_split, build_id, ret_plain, &st);
+    assert_plain_line(&st);
+    sl_sym_stack_free(&st);
+    unsetenv("SOCKLEAK_DEBUGINFO_PATH");
+}
+
+/* The binary was rebuilt after the run, but the debug file of the build that
+ * ran is there: its lines, not a stale frame. The binary gone entirely: the
+ * same. */
+static void test_rebuilt_binary_uses_debug_file_by_build_id(void **state)
+{
+    struct sl_sym_stack st;
+    char gone[160];
+    (void)state;
+
+    setenv("SOCKLEAK_DEBUGINFO_PATH", debug_root, 1);
+    symbolize(bin_rebuilt, build_id, ret_plain, &st);
+    assert_plain_line(&st);
+    assert_string_equal(st.frames[0].module, bin_rebuilt);
+    sl_sym_stack_free(&st);
+
+    snprintf(gone, sizeof(gone), "%s/no-such-prog", dir);
+    symbolize(gone, build_id, ret_plain, &st);
+    assert_plain_line(&st);
+    sl_sym_stack_free(&st);
+
+    /* A build-id with no debug file anywhere is stale as before. */
+    symbolize(bin_rebuilt, "0123456789abcdef", ret_plain, &st);
+    assert_int_equal(st.n, 1);
+    assert_true(st.frames[0].stale);
+    sl_sym_stack_free(&st);
+    unsetenv("SOCKLEAK_DEBUGINFO_PATH");
+
+    symbolize(bin_rebuilt, build_id, ret_plain, &st);
+    assert_true(st.frames[0].stale);
+    assert_null(st.frames[0].file);
+    sl_sym_stack_free(&st);
+}
+
 /* The whole path a report takes: a log naming the binary, grouped and
  * symbolized, with one cached module for two processes. */
 static void test_log_to_symbolized_group(void **state)
@@ -290,6 +389,9 @@ int main(void)
         cmocka_unit_test(test_stripped_and_missing_give_module_offset),
         cmocka_unit_test(test_rebuilt_binary_is_stale),
         cmocka_unit_test(test_log_to_symbolized_group),
+        cmocka_unit_test(test_debuglink),
+        cmocka_unit_test(test_debug_file_by_build_id),
+        cmocka_unit_test(test_rebuilt_binary_uses_debug_file_by_build_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

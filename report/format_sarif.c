@@ -1,0 +1,318 @@
+#include "format.h"
+#include "util.h"
+
+#include "sockleak_log.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SOCKLEAK_VERSION
+#define SOCKLEAK_VERSION "unknown"
+#endif
+/* The project's home page; a build can set its real one. */
+#ifndef SOCKLEAK_URL
+#define SOCKLEAK_URL "https://sockleak.invalid/"
+#endif
+
+#define SL_FMT_SARIF_SCHEMA "https://json.schemastore.org/sarif-2.1.0.json"
+#define SL_FMT_SARIF_SRCROOT "%SRCROOT%"
+
+struct sl_fmt_sarif_rule {
+    const char *id, *name, *short_desc, *full_desc, *help;
+};
+
+static const struct sl_fmt_sarif_rule sl_fmt_sarif_rules[] = {
+    {SL_KIND_CLOSE_WAIT, "SocketLeftInCloseWait",
+     "A socket read end-of-stream and was never closed (CLOSE_WAIT)",
+     "The program read end-of-stream (the peer closed the connection) on this socket, and "
+     "neither closed it nor shut it down for writing within the deadline. The kernel keeps such "
+     "a TCP connection in CLOSE_WAIT until the program closes it, holding a file descriptor, "
+     "socket memory and a connection slot.",
+     "Close the socket (or shut it down for writing) on every path that reads end-of-stream: a "
+     "read, recv or recvmsg that returns 0 for a non-zero length. The location is the read that "
+     "saw end-of-stream; the related location is where the socket was created."},
+    {SL_KIND_UNCLOSED_AFTER_SHUTDOWN, "SocketShutDownButNotClosed",
+     "A socket read end-of-stream and was shut down for writing but never closed",
+     "The program read end-of-stream on this socket and shut it down for writing, so the "
+     "connection is finished, but it never closed the file descriptor: the descriptor and the "
+     "socket's memory leak.",
+     "Call close() on the socket after shutdown(); shutdown() ends the connection but does not "
+     "release the file descriptor."},
+};
+#define SL_FMT_SARIF_NRULES (sizeof(sl_fmt_sarif_rules) / sizeof(sl_fmt_sarif_rules[0]))
+
+/* s percent-encoded for a URI path: unreserved characters and '/' kept. */
+static char *sl_fmt_sarif_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = sl_util_xmalloc(3 * strlen(s) + 1), *o = out;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~/", *p)) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* An artifactLocation for path: relative to cwd with uriBaseId %SRCROOT% when
+ * it lies under cwd, otherwise an absolute file: URI (or the path as given
+ * when it is relative already). */
+static json_t *sl_fmt_sarif_artifact(const char *path, const char *cwd)
+{
+    json_t *a = json_object();
+    size_t n = cwd ? strlen(cwd) : 0;
+    char *enc;
+
+    if (n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1]) {
+        enc = sl_fmt_sarif_encode(path + n + 1);
+        json_object_set_new(a, "uri", json_string(enc));
+        json_object_set_new(a, "uriBaseId", json_string(SL_FMT_SARIF_SRCROOT));
+    } else if (path[0] == '/') {
+        char *e = sl_fmt_sarif_encode(path);
+        enc = sl_util_xjoin("file://", "", e);
+        free(e);
+        json_object_set_new(a, "uri", json_string(enc));
+    } else {
+        enc = sl_fmt_sarif_encode(path);
+        json_object_set_new(a, "uri", json_string(enc));
+        json_object_set_new(a, "uriBaseId", json_string(SL_FMT_SARIF_SRCROOT));
+    }
+    free(enc);
+    return a;
+}
+
+static bool sl_fmt_sarif_located(const struct sl_sym_frame *f)
+{
+    return f->file && f->line > 0;
+}
+
+static const struct sl_sym_frame *sl_fmt_sarif_first_located(const struct sl_sym_stack *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (sl_fmt_sarif_located(&st->frames[i]))
+            return &st->frames[i];
+    return NULL;
+}
+
+/* A location for frame f: its source line when known, else its module. */
+static json_t *sl_fmt_sarif_location(const struct sl_sym_frame *f, const char *cwd,
+                                     const char *message)
+{
+    json_t *loc = json_object(), *phys = NULL, *logical;
+
+    if (sl_fmt_sarif_located(f)) {
+        json_t *region = json_object();
+        phys = json_object();
+        json_object_set_new(phys, "artifactLocation", sl_fmt_sarif_artifact(f->file, cwd));
+        json_object_set_new(region, "startLine", json_integer(f->line));
+        json_object_set_new(phys, "region", region);
+    } else if (*f->module) {
+        phys = json_object();
+        json_object_set_new(phys, "artifactLocation", sl_fmt_sarif_artifact(f->module, cwd));
+    }
+    if (phys)
+        json_object_set_new(loc, "physicalLocation", phys);
+    logical = json_object();
+    json_object_set_new(logical, "fullyQualifiedName", json_string(f->function));
+    json_object_set_new(logical, "kind", json_string("function"));
+    json_object_set_new(loc, "logicalLocations", json_pack("[o]", logical));
+    if (message)
+        json_object_set_new(loc, "message", json_pack("{s:s}", "text", message));
+    return loc;
+}
+
+static json_t *sl_fmt_sarif_stack(const struct sl_sym_stack *st, const char *cwd,
+                                  const char *message)
+{
+    json_t *frames = json_array();
+
+    for (size_t i = 0; i < st->n; i++) {
+        const struct sl_sym_frame *f = &st->frames[i];
+        json_t *fr = json_object();
+        json_object_set_new(fr, "location", sl_fmt_sarif_location(f, cwd, NULL));
+        if (*f->module)
+            json_object_set_new(fr, "module", json_string(f->module));
+        json_array_append_new(frames, fr);
+    }
+    return json_pack("{s:{s:s},s:o}", "message", "text", message, "frames", frames);
+}
+
+/* "fn (file:line)" or "fn" for the message text. */
+static void sl_fmt_sarif_where(char *buf, size_t len, const struct sl_sym_frame *f)
+{
+    if (sl_fmt_sarif_located(f))
+        snprintf(buf, len, "%s (%s:%d)", f->function, sl_util_basename(f->file), f->line);
+    else
+        snprintf(buf, len, "%s", f->function);
+}
+
+static char *sl_fmt_sarif_message(const struct sl_group *g)
+{
+    char *buf = NULL, where[1024];
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+
+    if (!m)
+        return sl_util_xstrdup(g->kind);
+    fprintf(m, "%s: %zu socket%s read end-of-stream and ", g->kind, g->count,
+            g->count == 1 ? "" : "s");
+    if (strcmp(g->kind, SL_KIND_UNCLOSED_AFTER_SHUTDOWN) == 0)
+        fprintf(m, "%s shut down for writing but never closed", g->count == 1 ? "was" : "were");
+    else
+        fprintf(m, "%s never closed", g->count == 1 ? "was" : "were");
+    if (g->eof_sym.n) {
+        sl_fmt_sarif_where(where, sizeof(where), &g->eof_sym.frames[0]);
+        fprintf(m, " after the read in %s", where);
+    }
+    fprintf(m, "; held median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
+    if (g->closed_late)
+        fprintf(m, ", %zu closed after the deadline", g->closed_late);
+    fprintf(m, "; kernel state %s", g->tcp_state ? g->tcp_state : "unknown");
+    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++)
+        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(m, " and %zu more", g->more_programs);
+    if (g->open_sym.n) {
+        sl_fmt_sarif_where(where, sizeof(where), &g->open_sym.frames[0]);
+        fprintf(m, "; socket created in %s", where);
+    }
+    fputc('.', m);
+    fclose(m);
+    return buf;
+}
+
+static json_t *sl_fmt_sarif_rule_json(const struct sl_fmt_sarif_rule *r)
+{
+    return json_pack("{s:s,s:s,s:{s:s},s:{s:s},s:{s:s},s:{s:s}}", "id", r->id, "name", r->name,
+                     "shortDescription", "text", r->short_desc, "fullDescription", "text",
+                     r->full_desc, "help", "text", r->help, "defaultConfiguration", "level",
+                     "error");
+}
+
+/* Index of kind in rules (an array of rule objects), added when new. */
+static size_t sl_fmt_sarif_rule_index(json_t *rules, const char *kind)
+{
+    struct sl_fmt_sarif_rule generic = {kind, kind, "A socket leaked", "A socket leaked.",
+                                        "Close the socket on every path."};
+    size_t i;
+
+    for (i = 0; i < json_array_size(rules); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(rules, i), "id")), kind) == 0)
+            return i;
+    json_array_append_new(rules, sl_fmt_sarif_rule_json(&generic));
+    return i;
+}
+
+static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, const char *cwd)
+{
+    json_t *res = json_object(), *locs = json_array(), *stacks = json_array(), *props;
+    const struct sl_sym_frame *eof = sl_fmt_sarif_first_located(&g->eof_sym);
+    const struct sl_sym_frame *open = sl_fmt_sarif_first_located(&g->open_sym);
+    char *msg = sl_fmt_sarif_message(g);
+
+    json_object_set_new(res, "ruleId", json_string(g->kind));
+    json_object_set_new(res, "ruleIndex",
+                        json_integer((json_int_t)sl_fmt_sarif_rule_index(rules, g->kind)));
+    json_object_set_new(res, "level", json_string("error"));
+    json_object_set_new(res, "message", json_pack("{s:s}", "text", msg));
+    free(msg);
+    /* Code-scanning tools need a location: the located read, else the
+     * located creation, else the module of the first frame. */
+    if (eof)
+        json_array_append_new(locs, sl_fmt_sarif_location(eof, cwd, NULL));
+    else if (open)
+        json_array_append_new(locs, sl_fmt_sarif_location(open, cwd, NULL));
+    else if (g->eof_sym.n)
+        json_array_append_new(locs, sl_fmt_sarif_location(&g->eof_sym.frames[0], cwd, NULL));
+    else if (g->open_sym.n)
+        json_array_append_new(locs, sl_fmt_sarif_location(&g->open_sym.frames[0], cwd, NULL));
+    json_object_set_new(res, "locations", locs);
+    if (open) {
+        json_t *rel = sl_fmt_sarif_location(open, cwd, "socket created here");
+        json_object_set_new(rel, "id", json_integer(1));
+        json_object_set_new(res, "relatedLocations", json_pack("[o]", rel));
+    }
+    if (g->eof_sym.n)
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->eof_sym, cwd, "end-of-stream read at"));
+    if (g->open_sym.n)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->open_sym, cwd, "socket created at"));
+    json_object_set_new(res, "stacks", stacks);
+    props = json_object();
+    json_object_set_new(props, "count", json_integer((json_int_t)g->count));
+    json_object_set_new(props, "processes", json_integer((json_int_t)g->processes));
+    json_object_set_new(props, "held_ms_median", json_integer(g->held_median));
+    json_object_set_new(props, "held_ms_max", json_integer(g->held_max));
+    json_object_set_new(props, "closed_late", json_integer((json_int_t)g->closed_late));
+    json_object_set_new(props, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
+    json_object_set_new(res, "properties", props);
+    return res;
+}
+
+json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_set *supp,
+                           const char *cwd)
+{
+    json_t *root = json_object(), *run = json_object(), *driver = json_object(),
+           *rules = json_array(), *results = json_array(), *props = json_object(),
+           *supps = json_array();
+    char cwdbuf[PATH_MAX];
+
+    if (!cwd)
+        cwd = getcwd(cwdbuf, sizeof(cwdbuf));
+    json_object_set_new(root, "$schema", json_string(SL_FMT_SARIF_SCHEMA));
+    json_object_set_new(root, "version", json_string("2.1.0"));
+    json_object_set_new(driver, "name", json_string("sockleak"));
+    json_object_set_new(driver, "informationUri", json_string(SOCKLEAK_URL));
+    json_object_set_new(driver, "version", json_string(SOCKLEAK_VERSION));
+    for (size_t i = 0; i < SL_FMT_SARIF_NRULES; i++)
+        json_array_append_new(rules, sl_fmt_sarif_rule_json(&sl_fmt_sarif_rules[i]));
+    for (size_t i = 0; i < set->n_groups; i++)
+        if (set->groups[i]->suppressed_by < 0)
+            json_array_append_new(results, sl_fmt_sarif_result(set->groups[i], rules, cwd));
+    json_object_set_new(driver, "rules", rules);
+    json_object_set_new(run, "tool", json_pack("{s:o}", "driver", driver));
+    if (cwd && cwd[0] == '/') {
+        char *enc = sl_fmt_sarif_encode(cwd);
+        char *uri = sl_util_xjoin("file://", enc, strcmp(cwd, "/") == 0 ? "" : "/");
+        json_object_set_new(run, "originalUriBaseIds",
+                            json_pack("{s:{s:s}}", SL_FMT_SARIF_SRCROOT, "uri", uri));
+        free(uri);
+        free(enc);
+    }
+    json_object_set_new(run, "results", results);
+    json_object_set_new(props, "processes", json_integer(set->processes));
+    json_object_set_new(props, "sockets", json_integer(set->sockets));
+    json_object_set_new(props, "eof_seen", json_integer(set->eof_seen));
+    json_object_set_new(props, "leaks", json_integer(set->leaks));
+    json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks));
+    for (size_t i = 0; supp && i < supp->n; i++)
+        json_array_append_new(supps, json_pack("{s:s,s:I}", "rule", supp->rules[i].text, "count",
+                                               (json_int_t)supp->rules[i].count));
+    json_object_set_new(props, "suppressions", supps);
+    json_object_set_new(run, "properties", props);
+    json_object_set_new(root, "runs", json_pack("[o]", run));
+    return root;
+}
+
+int sl_fmt_sarif(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp)
+{
+    json_t *root = sl_fmt_sarif_build(set, supp, NULL);
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    json_decref(root);
+    if (rc == 0 && fputc('\n', out) == EOF)
+        rc = -1;
+    return rc;
+}
