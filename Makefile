@@ -65,7 +65,7 @@ REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
 .PHONY: all deps check-deps demo check unit integration install uninstall \
-        bench clean help progs examples format
+        bench clean help progs examples format unit-sanitize
 .DEFAULT_GOAL := all
 
 all: check-deps $(LIB) $(TOOL)
@@ -74,7 +74,7 @@ help:
 	@echo "make            build $(LIB) and $(TOOL)"
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
-	@echo "make check      build and run every test (unit and integration)"
+	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration)"
 	@echo "make bench      run the benchmarks"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
 
@@ -139,7 +139,12 @@ demo: deps
 
 check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
-	$(MAKE) unit integration
+	$(MAKE) unit unit-sanitize integration
+
+# The unit tests again, built with AddressSanitizer and UBSan (any report fails).
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+unit-sanitize:
+	$(MAKE) B=$(B)/sanitize CFLAGS="$(SAN_FLAGS)" unit
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
