@@ -130,3 +130,29 @@ void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *
             fn((int)((c << SL_CHUNK_SHIFT) | i), &chunk[i], arg);
     }
 }
+
+void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot *s, void *arg),
+                              void *arg)
+{
+    if (lo < 0)
+        lo = 0;
+    if (hi < lo)
+        return;
+    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    if (!top)
+        return;
+    size_t used = atomic_load(&sl_top_used);
+    size_t first = (unsigned)lo >> SL_CHUNK_SHIFT, last = (unsigned)hi >> SL_CHUNK_SHIFT;
+    if (last >= used)
+        last = used - 1;
+    for (size_t c = first; used && c <= last; c++) {
+        struct sl_slot *chunk = atomic_load_explicit(&top[c], memory_order_acquire);
+        if (!chunk)
+            continue;
+        unsigned from = c == first ? (unsigned)lo & (SL_CHUNK_SLOTS - 1) : 0;
+        unsigned to = c == ((unsigned)hi >> SL_CHUNK_SHIFT) ? (unsigned)hi & (SL_CHUNK_SLOTS - 1)
+                                                             : SL_CHUNK_SLOTS - 1;
+        for (unsigned i = from; i <= to; i++)
+            fn((int)((c << SL_CHUNK_SHIFT) | i), &chunk[i], arg);
+    }
+}

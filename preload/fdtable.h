@@ -49,5 +49,10 @@ void sl_fdtable_unlock_all(void) SL_HIDDEN;
 void sl_fdtable_reinit_locks(void) SL_HIDDEN;
 /* Call fn on every slot that exists (used after fork; stripes not taken). */
 void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg) SL_HIDDEN;
+/* Call fn on every slot that exists for an fd in [lo, hi] (inclusive; empty
+ * when lo > hi or hi < 0): cost bounded by the chunks ever mapped, never by
+ * the width of the range. Stripes not taken. */
+void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot *s, void *arg),
+                              void *arg) SL_HIDDEN;
 
 #endif

@@ -499,6 +499,12 @@ int sl_log_owns_fd(int fd)
     return 0;
 }
 
+int sl_log_current_fd(void)
+{
+    int fd = atomic_load_explicit(&sl_log_fd, memory_order_acquire);
+    return sl_log_owns_fd(fd) ? fd : -1;
+}
+
 void sl_log_forget_fd(void)
 {
     SL_LOCK(&sl_log_mu, "log");

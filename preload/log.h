@@ -28,6 +28,9 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms) SL_HIDDEN;
 void sl_log_footer(void) SL_HIDDEN;
 /* Is fd our own log fd? (close/dup2 hooks protect it.) */
 int sl_log_owns_fd(int fd) SL_HIDDEN;
+/* Our log fd, when it still holds our file; -1 otherwise. close_range and
+ * closefrom leave it out of the range they close. */
+int sl_log_current_fd(void) SL_HIDDEN;
 /* The program dup2'd over or closed our fd behind our back: reopen on next use. */
 void sl_log_forget_fd(void) SL_HIDDEN;
 

@@ -17,7 +17,8 @@ static pthread_once_t sl_real_once = PTHREAD_ONCE_INIT;
 static int sl_real_optional(const char *name)
 {
     return !strcmp(name, "__recv_chk") || !strcmp(name, "__recvfrom_chk") ||
-           !strcmp(name, "__read_chk") || !strcmp(name, "fcntl64");
+           !strcmp(name, "__read_chk") || !strcmp(name, "fcntl64") ||
+           !strcmp(name, "close_range") || !strcmp(name, "closefrom");
 }
 
 /* dlsym(RTLD_NEXT) and refuse anything inside our own object: calling that

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include "sl.h"
 
 /* X(return type, name, parameter list) */
@@ -21,6 +22,7 @@
     X(ssize_t, recv, (int, void *, size_t, int))                                \
     X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *)) \
     X(ssize_t, recvmsg, (int, struct msghdr *, int))                            \
+    X(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *)) \
     X(ssize_t, read, (int, void *, size_t))                                     \
     X(ssize_t, readv, (int, const struct iovec *, int))                         \
     X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int))                  \
@@ -33,6 +35,8 @@
     X(ssize_t, writev, (int, const struct iovec *, int))                        \
     X(int, shutdown, (int, int))                                                \
     X(int, close, (int))                                                        \
+    X(int, close_range, (unsigned int, unsigned int, int))                      \
+    X(void, closefrom, (int))                                                   \
     X(int, dup, (int))                                                          \
     X(int, dup2, (int, int))                                                    \
     X(int, dup3, (int, int, int))                                               \
