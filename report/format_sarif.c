@@ -168,9 +168,10 @@ static char *sl_fmt_sarif_message(const struct sl_group *g)
     fprintf(m, "%s: %zu socket%s read end-of-stream and ", g->kind, g->count,
             g->count == 1 ? "" : "s");
     if (strcmp(g->kind, SL_KIND_UNCLOSED_AFTER_SHUTDOWN) == 0)
-        fprintf(m, "%s shut down for writing but never closed", g->count == 1 ? "was" : "were");
+        fprintf(m, "%s shut down for writing but %s", g->count == 1 ? "was" : "were",
+                sl_group_closed_words(g));
     else
-        fprintf(m, "%s never closed", g->count == 1 ? "was" : "were");
+        fprintf(m, "%s %s", g->count == 1 ? "was" : "were", sl_group_closed_words(g));
     if (g->eof_sym.n) {
         sl_fmt_sarif_where(where, sizeof(where), &g->eof_sym.frames[0]);
         fprintf(m, " after the read in %s", where);

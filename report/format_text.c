@@ -29,11 +29,12 @@ static void sl_fmt_headline(FILE *out, const struct sl_fmt_style *st, const stru
 {
     fprintf(out, "%s==sockleak== %s: %zu socket%s ", st->head, g->kind, g->count,
             sl_fmt_s(g->count));
+    const char *was = g->count == 1 ? "was" : "were";
+    const char *closed = sl_group_closed_words(g);
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT) == 0)
-        fprintf(out, "read end-of-stream and %s never closed", g->count == 1 ? "was" : "were");
+        fprintf(out, "read end-of-stream and %s %s", was, closed);
     else if (strcmp(g->kind, SL_KIND_UNCLOSED_AFTER_SHUTDOWN) == 0)
-        fprintf(out, "read end-of-stream and %s shut down for writing but never closed",
-                g->count == 1 ? "was" : "were");
+        fprintf(out, "read end-of-stream and %s shut down for writing but %s", was, closed);
     else
         fprintf(out, "leaked");
     fprintf(out, "%s\n", st->off);

@@ -170,8 +170,11 @@ void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *log
     set->processes = (int64_t)logs->n_procs;
     for (size_t pi = 0; pi < logs->n_procs; pi++) {
         const struct sl_logread_process *p = &logs->procs[pi];
-        set->sockets += p->sockets;
-        set->eof_seen += p->eof_seen;
+        /* A process killed or ended with _exit wrote no footer: its findings
+         * are all we know, and each was a socket that read end-of-stream. */
+        int64_t floor = (int64_t)p->n_findings;
+        set->sockets += p->sockets > floor ? p->sockets : floor;
+        set->eof_seen += p->eof_seen > floor ? p->eof_seen : floor;
         for (size_t fi = 0; fi < p->n_findings; fi++)
             sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
         set->findings += (int64_t)p->n_findings;
@@ -246,4 +249,12 @@ void sl_group_free(struct sl_group_set *set)
     }
     free(set->groups);
     memset(set, 0, sizeof(*set));
+}
+
+const char *sl_group_closed_words(const struct sl_group *g)
+{
+    if (g->closed_late == 0)
+        return "never closed";
+    return g->closed_late == g->count ? "closed only after the deadline"
+                                      : "not closed within the deadline";
 }

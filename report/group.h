@@ -76,6 +76,10 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
 /* Recomputes leaks and groups_left from the groups' suppressed_by. */
 void sl_group_count(struct sl_group_set *set);
 
+/* How the group's sockets ended, for messages: "never closed", "closed only
+ * after the deadline" (all closed late) or "not closed within the deadline". */
+const char *sl_group_closed_words(const struct sl_group *g);
+
 void sl_group_free(struct sl_group_set *set);
 
 #endif

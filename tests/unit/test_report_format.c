@@ -163,7 +163,7 @@ static void test_text_layout(void **state)
     char *text = render(f, false), *last;
 
     assert_non_null(strstr(text, "==sockleak== close_wait: 3 sockets read end-of-stream and were "
-                                 "never closed\n  end-of-stream read at:\n    #0 0x1a2b "
+                                 "not closed within the deadline\n  end-of-stream read at:\n    #0 0x1a2b "
                                  "(/opt/sockleak-test/server+0x1a2b)\n"));
     assert_non_null(strstr(text, "==sockleak== unclosed_after_shutdown: 1 socket"));
     assert_non_null(strstr(text, "  socket created at:\n"));
