@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -209,6 +210,8 @@ int sl_run(const struct sl_run_opts *o)
         free(outdir);
         return 2;
     }
+    struct stat outst;
+    bool out_existed = stat(outdir, &outst) == 0;
     if (strlen(outdir) >= PATH_MAX || sl_run_mkdirs(outdir) < 0) {
         fprintf(stderr, "sockleak: cannot create the output directory %s: %s\n", outdir,
                 strlen(outdir) >= PATH_MAX ? strerror(ENAMETOOLONG) : strerror(errno));
@@ -216,6 +219,11 @@ int sl_run(const struct sl_run_opts *o)
         free(outdir);
         return 2;
     }
+    /* Servers started as root often drop privileges in their workers (nginx's
+     * `user nobody`): they must still be able to create their logs. Like
+     * /tmp, the directory we made is world-writable with the sticky bit. */
+    if (!out_existed && geteuid() == 0 && chmod(outdir, 01777) < 0)
+        fprintf(stderr, "sockleak: warning: chmod %s: %s\n", outdir, strerror(errno));
     clock_gettime(CLOCK_REALTIME, &now);
     snprintf(run_id, sizeof(run_id), "%x-%" PRIx64, (unsigned)getpid(),
              (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
