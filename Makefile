@@ -66,7 +66,7 @@ REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
 # asks otherwise (see PROG_FLAGS_<name> below), so call sites are exact.
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
-.PHONY: all deps check-deps demo check unit integration install uninstall \
+.PHONY: all deps deps-programs check-deps demo check unit integration install uninstall \
         bench clean help progs examples format unit-sanitize
 .DEFAULT_GOAL := all
 
@@ -75,6 +75,7 @@ all: check-deps $(LIB) $(TOOL)
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
 	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration)"
 	@echo "make bench      run the benchmarks"
@@ -91,6 +92,19 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS) \
 	    >/dev/null || { echo "deps: apt-get install failed; install by hand: $(DEB_PKGS)"; exit 1; }; \
 	else echo "deps: all present"; fi
+
+# Real programs the integration tests run under sockleak when installed
+# (each test is skipped, naming its package, when its program is missing).
+PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite
+deps-programs:
+	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps-programs: all present"; exit 0; fi; \
+	echo "deps-programs: installing" $$missing; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
+	  >/dev/null || { echo "deps-programs: apt-get install failed"; exit 1; }
 
 check-deps:
 	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
@@ -154,8 +168,14 @@ unit: $(UNIT_BIN)
 integration: all progs examples
 	SOCKLEAK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
-bench: all
+# Benchmark programs: optimised like the programs they stand for.
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem
+bench: all $(BENCH_BIN)
 	sh bench/run.sh
+$(B)/bench/%: bench/%.c | $(B)/bench
+	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g $< -o $@
+$(B)/bench:
+	mkdir -p $@
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(PCDIR)
@@ -174,3 +194,13 @@ format:
 
 clean:
 	rm -rf $(B) sockleak-out
+
+# The slow checks: the stress tests at five times their size and CPython's
+# socket test suites with and without the library (also part of `make
+# integration` when libpython3.11-testsuite is installed).
+.PHONY: soak
+soak: all progs
+	SOCKLEAK_BUILD=$(abspath $(B)) SOCKLEAK_STRESS_SCALE=5 $(PYTHON) -m pytest -q \
+	  -p no:cacheprovider -k "not cpython" tests/integration/test_stress.py \
+	  tests/integration/test_errno.py
+	PYTHON=$(PYTHON) sh tests/cpython_suite.sh $(abspath $(LIB))
