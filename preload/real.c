@@ -21,9 +21,15 @@ static int sl_real_optional(const char *name)
            !strcmp(name, "close_range") || !strcmp(name, "closefrom");
 }
 
+/* Our own object's extent, from symbols the linker defines in every object:
+ * a bound pointer inside it is one of our hooks. (dladdr would tell too, but
+ * it scans libc's symbol table: ~90k instructions a call, at every start.) */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _end[] __attribute__((visibility("hidden")));
+
 /* dlsym(RTLD_NEXT) and refuse anything inside our own object: calling that
  * would recurse forever. */
-static void *sl_real_bind(const char *name, const void *self_base)
+static void *sl_real_bind(const char *name)
 {
     void *p = dlsym(RTLD_NEXT, name);
     if (!p) {
@@ -33,8 +39,7 @@ static void *sl_real_bind(const char *name, const void *self_base)
                  "preloaded into a program without glibc?",
                  name, dlerror());
     }
-    Dl_info info;
-    if (dladdr(p, &info) && info.dli_fbase == self_base)
+    if ((const char *)p >= __ehdr_start && (const char *)p < _end)
         sl_fatal("dlsym(RTLD_NEXT, \"%s\") returned sockleak's own hook; the library "
                  "must be loaded through LD_PRELOAD, not linked as a dependency",
                  name);
@@ -44,11 +49,7 @@ static void *sl_real_bind(const char *name, const void *self_base)
 static void sl_real_bind_all(void)
 {
     int saved = errno;
-    Dl_info self;
-    const void *base = NULL;
-    if (dladdr((void *)sl_real_bind_all, &self))
-        base = self.dli_fbase;
-#define SL_REAL_BIND(ret, name, params) sl_real.name = (ret(*) params)sl_real_bind(#name, base);
+#define SL_REAL_BIND(ret, name, params) sl_real.name = (ret(*) params)sl_real_bind(#name);
     SL_REAL_FUNCS(SL_REAL_BIND)
 #undef SL_REAL_BIND
     __atomic_store_n(&sl_real_syscall, sl_real.syscall, __ATOMIC_RELEASE);
