@@ -165,21 +165,63 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs)
     return (int)e->n;
 }
 
+static void sl_stack_prime_before_fork(void);
+
+/* The fork gate: every unwind of ours holds it shared, fork takes it
+ * exclusive. libunwind's cache lock and glibc's loader lock (which libunwind
+ * takes through dl_iterate_phdr) are not reset in a fork child: a fork while
+ * one of our threads unwinds would leave the child's first capture hanging.
+ * Writer-preferring, so a stream of captures cannot starve a fork. */
+static pthread_rwlock_t sl_unwind_gate;
+static pthread_once_t sl_unwind_gate_once = PTHREAD_ONCE_INIT;
+static int sl_unwind_gate_held; /* by the forking thread, prepare to parent/child */
+
+static void sl_unwind_gate_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&sl_unwind_gate, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+static void sl_unwind_gate_enter(void)
+{
+    pthread_once(&sl_unwind_gate_once, sl_unwind_gate_init);
+    pthread_rwlock_rdlock(&sl_unwind_gate);
+}
+
+static void sl_unwind_gate_leave(void)
+{
+    pthread_rwlock_unlock(&sl_unwind_gate);
+}
+
+/* fork prepare. A fork from a signal handler that interrupted our own code
+ * on this thread (sl_in_lib set: we may hold the gate shared) skips the gate
+ * rather than deadlock on itself. */
 void sl_stack_lock_all(void)
 {
+    sl_stack_prime_before_fork();
+    pthread_once(&sl_unwind_gate_once, sl_unwind_gate_init);
+    sl_unwind_gate_held = !sl_in_lib && pthread_rwlock_wrlock(&sl_unwind_gate) == 0;
     SL_DEPOT_LOCK();
 }
 
 void sl_stack_unlock_all(void)
 {
     SL_DEPOT_UNLOCK();
+    if (sl_unwind_gate_held)
+        pthread_rwlock_unlock(&sl_unwind_gate);
+    sl_unwind_gate_held = 0;
 }
 
 /* The child is single-threaded and the depot consistent (prepare held the
- * lock across fork), so only the mutex needs a fresh start. */
+ * lock across fork), so only the locks need a fresh start. */
 void sl_stack_reinit(void)
 {
     pthread_mutex_init(&sl_depot_mu, NULL);
+    sl_unwind_gate_init();
+    sl_unwind_gate_held = 0;
 }
 
 /* ------------------------------------------------------------ unwinding */
@@ -218,10 +260,11 @@ static void sl_stack_load(void)
                     : "not found");
         goto done;
     }
-    /* The caching policy stays UNW_CACHE_GLOBAL: Debian builds libunwind
-     * without HAVE___CACHE_PER_THREAD, and there UNW_CACHE_PER_THREAD would
-     * drop the cache's lock while every thread still shares one cache. The
-     * lock is only taken when a frame misses the per-thread trace cache. */
+    /* The caching policy stays UNW_CACHE_GLOBAL. UNW_CACHE_NONE would make
+     * every unwind step call dl_iterate_phdr, whose loader lock a fork can
+     * leave held in the child just the same, and more often; Debian builds
+     * libunwind without a real per-thread cache. Our own unwinding is kept
+     * out of forks by sl_unwind_gate instead. */
     struct sl_module *unw = sl_modules_find((uintptr_t)bt);
     if (unw) {
         sl_unw_lo = unw->lo;
@@ -230,7 +273,9 @@ static void sl_stack_load(void)
     sl_modules_self_range(&sl_self_lo, &sl_self_hi);
 
     void *warm[SL_SKIP_MARGIN];
+    sl_unwind_gate_enter();
     ((sl_unw_backtrace_fn)bt)(warm, SL_SKIP_MARGIN);
+    sl_unwind_gate_leave();
     sl_unw_backtrace = (sl_unw_backtrace_fn)bt;
 done:
     atomic_store_explicit(&sl_stack_ready, 1, memory_order_release);
@@ -241,6 +286,27 @@ done:
 void sl_stack_prime(void)
 {
     pthread_once(&sl_stack_once, sl_stack_load);
+}
+
+/* When the program uses libunwind itself (the same loaded object as ours),
+ * one of its threads may hold libunwind's cache lock at the moment of fork;
+ * priming in the child (which sets the caching policy, under that lock)
+ * would then hang. So prime here, in the parent, where the lock is simply
+ * waited for. A process without libunwind loaded has nobody else to hold
+ * its locks: its children may prime lazily. */
+static void sl_stack_prime_before_fork(void)
+{
+    if (atomic_load_explicit(&sl_stack_ready, memory_order_acquire))
+        return;
+    int g = sl_guard_enter();
+    int saved = errno;
+    void *loaded = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_NOLOAD);
+    errno = saved;
+    sl_guard_leave(g);
+    if (loaded) {
+        sl_stack_prime();
+        dlclose(loaded);
+    }
 }
 
 static int sl_frames_option(void)
@@ -262,7 +328,9 @@ uint32_t sl_stack_capture(void)
     int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
     int want = sl_frames_option();
     uintptr_t buf[want + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
+    sl_unwind_gate_enter();
     int n = sl_unw_backtrace((void **)buf, want + SL_SKIP_MARGIN);
+    sl_unwind_gate_leave();
     int i = 0;
 
     while (i < n && buf[i] >= sl_unw_lo && buf[i] < sl_unw_hi)
