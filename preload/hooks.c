@@ -46,6 +46,12 @@ SL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return sl_recvmsg(fd, msg, flags);
 }
 
+SL_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+                       struct timespec *tmo)
+{
+    return sl_recvmmsg(fd, vec, vlen, flags, tmo);
+}
+
 SL_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     return sl_read(fd, buf, n);
@@ -109,6 +115,16 @@ SL_EXPORT int close(int fd)
     return sl_close(fd);
 }
 
+SL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    return sl_close_range(first, last, flags);
+}
+
+SL_EXPORT void closefrom(int lowfd)
+{
+    sl_closefrom(lowfd);
+}
+
 SL_EXPORT int dup(int fd)
 {
     return sl_dup(fd);
@@ -147,6 +163,101 @@ SL_EXPORT int fcntl64(int fd, int cmd, ...)
 SL_EXPORT int fclose(FILE *fp)
 {
     return sl_fclose(fp);
+}
+
+SL_EXPORT int pipe2(int fds[2], int flags)
+{
+    return sl_pipe2(fds, flags);
+}
+
+/* Identity changes: the output directory is held open first, so a worker
+ * that drops privileges or chroots still writes its log. */
+SL_EXPORT int setuid(uid_t u)
+{
+    return sl_setuid(u);
+}
+
+SL_EXPORT int seteuid(uid_t u)
+{
+    return sl_seteuid(u);
+}
+
+SL_EXPORT int setreuid(uid_t r, uid_t e)
+{
+    return sl_setreuid(r, e);
+}
+
+SL_EXPORT int setresuid(uid_t r, uid_t e, uid_t s)
+{
+    return sl_setresuid(r, e, s);
+}
+
+SL_EXPORT int setgid(gid_t g)
+{
+    return sl_setgid(g);
+}
+
+SL_EXPORT int setegid(gid_t g)
+{
+    return sl_setegid(g);
+}
+
+SL_EXPORT int setregid(gid_t r, gid_t e)
+{
+    return sl_setregid(r, e);
+}
+
+SL_EXPORT int setresgid(gid_t r, gid_t e, gid_t s)
+{
+    return sl_setresgid(r, e, s);
+}
+
+SL_EXPORT int chroot(const char *path)
+{
+    return sl_chroot(path);
+}
+
+/* glibc's exported aliases (GLIBC_2.2.5, public): programs and libraries that
+ * call them directly bypass the names above. Its other __-prefixed socket
+ * entry points (__recv, __close_nocancel, ...) are GLIBC_PRIVATE: glibc's own
+ * internal calls, which no program can link against. */
+SL_EXPORT int __close(int fd)
+{
+    return sl_close(fd);
+}
+
+SL_EXPORT ssize_t __read(int fd, void *buf, size_t n)
+{
+    return sl_read(fd, buf, n);
+}
+
+SL_EXPORT ssize_t __write(int fd, const void *buf, size_t n)
+{
+    return sl_write(fd, buf, n);
+}
+
+SL_EXPORT ssize_t __send(int fd, const void *buf, size_t n, int flags)
+{
+    return sl_send(fd, buf, n, flags);
+}
+
+SL_EXPORT int __connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return sl_connect(fd, sa, len);
+}
+
+SL_EXPORT int __dup2(int fd, int fd2)
+{
+    return sl_dup2(fd, fd2);
+}
+
+SL_EXPORT int __fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return sl_fcntl(fd, cmd, arg, 0);
 }
 
 /* syscall() itself is preload/syscall.S. */

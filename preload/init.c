@@ -118,8 +118,12 @@ void sl_init(void)
     pthread_once(&sl_init_once, sl_do_init);
 }
 
-__attribute__((constructor)) static void sl_constructor(void)
+/* glibc passes argc, argv and envp to constructors: argv is copied while
+ * it is still the program's own, before main may rewrite it. */
+__attribute__((constructor)) static void sl_constructor(int argc, char **argv, char **envp)
 {
+    (void)envp;
+    sl_log_snapshot_args(argc, argv);
     sl_init();
 }
 

@@ -30,6 +30,11 @@ static int sl_log_created;         /* this process made its file */
 static int sl_log_broken;          /* warned once: silent from now on */
 static dev_t sl_log_dev;
 static ino_t sl_log_ino;
+/* The output directory, held open (O_PATH) from just before the program
+ * drops privileges or chroots, so its log is still created there. */
+static _Atomic int sl_log_dirfd = -1; /* written under sl_log_mu */
+static dev_t sl_log_dir_dev;
+static ino_t sl_log_dir_ino;
 static char sl_log_path[PATH_MAX];
 static uint32_t sl_log_next_id;
 static uint64_t sl_log_findings;
@@ -37,6 +42,29 @@ static uint64_t sl_log_findings;
  * running on program threads with small stacks. */
 static char sl_log_buf[SL_LOG_MAX_LINE];
 static char sl_log_scratch[32768];
+/* The command line as it was before main ran (programs such as nginx rewrite
+ * argv[0] in place): NUL-separated arguments, and argv[0]'s base name. */
+static char sl_log_args[32768];
+static size_t sl_log_args_len;
+static char sl_log_args_name[256];
+
+/* The log lock, with cancellation disabled while it is held: open(2) and
+ * write(2) are cancellation points, and a program thread cancelled in one
+ * (closing a reported socket) must not die holding the lock. A cancel that
+ * came meanwhile acts at the caller's next cancellation point. */
+static int sl_log_lock(void)
+{
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    SL_LOCK(&sl_log_mu, "log");
+    return old;
+}
+
+static void sl_log_unlock(int old)
+{
+    SL_UNLOCK(&sl_log_mu, "log");
+    pthread_setcancelstate(old, NULL);
+}
 
 struct sl_buf {
     char *p;
@@ -174,10 +202,29 @@ static int sl_log_put(const char *buf, size_t len)
 
 /* The program's short name, made safe as a file name (no '/', no leading
  * '.', printable ASCII), "unknown" when empty. */
+void sl_log_snapshot_args(int argc, char **argv)
+{
+    if (argc <= 0 || !argv || !argv[0])
+        return;
+    size_t len = 0;
+    for (int i = 0; i < argc && argv[i]; i++) {
+        size_t n = strlen(argv[i]);
+        if (len + n + 1 > sizeof sl_log_args)
+            break;
+        memcpy(sl_log_args + len, argv[i], n + 1);
+        len += n + 1;
+    }
+    sl_log_args_len = len;
+    const char *slash = strrchr(argv[0], '/');
+    snprintf(sl_log_args_name, sizeof sl_log_args_name, "%s", slash ? slash + 1 : argv[0]);
+}
+
 static void sl_program_name(char *out, size_t size)
 {
     extern char *program_invocation_short_name;
-    const char *p = program_invocation_short_name ? program_invocation_short_name : "";
+    const char *p = sl_log_args_name[0]                ? sl_log_args_name
+                    : program_invocation_short_name ? program_invocation_short_name
+                                                     : "";
     size_t n = 0;
     for (; p[n] && n + 1 < size && n < 64; n++) {
         char c = p[n];
@@ -273,7 +320,11 @@ static void sl_log_header(void)
     sl_buf_put(&b, ",\"exe\":", 7);
     sl_buf_jstr(&b, exe);
     sl_buf_put(&b, ",\"argv\":[", 9);
-    ssize_t n = sl_read_file("/proc/self/cmdline", sl_log_scratch, sizeof sl_log_scratch);
+    ssize_t n = (ssize_t)sl_log_args_len;
+    if (n > 0)
+        memcpy(sl_log_scratch, sl_log_args, (size_t)n);
+    else
+        n = sl_read_file("/proc/self/cmdline", sl_log_scratch, sizeof sl_log_scratch);
     /* Long command lines are cut, keeping the record well under a line. */
     for (ssize_t i = 0, first = 1; n > 0 && i < n && b.len < b.cap / 2; first = 0) {
         size_t len = strnlen(sl_log_scratch + i, (size_t)(n - i));
@@ -287,6 +338,32 @@ static void sl_log_header(void)
     sl_buf_fmt(&b, ",\"deadline_ms\":%ld,\"frames\":%d}\n", sl_opt.deadline_ms, sl_opt.frames);
     if (!b.overflow)
         sl_log_put(b.p, b.len);
+}
+
+/* fd moved far from the small numbers programs hard-code (dup2 onto 3,
+ * ...), close-on-exec; fd itself when that fails. */
+int sl_log_move_high(int fd)
+{
+    struct rlimit rl;
+    long lowest = 900;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)lowest + 16 > rl.rlim_cur)
+        lowest = (long)(rl.rlim_cur / 2);
+    if (fd < lowest) {
+        int high = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, lowest);
+        if (high >= 0) {
+            sl_real.close(fd);
+            fd = high;
+        }
+    }
+    return fd;
+}
+
+/* Does dirfd still hold the directory we pinned? */
+static int sl_log_dir_valid(int dirfd)
+{
+    struct stat st;
+    return fstat(dirfd, &st) == 0 && st.st_ino == sl_log_dir_ino && st.st_dev == sl_log_dir_dev;
 }
 
 /* Open (create) the file, move its fd high and CLOEXEC; header when the file
@@ -303,29 +380,24 @@ static int sl_log_open(void)
             return -1;
         }
     }
-    int err = sl_mkdir_p(sl_opt.output);
-    if (err) {
-        sl_log_fail("create", err);
-        return -1;
+    int fd = -1;
+    int dirfd = atomic_load(&sl_log_dirfd);
+    if (dirfd >= 0 && sl_log_dir_valid(dirfd)) {
+        fd = openat(dirfd, strrchr(sl_log_path, '/') + 1, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                    0644);
+    } else {
+        int err = sl_mkdir_p(sl_opt.output);
+        if (err) {
+            sl_log_fail("create", err);
+            return -1;
+        }
+        fd = open(sl_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     }
-    int fd = open(sl_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         sl_log_fail("create", errno);
         return -1;
     }
-    /* Far from the small numbers programs hard-code (dup2 onto 3, ...). */
-    struct rlimit rl;
-    long lowest = 900;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)lowest + 16 > rl.rlim_cur)
-        lowest = (long)(rl.rlim_cur / 2);
-    if (fd < lowest) {
-        int high = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, lowest);
-        if (high >= 0) {
-            sl_real.close(fd);
-            fd = high;
-        }
-    }
+    fd = sl_log_move_high(fd);
     struct stat st;
     if (fstat(fd, &st) < 0) {
         sl_real.close(fd);
@@ -418,7 +490,7 @@ int sl_log_finding(struct sl_finding *f)
 {
     int rc = -1;
     struct sl_frames eof = sl_frames_of(f->eof_stack), open = sl_frames_of(f->open_stack);
-    SL_LOCK(&sl_log_mu, "log");
+    int cs = sl_log_lock();
     if (sl_log_ready() == 0) {
         sl_log_stack_modules(eof);
         sl_log_stack_modules(open);
@@ -448,13 +520,13 @@ int sl_log_finding(struct sl_finding *f)
             rc = 0;
         }
     }
-    SL_UNLOCK(&sl_log_mu, "log");
+    sl_log_unlock(cs);
     return rc;
 }
 
 void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
 {
-    SL_LOCK(&sl_log_mu, "log");
+    int cs = sl_log_lock();
     if (sl_log_created && sl_log_ready() == 0) {
         char line[160];
         int n = snprintf(line, sizeof line,
@@ -463,12 +535,12 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
         if (n > 0 && (size_t)n < sizeof line)
             sl_log_put(line, (size_t)n);
     }
-    SL_UNLOCK(&sl_log_mu, "log");
+    sl_log_unlock(cs);
 }
 
 void sl_log_footer(void)
 {
-    SL_LOCK(&sl_log_mu, "log");
+    int cs = sl_log_lock();
     uint64_t eof = atomic_load(&sl_count_eof);
     /* Processes that never read end-of-stream on a socket leave no file. */
     if ((sl_log_created || eof > 0) && sl_log_ready() == 0) {
@@ -482,27 +554,83 @@ void sl_log_footer(void)
         if (n > 0 && (size_t)n < sizeof line)
             sl_log_put(line, (size_t)n);
     }
-    SL_UNLOCK(&sl_log_mu, "log");
+    sl_log_unlock(cs);
 }
 
-/* Cheap for every other fd; for ours, an fstat makes sure the number still
- * holds our file (close_range may have closed it and the program reused it:
- * then the program's close must go through). */
+/* Cheap for every other fd; for ours (log file, pinned directory), an fstat
+ * makes sure the number still holds our object (a raw close may have closed
+ * it and the program reused it: then the program's close must go through). */
 int sl_log_owns_fd(int fd)
 {
-    if (SL_LIKELY(fd < 0 || fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire)))
+    if (SL_LIKELY(fd < 0 || (fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire) &&
+                             fd != atomic_load_explicit(&sl_log_dirfd, memory_order_acquire))))
         return 0;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_ino == sl_log_ino && st.st_dev == sl_log_dev)
-        return 1;
-    atomic_compare_exchange_strong(&sl_log_fd, &fd, -1);
+    int ok = fstat(fd, &st) == 0;
+    if (fd == atomic_load(&sl_log_fd)) {
+        if (ok && st.st_ino == sl_log_ino && st.st_dev == sl_log_dev)
+            return 1;
+        int expect = fd;
+        atomic_compare_exchange_strong(&sl_log_fd, &expect, -1);
+    }
+    if (fd == atomic_load(&sl_log_dirfd)) {
+        if (ok && st.st_ino == sl_log_dir_ino && st.st_dev == sl_log_dir_dev)
+            return 1;
+        int expect = fd;
+        atomic_compare_exchange_strong(&sl_log_dirfd, &expect, -1);
+    }
     return 0;
 }
 
-int sl_log_current_fd(void)
+int sl_log_own_fds(int out[2])
 {
-    int fd = atomic_load_explicit(&sl_log_fd, memory_order_acquire);
-    return sl_log_owns_fd(fd) ? fd : -1;
+    int n = 0;
+    int fds[2] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
+                  atomic_load_explicit(&sl_log_dirfd, memory_order_acquire)};
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && sl_log_owns_fd(fds[i]))
+            out[n++] = fds[i];
+    if (n == 2 && out[0] > out[1]) {
+        int t = out[0];
+        out[0] = out[1];
+        out[1] = t;
+    }
+    return n;
+}
+
+void sl_log_pin_dir(void)
+{
+    int cs = sl_log_lock();
+    int dirfd = atomic_load(&sl_log_dirfd);
+    if (!sl_log_broken && (dirfd < 0 || !sl_log_dir_valid(dirfd))) {
+        atomic_store(&sl_log_dirfd, -1);
+        if (!sl_real.fcntl)
+            sl_real_init();
+        int fd = open(sl_opt.output, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0) {
+            fd = sl_log_move_high(fd);
+            if (fstat(fd, &st) == 0) {
+                sl_log_dir_dev = st.st_dev;
+                sl_log_dir_ino = st.st_ino;
+                atomic_store(&sl_log_dirfd, fd);
+            } else {
+                sl_real.close(fd);
+            }
+        }
+    }
+    sl_log_unlock(cs);
+}
+
+void sl_log_forget_own(int fd)
+{
+    SL_LOCK(&sl_log_mu, "log");
+    int log = atomic_load(&sl_log_fd), dir = atomic_load(&sl_log_dirfd);
+    if (fd == log)
+        atomic_store(&sl_log_fd, -1);
+    if (fd == dir)
+        atomic_store(&sl_log_dirfd, -1);
+    SL_UNLOCK(&sl_log_mu, "log");
 }
 
 void sl_log_forget_fd(void)

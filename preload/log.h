@@ -26,11 +26,17 @@ int sl_log_finding(struct sl_finding *f) SL_HIDDEN;
 void sl_log_closed(uint32_t id, int fd, int64_t held_ms) SL_HIDDEN;
 /* At exit: footer with the counters below, only if the log was created. */
 void sl_log_footer(void) SL_HIDDEN;
-/* Is fd our own log fd? (close/dup2 hooks protect it.) */
+/* Is fd our own log fd or pinned output directory? (close/dup2 hooks
+ * protect them.) */
 int sl_log_owns_fd(int fd) SL_HIDDEN;
-/* Our log fd, when it still holds our file; -1 otherwise. close_range and
- * closefrom leave it out of the range they close. */
-int sl_log_current_fd(void) SL_HIDDEN;
+/* Our own fds that still hold our objects, in ascending order: 0 to 2 of
+ * them. close_range and closefrom leave them out of the range they close. */
+int sl_log_own_fds(int out[2]) SL_HIDDEN;
+/* Hold the output directory open (when it exists), so the log can still be
+ * created in it after the program drops privileges or chroots. */
+void sl_log_pin_dir(void) SL_HIDDEN;
+/* The program dup2'd over our fd (log or directory): forget that one. */
+void sl_log_forget_own(int fd) SL_HIDDEN;
 /* The program dup2'd over or closed our fd behind our back: reopen on next use. */
 void sl_log_forget_fd(void) SL_HIDDEN;
 
@@ -39,6 +45,14 @@ void sl_log_unlock_all(void) SL_HIDDEN;
 /* fork child: drop the parent's log fd and counters; the child's own file is
  * created lazily under its own pid. */
 void sl_log_reinit_child(void) SL_HIDDEN;
+
+/* fd moved far from the small numbers programs hard-code and count on (to
+ * 900 and up, close-on-exec), the low number closed; fd itself on failure. */
+int sl_log_move_high(int fd) SL_HIDDEN;
+
+/* From our constructor, before main can rewrite argv (setproctitle): the
+ * log's file name and header use this copy. */
+void sl_log_snapshot_args(int argc, char **argv) SL_HIDDEN;
 
 /* Counters for the footer (relaxed atomics). */
 extern _Atomic uint64_t sl_count_sockets SL_HIDDEN;

@@ -43,6 +43,16 @@
     X(int, fcntl, (int, int, ...))                                              \
     X(int, fcntl64, (int, int, ...))                                            \
     X(int, fclose, (FILE *))                                                    \
+    X(int, pipe2, (int *, int))                                                 \
+    X(int, setuid, (uid_t))                                                     \
+    X(int, seteuid, (uid_t))                                                    \
+    X(int, setreuid, (uid_t, uid_t))                                            \
+    X(int, setresuid, (uid_t, uid_t, uid_t))                                    \
+    X(int, setgid, (gid_t))                                                     \
+    X(int, setegid, (gid_t))                                                    \
+    X(int, setregid, (gid_t, gid_t))                                            \
+    X(int, setresgid, (gid_t, gid_t, gid_t))                                    \
+    X(int, chroot, (const char *))                                              \
     X(long, syscall, (long, ...))
 
 struct sl_real_table {

@@ -3,13 +3,15 @@
  * returned data, a send on an fd we do not follow) cost a compare or one
  * lock-free table lookup; everything else happens on rare events.
  *
- * Limits: a vfork child (or posix_spawn/popen/system before their exec) runs
- * in the parent's memory, so a close there would end the parent's slot; such
- * children close nothing through our hooks in practice and are not detected.
- * close_range/closefrom and raw syscalls are invisible: the inode recorded at
- * tracking time is checked again before any finding is written. */
+ * A vfork child (vfork, and posix_spawn/popen/system before their exec) runs
+ * in the parent's memory with its own fd table: a close, dup2 or close_range
+ * there must not end the parent's slots, so those paths compare the real pid
+ * with the cached one, only when a slot they would change is in use. Raw
+ * syscalls that close fds are invisible: the inode recorded at tracking time
+ * is checked again before any finding is written. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,7 +42,7 @@ struct sl_class {
             sl_ensure_real((void *const *)&sl_real.name, #name);                                   \
     } while (0)
 
-static void sl_ensure_real(void *const *fn, const char *name)
+static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, const char *name)
 {
     int saved = errno;
     sl_init();
@@ -58,6 +60,16 @@ static uint64_t sl_inode_of(int fd)
 {
     struct stat st;
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* Are we a vfork child sharing the parent's memory (its table included)?
+ * One getpid syscall: rare paths only. Processes made by a raw clone without
+ * CLONE_VM also answer yes; their table is a private copy, left as it was. */
+static int sl_in_vfork_child(void)
+{
+    if (!sl_pid || !sl_real.syscall)
+        return 0;
+    return sl_real.syscall(SYS_getpid) != (long)sl_pid;
 }
 
 /* Forget the object that was at this slot. Stripe lock held. */
@@ -343,13 +355,19 @@ out:
 }
 
 /* The only check on a read's hot path: end-of-stream for a non-zero length. */
+/* Out of line and cold, so that a read hook stays a call, a compare and a
+ * return: inlined, this path made every read save registers it never uses. */
+static __attribute__((noinline, cold)) void sl_after_eof_read(int fd)
+{
+    int e = errno;
+    sl_on_eof(fd);
+    errno = e;
+}
+
 #define SL_AFTER_READ(fd, r, wanted)                                                               \
     do {                                                                                           \
-        if (SL_UNLIKELY((r) == 0 && (wanted) != 0)) {                                              \
-            int e_ = errno;                                                                        \
-            sl_on_eof(fd);                                                                         \
-            errno = e_;                                                                            \
-        }                                                                                          \
+        if (SL_UNLIKELY((r) == 0 && (wanted) != 0))                                                \
+            sl_after_eof_read(fd);                                                                 \
     } while (0)
 
 static size_t sl_iov_len(const struct iovec *iov, int cnt)
@@ -383,6 +401,26 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
     /* MSG_ERRQUEUE returns 0 with control data on a live socket. */
     if (SL_UNLIKELY(r == 0) && !(flags & MSG_ERRQUEUE))
         SL_AFTER_READ(fd, r, msg ? sl_iov_len(msg->msg_iov, (int)msg->msg_iovlen) : 0);
+    return r;
+}
+
+/* At end-of-stream a stream socket fills an entry with msg_len 0 (the call
+ * returns >= 1); only an entry that asked for bytes is end-of-stream. */
+int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
+{
+    SL_ENSURE(recvmmsg);
+    int r = sl_real.recvmmsg(fd, vec, vlen, flags, tmo);
+    if (r > 0 && !(flags & MSG_ERRQUEUE)) {
+        for (int i = 0; i < r; i++) {
+            if (SL_UNLIKELY(vec[i].msg_len == 0) &&
+                sl_iov_len(vec[i].msg_hdr.msg_iov, (int)vec[i].msg_hdr.msg_iovlen) != 0) {
+                int e = errno;
+                sl_on_eof(fd);
+                errno = e;
+                break;
+            }
+        }
+    }
     return r;
 }
 
@@ -507,13 +545,11 @@ int sl_shutdown(int fd, int how)
     return r;
 }
 
-/* fd is about to be closed (or replaced): end its slot before the real call,
- * since another thread may get the same number as soon as it returns. */
-static void sl_track_close(int fd)
+/* The slot of an fd about to be closed (or replaced) ends now, before the
+ * real call, since another thread may get the same number as soon as it
+ * returns. A reported socket gets its "closed" record. */
+static void sl_track_close_slot(int fd, struct sl_slot *s)
 {
-    struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed))
-        return;
     int e = errno;
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
@@ -526,6 +562,36 @@ static void sl_track_close(int fd)
         sl_log_closed(id, fd, held_ms);
         sl_guard_leave(g);
     }
+    errno = e;
+}
+
+static void sl_track_close(int fd)
+{
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed))
+        return;
+    if (SL_UNLIKELY(sl_in_vfork_child()))
+        return;
+    sl_track_close_slot(fd, s);
+}
+
+static void sl_range_close_slot(int fd, struct sl_slot *s, void *arg)
+{
+    (void)arg;
+    if (atomic_load_explicit(&s->flags, memory_order_relaxed))
+        sl_track_close_slot(fd, s);
+}
+
+/* Every fd in [first, last] is about to be closed. Costs one pass over the
+ * chunks that exist, whatever the width of the range. */
+void sl_track_close_range(unsigned int first, unsigned int last)
+{
+    if (first > last || first > (unsigned int)INT_MAX)
+        return;
+    int hi = last > (unsigned int)INT_MAX ? INT_MAX : (int)last;
+    int e = errno;
+    if (!sl_in_vfork_child())
+        sl_fdtable_foreach_range((int)first, hi, sl_range_close_slot, NULL);
     errno = e;
 }
 
@@ -560,6 +626,64 @@ long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long 
     return sl_real.syscall(nr, a0, a1, a2, a3, a4, a5);
 }
 
+/* The real close_range over [first, last] without our own fds (ascending). */
+static int sl_close_range_around(unsigned int first, unsigned int last, int flags, const int *own,
+                                 int n)
+{
+    unsigned int lo = first;
+    for (int i = 0; i < n; i++) {
+        unsigned int o = (unsigned int)own[i];
+        if (o < lo || o > last)
+            continue;
+        if (o > lo) {
+            int r = sl_real.close_range(lo, o - 1, flags);
+            if (r != 0)
+                return r;
+        }
+        if (o == last)
+            return 0;
+        lo = o + 1;
+    }
+    return sl_real.close_range(lo, last, flags);
+}
+
+/* close_range(first, last, flags): CLOSE_RANGE_CLOEXEC closes nothing now
+ * (the slots end with the image at exec); unknown flags fail with EINVAL
+ * and close nothing. Our own fds (log, output directory) are left out of the
+ * range: they are close-on-exec and the close hooks report them closed too. */
+int sl_close_range(unsigned int first, unsigned int last, int flags)
+{
+    SL_ENSURE(close_range);
+    if (first > last || (flags & ~CLOSE_RANGE_UNSHARE))
+        return sl_real.close_range(first, last, flags);
+    int e = errno;
+    sl_track_close_range(first, last);
+    int own[2];
+    int n = sl_log_own_fds(own);
+    errno = e;
+    return sl_close_range_around(first, last, flags, own, n);
+}
+
+void sl_closefrom(int lowfd)
+{
+    SL_ENSURE(closefrom);
+    int e = errno;
+    unsigned int lo = lowfd < 0 ? 0 : (unsigned int)lowfd;
+    sl_track_close_range(lo, ~0U);
+    int own[2];
+    int n = sl_log_own_fds(own);
+    errno = e;
+    if (n > 0 && own[n - 1] >= (int)lo && sl_real.close_range &&
+        sl_close_range_around(lo, ~0U, 0, own, n) == 0) {
+        errno = e;
+        return;
+    }
+    /* No close_range (old kernel): glibc's own fallback, our fds included;
+     * the log reopens itself by path on its next record. */
+    errno = e;
+    sl_real.closefrom(lowfd);
+}
+
 /* newfd now refers to oldfd's object: same classification, no EOF state. */
 static void sl_track_dup(int oldfd, int newfd)
 {
@@ -576,6 +700,9 @@ static void sl_track_dup(int oldfd, int newfd)
     c.flags &= SL_CLASS_BITS;
     struct sl_slot *n = c.flags ? sl_fdtable_get(newfd) : sl_fdtable_peek(newfd);
     if (!n)
+        return;
+    if ((c.flags || atomic_load_explicit(&n->flags, memory_order_relaxed)) &&
+        SL_UNLIKELY(sl_in_vfork_child()))
         return;
     sl_fdtable_lock(newfd);
     sl_slot_reset(n);
@@ -599,14 +726,26 @@ int sl_dup(int fd)
     return r;
 }
 
-/* dup2/dup3 close whatever was at fd2 (Java NIO closes sockets this way). */
+/* dup2/dup3 close whatever was at fd2 (Java NIO closes sockets this way).
+ * Its slot ends only once the call succeeded: a failing call (bad source
+ * fd, bad flags) leaves the socket open, and its end-of-stream must still be
+ * reported. fd2 stays open throughout, so no other thread can be handed
+ * that number in between. Our own fd at fd2 is forgotten first (reopened on
+ * the next record if the call then fails). */
 static void sl_before_dup_over(int fd, int fd2)
 {
-    if (fd == fd2 || fd2 < 0)
-        return;
-    if (SL_UNLIKELY(sl_log_owns_fd(fd2)))
-        sl_log_forget_fd();
-    sl_track_close(fd2);
+    if (fd != fd2 && SL_UNLIKELY(sl_log_owns_fd(fd2)) && !sl_in_vfork_child())
+        sl_log_forget_own(fd2);
+}
+
+static void sl_after_dup_over(int fd, int fd2)
+{
+    int e = errno;
+    if (fd != fd2) {
+        sl_track_close(fd2);
+        sl_track_dup(fd, fd2);
+    }
+    errno = e;
 }
 
 int sl_dup2(int fd, int fd2)
@@ -614,11 +753,8 @@ int sl_dup2(int fd, int fd2)
     SL_ENSURE(dup2);
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup2(fd, fd2);
-    if (r >= 0 && fd != fd2) {
-        int e = errno;
-        sl_track_dup(fd, r);
-        errno = e;
-    }
+    if (r >= 0)
+        sl_after_dup_over(fd, r);
     return r;
 }
 
@@ -627,11 +763,8 @@ int sl_dup3(int fd, int fd2, int flags)
     SL_ENSURE(dup3);
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup3(fd, fd2, flags);
-    if (r >= 0) {
-        int e = errno;
-        sl_track_dup(fd, r);
-        errno = e;
-    }
+    if (r >= 0)
+        sl_after_dup_over(fd, r);
     return r;
 }
 
@@ -661,6 +794,57 @@ int sl_fclose(FILE *fp)
     }
     return sl_real.fclose(fp);
 }
+
+/* A pipe made during our own work (libunwind keeps one for address
+ * validation from the first capture on) moves to high numbers, so the
+ * program's own calls get the same fd numbers as without us. */
+int sl_pipe2(int fds[2], int flags)
+{
+    SL_ENSURE(pipe2);
+    int r = sl_real.pipe2(fds, flags);
+    if (r == 0 && sl_in_lib) {
+        int e = errno;
+        fds[0] = sl_log_move_high(fds[0]);
+        fds[1] = sl_log_move_high(fds[1]);
+        errno = e;
+    }
+    return r;
+}
+
+/* Before the program gives up the right to reach the output directory (a
+ * worker dropping to an unprivileged user, a chroot), hold it open: the
+ * log is created lazily, maybe long after. libunwind and the module map
+ * (paths from /proc) are loaded now too, while the files can be reached. */
+static void sl_before_identity_change(void)
+{
+    if (sl_in_lib)
+        return;
+    int e = errno;
+    int g = sl_guard_enter();
+    sl_init();
+    sl_stack_prime();
+    sl_log_pin_dir();
+    sl_guard_leave(g);
+    errno = e;
+}
+
+#define SL_IDENTITY_HOOK(name, params, args)                                                       \
+    int sl_##name params                                                                           \
+    {                                                                                              \
+        SL_ENSURE(name);                                                                           \
+        sl_before_identity_change();                                                               \
+        return sl_real.name args;                                                                  \
+    }
+SL_IDENTITY_HOOK(setuid, (uid_t u), (u))
+SL_IDENTITY_HOOK(seteuid, (uid_t u), (u))
+SL_IDENTITY_HOOK(setreuid, (uid_t r, uid_t e), (r, e))
+SL_IDENTITY_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+SL_IDENTITY_HOOK(setgid, (gid_t g), (g))
+SL_IDENTITY_HOOK(setegid, (gid_t g), (g))
+SL_IDENTITY_HOOK(setregid, (gid_t r, gid_t e), (r, e))
+SL_IDENTITY_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+SL_IDENTITY_HOOK(chroot, (const char *path), (path))
+#undef SL_IDENTITY_HOOK
 
 static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
 {

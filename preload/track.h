@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include "sl.h"
 
 /* Lock helpers: a failing pthread call is a bug or memory corruption, so they
@@ -32,6 +33,8 @@ ssize_t sl_recv(int fd, void *buf, size_t n, int flags) SL_HIDDEN;
 ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
                     socklen_t *len) SL_HIDDEN;
 ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags) SL_HIDDEN;
+int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+                struct timespec *tmo) SL_HIDDEN;
 ssize_t sl_read(int fd, void *buf, size_t n) SL_HIDDEN;
 ssize_t sl_readv(int fd, const struct iovec *iov, int cnt) SL_HIDDEN;
 ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags) SL_HIDDEN;
@@ -48,12 +51,28 @@ ssize_t sl_writev(int fd, const struct iovec *iov, int cnt) SL_HIDDEN;
 
 int sl_shutdown(int fd, int how) SL_HIDDEN;
 int sl_close(int fd) SL_HIDDEN;
+int sl_close_range(unsigned int first, unsigned int last, int flags) SL_HIDDEN;
+void sl_closefrom(int lowfd) SL_HIDDEN;
+/* End every slot in [first, last] (fds about to be closed); nothing in a
+ * vfork child. Cost bounded by the table's mapped chunks. */
+void sl_track_close_range(unsigned int first, unsigned int last) SL_HIDDEN;
 int sl_dup(int fd) SL_HIDDEN;
 int sl_dup2(int fd, int fd2) SL_HIDDEN;
 int sl_dup3(int fd, int fd2, int flags) SL_HIDDEN;
 /* arg: the variadic argument read as a pointer-sized value; use64: fcntl64. */
 int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
 int sl_fclose(FILE *fp) SL_HIDDEN;
+int sl_pipe2(int fds[2], int flags) SL_HIDDEN;
+/* Identity changes: the output directory is pinned first (see log.h). */
+int sl_setuid(uid_t u) SL_HIDDEN;
+int sl_seteuid(uid_t u) SL_HIDDEN;
+int sl_setreuid(uid_t r, uid_t e) SL_HIDDEN;
+int sl_setresuid(uid_t r, uid_t e, uid_t s) SL_HIDDEN;
+int sl_setgid(gid_t g) SL_HIDDEN;
+int sl_setegid(gid_t g) SL_HIDDEN;
+int sl_setregid(gid_t r, gid_t e) SL_HIDDEN;
+int sl_setresgid(gid_t r, gid_t e, gid_t s) SL_HIDDEN;
+int sl_chroot(const char *path) SL_HIDDEN;
 
 /* Called from syscall.S: syscall(SYS_close, fd), and any syscall() reached
  * before the real one is bound (a0..a5 as the caller passed them). */

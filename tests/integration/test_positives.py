@@ -1,7 +1,10 @@
 """Programs with real leaks: kind, count, grouping, and the exact EOF and
 creation lines (found by the EOF-SITE / OPEN-SITE markers in the sources)."""
+import os
 import re
 import subprocess
+
+import pytest
 
 from conftest import (PROGS, TIMEOUT, assert_leaks, drive, expect_prog, marker_lines,
                       proc_src, prog_path, sockleak_run)
@@ -89,3 +92,12 @@ def test_all_programs_built():
     from conftest import PROG_SRC
     missing = [p.stem for p in PROG_SRC.glob("*.c") if not (PROGS / p.stem).exists()]
     assert not missing, f"not built: {missing}; run `make progs`"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to drop privileges as servers do")
+def test_worker_that_dropped_privileges_still_logs_its_leak(tool, tmp_path):
+    # sockleak run creates the output directory; a worker running as nobody
+    # must still be able to create its log there (nginx's `user nobody`).
+    run = sockleak_run([prog_path("pos_drop_privs")], tmp_path / "out")
+    assert_leaks(run, expect_prog("pos_drop_privs", "close_wait", 1, open_site=False,
+                                  function_eof="worker"))

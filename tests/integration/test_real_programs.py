@@ -703,8 +703,6 @@ def test_nginx_wrk_clean(tool, tmp_path, close):
     assert "[alert]" not in err and "[crit]" not in err and "[emerg]" not in err, err[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="the log is named after argv[0] as it is when the"
-                   " log is first opened, after nginx rewrote it (setproctitle)")
 def test_nginx_worker_log_named_after_program(tool, tmp_path):
     """The worker's log is `nginx.PID.jsonl` and its header names nginx and
     its real arguments, although nginx rewrites argv[0] in the worker."""

@@ -11,3 +11,13 @@ PROG_LDLIBS_api_teardown := -lcmocka
 
 # Every wrapper's return value and errno; fortified so the _chk reads are in.
 PROG_FLAGS_st_errno := -O2 -D_FORTIFY_SOURCE=2
+
+# lc_ctor links a library whose constructor uses sockets before sockleak's
+# own constructor runs; lc_dlopen loads one at run time. Each library is
+# built from its program's source with -DLC_LIB, next to the program.
+$(B)/tests/progs/lc_%_lib.so: tests/integration/progs/lc_%.c tests/integration/progs/prog.h | $(B)/tests/progs
+	$(CC) $(PROG_CFLAGS) -DLC_LIB -shared -fPIC $< -o $@
+$(B)/tests/progs/lc_ctor: $(B)/tests/progs/lc_ctor_lib.so
+PROG_LDLIBS_lc_ctor := -L$(B)/tests/progs -l:lc_ctor_lib.so -Wl,-rpath,'$$ORIGIN'
+$(B)/tests/progs/lc_dlopen: $(B)/tests/progs/lc_dlopen_lib.so
+PROG_LDLIBS_lc_dlopen := -ldl
