@@ -1,0 +1,240 @@
+/* Micro benchmarks of the calls sockleak interposes. One case per run:
+ *     micro CASE ITERATIONS
+ * prints "CASE ITERATIONS NS_PER_ITERATION" on stdout. Run the same binary
+ * with and without LD_PRELOAD (and under callgrind for N and 2N iterations:
+ * set-up and warm-up are the same for any N, so the difference between the
+ * two runs divided by N is the cost of one iteration).
+ *
+ * Cases:
+ *   read_pipe    read() of 1 byte from a pipe that holds data (fd not tracked)
+ *   recv_data    recv() of 1 byte on an accepted loopback TCP socket with data
+ *   recv_eagain  recv() on a non-blocking accepted TCP socket with no data
+ *   churn        socket, connect, accept, client close, server recv -> 0 (EOF),
+ *                server close, over loopback TCP
+ *   eof          socketpair, close one end, recv -> 0 on the other, close it
+ *   noeof        the same without the recv: eof - noeof = one EOF read
+ *   none         nothing at all, no warm-up: the cost of start-up and exit */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WARMUP 200
+#define CHUNK 16384
+
+static void die(const char *what)
+{
+    fprintf(stderr, "micro: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Keeps the compiler from dropping results. */
+static volatile long sink;
+
+/* ---------------------------------------------------------------- read_pipe */
+static int pipe_fd[2];
+static size_t pipe_avail;
+static char chunk[CHUNK];
+
+static void pipe_setup(void)
+{
+    if (pipe2(pipe_fd, O_NONBLOCK) < 0)
+        die("pipe2");
+    /* A big pipe makes refills rare; failure only means more refills. */
+    (void)fcntl(pipe_fd[1], F_SETPIPE_SZ, 1 << 20);
+}
+
+/* Fill the pipe until the kernel says it is full. */
+static void pipe_refill(void)
+{
+    for (;;) {
+        ssize_t w = write(pipe_fd[1], chunk, sizeof chunk);
+        if (w < 0) {
+            if (errno == EAGAIN)
+                break;
+            die("write pipe");
+        }
+        pipe_avail += (size_t)w;
+    }
+}
+
+static void pipe_iter(void)
+{
+    char c;
+    if (pipe_avail == 0)
+        pipe_refill();
+    ssize_t r = read(pipe_fd[0], &c, 1);
+    if (r != 1)
+        die("read pipe");
+    pipe_avail--;
+    sink += c;
+}
+
+/* ---------------------------------------------------------------- TCP pair */
+static int lfd = -1;
+static struct sockaddr_in laddr;
+
+static void listener_setup(void)
+{
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (lfd < 0)
+        die("socket");
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&laddr, 0, sizeof laddr);
+    laddr.sin_family = AF_INET;
+    laddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(lfd, (struct sockaddr *)&laddr, sizeof laddr) < 0)
+        die("bind");
+    socklen_t len = sizeof laddr;
+    if (getsockname(lfd, (struct sockaddr *)&laddr, &len) < 0)
+        die("getsockname");
+    if (listen(lfd, 128) < 0)
+        die("listen");
+}
+
+static int cfd = -1, sfd = -1; /* client end, accepted (server) end */
+static size_t sock_avail;
+
+static void pair_setup(void)
+{
+    listener_setup();
+    cfd = socket(AF_INET, SOCK_STREAM, 0);
+    if (cfd < 0)
+        die("socket");
+    int big = 1 << 20;
+    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    if (connect(cfd, (struct sockaddr *)&laddr, sizeof laddr) < 0)
+        die("connect");
+    sfd = accept(lfd, NULL, NULL);
+    if (sfd < 0)
+        die("accept");
+    setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+}
+
+static void recv_data_iter(void)
+{
+    char c;
+    if (sock_avail == 0) {
+        ssize_t w = send(cfd, chunk, sizeof chunk, 0);
+        if (w <= 0)
+            die("send");
+        sock_avail = (size_t)w;
+    }
+    ssize_t r = recv(sfd, &c, 1, 0);
+    if (r != 1)
+        die("recv data");
+    sock_avail--;
+    sink += c;
+}
+
+static void recv_eagain_iter(void)
+{
+    char c;
+    ssize_t r = recv(sfd, &c, 1, 0);
+    if (r != -1 || (errno != EAGAIN && errno != EWOULDBLOCK))
+        die("recv eagain");
+    sink += r;
+}
+
+/* ---------------------------------------------------------------- churn */
+static void churn_iter(void)
+{
+    char c;
+    int c1 = socket(AF_INET, SOCK_STREAM, 0);
+    if (c1 < 0)
+        die("socket");
+    if (connect(c1, (struct sockaddr *)&laddr, sizeof laddr) < 0)
+        die("connect");
+    int s1 = accept(lfd, NULL, NULL);
+    if (s1 < 0)
+        die("accept");
+    close(c1);
+    if (recv(s1, &c, 1, 0) != 0)
+        die("recv eof");
+    close(s1);
+}
+
+/* ---------------------------------------------------------------- eof */
+static void eof_iter(void)
+{
+    int sv[2];
+    char c;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        die("socketpair");
+    close(sv[1]);
+    if (recv(sv[0], &c, 1, 0) != 0)
+        die("recv eof");
+    close(sv[0]);
+}
+
+static void noeof_iter(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        die("socketpair");
+    close(sv[1]);
+    close(sv[0]);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: micro read_pipe|recv_data|recv_eagain|churn|eof|noeof|none N\n");
+        return 2;
+    }
+    const char *name = argv[1];
+    long n = atol(argv[2]);
+    void (*iter)(void);
+
+    memset(chunk, 'x', sizeof chunk);
+    if (!strcmp(name, "read_pipe")) {
+        pipe_setup();
+        iter = pipe_iter;
+    } else if (!strcmp(name, "recv_data")) {
+        pair_setup();
+        iter = recv_data_iter;
+    } else if (!strcmp(name, "recv_eagain")) {
+        pair_setup();
+        if (fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) | O_NONBLOCK) < 0)
+            die("fcntl");
+        iter = recv_eagain_iter;
+    } else if (!strcmp(name, "churn")) {
+        listener_setup();
+        iter = churn_iter;
+    } else if (!strcmp(name, "eof")) {
+        iter = eof_iter;
+    } else if (!strcmp(name, "noeof")) {
+        iter = noeof_iter;
+    } else if (!strcmp(name, "none")) {
+        printf("%s %ld 0\n", name, n);
+        return 0;
+    } else {
+        fprintf(stderr, "micro: unknown case %s\n", name);
+        return 2;
+    }
+
+    /* The same warm-up whatever N is, so it cancels in N vs 2N. It also
+     * binds lazy symbols and primes the unwinder before timing starts. */
+    for (int i = 0; i < WARMUP; i++)
+        iter();
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        iter();
+    int64_t t1 = now_ns();
+    printf("%s %ld %.1f\n", name, n, n ? (double)(t1 - t0) / (double)n : 0.0);
+    return 0;
+}

@@ -1,0 +1,501 @@
+#!/bin/sh
+# The sockleak benchmark suite (`make bench`). Runs the same work without and
+# with the library, prints one table (medians of BENCH_REPS repetitions) and
+# where each budget of the overhead stands. Budgets are reported, never
+# enforced: the exit status is non-zero only when the suite itself breaks.
+#
+# Environment: BENCH_REPS (timed repetitions, default 5), BENCH_REAL_REPS
+# (real programs, default 5), BENCH_ONLY (space-separated subset of
+# "micro mem real report peers"), BENCH_REPORT_MAX (largest synthetic report,
+# default 1000000), BENCH_KEEP=1 keeps the work directory.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=$ROOT/build
+LIB=$B/libsockleak.so
+TOOL=$B/sockleak
+MICRO=$B/bench/micro
+MEM=$B/bench/mem
+PY=/usr/bin/python3
+REPS=${BENCH_REPS:-5}
+REAL_REPS=${BENCH_REAL_REPS:-5}
+ONLY=${BENCH_ONLY:-micro mem real report peers}
+REPORT_MAX=${BENCH_REPORT_MAX:-1000000}
+
+for f in "$LIB" "$TOOL" "$MICRO" "$MEM"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "bench: $f is missing (run: make bench)" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/sockleak-bench.XXXXXX) || exit 2
+# nginx workers run as an unprivileged user and must reach the document root.
+chmod 755 "$WORK"
+ROWS=$WORK/rows
+BUDGETS=$WORK/budgets
+NOTES=$WORK/notes
+: >"$ROWS"; : >"$BUDGETS"; : >"$NOTES"
+SERVER_PID=
+
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+log() { echo "bench: $*" >&2; }
+note() { echo "$*" >>"$NOTES"; log "$*"; }
+
+# A deadline far beyond any run: no finding, no reaper wake-up during a case,
+# so instruction counts stay deterministic.
+SL_OPTS="deadline_ms=600000:output=$WORK/sl-out"
+with_sl() { env LD_PRELOAD="$LIB" SOCKLEAK_OPTIONS="$SL_OPTS" "$@"; }
+
+median() {
+    printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{a[NR]=$1}
+        END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR+1)/2];
+              else printf "%.6g\n", (a[NR/2] + a[NR/2+1]) / 2 }'
+}
+# Half the range of a set of timings, as a percentage of their median.
+spread() {
+    printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{a[NR]=$1; s+=$1}
+        END { if (NR < 2) { print "-"; exit } m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2;
+              if (m > 0) printf "%.0f%%\n", (a[NR] - a[1]) / 2 / m * 100; else print "-" }'
+}
+# Least-disturbed value of a set: the smallest (lo) or largest (hi). Noise on
+# a shared machine only ever slows a run down, so this is the steadier figure.
+best() {
+    dir=$1; shift
+    printf '%s\n' "$@" | grep -v '^$' | sort -g | if [ "$dir" = lo ]; then head -n1; else tail -n1; fi
+}
+calc() { awk "BEGIN { x = $1; printf \"%.6g\n\", x }" 2>/dev/null || echo n/a; }
+fmt() { case "$1" in n/a|'') echo n/a ;; *) awk -v x="$1" -v d="${2:-1}" 'BEGIN { printf "%.*f\n", d, x }' ;; esac; }
+
+# row CASE UNIT BASELINE WITH RATIO ADDED REPS [SPREAD]
+# SPREAD: half the range of the timings over their median, baseline/with.
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:--}" >>"$ROWS"; }
+# budget TEXT STATUS DETAIL
+budget() { printf '%-50s %-8s %s\n' "$1" "$2" "$3" >>"$BUDGETS"; }
+# verdict VALUE OP LIMIT -> met / not met / n/a
+verdict() {
+    case "$1" in n/a|'') echo "n/a"; return ;; esac
+    awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+        ok = (op == "<=") ? v <= l : (op == "<") ? v < l : (op == ">=") ? v >= l : 0;
+        print ok ? "met" : "NOT MET" }'
+}
+
+echo "sockleak benchmarks  $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) cpu ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "library: $LIB ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && [ -n "$(git status --porcelain preload 2>/dev/null)" ] && echo ', preload/ modified'))"
+echo "timings: median of $REPS runs (real programs: $REAL_REPS), baseline and sockleak interleaved;"
+echo "         instruction counts: valgrind --tool=callgrind, (I(2N) - I(N)) / N, start-up cancels"
+echo
+
+# ------------------------------------------------------------------ micro
+# Iterations for timing and N for callgrind (2N is also run).
+micro_iters() {
+    case "$1" in
+    read_pipe|recv_data|recv_eagain) echo 200000 ;;
+    churn) echo 2000 ;;
+    eof|noeof) echo 20000 ;;
+    esac
+}
+micro_cg_n() {
+    case "$1" in
+    read_pipe|recv_data|recv_eagain) echo 50000 ;;
+    churn) echo 400 ;;
+    eof|noeof) echo 2000 ;;
+    esac
+}
+
+# ns per iteration of CASE, once; "with" runs under the library.
+micro_ns() { # MODE CASE ITERS
+    if [ "$1" = with ]; then with_sl "$MICRO" "$2" "$3"; else "$MICRO" "$2" "$3"; fi | awk '{print $3}'
+}
+
+# Total instructions of one run under callgrind.
+cg_total() { # MODE CASE N
+    out=$WORK/cg.$1.$2.$3
+    if [ "$1" = with ]; then
+        with_sl valgrind --tool=callgrind --callgrind-out-file="$out" "$MICRO" "$2" "$3" >/dev/null 2>&1
+    else
+        valgrind --tool=callgrind --callgrind-out-file="$out" "$MICRO" "$2" "$3" >/dev/null 2>&1
+    fi
+    sed -n 's/^summary: *//p' "$out" | head -n1
+}
+
+# Instructions per iteration: (I(2N) - I(N)) / N
+cg_per_iter() { # MODE CASE
+    n=$(micro_cg_n "$2")
+    a=$(cg_total "$1" "$2" "$n"); b=$(cg_total "$1" "$2" $((2 * n)))
+    [ -n "$a" ] && [ -n "$b" ] || { echo n/a; return; }
+    calc "($b - $a) / $n"
+}
+
+HAVE_VG=0
+command -v valgrind >/dev/null 2>&1 && HAVE_VG=1
+
+if want micro; then
+    log "micro: timing and counting instructions"
+    for c in read_pipe recv_data recv_eagain churn eof noeof; do
+        it=$(micro_iters $c)
+        bl=; wl=
+        r=0
+        while [ $r -lt "$REPS" ]; do
+            bl="$bl $(micro_ns base $c "$it")"
+            wl="$wl $(micro_ns with $c "$it")"
+            r=$((r + 1))
+        done
+        eval "NS_B_$c=\$(median $bl)"
+        eval "NS_W_$c=\$(median $wl)"
+        eval "SP_$c=\"\$(spread $bl)/\$(spread $wl)\""
+        eval "BEST_$c=\$(calc \"\$(best lo $wl) / \$(best lo $bl)\")"
+        if [ $HAVE_VG = 1 ]; then
+            eval "IR_B_$c=\$(cg_per_iter base $c)"
+            eval "IR_W_$c=\$(cg_per_iter with $c)"
+        else
+            eval "IR_B_$c=n/a; IR_W_$c=n/a"
+        fi
+        eval "log \"  $c: ns \$NS_B_$c -> \$NS_W_$c, instr/iter \$IR_B_$c -> \$IR_W_$c\""
+    done
+    [ $HAVE_VG = 1 ] || note "valgrind missing: no instruction counts"
+
+    micro_row() { # CASE LABEL
+        eval "nb=\$NS_B_$1 nw=\$NS_W_$1 ib=\$IR_B_$1 iw=\$IR_W_$1"
+        ratio=$(calc "$nw / $nb"); added=$(calc "$iw - $ib")
+        [ "$ib" = n/a ] && added=n/a
+        eval "sp=\$SP_$1"
+        row "$2" "ns/call" "$(fmt "$nb")" "$(fmt "$nw")" "$(fmt "$ratio" 3)" "$(fmt "$added") instr" "$REPS" "$sp"
+        eval "ADD_$1=\$added RATIO_$1=\$ratio"
+    }
+    micro_row read_pipe "read() untracked fd (pipe)"
+    micro_row recv_data "recv() tracked TCP, data ready"
+    micro_row recv_eagain "recv() tracked TCP, EAGAIN"
+    micro_row churn "churn: connect/accept/EOF/close"
+    micro_row eof "socketpair+close+EOF read+close"
+    micro_row noeof "socketpair+close+close (no read)"
+    # One EOF read (classification check, stack capture, deadline queued):
+    # the eof loop minus the same loop without the read.
+    eb=$(calc "$NS_B_eof - $NS_B_noeof"); ew=$(calc "$NS_W_eof - $NS_W_noeof")
+    eadd=$(calc "($IR_W_eof - $IR_B_eof) - ($IR_W_noeof - $IR_B_noeof)")
+    [ "$IR_B_eof" = n/a ] && eadd=n/a
+    row "one EOF read (eof - noeof)" "ns/call" "$(fmt "$eb")" "$(fmt "$ew")" "$(fmt "$(calc "$ew / $eb")" 3)" "$(fmt "$eadd") instr" "$REPS"
+    ADD_EOFREAD=$eadd
+
+    budget "read() untracked: <= 20 added instructions" "$(verdict "$ADD_read_pipe" '<=' 20)" "$(fmt "$ADD_read_pipe") instr/call"
+    budget "recv() tracked, data: <= 40 added instructions" "$(verdict "$ADD_recv_data" '<=' 40)" "$(fmt "$ADD_recv_data") instr/call"
+    budget "recv() tracked, data: < 5% added time" "$(verdict "$RATIO_recv_data" '<' 1.05)" "ratio $(fmt "$RATIO_recv_data" 3) median, $(fmt "$BEST_recv_data" 3) best-of-$REPS"
+    budget "recv() tracked, EAGAIN: <= 40 added instructions" "$(verdict "$ADD_recv_eagain" '<=' 40)" "$(fmt "$ADD_recv_eagain") instr/call"
+    budget "recv() tracked, EAGAIN: < 5% added time" "$(verdict "$RATIO_recv_eagain" '<' 1.05)" "ratio $(fmt "$RATIO_recv_eagain" 3) median, $(fmt "$BEST_recv_eagain" 3) best-of-$REPS"
+
+    # Start-up and exit of a program that opens no socket: wall time of the
+    # whole process, and instructions (constructor, binding the real calls).
+    bl=; wl=; r=0
+    while [ $r -lt "$REPS" ]; do
+        t0=$(date +%s%N); "$MICRO" none 0 >/dev/null; t1=$(date +%s%N)
+        bl="$bl $(((t1 - t0) / 1000))"
+        t0=$(date +%s%N); with_sl "$MICRO" none 0 >/dev/null; t1=$(date +%s%N)
+        wl="$wl $(((t1 - t0) / 1000))"
+        r=$((r + 1))
+    done
+    sb=$(median $bl); sw=$(median $wl); sadd=n/a
+    if [ $HAVE_VG = 1 ]; then
+        a=$(cg_total base none 0); b=$(cg_total with none 0)
+        [ -n "$a" ] && [ -n "$b" ] && sadd=$(calc "$b - $a")
+    fi
+    row "start-up + exit, no sockets" "us" "$(fmt "$sb" 0)" "$(fmt "$sw" 0)" "$(fmt "$(calc "$sw / $sb")" 3)" "$(fmt "$sadd" 0) instr" "$REPS" "$(spread $bl)/$(spread $wl)"
+
+    if [ $HAVE_VG = 1 ] && command -v callgrind_annotate >/dev/null 2>&1; then
+        # Where one churn cycle's instructions go under the library: collect
+        # inside churn_iter only, so start-up is left out; Ir per cycle.
+        n=$(micro_cg_n churn)
+        f=$WORK/cg.profile.churn
+        with_sl valgrind --tool=callgrind --toggle-collect=churn_iter --callgrind-out-file="$f" \
+            "$MICRO" churn "$n" >/dev/null 2>&1
+        cycles=$((n + 200))
+        for incl in no yes; do
+            what="self"; [ $incl = yes ] && what="inclusive"
+            echo "profile: one churn cycle under sockleak, $what instructions (callgrind, $cycles cycles):"
+            callgrind_annotate --inclusive=$incl "$f" 2>/dev/null | awk -v c=$cycles '
+                /^-+$/ { d++; next }
+                d >= 2 && /PROGRAM TOTALS/ { t = $1; gsub(",", "", t); next }
+                d >= 3 && NF && $1 ~ /^[0-9,]+$/ && n < 12 {
+                    ir = $1; gsub(",", "", ir); line = $0
+                    if (ir + 0 >= t + 0 || line !~ /\[/) next  # callers, churn_iter, by-file duplicates
+                    sub(/^ *[0-9,]+ +\( *[0-9.]+%\) +/, "", line)
+                    sub(/\[[^]]*\//, "[", line)
+                    printf "    %8.0f  %s\n", ir / c, line; n++ }
+                END { printf "    %8.0f  total per cycle\n", t / c }'
+        done >"$WORK/profile"
+    fi
+fi
+
+# ------------------------------------------------------------------ memory
+if want mem; then
+    log "memory: tracked sockets"
+    for m in open eof; do
+        bl=; wl=; nsock=
+        r=0
+        while [ $r -lt 3 ]; do
+            set -- $("$MEM" $m 100000); nsock=$2; bl="$bl $3"
+            set -- $(with_sl "$MEM" $m 100000); wl="$wl $3"
+            r=$((r + 1))
+        done
+        mb=$(median $bl); mw=$(median $wl)
+        per=$(calc "($mw - $mb) / $nsock")
+        label="RSS, $nsock sockets open"
+        [ $m = eof ] && label="RSS, $nsock sockets after EOF"
+        row "$label" "KiB" "$(fmt "$(calc "$mb / 1024")" 0)" "$(fmt "$(calc "$mw / 1024")" 0)" "-" "$(fmt "$per") B/sock" 3
+        [ "$nsock" -lt 100000 ] && [ $m = open ] &&
+            note "memory: RLIMIT_NOFILE hard limit allows $nsock sockets, not 100000 (no CAP_SYS_RESOURCE); per-socket figures scale linearly: x100000 = $(fmt "$(calc "$per * 100000 / 1048576")") MiB"
+        eval "PER_$m=\$per"
+    done
+    budget "memory: < 128 bytes per tracked socket" "$(verdict "$PER_open" '<' 128)" "$(fmt "$PER_open") B open, $(fmt "$PER_eof") B after EOF"
+fi
+
+# ------------------------------------------------------------------ real programs
+wait_port() { # PORT: up to 10 s for something to listen on 127.0.0.1:PORT
+    i=0
+    while [ $i -lt 100 ]; do
+        ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# Server on CPU 0, load generator on CPU 1 (when there are two and taskset
+# exists): they no longer trade places on one core, which halves the noise.
+SRV_CPU=; CLI_CPU=
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    SRV_CPU="taskset -c 0"; CLI_CPU="taskset -c 1"
+fi
+
+# start_server MODE CMD...: runs CMD in the background, under `sockleak run`
+# when MODE is with; SERVER_PID is the pid to signal.
+start_server() {
+    mode=$1; shift
+    if [ "$mode" = with ]; then
+        $SRV_CPU "$TOOL" run --deadline 5000 --quiet --output "$WORK/sl-real" -- "$@" >"$WORK/server.out" 2>&1 &
+    else
+        $SRV_CPU "$@" >"$WORK/server.out" 2>&1 &
+    fi
+    SERVER_PID=$!
+}
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null
+    i=0
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+}
+
+# real_case NAME BUDGET_RATIO START_FN BENCH_FN: BENCH_FN prints "RPS P99_MS".
+real_case() {
+    name=$1 limit=$2 startfn=$3 benchfn=$4
+    rb=; rw=; pb=; pw=
+    r=0
+    while [ $r -lt "$REAL_REPS" ]; do
+        for mode in base with; do
+            $startfn $mode || { stop_server; note "$name: server did not start ($mode), see $WORK/server.out"; return; }
+            set -- $($benchfn) n/a n/a
+            stop_server
+            if [ $mode = base ]; then rb="$rb $1"; pb="$pb $2"; else rw="$rw $1"; pw="$pw $2"; fi
+        done
+        r=$((r + 1))
+    done
+    mrb=$(median $rb); mrw=$(median $rw); ratio=$(calc "$mrw / $mrb")
+    row "$name req/s" "req/s" "$(fmt "$mrb" 0)" "$(fmt "$mrw" 0)" "$(fmt "$ratio" 3)" "-" "$REAL_REPS" "$(spread $rb)/$(spread $rw)"
+    mpb=$(median $pb); mpw=$(median $pw)
+    row "$name p99" "ms" "$(fmt "$mpb" 3)" "$(fmt "$mpw" 3)" "$(fmt "$(calc "$mpw / $mpb")" 3)" "-" "$REAL_REPS" "$(spread $pb)/$(spread $pw)"
+    pct=$(awk -v l="$limit" 'BEGIN { printf "%d", l * 100 }')
+    bratio=$(calc "$(best hi $rw) / $(best hi $rb)")
+    budget "$name: >= $pct% req/s" "$(verdict "$ratio" '>=' "$limit")" "ratio $(fmt "$ratio" 3) median, $(fmt "$bratio" 3) best-of-$REAL_REPS"
+}
+
+REDIS_PORT=16379
+redis_start() {
+    start_server "$1" redis-server --port $REDIS_PORT --bind 127.0.0.1 --save '' --appendonly no \
+        --protected-mode no --daemonize no --logfile "$WORK/redis.log" --dir "$WORK"
+    wait_port $REDIS_PORT
+}
+# SET and GET: mean of the two rates, worse of the two p99 (CSV output).
+redis_bench() {
+    $CLI_CPU redis-benchmark -h 127.0.0.1 -p $REDIS_PORT -q -n 50000 -t set,get -k "$REDIS_K" --csv 2>/dev/null |
+        awk -F'"' '$2 == "SET" || $2 == "GET" { r += $4; if ($14 > p) p = $14; n++ }
+                   END { if (n) printf "%f %f\n", r / n, p; else print "n/a n/a" }'
+}
+
+NGINX_PORT=18080
+nginx_start() {
+    d=$WORK/nginx
+    mkdir -p "$d/www" "$d/tmp"
+    [ -f "$d/www/index.html" ] || head -c 612 /dev/zero | tr '\0' x >"$d/www/index.html"
+    cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $d/www;
+    }
+}
+EOF
+    start_server "$1" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log"
+    wait_port $NGINX_PORT
+}
+# wrk: requests/s and the 99% latency in ms.
+nginx_bench() {
+    if [ -n "$WRK_HDR" ]; then
+        $CLI_CPU wrk -t 1 -c 32 -d 5s --latency -H "$WRK_HDR" "http://127.0.0.1:$NGINX_PORT/index.html"
+    else
+        $CLI_CPU wrk -t 1 -c 32 -d 5s --latency "http://127.0.0.1:$NGINX_PORT/index.html"
+    fi 2>/dev/null | awk '
+        function ms(v) { if (v ~ /us$/) return v * 0.001; if (v ~ /ms$/) return v + 0;
+                         if (v ~ /s$/) return v * 1000; return v }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "99%" { p99 = ms($2) }
+        END { if (rps == "") print "n/a n/a"; else printf "%s %s\n", rps, p99 }'
+}
+
+if want real; then
+    for p in redis-server redis-benchmark ss; do
+        command -v $p >/dev/null 2>&1 || { note "real: $p not installed: redis cases skipped"; NO_REDIS=1; }
+    done
+    if [ -z "${NO_REDIS:-}" ]; then
+        log "real: redis-server under redis-benchmark"
+        REDIS_K=1 real_case "redis keep-alive" 0.98 redis_start redis_bench
+        REDIS_K=0 real_case "redis conn/request" 0.90 redis_start redis_bench
+    fi
+    for p in nginx wrk ss; do
+        command -v $p >/dev/null 2>&1 || { note "real: $p not installed: nginx cases skipped"; NO_NGINX=1; }
+    done
+    if [ -z "${NO_NGINX:-}" ]; then
+        log "real: nginx under wrk"
+        WRK_HDR= real_case "nginx keep-alive" 0.98 nginx_start nginx_bench
+        WRK_HDR="Connection: close" real_case "nginx Connection: close" 0.90 nginx_start nginx_bench
+    fi
+fi
+
+# ------------------------------------------------------------------ report
+if want report; then
+    log "report: synthetic findings"
+    last_s=0
+    for n in 10000 100000 1000000; do
+        [ "$n" -le "$REPORT_MAX" ] || { note "report: $n findings skipped (BENCH_REPORT_MAX=$REPORT_MAX)"; continue; }
+        # Growth is about linear: skip a size that would take over 3 minutes.
+        if [ "$(awk -v s="$last_s" 'BEGIN { print (s * 10 > 180) }')" = 1 ]; then
+            note "report: $n findings skipped: ${last_s}s for $((n / 10)) predicts over 3 minutes"
+            continue
+        fi
+        d=$WORK/logs.$n
+        "$PY" "$ROOT/bench/gen_logs.py" --findings $n --binary "$MICRO" --out "$d" ||
+            { note "report: gen_logs.py failed for $n"; continue; }
+        reps=3; [ $n -ge 1000000 ] && reps=1
+        tl=; kl=; r=0
+        while [ $r -lt $reps ]; do
+            if [ -x /usr/bin/time ]; then
+                /usr/bin/time -f '%e %M' -o "$WORK/time.txt" \
+                    "$TOOL" report --format json "$d" >/dev/null 2>"$WORK/report.err"
+                rc=$?
+                set -- $(tail -n1 "$WORK/time.txt")
+                tl="$tl $1"; kl="$kl $2"
+            else
+                t0=$(date +%s.%N)
+                "$TOOL" report --format json "$d" >/dev/null 2>"$WORK/report.err"
+                rc=$?
+                t1=$(date +%s.%N)
+                tl="$tl $(calc "$t1 - $t0")"
+            fi
+            [ $rc = 0 ] || note "report: exit status $rc for $n findings: $(head -c 200 "$WORK/report.err")"
+            r=$((r + 1))
+        done
+        last_s=$(median $tl)
+        peak=-
+        [ -n "$kl" ] && peak="$(fmt "$(calc "$(median $kl) / 1024")" 0) MiB RSS"
+        row "report $n findings ($((n / 1000)) procs)" "s" "-" "$(fmt "$last_s" 2)" "-" "$peak" $reps
+        eval "REPORT_S_$n=\$last_s"
+        rm -rf "$d"
+    done
+    if [ -n "${REPORT_S_1000000:-}" ]; then
+        budget "report: 1M findings in < 10 s" "$(verdict "$REPORT_S_1000000" '<' 10)" "$(fmt "$REPORT_S_1000000" 2) s"
+    elif [ -n "${REPORT_S_100000:-}" ]; then
+        budget "report: 1M findings in < 10 s" "n/a" "not run; 100k took $(fmt "$REPORT_S_100000" 2) s"
+    fi
+fi
+
+# ------------------------------------------------------------------ peers
+if want peers; then
+    it=$(micro_iters churn)
+    # The churn case's baseline and sockleak figures come from the micro
+    # section when it ran; measured here otherwise.
+    if [ -z "${NS_B_churn:-}" ]; then
+        bl=; wl=; r=0
+        while [ $r -lt "$REPS" ]; do
+            bl="$bl $(micro_ns base churn "$it")"; wl="$wl $(micro_ns with churn "$it")"; r=$((r + 1))
+        done
+        NS_B_churn=$(median $bl); NS_W_churn=$(median $wl)
+        row "churn: connect/accept/EOF/close" "ns/call" "$(fmt "$NS_B_churn")" "$(fmt "$NS_W_churn")" "$(fmt "$(calc "$NS_W_churn / $NS_B_churn")" 3)" "-" "$REPS" "$(spread $bl)/$(spread $wl)"
+    fi
+    if command -v strace >/dev/null 2>&1; then
+        log "peers: strace -f"
+        sl=; r=0
+        while [ $r -lt "$REPS" ]; do
+            sl="$sl $(strace -f -e trace=network,close -o /dev/null "$MICRO" churn "$it" | awk '{print $3}')"
+            r=$((r + 1))
+        done
+        m=$(median $sl)
+        row "churn under strace -f (network,close)" "ns/call" "$(fmt "$NS_B_churn")" "$(fmt "$m")" "$(fmt "$(calc "$m / $NS_B_churn")" 3)" "-" "$REPS" "-/$(spread $sl)"
+    else
+        note "peers: strace not installed: skipped"
+    fi
+    if [ $HAVE_VG = 1 ]; then
+        log "peers: valgrind --tool=none --track-fds=yes"
+        sl=; r=0
+        while [ $r -lt "$REPS" ]; do
+            sl="$sl $(valgrind -q --tool=none --track-fds=yes --log-file=/dev/null "$MICRO" churn "$it" | awk '{print $3}')"
+            r=$((r + 1))
+        done
+        m=$(median $sl)
+        row "churn under valgrind none --track-fds" "ns/call" "$(fmt "$NS_B_churn")" "$(fmt "$m")" "$(fmt "$(calc "$m / $NS_B_churn")" 3)" "-" "$REPS" "-/$(spread $sl)"
+    else
+        note "peers: valgrind not installed: skipped"
+    fi
+fi
+
+# ------------------------------------------------------------------ output
+echo
+awk -F'\t' 'BEGIN {
+        f = "%-38s %-7s %10s %13s %7s %15s %4s %9s\n"
+        printf f, "case", "unit", "baseline", "with sockleak", "ratio", "added / note", "reps", "spread"
+        printf f, "----", "----", "--------", "-------------", "-----", "------------", "----", "------" }
+    { printf "%-38s %-7s %10s %13s %7s %15s %4s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$ROWS"
+echo "(baseline, with sockleak: medians; ratio = with / baseline; added: user-space instructions per"
+echo " call from callgrind, or resident bytes per socket; spread: half the range of the timings over"
+echo " their median, baseline/with: the noise of this machine at the time of the run)"
+if [ -s "$BUDGETS" ]; then
+    echo
+    printf '%-50s %-8s %s\n' budget status figure
+    cat "$BUDGETS"
+fi
+if [ -s "$NOTES" ]; then
+    echo
+    echo "notes:"
+    sed 's/^/  /' "$NOTES"
+fi
+if [ -s "$WORK/profile" ]; then
+    echo
+    cat "$WORK/profile"
+fi
+exit 0
