@@ -17,6 +17,8 @@
  *           "frames":32}
  *          run_id is "" unless SOCKLEAK_OPTIONS had run_id= (sockleak run
  *          sets it, to report only the processes of its own run).
+ *          "suppressions": an absolute path, present only when
+ *          SOCKLEAK_OPTIONS had suppressions=; the reader applies the file.
  *
  * module   {"t":"module","id":0,"path":"/usr/bin/server",
  *           "build_id":"3f2a...","base":140737351...}

@@ -1,5 +1,6 @@
 /* Start-up, fork handling and exit. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -35,30 +36,29 @@ static void sl_opt_quiet(const char *fmt, ...)
     (void)fmt;
 }
 
-/* output is made absolute now, so a later chdir does not move the logs. */
-static void sl_output_absolute(struct sl_options *o)
+/* Paths are made absolute now, so a later chdir does not move them. */
+static void sl_path_absolute(char *path, size_t size, const char *what)
 {
-    if (o->output[0] == '/')
+    if (path[0] == '/' || path[0] == '\0')
         return;
-    char cwd[sizeof o->output];
+    char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) {
-        sl_warn("cannot resolve output directory '%s' (getcwd: %s); it stays relative", o->output,
+        sl_warn("cannot resolve %s '%s' (getcwd: %s); it stays relative", what, path,
                 strerror(errno));
         return;
     }
-    const char *rel = o->output;
+    const char *rel = path;
     while (rel[0] == '.' && rel[1] == '/')
         rel += 2;
-    char abs[sizeof o->output];
+    char abs[PATH_MAX];
     int n = strcmp(rel, ".") == 0 || rel[0] == '\0'
                 ? snprintf(abs, sizeof abs, "%s", cwd)
                 : snprintf(abs, sizeof abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", rel);
-    if (n < 0 || (size_t)n >= sizeof abs) {
-        sl_warn("output directory '%s' is too long once made absolute; it stays relative",
-                o->output);
+    if (n < 0 || (size_t)n >= sizeof abs || (size_t)n >= size) {
+        sl_warn("%s '%s' is too long once made absolute; it stays relative", what, path);
         return;
     }
-    memcpy(o->output, abs, (size_t)n + 1);
+    memcpy(path, abs, (size_t)n + 1);
 }
 
 static void sl_atfork_prepare(void)
@@ -106,7 +106,8 @@ static void sl_do_init(void)
     sl_options_parse(&o, env, sl_opt_quiet);
     sl_opt.verbosity = o.verbosity;
     sl_options_parse(&o, env, sl_opt_warn);
-    sl_output_absolute(&o);
+    sl_path_absolute(o.output, sizeof o.output, "output directory");
+    sl_path_absolute(o.suppressions, sizeof o.suppressions, "suppressions file");
     sl_opt = o;
     pthread_atfork(sl_atfork_prepare, sl_atfork_parent, sl_atfork_child);
     sl_guard_leave(g);

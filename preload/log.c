@@ -335,6 +335,10 @@ static void sl_log_header(void)
     }
     sl_buf_fmt(&b, "],\"start_unix_ms\":%lld,\"run_id\":", (long long)sl_start_unix_ms());
     sl_buf_jstr(&b, sl_opt.run_id);
+    if (sl_opt.suppressions[0]) {
+        sl_buf_fmt(&b, ",\"suppressions\":");
+        sl_buf_jstr(&b, sl_opt.suppressions);
+    }
     sl_buf_fmt(&b, ",\"deadline_ms\":%ld,\"frames\":%d}\n", sl_opt.deadline_ms, sl_opt.frames);
     if (!b.overflow)
         sl_log_put(b.p, b.len);

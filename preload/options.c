@@ -31,6 +31,9 @@ static const struct sl_opt_def {
      "0 silent, 1 warnings, 2 one line per finding on stderr"},
     {"run_id", "", SL_OPT_STR, 0, sizeof(sl_opt.run_id) - 1, offsetof(struct sl_options, run_id),
      "tag written in the log header (set by `sockleak run`)"},
+    {"suppressions", "", SL_OPT_STR, 0, sizeof(sl_opt.suppressions) - 1,
+     offsetof(struct sl_options, suppressions),
+     "suppression rules file, named in the log header and applied by `sockleak report`"},
 };
 #define SL_NOPTS (sizeof sl_opt_defs / sizeof sl_opt_defs[0])
 

@@ -13,6 +13,7 @@ struct sl_options {
     int verbosity;      /* verbosity, default 1: 0 silent, 1 warnings, 2 info */
     char output[4096];  /* output, default ./sockleak-out, made absolute at init */
     char run_id[64];    /* run_id, default "": set by `sockleak run` */
+    char suppressions[4096]; /* suppressions, default "": rules file, made absolute */
 };
 
 extern struct sl_options sl_opt SL_HIDDEN;

@@ -98,6 +98,8 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
     p->program = sl_util_xstrdup0(sl_logread_str(o, "program"));
     p->exe = sl_util_xstrdup0(sl_logread_str(o, "exe"));
     p->run_id = sl_util_xstrdup0(run_id);
+    const char *supp = sl_logread_str(o, "suppressions");
+    p->suppressions = supp && *supp ? sl_util_xstrdup(supp) : NULL;
     p->start_unix_ms = sl_logread_int(o, "start_unix_ms", 0);
     p->deadline_ms = sl_logread_int(o, "deadline_ms", -1);
     p->frames = sl_logread_int(o, "frames", -1);
@@ -472,6 +474,7 @@ void sl_logread_free(struct sl_logread_set *set)
         free(p->program);
         free(p->exe);
         free(p->run_id);
+        free(p->suppressions);
     }
     free(set->procs);
     free(set->run_id);

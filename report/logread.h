@@ -49,6 +49,7 @@ struct sl_logread_process {
     char *program;
     char *exe;
     char *run_id;
+    char *suppressions; /* SOCKLEAK_OPTIONS suppressions= file, or NULL */
     int64_t start_unix_ms;
     int64_t deadline_ms;
     int64_t frames;

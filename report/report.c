@@ -6,28 +6,48 @@
 #include <errno.h>
 #include <string.h>
 
+/* Adds the suppression files the processes named in SOCKLEAK_OPTIONS
+ * (suppressions=, recorded in their log headers), each file once. One that
+ * cannot be read has already said why; the report goes on without it. */
+static void sl_report_log_suppressions(struct sl_supp_set *set, const struct sl_logread_set *logs)
+{
+    for (size_t i = 0; i < logs->n_procs; i++) {
+        const char *f = logs->procs[i].suppressions;
+        bool seen = false;
+        for (size_t j = 0; f && j < i && !seen; j++)
+            seen = logs->procs[j].suppressions && strcmp(logs->procs[j].suppressions, f) == 0;
+        if (f && !seen)
+            sl_supp_load(set, f);
+    }
+}
+
 int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_set *logs)
 {
     struct sl_group_set groups;
     struct sl_sym_ctx *sym = sl_sym_new(false);
+    struct sl_supp_set local = {0};
+    struct sl_supp_set *supp = o->supp ? o->supp : &local;
     int64_t leaks;
     int rc = 0;
 
+    sl_report_log_suppressions(supp, logs);
+    if (supp->n == 0)
+        supp = NULL;
     sl_group_build_n(&groups, logs, o->group_frames);
     sl_group_symbolize(&groups, sym);
-    if (o->supp)
-        sl_supp_apply(o->supp, &groups);
+    if (supp)
+        sl_supp_apply(supp, &groups);
     leaks = groups.leaks;
     if (!(o->quiet && leaks == 0)) {
         bool colour = o->colour == SL_REPORT_COLOUR_ALWAYS ||
                       (o->colour == SL_REPORT_COLOUR_AUTO && sl_fmt_want_colour(o->out));
 
         if (o->format == SL_REPORT_JSON)
-            rc = sl_fmt_json(o->out, &groups, o->supp);
+            rc = sl_fmt_json(o->out, &groups, supp);
         else if (o->format == SL_REPORT_SARIF)
-            rc = sl_fmt_sarif(o->out, &groups, o->supp);
+            rc = sl_fmt_sarif(o->out, &groups, supp);
         else
-            rc = sl_fmt_text(o->out, &groups, o->supp, colour);
+            rc = sl_fmt_text(o->out, &groups, supp, colour);
         if (rc == 0 && fflush(o->out) != 0)
             rc = -1;
         if (rc < 0)
@@ -35,5 +55,6 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     }
     sl_group_free(&groups);
     sl_sym_free(sym);
+    sl_supp_free(&local);
     return rc < 0 ? -1 : leaks;
 }
