@@ -179,15 +179,60 @@ static bool sl_main_group_frames(const char *s, size_t *out)
     return true;
 }
 
+/* The long options run and report share. */
+#define SL_MAIN_COMMON_LONGOPTS                                                                    \
+    {"format", required_argument, NULL, SL_OPT_FORMAT},                                            \
+        {"group-frames", required_argument, NULL, SL_OPT_GROUP_FRAMES},                            \
+        {"color", required_argument, NULL, SL_OPT_COLOR},                                          \
+        {"colour", required_argument, NULL, SL_OPT_COLOR},                                         \
+        {"suppressions", required_argument, NULL, SL_OPT_SUPP},                                    \
+    {                                                                                              \
+        "error-exitcode", required_argument, NULL, SL_OPT_EXITCODE                                 \
+    }
+
+/* Parses one of the options run and report share into ro, supp and
+ * *exitcode. Returns 1 when c was one of them and its value is good, 0 when c
+ * is not one of them, -1 after printing why the value is not usable. */
+static int sl_main_common_option(const char *cmd, int c, const char *arg, struct sl_report_opts *ro,
+                                 struct sl_supp_set *supp, long *exitcode)
+{
+    const char *bad = NULL;
+
+    switch (c) {
+    case SL_OPT_FORMAT:
+        if (!sl_main_format(arg, &ro->format))
+            bad = "--format must be text, json or sarif, not '%s'";
+        break;
+    case SL_OPT_GROUP_FRAMES:
+        if (!sl_main_group_frames(arg, &ro->group_frames))
+            bad = "--group-frames needs a number 0..1024, not '%s'";
+        break;
+    case SL_OPT_COLOR:
+        if (!sl_main_colour(arg, &ro->colour))
+            bad = "--color must be auto, always or never, not '%s'";
+        break;
+    case SL_OPT_SUPP:
+        if (sl_supp_load(supp, arg) < 0)
+            return -1; /* sl_supp_load said why */
+        break;
+    case SL_OPT_EXITCODE:
+        if (!sl_util_parse_long(arg, 0, 255, exitcode))
+            bad = "--error-exitcode needs a number 0..255, not '%s'";
+        break;
+    default:
+        return 0;
+    }
+    if (bad) {
+        sl_main_bad(cmd, bad, arg);
+        return -1;
+    }
+    return 1;
+}
+
 static int sl_main_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, SL_OPT_FORMAT},
-        {"group-frames", required_argument, NULL, SL_OPT_GROUP_FRAMES},
-        {"color", required_argument, NULL, SL_OPT_COLOR},
-        {"colour", required_argument, NULL, SL_OPT_COLOR},
-        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
-        {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
+        SL_MAIN_COMMON_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -202,6 +247,13 @@ static int sl_main_report(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
+        int common = sl_main_common_option("report", c, optarg, &ro, &supp, &exitcode);
+        if (common < 0) {
+            sl_supp_free(&supp);
+            return 2;
+        }
+        if (common > 0)
+            continue;
         switch (c) {
         case 'h':
             fputs(sl_main_report_usage, stdout);
@@ -209,40 +261,6 @@ static int sl_main_report(int argc, char **argv)
             return 0;
         case 'o':
             outfile = optarg;
-            break;
-        case SL_OPT_FORMAT:
-            if (!sl_main_format(optarg, &ro.format)) {
-                sl_supp_free(&supp);
-                return sl_main_bad("report", "--format must be text, json or sarif, not '%s'",
-                                   optarg);
-            }
-            break;
-        case SL_OPT_GROUP_FRAMES:
-            if (!sl_main_group_frames(optarg, &ro.group_frames)) {
-                sl_supp_free(&supp);
-                return sl_main_bad("report", "--group-frames needs a number 0..1024, not '%s'",
-                                   optarg);
-            }
-            break;
-        case SL_OPT_COLOR:
-            if (!sl_main_colour(optarg, &ro.colour)) {
-                sl_supp_free(&supp);
-                return sl_main_bad("report", "--color must be auto, always or never, not '%s'",
-                                   optarg);
-            }
-            break;
-        case SL_OPT_SUPP:
-            if (sl_supp_load(&supp, optarg) < 0) {
-                sl_supp_free(&supp);
-                return 2;
-            }
-            break;
-        case SL_OPT_EXITCODE:
-            if (!sl_util_parse_long(optarg, 0, 255, &exitcode)) {
-                sl_supp_free(&supp);
-                return sl_main_bad("report", "--error-exitcode needs a number 0..255, not '%s'",
-                                   optarg);
-            }
             break;
         default:
             sl_supp_free(&supp);
@@ -290,12 +308,7 @@ static int sl_main_run(int argc, char **argv)
         {"deadline", required_argument, NULL, SL_OPT_DEADLINE},
         {"output", required_argument, NULL, SL_OPT_OUTPUT},
         {"frames", required_argument, NULL, SL_OPT_FRAMES},
-        {"format", required_argument, NULL, SL_OPT_FORMAT},
-        {"group-frames", required_argument, NULL, SL_OPT_GROUP_FRAMES},
-        {"color", required_argument, NULL, SL_OPT_COLOR},
-        {"colour", required_argument, NULL, SL_OPT_COLOR},
-        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
-        {"error-exitcode", required_argument, NULL, SL_OPT_EXITCODE},
+        SL_MAIN_COMMON_LONGOPTS,
         {"quiet", no_argument, NULL, SL_OPT_QUIET},
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
         {"help", no_argument, NULL, 'h'},
@@ -317,6 +330,13 @@ static int sl_main_run(int argc, char **argv)
     /* '+': options end at PROGRAM, whose own options are its business. */
     while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         const char *bad = NULL;
+        int common = sl_main_common_option("run", c, optarg, &o.report, &supp, &o.error_exitcode);
+        if (common < 0) {
+            sl_supp_free(&supp);
+            return 2;
+        }
+        if (common > 0)
+            continue;
         switch (c) {
         case 'h':
             fputs(sl_main_run_usage, stdout);
@@ -334,28 +354,6 @@ static int sl_main_run(int argc, char **argv)
         case SL_OPT_FRAMES:
             if (!sl_util_parse_long(optarg, 1, 256, &o.frames))
                 bad = "--frames needs a number 1..256, not '%s'";
-            break;
-        case SL_OPT_FORMAT:
-            if (!sl_main_format(optarg, &o.report.format))
-                bad = "--format must be text, json or sarif, not '%s'";
-            break;
-        case SL_OPT_GROUP_FRAMES:
-            if (!sl_main_group_frames(optarg, &o.report.group_frames))
-                bad = "--group-frames needs a number 0..1024, not '%s'";
-            break;
-        case SL_OPT_COLOR:
-            if (!sl_main_colour(optarg, &o.report.colour))
-                bad = "--color must be auto, always or never, not '%s'";
-            break;
-        case SL_OPT_SUPP:
-            if (sl_supp_load(&supp, optarg) < 0) {
-                sl_supp_free(&supp);
-                return 2;
-            }
-            break;
-        case SL_OPT_EXITCODE:
-            if (!sl_util_parse_long(optarg, 0, 255, &o.error_exitcode))
-                bad = "--error-exitcode needs a number 0..255, not '%s'";
             break;
         case SL_OPT_QUIET:
             o.quiet = true;
