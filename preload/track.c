@@ -378,25 +378,49 @@ static size_t sl_iov_len(const struct iovec *iov, int cnt)
     return n;
 }
 
-ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
+static __attribute__((noinline, cold)) ssize_t sl_recv_unbound(int fd, void *buf, size_t n,
+                                                               int flags)
 {
     SL_ENSURE(recv);
+    return sl_recv(fd, buf, n, flags);
+}
+
+ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
+{
+    if (SL_UNLIKELY(!sl_real.recv))
+        return sl_recv_unbound(fd, buf, n, flags);
     ssize_t r = sl_real.recv(fd, buf, n, flags);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
 
-ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
+static __attribute__((noinline, cold)) ssize_t
+sl_recvfrom_unbound(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
 {
     SL_ENSURE(recvfrom);
+    return sl_recvfrom(fd, buf, n, flags, sa, len);
+}
+
+ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
+{
+    if (SL_UNLIKELY(!sl_real.recvfrom))
+        return sl_recvfrom_unbound(fd, buf, n, flags, sa, len);
     ssize_t r = sl_real.recvfrom(fd, buf, n, flags, sa, len);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
 
-ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
+static __attribute__((noinline, cold)) ssize_t sl_recvmsg_unbound(int fd, struct msghdr *msg,
+                                                                  int flags)
 {
     SL_ENSURE(recvmsg);
+    return sl_recvmsg(fd, msg, flags);
+}
+
+ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (SL_UNLIKELY(!sl_real.recvmsg))
+        return sl_recvmsg_unbound(fd, msg, flags);
     ssize_t r = sl_real.recvmsg(fd, msg, flags);
     /* MSG_ERRQUEUE returns 0 with control data on a live socket. */
     if (SL_UNLIKELY(r == 0) && !(flags & MSG_ERRQUEUE))
@@ -406,9 +430,17 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* At end-of-stream a stream socket fills an entry with msg_len 0 (the call
  * returns >= 1); only an entry that asked for bytes is end-of-stream. */
-int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
+static __attribute__((noinline, cold)) int
+sl_recvmmsg_unbound(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
 {
     SL_ENSURE(recvmmsg);
+    return sl_recvmmsg(fd, vec, vlen, flags, tmo);
+}
+
+int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
+{
+    if (SL_UNLIKELY(!sl_real.recvmmsg))
+        return sl_recvmmsg_unbound(fd, vec, vlen, flags, tmo);
     int r = sl_real.recvmmsg(fd, vec, vlen, flags, tmo);
     if (r > 0 && !(flags & MSG_ERRQUEUE)) {
         for (int i = 0; i < r; i++) {
@@ -424,43 +456,84 @@ int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struc
     return r;
 }
 
-ssize_t sl_read(int fd, void *buf, size_t n)
+static __attribute__((noinline, cold)) ssize_t sl_read_unbound(int fd, void *buf, size_t n)
 {
     SL_ENSURE(read);
+    return sl_read(fd, buf, n);
+}
+
+ssize_t sl_read(int fd, void *buf, size_t n)
+{
+    if (SL_UNLIKELY(!sl_real.read))
+        return sl_read_unbound(fd, buf, n);
     ssize_t r = sl_real.read(fd, buf, n);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
 
-ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
+static __attribute__((noinline, cold)) ssize_t sl_readv_unbound(int fd, const struct iovec *iov,
+                                                                int cnt)
 {
     SL_ENSURE(readv);
+    return sl_readv(fd, iov, cnt);
+}
+
+ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
+{
+    if (SL_UNLIKELY(!sl_real.readv))
+        return sl_readv_unbound(fd, iov, cnt);
     ssize_t r = sl_real.readv(fd, iov, cnt);
     if (SL_UNLIKELY(r == 0))
         SL_AFTER_READ(fd, r, sl_iov_len(iov, cnt));
     return r;
 }
 
-ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+static __attribute__((noinline, cold)) ssize_t sl_recv_chk_unbound(int fd, void *buf, size_t n,
+                                                                   size_t buflen, int flags)
 {
     SL_ENSURE(__recv_chk);
+    return sl_recv_chk(fd, buf, n, buflen, flags);
+}
+
+ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    if (SL_UNLIKELY(!sl_real.__recv_chk))
+        return sl_recv_chk_unbound(fd, buf, n, buflen, flags);
     ssize_t r = sl_real.__recv_chk(fd, buf, n, buflen, flags);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
 
+static __attribute__((noinline, cold)) ssize_t sl_recvfrom_chk_unbound(int fd, void *buf, size_t n,
+                                                                       size_t buflen, int flags,
+                                                                       struct sockaddr *sa,
+                                                                       socklen_t *len)
+{
+    SL_ENSURE(__recvfrom_chk);
+    return sl_recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+}
+
 ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
                         socklen_t *len)
 {
-    SL_ENSURE(__recvfrom_chk);
+    if (SL_UNLIKELY(!sl_real.__recvfrom_chk))
+        return sl_recvfrom_chk_unbound(fd, buf, n, buflen, flags, sa, len);
     ssize_t r = sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
 
-ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
+static __attribute__((noinline, cold)) ssize_t sl_read_chk_unbound(int fd, void *buf, size_t n,
+                                                                   size_t buflen)
 {
     SL_ENSURE(__read_chk);
+    return sl_read_chk(fd, buf, n, buflen);
+}
+
+ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (SL_UNLIKELY(!sl_real.__read_chk))
+        return sl_read_chk_unbound(fd, buf, n, buflen);
     ssize_t r = sl_real.__read_chk(fd, buf, n, buflen);
     SL_AFTER_READ(fd, r, n);
     return r;
@@ -480,42 +553,83 @@ static inline void sl_after_send(int fd, ssize_t r)
     }
 }
 
-ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
+static __attribute__((noinline, cold)) ssize_t sl_send_unbound(int fd, const void *buf, size_t n,
+                                                               int flags)
 {
     SL_ENSURE(send);
+    return sl_send(fd, buf, n, flags);
+}
+
+ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
+{
+    if (SL_UNLIKELY(!sl_real.send))
+        return sl_send_unbound(fd, buf, n, flags);
     ssize_t r = sl_real.send(fd, buf, n, flags);
     sl_after_send(fd, r);
     return r;
 }
 
+static __attribute__((noinline, cold)) ssize_t sl_sendto_unbound(int fd, const void *buf, size_t n,
+                                                                 int flags,
+                                                                 const struct sockaddr *sa,
+                                                                 socklen_t len)
+{
+    SL_ENSURE(sendto);
+    return sl_sendto(fd, buf, n, flags, sa, len);
+}
+
 ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                   socklen_t len)
 {
-    SL_ENSURE(sendto);
+    if (SL_UNLIKELY(!sl_real.sendto))
+        return sl_sendto_unbound(fd, buf, n, flags, sa, len);
     ssize_t r = sl_real.sendto(fd, buf, n, flags, sa, len);
     sl_after_send(fd, r);
     return r;
 }
 
-ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
+static __attribute__((noinline, cold)) ssize_t sl_sendmsg_unbound(int fd, const struct msghdr *msg,
+                                                                  int flags)
 {
     SL_ENSURE(sendmsg);
+    return sl_sendmsg(fd, msg, flags);
+}
+
+ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (SL_UNLIKELY(!sl_real.sendmsg))
+        return sl_sendmsg_unbound(fd, msg, flags);
     ssize_t r = sl_real.sendmsg(fd, msg, flags);
     sl_after_send(fd, r);
     return r;
 }
 
-ssize_t sl_write(int fd, const void *buf, size_t n)
+static __attribute__((noinline, cold)) ssize_t sl_write_unbound(int fd, const void *buf, size_t n)
 {
     SL_ENSURE(write);
+    return sl_write(fd, buf, n);
+}
+
+ssize_t sl_write(int fd, const void *buf, size_t n)
+{
+    if (SL_UNLIKELY(!sl_real.write))
+        return sl_write_unbound(fd, buf, n);
     ssize_t r = sl_real.write(fd, buf, n);
     sl_after_send(fd, r);
     return r;
 }
 
-ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
+static __attribute__((noinline, cold)) ssize_t sl_writev_unbound(int fd, const struct iovec *iov,
+                                                                 int cnt)
 {
     SL_ENSURE(writev);
+    return sl_writev(fd, iov, cnt);
+}
+
+ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
+{
+    if (SL_UNLIKELY(!sl_real.writev))
+        return sl_writev_unbound(fd, iov, cnt);
     ssize_t r = sl_real.writev(fd, iov, cnt);
     sl_after_send(fd, r);
     return r;
