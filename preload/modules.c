@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "modules.h"
+#include "stack.h"
 
 struct sl_mod_slot {
     struct sl_module m;
@@ -208,13 +209,17 @@ static void sl_mod_refresh(void)
 {
     unsigned long long c[2] = {0, 0};
     if (sl_mod_scan != 0) {
+        sl_unwind_gate_enter();
         dl_iterate_phdr(sl_counters_cb, c);
+        sl_unwind_gate_leave();
         if (c[0] == sl_mod_adds && c[1] == sl_mod_subs)
             return;
     }
     struct sl_scan sc = {0};
     sl_mod_scan++;
+    sl_unwind_gate_enter();
     dl_iterate_phdr(sl_scan_cb, &sc);
+    sl_unwind_gate_leave();
 }
 
 static struct sl_module *sl_mod_lookup(uintptr_t pc)
@@ -292,7 +297,9 @@ static int sl_self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 static void sl_self_find(void)
 {
     struct sl_self_query q = {(uintptr_t)&sl_modules_self_range};
+    sl_unwind_gate_enter();
     dl_iterate_phdr(sl_self_cb, &q);
+    sl_unwind_gate_leave();
 }
 
 void sl_modules_self_range(uintptr_t *lo, uintptr_t *hi)

@@ -185,13 +185,13 @@ static void sl_unwind_gate_init(void)
     pthread_rwlockattr_destroy(&a);
 }
 
-static void sl_unwind_gate_enter(void)
+void sl_unwind_gate_enter(void)
 {
     pthread_once(&sl_unwind_gate_once, sl_unwind_gate_init);
     pthread_rwlock_rdlock(&sl_unwind_gate);
 }
 
-static void sl_unwind_gate_leave(void)
+void sl_unwind_gate_leave(void)
 {
     pthread_rwlock_unlock(&sl_unwind_gate);
 }
