@@ -355,6 +355,17 @@ out:
 }
 
 /* The only check on a read's hot path: end-of-stream for a non-zero length. */
+/* The slow half of a hook reached before its real function is bound (from
+ * another library's constructor): out of line, cold, and reached by a tail
+ * call, so the hook's hot path keeps alive only the arguments it needs after
+ * the real call. */
+#define SL_UNBOUND(ret, fn, real, params, args)                                                    \
+    static __attribute__((noinline, cold)) ret sl_##fn##_unbound params                            \
+    {                                                                                              \
+        SL_ENSURE(real);                                                                           \
+        return sl_##fn args;                                                                       \
+    }
+
 /* Out of line and cold, so that a read hook stays a call, a compare and a
  * return: inlined, this path made every read save registers it never uses. */
 static __attribute__((noinline, cold)) void sl_after_eof_read(int fd)
@@ -378,12 +389,7 @@ static size_t sl_iov_len(const struct iovec *iov, int cnt)
     return n;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_recv_unbound(int fd, void *buf, size_t n,
-                                                               int flags)
-{
-    SL_ENSURE(recv);
-    return sl_recv(fd, buf, n, flags);
-}
+SL_UNBOUND(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
 
 ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
 {
@@ -394,12 +400,9 @@ ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t
-sl_recvfrom_unbound(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
-{
-    SL_ENSURE(recvfrom);
-    return sl_recvfrom(fd, buf, n, flags, sa, len);
-}
+SL_UNBOUND(ssize_t, recvfrom, recvfrom,
+           (int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len),
+           (fd, buf, n, flags, sa, len))
 
 ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
 {
@@ -410,12 +413,7 @@ ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_recvmsg_unbound(int fd, struct msghdr *msg,
-                                                                  int flags)
-{
-    SL_ENSURE(recvmsg);
-    return sl_recvmsg(fd, msg, flags);
-}
+SL_UNBOUND(ssize_t, recvmsg, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
 
 ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
 {
@@ -430,12 +428,9 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* At end-of-stream a stream socket fills an entry with msg_len 0 (the call
  * returns >= 1); only an entry that asked for bytes is end-of-stream. */
-static __attribute__((noinline, cold)) int
-sl_recvmmsg_unbound(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
-{
-    SL_ENSURE(recvmmsg);
-    return sl_recvmmsg(fd, vec, vlen, flags, tmo);
-}
+SL_UNBOUND(int, recvmmsg, recvmmsg,
+           (int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo),
+           (fd, vec, vlen, flags, tmo))
 
 int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo)
 {
@@ -456,11 +451,7 @@ int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struc
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_read_unbound(int fd, void *buf, size_t n)
-{
-    SL_ENSURE(read);
-    return sl_read(fd, buf, n);
-}
+SL_UNBOUND(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
 
 ssize_t sl_read(int fd, void *buf, size_t n)
 {
@@ -471,12 +462,7 @@ ssize_t sl_read(int fd, void *buf, size_t n)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_readv_unbound(int fd, const struct iovec *iov,
-                                                                int cnt)
-{
-    SL_ENSURE(readv);
-    return sl_readv(fd, iov, cnt);
-}
+SL_UNBOUND(ssize_t, readv, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
 
 ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
 {
@@ -488,12 +474,8 @@ ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_recv_chk_unbound(int fd, void *buf, size_t n,
-                                                                   size_t buflen, int flags)
-{
-    SL_ENSURE(__recv_chk);
-    return sl_recv_chk(fd, buf, n, buflen, flags);
-}
+SL_UNBOUND(ssize_t, recv_chk, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
+           (fd, buf, n, buflen, flags))
 
 ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
@@ -504,14 +486,10 @@ ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_recvfrom_chk_unbound(int fd, void *buf, size_t n,
-                                                                       size_t buflen, int flags,
-                                                                       struct sockaddr *sa,
-                                                                       socklen_t *len)
-{
-    SL_ENSURE(__recvfrom_chk);
-    return sl_recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
-}
+SL_UNBOUND(ssize_t, recvfrom_chk, __recvfrom_chk,
+           (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
+            socklen_t *len),
+           (fd, buf, n, buflen, flags, sa, len))
 
 ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
                         socklen_t *len)
@@ -523,12 +501,8 @@ ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, s
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_read_chk_unbound(int fd, void *buf, size_t n,
-                                                                   size_t buflen)
-{
-    SL_ENSURE(__read_chk);
-    return sl_read_chk(fd, buf, n, buflen);
-}
+SL_UNBOUND(ssize_t, read_chk, __read_chk, (int fd, void *buf, size_t n, size_t buflen),
+           (fd, buf, n, buflen))
 
 ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
@@ -553,12 +527,7 @@ static inline void sl_after_send(int fd, ssize_t r)
     }
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_send_unbound(int fd, const void *buf, size_t n,
-                                                               int flags)
-{
-    SL_ENSURE(send);
-    return sl_send(fd, buf, n, flags);
-}
+SL_UNBOUND(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 
 ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
 {
@@ -569,14 +538,9 @@ ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_sendto_unbound(int fd, const void *buf, size_t n,
-                                                                 int flags,
-                                                                 const struct sockaddr *sa,
-                                                                 socklen_t len)
-{
-    SL_ENSURE(sendto);
-    return sl_sendto(fd, buf, n, flags, sa, len);
-}
+SL_UNBOUND(ssize_t, sendto, sendto,
+           (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len),
+           (fd, buf, n, flags, sa, len))
 
 ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                   socklen_t len)
@@ -588,12 +552,8 @@ ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct soc
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_sendmsg_unbound(int fd, const struct msghdr *msg,
-                                                                  int flags)
-{
-    SL_ENSURE(sendmsg);
-    return sl_sendmsg(fd, msg, flags);
-}
+SL_UNBOUND(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags),
+           (fd, msg, flags))
 
 ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
@@ -604,11 +564,7 @@ ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_write_unbound(int fd, const void *buf, size_t n)
-{
-    SL_ENSURE(write);
-    return sl_write(fd, buf, n);
-}
+SL_UNBOUND(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
 
 ssize_t sl_write(int fd, const void *buf, size_t n)
 {
@@ -619,12 +575,7 @@ ssize_t sl_write(int fd, const void *buf, size_t n)
     return r;
 }
 
-static __attribute__((noinline, cold)) ssize_t sl_writev_unbound(int fd, const struct iovec *iov,
-                                                                 int cnt)
-{
-    SL_ENSURE(writev);
-    return sl_writev(fd, iov, cnt);
-}
+SL_UNBOUND(ssize_t, writev, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
 
 ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
 {
