@@ -228,14 +228,20 @@ def sockleak_run(argv, outdir, driver=None, deadline=DEADLINE_MS, env=None,
               stderr=err.decode(errors="replace"), outdir=outdir,
               seconds=time.monotonic() - start, driver_result=driver_result)
     if read_report:
-        rc, data, _, rerr = run_report(outdir)
-        run.report_stderr = rerr
-        if rc != 0 or data is None:
-            pytest.fail(f"`sockleak report --format json {outdir}` exited {rc} without a"
-                        f" report{run.describe()}", pytrace=False)
-        run.report = data
-        check_schema(run)
+        attach_report(run)
     return run
+
+
+def attach_report(run):
+    """Reads `sockleak report --format json` of run.outdir into run.report,
+    checking its schema; fails the test when there is no report."""
+    rc, data, _, rerr = run_report(run.outdir)
+    run.report_stderr = rerr
+    if rc != 0 or data is None:
+        pytest.fail(f"`sockleak report --format json {run.outdir}` exited {rc} without a"
+                    f" report{run.describe()}", pytrace=False)
+    run.report = data
+    check_schema(run)
 
 
 # ----------------------------------------------------------------- drivers

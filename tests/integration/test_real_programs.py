@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ERROR_EXIT, PYTHON, TIMEOUT, TOOL, Run, _kill_group, check_schema,
+from conftest import (ERROR_EXIT, PYTHON, TIMEOUT, TOOL, Run, _kill_group, attach_report,
                       client, drive, run_report, sockleak_run)
 
 DEADLINE = 300          # ms, the detector's deadline in these tests
@@ -130,13 +130,7 @@ def run_server(argv, tmp_path, port, driver, name, stop=signal.SIGTERM, cwd=None
               stderr=stderr.read_text(errors="replace"), outdir=outdir,
               seconds=time.monotonic() - start, driver_result=result)
     if under_tool:
-        rc, data, _, rerr = run_report(outdir)
-        run.report_stderr = rerr
-        if rc != 0 or data is None:
-            pytest.fail(f"`sockleak report --format json {outdir}` exited {rc} without a"
-                        f" report{run.describe()}", pytrace=False)
-        run.report = data
-        check_schema(run)
+        attach_report(run)
     return run
 
 
