@@ -24,10 +24,12 @@ static void sl_api_visit(int fd, struct sl_slot *s, void *arg)
     c->open_after_eof++;
     if (f & SL_F_REPORTED)
         return;
+    int g = sl_guard_enter();
     sl_fdtable_lock(fd);
     int64_t start = s->eof_ns;
     int64_t sent = atomic_load_explicit(&s->last_send_ns, memory_order_relaxed);
     sl_fdtable_unlock(fd);
+    sl_guard_leave(g);
     if (sent > start)
         start = sent;
     if (start + sl_opt.deadline_ms * 1000000 <= c->now_ns)

@@ -2,7 +2,6 @@
  * fd up to INT_MAX (virtual memory only), chunks of slots mapped on first use
  * and installed with a CAS so lookups never lock. */
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include "fdtable.h"
@@ -11,22 +10,12 @@
 #define SL_CHUNK_SHIFT 10
 #define SL_CHUNK_SLOTS (1u << SL_CHUNK_SHIFT)
 #define SL_TOP_ENTRIES (((size_t)INT_MAX >> SL_CHUNK_SHIFT) + 1)
-#define SL_STRIPES 64
 
 typedef _Atomic(struct sl_slot *) sl_chunk_ptr;
 
 static _Atomic(sl_chunk_ptr *) sl_top;
 /* One past the highest chunk index ever installed: bounds sl_fdtable_foreach. */
 static _Atomic size_t sl_top_used;
-static pthread_mutex_t sl_stripes[SL_STRIPES] = {
-#define SL_M4                                                                                      \
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,               \
-        PTHREAD_MUTEX_INITIALIZER
-#define SL_M16 SL_M4, SL_M4, SL_M4, SL_M4
-    SL_M16, SL_M16, SL_M16, SL_M16
-#undef SL_M16
-#undef SL_M4
-};
 
 static void *sl_map(size_t size)
 {
@@ -84,36 +73,6 @@ struct sl_slot *sl_fdtable_get(int fd)
         }
     }
     return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
-}
-
-void sl_fdtable_lock(int fd)
-{
-    SL_LOCK(&sl_stripes[(unsigned)fd % SL_STRIPES], "fdtable stripe");
-}
-
-void sl_fdtable_unlock(int fd)
-{
-    SL_UNLOCK(&sl_stripes[(unsigned)fd % SL_STRIPES], "fdtable stripe");
-}
-
-void sl_fdtable_lock_all(void)
-{
-    for (int i = 0; i < SL_STRIPES; i++)
-        SL_LOCK(&sl_stripes[i], "fdtable stripe");
-}
-
-void sl_fdtable_unlock_all(void)
-{
-    for (int i = SL_STRIPES - 1; i >= 0; i--)
-        SL_UNLOCK(&sl_stripes[i], "fdtable stripe");
-}
-
-/* fork child: the forking thread held every stripe; it is the only thread
- * left, so fresh mutexes are equivalent and cannot be stuck. */
-void sl_fdtable_reinit_locks(void)
-{
-    for (int i = 0; i < SL_STRIPES; i++)
-        pthread_mutex_init(&sl_stripes[i], NULL);
 }
 
 void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg)

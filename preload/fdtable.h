@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include "locks.h"
 #include "sl.h"
 
 enum sl_slot_flags {
@@ -40,13 +41,10 @@ struct sl_slot *sl_fdtable_peek(int fd) SL_HIDDEN;
 /* Slot for fd, mapping its chunk when needed; NULL on fd < 0 or no memory. */
 struct sl_slot *sl_fdtable_get(int fd) SL_HIDDEN;
 
-/* Striped locks by fd. Never held across a real blocking call or an unwind. */
-void sl_fdtable_lock(int fd) SL_HIDDEN;
-void sl_fdtable_unlock(int fd) SL_HIDDEN;
-/* fork: take every stripe (prepare), release (parent), reinitialise (child). */
-void sl_fdtable_lock_all(void) SL_HIDDEN;
-void sl_fdtable_unlock_all(void) SL_HIDDEN;
-void sl_fdtable_reinit_locks(void) SL_HIDDEN;
+/* Striped locks by fd (locks.h): never held across a real blocking call or
+ * an unwind, taken only with the re-entry guard set. */
+#define sl_fdtable_lock(fd) SL_LOCK_STRIPE(fd)
+#define sl_fdtable_unlock(fd) SL_UNLOCK_STRIPE(fd)
 /* Call fn on every slot that exists (used after fork; stripes not taken). */
 void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg) SL_HIDDEN;
 /* Call fn on every slot that exists for an fd in [lo, hi] (inclusive; empty

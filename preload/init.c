@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "fdtable.h"
+#include "locks.h"
 #include "log.h"
 #include "modules.h"
 #include "options.h"
@@ -61,37 +62,28 @@ static void sl_path_absolute(char *path, size_t size, const char *what)
     memcpy(path, abs, (size_t)n + 1);
 }
 
+/* fork: every lock, in order (locks.c), then each part's own state. */
 static void sl_atfork_prepare(void)
 {
-    int g = sl_guard_enter();
-    sl_fdtable_lock_all();
-    sl_stack_lock_all();
-    sl_reaper_lock_all();
-    sl_log_lock_all();
-    sl_guard_leave(g);
+    sl_locks_prepare();
 }
 
 static void sl_atfork_parent(void)
 {
-    sl_log_unlock_all();
-    sl_reaper_unlock_all();
-    sl_stack_unlock_all();
-    sl_fdtable_unlock_all();
+    sl_locks_parent();
 }
 
-/* The child has one thread: the locks its parent's threads held are
- * reinitialised, the parent's pending deadlines and log are dropped. */
+/* The child has one thread: its locks start afresh, the parent's pending
+ * deadlines and log are dropped. The guard stays set from prepare until
+ * sl_locks_child restores it. */
 static void sl_atfork_child(void)
 {
-    int g = sl_guard_enter();
     sl_pid = getpid();
-    sl_fdtable_reinit_locks();
     sl_track_fork_child();
-    sl_stack_reinit();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged();
-    sl_guard_leave(g);
+    sl_locks_child();
 }
 
 static void sl_do_init(void)

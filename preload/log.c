@@ -24,21 +24,20 @@
 _Atomic uint64_t sl_count_sockets;
 _Atomic uint64_t sl_count_eof;
 
-static pthread_mutex_t sl_log_mu = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic int sl_log_fd = -1; /* written under sl_log_mu */
+static _Atomic int sl_log_fd = -1; /* written under the log lock */
 static int sl_log_created;         /* this process made its file */
 static int sl_log_broken;          /* warned once: silent from now on */
 static dev_t sl_log_dev;
 static ino_t sl_log_ino;
 /* The output directory, held open (O_PATH) from just before the program
  * drops privileges or chroots, so its log is still created there. */
-static _Atomic int sl_log_dirfd = -1; /* written under sl_log_mu */
+static _Atomic int sl_log_dirfd = -1; /* written under the log lock */
 static dev_t sl_log_dir_dev;
 static ino_t sl_log_dir_ino;
 static char sl_log_path[PATH_MAX];
 static uint32_t sl_log_next_id;
 static uint64_t sl_log_findings;
-/* Under sl_log_mu: a static buffer keeps our stack use small in close hooks
+/* Under the log lock: a static buffer keeps our stack use small in close hooks
  * running on program threads with small stacks. */
 static char sl_log_buf[SL_LOG_MAX_LINE];
 static char sl_log_scratch[32768];
@@ -56,13 +55,13 @@ static int sl_log_lock(void)
 {
     int old;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    SL_LOCK(&sl_log_mu, "log");
+    SL_LOCK(SL_LK_LOG);
     return old;
 }
 
 static void sl_log_unlock(int old)
 {
-    SL_UNLOCK(&sl_log_mu, "log");
+    SL_UNLOCK(SL_LK_LOG);
     pthread_setcancelstate(old, NULL);
 }
 
@@ -449,43 +448,44 @@ static void sl_log_module(struct sl_module *m)
         m->logged = 1;
 }
 
-/* A stack's frames, fetched before the log lock: the depot has its own lock,
- * which the fork handler takes before ours. */
+/* A stack's frames and their modules, resolved before the log lock: the
+ * depot and the module map have locks of their own, and the module map's
+ * scans take the loader lock inside the fork gate (locks.h). */
 struct sl_frames {
     const uintptr_t *pcs;
     int n;
+    struct sl_module *mod[SL_MAX_FRAMES];
 };
 
-static struct sl_frames sl_frames_of(uint32_t id)
+static void sl_frames_of(uint32_t id, struct sl_frames *f)
 {
-    struct sl_frames f = {NULL, 0};
-    if (id)
-        f.n = sl_stack_get(id, &f.pcs);
-    if (f.n < 0)
-        f.n = 0;
-    return f;
+    f->n = id ? sl_stack_get(id, &f->pcs) : 0;
+    if (f->n < 0)
+        f->n = 0;
+    if (f->n > SL_MAX_FRAMES)
+        f->n = SL_MAX_FRAMES;
+    for (int i = 0; i < f->n; i++)
+        f->mod[i] = sl_modules_find(f->pcs[i]);
 }
 
 /* Module records for every frame that needs one. Lock held. */
-static void sl_log_stack_modules(struct sl_frames st)
+static void sl_log_stack_modules(const struct sl_frames *st)
 {
-    for (int i = 0; i < st.n && !sl_log_broken; i++) {
-        struct sl_module *m = sl_modules_find(st.pcs[i]);
-        if (m && !m->logged)
-            sl_log_module(m);
-    }
+    for (int i = 0; i < st->n && !sl_log_broken; i++)
+        if (st->mod[i] && !st->mod[i]->logged)
+            sl_log_module(st->mod[i]);
 }
 
-static void sl_buf_stack(struct sl_buf *b, struct sl_frames st)
+static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
 {
     sl_buf_put(b, "[", 1);
-    for (int i = 0; i < st.n; i++) {
-        struct sl_module *m = sl_modules_find(st.pcs[i]);
+    for (int i = 0; i < st->n; i++) {
+        struct sl_module *m = st->mod[i];
         if (m)
             sl_buf_fmt(b, "%s[%u,%llu]", i ? "," : "", m->id,
-                       (unsigned long long)(st.pcs[i] - m->base));
+                       (unsigned long long)(st->pcs[i] - m->base));
         else
-            sl_buf_fmt(b, "%s[-1,%llu]", i ? "," : "", (unsigned long long)st.pcs[i]);
+            sl_buf_fmt(b, "%s[-1,%llu]", i ? "," : "", (unsigned long long)st->pcs[i]);
     }
     sl_buf_put(b, "]", 1);
 }
@@ -493,11 +493,13 @@ static void sl_buf_stack(struct sl_buf *b, struct sl_frames st)
 int sl_log_finding(struct sl_finding *f)
 {
     int rc = -1;
-    struct sl_frames eof = sl_frames_of(f->eof_stack), open = sl_frames_of(f->open_stack);
+    struct sl_frames eof, open; /* 4 KB each: the reaper thread has a full stack */
+    sl_frames_of(f->eof_stack, &eof);
+    sl_frames_of(f->open_stack, &open);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0) {
-        sl_log_stack_modules(eof);
-        sl_log_stack_modules(open);
+        sl_log_stack_modules(&eof);
+        sl_log_stack_modules(&open);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
         sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FINDING "\",\"id\":%u,\"kind\":", f->id);
@@ -515,9 +517,9 @@ int sl_log_finding(struct sl_finding *f)
             sl_buf_put(&b, "null", 4);
         sl_buf_fmt(&b, ",\"eof_unix_ms\":%lld,\"held_ms\":%lld,\"eof_stack\":",
                    (long long)f->eof_unix_ms, (long long)f->held_ms);
-        sl_buf_stack(&b, eof);
+        sl_buf_stack(&b, &eof);
         sl_buf_put(&b, ",\"open_stack\":", 14);
-        sl_buf_stack(&b, open);
+        sl_buf_stack(&b, &open);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0) {
             sl_log_findings++;
@@ -628,35 +630,26 @@ void sl_log_pin_dir(void)
 
 void sl_log_forget_own(int fd)
 {
-    SL_LOCK(&sl_log_mu, "log");
+    int cs = sl_log_lock();
     int log = atomic_load(&sl_log_fd), dir = atomic_load(&sl_log_dirfd);
     if (fd == log)
         atomic_store(&sl_log_fd, -1);
     if (fd == dir)
         atomic_store(&sl_log_dirfd, -1);
-    SL_UNLOCK(&sl_log_mu, "log");
+    sl_log_unlock(cs);
 }
 
 void sl_log_forget_fd(void)
 {
-    SL_LOCK(&sl_log_mu, "log");
+    int g = sl_guard_enter();
+    int cs = sl_log_lock();
     atomic_store(&sl_log_fd, -1);
-    SL_UNLOCK(&sl_log_mu, "log");
-}
-
-void sl_log_lock_all(void)
-{
-    SL_LOCK(&sl_log_mu, "log");
-}
-
-void sl_log_unlock_all(void)
-{
-    SL_UNLOCK(&sl_log_mu, "log");
+    sl_log_unlock(cs);
+    sl_guard_leave(g);
 }
 
 void sl_log_reinit_child(void)
 {
-    pthread_mutex_init(&sl_log_mu, NULL);
     int fd = atomic_load(&sl_log_fd);
     if (fd >= 0)
         sl_real.close(fd);

@@ -40,8 +40,6 @@ void sl_log_forget_own(int fd) SL_HIDDEN;
 /* The program dup2'd over or closed our fd behind our back: reopen on next use. */
 void sl_log_forget_fd(void) SL_HIDDEN;
 
-void sl_log_lock_all(void) SL_HIDDEN;
-void sl_log_unlock_all(void) SL_HIDDEN;
 /* fork child: drop the parent's log fd and counters; the child's own file is
  * created lazily under its own pid. */
 void sl_log_reinit_child(void) SL_HIDDEN;

@@ -18,6 +18,7 @@
 
 #include "modules.h"
 #include "stack.h"
+#include "track.h"
 
 struct sl_mod_slot {
     struct sl_module m;
@@ -27,7 +28,6 @@ struct sl_mod_slot {
 #define SL_MOD_CHUNK 32u
 #define SL_MOD_DIR 256u /* up to 8192 modules per process */
 
-static pthread_mutex_t sl_mod_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sl_mod_slot *sl_mod_dir[SL_MOD_DIR];
 /* Published with release after the entry is complete: sl_modules_get and a
  * fork child (which may inherit a scan cut short) read it without the lock. */
@@ -37,17 +37,8 @@ static unsigned long long sl_mod_adds = ~0ull, sl_mod_subs = ~0ull;
 static char sl_mod_exe[PATH_MAX]; /* /proc/self/exe, read once */
 static int sl_mod_full_warned;
 
-static void sl_modules_mutex(int lock, const char *fn, int line)
-{
-    int e = lock ? pthread_mutex_lock(&sl_mod_mu) : pthread_mutex_unlock(&sl_mod_mu);
-    if (SL_UNLIKELY(e != 0)) {
-        sl_warn("fatal: %s of the module map lock failed (error %d) in %s:%d",
-                lock ? "lock" : "unlock", e, fn, line);
-        abort();
-    }
-}
-#define SL_MOD_LOCK() sl_modules_mutex(1, __func__, __LINE__)
-#define SL_MOD_UNLOCK() sl_modules_mutex(0, __func__, __LINE__)
+#define SL_MOD_LOCK() SL_LOCK(SL_LK_MODULES)
+#define SL_MOD_UNLOCK() SL_UNLOCK(SL_LK_MODULES)
 
 static struct sl_mod_slot *sl_mod_slot(uint32_t id)
 {
@@ -204,22 +195,18 @@ static int sl_counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 /* Rescan when the loader's counters moved since the last scan. A miss with
  * unchanged counters cannot be cured by a rescan (the same objects would be
- * listed), so it is not attempted. Module lock held. */
+ * listed), so it is not attempted. Gate (shared) and module lock held. */
 static void sl_mod_refresh(void)
 {
     unsigned long long c[2] = {0, 0};
     if (sl_mod_scan != 0) {
-        sl_unwind_gate_enter();
         dl_iterate_phdr(sl_counters_cb, c);
-        sl_unwind_gate_leave();
         if (c[0] == sl_mod_adds && c[1] == sl_mod_subs)
             return;
     }
     struct sl_scan sc = {0};
     sl_mod_scan++;
-    sl_unwind_gate_enter();
     dl_iterate_phdr(sl_scan_cb, &sc);
-    sl_unwind_gate_leave();
 }
 
 static struct sl_module *sl_mod_lookup(uintptr_t pc)
@@ -245,13 +232,19 @@ static struct sl_module *sl_mod_lookup(uintptr_t pc)
     return edge ? edge : gone;
 }
 
+/* dl_iterate_phdr takes the loader lock: inside the fork gate, which comes
+ * before the module lock in the order (locks.h). */
 struct sl_module *sl_modules_find(uintptr_t pc)
 {
     struct sl_module *m;
+    int g = sl_guard_enter();
+    uint32_t gate = SL_GATE_ENTER();
     SL_MOD_LOCK();
     sl_mod_refresh();
     m = sl_mod_lookup(pc);
     SL_MOD_UNLOCK();
+    SL_GATE_LEAVE(gate);
+    sl_guard_leave(g);
     return m;
 }
 
@@ -262,13 +255,10 @@ struct sl_module *sl_modules_get(uint32_t id)
     return &sl_mod_slot(id)->m;
 }
 
-/* Fork child. The interface has no fork hooks for this lock, so the child
- * also starts it afresh here: a scan the parent's reaper had under way is
- * harmless, since only complete entries were published, and forcing a rescan
- * repairs any liveness marks it left half done. */
+/* Fork child (the module lock was taken by prepare, so no scan was under
+ * way): a new log, and a rescan on next use. */
 void sl_modules_reset_logged(void)
 {
-    pthread_mutex_init(&sl_mod_mu, NULL);
     sl_mod_adds = sl_mod_subs = ~0ull;
     uint32_t count = atomic_load_explicit(&sl_mod_count, memory_order_acquire);
     for (uint32_t id = 0; id < count; id++)
@@ -297,9 +287,11 @@ static int sl_self_cb(struct dl_phdr_info *info, size_t size, void *arg)
 static void sl_self_find(void)
 {
     struct sl_self_query q = {(uintptr_t)&sl_modules_self_range};
-    sl_unwind_gate_enter();
+    int g = sl_guard_enter();
+    uint32_t gate = SL_GATE_ENTER();
     dl_iterate_phdr(sl_self_cb, &q);
-    sl_unwind_gate_leave();
+    SL_GATE_LEAVE(gate);
+    sl_guard_leave(g);
 }
 
 void sl_modules_self_range(uintptr_t *lo, uintptr_t *hi)

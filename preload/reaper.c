@@ -28,9 +28,9 @@ struct sl_due {
     uint32_t gen;
 };
 
-static pthread_mutex_t sl_reaper_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sl_reaper_cv;
-static int sl_reaper_cv_ready; /* sl_reaper_cv set to CLOCK_MONOTONIC */
+/* Bumped (reaper lock held) when the queue's earliest entry changes; the
+ * thread sleeps on it with a futex. */
+static _Atomic uint32_t sl_reaper_seq;
 static int sl_reaper_started;  /* a thread runs, or is being started */
 static int sl_reaper_warned;
 static struct sl_due *sl_heap;
@@ -91,16 +91,6 @@ int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
     return 1;
 }
 
-static void sl_reaper_cv_init(void)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&sl_reaper_cv, &a);
-    pthread_condattr_destroy(&a);
-    sl_reaper_cv_ready = 1;
-}
-
 static const char *sl_tcp_state_name(unsigned state)
 {
     static const char *const names[] = {NULL,         "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
@@ -152,9 +142,9 @@ static void sl_reaper_drop(int fd, struct sl_slot *s, uint32_t gen, int replaced
 
 static void sl_reaper_requeue(int fd, uint32_t gen, int64_t due_ns)
 {
-    SL_LOCK(&sl_reaper_mu, "reaper");
+    SL_LOCK(SL_LK_REAPER);
     sl_reaper_heap_push(fd, gen, due_ns);
-    SL_UNLOCK(&sl_reaper_mu, "reaper");
+    SL_UNLOCK(SL_LK_REAPER);
 }
 
 /* One due entry: a finding if the socket is still open past its deadline.
@@ -254,24 +244,23 @@ static void *sl_reaper_main(void *arg)
 {
     (void)arg;
     sl_in_lib = 1; /* everything this thread calls is our own work */
-    SL_LOCK(&sl_reaper_mu, "reaper");
+    SL_LOCK(SL_LK_REAPER);
     for (;;) {
-        if (sl_heap_len == 0) {
-            pthread_cond_wait(&sl_reaper_cv, &sl_reaper_mu);
-            continue;
-        }
-        int64_t due = sl_heap[0].due_ns;
-        if (due > sl_now_ns()) {
-            struct timespec ts = {due / 1000000000, due % 1000000000};
-            pthread_cond_timedwait(&sl_reaper_cv, &sl_reaper_mu, &ts);
+        int64_t due = sl_heap_len ? sl_heap[0].due_ns : 0, now = sl_now_ns();
+        if (sl_heap_len == 0 || due > now) {
+            uint32_t seq = atomic_load(&sl_reaper_seq);
+            struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
+            SL_UNLOCK(SL_LK_REAPER);
+            sl_lock_wait_word(&sl_reaper_seq, seq, sl_heap_len ? &ts : NULL);
+            SL_LOCK(SL_LK_REAPER);
             continue;
         }
         int fd;
         uint32_t gen;
         sl_reaper_heap_pop(&fd, &gen, &due);
-        SL_UNLOCK(&sl_reaper_mu, "reaper");
+        SL_UNLOCK(SL_LK_REAPER);
         sl_reaper_check(fd, gen);
-        SL_LOCK(&sl_reaper_mu, "reaper");
+        SL_LOCK(SL_LK_REAPER);
     }
     return NULL;
 }
@@ -296,29 +285,30 @@ static int sl_reaper_start(void)
 void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
 {
     int g = sl_guard_enter();
-    SL_LOCK(&sl_reaper_mu, "reaper");
-    if (!sl_reaper_cv_ready)
-        sl_reaper_cv_init();
+    SL_LOCK(SL_LK_REAPER);
     int pushed = sl_reaper_heap_push(fd, gen, due_ns) == 0;
     int start = pushed && !sl_reaper_started;
     if (start)
         sl_reaper_started = 1;
-    if (pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns)
-        pthread_cond_signal(&sl_reaper_cv);
+    int head = pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns;
+    if (head)
+        atomic_fetch_add(&sl_reaper_seq, 1);
     int warn_mem = !pushed && !sl_reaper_warned;
     if (warn_mem)
         sl_reaper_warned = 1;
-    SL_UNLOCK(&sl_reaper_mu, "reaper");
+    SL_UNLOCK(SL_LK_REAPER);
+    if (head)
+        sl_lock_wake_word(&sl_reaper_seq);
     if (warn_mem)
         sl_warn("out of memory for the deadline queue; some leaks will not be reported");
     if (start) {
         int e = sl_reaper_start();
         if (e) {
-            SL_LOCK(&sl_reaper_mu, "reaper");
+            SL_LOCK(SL_LK_REAPER);
             sl_reaper_started = 0;
             int warn = !sl_reaper_warned;
             sl_reaper_warned = 1;
-            SL_UNLOCK(&sl_reaper_mu, "reaper");
+            SL_UNLOCK(SL_LK_REAPER);
             if (warn)
                 sl_warn("cannot start the reaper thread: %s; leaks will not be reported",
                         strerror(e));
@@ -327,20 +317,8 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
     sl_guard_leave(g);
 }
 
-void sl_reaper_lock_all(void)
-{
-    SL_LOCK(&sl_reaper_mu, "reaper");
-}
-
-void sl_reaper_unlock_all(void)
-{
-    SL_UNLOCK(&sl_reaper_mu, "reaper");
-}
-
 void sl_reaper_reinit_child(void)
 {
-    pthread_mutex_init(&sl_reaper_mu, NULL);
-    sl_reaper_cv_init();
     sl_heap_len = 0;
     sl_reaper_started = 0;
 }

@@ -14,8 +14,6 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
  * reads TCP_INFO, writes the finding through sl_log_finding and sets
  * SL_F_REPORTED, finding_id and reported_ns. */
 
-void sl_reaper_lock_all(void) SL_HIDDEN;
-void sl_reaper_unlock_all(void) SL_HIDDEN;
 /* fork child: empty the queue (those deadlines were the parent's), forget the
  * thread (the next schedule starts a new one). */
 void sl_reaper_reinit_child(void) SL_HIDDEN;

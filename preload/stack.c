@@ -20,6 +20,7 @@
 #include "modules.h"
 #include "options.h"
 #include "stack.h"
+#include "track.h"
 
 /* ------------------------------------------------------------ the arena */
 
@@ -68,23 +69,13 @@ struct sl_depot_entry {
 #define SL_DEPOT_CHUNK 4096u
 #define SL_DEPOT_DIR 1024u /* up to 4M distinct stacks */
 
-static pthread_mutex_t sl_depot_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sl_depot_entry *sl_depot_table; /* uthash head */
 static struct sl_depot_entry **sl_depot_dir[SL_DEPOT_DIR];
 static uint32_t sl_depot_count; /* ids 1..count */
 static int sl_depot_full_warned;
 
-static void sl_stack_mutex(int lock, const char *fn, int line)
-{
-    int e = lock ? pthread_mutex_lock(&sl_depot_mu) : pthread_mutex_unlock(&sl_depot_mu);
-    if (SL_UNLIKELY(e != 0)) {
-        sl_warn("fatal: %s of the stack depot lock failed (error %d) in %s:%d",
-                lock ? "lock" : "unlock", e, fn, line);
-        abort();
-    }
-}
-#define SL_DEPOT_LOCK() sl_stack_mutex(1, __func__, __LINE__)
-#define SL_DEPOT_UNLOCK() sl_stack_mutex(0, __func__, __LINE__)
+#define SL_DEPOT_LOCK() SL_LOCK(SL_LK_DEPOT)
+#define SL_DEPOT_UNLOCK() SL_UNLOCK(SL_LK_DEPOT)
 
 /* A 64-bit mix of the frames folded to uthash's 32 bits; uthash picks the
  * bucket from the low bits, so those must depend on every frame. */
@@ -165,65 +156,6 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs)
     return (int)e->n;
 }
 
-static void sl_stack_prime_before_fork(void);
-
-/* The fork gate: every unwind of ours holds it shared, fork takes it
- * exclusive. libunwind's cache lock and glibc's loader lock (which libunwind
- * takes through dl_iterate_phdr) are not reset in a fork child: a fork while
- * one of our threads unwinds would leave the child's first capture hanging.
- * Writer-preferring, so a stream of captures cannot starve a fork. */
-static pthread_rwlock_t sl_unwind_gate;
-static pthread_once_t sl_unwind_gate_once = PTHREAD_ONCE_INIT;
-static int sl_unwind_gate_held; /* by the forking thread, prepare to parent/child */
-
-static void sl_unwind_gate_init(void)
-{
-    pthread_rwlockattr_t a;
-    pthread_rwlockattr_init(&a);
-    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&sl_unwind_gate, &a);
-    pthread_rwlockattr_destroy(&a);
-}
-
-void sl_unwind_gate_enter(void)
-{
-    pthread_once(&sl_unwind_gate_once, sl_unwind_gate_init);
-    pthread_rwlock_rdlock(&sl_unwind_gate);
-}
-
-void sl_unwind_gate_leave(void)
-{
-    pthread_rwlock_unlock(&sl_unwind_gate);
-}
-
-/* fork prepare. A fork from a signal handler that interrupted our own code
- * on this thread (sl_in_lib set: we may hold the gate shared) skips the gate
- * rather than deadlock on itself. */
-void sl_stack_lock_all(void)
-{
-    sl_stack_prime_before_fork();
-    pthread_once(&sl_unwind_gate_once, sl_unwind_gate_init);
-    sl_unwind_gate_held = !sl_in_lib && pthread_rwlock_wrlock(&sl_unwind_gate) == 0;
-    SL_DEPOT_LOCK();
-}
-
-void sl_stack_unlock_all(void)
-{
-    SL_DEPOT_UNLOCK();
-    if (sl_unwind_gate_held)
-        pthread_rwlock_unlock(&sl_unwind_gate);
-    sl_unwind_gate_held = 0;
-}
-
-/* The child is single-threaded and the depot consistent (prepare held the
- * lock across fork), so only the locks need a fresh start. */
-void sl_stack_reinit(void)
-{
-    pthread_mutex_init(&sl_depot_mu, NULL);
-    sl_unwind_gate_init();
-    sl_unwind_gate_held = 0;
-}
-
 /* ------------------------------------------------------------ unwinding */
 
 /* Frames fetched beyond the option, to make room for the leading frames we
@@ -264,7 +196,7 @@ static void sl_stack_load(void)
      * every unwind step call dl_iterate_phdr, whose loader lock a fork can
      * leave held in the child just the same, and more often; Debian builds
      * libunwind without a real per-thread cache. Our own unwinding is kept
-     * out of forks by sl_unwind_gate instead. */
+     * out of forks by the fork gate (locks.h) instead. */
     struct sl_module *unw = sl_modules_find((uintptr_t)bt);
     if (unw) {
         sl_unw_lo = unw->lo;
@@ -273,9 +205,9 @@ static void sl_stack_load(void)
     sl_modules_self_range(&sl_self_lo, &sl_self_hi);
 
     void *warm[SL_SKIP_MARGIN];
-    sl_unwind_gate_enter();
+    uint32_t gate = SL_GATE_ENTER();
     ((sl_unw_backtrace_fn)bt)(warm, SL_SKIP_MARGIN);
-    sl_unwind_gate_leave();
+    SL_GATE_LEAVE(gate);
     sl_unw_backtrace = (sl_unw_backtrace_fn)bt;
 done:
     atomic_store_explicit(&sl_stack_ready, 1, memory_order_release);
@@ -294,7 +226,7 @@ void sl_stack_prime(void)
  * would then hang. So prime here, in the parent, where the lock is simply
  * waited for. A process without libunwind loaded has nobody else to hold
  * its locks: its children may prime lazily. */
-static void sl_stack_prime_before_fork(void)
+void sl_stack_prime_before_fork(void)
 {
     if (atomic_load_explicit(&sl_stack_ready, memory_order_acquire))
         return;
@@ -328,9 +260,9 @@ uint32_t sl_stack_capture(void)
     int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
     int want = sl_frames_option();
     uintptr_t buf[want + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
-    sl_unwind_gate_enter();
+    uint32_t gate = SL_GATE_ENTER();
     int n = sl_unw_backtrace((void **)buf, want + SL_SKIP_MARGIN);
-    sl_unwind_gate_leave();
+    SL_GATE_LEAVE(gate);
     int i = 0;
 
     while (i < n && buf[i] >= sl_unw_lo && buf[i] < sl_unw_hi)

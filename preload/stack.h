@@ -20,15 +20,9 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs) SL_HIDDEN;
 /* Load libunwind and prime it (first unwind costs about 1 ms). Idempotent. */
 void sl_stack_prime(void) SL_HIDDEN;
 
-/* The fork gate, held shared around anything of ours that may take
- * libunwind's or the loader's locks (unwinding, dl_iterate_phdr): fork takes
- * it exclusive, so no child inherits those locks held by one of our threads.
- * Never nested. */
-void sl_unwind_gate_enter(void) SL_HIDDEN;
-void sl_unwind_gate_leave(void) SL_HIDDEN;
-
-void sl_stack_lock_all(void) SL_HIDDEN;   /* fork prepare */
-void sl_stack_unlock_all(void) SL_HIDDEN; /* fork parent */
-void sl_stack_reinit(void) SL_HIDDEN;     /* fork child */
+/* fork prepare, on a thread outside our code: when the program has
+ * libunwind loaded itself, prime ours now (in the child its cache lock may be
+ * held by a thread that no longer exists). */
+void sl_stack_prime_before_fork(void) SL_HIDDEN;
 
 #endif

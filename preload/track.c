@@ -176,26 +176,26 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
         atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
 }
 
-/* New fds from socket/socketpair/accept: drop stale state, track streams. */
+/* New fds from socket/socketpair/accept: drop stale state, track streams.
+ * Inside our own code (our own sockets, or a signal handler that interrupted
+ * it on this thread) nothing is recorded: a stale slot left at that number
+ * is caught by the inode check before any finding. */
 static void sl_track_created(const int *fds, int n, struct sl_class c)
 {
+    if (sl_in_lib)
+        return;
+    int g = sl_guard_enter();
     c.flags &= SL_CLASS_BITS;
-    int stream = (c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM;
-    if (stream && sl_in_lib)
-        c.flags = 0; /* our own use: classified lazily if ever read */
-    else if (stream) {
-        int g = sl_guard_enter();
+    if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM) {
         sl_init();
         c.open_stack = sl_stack_capture();
-        for (int i = 0; i < n; i++) {
-            c.inode = sl_inode_of(fds[i]);
-            sl_slot_install(fds[i], &c);
-        }
-        sl_guard_leave(g);
-        return;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        if (c.flags & SL_F_STREAM)
+            c.inode = sl_inode_of(fds[i]);
         sl_slot_install(fds[i], &c);
+    }
+    sl_guard_leave(g);
 }
 
 static struct sl_class sl_class_for(int domain, int type)
@@ -239,24 +239,24 @@ int sl_socketpair(int domain, int type, int proto, int sv[2])
 static void sl_track_accepted(int lfd, int fd)
 {
     struct sl_class c = {0};
-    if (!sl_in_lib) {
-        struct sl_slot *ls = sl_fdtable_get(lfd);
-        uint32_t gen;
-        if (ls) {
-            int g = sl_guard_enter();
-            sl_init();
-            sl_slot_class(lfd, ls, &c, &gen, 0);
-            sl_guard_leave(g);
-        }
-        if ((c.flags & SL_F_SOCKET) && c.type == SOCK_STREAM && sl_domain_tracked(c.domain))
-            c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
-        else if (c.flags & SL_F_SOCKET)
-            c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-        else
-            c.flags = 0;
-        c.inode = 0;
-        c.open_stack = 0;
+    if (sl_in_lib)
+        return;
+    struct sl_slot *ls = sl_fdtable_get(lfd);
+    uint32_t gen;
+    if (ls) {
+        int g = sl_guard_enter();
+        sl_init();
+        sl_slot_class(lfd, ls, &c, &gen, 0);
+        sl_guard_leave(g);
     }
+    if ((c.flags & SL_F_SOCKET) && c.type == SOCK_STREAM && sl_domain_tracked(c.domain))
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+    else if (c.flags & SL_F_SOCKET)
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+    else
+        c.flags = 0;
+    c.inode = 0;
+    c.open_stack = 0;
     sl_track_created(&fd, 1, c);
 }
 
@@ -598,12 +598,14 @@ int sl_shutdown(int fd, int how)
             bits |= SL_F_SHUT_RD;
         /* Recorded even on an fd not yet classified: a later 0 read after
          * SHUT_RD must not count as end-of-stream. */
-        struct sl_slot *s = bits ? sl_fdtable_get(fd) : NULL;
+        struct sl_slot *s = bits && !sl_in_lib ? sl_fdtable_get(fd) : NULL;
         if (s) {
             int e = errno;
+            int g = sl_guard_enter();
             sl_fdtable_lock(fd);
             atomic_fetch_or(&s->flags, bits);
             sl_fdtable_unlock(fd);
+            sl_guard_leave(g);
             errno = e;
         }
     }
@@ -616,24 +618,25 @@ int sl_shutdown(int fd, int how)
 static void sl_track_close_slot(int fd, struct sl_slot *s)
 {
     int e = errno;
+    int g = sl_guard_enter();
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
     uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
     int64_t held_ms = id ? (sl_now_ns() - s->eof_ns) / 1000000 : 0;
     sl_slot_reset(s);
     sl_fdtable_unlock(fd);
-    if (id) {
-        int g = sl_guard_enter();
+    if (id)
         sl_log_closed(id, fd, held_ms);
-        sl_guard_leave(g);
-    }
+    sl_guard_leave(g);
     errno = e;
 }
 
+/* Inside our own code (a signal handler on a thread in a locked section)
+ * the slot is left as it is: the inode check catches it later. */
 static void sl_track_close(int fd)
 {
     struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed))
+    if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed) || sl_in_lib)
         return;
     if (SL_UNLIKELY(sl_in_vfork_child()))
         return;
@@ -651,7 +654,7 @@ static void sl_range_close_slot(int fd, struct sl_slot *s, void *arg)
  * chunks that exist, whatever the width of the range. */
 void sl_track_close_range(unsigned int first, unsigned int last)
 {
-    if (first > last || first > (unsigned int)INT_MAX)
+    if (first > last || first > (unsigned int)INT_MAX || sl_in_lib)
         return;
     int hi = last > (unsigned int)INT_MAX ? INT_MAX : (int)last;
     int e = errno;
@@ -749,8 +752,9 @@ void sl_closefrom(int lowfd)
     sl_real.closefrom(lowfd);
 }
 
-/* newfd now refers to oldfd's object: same classification, no EOF state. */
-static void sl_track_dup(int oldfd, int newfd)
+/* newfd now refers to oldfd's object: same classification, no EOF state.
+ * Guard set. */
+static void sl_track_dup_guarded(int oldfd, int newfd)
 {
     struct sl_class c = {0};
     struct sl_slot *s = sl_fdtable_peek(oldfd);
@@ -779,6 +783,15 @@ static void sl_track_dup(int oldfd, int newfd)
     sl_fdtable_unlock(newfd);
 }
 
+static void sl_track_dup(int oldfd, int newfd)
+{
+    if (sl_in_lib)
+        return;
+    int g = sl_guard_enter();
+    sl_track_dup_guarded(oldfd, newfd);
+    sl_guard_leave(g);
+}
+
 int sl_dup(int fd)
 {
     SL_ENSURE(dup);
@@ -799,8 +812,11 @@ int sl_dup(int fd)
  * the next record if the call then fails). */
 static void sl_before_dup_over(int fd, int fd2)
 {
-    if (fd != fd2 && SL_UNLIKELY(sl_log_owns_fd(fd2)) && !sl_in_vfork_child())
+    if (fd != fd2 && SL_UNLIKELY(sl_log_owns_fd(fd2)) && !sl_in_lib && !sl_in_vfork_child()) {
+        int g = sl_guard_enter();
         sl_log_forget_own(fd2);
+        sl_guard_leave(g);
+    }
 }
 
 static void sl_after_dup_over(int fd, int fd2)

@@ -1,22 +1,15 @@
 /* What the hooks do: the bookkeeping behind every exported wrapper (track.c),
- * plus the named lock helpers every preload source uses. */
+ * and the fatal-error helper every preload source uses. */
 #ifndef SL_TRACK_H
 #define SL_TRACK_H
 
-#include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+#include "locks.h"
 #include "sl.h"
-
-/* Lock helpers: a failing pthread call is a bug or memory corruption, so they
- * abort with the lock's name and the caller's function and line. */
-void sl_lock_at(pthread_mutex_t *m, const char *name, const char *func, int line) SL_HIDDEN;
-void sl_unlock_at(pthread_mutex_t *m, const char *name, const char *func, int line) SL_HIDDEN;
-#define SL_LOCK(m, name) sl_lock_at((m), (name), __func__, __LINE__)
-#define SL_UNLOCK(m, name) sl_unlock_at((m), (name), __func__, __LINE__)
 
 /* Print "sockleak: fatal: ..." on fd 2 without libc's hooked functions, abort. */
 void sl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)) SL_HIDDEN;

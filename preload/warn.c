@@ -1,4 +1,4 @@
-/* Warnings, fatal errors and the named lock helpers. */
+/* Warnings and fatal errors. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,18 +70,4 @@ void sl_fatal(const char *fmt, ...)
     va_end(ap);
     sl_raw_write(2, buf, len);
     abort();
-}
-
-void sl_lock_at(pthread_mutex_t *m, const char *name, const char *func, int line)
-{
-    int e = pthread_mutex_lock(m);
-    if (e)
-        sl_fatal("pthread_mutex_lock(%s) failed in %s:%d: %s", name, func, line, strerror(e));
-}
-
-void sl_unlock_at(pthread_mutex_t *m, const char *name, const char *func, int line)
-{
-    int e = pthread_mutex_unlock(m);
-    if (e)
-        sl_fatal("pthread_mutex_unlock(%s) failed in %s:%d: %s", name, func, line, strerror(e));
 }

@@ -115,21 +115,12 @@ static void test_concurrent_get(void **state)
     }
 }
 
-static void test_lock_all(void **state)
-{
-    (void)state;
-    sl_fdtable_lock_all();
-    sl_fdtable_unlock_all();
-    sl_fdtable_lock(3);
-    sl_fdtable_unlock(3);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peek_unknown),   cmocka_unit_test(test_get_creates),
         cmocka_unit_test(test_generations),    cmocka_unit_test(test_foreach),
-        cmocka_unit_test(test_concurrent_get), cmocka_unit_test(test_lock_all),
+        cmocka_unit_test(test_concurrent_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

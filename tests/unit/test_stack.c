@@ -19,6 +19,7 @@
 
 #include "modules.h"
 #include "options.h"
+#include "locks.h"
 #include "stack.h"
 
 /* The library's own definitions live in files this test may not link
@@ -329,19 +330,19 @@ static void test_fork_hooks(void **state)
     uint32_t before;
     repeat(site_a, 1, &before);
     int nbefore = sl_stack_get(before, &pcs);
-    sl_stack_lock_all();
+    sl_locks_prepare();
     pid_t pid = fork();
     if (pid == 0) {
         /* The child keeps the parent's depot and can add to it. */
         uint32_t ids[2];
         const uintptr_t *cpcs;
-        sl_stack_reinit();
+        sl_locks_child();
         repeat(site_a, 2, ids);
         int ok = sl_stack_get(before, &cpcs) == nbefore && cpcs == pcs && ids[0] > before &&
                  ids[1] == ids[0];
         _exit(ok ? 0 : 1);
     }
-    sl_stack_unlock_all();
+    sl_locks_parent();
     assert_true(pid > 0);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);

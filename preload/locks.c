@@ -1,0 +1,291 @@
+/* The library's locks (see locks.h for the order and the rules).
+ *
+ * They are our own small futex locks rather than pthread's, for one reason:
+ * fork. A mutex word here holds its owner's thread id, set by the same
+ * compare-and-swap that takes it, so fork's prepare handler knows exactly
+ * which locks its own thread holds: those were taken by a section that a
+ * signal handler interrupted, and waiting for them would wait forever. With
+ * pthread mutexes the owner is written after the lock word, and a signal
+ * between the two would make the thread wait for itself.
+ *
+ * The gate is a reader count that forks wait to drain. Its word carries an
+ * epoch that the fork child advances, so a section that was inside the gate
+ * at fork (on the forking thread, interrupted) leaves it without disturbing
+ * the child's fresh count. */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "locks.h"
+#include "stack.h"
+#include "track.h"
+
+#define SL_LK_WAITERS 0x80000000u /* high bit of a mutex word: someone sleeps on it */
+
+static _Atomic uint32_t sl_lk_word[SL_LK_COUNT]; /* gate and stripe entries unused */
+static _Atomic uint32_t sl_lk_stripe[SL_STRIPES];
+
+static _Atomic uint64_t sl_gate_word;   /* epoch << 32 | readers inside */
+static _Atomic uint32_t sl_gate_forks;  /* forks waiting or under way */
+
+static __thread pid_t sl_lk_tid __attribute__((tls_model("initial-exec")));
+/* Set from just before this thread enters the gate to just after it leaves. */
+static __thread int sl_gate_mine __attribute__((tls_model("initial-exec")));
+/* What prepare took (released by parent), and the guard it set. */
+static __thread uint32_t sl_lk_taken __attribute__((tls_model("initial-exec")));
+static __thread uint64_t sl_lk_taken_stripes __attribute__((tls_model("initial-exec")));
+static __thread int sl_lk_fork_guard __attribute__((tls_model("initial-exec")));
+
+static const char *const sl_lk_names[SL_LK_COUNT] = {
+    "gate", "fdtable stripe", "stack depot", "reaper", "log", "module map"};
+
+#ifdef SL_LOCK_DEBUG
+/* Lock-debug build: what this thread holds, to check the order. */
+static __thread uint32_t sl_lk_held __attribute__((tls_model("initial-exec")));
+#endif
+
+/* A raw futex call: glibc's syscall() is our own hook. */
+static long sl_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+    long r;
+    register long r10 __asm__("r10") = (long)ts;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"((long)SYS_futex), "D"(addr), "S"((long)op), "d"((long)val), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+static pid_t sl_lk_self(void)
+{
+    if (SL_UNLIKELY(!sl_lk_tid))
+        sl_lk_tid = gettid();
+    return sl_lk_tid;
+}
+
+static _Atomic uint32_t *sl_lk_addr(enum sl_lock_id id, unsigned sub)
+{
+    return id == SL_LK_STRIPE ? &sl_lk_stripe[sub % SL_STRIPES] : &sl_lk_word[id];
+}
+
+static int sl_lk_mine(_Atomic uint32_t *w)
+{
+    return (atomic_load_explicit(w, memory_order_relaxed) & ~SL_LK_WAITERS) ==
+           (uint32_t)sl_lk_self();
+}
+
+/* Take w. Once this thread has slept, it takes the lock marked contended,
+ * so its own release wakes whoever else is waiting. */
+static void sl_lk_take(_Atomic uint32_t *w)
+{
+    uint32_t me = (uint32_t)sl_lk_self(), want = me;
+    for (;;) {
+        uint32_t old = 0;
+        if (atomic_compare_exchange_strong(w, &old, want))
+            return;
+        if (!(old & SL_LK_WAITERS) &&
+            !atomic_compare_exchange_strong(w, &old, old | SL_LK_WAITERS))
+            continue;
+        sl_futex(w, FUTEX_WAIT_PRIVATE, old | SL_LK_WAITERS, NULL);
+        want = me | SL_LK_WAITERS;
+    }
+}
+
+static void sl_lk_give(_Atomic uint32_t *w)
+{
+    if (atomic_exchange(w, 0) & SL_LK_WAITERS)
+        sl_futex(w, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+#ifdef SL_LOCK_DEBUG
+static void sl_lk_check_take(enum sl_lock_id id, const char *func, int line)
+{
+    if (!sl_in_lib)
+        sl_fatal("lock order: %s taken outside the re-entry guard in %s:%d", sl_lk_names[id], func,
+                 line);
+    uint32_t later = sl_lk_held & ~((2u << id) - 1);
+    if (sl_lk_held & (1u << id))
+        sl_fatal("lock order: %s taken twice in %s:%d", sl_lk_names[id], func, line);
+    if (later)
+        sl_fatal("lock order: %s taken in %s:%d while %s is held", sl_lk_names[id], func, line,
+                 sl_lk_names[__builtin_ctz(later)]);
+    sl_lk_held |= 1u << id;
+}
+
+static void sl_lk_check_give(enum sl_lock_id id, const char *func, int line)
+{
+    if (!(sl_lk_held & (1u << id)))
+        sl_fatal("lock order: %s released in %s:%d but not held", sl_lk_names[id], func, line);
+    sl_lk_held &= ~(1u << id);
+}
+#else
+#define sl_lk_check_take(id, func, line) ((void)(func), (void)(line))
+#define sl_lk_check_give(id, func, line) ((void)(func), (void)(line))
+#endif
+
+void sl_lock_at(enum sl_lock_id id, unsigned sub, const char *func, int line)
+{
+    if (SL_UNLIKELY(id <= SL_LK_GATE || id >= SL_LK_COUNT))
+        sl_fatal("lock %d is no mutex (%s:%d)", (int)id, func, line);
+    sl_lk_check_take(id, func, line);
+    sl_lk_take(sl_lk_addr(id, sub));
+}
+
+void sl_unlock_at(enum sl_lock_id id, unsigned sub, const char *func, int line)
+{
+    _Atomic uint32_t *w = sl_lk_addr(id, sub);
+    if (SL_UNLIKELY(!sl_lk_mine(w)))
+        sl_fatal("%s released in %s:%d by a thread that does not hold it", sl_lk_names[id], func,
+                 line);
+    sl_lk_check_give(id, func, line);
+    sl_lk_give(w);
+}
+
+void sl_lock_wait_word(_Atomic uint32_t *w, uint32_t val, const struct timespec *timeout)
+{
+    sl_futex(w, FUTEX_WAIT_PRIVATE, val, timeout);
+}
+
+void sl_lock_wake_word(_Atomic uint32_t *w)
+{
+    sl_futex(w, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+/* A short pause while a fork drains the gate or a fork goes on. */
+static void sl_gate_nap(unsigned *spins)
+{
+    if ((*spins)++ < 64) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = {0, 50 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Returns the epoch the caller entered in, for sl_gate_leave_at. */
+uint32_t sl_gate_enter_at(const char *func, int line)
+{
+    sl_lk_check_take(SL_LK_GATE, func, line);
+    unsigned spins = 0;
+    for (;;) {
+        while (atomic_load(&sl_gate_forks))
+            sl_gate_nap(&spins);
+        sl_gate_mine = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        uint64_t w = atomic_load(&sl_gate_word);
+        if (!atomic_compare_exchange_weak(&sl_gate_word, &w, w + 1)) {
+            sl_gate_mine = 0;
+            continue;
+        }
+        if (!atomic_load(&sl_gate_forks))
+            return (uint32_t)(w >> 32);
+        /* A fork began meanwhile: let it drain the gate, then retry. */
+        sl_gate_leave_at(func, line, (uint32_t)(w >> 32));
+        sl_lk_check_take(SL_LK_GATE, func, line);
+    }
+}
+
+/* Leave the gate entered in epoch; nothing when a fork child has since
+ * started a new epoch (its count never included us). */
+void sl_gate_leave_at(const char *func, int line, uint32_t epoch)
+{
+    uint64_t w = atomic_load(&sl_gate_word);
+    while ((uint32_t)(w >> 32) == epoch && !atomic_compare_exchange_weak(&sl_gate_word, &w, w - 1))
+        ;
+    atomic_signal_fence(memory_order_seq_cst);
+    sl_gate_mine = 0;
+    sl_lk_check_give(SL_LK_GATE, func, line);
+}
+
+/* prepare: hold new readers back and wait for those inside to leave, unless
+ * this thread is one of them (a fork from a signal handler that interrupted
+ * our unwinding: the interrupted section resumes in parent and child). */
+static void sl_gate_close(void)
+{
+    atomic_fetch_add(&sl_gate_forks, 1);
+    if (sl_gate_mine)
+        return;
+    unsigned spins = 0;
+    while ((uint32_t)atomic_load(&sl_gate_word) != 0)
+        sl_gate_nap(&spins);
+}
+
+int sl_locks_held(void)
+{
+    if (sl_gate_mine)
+        return 1;
+    for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
+        if (sl_lk_mine(&sl_lk_word[id]))
+            return 1;
+    for (int i = 0; i < SL_STRIPES; i++)
+        if (sl_lk_mine(&sl_lk_stripe[i]))
+            return 1;
+    return 0;
+}
+
+/* Take w for fork unless this thread owns it already; 1 when taken. */
+static int sl_lk_take_for_fork(_Atomic uint32_t *w)
+{
+    if (sl_lk_mine(w))
+        return 0;
+    sl_lk_take(w);
+    return 1;
+}
+
+void sl_locks_prepare(void)
+{
+    int was = sl_guard_enter();
+    sl_lk_fork_guard = was;
+    if (!was && !sl_locks_held())
+        sl_stack_prime_before_fork();
+    sl_lk_taken = 0;
+    sl_lk_taken_stripes = 0;
+    sl_gate_close();
+    for (int i = 0; i < SL_STRIPES; i++)
+        if (sl_lk_take_for_fork(&sl_lk_stripe[i]))
+            sl_lk_taken_stripes |= 1ull << i;
+    for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
+        if (sl_lk_take_for_fork(&sl_lk_word[id]))
+            sl_lk_taken |= 1u << id;
+    /* The guard stays set until parent or child: a signal handler that runs
+     * on this thread meanwhile must not wait for the locks just taken. */
+}
+
+void sl_locks_parent(void)
+{
+    for (int id = SL_LK_COUNT - 1; id >= SL_LK_DEPOT; id--)
+        if (sl_lk_taken & (1u << id))
+            sl_lk_give(&sl_lk_word[id]);
+    for (int i = SL_STRIPES - 1; i >= 0; i--)
+        if (sl_lk_taken_stripes & (1ull << i))
+            sl_lk_give(&sl_lk_stripe[i]);
+    atomic_fetch_sub(&sl_gate_forks, 1);
+    sl_guard_leave(sl_lk_fork_guard);
+}
+
+/* One lock in the child: free, or still held by this thread's interrupted
+ * section (under its new thread id, so its release matches). */
+static void sl_lk_reset_child(_Atomic uint32_t *w, int taken, pid_t old_tid)
+{
+    uint32_t owner = atomic_load(w) & ~SL_LK_WAITERS;
+    int mine = !taken && old_tid && owner == (uint32_t)old_tid;
+    atomic_store(w, mine ? (uint32_t)sl_lk_tid : 0);
+}
+
+void sl_locks_child(void)
+{
+    pid_t old = sl_lk_tid;
+    sl_lk_tid = gettid();
+    for (int i = 0; i < SL_STRIPES; i++)
+        sl_lk_reset_child(&sl_lk_stripe[i], (sl_lk_taken_stripes >> i) & 1, old);
+    for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
+        sl_lk_reset_child(&sl_lk_word[id], (sl_lk_taken >> id) & 1, old);
+    uint64_t w = atomic_load(&sl_gate_word);
+    atomic_store(&sl_gate_word, ((w >> 32) + 1) << 32);
+    atomic_store(&sl_gate_forks, 0);
+    sl_guard_leave(sl_lk_fork_guard);
+}
