@@ -30,7 +30,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SOCKLEAK_BUILD") or REPO / "build").resolve()
 TOOL = BUILD / "sockleak"
-LIB = BUILD / "libsockleak.so"
+# SOCKLEAK_LIBRARY (which `sockleak run` honours too) swaps in another build
+# of the library, such as the lock-debug one (`make integration-lockdebug`).
+LIB = Path(os.environ.get("SOCKLEAK_LIBRARY") or BUILD / "libsockleak.so").resolve()
 PROGS = BUILD / "tests" / "progs"
 PROG_SRC = REPO / "tests" / "integration" / "progs"
 EXAMPLES = BUILD / "examples"

@@ -43,13 +43,6 @@ def late_closes_only(run):
 # deschedule a correct close past a short deadline.
 STRESS_DEADLINE_MS = 1000
 
-# Seen once in four clean CI runs before the module scans (dl_iterate_phdr on
-# the deadline thread) joined the fork gate; not seen since. Non-strict until
-# many runs have shown it gone: a rare hang must not hide every other result.
-RARE_FORK_HANG = pytest.mark.xfail(strict=False, reason=(
-    "a forked child hung once at its first stack capture (a loader or libunwind lock"
-    " inherited held); see README 'What it cannot see'"))
-
 FORK_DEADLOCK = (
     "the program's own threads unwind with libunwind (the same loaded object as"
     " the library's) while another forks: a child can inherit libunwind's cache"
@@ -58,10 +51,7 @@ FORK_DEADLOCK = (
     " program's is not within its reach")
 
 
-@pytest.mark.parametrize("forks", [
-    0,
-    pytest.param(1, marks=RARE_FORK_HANG),
-])
+@pytest.mark.parametrize("forks", [0, 1])
 def test_stress_connections_exactly_the_deliberate_leaks(forks, tool, tmp_path):
     src = proc_src("st_stress")
     argv = [prog_path("st_stress"), "conns", THREADS, PER_THREAD, 1, forks]
@@ -87,7 +77,6 @@ def test_stress_connections_exactly_the_deliberate_leaks(forks, tool, tmp_path):
     assert summary["eof_seen"] >= conns // 2, f"end-of-stream reads missed{run.describe()}"
 
 
-@RARE_FORK_HANG
 def test_fork_while_library_locks_are_taken(tool, tmp_path):
     run = sockleak_run([prog_path("st_stress"), "forklock", FORKLOCK_SECONDS], tmp_path / "out",
                        deadline=STRESS_DEADLINE_MS)
@@ -97,6 +86,27 @@ def test_fork_while_library_locks_are_taken(tool, tmp_path):
     forks, eofs = map(int, m.groups())
     assert forks >= 20 and eofs >= 1000, f"too little work done: {m.group(0)}{run.describe()}"
     assert_clean(run)
+
+
+def test_fork_while_findings_are_written(tool, tmp_path):
+    """Sockets closed 60 ms after their end-of-stream, past a 20 ms deadline:
+    the deadline thread writes findings (module map, log lock) and program
+    threads write "closed" records while the main thread forks in a loop.
+    Every fork returns, every child exits, and every finding is one of
+    those late closes."""
+    src = proc_src("st_stress")
+    run = sockleak_run([prog_path("st_stress"), "forklock", FORKLOCK_SECONDS, 4, 60],
+                       tmp_path / "out", deadline=20)
+    assert "deadlocked" not in run.stderr, f"a forked child deadlocked{run.describe()}"
+    m = re.search(r"^forks (\d+) children ok, (\d+) end-of-stream", run.stdout, re.M)
+    assert m, f"st_stress forklock did not finish{run.describe()}"
+    forks, eofs = map(int, m.groups())
+    assert forks >= 20 and eofs >= 500, f"too little work done: {m.group(0)}{run.describe()}"
+    assert run.findings, f"no finding was written while forking{run.describe()}"
+    for f in run.findings:
+        assert f["kind"] == "close_wait" and f["closed_late"] == f["count"], run.describe()
+        assert f["eof_stack"][0]["function"] == "eof_worker", run.describe()
+    assert sum(f["count"] for f in run.findings) >= eofs // 4, run.describe()
 
 
 def test_forkunwind_program_alone(tmp_path):

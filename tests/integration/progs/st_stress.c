@@ -14,9 +14,12 @@
  *   three deadlines.
  *   Prints "connections N leaked L forks F".
  *
- *        st_stress forklock SECONDS [THREADS]
+ *        st_stress forklock SECONDS [THREADS [HOLD_MS]]
  *   THREADS threads read end-of-stream and close in a loop (the library's
  *   locks are taken all the time) while the main thread forks in a loop;
+ *   with HOLD_MS, each socket is closed only HOLD_MS after its end-of-stream
+ *   (a late close: past a shorter deadline the library writes a finding,
+ *   then a "closed" record, while the forks go on);
  *   each child reads end-of-stream once and leaves with _exit(0). A child
  *   that has not exited within CHILD_LIMIT_S seconds is deadlocked: it is
  *   killed and the program fails. Prints "forks F children ok".
@@ -349,6 +352,35 @@ static int conns_mode(int argc, char **argv)
 
 static atomic_int stop;
 static atomic_long eofs;
+static long hold_ms;
+
+#define HOLD_RING 64
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Closes fd at once, or hold_ms after its end-of-stream; ring[] keeps the
+ * ones held (fd -1: empty slot). */
+static void close_later(int fd, int ring[HOLD_RING], long since[HOLD_RING], long i)
+{
+    if (hold_ms <= 0) {
+        abort_close(fd);
+        return;
+    }
+    int k = (int)(i % HOLD_RING);
+    if (ring[k] >= 0) {
+        long left = since[k] + hold_ms - now_ms();
+        if (left > 0)
+            sleep_ms(left);
+        close(ring[k]);
+    }
+    ring[k] = fd;
+    since[k] = now_ms();
+}
 
 /* End-of-stream and close in a loop: unix stream pairs (cheap) and now and
  * then a TCP pair, so every lock on the EOF path is taken constantly. */
@@ -356,6 +388,10 @@ static void *eof_worker(void *arg)
 {
     long tid = (long)arg;
     char buf[16];
+    int ring[HOLD_RING];
+    long since[HOLD_RING];
+    for (int k = 0; k < HOLD_RING; k++)
+        ring[k] = -1;
     for (long i = 0; !atomic_load(&stop); i++) {
         int sv[2];
         if (i % 16 == 0) {
@@ -367,9 +403,12 @@ static void *eof_worker(void *arg)
         close(sv[1]);
         if (read(sv[0], buf, sizeof buf) != 0)
             fail("read of end-of-stream", tid);
-        abort_close(sv[0]);
+        close_later(sv[0], ring, since, i);
         atomic_fetch_add(&eofs, 1);
     }
+    for (int k = 0; k < HOLD_RING; k++)
+        if (ring[k] >= 0)
+            close(ring[k]);
     return NULL;
 }
 
@@ -404,6 +443,7 @@ static int forklock_mode(int argc, char **argv)
 {
     long seconds = arg_long(argc, argv, 2, 3);
     long threads = arg_long(argc, argv, 3, 4);
+    hold_ms = arg_long(argc, argv, 4, 0);
     if (threads < 1 || threads > MAX_THREADS)
         threads = 4;
     pthread_t th[MAX_THREADS];
@@ -481,7 +521,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "forkunwind") == 0)
         return forkunwind_mode(argc, argv);
     fprintf(stderr, "usage: st_stress conns [THREADS [PER_THREAD [SEED [FORKS]]]]\n"
-                    "       st_stress forklock [SECONDS [THREADS]]\n"
+                    "       st_stress forklock [SECONDS [THREADS [HOLD_MS]]]\n"
                     "       st_stress forkunwind [SECONDS]\n");
     return 2;
 }
