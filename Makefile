@@ -67,7 +67,8 @@ REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
 .PHONY: all deps deps-programs check-deps demo check unit integration install uninstall \
-        bench clean help progs examples format unit-sanitize
+        bench clean help progs examples format unit-sanitize lockdebug integration-lockdebug \
+        soak-fork
 .DEFAULT_GOAL := all
 
 all: check-deps $(LIB) $(TOOL)
@@ -77,8 +78,11 @@ help:
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
-	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration)"
+	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration,"
+	@echo "                the lock-stressing ones again with the lock-order checks on)"
 	@echo "make bench      run the benchmarks"
+	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
+	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
 
 # Install only what is missing; sudo only when not root.
@@ -155,7 +159,7 @@ demo: deps
 
 check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
-	$(MAKE) unit unit-sanitize integration
+	$(MAKE) unit unit-sanitize integration integration-lockdebug
 
 # The unit tests again, built with AddressSanitizer and UBSan (any report fails).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -167,6 +171,26 @@ unit: $(UNIT_BIN)
 
 integration: all progs examples
 	SOCKLEAK_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# The library again with its lock checks on (SL_LOCK_DEBUG: every lock taken
+# in the order of preload/locks.h and inside the re-entry guard, or abort
+# naming both locks); the tests that stress locks, signals and forks run
+# against it.
+LOCKDEBUG_LIB := $(B)/lockdebug/libsockleak.so
+lockdebug:
+	$(MAKE) B=$(B)/lockdebug CFLAGS="$(CFLAGS) -DSL_LOCK_DEBUG" $(LOCKDEBUG_LIB)
+
+integration-lockdebug: all progs lockdebug
+	SOCKLEAK_BUILD=$(abspath $(B)) SOCKLEAK_LIBRARY=$(abspath $(LOCKDEBUG_LIB)) \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider -k "not cpython" \
+	  tests/integration/test_signals.py tests/integration/test_stress.py \
+	  tests/integration/test_lifecycle.py tests/integration/test_positives.py
+
+# The fork and signal stress programs SOAK_RUNS times in a row, each under a
+# time limit: one hang or crash fails the loop.
+SOAK_RUNS ?= 200
+soak-fork: all progs lockdebug
+	sh tests/soak_fork.sh $(SOAK_RUNS) $(abspath $(B))
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem
