@@ -40,9 +40,9 @@ def assert_unwatched(run, status, reason_word):
     assert run.rc == status, f"expected the program's status {status}{run.describe()}"
     assert rep["summary"].get("watched") is False, (
         f"summary.watched must be false{run.describe()}\nrun JSON: {rep}")
-    reasons = " ".join(u.get("reason", "") for u in rep.get("unwatched", []))
+    reasons = " ".join(f"{u.get('program')}: {u.get('reason')}" for u in rep.get("unwatched", []))
     assert reason_word.lower() in reasons.lower(), (
-        f"unwatched[].reason should name {reason_word!r}: {rep.get('unwatched')}"
+        f"unwatched[] should name {reason_word!r}: {rep.get('unwatched')}"
         f"{run.describe()}")
     lines = [ln for ln in run.stderr.splitlines()
              if ln.startswith("sockleak:") and "nothing was watched" in ln]
@@ -180,18 +180,19 @@ def test_no_wait_descendants_reports_at_once_with_the_childs_status(tool, tmp_pa
 
 
 def test_signal_while_waiting_for_descendants_stops_the_wait(tool, tmp_path):
-    proc = subprocess.Popen([str(TOOL), "run", "--output", str(tmp_path / "out"), "--",
-                             "sh", "-c", "sleep 20 & exit 9"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    # Not pipes: the orphaned sleep would hold them open after the run ends.
+    errfile = tmp_path / "stderr"
+    with open(errfile, "w") as errf:
+        proc = subprocess.Popen([str(TOOL), "run", "--output", str(tmp_path / "out"), "--",
+                                 "sh", "-c", "sleep 20 & exit 9"], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=errf, start_new_session=True)
     try:
         time.sleep(1)
         assert proc.poll() is None, "the run should still wait for the background sleep"
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        err = errfile.read_text()
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
         pytest.fail("SIGTERM did not end the wait for descendants within 10 s")
     finally:
         try:
