@@ -4,11 +4,12 @@
 
 #include "sl.h"
 
-/* When SOCKLEAK_OPTIONS has a run_id (sockleak run), makes the empty
- * directory <output>/.<run_id>.loaded/<pid>.<comm>: one mkdir, no descriptor,
- * no thread, errno left as it was. The run's own directory is made by
- * `sockleak run`; without it nothing is made. Call after the options are
- * parsed, once per process image. */
+/* When SOCKLEAK_OPTIONS has a run_id (sockleak run), makes the name
+ * <output>/.<run_id>.loaded/<pid>.<comm>: a hard link to the run's .proto
+ * file there (an empty directory when linking fails). One system call, no
+ * descriptor, no thread, errno left as it was. The directory and .proto
+ * are made by `sockleak run`; without them nothing is made. Call after the
+ * options are parsed, once per process image. */
 void sl_loaded_mark(void) SL_HIDDEN;
 
 #endif

@@ -242,8 +242,7 @@ static int sl_run_make_dirs(struct sl_run_ctx *c)
     if (!existed && geteuid() == 0 && chmod(c->outdir, 01777) < 0)
         fprintf(stderr, "sockleak: warning: chmod %s: %s\n", c->outdir, strerror(errno));
     c->markdir = sl_watch_dir(c->outdir, c->run_id);
-    if (mkdir(c->markdir, 0700) < 0 ||
-        (geteuid() == 0 && chmod(c->markdir, 01777) < 0)) {
+    if (sl_watch_prepare(c->markdir) < 0) {
         fprintf(stderr, "sockleak: warning: cannot create %s (%s): the run cannot tell "
                 "whether the library was loaded\n", c->markdir, strerror(errno));
         free(c->markdir);
@@ -455,7 +454,7 @@ int sl_run(const struct sl_run_opts *o)
                                          : 1;
             rc = sl_run_report(&c, rc);
         } else if (c.markdir) {
-            rmdir(c.markdir);
+            sl_watch_remove(c.markdir);
         }
         for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
             sigaction(sl_run_signals[i], &old[i], NULL);

@@ -3,8 +3,10 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *sl_watch_dir(const char *outdir, const char *run_id)
@@ -14,6 +16,36 @@ char *sl_watch_dir(const char *outdir, const char *run_id)
 
     free(name);
     return dir;
+}
+
+int sl_watch_prepare(const char *dir)
+{
+    bool root = geteuid() == 0;
+    char *proto;
+    int fd, rc = 0;
+
+    if (mkdir(dir, 0700) < 0 || (root && chmod(dir, 01777) < 0))
+        return -1;
+    proto = sl_util_xjoin(dir, "/", ".proto");
+    fd = open(proto, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    free(proto);
+    if (fd < 0)
+        return -1;
+    /* protected_hardlinks lets another user link only a file it may read
+     * and write; it stays empty, nothing reads it. */
+    if (root)
+        rc = fchmod(fd, 0666);
+    close(fd);
+    return rc;
+}
+
+void sl_watch_remove(const char *dir)
+{
+    char *proto = sl_util_xjoin(dir, "/", ".proto");
+
+    unlink(proto);
+    free(proto);
+    rmdir(dir);
 }
 
 /* What the markers say about the direct child and the rest of the tree. */
@@ -28,10 +60,11 @@ static void sl_watch_read_marks(const char *dir, const struct sl_watch_input *in
 {
     DIR *d = opendir(dir);
     struct dirent *de;
+    char *full;
 
     memset(m, 0, sizeof(*m));
     while (d && (de = readdir(d))) {
-        char *dot, *full;
+        char *dot;
         long pid = strtol(de->d_name, &dot, 10);
 
         if (de->d_name[0] == '.' || *dot != '.')
@@ -44,12 +77,13 @@ static void sl_watch_read_marks(const char *dir, const struct sl_watch_input *in
         else
             snprintf(m->child_first, sizeof(m->child_first), "%s", dot + 1);
         full = sl_util_xjoin(dir, "/", de->d_name);
-        rmdir(full);
+        if (unlink(full) < 0)
+            rmdir(full); /* the library's fallback: a directory */
         free(full);
     }
     if (d)
         closedir(d);
-    rmdir(dir);
+    sl_watch_remove(dir);
 }
 
 static void sl_watch_add(struct sl_watch *w, const char *program, long pid, bool loaded,

@@ -37,6 +37,14 @@ struct sl_watch_input {
 /* <outdir>/.<run_id>.loaded, malloc'd: where this run's markers go. */
 char *sl_watch_dir(const char *outdir, const char *run_id);
 
+/* Makes dir and its .proto file, the one every marker links to; both
+ * world-writable (sticky) as root, for processes that dropped privileges.
+ * 0, or -1 with errno set. */
+int sl_watch_prepare(const char *dir);
+
+/* Removes dir once empty but for .proto (a run that never started). */
+void sl_watch_remove(const char *dir);
+
 /* Decides from the markers in dir, then removes them and dir (what a
  * descendant still running adds later stays; the log reader skips it). */
 void sl_watch_decide(struct sl_watch *w, const char *dir, const struct sl_watch_input *in);
