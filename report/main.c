@@ -310,6 +310,40 @@ static int sl_main_report(int argc, char **argv)
     return rc;
 }
 
+/* Parses one option of run alone into *o; false when c is none of them.
+ * *bad gets the message for an unusable value. */
+static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, const char **bad)
+{
+    switch (c) {
+    case SL_OPT_DEADLINE:
+        if (!sl_util_parse_long(arg, 1, 86400000, &o->deadline_ms))
+            *bad = "--deadline needs milliseconds 1..86400000, not '%s'";
+        break;
+    case SL_OPT_OUTPUT:
+        if (!*arg)
+            *bad = "--output needs a directory%s";
+        o->output = arg;
+        break;
+    case SL_OPT_FRAMES:
+        if (!sl_util_parse_long(arg, 1, 256, &o->frames))
+            *bad = "--frames needs a number 1..256, not '%s'";
+        break;
+    case SL_OPT_QUIET:
+        o->quiet = true;
+        break;
+    case SL_OPT_NO_WAIT:
+        o->no_wait_descendants = true;
+        break;
+    case SL_OPT_VERBOSITY:
+        if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
+            *bad = "--verbosity needs 0, 1 or 2, not '%s'";
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
 static int sl_main_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -346,35 +380,12 @@ static int sl_main_run(int argc, char **argv)
         }
         if (common > 0)
             continue;
-        switch (c) {
-        case 'h':
+        if (c == 'h') {
             fputs(sl_main_run_usage, stdout);
             sl_supp_free(&supp);
             return 0;
-        case SL_OPT_DEADLINE:
-            if (!sl_util_parse_long(optarg, 1, 86400000, &o.deadline_ms))
-                bad = "--deadline needs milliseconds 1..86400000, not '%s'";
-            break;
-        case SL_OPT_OUTPUT:
-            if (!*optarg)
-                bad = "--output needs a directory%s";
-            o.output = optarg;
-            break;
-        case SL_OPT_FRAMES:
-            if (!sl_util_parse_long(optarg, 1, 256, &o.frames))
-                bad = "--frames needs a number 1..256, not '%s'";
-            break;
-        case SL_OPT_QUIET:
-            o.quiet = true;
-            break;
-        case SL_OPT_NO_WAIT:
-            o.no_wait_descendants = true;
-            break;
-        case SL_OPT_VERBOSITY:
-            if (!sl_util_parse_long(optarg, 0, 2, &o.verbosity))
-                bad = "--verbosity needs 0, 1 or 2, not '%s'";
-            break;
-        default:
+        }
+        if (!sl_main_run_option(c, optarg, &o, &bad)) {
             sl_supp_free(&supp);
             return sl_main_getopt_error("run", c, argv);
         }
