@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "fdtable.h"
+#include "loaded.h"
 #include "locks.h"
 #include "log.h"
 #include "modules.h"
@@ -101,6 +102,7 @@ static void sl_do_init(void)
     sl_path_absolute(o.output, sizeof o.output, "output directory");
     sl_path_absolute(o.suppressions, sizeof o.suppressions, "suppressions file");
     sl_opt = o;
+    sl_loaded_mark();
     pthread_atfork(sl_atfork_prepare, sl_atfork_parent, sl_atfork_child);
     sl_guard_leave(g);
     errno = saved;

@@ -5,6 +5,7 @@
 
 #include "group.h"
 #include "suppress.h"
+#include "watch.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -15,8 +16,14 @@
  * must be symbolized and suppressions applied. */
 json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp);
 
-/* Writes the JSON report; returns 0, or -1 on a write error. */
-int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp);
+/* Adds what `sockleak run` could not watch: summary.watched and the
+ * top-level "unwatched" list (program, pid, reason). */
+void sl_fmt_json_add_watch(json_t *root, const struct sl_watch *watch);
+
+/* Writes the JSON report; watch (NULL outside `sockleak run`) adds
+ * sl_fmt_json_add_watch's fields. Returns 0, or -1 on a write error. */
+int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
+                const struct sl_watch *watch);
 
 /* The report as a SARIF 2.1.0 log (caller owns the reference): one result per
  * group left after suppressions. Source files under cwd are given relative to
@@ -28,9 +35,11 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
 int sl_fmt_sarif(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp);
 
 /* Writes the text report, ending with the SUMMARY line; colour adds ANSI
- * escapes. Returns 0, or -1 on a write error. */
+ * escapes. With watch (NULL outside `sockleak run`) saying nothing was
+ * watched, the SUMMARY says so instead of "no leaks". Returns 0, or -1 on a
+ * write error. */
 int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
-                bool colour);
+                bool colour, const struct sl_watch *watch);
 
 /* True when out is a terminal and NO_COLOR is unset or empty. */
 bool sl_fmt_want_colour(FILE *out);

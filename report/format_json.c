@@ -88,10 +88,34 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     return root;
 }
 
-int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp)
+void sl_fmt_json_add_watch(json_t *root, const struct sl_watch *watch)
+{
+    json_t *list = json_array();
+
+    json_object_set_new(json_object_get(root, "summary"), "watched",
+                        json_boolean(watch->watched));
+    for (size_t i = 0; i < watch->n_unwatched; i++) {
+        const struct sl_watch_entry *e = &watch->unwatched[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "program", json_string(e->program));
+        if (e->pid > 0)
+            json_object_set_new(o, "pid", json_integer(e->pid));
+        json_object_set_new(o, "library_loaded", json_boolean(e->loaded));
+        json_object_set_new(o, "reason", json_string(e->reason));
+        json_array_append_new(list, o);
+    }
+    json_object_set_new(root, "unwatched", list);
+}
+
+int sl_fmt_json(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
+                const struct sl_watch *watch)
 {
     json_t *root = sl_fmt_json_build(set, supp);
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc;
+
+    if (watch)
+        sl_fmt_json_add_watch(root, watch);
+    rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
     json_decref(root);
     if (rc == 0 && fputc('\n', out) == EOF)

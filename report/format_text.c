@@ -109,7 +109,7 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
 }
 
 int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
-                bool colour)
+                bool colour, const struct sl_watch *watch)
 {
     struct sl_fmt_style st = {"", "", "", ""};
     int64_t suppressed = set->findings - set->leaks;
@@ -134,6 +134,8 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
     if (set->leaks)
         fprintf(out, "%" PRId64 " leaked socket%s in %zu call site%s", set->leaks,
                 sl_fmt_s((size_t)set->leaks), set->groups_left, sl_fmt_s(set->groups_left));
+    else if (watch && !watch->watched)
+        fprintf(out, "nothing was watched, so no leak could be seen");
     else
         fprintf(out, "no leaks");
     fprintf(out, " (%" PRId64 " process%s, %" PRId64 " socket%s, %" PRId64 " end-of-stream read%s",

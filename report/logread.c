@@ -373,6 +373,14 @@ static bool sl_logread_is_log(const char *name)
     return len > suffix && strcmp(name + len - suffix, SL_LOG_SUFFIX) == 0;
 }
 
+/* `sockleak run`'s load markers (.<run_id>.loaded/<pid>.<name>): no logs,
+ * and possibly thousands of entries. */
+static bool sl_logread_is_marker_dir(const char *name)
+{
+    size_t len = strlen(name);
+    return name[0] == '.' && len > 7 && strcmp(name + len - 7, ".loaded") == 0;
+}
+
 /* Every *.jsonl file under path, subdirectories included, in name order at
  * each level. Symbolic links to directories are not followed (no loops);
  * links to files are. */
@@ -400,7 +408,7 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
             dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
             free(full);
         }
-        if (dir ? set->flat : !sl_logread_is_log(de->d_name))
+        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name) : !sl_logread_is_log(de->d_name))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;

@@ -69,9 +69,13 @@ static const char sl_main_report_usage[] =
 
 static const char sl_main_run_usage[] =
     "Usage: sockleak run [OPTIONS] -- PROGRAM [ARGS...]\n"
-    "Runs PROGRAM with libsockleak.so preloaded (added to any LD_PRELOAD), waits for it,\n"
-    "then prints the report of this run to standard error. Signals (INT, TERM, HUP,\n"
-    "QUIT, USR1, USR2) sent to sockleak are passed on to PROGRAM.\n"
+    "Runs PROGRAM with libsockleak.so preloaded (added to any LD_PRELOAD), waits for it\n"
+    "and for every process it left running, then prints the report of this run to\n"
+    "standard error. Signals (INT, TERM, HUP, QUIT, USR1, USR2) sent to sockleak are\n"
+    "passed on to PROGRAM; once PROGRAM has ended, one stops the wait for the rest.\n"
+    "A run that could watch nothing (a static, Go or musl PROGRAM, a set-user-ID one,\n"
+    "LD_PRELOAD removed) says so instead of \"no leaks\". A PROGRAM built with\n"
+    "AddressSanitizer or ThreadSanitizer gets its runtime preloaded first.\n"
     "\n"
     "Options:\n"
     "  --deadline MS          a socket still open MS milliseconds after it read\n"
@@ -93,7 +97,10 @@ static const char sl_main_run_usage[] =
     "  --quiet                no report when there is no leak, and no messages from\n"
     "                         the library (verbosity=0)\n"
     "  --verbosity N          the library's messages: 0 none, 1 warnings, 2 one line\n"
-    "                         per finding (default: 1, or 0 with --quiet)\n"
+    "                         per finding (default: 1, or 0 with --quiet); from 1 the\n"
+    "                         tool also says what it preloaded and waited for\n"
+    "  --no-wait-descendants  report as soon as PROGRAM ends, without waiting for the\n"
+    "                         processes it left running (their later leaks are missed)\n"
     "  -h, --help             show this help\n"
     "\n"
     "The library is SOCKLEAK_LIBRARY if set, else libsockleak.so beside the sockleak\n"
@@ -117,6 +124,7 @@ enum {
     SL_OPT_VERSION,
     SL_OPT_GROUP_FRAMES,
     SL_OPT_COLOR,
+    SL_OPT_NO_WAIT,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -302,6 +310,40 @@ static int sl_main_report(int argc, char **argv)
     return rc;
 }
 
+/* Parses one option of run alone into *o; false when c is none of them.
+ * *bad gets the message for an unusable value. */
+static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, const char **bad)
+{
+    switch (c) {
+    case SL_OPT_DEADLINE:
+        if (!sl_util_parse_long(arg, 1, 86400000, &o->deadline_ms))
+            *bad = "--deadline needs milliseconds 1..86400000, not '%s'";
+        break;
+    case SL_OPT_OUTPUT:
+        if (!*arg)
+            *bad = "--output needs a directory%s";
+        o->output = arg;
+        break;
+    case SL_OPT_FRAMES:
+        if (!sl_util_parse_long(arg, 1, 256, &o->frames))
+            *bad = "--frames needs a number 1..256, not '%s'";
+        break;
+    case SL_OPT_QUIET:
+        o->quiet = true;
+        break;
+    case SL_OPT_NO_WAIT:
+        o->no_wait_descendants = true;
+        break;
+    case SL_OPT_VERBOSITY:
+        if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
+            *bad = "--verbosity needs 0, 1 or 2, not '%s'";
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
 static int sl_main_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -311,6 +353,7 @@ static int sl_main_run(int argc, char **argv)
         SL_MAIN_COMMON_LONGOPTS,
         {"quiet", no_argument, NULL, SL_OPT_QUIET},
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
+        {"no-wait-descendants", no_argument, NULL, SL_OPT_NO_WAIT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -337,32 +380,12 @@ static int sl_main_run(int argc, char **argv)
         }
         if (common > 0)
             continue;
-        switch (c) {
-        case 'h':
+        if (c == 'h') {
             fputs(sl_main_run_usage, stdout);
             sl_supp_free(&supp);
             return 0;
-        case SL_OPT_DEADLINE:
-            if (!sl_util_parse_long(optarg, 1, 86400000, &o.deadline_ms))
-                bad = "--deadline needs milliseconds 1..86400000, not '%s'";
-            break;
-        case SL_OPT_OUTPUT:
-            if (!*optarg)
-                bad = "--output needs a directory%s";
-            o.output = optarg;
-            break;
-        case SL_OPT_FRAMES:
-            if (!sl_util_parse_long(optarg, 1, 256, &o.frames))
-                bad = "--frames needs a number 1..256, not '%s'";
-            break;
-        case SL_OPT_QUIET:
-            o.quiet = true;
-            break;
-        case SL_OPT_VERBOSITY:
-            if (!sl_util_parse_long(optarg, 0, 2, &o.verbosity))
-                bad = "--verbosity needs 0, 1 or 2, not '%s'";
-            break;
-        default:
+        }
+        if (!sl_main_run_option(c, optarg, &o, &bad)) {
             sl_supp_free(&supp);
             return sl_main_getopt_error("run", c, argv);
         }

@@ -38,16 +38,17 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     if (supp)
         sl_supp_apply(supp, &groups);
     leaks = groups.leaks;
-    if (!(o->quiet && leaks == 0)) {
+    /* An unwatched run is no clean one: --quiet keeps its report. */
+    if (!(o->quiet && leaks == 0 && !(o->watch && !o->watch->watched))) {
         bool colour = o->colour == SL_REPORT_COLOUR_ALWAYS ||
                       (o->colour == SL_REPORT_COLOUR_AUTO && sl_fmt_want_colour(o->out));
 
         if (o->format == SL_REPORT_JSON)
-            rc = sl_fmt_json(o->out, &groups, supp);
+            rc = sl_fmt_json(o->out, &groups, supp, o->watch);
         else if (o->format == SL_REPORT_SARIF)
             rc = sl_fmt_sarif(o->out, &groups, supp);
         else
-            rc = sl_fmt_text(o->out, &groups, supp, colour);
+            rc = sl_fmt_text(o->out, &groups, supp, colour, o->watch);
         if (rc == 0 && fflush(o->out) != 0)
             rc = -1;
         if (rc < 0)

@@ -5,6 +5,7 @@
 
 #include "logread.h"
 #include "suppress.h"
+#include "watch.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct sl_report_opts {
     struct sl_supp_set *supp; /* may be NULL */
     FILE *out;
     bool quiet; /* print nothing when no leak remains */
+    const struct sl_watch *watch; /* `sockleak run`: what it could watch; NULL otherwise */
 };
 
 /* Writes the report of logs; returns the leaks left after suppressions, or

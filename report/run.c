@@ -1,5 +1,7 @@
 #include "run.h"
+#include "elfinfo.h"
 #include "util.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,7 +27,23 @@
 static const int sl_run_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 #define SL_RUN_NSIGNALS (sizeof(sl_run_signals) / sizeof(sl_run_signals[0]))
 
+/* The direct child while it runs; 0 once it has exited. */
 static volatile sig_atomic_t sl_run_child;
+/* Set by a signal that arrives while only descendants are left. */
+static volatile sig_atomic_t sl_run_stop;
+
+/* One run: what is known before the program starts, and how it ended. */
+struct sl_run_ctx {
+    const struct sl_run_opts *o;
+    char *lib, *outdir, *markdir; /* markdir NULL: the markers could not be made */
+    char *sanitizer_lib;          /* runtime preloaded before ours, or NULL */
+    char run_id[64];
+    struct sl_elfinfo elf;
+    pid_t child;
+    char comm[64]; /* the child's name when it exited */
+    int status;
+    long descendants;
+};
 
 static char *sl_run_join(const char *a, const char *b)
 {
@@ -120,33 +139,47 @@ int sl_run_mkdirs(const char *path)
 static void sl_run_forward(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
+    /* Only descendants left: the signal ends the wait, the report follows. */
+    if (sl_run_child <= 0) {
+        sl_run_stop = 1;
+        return;
+    }
     /* A terminal's ^C already reached the child, which shares our process
      * group: forwarding it would deliver it twice. */
     if (si && si->si_code == SI_KERNEL)
         return;
-    if (sl_run_child > 0)
-        kill((pid_t)sl_run_child, sig);
+    kill((pid_t)sl_run_child, sig);
+}
+
+static long sl_run_verbosity(const struct sl_run_opts *o)
+{
+    return o->verbosity >= 0 ? o->verbosity : o->quiet ? 0 : 1;
 }
 
 /* Sets LD_PRELOAD and SOCKLEAK_OPTIONS for the child; ours come last in
- * SOCKLEAK_OPTIONS so they win over the user's own settings. */
-static void sl_run_env(const struct sl_run_opts *o, const char *lib, const char *outdir,
-                       const char *run_id)
+ * SOCKLEAK_OPTIONS so they win over the user's own settings. A sanitizer
+ * runtime goes first: it aborts unless it is the first library. Into a musl
+ * program the glibc library would only break it: it runs without. */
+static void sl_run_env(const struct sl_run_ctx *c)
 {
+    const struct sl_run_opts *o = c->o;
     const char *pre = getenv("LD_PRELOAD"), *user = getenv("SOCKLEAK_OPTIONS");
-    char ours[PATH_MAX + 256], *v;
+    char ours[PATH_MAX + 256], *v, *w;
     int n;
 
-    if (pre && *pre) {
-        v = sl_util_xjoin(lib, ":", pre);
+    if (!c->elf.is_musl) {
+        v = pre && *pre ? sl_util_xjoin(c->lib, ":", pre) : sl_util_xstrdup(c->lib);
+        if (c->sanitizer_lib) {
+            w = sl_util_xjoin(c->sanitizer_lib, ":", v);
+            free(v);
+            v = w;
+        }
         setenv("LD_PRELOAD", v, 1);
         free(v);
-    } else {
-        setenv("LD_PRELOAD", lib, 1);
     }
     /* Deadline and frames only when given: otherwise the user's own
      * SOCKLEAK_OPTIONS, or the library's default (the same as ours), apply. */
-    n = snprintf(ours, sizeof(ours), "output=%s:run_id=%s", outdir, run_id);
+    n = snprintf(ours, sizeof(ours), "output=%s:run_id=%s", c->outdir, c->run_id);
     if (o->deadline_ms > 0)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":deadline_ms=%ld", o->deadline_ms);
     if (o->frames > 0)
@@ -166,8 +199,7 @@ static void sl_run_env(const struct sl_run_opts *o, const char *lib, const char 
 
 /* Child side of the fork: never returns. Exec failure goes to the parent
  * through errpipe (CLOEXEC, so a successful exec closes it unwritten). */
-static void sl_run_child_exec(const struct sl_run_opts *o, const char *lib, const char *outdir,
-                              const char *run_id, int errpipe, const sigset_t *oldmask)
+static void sl_run_child_exec(const struct sl_run_ctx *c, int errpipe, const sigset_t *oldmask)
 {
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     int err;
@@ -175,131 +207,263 @@ static void sl_run_child_exec(const struct sl_run_opts *o, const char *lib, cons
     for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
         sigaction(sl_run_signals[i], &dfl, NULL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
-    sl_run_env(o, lib, outdir, run_id);
-    execvp(o->argv[0], o->argv);
+    sl_run_env(c);
+    execvp(c->o->argv[0], c->o->argv);
     err = errno;
-    fprintf(stderr, "sockleak: cannot run %s: %s\n", o->argv[0], strerror(err));
+    fprintf(stderr, "sockleak: cannot run %s: %s\n", c->o->argv[0], strerror(err));
     if (write(errpipe, &err, sizeof(err)) < 0) {
         /* The parent then sees a plain exit status: nothing more to do. */
     }
     _exit(err == ENOENT ? 127 : 126);
 }
 
-int sl_run(const struct sl_run_opts *o)
+/* Makes the output directory and this run's marker directory; returns 0,
+ * or 2 after saying why. */
+static int sl_run_make_dirs(struct sl_run_ctx *c)
 {
-    char *lib, *outdir, run_id[64];
-    struct sigaction sa = {0}, old[SL_RUN_NSIGNALS];
-    sigset_t block, oldmask;
-    struct timespec now;
-    int pipefd[2], status = 0, exec_err = 0, rc;
-    pid_t pid;
-    ssize_t n;
-    struct sl_logread_set logs;
-    int64_t leaks;
+    struct stat st;
+    bool existed = stat(c->outdir, &st) == 0;
 
-    lib = sl_run_find_library();
-    if (!lib)
-        return 2;
-    outdir = sl_run_abspath(o->output);
-    if (strchr(outdir, ':')) {
+    if (strchr(c->outdir, ':')) {
         fprintf(stderr,
                 "sockleak: --output %s: the directory name must not contain ':' "
                 "(SOCKLEAK_OPTIONS uses it as separator)\n",
-                outdir);
-        free(lib);
-        free(outdir);
+                c->outdir);
         return 2;
     }
-    struct stat outst;
-    bool out_existed = stat(outdir, &outst) == 0;
-    if (strlen(outdir) >= PATH_MAX || sl_run_mkdirs(outdir) < 0) {
-        fprintf(stderr, "sockleak: cannot create the output directory %s: %s\n", outdir,
-                strlen(outdir) >= PATH_MAX ? strerror(ENAMETOOLONG) : strerror(errno));
-        free(lib);
-        free(outdir);
+    if (strlen(c->outdir) >= PATH_MAX || sl_run_mkdirs(c->outdir) < 0) {
+        fprintf(stderr, "sockleak: cannot create the output directory %s: %s\n", c->outdir,
+                strlen(c->outdir) >= PATH_MAX ? strerror(ENAMETOOLONG) : strerror(errno));
         return 2;
     }
     /* Servers started as root often drop privileges in their workers (nginx's
      * `user nobody`): they must still be able to create their logs. Like
      * /tmp, the directory we made is world-writable with the sticky bit. */
-    if (!out_existed && geteuid() == 0 && chmod(outdir, 01777) < 0)
-        fprintf(stderr, "sockleak: warning: chmod %s: %s\n", outdir, strerror(errno));
-    clock_gettime(CLOCK_REALTIME, &now);
-    snprintf(run_id, sizeof(run_id), "%x-%" PRIx64, (unsigned)getpid(),
-             (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    if (!existed && geteuid() == 0 && chmod(c->outdir, 01777) < 0)
+        fprintf(stderr, "sockleak: warning: chmod %s: %s\n", c->outdir, strerror(errno));
+    c->markdir = sl_watch_dir(c->outdir, c->run_id);
+    if (sl_watch_prepare(c->markdir) < 0) {
+        fprintf(stderr, "sockleak: warning: cannot create %s (%s): the run cannot tell "
+                "whether the library was loaded\n", c->markdir, strerror(errno));
+        free(c->markdir);
+        c->markdir = NULL;
+    }
+    return 0;
+}
+
+/* Reads the program file: what it needs preloaded first. */
+static void sl_run_inspect(struct sl_run_ctx *c)
+{
+    sl_elfinfo_inspect(c->o->argv[0], &c->elf);
+    if (!c->elf.sanitizer[0])
+        return;
+    c->sanitizer_lib = sl_elfinfo_find_lib(c->elf.sanitizer);
+    if (!c->sanitizer_lib)
+        fprintf(stderr, "sockleak: warning: %s is built with %s but %s was not found; it "
+                "may refuse to start\n", c->o->argv[0], c->elf.sanitizer_name, c->elf.sanitizer);
+    else if (sl_run_verbosity(c->o) >= 1)
+        fprintf(stderr, "sockleak: preloading %s first, as the program is built with %s\n",
+                c->sanitizer_lib, c->elf.sanitizer_name);
+}
+
+/* Forks and execs the program with signals blocked across the fork, so
+ * that none arrives before the child's pid is known. Returns 0 once the
+ * program runs, 126/127 when it cannot be run, 2 for a failure of ours. */
+static int sl_run_start(struct sl_run_ctx *c)
+{
+    struct sigaction sa = {0};
+    sigset_t block, oldmask;
+    int pipefd[2], exec_err = 0;
+    ssize_t n;
 
     if (pipe2(pipefd, O_CLOEXEC) < 0) {
         fprintf(stderr, "sockleak: pipe: %s\n", strerror(errno));
-        free(lib);
-        free(outdir);
         return 2;
     }
-    /* Signals are blocked across fork so that none arrives before the
-     * child's pid is known. */
     sigemptyset(&block);
     for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
         sigaddset(&block, sl_run_signals[i]);
     sigprocmask(SIG_BLOCK, &block, &oldmask);
     sa.sa_sigaction = sl_run_forward;
-    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: waitpid sees EINTR and loops */
+    sa.sa_flags = SA_SIGINFO; /* no SA_RESTART: waitid sees EINTR and loops */
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
-        sigaction(sl_run_signals[i], &sa, &old[i]);
+        sigaction(sl_run_signals[i], &sa, NULL);
     fflush(NULL);
-    pid = fork();
-    if (pid == 0)
-        sl_run_child_exec(o, lib, outdir, run_id, pipefd[1], &oldmask);
-    if (pid < 0) {
+    c->child = fork();
+    if (c->child == 0)
+        sl_run_child_exec(c, pipefd[1], &oldmask);
+    if (c->child < 0)
         fprintf(stderr, "sockleak: fork: %s\n", strerror(errno));
-        for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
-            sigaction(sl_run_signals[i], &old[i], NULL);
-        sigprocmask(SIG_SETMASK, &oldmask, NULL);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        free(lib);
-        free(outdir);
-        return 2;
-    }
-    sl_run_child = pid;
+    sl_run_child = c->child > 0 ? c->child : 0;
     sigprocmask(SIG_SETMASK, &oldmask, NULL);
     close(pipefd[1]);
     do
-        n = read(pipefd[0], &exec_err, sizeof(exec_err));
+        n = c->child > 0 ? read(pipefd[0], &exec_err, sizeof(exec_err)) : 0;
     while (n < 0 && errno == EINTR);
     close(pipefd[0]);
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "sockleak: waitpid: %s\n", strerror(errno));
-            status = 0;
+    if (c->child < 0)
+        return 2;
+    if (n == (ssize_t)sizeof(exec_err))
+        return exec_err == ENOENT ? 127 : 126;
+    return 0;
+}
+
+/* The name of exited process pid (still a zombie: the kernel keeps it), as
+ * the library's marker spells it; "" when unknown. */
+static void sl_run_comm(pid_t pid, char *out, size_t size)
+{
+    char path[64];
+    FILE *f;
+
+    out[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    f = fopen(path, "re");
+    if (!f)
+        return;
+    if (fgets(out, (int)size, f))
+        out[strcspn(out, "\n")] = '\0';
+    fclose(f);
+    for (char *s = out; *s; s++)
+        if (*s == '/')
+            *s = '_';
+}
+
+/* Descendants still running: our children (orphans we adopted), from
+ * /proc. Only for the message after an interrupted wait. */
+static long sl_run_count_children(void)
+{
+    char path[64];
+    long n = 0;
+    int ch;
+    bool in_word = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+    f = fopen(path, "re");
+    while (f && (ch = fgetc(f)) != EOF) {
+        n += !in_word && ch != ' ';
+        in_word = ch != ' ';
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Waits for the direct child and, unless told not to, every descendant it
+ * left behind (we are their subreaper). The child is peeked at before it is
+ * reaped, for its final name. A signal once the child is gone ends the wait. */
+static void sl_run_wait(struct sl_run_ctx *c)
+{
+    bool child_done = false;
+    siginfo_t si;
+
+    while (!child_done || (!c->o->no_wait_descendants && !sl_run_stop)) {
+        memset(&si, 0, sizeof(si));
+        if (waitid(c->o->no_wait_descendants ? P_PID : P_ALL, (id_t)c->child, &si,
+                   WEXITED | WNOWAIT) < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != ECHILD)
+                fprintf(stderr, "sockleak: waitid: %s\n", strerror(errno));
             break;
         }
+        if (si.si_pid == c->child) {
+            sl_run_comm(c->child, c->comm, sizeof(c->comm));
+            while (waitpid(c->child, &c->status, 0) < 0 && errno == EINTR)
+                ;
+            sl_run_child = 0;
+            child_done = true;
+        } else if (si.si_pid > 0) {
+            while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            c->descendants++;
+        }
     }
-    sl_run_child = 0;
-    for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
-        sigaction(sl_run_signals[i], &old[i], NULL);
-    free(lib);
+    if (sl_run_verbosity(c->o) >= 1 && c->descendants > 0)
+        fprintf(stderr, "sockleak: waited for %ld descendant%s that outlived %s\n",
+                c->descendants, c->descendants == 1 ? "" : "s", sl_util_basename(c->o->argv[0]));
+    if (sl_run_stop)
+        fprintf(stderr, "sockleak: stopped waiting for descendants on a signal; %ld still "
+                "running, their leaks are not in this report\n", sl_run_count_children());
+}
 
-    if (n == (ssize_t)sizeof(exec_err)) {
-        free(outdir);
-        return exec_err == ENOENT ? 127 : 126;
-    }
-    rc = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+/* Reads this run's logs and markers and writes the report; returns the
+ * tool's exit status given the program's, rc. */
+static int sl_run_report(struct sl_run_ctx *c, int rc)
+{
+    struct sl_logread_set logs;
+    struct sl_report_opts ro = c->o->report;
+    struct sl_watch watch = {.watched = true};
+    int64_t leaks;
 
-    sl_logread_init(&logs, run_id);
+    sl_logread_init(&logs, c->run_id);
     /* --output may be any directory, even "."; this run's logs are at its
      * top level. */
     logs.flat = true;
-    if (sl_logread_path(&logs, outdir) < 0) {
+    if (sl_logread_path(&logs, c->outdir) < 0) {
         sl_logread_free(&logs);
-        free(outdir);
         return rc;
     }
+    if (c->markdir) {
+        struct sl_watch_input in = {.program = c->o->argv[0], .elf = &c->elf,
+                                    .child = c->child, .child_comm = c->comm, .logs = &logs};
+        sl_watch_decide(&watch, c->markdir, &in);
+        sl_watch_print(stderr, &watch);
+        ro.watch = &watch;
+    }
     /* No log at all is normal: the library creates its file on the first
-     * finding only. */
-    leaks = sl_report_emit(&o->report, &logs);
+     * finding only; the markers tell a quiet process from an unwatched one. */
+    leaks = sl_report_emit(&ro, &logs);
     sl_logread_free(&logs);
-    free(outdir);
-    if (leaks > 0 && o->error_exitcode >= 0)
-        return (int)o->error_exitcode;
+    sl_watch_free(&watch);
+    if (leaks > 0 && c->o->error_exitcode >= 0)
+        return (int)c->o->error_exitcode;
+    return rc;
+}
+
+int sl_run(const struct sl_run_opts *o)
+{
+    struct sl_run_ctx c = {.o = o};
+    struct sigaction old[SL_RUN_NSIGNALS];
+    struct timespec now;
+    int rc;
+
+    c.lib = sl_run_find_library();
+    if (!c.lib)
+        return 2;
+    c.outdir = sl_run_abspath(o->output);
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(c.run_id, sizeof(c.run_id), "%x-%" PRIx64, (unsigned)getpid(),
+             (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    rc = sl_run_make_dirs(&c);
+    if (rc == 0) {
+        sl_run_inspect(&c);
+        /* Orphans of the program become ours, so that their leaks are in. */
+        if (!o->no_wait_descendants && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+            fprintf(stderr, "sockleak: warning: cannot wait for descendants: %s\n",
+                    strerror(errno));
+        for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
+            sigaction(sl_run_signals[i], NULL, &old[i]);
+        sl_run_stop = 0;
+        rc = sl_run_start(&c);
+        if (rc == 0) {
+            sl_run_wait(&c);
+            rc = WIFEXITED(c.status)   ? WEXITSTATUS(c.status)
+                 : WIFSIGNALED(c.status) ? 128 + WTERMSIG(c.status)
+                                         : 1;
+            rc = sl_run_report(&c, rc);
+        } else if (c.markdir) {
+            sl_watch_remove(c.markdir);
+        }
+        for (size_t i = 0; i < SL_RUN_NSIGNALS; i++)
+            sigaction(sl_run_signals[i], &old[i], NULL);
+        if (!o->no_wait_descendants)
+            prctl(PR_SET_CHILD_SUBREAPER, 0);
+    }
+    free(c.lib);
+    free(c.outdir);
+    free(c.markdir);
+    free(c.sanitizer_lib);
     return rc;
 }

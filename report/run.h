@@ -10,6 +10,7 @@ struct sl_run_opts {
     long frames;        /* -1: not given */
     long verbosity;     /* -1: the library's default (0 with quiet) */
     bool quiet;
+    bool no_wait_descendants; /* report when the direct child ends */
     long error_exitcode; /* -1: unset */
     char **argv;         /* PROGRAM ARGS..., NULL-terminated */
     struct sl_report_opts report;

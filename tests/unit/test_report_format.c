@@ -71,9 +71,9 @@ static char *render(struct fixture *f, bool json)
 
     assert_non_null(out);
     if (json)
-        assert_int_equal(sl_fmt_json(out, &f->groups, f->supp.n ? &f->supp : NULL), 0);
+        assert_int_equal(sl_fmt_json(out, &f->groups, f->supp.n ? &f->supp : NULL, NULL), 0);
     else
-        assert_int_equal(sl_fmt_text(out, &f->groups, f->supp.n ? &f->supp : NULL, false), 0);
+        assert_int_equal(sl_fmt_text(out, &f->groups, f->supp.n ? &f->supp : NULL, false, NULL), 0);
     fclose(out);
     return buf;
 }

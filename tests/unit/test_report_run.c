@@ -134,7 +134,9 @@ static void test_exit_statuses(void **state)
 
     snprintf(out, sizeof(out), "%s/out", dir);
     assert_int_equal(run(exit7, out, 9, &report), 7);
-    assert_non_null(strstr(report, "SUMMARY: sockleak: no leaks"));
+    /* libm stands in for the library here: no process loaded ours, and a
+     * run that watched nothing must not read as "no leaks". */
+    assert_non_null(strstr(report, "SUMMARY: sockleak: nothing was watched"));
     free(report);
     assert_int_equal(run(killed, out, -1, &report), 128 + SIGTERM);
     free(report);

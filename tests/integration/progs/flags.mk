@@ -21,3 +21,19 @@ $(B)/tests/progs/lc_ctor: $(B)/tests/progs/lc_ctor_lib.so
 PROG_LDLIBS_lc_ctor := -L$(B)/tests/progs -l:lc_ctor_lib.so -Wl,-rpath,'$$ORIGIN'
 $(B)/tests/progs/lc_dlopen: $(B)/tests/progs/lc_dlopen_lib.so
 PROG_LDLIBS_lc_dlopen := -ldl
+
+# test_run_watch.py: programs `sockleak run` cannot watch, or must preload
+# something else for. A static program; a program built with ASan.
+PROG_FLAGS_rw_static := -static
+PROG_FLAGS_rw_asan_client := -fsanitize=address -fno-omit-frame-pointer
+# rw_gofake: an empty .go.buildinfo section marks it as a Go binary.
+$(B)/tests/progs/rw_gofake: tests/integration/progs/rw_gofake.c tests/integration/progs/rw_exit.c | $(B)/tests/progs
+	$(CC) $(PROG_CFLAGS) $< -o $@.tmp
+	printf '\377 Go buildinf:' > $@.buildinfo
+	objcopy --add-section .go.buildinfo=$@.buildinfo --set-section-flags .go.buildinfo=alloc,readonly $@.tmp $@
+	rm -f $@.tmp $@.buildinfo
+# rw_muslfake: its interpreter is named like musl's loader (a link to glibc's).
+$(B)/tests/progs/ld-musl-x86_64.so.1: | $(B)/tests/progs
+	ln -sf $$(readlink -f /lib64/ld-linux-x86-64.so.2) $@
+$(B)/tests/progs/rw_muslfake: $(B)/tests/progs/ld-musl-x86_64.so.1 tests/integration/progs/rw_exit.c
+PROG_LDLIBS_rw_muslfake := -Wl,--dynamic-linker=$(abspath $(B))/tests/progs/ld-musl-x86_64.so.1
