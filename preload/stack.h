@@ -19,6 +19,8 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs) SL_HIDDEN;
 
 /* Load libunwind and prime it (first unwind costs about 1 ms). Idempotent. */
 void sl_stack_prime(void) SL_HIDDEN;
+/* Is pc inside the loaded libunwind (its pipe2 calls are emulated)? */
+int sl_stack_is_unwinder(const void *pc) SL_HIDDEN;
 
 /* The fork gate, held shared around anything of ours that may take
  * libunwind's or the loader's locks (unwinding, dl_iterate_phdr): fork takes
