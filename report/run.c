@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -185,6 +186,17 @@ static void sl_run_child_exec(const struct sl_run_opts *o, const char *lib, cons
     _exit(err == ENOENT ? 127 : 126);
 }
 
+/* Is the output directory's file system full now? A log that ends without
+ * its footer may then have been cut by a failed write rather than a kill:
+ * less than one record's worth of space (64 KiB) counts as full. */
+static bool sl_run_outdir_full(const char *dir)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0 || sv.f_blocks == 0)
+        return false;
+    return (unsigned long long)sv.f_bavail * sv.f_frsize < 65536;
+}
+
 int sl_run(const struct sl_run_opts *o)
 {
     char *lib, *outdir, run_id[64];
@@ -289,6 +301,7 @@ int sl_run(const struct sl_run_opts *o)
     /* --output may be any directory, even "."; this run's logs are at its
      * top level. */
     logs.flat = true;
+    logs.outdir_errno = sl_run_outdir_full(outdir) ? ENOSPC : 0;
     if (sl_logread_path(&logs, outdir) < 0) {
         sl_logread_free(&logs);
         free(outdir);
