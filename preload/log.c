@@ -420,6 +420,10 @@ static int sl_log_dir_valid(int dirfd)
 static int sl_log_open(void)
 {
     if (!sl_log_path[0]) {
+        /* A new file (first use, or a fork child): nothing of it lost yet. */
+        sl_log_lost = 0;
+        sl_log_lost_errno = 0;
+        sl_log_write_warned = 0;
         char prog[80];
         sl_program_name(prog, sizeof prog);
         int n = snprintf(sl_log_path, sizeof sl_log_path, "%s/%s.%d" SL_LOG_SUFFIX, sl_opt.output,

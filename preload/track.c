@@ -628,6 +628,7 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     sl_fdtable_unlock(fd);
     if (id) {
         int g = sl_guard_enter();
+        sl_log_reserve(); /* the program's thread: the log may be remade here */
         sl_log_closed(id, fd, held_ms);
         sl_guard_leave(g);
     }
