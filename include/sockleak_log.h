@@ -50,6 +50,12 @@
  *           "end_unix_ms":1764000009000}
  *          Written at normal exit. sockets: stream sockets tracked;
  *          eof_seen: of those, how many read end-of-stream.
+ *          When records could not be written (a full disk, a write error;
+ *          the log stays open and every later record tries again), the
+ *          footer adds "lost":N (records not written), "lost_errno":28 (the
+ *          last error) and "lost_error":"ENOSPC" (its name): the counts of
+ *          the file are then a lower bound. A record that failed midway is
+ *          cut off again, so every line stays whole.
  */
 #ifndef SOCKLEAK_LOG_H
 #define SOCKLEAK_LOG_H

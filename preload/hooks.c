@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include "track.h"
 
 SL_EXPORT int socket(int domain, int type, int proto)
@@ -167,7 +168,30 @@ SL_EXPORT int fclose(FILE *fp)
 
 SL_EXPORT int pipe2(int fds[2], int flags)
 {
-    return sl_pipe2(fds, flags);
+    return sl_pipe2(fds, flags, __builtin_return_address(0));
+}
+
+/* A new fd limit: our own fds move out of the program's new range. */
+SL_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
+{
+    return sl_setrlimit(res, rl);
+}
+
+SL_EXPORT int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl)
+{
+    return sl_setrlimit(res, (const struct rlimit *)rl);
+}
+
+SL_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *rl,
+                      struct rlimit *old)
+{
+    return sl_prlimit(pid, res, (const struct rlimit64 *)rl, (struct rlimit64 *)old);
+}
+
+SL_EXPORT int prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
+                        struct rlimit64 *old)
+{
+    return sl_prlimit(pid, res, rl, old);
 }
 
 /* Identity changes: the output directory is held open first, so a worker

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "modules.h"
+#include "ownfd.h"
 #include "options.h"
 #include "real.h"
 #include "sockleak_log.h"
@@ -26,7 +27,15 @@ _Atomic uint64_t sl_count_eof;
 
 static _Atomic int sl_log_fd = -1; /* written under the log lock */
 static int sl_log_created;         /* this process made its file */
-static int sl_log_broken;          /* warned once: silent from now on */
+static int sl_log_broken;          /* cannot ever be created: silent from now on */
+static int sl_log_open_warned;     /* a transient failure to create it was said */
+static _Atomic int sl_log_want;    /* no usable fd: make one at the next chance */
+/* Records that could not be written, and why (the last error). */
+static uint64_t sl_log_lost;
+static int sl_log_lost_errno;
+static int sl_log_write_warned;
+/* Set on the program's thread while it may create our fd (see log.h). */
+static __thread int sl_log_opener;
 static dev_t sl_log_dev;
 static ino_t sl_log_ino;
 /* The output directory, held open (O_PATH) from just before the program
@@ -168,33 +177,72 @@ static void sl_buf_jstr(struct sl_buf *b, const char *s)
     sl_buf_json(b, s, strlen(s));
 }
 
-/* One warning for the life of the process, then silence. Lock held. */
+/* Errors that pass: a full fd table, a full disk. */
+static int sl_log_transient(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOSPC || err == EDQUOT || err == ENOMEM ||
+           err == EINTR || err == EAGAIN;
+}
+
+/* The file cannot be created. A transient error is tried again at the next
+ * chance (warned once); any other is final. Lock held. */
 static void sl_log_fail(const char *what, int err)
 {
-    if (!sl_log_broken)
-        sl_warn("cannot %s log file %s: %s; no findings will be recorded", what, sl_log_path,
-                strerror(err));
-    sl_log_broken = 1;
     int fd = atomic_load(&sl_log_fd);
     if (fd >= 0)
         sl_real.close(fd);
     atomic_store(&sl_log_fd, -1);
+    sl_log_lost_errno = err;
+    if (sl_log_transient(err)) {
+        atomic_store(&sl_log_want, 1);
+        if (!sl_log_open_warned++)
+            sl_warn("cannot %s log file %s: %s; trying again at the next end-of-stream", what,
+                    sl_log_path, strerror(err));
+        return;
+    }
+    if (!sl_log_broken)
+        sl_warn("cannot %s log file %s: %s; no findings will be recorded", what, sl_log_path,
+                strerror(err));
+    sl_log_broken = 1;
 }
 
-/* Write one whole record. Lock held. */
+/* A record that did not make it: counted for the footer. Lock held. */
+static void sl_log_count_lost(int err)
+{
+    sl_log_lost++;
+    if (err)
+        sl_log_lost_errno = err;
+}
+
+/* A write failed after `done` bytes of the record: cut them off again, so
+ * the next record starts on a line of its own. Lock held. */
+static void sl_log_unwrite(int fd, size_t done)
+{
+    struct stat st;
+    if (done > 0 && fstat(fd, &st) == 0 && (size_t)st.st_size >= done)
+        (void)!ftruncate(fd, st.st_size - (off_t)done);
+}
+
+/* Write one whole record, or none of it (a full disk): the fd stays, the
+ * record is counted as lost and the next one tries again. Lock held. */
 static int sl_log_put(const char *buf, size_t len)
 {
     int fd = atomic_load(&sl_log_fd);
-    while (len > 0) {
-        ssize_t w = sl_real.write(fd, buf, len);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = sl_real.write(fd, buf + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            sl_log_fail("write", w < 0 ? errno : EIO);
+            int err = w < 0 ? errno : EIO;
+            sl_log_unwrite(fd, done);
+            sl_log_count_lost(err);
+            if (!sl_log_write_warned++)
+                sl_warn("cannot write log file %s: %s; records are counted as lost until writes"
+                        " succeed again", sl_log_path, strerror(err));
             return -1;
         }
-        buf += w;
-        len -= (size_t)w;
+        done += (size_t)w;
     }
     return 0;
 }
@@ -343,21 +391,18 @@ static void sl_log_header(void)
         sl_log_put(b.p, b.len);
 }
 
-/* fd moved far from the small numbers programs hard-code (dup2 onto 3,
- * ...), close-on-exec; fd itself when that fails. */
-int sl_log_move_high(int fd)
+/* open(2) or openat(2) of the log; when the program's fd table is full,
+ * once more with room above its limit (see ownfd.h). */
+static int sl_log_open_at(int dirfd, const char *path)
 {
-    struct rlimit rl;
-    long lowest = 900;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (rlim_t)lowest + 16 > rl.rlim_cur)
-        lowest = (long)(rl.rlim_cur / 2);
-    if (fd < lowest) {
-        int high = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, lowest);
-        if (high >= 0) {
-            sl_real.close(fd);
-            fd = high;
-        }
+    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
+    int fd = dirfd >= 0 ? openat(dirfd, path, flags, 0644) : open(path, flags, 0644);
+    struct rlimit saved;
+    if (fd < 0 && errno == EMFILE && sl_ownfd_room_begin(&saved)) {
+        fd = dirfd >= 0 ? openat(dirfd, path, flags, 0644) : open(path, flags, 0644);
+        int e = errno;
+        sl_ownfd_room_end(&saved);
+        errno = e;
     }
     return fd;
 }
@@ -374,6 +419,10 @@ static int sl_log_dir_valid(int dirfd)
 static int sl_log_open(void)
 {
     if (!sl_log_path[0]) {
+        /* A new file (first use, or a fork child): nothing of it lost yet. */
+        sl_log_lost = 0;
+        sl_log_lost_errno = 0;
+        sl_log_write_warned = 0;
         char prog[80];
         sl_program_name(prog, sizeof prog);
         int n = snprintf(sl_log_path, sizeof sl_log_path, "%s/%s.%d" SL_LOG_SUFFIX, sl_opt.output,
@@ -386,27 +435,28 @@ static int sl_log_open(void)
     int fd = -1;
     int dirfd = atomic_load(&sl_log_dirfd);
     if (dirfd >= 0 && sl_log_dir_valid(dirfd)) {
-        fd = openat(dirfd, strrchr(sl_log_path, '/') + 1, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                    0644);
+        fd = sl_log_open_at(dirfd, strrchr(sl_log_path, '/') + 1);
     } else {
         int err = sl_mkdir_p(sl_opt.output);
         if (err) {
             sl_log_fail("create", err);
             return -1;
         }
-        fd = open(sl_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        fd = sl_log_open_at(-1, sl_log_path);
     }
+    if (fd >= 0)
+        fd = sl_ownfd_place(fd);
     if (fd < 0) {
         sl_log_fail("create", errno);
         return -1;
     }
-    fd = sl_log_move_high(fd);
     struct stat st;
     if (fstat(fd, &st) < 0) {
         sl_real.close(fd);
         sl_log_fail("create", errno);
         return -1;
     }
+    atomic_store(&sl_log_want, 0);
     sl_log_dev = st.st_dev;
     sl_log_ino = st.st_ino;
     atomic_store(&sl_log_fd, fd);
@@ -418,7 +468,10 @@ static int sl_log_open(void)
 }
 
 /* Make sure our fd still is our file (the program may have closed or
- * replaced it behind our back); reopen in append mode if not. Lock held. */
+ * replaced it behind our back); reopen in append mode if not, but only on
+ * the program's thread (sl_log_opener): a thread of ours would take the
+ * lowest free number, which the program may be about to be handed. Lock
+ * held. */
 static int sl_log_ready(void)
 {
     if (sl_log_broken)
@@ -433,7 +486,25 @@ static int sl_log_ready(void)
         /* Not ours any more: the number belongs to the program now. */
         atomic_store(&sl_log_fd, -1);
     }
+    if (!sl_log_opener) {
+        atomic_store(&sl_log_want, 1);
+        if (!sl_log_lost_errno)
+            sl_log_lost_errno = EBADF;
+        return -1;
+    }
     return sl_log_open();
+}
+
+void sl_log_reserve(void)
+{
+    if (SL_LIKELY(atomic_load_explicit(&sl_log_fd, memory_order_acquire) >= 0 &&
+                  !atomic_load_explicit(&sl_log_want, memory_order_relaxed)))
+        return;
+    int cs = sl_log_lock();
+    sl_log_opener = 1;
+    sl_log_ready();
+    sl_log_opener = 0;
+    sl_log_unlock(cs);
 }
 
 static void sl_log_module(struct sl_module *m)
@@ -525,6 +596,8 @@ int sl_log_finding(struct sl_finding *f)
             sl_log_findings++;
             rc = 0;
         }
+    } else {
+        sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
     return rc;
@@ -540,26 +613,44 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
                          fd, (long long)held_ms);
         if (n > 0 && (size_t)n < sizeof line)
             sl_log_put(line, (size_t)n);
+    } else if (sl_log_created) {
+        sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
+}
+
+/* ,"lost":N,"lost_errno":E,"lost_error":"ENAME" when records were lost. */
+static void sl_log_footer_lost(struct sl_buf *b)
+{
+    if (!sl_log_lost)
+        return;
+    const char *name = sl_log_lost_errno ? strerrorname_np(sl_log_lost_errno) : NULL;
+    sl_buf_fmt(b, ",\"lost\":%llu,\"lost_errno\":%d,\"lost_error\":",
+               (unsigned long long)sl_log_lost, sl_log_lost_errno);
+    sl_buf_jstr(b, name ? name : "unknown");
 }
 
 void sl_log_footer(void)
 {
     int cs = sl_log_lock();
     uint64_t eof = atomic_load(&sl_count_eof);
-    /* Processes that never read end-of-stream on a socket leave no file. */
+    /* Processes that never read end-of-stream on a socket leave no file.
+     * At exit we run on the program's thread: the log may be made now. */
+    sl_log_opener = 1;
     if ((sl_log_created || eof > 0) && sl_log_ready() == 0) {
-        char line[256];
-        int n =
-            snprintf(line, sizeof line,
-                     "{\"t\":\"" SL_REC_FOOTER "\",\"sockets\":%llu,\"eof_seen\":%llu,"
-                     "\"findings\":%llu,\"end_unix_ms\":%lld}\n",
-                     (unsigned long long)atomic_load(&sl_count_sockets), (unsigned long long)eof,
-                     (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
-        if (n > 0 && (size_t)n < sizeof line)
-            sl_log_put(line, (size_t)n);
+        char line[384];
+        struct sl_buf b = {.p = line, .cap = sizeof line};
+        sl_buf_fmt(&b,
+                   "{\"t\":\"" SL_REC_FOOTER "\",\"sockets\":%llu,\"eof_seen\":%llu,"
+                   "\"findings\":%llu,\"end_unix_ms\":%lld",
+                   (unsigned long long)atomic_load(&sl_count_sockets), (unsigned long long)eof,
+                   (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
+        sl_log_footer_lost(&b);
+        sl_buf_put(&b, "}\n", 2);
+        if (!b.overflow)
+            sl_log_put(b.p, b.len);
     }
+    sl_log_opener = 0;
     sl_log_unlock(cs);
 }
 
@@ -614,8 +705,9 @@ void sl_log_pin_dir(void)
             sl_real_init();
         int fd = open(sl_opt.output, O_PATH | O_DIRECTORY | O_CLOEXEC);
         struct stat st;
+        if (fd >= 0)
+            fd = sl_ownfd_place(fd);
         if (fd >= 0) {
-            fd = sl_log_move_high(fd);
             if (fstat(fd, &st) == 0) {
                 sl_log_dir_dev = st.st_dev;
                 sl_log_dir_ino = st.st_ino;
@@ -628,14 +720,49 @@ void sl_log_pin_dir(void)
     sl_log_unlock(cs);
 }
 
-void sl_log_forget_own(int fd)
+/* Our fd (log or directory) at `fd`, which the program is about to be
+ * handed: moved to another number, or given up when none is free. */
+void sl_log_evict(int fd)
 {
     int cs = sl_log_lock();
     int log = atomic_load(&sl_log_fd), dir = atomic_load(&sl_log_dirfd);
-    if (fd == log)
-        atomic_store(&sl_log_fd, -1);
-    if (fd == dir)
-        atomic_store(&sl_log_dirfd, -1);
+    if (fd >= 0 && (fd == log || fd == dir)) {
+        int to = sl_ownfd_place_away(fd);
+        if (fd == log)
+            atomic_store(&sl_log_fd, to);
+        else
+            atomic_store(&sl_log_dirfd, to);
+        if (to < 0 && fd == log)
+            atomic_store(&sl_log_want, 1);
+    }
+    sl_log_unlock(cs);
+}
+
+int sl_log_own_in_way(long min)
+{
+    int fds[2] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
+                  atomic_load_explicit(&sl_log_dirfd, memory_order_acquire)};
+    int best = -1;
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && fds[i] >= min && (best < 0 || fds[i] < best))
+            best = fds[i];
+    if (best >= 0 && (!sl_ownfd_in_program_range(best) || !sl_log_owns_fd(best)))
+        return -1;
+    return best;
+}
+
+void sl_log_follow_limit(void)
+{
+    int cs = sl_log_lock();
+    int log = atomic_load(&sl_log_fd), dir = atomic_load(&sl_log_dirfd);
+    if (log >= 0 && sl_ownfd_in_program_range(log)) {
+        log = sl_ownfd_place(log);
+        atomic_store(&sl_log_fd, log);
+        if (log < 0)
+            atomic_store(&sl_log_want, 1);
+    }
+    if (dir >= 0 && sl_ownfd_in_program_range(dir))
+        atomic_store(&sl_log_dirfd, sl_ownfd_place(dir));
     sl_log_unlock(cs);
 }
 

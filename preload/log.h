@@ -1,5 +1,5 @@
-/* The per-process raw log (format: include/sockleak_log.h). Created lazily on
- * the first record; written with one real write(2) per record on a high,
+/* The per-process raw log (format: include/sockleak_log.h). Created on the
+ * program's thread at its first end-of-stream (sl_log_reserve); written with one real write(2) per record on a high,
  * O_APPEND|O_CLOEXEC fd, re-checked by inode before each write. */
 #ifndef SL_LOG_H
 #define SL_LOG_H
@@ -35,8 +35,6 @@ int sl_log_own_fds(int out[2]) SL_HIDDEN;
 /* Hold the output directory open (when it exists), so the log can still be
  * created in it after the program drops privileges or chroots. */
 void sl_log_pin_dir(void) SL_HIDDEN;
-/* The program dup2'd over our fd (log or directory): forget that one. */
-void sl_log_forget_own(int fd) SL_HIDDEN;
 /* The program dup2'd over or closed our fd behind our back: reopen on next use. */
 void sl_log_forget_fd(void) SL_HIDDEN;
 
@@ -44,9 +42,18 @@ void sl_log_forget_fd(void) SL_HIDDEN;
  * created lazily under its own pid. */
 void sl_log_reinit_child(void) SL_HIDDEN;
 
-/* fd moved far from the small numbers programs hard-code and count on (to
- * 900 and up, close-on-exec), the low number closed; fd itself on failure. */
-int sl_log_move_high(int fd) SL_HIDDEN;
+/* On the program's thread, from a hook (first end-of-stream): make sure
+ * the log's fd exists, so the reaper thread only ever writes. The reaper
+ * never creates an fd: one made there takes the lowest free number, which
+ * the program may be about to be handed. */
+void sl_log_reserve(void) SL_HIDDEN;
+/* The program is about to be handed fd, which is ours: ours moves away. */
+void sl_log_evict(int fd) SL_HIDDEN;
+/* Our fd with the lowest number >= min that is below the fd limit (in the
+ * program's range), or -1. */
+int sl_log_own_in_way(long min) SL_HIDDEN;
+/* After a change of RLIMIT_NOFILE: our fds leave the program's new range. */
+void sl_log_follow_limit(void) SL_HIDDEN;
 
 /* From our constructor, before main can rewrite argv (setproctitle): the
  * log's file name and header use this copy. */

@@ -6,6 +6,7 @@
 #define SL_REAL_H
 
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -53,6 +54,8 @@
     X(int, setregid, (gid_t, gid_t))                                            \
     X(int, setresgid, (gid_t, gid_t, gid_t))                                    \
     X(int, chroot, (const char *))                                              \
+    X(int, setrlimit, (__rlimit_resource_t, const struct rlimit *))             \
+    X(int, prlimit64, (pid_t, __rlimit_resource_t, const struct rlimit64 *, struct rlimit64 *)) \
     X(long, syscall, (long, ...))
 
 struct sl_real_table {

@@ -215,6 +215,12 @@ done:
     sl_guard_leave(g);
 }
 
+int sl_stack_is_unwinder(const void *pc)
+{
+    uintptr_t a = (uintptr_t)pc;
+    return a >= sl_unw_lo && a < sl_unw_hi;
+}
+
 void sl_stack_prime(void)
 {
     pthread_once(&sl_stack_once, sl_stack_load);

@@ -19,6 +19,8 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs) SL_HIDDEN;
 
 /* Load libunwind and prime it (first unwind costs about 1 ms). Idempotent. */
 void sl_stack_prime(void) SL_HIDDEN;
+/* Is pc inside the loaded libunwind (its pipe2 calls are emulated)? */
+int sl_stack_is_unwinder(const void *pc) SL_HIDDEN;
 
 /* fork prepare, on a thread outside our code: when the program has
  * libunwind loaded itself, prime ours now (in the child its cache lock may be

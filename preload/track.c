@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "fdtable.h"
 #include "log.h"
+#include "ownfd.h"
 #include "options.h"
 #include "real.h"
 #include "reaper.h"
@@ -349,6 +350,9 @@ void sl_on_eof(int fd)
     if (scheduled) {
         atomic_fetch_add_explicit(&sl_count_eof, 1, memory_order_relaxed);
         sl_reaper_schedule(fd, gen, now + (int64_t)sl_opt.deadline_ms * 1000000);
+        /* The log's fd is made here, on the program's thread, long before
+         * the reaper writes to it (never on the reaper: see log.h). */
+        sl_log_reserve();
     }
 out:
     sl_guard_leave(g);
@@ -625,8 +629,10 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     int64_t held_ms = id ? (sl_now_ns() - s->eof_ns) / 1000000 : 0;
     sl_slot_reset(s);
     sl_fdtable_unlock(fd);
-    if (id)
+    if (id) {
+        sl_log_reserve(); /* the program's thread: the log may be remade here */
         sl_log_closed(id, fd, held_ms);
+    }
     sl_guard_leave(g);
     errno = e;
 }
@@ -691,6 +697,8 @@ long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long 
     SL_ENSURE(syscall);
     if (nr == SYS_close)
         return sl_syscall_close(nr, a0);
+    if (nr == SYS_write && (int)a0 == SL_UNW_PIPE_W) /* an int, passed as one */
+        return sl_ownfd_validate((const void *)a1);
     return sl_real.syscall(nr, a0, a1, a2, a3, a4, a5);
 }
 
@@ -792,9 +800,20 @@ static void sl_track_dup(int oldfd, int newfd)
     sl_guard_leave(g);
 }
 
+/* Our own fds are not open, as far as the program can tell. */
+static int sl_own_ebadf(int fd)
+{
+    if (SL_LIKELY(!sl_log_owns_fd(fd)))
+        return 0;
+    errno = EBADF;
+    return 1;
+}
+
 int sl_dup(int fd)
 {
     SL_ENSURE(dup);
+    if (SL_UNLIKELY(sl_own_ebadf(fd)))
+        return -1;
     int r = sl_real.dup(fd);
     if (r >= 0) {
         int e = errno;
@@ -814,7 +833,7 @@ static void sl_before_dup_over(int fd, int fd2)
 {
     if (fd != fd2 && SL_UNLIKELY(sl_log_owns_fd(fd2)) && !sl_in_lib && !sl_in_vfork_child()) {
         int g = sl_guard_enter();
-        sl_log_forget_own(fd2);
+        sl_log_evict(fd2);
         sl_guard_leave(g);
     }
 }
@@ -832,6 +851,8 @@ static void sl_after_dup_over(int fd, int fd2)
 int sl_dup2(int fd, int fd2)
 {
     SL_ENSURE(dup2);
+    if (SL_UNLIKELY(sl_own_ebadf(fd)))
+        return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup2(fd, fd2);
     if (r >= 0)
@@ -842,6 +863,8 @@ int sl_dup2(int fd, int fd2)
 int sl_dup3(int fd, int fd2, int flags)
 {
     SL_ENSURE(dup3);
+    if (SL_UNLIKELY(sl_own_ebadf(fd)))
+        return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup3(fd, fd2, flags);
     if (r >= 0)
@@ -849,11 +872,34 @@ int sl_dup3(int fd, int fd2, int flags)
     return r;
 }
 
+/* F_DUPFD(n) that skipped our fd, or failed for want of it, where the
+ * program would have got its number: ours moves away, the call is made
+ * again. Only an fd below the limit (no room above it) can be in the way. */
+static int sl_dupfd_again(int (*fn)(int, int, ...), int fd, int cmd, void *arg, int r)
+{
+    int e = errno;
+    int own = sl_in_lib ? -1 : sl_log_own_in_way((long)(intptr_t)arg);
+    if (SL_LIKELY(own < 0) || (r >= 0 && r < own) || (r < 0 && e != EMFILE)) {
+        errno = e;
+        return r;
+    }
+    if (r >= 0)
+        sl_real.close(r);
+    int g = sl_guard_enter();
+    sl_log_evict(own);
+    sl_guard_leave(g);
+    return fn(fd, cmd, arg);
+}
+
 int sl_fcntl(int fd, int cmd, void *arg, int use64)
 {
     SL_ENSURE(fcntl);
+    if (SL_UNLIKELY(sl_own_ebadf(fd)))
+        return -1;
     int (*fn)(int, int, ...) = use64 && sl_real.fcntl64 ? sl_real.fcntl64 : sl_real.fcntl;
     int r = fn(fd, cmd, arg);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        r = sl_dupfd_again(fn, fd, cmd, arg, r);
     if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
         int e = errno;
         sl_track_dup(fd, r);
@@ -876,19 +922,51 @@ int sl_fclose(FILE *fp)
     return sl_real.fclose(fp);
 }
 
-/* A pipe made during our own work (libunwind keeps one for address
- * validation from the first capture on) moves to high numbers, so the
- * program's own calls get the same fd numbers as without us. */
-int sl_pipe2(int fds[2], int flags)
+/* libunwind (1.6) opens a pipe at its first unwind and keeps it for good:
+ * it validates an address by write(2)-ing one byte from it into the pipe.
+ * It gets two never-valid numbers instead; its write comes through our
+ * syscall() and is answered by sl_ownfd_validate, its read and close of
+ * them fail with EBADF (after which it simply asks for a pipe again). So
+ * no fd is held for it at all. */
+int sl_pipe2(int fds[2], int flags, const void *caller)
 {
     SL_ENSURE(pipe2);
-    int r = sl_real.pipe2(fds, flags);
-    if (r == 0 && sl_in_lib) {
-        int e = errno;
-        fds[0] = sl_log_move_high(fds[0]);
-        fds[1] = sl_log_move_high(fds[1]);
-        errno = e;
+    if (SL_UNLIKELY(flags == (O_CLOEXEC | O_NONBLOCK)) &&
+        (sl_in_lib || sl_stack_is_unwinder(caller))) {
+        fds[0] = SL_UNW_PIPE_R;
+        fds[1] = SL_UNW_PIPE_W;
+        return 0;
     }
+    return sl_real.pipe2(fds, flags);
+}
+
+/* The program changed its fd limit: our fds leave its new range. */
+static void sl_after_limit_change(void)
+{
+    int e = errno;
+    int g = sl_guard_enter();
+    sl_log_follow_limit();
+    sl_guard_leave(g);
+    errno = e;
+}
+
+int sl_setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
+{
+    SL_ENSURE(setrlimit);
+    int r = sl_real.setrlimit(res, rl);
+    if (r == 0 && res == RLIMIT_NOFILE && !sl_in_lib)
+        sl_after_limit_change();
+    return r;
+}
+
+int sl_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
+               struct rlimit64 *old)
+{
+    SL_ENSURE(prlimit64);
+    int r = sl_real.prlimit64(pid, res, rl, old);
+    if (r == 0 && rl && res == RLIMIT_NOFILE && !sl_in_lib &&
+        (pid == 0 || pid == (pid_t)sl_real.syscall(SYS_getpid)))
+        sl_after_limit_change();
     return r;
 }
 

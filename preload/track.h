@@ -4,6 +4,7 @@
 #define SL_TRACK_H
 
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -55,7 +56,13 @@ int sl_dup3(int fd, int fd2, int flags) SL_HIDDEN;
 /* arg: the variadic argument read as a pointer-sized value; use64: fcntl64. */
 int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
 int sl_fclose(FILE *fp) SL_HIDDEN;
-int sl_pipe2(int fds[2], int flags) SL_HIDDEN;
+/* caller: the return address in the code that called pipe2 (libunwind's
+ * validation pipe is emulated, see ownfd.h). */
+int sl_pipe2(int fds[2], int flags, const void *caller) SL_HIDDEN;
+/* Limit changes: our own fds follow the new RLIMIT_NOFILE (see ownfd.h). */
+int sl_setrlimit(__rlimit_resource_t res, const struct rlimit *rl) SL_HIDDEN;
+int sl_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
+               struct rlimit64 *old) SL_HIDDEN;
 /* Identity changes: the output directory is pinned first (see log.h). */
 int sl_setuid(uid_t u) SL_HIDDEN;
 int sl_seteuid(uid_t u) SL_HIDDEN;

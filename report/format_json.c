@@ -73,6 +73,12 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     json_object_set_new(sum, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(sum, "leaks", json_integer(set->leaks));
     json_object_set_new(sum, "suppressed", json_integer(set->findings - set->leaks));
+    /* Present only when the counts are a lower bound. */
+    if (set->lost || set->outdir_full) {
+        json_object_set_new(sum, "lost_records", json_integer(set->lost));
+        json_object_set_new(sum, "lost_reason",
+                            json_string(set->lost_errno ? strerror(set->lost_errno) : "unknown"));
+    }
     json_object_set_new(root, "summary", sum);
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0)

@@ -108,6 +108,18 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
     fputs("\n\n", out);
 }
 
+/* Counts that miss records the library could not write say so, and why. */
+static void sl_fmt_text_lost(FILE *out, const struct sl_group_set *set)
+{
+    const char *why = set->lost_errno ? strerror(set->lost_errno) : "reason unknown";
+    if (set->lost)
+        fprintf(out, "sockleak: counts are a lower bound: %" PRId64 " record%s could not be"
+                     " written (%s)\n", set->lost, sl_fmt_s((size_t)set->lost), why);
+    if (set->outdir_full)
+        fprintf(out, "sockleak: counts are a lower bound: the output directory's file system is"
+                     " full (%s); logs may have been cut short\n", why);
+}
+
 int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
                 bool colour, const struct sl_watch *watch)
 {
@@ -130,6 +142,7 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
     }
     if (any)
         fputc('\n', out);
+    sl_fmt_text_lost(out, set);
     fprintf(out, "%sSUMMARY: sockleak: ", st.bold);
     if (set->leaks)
         fprintf(out, "%" PRId64 " leaked socket%s in %zu call site%s", set->leaks,

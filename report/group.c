@@ -178,6 +178,14 @@ void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *log
         for (size_t fi = 0; fi < p->n_findings; fi++)
             sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
         set->findings += (int64_t)p->n_findings;
+        set->lost += p->lost;
+        if (p->lost_errno)
+            set->lost_errno = p->lost_errno;
+    }
+    if (logs->outdir_errno) {
+        set->outdir_full = true;
+        if (!set->lost_errno)
+            set->lost_errno = logs->outdir_errno;
     }
     set->n_groups = HASH_COUNT(set->hash);
     set->groups = sl_util_xcalloc(set->n_groups, sizeof(*set->groups));

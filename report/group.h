@@ -58,6 +58,9 @@ struct sl_group_set {
     size_t n_groups;
     int64_t processes, sockets, eof_seen;
     int64_t findings;   /* every finding read */
+    int64_t lost;       /* records the library could not write */
+    int lost_errno;     /* why (an errno value), 0 when not known */
+    bool outdir_full;   /* the output file system was full at the end */
     int64_t leaks;      /* findings not suppressed */
     size_t groups_left; /* groups not suppressed */
 };

@@ -296,6 +296,9 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o)
         sl_logread_closed(c, p, o);
     } else {
         p->has_footer = true;
+        p->lost += sl_logread_int(o, "lost", 0);
+        if (sl_logread_int(o, "lost_errno", 0) > 0)
+            p->lost_errno = (int)sl_logread_int(o, "lost_errno", 0);
         p->sockets += sl_logread_int(o, "sockets", 0);
         p->eof_seen += sl_logread_int(o, "eof_seen", 0);
     }
@@ -331,8 +334,8 @@ int sl_logread_file(struct sl_logread_set *set, const char *path)
         o = json_loadb(buf, (size_t)len, 0, &err);
         if (!o || !json_is_object(o)) {
             if (!complete)
-                sl_logread_warn(&c, "truncated last line ignored (the process was killed "
-                                    "while writing?)");
+                sl_logread_warn(&c, "truncated last line ignored (cut short: the process "
+                                    "was killed, or a write failed)");
             else
                 sl_logread_warn(&c, "corrupt line ignored: %s", o ? "not an object" : err.text);
             json_decref(o);

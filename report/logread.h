@@ -61,6 +61,8 @@ struct sl_logread_process {
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
     bool has_footer;
+    int64_t lost;      /* records the writer could not write (footer) */
+    int lost_errno;    /* why, as an errno value; 0 when not said */
     int64_t sockets;
     int64_t eof_seen;
 };
@@ -73,6 +75,9 @@ struct sl_logread_set {
     size_t n_skipped; /* processes left out by the run_id filter */
     char *run_id;     /* filter, or NULL */
     bool flat;        /* directories: their own files only, no subdirectories */
+    /* Set by `run` when the output directory's file system is full at the
+     * end (logs may then be cut short without a word): an errno value. */
+    int outdir_errno;
 };
 
 /* Starts an empty set; run_id NULL keeps every process, otherwise only those

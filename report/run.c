@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +218,17 @@ static void sl_run_child_exec(const struct sl_run_ctx *c, int errpipe, const sig
     _exit(err == ENOENT ? 127 : 126);
 }
 
+/* Is the output directory's file system full now? A log that ends without
+ * its footer may then have been cut by a failed write rather than a kill:
+ * less than one record's worth of space (64 KiB) counts as full. */
+static bool sl_run_outdir_full(const char *dir)
+{
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0 || sv.f_blocks == 0)
+        return false;
+    return (unsigned long long)sv.f_bavail * sv.f_frsize < 65536;
+}
+
 /* Makes the output directory and this run's marker directory; returns 0,
  * or 2 after saying why. */
 static int sl_run_make_dirs(struct sl_run_ctx *c)
@@ -401,6 +413,7 @@ static int sl_run_report(struct sl_run_ctx *c, int rc)
     /* --output may be any directory, even "."; this run's logs are at its
      * top level. */
     logs.flat = true;
+    logs.outdir_errno = sl_run_outdir_full(c->outdir) ? ENOSPC : 0;
     if (sl_logread_path(&logs, c->outdir) < 0) {
         sl_logread_free(&logs);
         return rc;

@@ -224,6 +224,7 @@ static int setup(void **state)
         return -1;
     sl_real_init();
     snprintf(sl_opt.output, sizeof sl_opt.output, "%s", dir);
+    sl_log_reserve(); /* as the first end-of-stream does */
     return 0;
 }
 
