@@ -43,6 +43,30 @@
  *          looks up offset - 1 for every frame. A stack may be [] when
  *          unknown (socket inherited or created before the library loaded).
  *
+ *          Kinds the kernel tells (a sock_diag sweep of CLOSE_WAIT sockets,
+ *          no end-of-stream read needed) use the same record, with
+ *          eof_unix_ms 0, eof_stack [] and these keys as they apply:
+ *          "close_wait_unread": in CLOSE_WAIT past the deadline, no
+ *            end-of-stream read seen in this process. "last_read_stack":
+ *            where the program last read from it (at least one frame: the
+ *            caller of the read; [] when it never read), "idle_ms": time
+ *            since data last moved either way (the kernel's
+ *            tcpi_last_data_recv/sent), "unread_bytes": bytes waiting in
+ *            the receive queue.
+ *          "close_wait_inherited": the copy is held by this process, which
+ *            got it through fork; "from_pid": the process that forked it,
+ *            "fork_stack": where fork was called; open_stack: where the
+ *            parent made the socket.
+ *          "close_wait_unaccepted": connections closed by their peer while
+ *            waiting in the accept queue of a listener of this process (fd,
+ *            local: the listener's); "sockets": how many (default 1 for
+ *            every other record), "listen_stack": where the listener was
+ *            made, "backlog": the listener's backlog, "queued": its accept
+ *            queue length.
+ *          Any kind may carry "at_exit":true: reported when the process
+ *          exited (at_exit=1) rather than at its deadline. Accepted sockets
+ *          may carry "listen_stack" too (the listener they came from).
+ *
  * closed   {"t":"closed","id":1,"fd":7,"held_ms":8000}
  *          A reported socket was closed late; held_ms from EOF to close.
  *
@@ -71,6 +95,9 @@
 
 #define SL_KIND_CLOSE_WAIT "close_wait"
 #define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"
+#define SL_KIND_CLOSE_WAIT_UNREAD "close_wait_unread"
+#define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
+#define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
 
 /* Longest line the writer produces; the reader accepts lines up to this. */
 #define SL_LOG_MAX_LINE 65536
