@@ -22,6 +22,13 @@
 #include "stack.h"
 #include "track.h"
 
+/* A log holds the program's command line: it is private to the user the
+ * process runs as, and so are the directories made for it. */
+#define SL_LOG_FILE_MODE 0600
+#define SL_LOG_DIR_MODE 0700
+/* Names tried when <program>.<pid>.jsonl is taken: .1 up to this. */
+#define SL_LOG_NAME_TRIES 100
+
 _Atomic uint64_t sl_count_sockets;
 _Atomic uint64_t sl_count_eof;
 
@@ -38,6 +45,7 @@ static int sl_log_write_warned;
 static __thread int sl_log_opener;
 static dev_t sl_log_dev;
 static ino_t sl_log_ino;
+static uid_t sl_log_uid;
 /* The output directory, held open (O_PATH) from just before the program
  * drops privileges or chroots, so its log is still created there. */
 static _Atomic int sl_log_dirfd = -1; /* written under the log lock */
@@ -286,7 +294,8 @@ static void sl_program_name(char *out, size_t size)
         out[0] = '_';
 }
 
-/* mkdir -p dir; returns 0 or an errno. */
+/* mkdir -p dir, every directory it makes private (a parent that is made
+ * here has nothing of anyone else's in it either); returns 0 or an errno. */
 static int sl_mkdir_p(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -299,7 +308,7 @@ static int sl_mkdir_p(const char *dir)
             continue;
         char c = tmp[i];
         tmp[i] = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        if (mkdir(tmp, SL_LOG_DIR_MODE) < 0 && errno != EEXIST)
             return errno;
         tmp[i] = c;
     }
@@ -391,15 +400,14 @@ static void sl_log_header(void)
         sl_log_put(b.p, b.len);
 }
 
-/* open(2) or openat(2) of the log; when the program's fd table is full,
- * once more with room above its limit (see ownfd.h). */
-static int sl_log_open_at(int dirfd, const char *path)
+/* openat(2) of the log (dirfd AT_FDCWD: a path); when the program's fd
+ * table is full, once more with room above its limit (see ownfd.h). */
+static int sl_log_openat(int dirfd, const char *path, int flags)
 {
-    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-    int fd = dirfd >= 0 ? openat(dirfd, path, flags, 0644) : open(path, flags, 0644);
+    int fd = openat(dirfd, path, flags, SL_LOG_FILE_MODE);
     struct rlimit saved;
     if (fd < 0 && errno == EMFILE && sl_ownfd_room_begin(&saved)) {
-        fd = dirfd >= 0 ? openat(dirfd, path, flags, 0644) : open(path, flags, 0644);
+        fd = openat(dirfd, path, flags, SL_LOG_FILE_MODE);
         int e = errno;
         sl_ownfd_room_end(&saved);
         errno = e;
@@ -414,8 +422,77 @@ static int sl_log_dir_valid(int dirfd)
     return fstat(dirfd, &st) == 0 && st.st_ino == sl_log_dir_ino && st.st_dev == sl_log_dir_dev;
 }
 
-/* Open (create) the file, move its fd high and CLOEXEC; header when the file
- * is new. Lock held. Returns 0 or -1 (warned). */
+/* sl_log_path as openat(dirfd, ...) wants it. */
+static const char *sl_log_name_at(int dirfd)
+{
+    return dirfd == AT_FDCWD ? sl_log_path : strrchr(sl_log_path, '/') + 1;
+}
+
+/* The n-th name of this process's log into sl_log_path:
+ * <program>.<pid>.jsonl, then <program>.<pid>.<n>.jsonl. 0 or an errno. */
+static int sl_log_name(int n)
+{
+    char prog[80], nth[16] = "";
+    sl_program_name(prog, sizeof prog);
+    if (n > 0)
+        snprintf(nth, sizeof nth, ".%d", n);
+    int len = snprintf(sl_log_path, sizeof sl_log_path, "%s/%s.%d%s" SL_LOG_SUFFIX,
+                       sl_opt.output, prog, (int)getpid(), nth);
+    return len < 0 || (size_t)len >= sizeof sl_log_path ? ENAMETOOLONG : 0;
+}
+
+/* A new file under the first free name. Exclusive creation is what keeps
+ * whatever already has the name untouched: a link planted at this
+ * predictable name (O_EXCL never follows one, dangling or not), a file of
+ * somebody else's, the log of an earlier image exec'd in this pid. Returns
+ * the fd, or -1 with errno. */
+static int sl_log_create(int dirfd)
+{
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC;
+    for (int n = 0; n < SL_LOG_NAME_TRIES; n++) {
+        int err = sl_log_name(n);
+        if (err) {
+            errno = err;
+            return -1;
+        }
+        int fd = sl_log_openat(dirfd, sl_log_name_at(dirfd), flags);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+/* Our own file once more, after the program closed its fd behind our back:
+ * only while its name still holds the very file we created (inode and
+ * owner), else -1. O_NONBLOCK: a FIFO put in its place must not block the
+ * program's thread here (on a regular file the flag does nothing). */
+static int sl_log_reopen(int dirfd)
+{
+    const int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    int fd = sl_log_openat(dirfd, sl_log_name_at(dirfd), flags);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_ino != sl_log_ino || st.st_dev != sl_log_dev ||
+                    st.st_uid != sl_log_uid)) {
+        sl_real.close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* A file of ours starts: header first, and every module is logged again in
+ * it (a file replacing one that vanished is read on its own). Lock held. */
+static void sl_log_begin_file(void)
+{
+    struct sl_module *m;
+    for (uint32_t id = 0; sl_log_created && (m = sl_modules_get(id)); id++)
+        m->logged = 0;
+    sl_log_created = 1;
+    sl_log_header();
+}
+
+/* Open our file again, or create a new one, move its fd high and CLOEXEC.
+ * Lock held. Returns 0 or -1 (warned). */
 static int sl_log_open(void)
 {
     if (!sl_log_path[0]) {
@@ -423,52 +500,51 @@ static int sl_log_open(void)
         sl_log_lost = 0;
         sl_log_lost_errno = 0;
         sl_log_write_warned = 0;
-        char prog[80];
-        sl_program_name(prog, sizeof prog);
-        int n = snprintf(sl_log_path, sizeof sl_log_path, "%s/%s.%d" SL_LOG_SUFFIX, sl_opt.output,
-                         prog, (int)getpid());
-        if (n < 0 || (size_t)n >= sizeof sl_log_path) {
-            sl_log_fail("create", ENAMETOOLONG);
+        /* Named from the first attempt on, for any warning about it. */
+        int err = sl_log_name(0);
+        if (err) {
+            sl_log_fail("create", err);
             return -1;
         }
     }
-    int fd = -1;
     int dirfd = atomic_load(&sl_log_dirfd);
-    if (dirfd >= 0 && sl_log_dir_valid(dirfd)) {
-        fd = sl_log_open_at(dirfd, strrchr(sl_log_path, '/') + 1);
-    } else {
+    if (dirfd < 0 || !sl_log_dir_valid(dirfd)) {
+        dirfd = AT_FDCWD;
         int err = sl_mkdir_p(sl_opt.output);
         if (err) {
             sl_log_fail("create", err);
             return -1;
         }
-        fd = sl_log_open_at(-1, sl_log_path);
     }
+    int fd = sl_log_created ? sl_log_reopen(dirfd) : -1;
+    int fresh = fd < 0;
+    if (fresh)
+        fd = sl_log_create(dirfd);
     if (fd >= 0)
         fd = sl_ownfd_place(fd);
-    if (fd < 0) {
-        sl_log_fail("create", errno);
-        return -1;
-    }
     struct stat st;
-    if (fstat(fd, &st) < 0) {
+    if (fd >= 0 && fstat(fd, &st) < 0) {
+        int e = errno;
         sl_real.close(fd);
+        fd = -1;
+        errno = e;
+    }
+    if (fd < 0) {
         sl_log_fail("create", errno);
         return -1;
     }
     atomic_store(&sl_log_want, 0);
     sl_log_dev = st.st_dev;
     sl_log_ino = st.st_ino;
+    sl_log_uid = st.st_uid;
     atomic_store(&sl_log_fd, fd);
-    int fresh = !sl_log_created || st.st_size == 0;
-    sl_log_created = 1;
-    if (fresh)
-        sl_log_header();
+    if (fresh || st.st_size == 0)
+        sl_log_begin_file();
     return sl_log_broken ? -1 : 0;
 }
 
 /* Make sure our fd still is our file (the program may have closed or
- * replaced it behind our back); reopen in append mode if not, but only on
+ * replaced it behind our back); reopen or remake it if not, but only on
  * the program's thread (sl_log_opener): a thread of ours would take the
  * lowest free number, which the program may be about to be handed. Lock
  * held. */
@@ -718,6 +794,17 @@ void sl_log_pin_dir(void)
         }
     }
     sl_log_unlock(cs);
+}
+
+void sl_log_before_identity_change(void)
+{
+    /* As root the process may be about to become a user that can neither
+     * create a file in the output directory nor open its own log again
+     * (0600, root's): the log is made now, while it still can. A process
+     * that is not root can only move between ids it already holds. */
+    if (geteuid() == 0)
+        sl_log_reserve();
+    sl_log_pin_dir();
 }
 
 /* Our fd (log or directory) at `fd`, which the program is about to be

@@ -1,6 +1,10 @@
 /* The per-process raw log (format: include/sockleak_log.h). Created on the
- * program's thread at its first end-of-stream (sl_log_reserve); written with one real write(2) per record on a high,
- * O_APPEND|O_CLOEXEC fd, re-checked by inode before each write. */
+ * program's thread at its first end-of-stream (sl_log_reserve), or before a
+ * root process changes identity; written with one real write(2) per record
+ * on a high, O_APPEND|O_CLOEXEC fd, re-checked by inode before each write.
+ * Created exclusively (O_EXCL|O_NOFOLLOW), mode 0600, under the first free
+ * name <program>.<pid>[.<n>].jsonl: never written through a link or into a
+ * file this process did not create. */
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
@@ -35,6 +39,12 @@ int sl_log_own_fds(int out[2]) SL_HIDDEN;
 /* Hold the output directory open (when it exists), so the log can still be
  * created in it after the program drops privileges or chroots. */
 void sl_log_pin_dir(void) SL_HIDDEN;
+/* On the program's thread, guard set, before setuid, setgid (and kin) or
+ * chroot: a root process makes its log now, while it may still create it
+ * in a directory its new identity cannot write (a worker dropping to
+ * nobody in a root-owned, private output directory); then the directory is
+ * pinned. A fork child still gets a file of its own (sl_log_reinit_child). */
+void sl_log_before_identity_change(void) SL_HIDDEN;
 /* The program dup2'd over or closed our fd behind our back: reopen on next use. */
 void sl_log_forget_fd(void) SL_HIDDEN;
 

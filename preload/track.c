@@ -983,18 +983,20 @@ int sl_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
 }
 
 /* Before the program gives up the right to reach the output directory (a
- * worker dropping to an unprivileged user, a chroot), hold it open: the
- * log is created lazily, maybe long after. libunwind and the module map
- * (paths from /proc) are loaded now too, while the files can be reached. */
+ * worker dropping to an unprivileged user, a chroot): its log is made now
+ * (as root) and the directory held open (see log.h). libunwind and the
+ * module map (paths from /proc) are loaded now too, while the files can be
+ * reached. Not in a vfork child: our state there is the parent's, its fd
+ * table is not. */
 static void sl_before_identity_change(void)
 {
-    if (sl_in_lib)
+    if (sl_in_lib || sl_in_vfork_child())
         return;
     int e = errno;
     int g = sl_guard_enter();
     sl_init();
     sl_stack_prime();
-    sl_log_pin_dir();
+    sl_log_before_identity_change();
     sl_guard_leave(g);
     errno = e;
 }

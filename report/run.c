@@ -117,13 +117,13 @@ int sl_run_mkdirs(const char *path)
         if (*s != '/')
             continue;
         *s = '\0';
-        if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
             free(p);
             return -1;
         }
         *s = '/';
     }
-    if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+    if (mkdir(p, 0700) < 0 && errno != EEXIST) {
         free(p);
         return -1;
     }
@@ -233,9 +233,6 @@ static bool sl_run_outdir_full(const char *dir)
  * or 2 after saying why. */
 static int sl_run_make_dirs(struct sl_run_ctx *c)
 {
-    struct stat st;
-    bool existed = stat(c->outdir, &st) == 0;
-
     if (strchr(c->outdir, ':')) {
         fprintf(stderr,
                 "sockleak: --output %s: the directory name must not contain ':' "
@@ -248,11 +245,6 @@ static int sl_run_make_dirs(struct sl_run_ctx *c)
                 strlen(c->outdir) >= PATH_MAX ? strerror(ENAMETOOLONG) : strerror(errno));
         return 2;
     }
-    /* Servers started as root often drop privileges in their workers (nginx's
-     * `user nobody`): they must still be able to create their logs. Like
-     * /tmp, the directory we made is world-writable with the sticky bit. */
-    if (!existed && geteuid() == 0 && chmod(c->outdir, 01777) < 0)
-        fprintf(stderr, "sockleak: warning: chmod %s: %s\n", c->outdir, strerror(errno));
     c->markdir = sl_watch_dir(c->outdir, c->run_id);
     if (sl_watch_prepare(c->markdir) < 0) {
         fprintf(stderr, "sockleak: warning: cannot create %s (%s): the run cannot tell "

@@ -26,7 +26,9 @@ char *sl_run_find_library(void);
 /* path made absolute against the working directory (malloc'd). */
 char *sl_run_abspath(const char *path);
 
-/* mkdir -p; 0 or -1 with errno set. */
+/* mkdir -p, each directory it makes 0700: the logs hold command lines, and
+ * a privilege-dropping worker makes its log before the drop, so nobody else
+ * needs to write there. 0 or -1 with errno set. */
 int sl_run_mkdirs(const char *path);
 
 #endif

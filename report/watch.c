@@ -20,23 +20,21 @@ char *sl_watch_dir(const char *outdir, const char *run_id)
 
 int sl_watch_prepare(const char *dir)
 {
-    bool root = geteuid() == 0;
     char *proto;
-    int fd, rc = 0;
+    int fd;
 
-    if (mkdir(dir, 0700) < 0 || (root && chmod(dir, 01777) < 0))
+    /* Private, as root too: a process that changed its user after loading
+     * the library leaves no marker (the run may then say it cannot tell),
+     * rather than every local user being able to write here. */
+    if (mkdir(dir, 0700) < 0)
         return -1;
     proto = sl_util_xjoin(dir, "/", ".proto");
     fd = open(proto, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     free(proto);
     if (fd < 0)
         return -1;
-    /* protected_hardlinks lets another user link only a file it may read
-     * and write; it stays empty, nothing reads it. */
-    if (root)
-        rc = fchmod(fd, 0666);
     close(fd);
-    return rc;
+    return 0;
 }
 
 void sl_watch_remove(const char *dir)

@@ -29,12 +29,9 @@ static char dir[256];
 static char **saved_argv;
 static int saved_argc;
 
-/* Every record of the log file, in order. */
-static json_t *read_records(const char *out)
+/* Every record of the log file at path, in order. */
+static json_t *read_path(const char *path)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.%d%s", out, program_invocation_short_name, (int)getpid(),
-             SL_LOG_SUFFIX);
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
@@ -51,6 +48,15 @@ static json_t *read_records(const char *out)
     free(line);
     fclose(f);
     return all;
+}
+
+/* Every record of the process's first log file in out. */
+static json_t *read_records(const char *out)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.%d%s", out, program_invocation_short_name, (int)getpid(),
+             SL_LOG_SUFFIX);
+    return read_path(path);
 }
 
 static const char *rec_type(json_t *rec)
@@ -278,6 +284,44 @@ static void test_footer(void **state)
     json_decref(all);
 }
 
+/* Our file was moved away and another put at its name while our fd was
+ * lost: the log never reopens the name into a file it did not create; it
+ * starts a new file (header, module records again) under a fresh name. */
+static void test_replaced_file_not_reopened(void **state)
+{
+    (void)state;
+    char path[1024], moved[1100], fresh[1024];
+    snprintf(path, sizeof path, "%s/%s.%d%s", dir, program_invocation_short_name, (int)getpid(),
+             SL_LOG_SUFFIX);
+    snprintf(moved, sizeof moved, "%s.moved", path);
+    snprintf(fresh, sizeof fresh, "%s/%s.%d.1%s", dir, program_invocation_short_name,
+             (int)getpid(), SL_LOG_SUFFIX);
+    assert_int_equal(rename(path, moved), 0);
+    int o = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(o >= 0);
+    assert_int_equal(write(o, "planted\n", 8), 8);
+    close(o);
+    sl_log_forget_fd(); /* as if the program had closed our fd */
+    sl_log_reserve();
+    sl_log_closed(2, 9, 3);
+    char buf[64] = "";
+    o = open(path, O_RDONLY);
+    assert_int_equal(read(o, buf, sizeof buf - 1), 8);
+    close(o);
+    assert_string_equal(buf, "planted\n");
+    struct stat st;
+    assert_int_equal(stat(fresh, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0600);
+    json_t *all = read_path(fresh);
+    assert_non_null(all);
+    assert_string_equal(rec_type(json_array_get(all, 0)), SL_REC_HEADER);
+    assert_string_equal(rec_type(json_array_get(all, json_array_size(all) - 1)), SL_REC_CLOSED);
+    json_decref(all);
+    unlink(path); /* the tests after this one read the first name */
+    assert_int_equal(rename(fresh, path), 0);
+    sl_log_forget_fd();
+}
+
 /* An unwritable output: one warning naming the path, then silence. Run in a
  * fork child, which also checks that the child starts a log of its own. */
 static void test_unwritable_warns_once(void **state)
@@ -378,6 +422,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_second_finding_no_module_repeat),
         cmocka_unit_test(test_reopen_after_fd_stolen),
         cmocka_unit_test(test_footer),
+        cmocka_unit_test(test_replaced_file_not_reopened),
         cmocka_unit_test(test_unwritable_warns_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
