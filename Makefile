@@ -20,7 +20,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
-            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils
+            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -33,6 +33,7 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/python3:python3 \
               /usr/bin/eu-addr2line:elfutils \
               /usr/bin/readelf:binutils \
+              /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 
 # ---------------------------------------------------------------- sources
