@@ -109,3 +109,151 @@ def test_no_netlink_or_thread_without_tcp_sockets(tool, tmp_path):
     run = sockleak_run(["/usr/bin/python3", "-c", code], tmp_path / "out")
     assert run.stdout.strip() == "1", run.describe()
     assert not list((tmp_path / "out").glob("*.jsonl")), run.describe()
+
+
+# ------------------------------------------------------------ real runtimes
+
+class IdleClosingServer:
+    """HTTP/1.1 keep-alive on 127.0.0.1 that closes a connection left idle
+    for 100 ms (as servers do after their idle timeout). Runs in this test
+    process, not under the library."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        conn.settimeout(0.1)
+        buf = b""
+        try:
+            while True:
+                try:
+                    chunk = conn.recv(4096)
+                except OSError:
+                    return  # idle timeout: close
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\r\n\r\n" in buf:
+                    _, buf = buf.split(b"\r\n\r\n", 1)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                 b"Connection: keep-alive\r\n\r\nok")
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+
+
+POOL_CLIENT = r"""
+import sys, time, urllib3
+port = int(sys.argv[1])
+pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1)
+for _ in range(3):
+    assert pool.request("GET", "/").data == b"ok"
+time.sleep(0.4)               # idle in the pool: the server closes it
+print("listening on %d" % port, flush=True)
+time.sleep(0.6)               # the pooled socket sits in CLOSE_WAIT
+"""
+
+
+def test_python_pooled_connection_closed_by_server(tool, tmp_path):
+    """urllib3's pool keeps an idle keep-alive connection the server has
+    since closed: nothing reads its FIN until the pool reuses it."""
+    import pytest
+    try:
+        import urllib3  # noqa: F401 (the client needs it)
+    except ImportError:
+        pytest.skip("urllib3 is not installed (Debian package python3-urllib3)")
+    server = IdleClosingServer()
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_CLIENT)
+    try:
+        run = sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
+                           driver=ss_close_wait)
+    finally:
+        server.close()
+    truth = [t for t in run.driver_result if t[2]]  # the client's end, held by a process
+    assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
+    assert kinds(run) == [("close_wait_unread", 1)], run.describe()
+    ex = run.findings[0]["examples"][0]
+    assert {ex["pid"]} == truth[0][2] and ex["local"] == truth[0][0], run.describe()
+
+
+FORKING_SERVER = r"""
+import os, socket, sys, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4)
+port = srv.getsockname()[1]
+cli = socket.create_connection(("127.0.0.1", port))
+conn, _ = srv.accept()
+pid = os.fork()               # a helper process, forked while conn is open
+if pid == 0:
+    cli.close(); srv.close()  # it closes what it knows of, and forgets conn
+    time.sleep(1.0)
+    os._exit(0)
+cli.close()
+assert conn.recv(10) == b""   # the parent reads end-of-stream
+conn.close()                  # and closes its copy correctly
+print("listening on %d" % port, flush=True)
+os.waitpid(pid, 0)
+"""
+
+
+def test_python_forked_helper_keeps_the_copy(tool, tmp_path):
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING_SERVER)
+    run = sockleak_run(["/usr/bin/python3", script], tmp_path / "out", driver=ss_close_wait)
+    truth = run.driver_result
+    assert len(truth) == 1, f"ss shows {truth}{run.describe()}"
+    assert kinds(run) == [("close_wait_inherited", 1)], run.describe()
+    ex = run.findings[0]["examples"][0]
+    assert {ex["pid"]} == truth[0][2] and ex.get("from_pid"), run.describe()
+
+
+NODE_UNREAD = r"""
+const http = require('http'), net = require('net');
+setTimeout(() => process.exit(3), 20000).unref();
+// A server that answers, then closes the connection at once.
+const srv = net.createServer((s) => {
+  s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n' + 'x'.repeat(1000)));
+});
+srv.listen(0, '127.0.0.1', () => {
+  const port = srv.address().port;
+  http.get({port, host: '127.0.0.1', agent: new http.Agent({keepAlive: true})}, (res) => {
+    res.pause();   // an error path that never consumes (or destroys) the response
+    setTimeout(() => console.log('listening on ' + port), 300);
+    setTimeout(() => process.exit(0), 900);
+  });
+});
+"""
+
+
+def test_node_response_never_consumed(tool, tmp_path):
+    import shutil
+    import pytest
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        pytest.skip("node is not installed (Debian package nodejs)")
+    script = tmp_path / "unread.js"
+    script.write_text(NODE_UNREAD)
+    run = sockleak_run([node, script], tmp_path / "out", driver=ss_close_wait)
+    truth = [t for t in run.driver_result if t[2]]
+    assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
+    assert kinds(run) == [("close_wait_unread", 1)], run.describe()
+    assert run.findings[0]["examples"][0]["local"] == truth[0][0], run.describe()
