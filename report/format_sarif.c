@@ -233,7 +233,7 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group *g)
         if (g->last_read_sym.n)
             sl_fmt_sarif_in(m, "; last read in ", &g->last_read_sym);
         else
-            fprintf(m, "; never read");
+            fprintf(m, "; the program never read from it");
     } else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
         fprintf(m, "inherited socket%s sat in CLOSE_WAIT, never closed", one ? "" : "s");
         sl_fmt_sarif_in(m, "; copied by fork in ", &g->fork_sym);
@@ -333,8 +333,11 @@ static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struc
     if (g->fork_sym.n)
         json_array_append_new(stacks, sl_fmt_sarif_stack(&g->fork_sym, cwd, "copied by fork at"));
     if (g->listen_sym.n)
-        json_array_append_new(stacks,
-                              sl_fmt_sarif_stack(&g->listen_sym, cwd, "listener created at"));
+        json_array_append_new(
+            stacks, sl_fmt_sarif_stack(&g->listen_sym, cwd,
+                                       strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
+                                           ? "listener created at"
+                                           : "accepted from the listener created at"));
     if (g->has & SL_LOGREAD_HAS_IDLE_MS)
         json_object_set_new(props, "idle_ms_max", json_integer(g->idle_ms_max));
     if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
