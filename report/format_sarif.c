@@ -319,8 +319,8 @@ static size_t sl_fmt_sarif_rule_index(json_t *rules, const char *kind)
         if (strcmp(json_string_value(json_object_get(json_array_get(rules, i), "id")), kind) == 0)
             return i;
     json_array_append_new(rules, sl_fmt_sarif_rule_json(sl_fmt_sarif_swept_rule(kind)
-                                                              ? sl_fmt_sarif_swept_rule(kind)
-                                                              : &generic));
+                                                            ? sl_fmt_sarif_swept_rule(kind)
+                                                            : &generic));
     return i;
 }
 
@@ -333,11 +333,11 @@ static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struc
     if (g->fork_sym.n)
         json_array_append_new(stacks, sl_fmt_sarif_stack(&g->fork_sym, cwd, "copied by fork at"));
     if (g->listen_sym.n)
-        json_array_append_new(
-            stacks, sl_fmt_sarif_stack(&g->listen_sym, cwd,
-                                       strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
-                                           ? "listener created at"
-                                           : "accepted from the listener created at"));
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->listen_sym, cwd,
+                                                 strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
+                                                     ? "listener created at"
+                                                     : "accepted from the listener created at"));
     if (g->has & SL_LOGREAD_HAS_IDLE_MS)
         json_object_set_new(props, "idle_ms_max", json_integer(g->idle_ms_max));
     if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)

@@ -69,17 +69,20 @@ static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
     bool one = g->count == 1;
 
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
-        fprintf(out, "%s==sockleak== %s: %zu socket%s sat in CLOSE_WAIT with %s end-of-stream never "
-                     "read",
+        fprintf(out,
+                "%s==sockleak== %s: %zu socket%s sat in CLOSE_WAIT with %s end-of-stream never "
+                "read",
                 st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "its" : "their");
     else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
-        fprintf(out, "%s==sockleak== %s: %zu inherited socket%s sat in CLOSE_WAIT: the cop%s made "
-                     "by fork %s never closed",
+        fprintf(out,
+                "%s==sockleak== %s: %zu inherited socket%s sat in CLOSE_WAIT: the cop%s made "
+                "by fork %s never closed",
                 st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "y" : "ies",
                 one ? "was" : "were");
     else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
-        fprintf(out, "%s==sockleak== %s: %zu connection%s %s closed by %s peer while waiting in the "
-                     "accept queue and %s never accepted",
+        fprintf(out,
+                "%s==sockleak== %s: %zu connection%s %s closed by %s peer while waiting in the "
+                "accept queue and %s never accepted",
                 st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "was" : "were",
                 one ? "its" : "their", one ? "was" : "were");
     else
@@ -166,8 +169,9 @@ static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const 
         return false;
     sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
     if (g->n_examples && (g->examples[0].has & SL_LOGREAD_HAS_FROM_PID))
-        snprintf(title, sizeof(title), "copied into pid %" PRId64 " by fork in pid %" PRId64 " at:",
-                 g->examples[0].pid, g->examples[0].from_pid);
+        snprintf(title, sizeof(title),
+                 "copied into pid %" PRId64 " by fork in pid %" PRId64 " at:", g->examples[0].pid,
+                 g->examples[0].from_pid);
     else
         snprintf(title, sizeof(title), "copied by fork at:");
     sl_fmt_stack(out, st, title, &g->fork_sym, "stack unknown");

@@ -52,7 +52,8 @@ struct sl_group {
     const struct sl_logread_process *rep_proc;
     const struct sl_logread_finding *rep;
     struct sl_sym_stack eof_sym, open_sym;
-    struct sl_sym_stack last_read_sym, fork_sym, listen_sym; /* empty when not logged */
+    /* The kernel-swept kinds' stacks (empty when not logged) and fields. */
+    struct sl_sym_stack last_read_sym, fork_sym, listen_sym;
     int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
     size_t at_exit_count;                  /* sockets reported at process exit */
     unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */

@@ -423,8 +423,10 @@ static void test_kinds_sarif(void **state)
     struct fixture *f = *state;
     json_t *root = sl_fmt_sarif_build(&f->groups, NULL, "/src/proj"), *rules, *r;
     static const char *const want[][2] = {
-        {"close_wait_unaccepted", "pool+0x4000"}, {"close_wait_unread", "pool+0x2000"},
-        {"close_wait", "pool+0x5000"},            {"close_wait_inherited", "pool+0x3000"},
+        {"close_wait_unaccepted", "pool+0x4000"},
+        {"close_wait_unread", "pool+0x2000"},
+        {"close_wait", "pool+0x5000"},
+        {"close_wait_inherited", "pool+0x3000"},
         {"close_wait_unread", "pool+0x1000"},
     };
 
@@ -434,8 +436,8 @@ static void test_kinds_sarif(void **state)
         r = obj_path(root, "runs.0.results");
         r = json_array_get(r, i);
         assert_string_equal(str_at(r, "ruleId"), want[i][0]);
-        assert_string_equal(
-            str_at(r, "locations.0.logicalLocations.0.fullyQualifiedName"), want[i][1]);
+        assert_string_equal(str_at(r, "locations.0.logicalLocations.0.fullyQualifiedName"),
+                            want[i][1]);
         json_t *rule = json_array_get(rules, (size_t)json_integer_value(obj_path(r, "ruleIndex")));
         assert_string_equal(str_at(rule, "id"), want[i][0]);
         assert_string_not_equal(str_at(rule, "shortDescription.text"), "A socket leaked");

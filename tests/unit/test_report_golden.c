@@ -216,7 +216,8 @@ static int setup(void **state)
     ret_fork = return_address_of("spawn_worker", "fork");
     ret_listen = return_address_of("start_listener", "listen");
     snprintf(cmd, sizeof(cmd), "readelf -n %s | awk '/Build ID/{printf \"%%s\", $3}'", bin);
-    if (!ret_outer || !ret_plain || !ret_fork || !ret_listen || run_capture(cmd, build_id, sizeof(build_id)) < 0)
+    if (!ret_outer || !ret_plain || !ret_fork || !ret_listen ||
+        run_capture(cmd, build_id, sizeof(build_id)) < 0)
         return -1;
     /* Reports are made from inside tmp: SARIF gives prog.c relative to it. */
     return chdir(tmp);

@@ -205,16 +205,17 @@ static void test_unread_grouped_by_open_and_last_read(void **state)
     struct sl_group_set g;
     (void)state;
 
-    load(&logs, HDR(1) MOD(4096, "/a/srv", "")
-             FINDK(1, "close_wait_unread",
-                   "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"idle_ms\":9000,"
-                   "\"unread_bytes\":10")
-                 FINDK(2, "close_wait_unread", "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,101]]")
-                     FINDK(3, "close_wait_unread",
-                           "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"eof_stack\":"
-                           "[[0,9]],\"idle_ms\":12000,\"unread_bytes\":512,\"at_exit\":true")
-                         FINDK(4, "close_wait_unread",
-                               "\"open_stack\":[[0,51]],\"last_read_stack\":[[0,100]]"));
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "") FINDK(
+             1, "close_wait_unread",
+             "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"idle_ms\":9000,"
+             "\"unread_bytes\":10")
+             FINDK(2, "close_wait_unread", "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,101]]")
+                 FINDK(3, "close_wait_unread",
+                       "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"eof_stack\":"
+                       "[[0,9]],\"idle_ms\":12000,\"unread_bytes\":512,\"at_exit\":true")
+                     FINDK(4, "close_wait_unread",
+                           "\"open_stack\":[[0,51]],\"last_read_stack\":[[0,100]]"));
     sl_group_build(&g, &logs);
     assert_int_equal(g.n_groups, 3);
     assert_int_equal(g.groups[0]->count, 2);
@@ -238,7 +239,8 @@ static void test_inherited_grouped_by_open_and_fork(void **state)
     struct sl_group_set g;
     (void)state;
 
-    load(&logs, HDR(1) MOD(4096, "/a/srv", "")
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "")
              FINDK(1, "close_wait_inherited",
                    "\"open_stack\":[[0,50]],\"fork_stack\":[[0,200]],\"from_pid\":7")
                  FINDK(2, "close_wait_inherited",
@@ -263,12 +265,13 @@ static void test_unaccepted_grouped_by_listener_and_counted(void **state)
     (void)state;
 
     load(&logs, HDR(1) MOD(4096, "/a/srv", "")
-             FINDK(1, "close_wait_unaccepted",
-                   "\"listen_stack\":[[0,300]],\"sockets\":5,\"backlog\":128,\"queued\":7")
-                 FINDK(2, "close_wait_unaccepted",
-                       "\"listen_stack\":[[0,300]],\"open_stack\":[[0,7]],\"sockets\":2")
-                     FINDK(3, "close_wait_unaccepted", "\"listen_stack\":[[0,301]]")
-                         "{\"t\":\"footer\",\"sockets\":3,\"eof_seen\":0}\n");
+                    FINDK(1, "close_wait_unaccepted",
+                          "\"listen_stack\":[[0,300]],\"sockets\":5,\"backlog\":128,\"queued\":7")
+                        FINDK(2, "close_wait_unaccepted",
+                              "\"listen_stack\":[[0,300]],\"open_stack\":[[0,7]],\"sockets\":2")
+                            FINDK(3, "close_wait_unaccepted",
+                                  "\"listen_stack\":[[0,301]]") "{\"t\":\"footer\",\"sockets\":3,"
+                                                                "\"eof_seen\":0}\n");
     sl_group_build(&g, &logs);
     assert_int_equal(g.n_groups, 2);
     assert_int_equal(g.groups[0]->count, 7);
@@ -293,7 +296,8 @@ static void test_socket_counts_saturate(void **state)
     struct sl_group_set g;
     (void)state;
 
-    load(&logs, HDR(1) MOD(4096, "/a/srv", "")
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "")
              FINDK(1, "close_wait_unaccepted",
                    "\"listen_stack\":[[0,300]],\"sockets\":9223372036854775807")
                  FINDK(2, "close_wait_unaccepted",
@@ -324,18 +328,18 @@ static void test_group_frames_cut_new_kinds(void **state)
     struct sl_group_set g;
     (void)state;
 
-    load(&logs, HDR(1) MOD(4096, "/a/srv", "")
-             FINDK(1, "close_wait_unread",
-                   "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,200]]")
-                 FINDK(2, "close_wait_unread",
-                       "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,201]]")
-                     FINDK(3, "close_wait_inherited",
-                           "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,400]]")
-                         FINDK(4, "close_wait_inherited",
-                               "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,401]]")
-                             FINDK(5, "close_wait_unaccepted", "\"listen_stack\":[[0,5],[0,6]]")
-                                 FINDK(6, "close_wait_unaccepted",
-                                       "\"listen_stack\":[[0,5],[0,7]]"));
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv",
+                    "") FINDK(1, "close_wait_unread",
+                              "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,200]]")
+             FINDK(2, "close_wait_unread",
+                   "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,201]]")
+                 FINDK(3, "close_wait_inherited",
+                       "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,400]]")
+                     FINDK(4, "close_wait_inherited",
+                           "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,401]]")
+                         FINDK(5, "close_wait_unaccepted", "\"listen_stack\":[[0,5],[0,6]]")
+                             FINDK(6, "close_wait_unaccepted", "\"listen_stack\":[[0,5],[0,7]]"));
     sl_group_build_n(&g, &logs, 0);
     assert_int_equal(g.n_groups, 6);
     sl_group_free(&g);
