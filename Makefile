@@ -196,7 +196,7 @@ soak-fork: all progs lockdebug
 	sh tests/soak_fork.sh $(SOAK_RUNS) $(abspath $(B))
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench

@@ -59,6 +59,7 @@ struct sl_sweep_ctx {
 };
 
 static _Atomic int sl_sw_armed;
+static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
 static _Atomic int64_t sl_sw_next_ns;
 static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
 static pid_t sl_sw_from_pid;
@@ -74,14 +75,15 @@ static int64_t sl_sweep_deadline_ns(void)
     return (int64_t)ms * 1000000;
 }
 
-/* A quarter of the deadline, between 50 ms and 1 s: a leak is reported at
- * most a quarter late, and a sweep a second costs well under 1% CPU. */
+/* Half the deadline, between 50 ms and 2.5 s: a leak is reported at most
+ * half a deadline late. A dump walks the kernel's whole TCP hash table
+ * (milliseconds with tens of thousands of sockets), so it is kept rare. */
 static int64_t sl_sweep_period_ns(void)
 {
-    int64_t p = sl_sweep_deadline_ns() / 4;
+    int64_t p = sl_sweep_deadline_ns() / 2;
     if (p < 50000000)
         p = 50000000;
-    return p > 1000000000 ? 1000000000 : p;
+    return p > 2500000000 ? 2500000000 : p;
 }
 
 int sl_sweep_armed(void)
@@ -97,6 +99,12 @@ int64_t sl_sweep_due(void)
 static int sl_sweep_socket(void)
 {
     return sl_real.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+}
+
+void sl_sweep_note_inet6(void)
+{
+    if (!atomic_load_explicit(&sl_sw_inet6, memory_order_relaxed))
+        atomic_store(&sl_sw_inet6, 1);
 }
 
 void sl_sweep_arm(void)
@@ -295,7 +303,7 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
     f.from_pid = forked ? (int)sl_sw_from_pid : 0;
     f.has_queue = 1;
     f.idle_ms = d->idle_ms;
-    f.unread_bytes = d->rqueue;
+    f.unread_bytes = d->rqueue ? d->rqueue - 1 : 0; /* the FIN takes one sequence number */
     f.at_exit = c->at_exit;
     sl_reaper_logged(fd, s, v->gen, &f, v->cw_since);
 }
@@ -429,7 +437,8 @@ static void sl_sweep_unaccepted(int nl, const struct sl_sweep_ctx *c)
     static struct sl_diag listeners[SL_LISTEN_MAX];
     int nl_n = 0;
     if (sl_diag_dump(nl, AF_INET, 1u << TCP_LISTEN, listeners, &nl_n, SL_LISTEN_MAX) < 0 ||
-        sl_diag_dump(nl, AF_INET6, 1u << TCP_LISTEN, listeners, &nl_n, SL_LISTEN_MAX) < 0)
+        (atomic_load(&sl_sw_inet6) &&
+         sl_diag_dump(nl, AF_INET6, 1u << TCP_LISTEN, listeners, &nl_n, SL_LISTEN_MAX) < 0))
         return;
     for (int i = 0; i < sl_sw_npending; i++)
         sl_sw_pending[i].seen = 0;
@@ -463,8 +472,9 @@ void sl_sweep_run(int at_exit)
         sl_sw_tab = tab;
     struct sl_sweep_ctx c = {tab, 0, sl_now_ns(), sl_sweep_deadline_ns(), at_exit};
     const uint32_t cw = 1u << TCP_CLOSE_WAIT;
+    int v6 = atomic_load(&sl_sw_inet6);
     if (nl >= 0 && tab && sl_diag_dump(nl, AF_INET, cw, tab, &c.n, SL_SWEEP_MAX) == 0 &&
-        sl_diag_dump(nl, AF_INET6, cw, tab, &c.n, SL_SWEEP_MAX) == 0) {
+        (!v6 || sl_diag_dump(nl, AF_INET6, cw, tab, &c.n, SL_SWEEP_MAX) == 0)) {
         qsort(tab, (size_t)c.n, sizeof *tab, sl_diag_cmp);
         sl_fdtable_foreach(sl_sweep_visit, &c);
         if (!at_exit)

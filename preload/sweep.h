@@ -15,6 +15,9 @@
  * set: the first time, make the netlink socket (one of our own fds), the
  * log, and start the deadline thread, which then sweeps. */
 void sl_sweep_arm(void) SL_HIDDEN;
+/* An AF_INET6 TCP socket is tracked: sweeps dump that family too (each
+ * family's dump walks the kernel's whole TCP table). */
+void sl_sweep_note_inet6(void) SL_HIDDEN;
 /* Has this process armed the sweep? */
 int sl_sweep_armed(void) SL_HIDDEN;
 

@@ -189,8 +189,11 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
     sl_fdtable_unlock(fd);
     if (counted)
         atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
-    if (counted && (n.flags & SL_F_INET))
+    if (counted && (n.flags & SL_F_INET)) {
+        if (n.domain == AF_INET6)
+            sl_sweep_note_inet6();
         sl_sweep_arm();
+    }
 }
 
 /* New fds from socket/socketpair/accept: drop stale state, track streams.
@@ -212,8 +215,11 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
             c.inode = sl_inode_of(fds[i]);
         sl_slot_install(fds[i], &c);
     }
-    if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET)
+    if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET) {
+        if (c.domain == AF_INET6)
+            sl_sweep_note_inet6();
         sl_sweep_arm();
+    }
     sl_guard_leave(g);
 }
 
