@@ -20,7 +20,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
-            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils
+            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -33,6 +33,7 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/python3:python3 \
               /usr/bin/eu-addr2line:elfutils \
               /usr/bin/readelf:binutils \
+              /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 
 # ---------------------------------------------------------------- sources
@@ -99,7 +100,8 @@ deps:
 
 # Real programs the integration tests run under sockleak when installed
 # (each test is skipped, naming its package, when its program is missing).
-PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite
+PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
+                python3-urllib3
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -194,7 +196,7 @@ soak-fork: all progs lockdebug
 	sh tests/soak_fork.sh $(SOAK_RUNS) $(abspath $(B))
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench

@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_REPS (timed repetitions, default 5), BENCH_REAL_REPS
 # (real programs, default 5), BENCH_ONLY (space-separated subset of
-# "micro mem real report peers"), BENCH_REPORT_MAX (largest synthetic report,
+# "micro mem sweep real report peers"), BENCH_REPORT_MAX (largest synthetic report,
 # default 1000000), BENCH_KEEP=1 keeps the work directory.
 set -u
 
@@ -16,13 +16,14 @@ LIB=$B/libsockleak.so
 TOOL=$B/sockleak
 MICRO=$B/bench/micro
 MEM=$B/bench/mem
+IDLE=$B/bench/idle
 PY=/usr/bin/python3
 REPS=${BENCH_REPS:-5}
 REAL_REPS=${BENCH_REAL_REPS:-5}
-ONLY=${BENCH_ONLY:-micro mem real report peers}
+ONLY=${BENCH_ONLY:-micro mem sweep real report peers}
 REPORT_MAX=${BENCH_REPORT_MAX:-1000000}
 
-for f in "$LIB" "$TOOL" "$MICRO" "$MEM"; do
+for f in "$LIB" "$TOOL" "$MICRO" "$MEM" "$IDLE"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "bench: $f is missing (run: make bench)" >&2; exit 2; }
 done
 
@@ -368,6 +369,24 @@ nginx_bench() {
         $1 == "99%" { p99 = ms($2) }
         END { if (rps == "") print "n/a n/a"; else printf "%s %s\n", rps, p99 }'
 }
+
+# ------------------------------------------------------------------ sweep
+# A process holding 10,000 idle TCP sockets: the kernel sweep at its default
+# period (the default deadline) against the same process without the library.
+if want sweep; then
+    log "sweep: 10000 idle TCP sockets for 10 s"
+    bl=; wl=; r=0
+    while [ $r -lt 3 ]; do
+        set -- $("$IDLE" 10000 10); nsock=$2; bl="$bl $4"
+        set -- $(env LD_PRELOAD="$LIB" SOCKLEAK_OPTIONS="output=$WORK/sweep-out" "$IDLE" 10000 10)
+        wl="$wl $4"
+        r=$((r + 1))
+    done
+    cb=$(median $bl); cw=$(median $wl)
+    pct=$(calc "($cw - $cb) / 10 * 100")
+    row "CPU, $nsock idle TCP sockets, 10 s" "s" "$(fmt "$cb" 3)" "$(fmt "$cw" 3)" "-" "$(fmt "$pct" 2) % CPU" 3
+    budget "sweep, 10,000 idle sockets: < 1% CPU" "$(verdict "$pct" '<' 1)" "$(fmt "$pct" 2)% of one core at the default period"
+fi
 
 if want real; then
     for p in redis-server redis-benchmark ss; do

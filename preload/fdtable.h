@@ -18,7 +18,9 @@ enum sl_slot_flags {
     SL_F_SHUT_WR = 1u << 5,  /* the program shut down the write side */
     SL_F_SHUT_RD = 1u << 6,  /* the program shut down the read side: 0 is not EOF */
     SL_F_REPORTED = 1u << 7, /* a finding was written; close writes "closed" */
-    SL_F_INHERITED = 1u << 8 /* EOF state came from the parent across fork: ignore */
+    SL_F_INHERITED = 1u << 8, /* EOF state came from the parent across fork: ignore */
+    SL_F_FORKED = 1u << 9,   /* open when this process was forked: an inherited copy */
+    SL_F_INET = 1u << 10     /* AF_INET or AF_INET6 stream: the sweep looks at it */
 };
 
 struct sl_slot {
@@ -33,7 +35,20 @@ struct sl_slot {
     uint32_t finding_id;           /* id of that finding record */
     uint8_t domain;                /* AF_* */
     uint8_t type;                  /* SOCK_STREAM, SOCK_DGRAM, ... */
+    uint32_t listen_stack;         /* accepted: the listener's open_stack */
+    int64_t cw_since_ns;           /* first sweep that saw it in CLOSE_WAIT, 0 none */
 };
+
+/* The caller of the last read-type call on each fd below SL_LAST_READ_FDS
+ * (a return address, 0 none): the "last read" site of a socket whose
+ * end-of-stream was never read. One store per read, no lookup. */
+#define SL_LAST_READ_FDS 65536
+extern uintptr_t sl_last_read_pc[SL_LAST_READ_FDS] SL_HIDDEN;
+#define SL_NOTE_READ(fd)                                                                           \
+    do {                                                                                           \
+        if (SL_LIKELY((unsigned)(fd) < SL_LAST_READ_FDS))                                          \
+            sl_last_read_pc[(unsigned)(fd)] = (uintptr_t)__builtin_return_address(0);              \
+    } while (0)
 
 /* Slot for fd, or NULL when none was ever made (fd < 0 or huge: NULL too).
  * Lock-free; the caller must tolerate concurrent updates (read flags first). */

@@ -284,4 +284,26 @@ SL_EXPORT int __fcntl(int fd, int cmd, ...)
     return sl_fcntl(fd, cmd, arg, 0);
 }
 
+SL_EXPORT pid_t fork(void)
+{
+    return sl_fork();
+}
+
+SL_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    return sl_sendfile(out, in, off, n);
+}
+
+/* off_t is 64-bit here: the _FILE_OFFSET_BITS=64 name is the same call. */
+SL_EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t n)
+{
+    return sl_sendfile(out, in, off, n);
+}
+
+SL_EXPORT ssize_t splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n,
+                         unsigned int flags)
+{
+    return sl_splice(in, in_off, out, out_off, n, flags);
+}
+
 /* syscall() itself is preload/syscall.S. */

@@ -1,5 +1,6 @@
 /* Start-up, fork handling and exit. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "real.h"
 #include "reaper.h"
 #include "stack.h"
+#include "sweep.h"
 #include "track.h"
 
 static pthread_once_t sl_init_once = PTHREAD_ONCE_INIT;
@@ -84,6 +86,7 @@ static void sl_atfork_child(void)
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged();
+    sl_sweep_reinit_child();
     sl_locks_child();
 }
 
@@ -126,6 +129,13 @@ __attribute__((destructor)) static void sl_destructor(void)
 {
     int saved = errno;
     int g = sl_guard_enter();
+    /* Only a process that watched a TCP socket or read end-of-stream has
+     * anything to report (and a log to make for it). */
+    if (sl_opt.at_exit && (sl_sweep_armed() || atomic_load(&sl_count_eof) > 0)) {
+        sl_log_reserve();
+        sl_reaper_at_exit();
+        sl_sweep_run(1);
+    }
     sl_log_footer();
     sl_guard_leave(g);
     errno = saved;

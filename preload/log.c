@@ -51,6 +51,10 @@ static uid_t sl_log_uid;
 static _Atomic int sl_log_dirfd = -1; /* written under the log lock */
 static dev_t sl_log_dir_dev;
 static ino_t sl_log_dir_ino;
+/* One more fd of ours, protected the same way: the sweep's netlink socket. */
+static _Atomic int sl_log_auxfd = -1;
+static dev_t sl_log_aux_dev;
+static ino_t sl_log_aux_ino;
 static char sl_log_path[PATH_MAX];
 static uint32_t sl_log_next_id;
 static uint64_t sl_log_findings;
@@ -637,16 +641,49 @@ static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
     sl_buf_put(b, "]", 1);
 }
 
+/* The optional parts of a finding (the kernel-swept kinds, at_exit). */
+static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
+                                 const struct sl_frames extra[3])
+{
+    static const char *const keys[3] = {"last_read_stack", "fork_stack", "listen_stack"};
+    const uint32_t ids[3] = {f->last_read_stack, f->fork_stack, f->listen_stack};
+    for (int i = 0; i < 3; i++) {
+        if (!ids[i])
+            continue;
+        sl_buf_fmt(b, ",\"%s\":", keys[i]);
+        sl_buf_stack(b, &extra[i]);
+    }
+    if (f->has_queue)
+        sl_buf_fmt(b, ",\"idle_ms\":%lld,\"unread_bytes\":%lld", (long long)f->idle_ms,
+                   (long long)f->unread_bytes);
+    if (f->from_pid > 0)
+        sl_buf_fmt(b, ",\"from_pid\":%d", f->from_pid);
+    if (f->sockets > 1)
+        sl_buf_fmt(b, ",\"sockets\":%lld", (long long)f->sockets);
+    if (f->has_backlog)
+        sl_buf_fmt(b, ",\"backlog\":%lld,\"queued\":%lld", (long long)f->backlog,
+                   (long long)f->queued);
+    if (f->at_exit)
+        sl_buf_put(b, ",\"at_exit\":true", 15);
+}
+
 int sl_log_finding(struct sl_finding *f)
 {
     int rc = -1;
-    struct sl_frames eof, open; /* 4 KB each: the reaper thread has a full stack */
+    /* 4 KB each, resolved before the log lock: the deadline thread has a
+     * full stack, and the exit handler runs on the program's main one. */
+    struct sl_frames eof, open, extra[3];
     sl_frames_of(f->eof_stack, &eof);
     sl_frames_of(f->open_stack, &open);
+    sl_frames_of(f->last_read_stack, &extra[0]);
+    sl_frames_of(f->fork_stack, &extra[1]);
+    sl_frames_of(f->listen_stack, &extra[2]);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0) {
         sl_log_stack_modules(&eof);
         sl_log_stack_modules(&open);
+        for (int i = 0; i < 3; i++)
+            sl_log_stack_modules(&extra[i]);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
         sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FINDING "\",\"id\":%u,\"kind\":", f->id);
@@ -667,6 +704,7 @@ int sl_log_finding(struct sl_finding *f)
         sl_buf_stack(&b, &eof);
         sl_buf_put(&b, ",\"open_stack\":", 14);
         sl_buf_stack(&b, &open);
+        sl_buf_finding_extra(&b, f, extra);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0) {
             sl_log_findings++;
@@ -736,10 +774,17 @@ void sl_log_footer(void)
 int sl_log_owns_fd(int fd)
 {
     if (SL_LIKELY(fd < 0 || (fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire) &&
-                             fd != atomic_load_explicit(&sl_log_dirfd, memory_order_acquire))))
+                             fd != atomic_load_explicit(&sl_log_dirfd, memory_order_acquire) &&
+                             fd != atomic_load_explicit(&sl_log_auxfd, memory_order_acquire))))
         return 0;
     struct stat st;
     int ok = fstat(fd, &st) == 0;
+    if (fd == atomic_load(&sl_log_auxfd)) {
+        if (ok && st.st_ino == sl_log_aux_ino && st.st_dev == sl_log_aux_dev)
+            return 1;
+        int expect = fd;
+        atomic_compare_exchange_strong(&sl_log_auxfd, &expect, -1);
+    }
     if (fd == atomic_load(&sl_log_fd)) {
         if (ok && st.st_ino == sl_log_ino && st.st_dev == sl_log_dev)
             return 1;
@@ -755,20 +800,49 @@ int sl_log_owns_fd(int fd)
     return 0;
 }
 
-int sl_log_own_fds(int out[2])
+int sl_log_own_fds(int out[SL_LOG_OWN_FDS])
 {
     int n = 0;
-    int fds[2] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
-                  atomic_load_explicit(&sl_log_dirfd, memory_order_acquire)};
-    for (int i = 0; i < 2; i++)
+    int fds[SL_LOG_OWN_FDS] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
+                               atomic_load_explicit(&sl_log_dirfd, memory_order_acquire),
+                               atomic_load_explicit(&sl_log_auxfd, memory_order_acquire)};
+    for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         if (fds[i] >= 0 && sl_log_owns_fd(fds[i]))
             out[n++] = fds[i];
-    if (n == 2 && out[0] > out[1]) {
-        int t = out[0];
-        out[0] = out[1];
-        out[1] = t;
-    }
+    for (int i = 1; i < n; i++) /* ascending */
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+        }
     return n;
+}
+
+int sl_log_adopt_fd(int fd)
+{
+    struct stat st;
+    int cs = sl_log_lock();
+    int old = atomic_load(&sl_log_auxfd);
+    if (old >= 0)
+        sl_real.close(old);
+    atomic_store(&sl_log_auxfd, -1);
+    if (fd >= 0)
+        fd = sl_ownfd_place(fd);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        sl_log_aux_dev = st.st_dev;
+        sl_log_aux_ino = st.st_ino;
+        atomic_store(&sl_log_auxfd, fd);
+    } else if (fd >= 0) {
+        sl_real.close(fd);
+        fd = -1;
+    }
+    sl_log_unlock(cs);
+    return fd;
+}
+
+int sl_log_aux_fd(void)
+{
+    return atomic_load_explicit(&sl_log_auxfd, memory_order_acquire);
 }
 
 void sl_log_pin_dir(void)
@@ -813,12 +887,15 @@ void sl_log_evict(int fd)
 {
     int cs = sl_log_lock();
     int log = atomic_load(&sl_log_fd), dir = atomic_load(&sl_log_dirfd);
-    if (fd >= 0 && (fd == log || fd == dir)) {
+    int aux = atomic_load(&sl_log_auxfd);
+    if (fd >= 0 && (fd == log || fd == dir || fd == aux)) {
         int to = sl_ownfd_place_away(fd);
         if (fd == log)
             atomic_store(&sl_log_fd, to);
-        else
+        else if (fd == dir)
             atomic_store(&sl_log_dirfd, to);
+        else
+            atomic_store(&sl_log_auxfd, to);
         if (to < 0 && fd == log)
             atomic_store(&sl_log_want, 1);
     }
@@ -827,10 +904,11 @@ void sl_log_evict(int fd)
 
 int sl_log_own_in_way(long min)
 {
-    int fds[2] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
-                  atomic_load_explicit(&sl_log_dirfd, memory_order_acquire)};
+    int fds[SL_LOG_OWN_FDS] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
+                               atomic_load_explicit(&sl_log_dirfd, memory_order_acquire),
+                               atomic_load_explicit(&sl_log_auxfd, memory_order_acquire)};
     int best = -1;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         if (fds[i] >= 0 && fds[i] >= min && (best < 0 || fds[i] < best))
             best = fds[i];
     if (best >= 0 && (!sl_ownfd_in_program_range(best) || !sl_log_owns_fd(best)))
@@ -850,6 +928,9 @@ void sl_log_follow_limit(void)
     }
     if (dir >= 0 && sl_ownfd_in_program_range(dir))
         atomic_store(&sl_log_dirfd, sl_ownfd_place(dir));
+    int aux = atomic_load(&sl_log_auxfd);
+    if (aux >= 0 && sl_ownfd_in_program_range(aux))
+        atomic_store(&sl_log_auxfd, sl_ownfd_place(aux));
     sl_log_unlock(cs);
 }
 
@@ -868,6 +949,11 @@ void sl_log_reinit_child(void)
     if (fd >= 0)
         sl_real.close(fd);
     atomic_store(&sl_log_fd, -1);
+    /* A netlink socket shared with the parent would mix both one's replies. */
+    fd = atomic_load(&sl_log_auxfd);
+    if (fd >= 0)
+        sl_real.close(fd);
+    atomic_store(&sl_log_auxfd, -1);
     sl_log_created = 0;
     sl_log_path[0] = '\0';
     sl_log_next_id = 0;

@@ -22,6 +22,15 @@ struct sl_finding {
     int64_t eof_unix_ms;
     int64_t held_ms;
     uint32_t eof_stack, open_stack; /* depot ids, 0 none */
+    /* The kernel-swept kinds (include/sockleak_log.h); 0 when absent. */
+    uint32_t last_read_stack, fork_stack, listen_stack;
+    int has_queue;                 /* idle_ms and unread_bytes are known */
+    int64_t idle_ms, unread_bytes;
+    int from_pid;                  /* 0: not inherited */
+    int64_t sockets;               /* 0: one */
+    int has_backlog;               /* backlog and queued are known */
+    int64_t backlog, queued;
+    int at_exit;
 };
 
 /* Write a finding (and any module records its stacks need first). Returns 0,
@@ -35,7 +44,14 @@ void sl_log_footer(void) SL_HIDDEN;
 int sl_log_owns_fd(int fd) SL_HIDDEN;
 /* Our own fds that still hold our objects, in ascending order: 0 to 2 of
  * them. close_range and closefrom leave them out of the range they close. */
-int sl_log_own_fds(int out[2]) SL_HIDDEN;
+#define SL_LOG_OWN_FDS 3
+int sl_log_own_fds(int out[SL_LOG_OWN_FDS]) SL_HIDDEN;
+/* Keep fd (the sweep's netlink socket) as one of our own: moved out of the
+ * program's way and protected like the log. Returns its number, or -1
+ * (closed). A previous one is closed. Program thread, guard set. */
+int sl_log_adopt_fd(int fd) SL_HIDDEN;
+/* That fd, or -1. */
+int sl_log_aux_fd(void) SL_HIDDEN;
 /* Hold the output directory open (when it exists), so the log can still be
  * created in it after the program drops privileges or chroots. */
 void sl_log_pin_dir(void) SL_HIDDEN;

@@ -31,6 +31,13 @@ static const struct sl_opt_def {
      "0 silent, 1 warnings, 2 one line per finding on stderr"},
     {"run_id", "", SL_OPT_STR, 0, sizeof(sl_opt.run_id) - 1, offsetof(struct sl_options, run_id),
      "tag written in the log header (set by `sockleak run`)"},
+    {"unread_deadline_ms", "0", SL_OPT_LONG, 0, 86400000,
+     offsetof(struct sl_options, unread_deadline_ms),
+     "milliseconds a socket may sit in CLOSE_WAIT without its end-of-stream read before it is "
+     "reported (the kernel-swept kinds); 0: deadline_ms"},
+    {"at_exit", "0", SL_OPT_INT, 0, 1, offsetof(struct sl_options, at_exit),
+     "1: at exit, report every socket still open after end-of-stream or in CLOSE_WAIT, "
+     "whatever the deadline"},
     {"suppressions", "", SL_OPT_STR, 0, sizeof(sl_opt.suppressions) - 1,
      offsetof(struct sl_options, suppressions),
      "suppression rules file, named in the log header and applied by `sockleak report`"},

@@ -14,6 +14,8 @@ struct sl_options {
     char output[4096];  /* output, default ./sockleak-out, made absolute at init */
     char run_id[64];    /* run_id, default "": set by `sockleak run` */
     char suppressions[4096]; /* suppressions, default "": rules file, made absolute */
+    long unread_deadline_ms; /* unread_deadline_ms, default 0 (deadline_ms), 0..86400000 */
+    int at_exit;             /* at_exit, default 0: report what is open at exit */
 };
 
 extern struct sl_options sl_opt SL_HIDDEN;

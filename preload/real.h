@@ -55,6 +55,9 @@
     X(int, setresgid, (gid_t, gid_t, gid_t))                                    \
     X(int, chroot, (const char *))                                              \
     X(int, setrlimit, (__rlimit_resource_t, const struct rlimit *))             \
+    X(pid_t, fork, (void))                                                      \
+    X(ssize_t, sendfile, (int, int, off_t *, size_t))                           \
+    X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int))    \
     X(int, prlimit64, (pid_t, __rlimit_resource_t, const struct rlimit64 *, struct rlimit64 *)) \
     X(long, syscall, (long, ...))
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
+#include "sweep.h"
 #include "sockleak_log.h"
 #include "track.h"
 
@@ -147,70 +148,104 @@ static void sl_reaper_requeue(int fd, uint32_t gen, int64_t due_ns)
     SL_UNLOCK(SL_LK_REAPER);
 }
 
-/* One due entry: a finding if the socket is still open past its deadline.
- * No lock of ours is held across the log write (it may take the loader lock
- * through the module map). */
-static void sl_reaper_check(int fd, uint32_t gen)
+/* The slot at (fd, gen) read end-of-stream and is due (or at_exit): fill
+ * in what the slot knows. 0 to go on, -1 when there is nothing to report
+ * (or it was queued again for a later deadline). */
+static int sl_reaper_take(int fd, struct sl_slot *s, uint32_t gen, int at_exit,
+                          struct sl_finding *f, int64_t *eof_ns)
 {
-    struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s)
-        return;
     sl_fdtable_lock(fd);
     uint32_t flags = atomic_load(&s->flags);
     if (s->gen != gen || !(flags & SL_F_EOF) || (flags & (SL_F_REPORTED | SL_F_INHERITED))) {
         sl_fdtable_unlock(fd);
-        return;
+        return -1;
     }
     int64_t last_send = atomic_load(&s->last_send_ns);
     int64_t start = last_send > s->eof_ns ? last_send : s->eof_ns;
     int64_t due = start + (int64_t)sl_opt.deadline_ms * 1000000;
-    if (due > sl_now_ns()) {
+    if (!at_exit && due > sl_now_ns()) {
         sl_fdtable_unlock(fd);
         sl_reaper_requeue(fd, gen, due);
-        return;
+        return -1;
     }
-    uint64_t inode = s->inode;
-    int domain = s->domain;
-    int64_t eof_ns = s->eof_ns;
-    struct sl_finding f = {0};
-    f.kind = (flags & SL_F_SHUT_WR) ? SL_KIND_UNCLOSED_AFTER_SHUTDOWN : SL_KIND_CLOSE_WAIT;
-    f.fd = fd;
-    f.eof_stack = s->eof_stack;
-    f.open_stack = s->open_stack;
+    f->kind = (flags & SL_F_SHUT_WR) ? SL_KIND_UNCLOSED_AFTER_SHUTDOWN : SL_KIND_CLOSE_WAIT;
+    f->fd = fd;
+    f->inode = s->inode;
+    f->family = s->domain == AF_INET    ? "inet"
+                : s->domain == AF_INET6 ? "inet6"
+                : s->domain == AF_UNIX  ? "unix"
+                                        : "other";
+    f->eof_stack = s->eof_stack;
+    f->open_stack = s->open_stack;
+    f->listen_stack = s->listen_stack;
+    f->at_exit = at_exit;
+    *eof_ns = s->eof_ns;
     sl_fdtable_unlock(fd);
+    return 0;
+}
 
+/* What the kernel says of the socket now: -1 (slot dropped) when the fd
+ * holds another object, or the 0 read was no FIN after all. */
+static int sl_reaper_facts(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding *f)
+{
     struct stat st;
-    if (fstat(fd, &st) < 0 || (inode && (uint64_t)st.st_ino != inode)) {
+    if (fstat(fd, &st) < 0 || (f->inode && (uint64_t)st.st_ino != f->inode)) {
         sl_reaper_drop(fd, s, gen, 1);
-        return;
+        return -1;
     }
-    f.inode = (uint64_t)st.st_ino;
-    f.family = domain == AF_INET    ? "inet"
-               : domain == AF_INET6 ? "inet6"
-               : domain == AF_UNIX  ? "unix"
-                                    : "other";
-    if (domain == AF_INET || domain == AF_INET6) {
+    f->inode = (uint64_t)st.st_ino;
+    if (f->family[0] == 'i') {
         struct tcp_info ti;
         socklen_t len = sizeof ti;
         if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && len >= 1) {
             if (ti.tcpi_state == TCP_ESTABLISHED) {
                 sl_reaper_drop(fd, s, gen, 0);
-                return;
+                return -1;
             }
-            f.tcp_state = sl_tcp_state_name(ti.tcpi_state);
+            f->tcp_state = sl_tcp_state_name(ti.tcpi_state);
         }
     }
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        sl_format_addr(&ss, len, f.local, sizeof f.local);
+        sl_format_addr(&ss, len, f->local, sizeof f->local);
     len = sizeof ss;
     if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-        sl_format_addr(&ss, len, f.peer, sizeof f.peer);
+        sl_format_addr(&ss, len, f->peer, sizeof f->peer);
+    return 0;
+}
 
+void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding *f,
+                      int64_t since_ns)
+{
+    int rc = sl_log_finding(f);
+    sl_fdtable_lock(fd);
+    int still = s->gen == gen;
+    if (still)
+        s->finding_id = rc == 0 ? f->id : 0;
+    sl_fdtable_unlock(fd);
+    if (rc == 0 && !still)
+        sl_log_closed(f->id, fd, (sl_now_ns() - since_ns) / 1000000);
+    if (rc == 0 && sl_opt.verbosity >= 2)
+        sl_warn("finding %u: %s on fd %d (%s -> %s, %s), held %lld ms", f->id, f->kind, fd,
+                f->local[0] ? f->local : "?", f->peer[0] ? f->peer : "?",
+                f->tcp_state ? f->tcp_state : "no TCP state", (long long)f->held_ms);
+}
+
+/* One due entry: a finding if the socket is still open past its deadline
+ * (at_exit: whatever the deadline). No lock of ours is held across the log
+ * write (it may take the loader lock through the module map). */
+static void sl_reaper_check(int fd, uint32_t gen, int at_exit)
+{
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    struct sl_finding f = {0};
+    int64_t eof_ns;
+    if (!s || sl_reaper_take(fd, s, gen, at_exit, &f, &eof_ns) < 0 ||
+        sl_reaper_facts(fd, s, gen, &f) < 0)
+        return;
     int64_t now = sl_now_ns();
     sl_fdtable_lock(fd);
-    flags = atomic_load(&s->flags);
+    uint32_t flags = atomic_load(&s->flags);
     if (s->gen != gen || !(flags & SL_F_EOF) || (flags & SL_F_REPORTED)) {
         sl_fdtable_unlock(fd);
         return;
@@ -220,24 +255,27 @@ static void sl_reaper_check(int fd, uint32_t gen)
     atomic_fetch_or(&s->flags, SL_F_REPORTED);
     s->finding_id = 0;
     s->reported_ns = now;
-    last_send = atomic_load(&s->last_send_ns);
-    start = last_send > eof_ns ? last_send : eof_ns;
+    int64_t last_send = atomic_load(&s->last_send_ns);
+    int64_t start = last_send > eof_ns ? last_send : eof_ns;
     sl_fdtable_unlock(fd);
-
     f.held_ms = (now - start) / 1000000;
     f.eof_unix_ms = sl_wall_ms() - (now - eof_ns) / 1000000;
-    int rc = sl_log_finding(&f);
-    sl_fdtable_lock(fd);
-    int still = s->gen == gen;
-    if (still)
-        s->finding_id = rc == 0 ? f.id : 0;
-    sl_fdtable_unlock(fd);
-    if (rc == 0 && !still)
-        sl_log_closed(f.id, fd, (sl_now_ns() - eof_ns) / 1000000);
-    if (rc == 0 && sl_opt.verbosity >= 2)
-        sl_warn("finding %u: %s on fd %d (%s -> %s, %s), held %lld ms", f.id, f.kind, fd,
-                f.local[0] ? f.local : "?", f.peer[0] ? f.peer : "?",
-                f.tcp_state ? f.tcp_state : "no TCP state", (long long)f.held_ms);
+    sl_reaper_logged(fd, s, gen, &f, eof_ns);
+}
+
+static void sl_reaper_exit_slot(int fd, struct sl_slot *s, void *arg)
+{
+    (void)arg;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & SL_F_EOF) && !(f & (SL_F_REPORTED | SL_F_INHERITED)))
+        sl_reaper_check(fd, s->gen, 1);
+}
+
+void sl_reaper_at_exit(void)
+{
+    int g = sl_guard_enter();
+    sl_fdtable_foreach(sl_reaper_exit_slot, NULL);
+    sl_guard_leave(g);
 }
 
 static void *sl_reaper_main(void *arg)
@@ -247,11 +285,20 @@ static void *sl_reaper_main(void *arg)
     SL_LOCK(SL_LK_REAPER);
     for (;;) {
         int64_t due = sl_heap_len ? sl_heap[0].due_ns : 0, now = sl_now_ns();
-        if (sl_heap_len == 0 || due > now) {
+        int64_t sweep = sl_sweep_due();
+        if (sweep && sweep <= now) {
+            SL_UNLOCK(SL_LK_REAPER);
+            sl_sweep_run(0);
+            SL_LOCK(SL_LK_REAPER);
+            continue;
+        }
+        if (sweep && (!sl_heap_len || sweep < due))
+            due = sweep;
+        if (!due || due > now) {
             uint32_t seq = atomic_load(&sl_reaper_seq);
             struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
             SL_UNLOCK(SL_LK_REAPER);
-            sl_lock_wait_word(&sl_reaper_seq, seq, sl_heap_len ? &ts : NULL);
+            sl_lock_wait_word(&sl_reaper_seq, seq, due ? &ts : NULL);
             SL_LOCK(SL_LK_REAPER);
             continue;
         }
@@ -259,7 +306,7 @@ static void *sl_reaper_main(void *arg)
         uint32_t gen;
         sl_reaper_heap_pop(&fd, &gen, &due);
         SL_UNLOCK(SL_LK_REAPER);
-        sl_reaper_check(fd, gen);
+        sl_reaper_check(fd, gen, 0);
         SL_LOCK(SL_LK_REAPER);
     }
     return NULL;
@@ -282,14 +329,31 @@ static int sl_reaper_start(void)
     return e;
 }
 
+/* Start the thread (first use); reaper lock not held. */
+static void sl_reaper_ensure(void)
+{
+    SL_LOCK(SL_LK_REAPER);
+    int start = !sl_reaper_started;
+    sl_reaper_started = 1;
+    SL_UNLOCK(SL_LK_REAPER);
+    int e = start ? sl_reaper_start() : 0;
+    if (e) {
+        SL_LOCK(SL_LK_REAPER);
+        sl_reaper_started = 0;
+        int warn = !sl_reaper_warned;
+        sl_reaper_warned = 1;
+        SL_UNLOCK(SL_LK_REAPER);
+        if (warn)
+            sl_warn("cannot start the reaper thread: %s; leaks will not be reported",
+                    strerror(e));
+    }
+}
+
 void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
 {
     int g = sl_guard_enter();
     SL_LOCK(SL_LK_REAPER);
     int pushed = sl_reaper_heap_push(fd, gen, due_ns) == 0;
-    int start = pushed && !sl_reaper_started;
-    if (start)
-        sl_reaper_started = 1;
     int head = pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns;
     if (head)
         atomic_fetch_add(&sl_reaper_seq, 1);
@@ -301,19 +365,17 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
         sl_lock_wake_word(&sl_reaper_seq);
     if (warn_mem)
         sl_warn("out of memory for the deadline queue; some leaks will not be reported");
-    if (start) {
-        int e = sl_reaper_start();
-        if (e) {
-            SL_LOCK(SL_LK_REAPER);
-            sl_reaper_started = 0;
-            int warn = !sl_reaper_warned;
-            sl_reaper_warned = 1;
-            SL_UNLOCK(SL_LK_REAPER);
-            if (warn)
-                sl_warn("cannot start the reaper thread: %s; leaks will not be reported",
-                        strerror(e));
-        }
-    }
+    if (pushed)
+        sl_reaper_ensure();
+    sl_guard_leave(g);
+}
+
+void sl_reaper_kick(void)
+{
+    int g = sl_guard_enter();
+    atomic_fetch_add(&sl_reaper_seq, 1);
+    sl_lock_wake_word(&sl_reaper_seq);
+    sl_reaper_ensure();
     sl_guard_leave(g);
 }
 

@@ -8,6 +8,20 @@
 /* Queue a deadline check of (fd, gen) at due_ns (CLOCK_MONOTONIC); starts the
  * reaper thread on first use. No allocation through malloc. */
 void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
+/* Start the thread if it does not run, and have it look at its due times
+ * again (the sweep was armed). */
+void sl_reaper_kick(void) SL_HIDDEN;
+/* At exit: every socket still open after end-of-stream is reported now,
+ * marked at_exit. */
+void sl_reaper_at_exit(void) SL_HIDDEN;
+
+struct sl_slot;
+struct sl_finding;
+/* Write f for the slot (fd, gen) claimed by the caller, and its "closed"
+ * record at once when the socket was closed meanwhile (since_ns: when its
+ * deadline started). */
+void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding *f,
+                      int64_t since_ns) SL_HIDDEN;
 
 /* When the reaper finds a slot due it: checks gen and flags under the stripe
  * lock, re-queues if a send moved the deadline, verifies the inode (fstat),

@@ -137,6 +137,14 @@ out:
     return id;
 }
 
+uint32_t sl_stack_store(const uintptr_t *pcs, uint32_t n)
+{
+    int g = sl_guard_enter();
+    uint32_t id = sl_depot_intern(pcs, n);
+    sl_guard_leave(g);
+    return id;
+}
+
 static const uintptr_t sl_no_frames[1];
 
 int sl_stack_get(uint32_t id, const uintptr_t **pcs)

@@ -14,6 +14,9 @@
  * called with the re-entry guard set and no lock of ours held. */
 uint32_t sl_stack_capture(void) SL_HIDDEN;
 
+/* Store a stack given as frames (pcs[0] the innermost); its depot id. */
+uint32_t sl_stack_store(const uintptr_t *pcs, uint32_t n) SL_HIDDEN;
+
 /* Frames of a stored stack: *pcs points into the depot (valid forever). */
 int sl_stack_get(uint32_t id, const uintptr_t **pcs) SL_HIDDEN;
 

@@ -24,9 +24,10 @@
 #include "real.h"
 #include "reaper.h"
 #include "stack.h"
+#include "sweep.h"
 #include "track.h"
 
-#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK)
+#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK | SL_F_INET)
 
 /* What an fd is, as far as the table knows. */
 struct sl_class {
@@ -34,6 +35,7 @@ struct sl_class {
     uint8_t domain, type;
     uint64_t inode;
     uint32_t open_stack;
+    uint32_t listen_stack; /* accepted sockets: the listener's open_stack */
 };
 
 /* Bind the real function `name` before its first use from a hook. */
@@ -55,6 +57,12 @@ static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, cons
 static int sl_domain_tracked(int domain)
 {
     return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
+}
+
+/* TCP: what the kernel sweep looks at. */
+static uint32_t sl_inet_bit(int domain)
+{
+    return domain == AF_INET || domain == AF_INET6 ? SL_F_INET : 0;
 }
 
 static uint64_t sl_inode_of(int fd)
@@ -87,6 +95,8 @@ static void sl_slot_reset(struct sl_slot *s)
     s->finding_id = 0;
     s->domain = 0;
     s->type = 0;
+    s->listen_stack = 0;
+    s->cw_since_ns = 0;
 }
 
 /* Install a fresh object at fd with classification c. Counts tracked sockets. */
@@ -101,8 +111,11 @@ static void sl_slot_install(int fd, const struct sl_class *c)
     s->type = c->type;
     s->inode = c->inode;
     s->open_stack = c->open_stack;
+    s->listen_stack = c->listen_stack;
     atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
     sl_fdtable_unlock(fd);
+    if ((unsigned)fd < SL_LAST_READ_FDS)
+        sl_last_read_pc[fd] = 0;
     if ((c->flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM)
         atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
 }
@@ -125,7 +138,7 @@ static void sl_classify(int fd, struct sl_class *c)
     c->domain = (uint8_t)domain;
     c->type = (uint8_t)type;
     if (type == SOCK_STREAM && sl_domain_tracked(domain)) {
-        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
         c->inode = sl_inode_of(fd);
     } else {
         c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
@@ -139,6 +152,7 @@ static void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
     c->type = s->type;
     c->inode = s->inode;
     c->open_stack = s->open_stack;
+    c->listen_stack = s->listen_stack;
     *gen = s->gen;
 }
 
@@ -175,6 +189,11 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
     sl_fdtable_unlock(fd);
     if (counted)
         atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
+    if (counted && (n.flags & SL_F_INET)) {
+        if (n.domain == AF_INET6)
+            sl_sweep_note_inet6();
+        sl_sweep_arm();
+    }
 }
 
 /* New fds from socket/socketpair/accept: drop stale state, track streams.
@@ -196,6 +215,11 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
             c.inode = sl_inode_of(fds[i]);
         sl_slot_install(fds[i], &c);
     }
+    if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET) {
+        if (c.domain == AF_INET6)
+            sl_sweep_note_inet6();
+        sl_sweep_arm();
+    }
     sl_guard_leave(g);
 }
 
@@ -206,7 +230,7 @@ static struct sl_class sl_class_for(int domain, int type)
     c.domain = (uint8_t)domain;
     c.type = (uint8_t)type;
     if (type == SOCK_STREAM && sl_domain_tracked(domain))
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
     else
         c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
     return c;
@@ -251,12 +275,13 @@ static void sl_track_accepted(int lfd, int fd)
         sl_guard_leave(g);
     }
     if ((c.flags & SL_F_SOCKET) && c.type == SOCK_STREAM && sl_domain_tracked(c.domain))
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM;
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(c.domain);
     else if (c.flags & SL_F_SOCKET)
         c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
     else
         c.flags = 0;
     c.inode = 0;
+    c.listen_stack = c.open_stack;
     c.open_stack = 0;
     sl_track_created(&fd, 1, c);
 }
@@ -400,6 +425,7 @@ ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
     if (SL_UNLIKELY(!sl_real.recv))
         return sl_recv_unbound(fd, buf, n, flags);
     ssize_t r = sl_real.recv(fd, buf, n, flags);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -413,6 +439,7 @@ ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
     if (SL_UNLIKELY(!sl_real.recvfrom))
         return sl_recvfrom_unbound(fd, buf, n, flags, sa, len);
     ssize_t r = sl_real.recvfrom(fd, buf, n, flags, sa, len);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -424,6 +451,7 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
     if (SL_UNLIKELY(!sl_real.recvmsg))
         return sl_recvmsg_unbound(fd, msg, flags);
     ssize_t r = sl_real.recvmsg(fd, msg, flags);
+    SL_NOTE_READ(fd);
     /* MSG_ERRQUEUE returns 0 with control data on a live socket. */
     if (SL_UNLIKELY(r == 0) && !(flags & MSG_ERRQUEUE))
         SL_AFTER_READ(fd, r, msg ? sl_iov_len(msg->msg_iov, (int)msg->msg_iovlen) : 0);
@@ -441,6 +469,7 @@ int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struc
     if (SL_UNLIKELY(!sl_real.recvmmsg))
         return sl_recvmmsg_unbound(fd, vec, vlen, flags, tmo);
     int r = sl_real.recvmmsg(fd, vec, vlen, flags, tmo);
+    SL_NOTE_READ(fd);
     if (r > 0 && !(flags & MSG_ERRQUEUE)) {
         for (int i = 0; i < r; i++) {
             if (SL_UNLIKELY(vec[i].msg_len == 0) &&
@@ -462,6 +491,7 @@ ssize_t sl_read(int fd, void *buf, size_t n)
     if (SL_UNLIKELY(!sl_real.read))
         return sl_read_unbound(fd, buf, n);
     ssize_t r = sl_real.read(fd, buf, n);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -473,6 +503,7 @@ ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
     if (SL_UNLIKELY(!sl_real.readv))
         return sl_readv_unbound(fd, iov, cnt);
     ssize_t r = sl_real.readv(fd, iov, cnt);
+    SL_NOTE_READ(fd);
     if (SL_UNLIKELY(r == 0))
         SL_AFTER_READ(fd, r, sl_iov_len(iov, cnt));
     return r;
@@ -486,6 +517,7 @@ ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
     if (SL_UNLIKELY(!sl_real.__recv_chk))
         return sl_recv_chk_unbound(fd, buf, n, buflen, flags);
     ssize_t r = sl_real.__recv_chk(fd, buf, n, buflen, flags);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -501,6 +533,7 @@ ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, s
     if (SL_UNLIKELY(!sl_real.__recvfrom_chk))
         return sl_recvfrom_chk_unbound(fd, buf, n, buflen, flags, sa, len);
     ssize_t r = sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -513,6 +546,7 @@ ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
     if (SL_UNLIKELY(!sl_real.__read_chk))
         return sl_read_chk_unbound(fd, buf, n, buflen);
     ssize_t r = sl_real.__read_chk(fd, buf, n, buflen);
+    SL_NOTE_READ(fd);
     SL_AFTER_READ(fd, r, n);
     return r;
 }
@@ -590,6 +624,35 @@ ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
     return r;
 }
 
+ssize_t sl_sendfile(int out, int in, off_t *off, size_t n)
+{
+    SL_ENSURE(sendfile);
+    ssize_t r = sl_real.sendfile(out, in, off, n);
+    sl_after_send(out, r);
+    return r;
+}
+
+ssize_t sl_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned int flags)
+{
+    SL_ENSURE(splice);
+    ssize_t r = sl_real.splice(in, in_off, out, out_off, n, flags);
+    SL_NOTE_READ(in);
+    sl_after_send(out, r);
+    SL_AFTER_READ(in, r, n);
+    return r;
+}
+
+pid_t sl_fork(void)
+{
+    SL_ENSURE(fork);
+    uint32_t stack = sl_sweep_before_fork();
+    pid_t parent = (pid_t)sl_pid;
+    pid_t pid = sl_real.fork();
+    if (pid == 0)
+        sl_sweep_after_fork_child(stack, parent);
+    return pid;
+}
+
 int sl_shutdown(int fd, int how)
 {
     SL_ENSURE(shutdown);
@@ -626,7 +689,8 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
     uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
-    int64_t held_ms = id ? (sl_now_ns() - s->eof_ns) / 1000000 : 0;
+    int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
+    int64_t held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
     sl_slot_reset(s);
     sl_fdtable_unlock(fd);
     if (id) {
@@ -734,7 +798,7 @@ int sl_close_range(unsigned int first, unsigned int last, int flags)
         return sl_real.close_range(first, last, flags);
     int e = errno;
     sl_track_close_range(first, last);
-    int own[2];
+    int own[SL_LOG_OWN_FDS];
     int n = sl_log_own_fds(own);
     errno = e;
     return sl_close_range_around(first, last, flags, own, n);
@@ -746,7 +810,7 @@ void sl_closefrom(int lowfd)
     int e = errno;
     unsigned int lo = lowfd < 0 ? 0 : (unsigned int)lowfd;
     sl_track_close_range(lo, ~0U);
-    int own[2];
+    int own[SL_LOG_OWN_FDS];
     int n = sl_log_own_fds(own);
     errno = e;
     if (n > 0 && own[n - 1] >= (int)lo && sl_real.close_range &&
@@ -787,8 +851,11 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
     n->type = c.type;
     n->inode = c.inode;
     n->open_stack = c.open_stack;
+    n->listen_stack = c.listen_stack;
     atomic_store(&n->flags, c.flags);
     sl_fdtable_unlock(newfd);
+    if ((unsigned)newfd < SL_LAST_READ_FDS)
+        sl_last_read_pc[newfd] = 0;
 }
 
 static void sl_track_dup(int oldfd, int newfd)
@@ -1019,16 +1086,23 @@ SL_IDENTITY_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
 SL_IDENTITY_HOOK(chroot, (const char *path), (path))
 #undef SL_IDENTITY_HOOK
 
+/* In the child every socket is a copy: an end-of-stream read before the
+ * fork is the parent's to report (SL_F_INHERITED), and a copy left in
+ * CLOSE_WAIT is this process's (SL_F_FORKED, close_wait_inherited). */
 static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
 {
     (void)fd;
     (void)arg;
     uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    if (f & SL_F_EOF) {
-        atomic_store(&s->flags, (f | SL_F_INHERITED) & ~(uint32_t)SL_F_REPORTED);
-        s->finding_id = 0;
-        s->reported_ns = 0;
-    }
+    if (!(f & SL_F_KNOWN))
+        return;
+    uint32_t add = (f & SL_F_EOF) ? SL_F_INHERITED : 0;
+    if ((f & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET)
+        add |= SL_F_FORKED;
+    atomic_store(&s->flags, (f | add) & ~(uint32_t)SL_F_REPORTED);
+    s->finding_id = 0;
+    s->reported_ns = 0;
+    s->cw_since_ns = 0;
 }
 
 void sl_track_fork_child(void)

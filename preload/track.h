@@ -79,6 +79,15 @@ int sl_chroot(const char *path) SL_HIDDEN;
 long sl_syscall_close(long nr, long fd) SL_HIDDEN;
 long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long a5) SL_HIDDEN;
 
+/* fork: where it was called is the fork_stack of the child's inherited
+ * copies (close_wait_inherited); the child sweeps its own. */
+pid_t sl_fork(void) SL_HIDDEN;
+/* sendfile onto a socket is a send; splice is a read of fd_in and a send
+ * to fd_out. */
+ssize_t sl_sendfile(int out, int in, off_t *off, size_t n) SL_HIDDEN;
+ssize_t sl_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n,
+                  unsigned int flags) SL_HIDDEN;
+
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;
 

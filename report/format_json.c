@@ -31,6 +31,47 @@ static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
     return arr;
 }
 
+/* The kernel-swept kinds' stacks, only those the finding has. */
+static void sl_fmt_json_swept_stacks(json_t *o, const struct sl_group *g)
+{
+    if (g->last_read_sym.n)
+        json_object_set_new(o, "last_read_stack", sl_fmt_json_stack(&g->last_read_sym));
+    if (g->fork_sym.n)
+        json_object_set_new(o, "fork_stack", sl_fmt_json_stack(&g->fork_sym));
+    if (g->listen_sym.n)
+        json_object_set_new(o, "listen_stack", sl_fmt_json_stack(&g->listen_sym));
+}
+
+/* Their fields: present only when some finding had them, so the findings of
+ * the older kinds look as they always did. */
+static void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g)
+{
+    if (g->has & SL_LOGREAD_HAS_IDLE_MS)
+        json_object_set_new(o, "idle_ms_max", json_integer(g->idle_ms_max));
+    if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        json_object_set_new(o, "unread_bytes_max", json_integer(g->unread_bytes_max));
+    if (g->at_exit_count)
+        json_object_set_new(o, "at_exit_count", json_integer((json_int_t)g->at_exit_count));
+}
+
+static void sl_fmt_json_swept_example(json_t *x, const struct sl_group_example *e)
+{
+    if (e->has & SL_LOGREAD_HAS_SOCKETS)
+        json_object_set_new(x, "sockets", json_integer(e->sockets));
+    if (e->has & SL_LOGREAD_HAS_IDLE_MS)
+        json_object_set_new(x, "idle_ms", json_integer(e->idle_ms));
+    if (e->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        json_object_set_new(x, "unread_bytes", json_integer(e->unread_bytes));
+    if (e->has & SL_LOGREAD_HAS_FROM_PID)
+        json_object_set_new(x, "from_pid", json_integer(e->from_pid));
+    if (e->has & SL_LOGREAD_HAS_BACKLOG)
+        json_object_set_new(x, "backlog", json_integer(e->backlog));
+    if (e->has & SL_LOGREAD_HAS_QUEUED)
+        json_object_set_new(x, "queued", json_integer(e->queued));
+    if (e->at_exit)
+        json_object_set_new(x, "at_exit", json_true());
+}
+
 static json_t *sl_fmt_json_group(const struct sl_group *g)
 {
     json_t *o = json_object(), *progs = json_array(), *ex = json_array();
@@ -43,10 +84,12 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
     json_object_set_new(o, "programs", progs);
     json_object_set_new(o, "eof_stack", sl_fmt_json_stack(&g->eof_sym));
     json_object_set_new(o, "open_stack", sl_fmt_json_stack(&g->open_sym));
+    sl_fmt_json_swept_stacks(o, g);
     json_object_set_new(o, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
     json_object_set_new(o, "held_ms_median", json_integer(g->held_median));
     json_object_set_new(o, "held_ms_max", json_integer(g->held_max));
     json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
+    sl_fmt_json_swept_counts(o, g);
     for (size_t i = 0; i < g->n_examples; i++) {
         const struct sl_group_example *e = &g->examples[i];
         json_t *x = json_object();
@@ -56,6 +99,7 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
         json_object_set_new(x, "peer", json_string(e->peer));
         json_object_set_new(x, "held_ms", json_integer(e->held_ms));
         json_object_set_new(x, "closed", json_boolean(e->closed));
+        sl_fmt_json_swept_example(x, e);
         json_array_append_new(ex, x);
     }
     json_object_set_new(o, "examples", ex);

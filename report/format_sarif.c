@@ -45,6 +45,59 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_rules[] = {
 };
 #define SL_FMT_SARIF_NRULES (sizeof(sl_fmt_sarif_rules) / sizeof(sl_fmt_sarif_rules[0]))
 
+/* The kinds the kernel tells; a run lists their rules only when it has
+ * results of them, so reports without them stay as they were. */
+static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
+    {SL_KIND_CLOSE_WAIT_UNREAD, "SocketLeftInCloseWaitUnread",
+     "A socket sat in CLOSE_WAIT with its end-of-stream never read",
+     "The peer closed this connection and the kernel holds it in CLOSE_WAIT, but the program "
+     "never read the end-of-stream and never closed the socket within the deadline: an idle "
+     "pooled connection nobody checks, a response left unread, or a read the detector cannot "
+     "see (stdio, io_uring). It holds a file descriptor, socket memory and a connection slot.",
+     "Close idle connections whose peer has gone (poll for POLLRDHUP or read until 0 before "
+     "reuse), and close the socket on every path that stops reading. The location is the last "
+     "read of the socket (or its creation when it was never read)."},
+    {SL_KIND_CLOSE_WAIT_INHERITED, "InheritedSocketLeftInCloseWait",
+     "A socket copied into a child by fork sat in CLOSE_WAIT, never closed there",
+     "This process got a copy of the socket through fork (or kept it across exec) and never "
+     "closed it; the peer has closed the connection, and the copy alone keeps it in CLOSE_WAIT "
+     "even after the process that made it closed its own.",
+     "Create sockets with SOCK_CLOEXEC (accept4, socket flags) and close the copies a child "
+     "does not use right after fork. The location is the fork; the related location is where "
+     "the socket was created."},
+    {SL_KIND_CLOSE_WAIT_UNACCEPTED, "ConnectionClosedInAcceptQueue",
+     "Connections were closed by their peer while waiting in a listener's accept queue",
+     "Connections reached a listening socket of this process, were closed by their peer while "
+     "waiting to be accepted, and were never accepted within the deadline: the listener is not "
+     "being served (a blocked or missing accept loop) or its backlog is too large for the rate "
+     "it is served at.",
+     "Accept from the listener promptly (or close it when the program stops serving), and size "
+     "its backlog to what the program can serve. The location is where the listener was made."},
+};
+#define SL_FMT_SARIF_NSWEPT (sizeof(sl_fmt_sarif_swept_rules) / sizeof(sl_fmt_sarif_swept_rules[0]))
+
+/* The rule of a kernel-swept kind, or NULL for any other kind. */
+static const struct sl_fmt_sarif_rule *sl_fmt_sarif_swept_rule(const char *kind)
+{
+    for (size_t i = 0; i < SL_FMT_SARIF_NSWEPT; i++)
+        if (strcmp(sl_fmt_sarif_swept_rules[i].id, kind) == 0)
+            return &sl_fmt_sarif_swept_rules[i];
+    return NULL;
+}
+
+/* The stack a kernel-swept finding is about (the result's location), or
+ * NULL for the other kinds. */
+static const struct sl_sym_stack *sl_fmt_sarif_swept_stack(const struct sl_group *g)
+{
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
+        return g->last_read_sym.n ? &g->last_read_sym : &g->open_sym;
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
+        return &g->fork_sym;
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
+        return &g->listen_sym;
+    return NULL;
+}
+
 /* s percent-encoded for a URI path: unreserved characters and '/' kept. */
 static char *sl_fmt_sarif_encode(const char *s)
 {
@@ -157,6 +210,54 @@ static void sl_fmt_sarif_where(char *buf, size_t len, const struct sl_sym_frame 
         snprintf(buf, len, "%s", f->function);
 }
 
+/* " in fn (file:line)" for the first frame of st, or nothing. */
+static void sl_fmt_sarif_in(FILE *m, const char *what, const struct sl_sym_stack *st)
+{
+    char where[1024];
+
+    if (!st->n)
+        return;
+    sl_fmt_sarif_where(where, sizeof(where), &st->frames[0]);
+    fprintf(m, "%s%s", what, where);
+}
+
+/* The message of a kernel-swept kind: what happened, where, how much. */
+static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group *g)
+{
+    bool one = g->count == 1;
+
+    fprintf(m, "%s: %zu ", g->kind, g->count);
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
+        fprintf(m, "socket%s sat in CLOSE_WAIT with %s end-of-stream never read", one ? "" : "s",
+                one ? "its" : "their");
+        if (g->last_read_sym.n)
+            sl_fmt_sarif_in(m, "; last read in ", &g->last_read_sym);
+        else
+            fprintf(m, "; the program never read from it");
+    } else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
+        fprintf(m, "inherited socket%s sat in CLOSE_WAIT, never closed", one ? "" : "s");
+        sl_fmt_sarif_in(m, "; copied by fork in ", &g->fork_sym);
+    } else {
+        fprintf(m, "connection%s closed by %s peer in the accept queue %s never accepted",
+                one ? "" : "s", one ? "its" : "their", one ? "was" : "were");
+        sl_fmt_sarif_in(m, "; listener created in ", &g->listen_sym);
+    }
+    if (g->has & SL_LOGREAD_HAS_IDLE_MS)
+        fprintf(m, "; idle up to %" PRId64 " ms", g->idle_ms_max);
+    if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        fprintf(m, "; up to %" PRId64 " bytes unread", g->unread_bytes_max);
+    if (g->at_exit_count)
+        fprintf(m, "; %zu reported at process exit", g->at_exit_count);
+    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++)
+        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(m, " and %zu more", g->more_programs);
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0)
+        sl_fmt_sarif_in(m, "; socket created in ", &g->open_sym);
+    fputc('.', m);
+}
+
 static char *sl_fmt_sarif_message(const struct sl_group *g)
 {
     char *buf = NULL, where[1024];
@@ -165,6 +266,11 @@ static char *sl_fmt_sarif_message(const struct sl_group *g)
 
     if (!m)
         return sl_util_xstrdup(g->kind);
+    if (sl_fmt_sarif_swept_stack(g)) {
+        sl_fmt_sarif_swept_message(m, g);
+        fclose(m);
+        return buf;
+    }
     fprintf(m, "%s: %zu socket%s read end-of-stream and ", g->kind, g->count,
             g->count == 1 ? "" : "s");
     if (strcmp(g->kind, SL_KIND_UNCLOSED_AFTER_SHUTDOWN) == 0)
@@ -212,8 +318,32 @@ static size_t sl_fmt_sarif_rule_index(json_t *rules, const char *kind)
     for (i = 0; i < json_array_size(rules); i++)
         if (strcmp(json_string_value(json_object_get(json_array_get(rules, i), "id")), kind) == 0)
             return i;
-    json_array_append_new(rules, sl_fmt_sarif_rule_json(&generic));
+    json_array_append_new(rules, sl_fmt_sarif_rule_json(sl_fmt_sarif_swept_rule(kind)
+                                                            ? sl_fmt_sarif_swept_rule(kind)
+                                                            : &generic));
     return i;
+}
+
+/* The kernel-swept kinds' stacks and fields, those the group has. */
+static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struct sl_group *g,
+                                      const char *cwd)
+{
+    if (g->last_read_sym.n)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->last_read_sym, cwd, "last read at"));
+    if (g->fork_sym.n)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->fork_sym, cwd, "copied by fork at"));
+    if (g->listen_sym.n)
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->listen_sym, cwd,
+                                                 strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
+                                                     ? "listener created at"
+                                                     : "accepted from the listener created at"));
+    if (g->has & SL_LOGREAD_HAS_IDLE_MS)
+        json_object_set_new(props, "idle_ms_max", json_integer(g->idle_ms_max));
+    if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        json_object_set_new(props, "unread_bytes_max", json_integer(g->unread_bytes_max));
+    if (g->at_exit_count)
+        json_object_set_new(props, "at_exit_count", json_integer((json_int_t)g->at_exit_count));
 }
 
 static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, const char *cwd)
@@ -221,6 +351,7 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     json_t *res = json_object(), *locs = json_array(), *stacks = json_array(), *props;
     const struct sl_sym_frame *eof = sl_fmt_sarif_first_located(&g->eof_sym);
     const struct sl_sym_frame *open = sl_fmt_sarif_first_located(&g->open_sym);
+    const struct sl_sym_stack *bug = sl_fmt_sarif_swept_stack(g);
     char *msg = sl_fmt_sarif_message(g);
 
     json_object_set_new(res, "ruleId", json_string(g->kind));
@@ -230,8 +361,14 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     json_object_set_new(res, "message", json_pack("{s:s}", "text", msg));
     free(msg);
     /* Code-scanning tools need a location: the located read, else the
-     * located creation, else the module of the first frame. */
-    if (eof)
+     * located creation, else the module of the first frame; for the kinds
+     * without a read, the stack the finding is about. */
+    if (bug && bug->n)
+        json_array_append_new(locs, sl_fmt_sarif_location(sl_fmt_sarif_first_located(bug)
+                                                              ? sl_fmt_sarif_first_located(bug)
+                                                              : &bug->frames[0],
+                                                          cwd, NULL));
+    else if (eof)
         json_array_append_new(locs, sl_fmt_sarif_location(eof, cwd, NULL));
     else if (open)
         json_array_append_new(locs, sl_fmt_sarif_location(open, cwd, NULL));
@@ -258,6 +395,7 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     json_object_set_new(props, "held_ms_max", json_integer(g->held_max));
     json_object_set_new(props, "closed_late", json_integer((json_int_t)g->closed_late));
     json_object_set_new(props, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
+    sl_fmt_sarif_swept_extras(stacks, props, g, cwd);
     json_object_set_new(res, "properties", props);
     return res;
 }

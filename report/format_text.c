@@ -25,8 +25,77 @@ static const char *sl_fmt_s(size_t n)
     return n == 1 ? "" : "s";
 }
 
+/* ms as "850 ms" or "12.0 s". */
+static void sl_fmt_duration(char *buf, size_t len, int64_t ms)
+{
+    if (ms < 1000)
+        snprintf(buf, len, "%" PRId64 " ms", ms);
+    else
+        snprintf(buf, len, "%.1f s", (double)ms / 1000.0);
+}
+
+/* " (idle up to 12.0 s, up to 512 bytes unread; 1 reported at process
+ * exit)": whichever of these the group's findings gave, or nothing. */
+static void sl_fmt_swept_details(FILE *out, const struct sl_group *g)
+{
+    const char *sep = " (";
+    char idle[32];
+
+    if (g->has & SL_LOGREAD_HAS_IDLE_MS) {
+        sl_fmt_duration(idle, sizeof(idle), g->idle_ms_max);
+        fprintf(out, "%sidle up to %s", sep, idle);
+        sep = ", ";
+    }
+    if ((g->has & SL_LOGREAD_HAS_UNREAD_BYTES) && g->unread_bytes_max > 0)
+        fprintf(out, "%sup to %" PRId64 " byte%s unread", sep, g->unread_bytes_max,
+                sl_fmt_s((size_t)g->unread_bytes_max));
+    else if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        fprintf(out, "%sno data unread", sep);
+    if (g->has & (SL_LOGREAD_HAS_IDLE_MS | SL_LOGREAD_HAS_UNREAD_BYTES))
+        sep = "; ";
+    if (g->at_exit_count) {
+        fprintf(out, "%s%zu reported at process exit", sep, g->at_exit_count);
+        sep = "; ";
+    }
+    if (strcmp(sep, " (") != 0)
+        fputc(')', out);
+}
+
+/* The kernel-swept kinds say what happened without an end-of-stream read.
+ * False for the other kinds. */
+static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
+                                  const struct sl_group *g)
+{
+    bool one = g->count == 1;
+
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
+        fprintf(out,
+                "%s==sockleak== %s: %zu socket%s sat in CLOSE_WAIT with %s end-of-stream never "
+                "read",
+                st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "its" : "their");
+    else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
+        fprintf(out,
+                "%s==sockleak== %s: %zu inherited socket%s sat in CLOSE_WAIT: the cop%s made "
+                "by fork %s never closed",
+                st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "y" : "ies",
+                one ? "was" : "were");
+    else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
+        fprintf(out,
+                "%s==sockleak== %s: %zu connection%s %s closed by %s peer while waiting in the "
+                "accept queue and %s never accepted",
+                st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "was" : "were",
+                one ? "its" : "their", one ? "was" : "were");
+    else
+        return false;
+    sl_fmt_swept_details(out, g);
+    fprintf(out, "%s\n", st->off);
+    return true;
+}
+
 static void sl_fmt_headline(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
 {
+    if (sl_fmt_swept_headline(out, st, g))
+        return;
     fprintf(out, "%s==sockleak== %s: %zu socket%s ", st->head, g->kind, g->count,
             sl_fmt_s(g->count));
     const char *was = g->count == 1 ? "was" : "were";
@@ -37,6 +106,7 @@ static void sl_fmt_headline(FILE *out, const struct sl_fmt_style *st, const stru
         fprintf(out, "read end-of-stream and %s shut down for writing but %s", was, closed);
     else
         fprintf(out, "leaked");
+    sl_fmt_swept_details(out, g);
     fprintf(out, "%s\n", st->off);
 }
 
@@ -78,23 +148,88 @@ static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *t
     }
 }
 
+#define SL_FMT_OPEN_UNKNOWN "unknown: created before sockleak was loaded, or inherited"
+
+/* The stacks of the kernel-swept kinds, in place of the end-of-stream read
+ * they do not have. False for the other kinds. */
+static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
+{
+    char title[128];
+
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
+        sl_fmt_stack(out, st, "listener created at:", &g->listen_sym, SL_FMT_OPEN_UNKNOWN);
+        return true;
+    }
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
+        sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
+        sl_fmt_stack(out, st, "last read at:", &g->last_read_sym, "never read");
+        return true;
+    }
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0)
+        return false;
+    sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
+    if (g->n_examples && (g->examples[0].has & SL_LOGREAD_HAS_FROM_PID))
+        snprintf(title, sizeof(title),
+                 "copied into pid %" PRId64 " by fork in pid %" PRId64 " at:", g->examples[0].pid,
+                 g->examples[0].from_pid);
+    else
+        snprintf(title, sizeof(title), "copied by fork at:");
+    sl_fmt_stack(out, st, title, &g->fork_sym, "stack unknown");
+    return true;
+}
+
+/* The rest of an example's line: what the kernel-swept kinds add. */
+static void sl_fmt_swept_example(FILE *out, const struct sl_group_example *e)
+{
+    if (e->has & SL_LOGREAD_HAS_IDLE_MS)
+        fprintf(out, ", idle %" PRId64 " ms", e->idle_ms);
+    if (e->has & SL_LOGREAD_HAS_UNREAD_BYTES)
+        fprintf(out, ", %" PRId64 " byte%s unread", e->unread_bytes,
+                sl_fmt_s((size_t)e->unread_bytes));
+    if (e->has & SL_LOGREAD_HAS_FROM_PID)
+        fprintf(out, ", from pid %" PRId64, e->from_pid);
+    fprintf(out, "%s\n", e->at_exit ? " (at exit)" : "");
+}
+
+/* A listener with connections closed in its accept queue. */
+static void sl_fmt_listener_example(FILE *out, const struct sl_group_example *e)
+{
+    fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": listener %s, %" PRId64 " closed before accept",
+            e->pid, e->fd, *e->local ? e->local : "?", e->sockets);
+    if (e->has & SL_LOGREAD_HAS_QUEUED)
+        fprintf(out, ", %" PRId64 " queued", e->queued);
+    if (e->has & SL_LOGREAD_HAS_BACKLOG)
+        fprintf(out, "%s backlog %" PRId64, e->has & SL_LOGREAD_HAS_QUEUED ? " of" : ",",
+                e->backlog);
+    fprintf(out, "%s\n", e->at_exit ? " (at exit)" : "");
+}
+
 static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
 {
     size_t i;
 
     sl_fmt_headline(out, st, g);
-    sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
-    sl_fmt_stack(out, st, "socket created at:", &g->open_sym,
-                 "unknown: created before sockleak was loaded, or inherited");
+    if (!sl_fmt_swept_stacks(out, st, g)) {
+        sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
+        sl_fmt_stack(out, st, "socket created at:", &g->open_sym,
+                     "unknown: created before sockleak was loaded, or inherited");
+        if (g->listen_sym.n)
+            sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
+    }
     if (g->tcp_state)
         fprintf(out, "  kernel state at the deadline: %s\n", g->tcp_state);
     else
         fprintf(out, "  kernel state at the deadline: unknown (not a TCP socket)\n");
     for (i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
         const struct sl_group_example *e = &g->examples[i];
-        fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": %s <- %s, held %" PRId64 " ms%s\n", e->pid,
+        if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
+            sl_fmt_listener_example(out, e);
+            continue;
+        }
+        fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": %s <- %s, held %" PRId64 " ms%s", e->pid,
                 e->fd, *e->local ? e->local : "?", *e->peer ? e->peer : "?", e->held_ms,
                 e->closed ? " (closed late)" : "");
+        sl_fmt_swept_example(out, e);
     }
     fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
     if (g->closed_late)

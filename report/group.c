@@ -1,6 +1,8 @@
 #include "group.h"
 #include "util.h"
 
+#include "sockleak_log.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,91 @@ static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_p
     }
 }
 
+/* Counts add up without wrapping: one record may stand for any number of
+ * sockets ("sockets"), and a wrapped count would hide a leak. */
+static size_t sl_group_sat_add(size_t a, int64_t b)
+{
+    uint64_t n = b > 0 ? (uint64_t)b : 0;
+    return n > SIZE_MAX - a ? SIZE_MAX : a + (size_t)n;
+}
+
+static int64_t sl_group_sat_add64(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    return a + b;
+}
+
+/* The stacks that name the bug make the call site: for close_wait and
+ * unclosed_after_shutdown (and unknown kinds) the EOF read and the creation;
+ * for the kernel-swept kinds the stacks they carry instead (no EOF read). */
+static void sl_group_key(struct sl_group_buf *b, const struct sl_logread_process *p,
+                         const struct sl_logread_finding *f, size_t max_frames)
+{
+    const struct sl_logread_stack *first = &f->eof_stack, *second = &f->open_stack;
+
+    if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
+        first = &f->open_stack;
+        second = &f->last_read_stack;
+    } else if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
+        first = &f->open_stack;
+        second = &f->fork_stack;
+    } else if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
+        first = &f->listen_stack;
+        second = NULL;
+    }
+    sl_group_append(b, f->kind);
+    sl_group_append(b, "|");
+    sl_group_stack_key(b, p, first, max_frames);
+    if (second) {
+        sl_group_append(b, "|");
+        sl_group_stack_key(b, p, second, max_frames);
+    }
+}
+
+/* The kernel-swept kinds' fields of f, for the group's maxima and counts. */
+static void sl_group_add_swept(struct sl_group *g, const struct sl_logread_finding *f)
+{
+    if ((f->has & SL_LOGREAD_HAS_IDLE_MS) &&
+        (!(g->has & SL_LOGREAD_HAS_IDLE_MS) || f->idle_ms > g->idle_ms_max))
+        g->idle_ms_max = f->idle_ms;
+    if ((f->has & SL_LOGREAD_HAS_UNREAD_BYTES) &&
+        (!(g->has & SL_LOGREAD_HAS_UNREAD_BYTES) || f->unread_bytes > g->unread_bytes_max))
+        g->unread_bytes_max = f->unread_bytes;
+    g->has |= f->has;
+    if (f->at_exit)
+        g->at_exit_count = sl_group_sat_add(g->at_exit_count, f->sockets);
+}
+
+static void sl_group_example_swept(struct sl_group_example *e, const struct sl_logread_finding *f)
+{
+    e->sockets = f->sockets;
+    e->idle_ms = f->idle_ms;
+    e->unread_bytes = f->unread_bytes;
+    e->from_pid = f->from_pid;
+    e->backlog = f->backlog;
+    e->queued = f->queued;
+    e->at_exit = f->at_exit;
+    e->has = f->has;
+}
+
+static void sl_group_add_state(struct sl_group *g, const char *tcp_state)
+{
+    size_t i;
+
+    for (i = 0; i < g->n_states; i++)
+        if ((!g->states[i].state && !tcp_state) ||
+            (g->states[i].state && tcp_state && strcmp(g->states[i].state, tcp_state) == 0))
+            break;
+    if (i == g->n_states) {
+        g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
+        g->states[g->n_states].state = tcp_state;
+        g->states[g->n_states].count = 0;
+        g->n_states++;
+    }
+    g->states[i].count++;
+}
+
 static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
                          const struct sl_logread_finding *f, size_t max_frames)
 {
@@ -54,11 +141,7 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
     struct sl_group *g;
     size_t i;
 
-    sl_group_append(&b, f->kind);
-    sl_group_append(&b, "|");
-    sl_group_stack_key(&b, p, &f->eof_stack, max_frames);
-    sl_group_append(&b, "|");
-    sl_group_stack_key(&b, p, &f->open_stack, max_frames);
+    sl_group_key(&b, p, f, max_frames);
 
     HASH_FIND_STR(set->hash, b.s, g);
     if (g) {
@@ -73,7 +156,7 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
         g->suppressed_by = -1;
         HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
     }
-    g->count++;
+    g->count = sl_group_sat_add(g->count, f->sockets);
     if (g->last_proc != pi) {
         /* Findings arrive process by process, so a change of index is a new
          * process for this group. */
@@ -97,25 +180,17 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
         e->peer = f->peer;
         e->held_ms = f->held_ms;
         e->closed = f->closed;
+        sl_group_example_swept(e, f);
     }
+    sl_group_add_swept(g, f);
     if (g->n_held == g->cap_held) {
         g->cap_held = g->cap_held ? 2 * g->cap_held : 4;
         g->held = sl_util_xrealloc(g->held, g->cap_held * sizeof(*g->held));
     }
     g->held[g->n_held++] = f->held_ms;
     if (f->closed)
-        g->closed_late++;
-    for (i = 0; i < g->n_states; i++)
-        if ((!g->states[i].state && !f->tcp_state) ||
-            (g->states[i].state && f->tcp_state && strcmp(g->states[i].state, f->tcp_state) == 0))
-            break;
-    if (i == g->n_states) {
-        g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
-        g->states[g->n_states].state = f->tcp_state;
-        g->states[g->n_states].count = 0;
-        g->n_states++;
-    }
-    g->states[i].count++;
+        g->closed_late = sl_group_sat_add(g->closed_late, f->sockets);
+    sl_group_add_state(g, f->tcp_state);
 }
 
 static int sl_group_cmp_i64(const void *a, const void *b)
@@ -155,6 +230,14 @@ static void sl_group_finish(struct sl_group *g)
         }
 }
 
+/* 1 when f's kind means the program read end-of-stream, else 0. */
+static int sl_group_read_eof(const struct sl_logread_finding *f)
+{
+    return strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) != 0 &&
+           strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0 &&
+           strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0;
+}
+
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
 {
     sl_group_build_n(set, logs, 0);
@@ -171,13 +254,17 @@ void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *log
     for (size_t pi = 0; pi < logs->n_procs; pi++) {
         const struct sl_logread_process *p = &logs->procs[pi];
         /* A process killed or ended with _exit wrote no footer: its findings
-         * are all we know, and each was a socket that read end-of-stream. */
-        int64_t floor = (int64_t)p->n_findings;
-        set->sockets += p->sockets > floor ? p->sockets : floor;
-        set->eof_seen += p->eof_seen > floor ? p->eof_seen : floor;
-        for (size_t fi = 0; fi < p->n_findings; fi++)
+         * are all we know, and each was a socket (the kernel-swept kinds
+         * without an end-of-stream read). */
+        int64_t floor = 0, eof_floor = 0;
+        for (size_t fi = 0; fi < p->n_findings; fi++) {
             sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
-        set->findings += (int64_t)p->n_findings;
+            floor = sl_group_sat_add64(floor, p->findings[fi].sockets);
+            eof_floor += sl_group_read_eof(&p->findings[fi]);
+        }
+        set->sockets = sl_group_sat_add64(set->sockets, p->sockets > floor ? p->sockets : floor);
+        set->eof_seen += p->eof_seen > eof_floor ? p->eof_seen : eof_floor;
+        set->findings = sl_group_sat_add64(set->findings, floor);
         set->lost += p->lost;
         if (p->lost_errno)
             set->lost_errno = p->lost_errno;
@@ -227,6 +314,9 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         struct sl_group *g = set->groups[i];
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->eof_stack, &g->eof_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->open_stack, &g->open_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->last_read_stack, &g->last_read_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->fork_stack, &g->fork_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
     }
 }
 
@@ -236,7 +326,9 @@ void sl_group_count(struct sl_group_set *set)
     set->groups_left = 0;
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0) {
-            set->leaks += (int64_t)set->groups[i]->count;
+            set->leaks = sl_group_sat_add64(set->leaks, set->groups[i]->count > INT64_MAX
+                                                            ? INT64_MAX
+                                                            : (int64_t)set->groups[i]->count);
             set->groups_left++;
         }
 }
@@ -250,6 +342,9 @@ void sl_group_free(struct sl_group_set *set)
         HASH_DEL(set->hash, g);
         sl_sym_stack_free(&g->eof_sym);
         sl_sym_stack_free(&g->open_sym);
+        sl_sym_stack_free(&g->last_read_sym);
+        sl_sym_stack_free(&g->fork_sym);
+        sl_sym_stack_free(&g->listen_sym);
         free(g->held);
         free(g->states);
         free(g->key);

@@ -19,6 +19,10 @@ struct sl_group_example {
     const char *peer;
     int64_t held_ms;
     bool closed;
+    /* The kernel-swept kinds' fields, as the finding had them. */
+    int64_t sockets, idle_ms, unread_bytes, from_pid, backlog, queued;
+    bool at_exit;
+    unsigned has; /* SL_LOGREAD_HAS_*: which of them the log gave */
 };
 
 struct sl_group_state {
@@ -48,6 +52,11 @@ struct sl_group {
     const struct sl_logread_process *rep_proc;
     const struct sl_logread_finding *rep;
     struct sl_sym_stack eof_sym, open_sym;
+    /* The kernel-swept kinds' stacks (empty when not logged) and fields. */
+    struct sl_sym_stack last_read_sym, fork_sym, listen_sym;
+    int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
+    size_t at_exit_count;                  /* sockets reported at process exit */
+    unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */
     long suppressed_by; /* rule index, -1 when reported */
     UT_hash_handle hh;
 };
@@ -57,7 +66,7 @@ struct sl_group_set {
     struct sl_group **groups; /* ordered: count desc, then kind */
     size_t n_groups;
     int64_t processes, sockets, eof_seen;
-    int64_t findings;   /* every finding read */
+    int64_t findings;   /* sockets of every finding read */
     int64_t lost;       /* records the library could not write */
     int lost_errno;     /* why (an errno value), 0 when not known */
     bool outdir_full;   /* the output file system was full at the end */

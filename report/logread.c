@@ -188,6 +188,37 @@ static void sl_logread_stack(struct sl_logread_ctx *c, json_t *o, const char *ke
         sl_logread_warn(c, "%zu malformed frame(s) in \"%s\" dropped", bad, key);
 }
 
+/* An optional integer key of the kernel-swept kinds: its value, or 0, and
+ * flag set in f->has when the log gave it. */
+static int64_t sl_logread_opt(struct sl_logread_finding *f, json_t *o, const char *key,
+                              unsigned flag)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_integer(v))
+        return 0;
+    f->has |= flag;
+    return (int64_t)json_integer_value(v);
+}
+
+/* The keys of the kinds the kernel tells (include/sockleak_log.h). A record
+ * stands for at least one socket, whatever "sockets" says. */
+static void sl_logread_swept(struct sl_logread_ctx *c, struct sl_logread_finding *f, json_t *o)
+{
+    f->sockets = sl_logread_opt(f, o, "sockets", SL_LOGREAD_HAS_SOCKETS);
+    if (f->sockets < 1)
+        f->sockets = 1;
+    f->idle_ms = sl_logread_opt(f, o, "idle_ms", SL_LOGREAD_HAS_IDLE_MS);
+    f->unread_bytes = sl_logread_opt(f, o, "unread_bytes", SL_LOGREAD_HAS_UNREAD_BYTES);
+    f->from_pid = sl_logread_opt(f, o, "from_pid", SL_LOGREAD_HAS_FROM_PID);
+    f->backlog = sl_logread_opt(f, o, "backlog", SL_LOGREAD_HAS_BACKLOG);
+    f->queued = sl_logread_opt(f, o, "queued", SL_LOGREAD_HAS_QUEUED);
+    f->at_exit = json_is_true(json_object_get(o, "at_exit"));
+    sl_logread_stack(c, o, "last_read_stack", &f->last_read_stack);
+    sl_logread_stack(c, o, "fork_stack", &f->fork_stack);
+    sl_logread_stack(c, o, "listen_stack", &f->listen_stack);
+}
+
 static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
     const char *kind = sl_logread_str(o, "kind");
@@ -218,6 +249,7 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     f->held_ms = sl_logread_int(o, "held_ms", 0);
     sl_logread_stack(c, o, "eof_stack", &f->eof_stack);
     sl_logread_stack(c, o, "open_stack", &f->open_stack);
+    sl_logread_swept(c, f, o);
 }
 
 /* The finding with this id, or NULL. The writer numbers findings in order,
@@ -477,6 +509,9 @@ void sl_logread_free(struct sl_logread_set *set)
             free(f->tcp_state);
             sl_logread_free_stack(&f->eof_stack);
             sl_logread_free_stack(&f->open_stack);
+            sl_logread_free_stack(&f->last_read_stack);
+            sl_logread_free_stack(&f->fork_stack);
+            sl_logread_free_stack(&f->listen_stack);
         }
         free(p->modules);
         free(p->mod_index);

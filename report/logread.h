@@ -26,6 +26,15 @@ struct sl_logread_module {
     uint64_t base;
 };
 
+/* Which optional keys of the kernel-swept kinds a finding carried
+ * (sl_logread_finding.has): "when present" differs from 0 in the report. */
+#define SL_LOGREAD_HAS_IDLE_MS 0x1u
+#define SL_LOGREAD_HAS_UNREAD_BYTES 0x2u
+#define SL_LOGREAD_HAS_FROM_PID 0x4u
+#define SL_LOGREAD_HAS_BACKLOG 0x8u
+#define SL_LOGREAD_HAS_QUEUED 0x10u
+#define SL_LOGREAD_HAS_SOCKETS 0x20u
+
 struct sl_logread_finding {
     int64_t id;
     char *kind;
@@ -40,6 +49,18 @@ struct sl_logread_finding {
     bool closed; /* a "closed" record followed: closed late */
     struct sl_logread_stack eof_stack;
     struct sl_logread_stack open_stack;
+    /* The kernel-swept kinds (sockleak_log.h); absent keys read as 0 or []. */
+    int64_t sockets; /* connections the record stands for, >= 1 */
+    int64_t idle_ms;
+    int64_t unread_bytes;
+    int64_t from_pid;
+    int64_t backlog;
+    int64_t queued;
+    bool at_exit;
+    unsigned has; /* SL_LOGREAD_HAS_* */
+    struct sl_logread_stack last_read_stack;
+    struct sl_logread_stack fork_stack;
+    struct sl_logread_stack listen_stack; /* the listener, or an accepted socket's */
 };
 
 struct sl_logread_process {

@@ -79,7 +79,8 @@ static const char sl_main_run_usage[] =
     "\n"
     "Options:\n"
     "  --deadline MS          a socket still open MS milliseconds after it read\n"
-    "                         end-of-stream (and after its last send) is a leak\n"
+    "                         end-of-stream (and after its last send), or in\n"
+    "                         CLOSE_WAIT that long unread, is a leak\n"
     "                         (default: 5000; 1..86400000)\n"
     "  --output DIR           directory of the raw logs, created if needed\n"
     "                         (default: ./sockleak-out)\n"
@@ -99,6 +100,9 @@ static const char sl_main_run_usage[] =
     "  --verbosity N          the library's messages: 0 none, 1 warnings, 2 one line\n"
     "                         per finding (default: 1, or 0 with --quiet); from 1 the\n"
     "                         tool also says what it preloaded and waited for\n"
+    "  --at-exit              also report what each process still holds when it exits,\n"
+    "                         whatever the deadline: sockets that read end-of-stream\n"
+    "                         or sit in CLOSE_WAIT (for tests and short-lived programs)\n"
     "  --no-wait-descendants  report as soon as PROGRAM ends, without waiting for the\n"
     "                         processes it left running (their later leaks are missed)\n"
     "  -h, --help             show this help\n"
@@ -125,6 +129,7 @@ enum {
     SL_OPT_GROUP_FRAMES,
     SL_OPT_COLOR,
     SL_OPT_NO_WAIT,
+    SL_OPT_AT_EXIT,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -334,6 +339,9 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
     case SL_OPT_NO_WAIT:
         o->no_wait_descendants = true;
         break;
+    case SL_OPT_AT_EXIT:
+        o->at_exit = true;
+        break;
     case SL_OPT_VERBOSITY:
         if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
             *bad = "--verbosity needs 0, 1 or 2, not '%s'";
@@ -354,6 +362,7 @@ static int sl_main_run(int argc, char **argv)
         {"quiet", no_argument, NULL, SL_OPT_QUIET},
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
         {"no-wait-descendants", no_argument, NULL, SL_OPT_NO_WAIT},
+        {"at-exit", no_argument, NULL, SL_OPT_AT_EXIT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

@@ -185,6 +185,8 @@ static void sl_run_env(const struct sl_run_ctx *c)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":deadline_ms=%ld", o->deadline_ms);
     if (o->frames > 0)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":frames=%ld", o->frames);
+    if (o->at_exit)
+        n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":at_exit=1");
     if (o->verbosity >= 0)
         snprintf(ours + n, sizeof(ours) - (size_t)n, ":verbosity=%ld", o->verbosity);
     else if (o->quiet)

@@ -11,6 +11,7 @@ struct sl_run_opts {
     long verbosity;     /* -1: the library's default (0 with quiet) */
     bool quiet;
     bool no_wait_descendants; /* report when the direct child ends */
+    bool at_exit;        /* report what each process leaves open at exit */
     long error_exitcode; /* -1: unset */
     char **argv;         /* PROGRAM ARGS..., NULL-terminated */
     struct sl_report_opts report;

@@ -75,8 +75,10 @@ int sl_supp_load(struct sl_supp_set *set, const char *file)
         if (!sl_supp_add(set, s)) {
             fprintf(stderr,
                     "sockleak: %s:%zu: bad suppression \"%s\": expected KIND:PATTERN with KIND "
-                    "%s, %s or *\n",
-                    file, lineno, s, SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN);
+                    "%s, %s, %s, %s, %s or *\n",
+                    file, lineno, s, SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN,
+                    SL_KIND_CLOSE_WAIT_UNREAD, SL_KIND_CLOSE_WAIT_INHERITED,
+                    SL_KIND_CLOSE_WAIT_UNACCEPTED);
             rc = -1;
             break;
         }
@@ -112,7 +114,9 @@ bool sl_supp_match(const struct sl_supp_rule *rule, const struct sl_group *g)
 {
     if (strcmp(rule->kind, "*") != 0 && strcmp(rule->kind, g->kind) != 0)
         return false;
-    return sl_supp_match_stack(rule, &g->eof_sym) || sl_supp_match_stack(rule, &g->open_sym);
+    return sl_supp_match_stack(rule, &g->eof_sym) || sl_supp_match_stack(rule, &g->open_sym) ||
+           sl_supp_match_stack(rule, &g->last_read_sym) ||
+           sl_supp_match_stack(rule, &g->fork_sym) || sl_supp_match_stack(rule, &g->listen_sym);
 }
 
 void sl_supp_apply(struct sl_supp_set *set, struct sl_group_set *groups)

@@ -1,5 +1,6 @@
 /* Suppression rules: one `kind:pattern` a line, the pattern a glob matched
- * against every frame's function, file and module of both stacks. */
+ * against every frame's function, file and module of every stack a finding
+ * has (end-of-stream read, creation, last read, fork, listener). */
 #ifndef SL_REPORT_SUPPRESS_H
 #define SL_REPORT_SUPPRESS_H
 

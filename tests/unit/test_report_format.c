@@ -306,6 +306,154 @@ static void test_sarif_shape(void **state)
     free(text);
 }
 
+/* The kernel-swept kinds, from data/kinds.jsonl (see the test there). */
+static int setup_kinds(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    sl_logread_init(&f->logs, NULL);
+    if (sl_logread_path(&f->logs, data("kinds.jsonl")) < 0)
+        return -1;
+    sl_group_build(&f->groups, &f->logs);
+    f->sym = sl_sym_new(true);
+    sl_group_symbolize(&f->groups, f->sym);
+    *state = f;
+    return 0;
+}
+
+static void test_kinds_json(void **state)
+{
+    struct fixture *f = *state;
+    char *text = render(f, true);
+    json_t *root = json_loads(text, 0, NULL), *g;
+
+    assert_non_null(root);
+    assert_int_equal(json_integer_value(obj_path(root, "summary.leaks")), 10);
+    assert_int_equal(json_integer_value(obj_path(root, "summary.sockets")), 20);
+    assert_int_equal(json_integer_value(obj_path(root, "summary.eof_seen")), 1);
+    assert_int_equal(json_array_size(obj_path(root, "findings")), 5);
+
+    g = obj_path(root, "findings.0");
+    assert_string_equal(str_at(g, "kind"), "close_wait_unaccepted");
+    assert_int_equal(json_integer_value(obj_path(g, "count")), 5);
+    assert_string_equal(str_at(g, "listen_stack.0.function"), "pool+0x4000");
+    assert_null(obj_path(g, "last_read_stack"));
+    assert_null(obj_path(g, "fork_stack"));
+    assert_null(obj_path(g, "idle_ms_max"));
+    assert_null(obj_path(g, "at_exit_count"));
+    assert_int_equal(json_integer_value(obj_path(g, "examples.0.sockets")), 5);
+    assert_int_equal(json_integer_value(obj_path(g, "examples.0.backlog")), 128);
+    assert_int_equal(json_integer_value(obj_path(g, "examples.0.queued")), 7);
+    assert_null(obj_path(g, "examples.0.idle_ms"));
+    assert_null(obj_path(g, "examples.0.at_exit"));
+
+    g = obj_path(root, "findings.1");
+    assert_string_equal(str_at(g, "kind"), "close_wait_unread");
+    assert_int_equal(json_integer_value(obj_path(g, "count")), 2);
+    assert_int_equal(json_array_size(obj_path(g, "last_read_stack")), 2);
+    assert_string_equal(str_at(g, "last_read_stack.0.function"), "pool+0x2000");
+    assert_string_equal(str_at(g, "open_stack.0.function"), "pool+0x1000");
+    assert_int_equal(json_integer_value(obj_path(g, "idle_ms_max")), 12000);
+    assert_int_equal(json_integer_value(obj_path(g, "unread_bytes_max")), 512);
+    assert_int_equal(json_integer_value(obj_path(g, "at_exit_count")), 1);
+    assert_int_equal(json_integer_value(obj_path(g, "examples.0.idle_ms")), 12000);
+    assert_int_equal(json_integer_value(obj_path(g, "examples.1.unread_bytes")), 0);
+    assert_true(json_is_true(obj_path(g, "examples.1.at_exit")));
+    assert_null(obj_path(g, "examples.0.at_exit"));
+    assert_null(obj_path(g, "examples.0.from_pid"));
+
+    /* Equal counts by kind: the accepted close_wait, inherited, unread. */
+    g = obj_path(root, "findings.2");
+    assert_string_equal(str_at(g, "kind"), "close_wait");
+    assert_string_equal(str_at(g, "listen_stack.0.function"), "pool+0x4000");
+    assert_null(obj_path(g, "idle_ms_max"));
+    assert_null(obj_path(g, "examples.0.idle_ms"));
+    g = obj_path(root, "findings.3");
+    assert_string_equal(str_at(g, "kind"), "close_wait_inherited");
+    assert_string_equal(str_at(g, "fork_stack.0.function"), "pool+0x3000");
+    assert_int_equal(json_integer_value(obj_path(g, "examples.0.from_pid")), 299);
+    g = obj_path(root, "findings.4");
+    assert_string_equal(str_at(g, "kind"), "close_wait_unread");
+    assert_null(obj_path(g, "last_read_stack")); /* never read */
+    json_decref(root);
+    free(text);
+}
+
+static void test_kinds_text(void **state)
+{
+    struct fixture *f = *state;
+    char *text = render(f, false);
+
+    assert_non_null(strstr(text, "==sockleak== close_wait_unaccepted: 5 connections were closed by "
+                                 "their peer while waiting in the accept queue and were never "
+                                 "accepted\n  listener created at:\n    #0 0x4000 "
+                                 "(/opt/sockleak-test/pool+0x4000)\n  kernel state"));
+    assert_non_null(strstr(text, "pid 300 fd 4: listener 0.0.0.0:8080, 5 closed before accept, 7 "
+                                 "queued of backlog 128\n"));
+    assert_non_null(strstr(text, "==sockleak== close_wait_unread: 2 sockets sat in CLOSE_WAIT with "
+                                 "their end-of-stream never read (idle up to 12.0 s, up to 512 "
+                                 "bytes unread; 1 reported at process exit)\n  socket created "
+                                 "at:\n    #0 0x1000 (/opt/sockleak-test/pool+0x1000)\n  last read "
+                                 "at:\n    #0 0x2000 (/opt/sockleak-test/pool+0x2000)\n"));
+    assert_non_null(strstr(text, "pid 300 fd 6: 127.0.0.1:40002 <- 127.0.0.1:80, held 7000 ms, "
+                                 "idle 7000 ms, 0 bytes unread (at exit)\n"));
+    assert_non_null(strstr(text, "==sockleak== close_wait_unread: 1 socket sat in CLOSE_WAIT with "
+                                 "its end-of-stream never read (idle up to 3.0 s, up to 100 bytes "
+                                 "unread)\n"));
+    assert_non_null(strstr(text, "  last read at:\n    (never read)\n"));
+    assert_non_null(strstr(text, "==sockleak== close_wait_inherited: 1 inherited socket sat in "
+                                 "CLOSE_WAIT: the copy made by fork was never closed\n  socket "
+                                 "created at:\n    #0 0x1000 (/opt/sockleak-test/pool+0x1000)\n  "
+                                 "copied into pid 300 by fork in pid 299 at:\n    #0 0x3000 "
+                                 "(/opt/sockleak-test/pool+0x3000)\n"));
+    assert_non_null(strstr(text, "pid 300 fd 3: 127.0.0.1:8080 <- 127.0.0.1:50000, held 6000 ms, "
+                                 "from pid 299\n"));
+    assert_non_null(strstr(text, "  socket created at:\n    #0 0x6000 "
+                                 "(/opt/sockleak-test/pool+0x6000)\n  accepted from the listener "
+                                 "created at:\n    #0 0x4000 (/opt/sockleak-test/pool+0x4000)\n"));
+    assert_non_null(strstr(text, "SUMMARY: sockleak: 10 leaked sockets in 5 call sites (1 process, "
+                                 "20 sockets, 1 end-of-stream read)\n"));
+    free(text);
+}
+
+/* A rule with a real description per new kind, and the location each kind
+ * is about: the last read, the fork, the listener. */
+static void test_kinds_sarif(void **state)
+{
+    struct fixture *f = *state;
+    json_t *root = sl_fmt_sarif_build(&f->groups, NULL, "/src/proj"), *rules, *r;
+    static const char *const want[][2] = {
+        {"close_wait_unaccepted", "pool+0x4000"},
+        {"close_wait_unread", "pool+0x2000"},
+        {"close_wait", "pool+0x5000"},
+        {"close_wait_inherited", "pool+0x3000"},
+        {"close_wait_unread", "pool+0x1000"},
+    };
+
+    assert_non_null(root);
+    rules = obj_path(root, "runs.0.tool.driver.rules");
+    for (size_t i = 0; i < 5; i++) {
+        r = obj_path(root, "runs.0.results");
+        r = json_array_get(r, i);
+        assert_string_equal(str_at(r, "ruleId"), want[i][0]);
+        assert_string_equal(str_at(r, "locations.0.logicalLocations.0.fullyQualifiedName"),
+                            want[i][1]);
+        json_t *rule = json_array_get(rules, (size_t)json_integer_value(obj_path(r, "ruleIndex")));
+        assert_string_equal(str_at(rule, "id"), want[i][0]);
+        assert_string_not_equal(str_at(rule, "shortDescription.text"), "A socket leaked");
+        assert_true(strlen(str_at(rule, "fullDescription.text")) > 40);
+        assert_true(strlen(str_at(rule, "help.text")) > 20);
+    }
+    r = obj_path(root, "runs.0.results.0");
+    assert_non_null(strstr(str_at(r, "message.text"), "close_wait_unaccepted: 5 connections"));
+    assert_int_equal(json_integer_value(obj_path(r, "properties.count")), 5);
+    r = obj_path(root, "runs.0.results.1");
+    assert_non_null(strstr(str_at(r, "message.text"), "close_wait_unread: 2 sockets"));
+    assert_int_equal(json_integer_value(obj_path(r, "properties.idle_ms_max")), 12000);
+    assert_int_equal(json_integer_value(obj_path(r, "properties.at_exit_count")), 1);
+    json_decref(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +462,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_all_suppressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sarif_shape, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kinds_json, setup_kinds, teardown),
+        cmocka_unit_test_setup_teardown(test_kinds_text, setup_kinds, teardown),
+        cmocka_unit_test_setup_teardown(test_kinds_sarif, setup_kinds, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,9 @@
 /* Golden files: committed raw logs and the exact text (no colour), JSON and
  * SARIF reports expected from them. The logs name modules that exist nowhere,
- * so their frames are module+offset on every machine, except built.jsonl.in,
- * which names a small program compiled here from golden/prog.c. Its temporary
- * directory, return addresses and the tool's version are replaced by
- * placeholders before comparing.
+ * so their frames are module+offset on every machine, except the *.jsonl.in
+ * templates, which name a small program compiled here from golden/prog.c. Its
+ * temporary directory, return addresses and the tool's version are replaced
+ * by placeholders before comparing.
  *
  * SOCKLEAK_UPDATE_GOLDEN=1 rewrites the expected files from what the report
  * prints now; review the diff before committing it. */
@@ -44,6 +44,10 @@ static const struct golden_case cases[] = {
     {"fleet", "fleet", NULL, 0, false},
     {"fleet-top2", "fleet", NULL, 2, false},
     {"built", "built.jsonl.in", NULL, 0, true},
+    {"unread", "unread.jsonl.in", NULL, 0, true},
+    {"inherited", "inherited.jsonl.in", NULL, 0, true},
+    {"unaccepted", "unaccepted.jsonl.in", NULL, 0, true},
+    {"kinds-suppressed", "kinds.jsonl.in", "kinds.supp", 0, true},
 };
 
 static const struct {
@@ -57,7 +61,7 @@ static const struct {
 
 static char golden[1024], tmp[64], oldcwd[PATH_MAX], tool[1024];
 static char bin[128], build_id[128];
-static uint64_t ret_outer, ret_plain;
+static uint64_t ret_outer, ret_plain, ret_fork, ret_listen;
 
 static int run_capture(const char *cmd, char *out, size_t len)
 {
@@ -71,17 +75,23 @@ static int run_capture(const char *cmd, char *out, size_t len)
     return pclose(p) == 0 ? 0 : -1;
 }
 
-static uint64_t return_address(const char *fn)
+/* The return address of fn's call of callee (through the PLT), or 0. */
+static uint64_t return_address_of(const char *fn, const char *callee)
 {
     char cmd[512], out[64];
 
     snprintf(cmd, sizeof(cmd),
-             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /call.*<read@plt>/"
+             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /call.*<%s@plt>/"
              "{getline; sub(\":\",\"\",$1); print $1; exit}'",
-             bin, fn);
+             bin, fn, callee);
     if (run_capture(cmd, out, sizeof(out)) < 0 || !*out)
         return 0;
     return strtoull(out, NULL, 16);
+}
+
+static uint64_t return_address(const char *fn)
+{
+    return return_address_of(fn, "read");
 }
 
 static char *read_file(const char *path)
@@ -152,6 +162,10 @@ static char *normalize(char *s)
         s = replace(s, hex, "@RET_OUTER@");
         snprintf(hex, sizeof(hex), "0x%" PRIx64, ret_plain);
         s = replace(s, hex, "@RET_PLAIN@");
+        snprintf(hex, sizeof(hex), "0x%" PRIx64, ret_fork);
+        s = replace(s, hex, "@RET_FORK@");
+        snprintf(hex, sizeof(hex), "0x%" PRIx64, ret_listen);
+        s = replace(s, hex, "@RET_LISTEN@");
     }
     return s;
 }
@@ -199,8 +213,11 @@ static int setup(void **state)
         return -1;
     ret_outer = return_address("handle_client");
     ret_plain = return_address("open_socket");
+    ret_fork = return_address_of("spawn_worker", "fork");
+    ret_listen = return_address_of("start_listener", "listen");
     snprintf(cmd, sizeof(cmd), "readelf -n %s | awk '/Build ID/{printf \"%%s\", $3}'", bin);
-    if (!ret_outer || !ret_plain || run_capture(cmd, build_id, sizeof(build_id)) < 0)
+    if (!ret_outer || !ret_plain || !ret_fork || !ret_listen ||
+        run_capture(cmd, build_id, sizeof(build_id)) < 0)
         return -1;
     /* Reports are made from inside tmp: SARIF gives prog.c relative to it. */
     return chdir(tmp);
@@ -233,6 +250,10 @@ static void input_path(const struct golden_case *c, char *path, size_t len)
     text = replace(text, "@RET_OUTER@", num);
     snprintf(num, sizeof(num), "%" PRIu64, ret_plain);
     text = replace(text, "@RET_PLAIN@", num);
+    snprintf(num, sizeof(num), "%" PRIu64, ret_fork);
+    text = replace(text, "@RET_FORK@", num);
+    snprintf(num, sizeof(num), "%" PRIu64, ret_listen);
+    text = replace(text, "@RET_LISTEN@", num);
     snprintf(path, len, "%s/%s.jsonl", tmp, c->name);
     assert_int_equal(write_file(path, text), 0);
     free(text);
@@ -317,6 +338,31 @@ static void test_built_has_source_lines(void **state)
     assert_non_null(strstr(out, "in drain @DIR@/prog.c:6 (@DIR@/prog) [inlined]"));
     assert_non_null(strstr(out, "in handle_client @DIR@/prog.c:10 (@DIR@/prog)"));
     assert_non_null(strstr(out, "in open_socket @DIR@/prog.c:15 (@DIR@/prog)"));
+    free(out);
+}
+
+/* The stacks each new kind is about are symbolized to the program's lines. */
+static void test_new_kinds_have_source_lines(void **state)
+{
+    char *out;
+    (void)state;
+
+    out = report(&cases[6], SL_REPORT_TEXT);
+    assert_non_null(strstr(out, "  last read at:\n    #0 @RET_OUTER@ in drain @DIR@/prog.c:6"));
+    assert_non_null(strstr(out, "  last read at:\n    (never read)\n"));
+    free(out);
+    out = report(&cases[7], SL_REPORT_TEXT);
+    assert_non_null(strstr(out, "by fork in pid 4000 at:\n    #0 @RET_FORK@ in spawn_worker "
+                                "@DIR@/prog.c:25 (@DIR@/prog)\n"));
+    free(out);
+    out = report(&cases[8], SL_REPORT_TEXT);
+    assert_non_null(strstr(out, "  listener created at:\n    #0 @RET_LISTEN@ in start_listener "
+                                "@DIR@/prog.c:29 (@DIR@/prog)\n"));
+    assert_non_null(strstr(out, "  accepted from the listener created at:\n    #0 @RET_LISTEN@"));
+    free(out);
+    out = report(&cases[9], SL_REPORT_TEXT);
+    assert_non_null(strstr(out, "==sockleak== close_wait: 1 socket"));
+    assert_null(strstr(out, "==sockleak== close_wait_"));
     free(out);
 }
 
@@ -450,6 +496,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_built_has_source_lines),
+        cmocka_unit_test(test_new_kinds_have_source_lines),
         cmocka_unit_test(test_tool_formats_and_options),
         cmocka_unit_test(test_tool_colour_on_a_terminal),
     };

@@ -192,6 +192,165 @@ static void test_group_by_top_frames(void **state)
     sl_logread_free(&logs);
 }
 
+/* A finding of the kernel-swept kinds, extra keys as raw JSON. */
+#define FINDK(id, kind, extra)                                                                     \
+    "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"" kind "\",\"fd\":" #id                          \
+    ",\"local\":\"l\",\"peer\":\"p\",\"tcp_state\":\"CLOSE_WAIT\",\"held_ms\":1," extra "}\n"
+
+/* close_wait_unread: the creation and the last read make the call site; the
+ * (empty or stray) eof_stack does not. */
+static void test_unread_grouped_by_open_and_last_read(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "") FINDK(
+             1, "close_wait_unread",
+             "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"idle_ms\":9000,"
+             "\"unread_bytes\":10")
+             FINDK(2, "close_wait_unread", "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,101]]")
+                 FINDK(3, "close_wait_unread",
+                       "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100]],\"eof_stack\":"
+                       "[[0,9]],\"idle_ms\":12000,\"unread_bytes\":512,\"at_exit\":true")
+                     FINDK(4, "close_wait_unread",
+                           "\"open_stack\":[[0,51]],\"last_read_stack\":[[0,100]]"));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 3);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_string_equal(g.groups[0]->kind, "close_wait_unread");
+    assert_int_equal(g.groups[0]->idle_ms_max, 12000);
+    assert_int_equal(g.groups[0]->unread_bytes_max, 512);
+    assert_int_equal(g.groups[0]->at_exit_count, 1);
+    assert_true(g.groups[0]->has & SL_LOGREAD_HAS_IDLE_MS);
+    assert_int_equal(g.groups[1]->count, 1);
+    assert_int_equal(g.groups[1]->at_exit_count, 0);
+    assert_int_equal(g.leaks, 4);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+/* close_wait_inherited: creation plus the fork that copied it; which parent
+ * forked does not split. */
+static void test_inherited_grouped_by_open_and_fork(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "")
+             FINDK(1, "close_wait_inherited",
+                   "\"open_stack\":[[0,50]],\"fork_stack\":[[0,200]],\"from_pid\":7")
+                 FINDK(2, "close_wait_inherited",
+                       "\"open_stack\":[[0,50]],\"fork_stack\":[[0,201]],\"from_pid\":7")
+                     FINDK(3, "close_wait_inherited",
+                           "\"open_stack\":[[0,50]],\"fork_stack\":[[0,200]],\"from_pid\":8"));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 2);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_int_equal(g.groups[0]->examples[1].from_pid, 8);
+    assert_true(g.groups[0]->examples[1].has & SL_LOGREAD_HAS_FROM_PID);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+/* close_wait_unaccepted: the listener alone is the call site, and one
+ * record stands for "sockets" connections. */
+static void test_unaccepted_grouped_by_listener_and_counted(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs, HDR(1) MOD(4096, "/a/srv", "")
+                    FINDK(1, "close_wait_unaccepted",
+                          "\"listen_stack\":[[0,300]],\"sockets\":5,\"backlog\":128,\"queued\":7")
+                        FINDK(2, "close_wait_unaccepted",
+                              "\"listen_stack\":[[0,300]],\"open_stack\":[[0,7]],\"sockets\":2")
+                            FINDK(3, "close_wait_unaccepted",
+                                  "\"listen_stack\":[[0,301]]") "{\"t\":\"footer\",\"sockets\":3,"
+                                                                "\"eof_seen\":0}\n");
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 2);
+    assert_int_equal(g.groups[0]->count, 7);
+    assert_int_equal(g.groups[0]->n_examples, 2);
+    assert_int_equal(g.groups[0]->examples[0].sockets, 5);
+    assert_int_equal(g.groups[0]->examples[0].backlog, 128);
+    assert_int_equal(g.groups[0]->examples[0].queued, 7);
+    assert_int_equal(g.groups[1]->count, 1);
+    assert_int_equal(g.leaks, 8);
+    assert_int_equal(g.findings, 8);
+    /* Sockets counted by the kernel are sockets too; none read EOF. */
+    assert_int_equal(g.sockets, 8);
+    assert_int_equal(g.eof_seen, 0);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+/* "sockets" adds up without wrapping; nonsense reads as one socket. */
+static void test_socket_counts_saturate(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv", "")
+             FINDK(1, "close_wait_unaccepted",
+                   "\"listen_stack\":[[0,300]],\"sockets\":9223372036854775807")
+                 FINDK(2, "close_wait_unaccepted",
+                       "\"listen_stack\":[[0,300]],\"sockets\":9223372036854775807")
+                     FINDK(3, "close_wait_unaccepted",
+                           "\"listen_stack\":[[0,300]],\"sockets\":9223372036854775807")
+                         FINDK(4, "close_wait_unaccepted", "\"listen_stack\":[[0,1]],\"sockets\":0")
+                             FINDK(5, "close_wait_unaccepted",
+                                   "\"listen_stack\":[[0,2]],\"sockets\":-3")
+                                 FINDK(6, "close_wait_unaccepted",
+                                       "\"listen_stack\":[[0,3]],\"sockets\":\"x\""));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 4);
+    assert_true(g.groups[0]->count == SIZE_MAX);
+    for (size_t i = 1; i < 4; i++)
+        assert_int_equal(g.groups[i]->count, 1);
+    assert_true(g.leaks == INT64_MAX);
+    assert_true(g.findings == INT64_MAX);
+    assert_true(g.sockets == INT64_MAX);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
+/* --group-frames cuts the stacks each new kind is keyed by. */
+static void test_group_frames_cut_new_kinds(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    (void)state;
+
+    load(&logs,
+         HDR(1) MOD(4096, "/a/srv",
+                    "") FINDK(1, "close_wait_unread",
+                              "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,200]]")
+             FINDK(2, "close_wait_unread",
+                   "\"open_stack\":[[0,50]],\"last_read_stack\":[[0,100],[0,201]]")
+                 FINDK(3, "close_wait_inherited",
+                       "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,400]]")
+                     FINDK(4, "close_wait_inherited",
+                           "\"open_stack\":[[0,50]],\"fork_stack\":[[0,300],[0,401]]")
+                         FINDK(5, "close_wait_unaccepted", "\"listen_stack\":[[0,5],[0,6]]")
+                             FINDK(6, "close_wait_unaccepted", "\"listen_stack\":[[0,5],[0,7]]"));
+    sl_group_build_n(&g, &logs, 0);
+    assert_int_equal(g.n_groups, 6);
+    sl_group_free(&g);
+    sl_group_build_n(&g, &logs, 1);
+    assert_int_equal(g.n_groups, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(g.groups[i]->count, 2);
+    sl_group_free(&g);
+    sl_logread_free(&logs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +359,11 @@ int main(void)
         cmocka_unit_test(test_without_build_id_path_is_the_key),
         cmocka_unit_test(test_closed_late_and_summary),
         cmocka_unit_test(test_group_by_top_frames),
+        cmocka_unit_test(test_unread_grouped_by_open_and_last_read),
+        cmocka_unit_test(test_inherited_grouped_by_open_and_fork),
+        cmocka_unit_test(test_unaccepted_grouped_by_listener_and_counted),
+        cmocka_unit_test(test_socket_counts_saturate),
+        cmocka_unit_test(test_group_frames_cut_new_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

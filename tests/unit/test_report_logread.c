@@ -303,6 +303,49 @@ static void test_overlong_line_and_blank_lines(void **state)
     unlink(path);
 }
 
+/* The kernel-swept kinds' keys; absent ones read as 0, [] and one socket. */
+static void test_kernel_swept_kinds_keys(void **state)
+{
+    struct sl_logread_set set;
+    const struct sl_logread_finding *f;
+    (void)state;
+
+    sl_logread_init(&set, NULL);
+    assert_int_equal(sl_logread_path(&set, data("kinds.jsonl")), 0);
+    assert_int_equal(set.n_warnings, 0);
+    assert_int_equal(set.procs[0].n_findings, 6);
+    f = set.procs[0].findings;
+    assert_string_equal(f[0].kind, SL_KIND_CLOSE_WAIT_UNREAD);
+    assert_int_equal(f[0].last_read_stack.n, 2);
+    assert_int_equal(f[0].last_read_stack.frames[1].offset, 8300);
+    assert_int_equal(f[0].idle_ms, 12000);
+    assert_int_equal(f[0].unread_bytes, 512);
+    assert_int_equal(f[0].sockets, 1);
+    assert_false(f[0].at_exit);
+    assert_true(f[0].has & SL_LOGREAD_HAS_IDLE_MS);
+    assert_true(f[0].has & SL_LOGREAD_HAS_UNREAD_BYTES);
+    assert_false(f[0].has & SL_LOGREAD_HAS_FROM_PID);
+    assert_true(f[1].at_exit);
+    assert_int_equal(f[2].last_read_stack.n, 0);
+    assert_int_equal(f[3].fork_stack.n, 1);
+    assert_int_equal(f[3].fork_stack.frames[0].offset, 12288);
+    assert_int_equal(f[3].from_pid, 299);
+    assert_true(f[3].has & SL_LOGREAD_HAS_FROM_PID);
+    assert_int_equal(f[3].idle_ms, 0);
+    assert_int_equal(f[4].sockets, 5);
+    assert_true(f[4].has & SL_LOGREAD_HAS_SOCKETS);
+    assert_int_equal(f[4].listen_stack.n, 1);
+    assert_int_equal(f[4].backlog, 128);
+    assert_int_equal(f[4].queued, 7);
+    assert_true(f[4].has & SL_LOGREAD_HAS_BACKLOG);
+    assert_true(f[4].has & SL_LOGREAD_HAS_QUEUED);
+    /* An accepted socket names its listener; old kinds gain nothing else. */
+    assert_int_equal(f[5].listen_stack.n, 1);
+    assert_int_equal(f[5].has, 0);
+    assert_int_equal(f[5].fork_stack.n, 0);
+    sl_logread_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_closed_records_find_their_finding),
         cmocka_unit_test(test_unreadable_path_fails),
         cmocka_unit_test(test_overlong_line_and_blank_lines),
+        cmocka_unit_test(test_kernel_swept_kinds_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,12 +114,64 @@ static void test_match(void **state)
     sl_supp_free(&s);
 }
 
+/* Every kernel-swept kind: its name selects it, and a pattern looks at the
+ * stacks that kind has (last read, fork, listener) as well. */
+static void test_match_new_kinds(void **state)
+{
+    struct sl_group unread = {.kind = "close_wait_unread", .count = 2, .suppressed_by = -1};
+    struct sl_group inherited = {.kind = "close_wait_inherited", .count = 1, .suppressed_by = -1};
+    struct sl_group unaccepted = {.kind = "close_wait_unaccepted", .count = 5, .suppressed_by = -1};
+    struct sl_group accepted = {.kind = "close_wait", .count = 1, .suppressed_by = -1};
+    struct sl_group *list[] = {&unaccepted, &unread, &inherited, &accepted};
+    struct sl_group_set set = {.groups = list, .n_groups = 4, .findings = 9};
+    struct sl_supp_set s = {0};
+    (void)state;
+
+    frame(&unread.open_sym, "dial", "/src/pool.c", "/usr/bin/pool");
+    frame(&unread.last_read_sym, "pool_get", "/src/pool.c", "/usr/bin/pool");
+    frame(&inherited.open_sym, "dial", "/src/pool.c", "/usr/bin/pool");
+    frame(&inherited.fork_sym, "spawn_worker", "/src/worker.c", "/usr/bin/pool");
+    frame(&unaccepted.listen_sym, "start_listener", "/src/listen.c", "/usr/bin/pool");
+    frame(&accepted.eof_sym, "serve", "/src/serve.c", "/usr/bin/pool");
+    frame(&accepted.listen_sym, "start_listener", "/src/listen.c", "/usr/bin/pool");
+
+    assert_true(sl_supp_add(&s, "close_wait:pool_get"));        /* wrong kind */
+    assert_true(sl_supp_add(&s, "close_wait_unread:pool_get")); /* last read stack */
+    assert_true(sl_supp_add(&s, "close_wait_inherited:worker.c"));
+    assert_true(sl_supp_add(&s, "close_wait_unaccepted:start_*"));
+    assert_true(sl_supp_add(&s, "*:listen.c")); /* an accepted socket's listener */
+    assert_false(sl_supp_match(&s.rules[0], &unread));
+    assert_true(sl_supp_match(&s.rules[1], &unread));
+    assert_false(sl_supp_match(&s.rules[1], &inherited));
+    assert_true(sl_supp_match(&s.rules[2], &inherited));
+    assert_true(sl_supp_match(&s.rules[3], &unaccepted));
+    assert_false(sl_supp_match(&s.rules[3], &accepted));
+    assert_true(sl_supp_match(&s.rules[4], &accepted));
+
+    sl_supp_apply(&s, &set);
+    assert_int_equal(s.rules[1].count, 2);
+    assert_int_equal(s.rules[2].count, 1);
+    assert_int_equal(s.rules[3].count, 5);
+    assert_int_equal(s.rules[4].count, 1);
+    assert_int_equal(set.leaks, 0);
+
+    for (size_t i = 0; i < 4; i++) {
+        sl_sym_stack_free(&list[i]->eof_sym);
+        sl_sym_stack_free(&list[i]->open_sym);
+        sl_sym_stack_free(&list[i]->last_read_sym);
+        sl_sym_stack_free(&list[i]->fork_sym);
+        sl_sym_stack_free(&list[i]->listen_sym);
+    }
+    sl_supp_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_rules),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_match_new_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

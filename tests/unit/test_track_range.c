@@ -211,7 +211,7 @@ static void test_sweeps_spare_our_own_fds(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(sl_opt.output, sizeof sl_opt.output, "%s", dir);
     sl_log_pin_dir();
-    int own[2];
+    int own[SL_LOG_OWN_FDS];
     assert_int_equal(sl_log_own_fds(own), 1);
     int d = own[0];
     assert_true(d >= 3);

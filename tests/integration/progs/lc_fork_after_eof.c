@@ -1,6 +1,7 @@
 /* Positive: the parent reads end-of-stream, then forks without exec; the
  * child inherits the socket and lingers with it, and so does the parent.
- * One socket, one leak: exactly one finding, from the parent's pid.
+ * Both copies hold the connection in CLOSE_WAIT: the parent's is a
+ * close_wait at its read, the child's a close_wait_inherited.
  * Prints "parent PID" and "child PID". */
 #include "prog.h"
 #include <sys/wait.h>
@@ -22,7 +23,8 @@ int main(void)
     if (pid == 0) {
         printf("child %d\n", (int)getpid());
         fflush(stdout);
-        /* The child's own reads see the same end: still the parent's leak. */
+        /* The child's own read sees the same end: the parent's end-of-stream,
+         * so the child's finding is of its inherited copy. */
         if (read(srv, buf, sizeof buf) != 0)
             die("child: expected end-of-stream");
         linger();

@@ -18,3 +18,13 @@ int main(void)
 {
     return handle_client(0) + open_socket(0);
 }
+/* Below main so that the lines above stay where the expected files say. */
+#include <sys/socket.h>
+__attribute__((noinline)) int spawn_worker(void)
+{
+    return (int)fork();
+}
+__attribute__((noinline)) int start_listener(int fd)
+{
+    return listen(fd, 128);
+}

@@ -1,0 +1,529 @@
+/* The kernel sweep (sweep.h). One NETLINK_SOCK_DIAG dump per family asks
+ * for every CLOSE_WAIT socket of the network namespace, with its inode,
+ * receive queue and tcp_info; the fd table is walked once and each of our
+ * TCP sockets found among them starts its unread deadline. No syscall per
+ * socket. The dump's own cost is roughly fixed (about a millisecond). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "fdtable.h"
+#include "log.h"
+#include "options.h"
+#include "real.h"
+#include "reaper.h"
+#include "sockleak_log.h"
+#include "stack.h"
+#include "sweep.h"
+#include "track.h"
+
+/* One socket of a dump. */
+struct sl_diag {
+    uint64_t inode;
+    uint32_t rqueue, wqueue, idle_ms;
+    uint8_t family, state;
+    uint16_t lport, rport;
+    uint32_t laddr[4], raddr[4];
+};
+
+#define SL_SWEEP_MAX 65536 /* CLOSE_WAIT sockets looked at per sweep */
+#define SL_LISTEN_MAX 4096
+#define SL_PENDING_MAX 4096 /* unaccepted connections followed at once */
+
+/* A connection in a listener's accept queue, closed by its peer. */
+struct sl_pending {
+    uint64_t listener;      /* the listener's inode */
+    uint32_t raddr[4];
+    uint16_t rport;
+    uint8_t seen, reported;
+    int64_t first_ns;
+};
+
+struct sl_sweep_ctx {
+    struct sl_diag *tab;
+    int n;
+    int64_t now, deadline_ns;
+    int at_exit;
+};
+
+static _Atomic int sl_sw_armed;
+static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
+static _Atomic int64_t sl_sw_next_ns;
+static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
+static pid_t sl_sw_from_pid;
+static uint32_t sl_sw_seq;
+/* Deadline thread only (the exit sweep has tables of its own). */
+static struct sl_diag *sl_sw_tab;
+static struct sl_pending sl_sw_pending[SL_PENDING_MAX];
+static int sl_sw_npending;
+
+static int64_t sl_sweep_deadline_ns(void)
+{
+    long ms = sl_opt.unread_deadline_ms > 0 ? sl_opt.unread_deadline_ms : sl_opt.deadline_ms;
+    return (int64_t)ms * 1000000;
+}
+
+/* Half the deadline, between 50 ms and 2.5 s: a leak is reported at most
+ * half a deadline late. A dump walks the kernel's whole TCP hash table
+ * (milliseconds with tens of thousands of sockets), so it is kept rare. */
+static int64_t sl_sweep_period_ns(void)
+{
+    int64_t p = sl_sweep_deadline_ns() / 2;
+    if (p < 50000000)
+        p = 50000000;
+    return p > 2500000000 ? 2500000000 : p;
+}
+
+int sl_sweep_armed(void)
+{
+    return atomic_load_explicit(&sl_sw_armed, memory_order_relaxed);
+}
+
+int64_t sl_sweep_due(void)
+{
+    return sl_sweep_armed() ? atomic_load(&sl_sw_next_ns) : 0;
+}
+
+static int sl_sweep_socket(void)
+{
+    return sl_real.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+}
+
+void sl_sweep_note_inet6(void)
+{
+    if (!atomic_load_explicit(&sl_sw_inet6, memory_order_relaxed))
+        atomic_store(&sl_sw_inet6, 1);
+}
+
+void sl_sweep_arm(void)
+{
+    int expect = 0;
+    if (SL_LIKELY(sl_sweep_armed()) || !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
+        return;
+    int e = errno;
+    int nl = sl_sweep_socket();
+    if (nl < 0 || sl_log_adopt_fd(nl) < 0)
+        sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
+                "end-of-stream is never read will not be found",
+                strerror(nl < 0 ? errno : EMFILE));
+    sl_log_reserve();
+    atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
+    sl_reaper_kick();
+    errno = e;
+}
+
+/* ------------------------------------------------------------ the dump */
+
+static void sl_diag_tcp_info(struct sl_diag *d, const struct inet_diag_msg *m, int len)
+{
+    const struct rtattr *a = (const struct rtattr *)(m + 1);
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != INET_DIAG_INFO || RTA_PAYLOAD(a) < sizeof(struct tcp_info))
+            continue;
+        const struct tcp_info *ti = RTA_DATA(a);
+        d->idle_ms = ti->tcpi_last_data_recv < ti->tcpi_last_data_sent ? ti->tcpi_last_data_recv
+                                                                        : ti->tcpi_last_data_sent;
+    }
+}
+
+static void sl_diag_take(struct sl_diag *d, const struct nlmsghdr *h)
+{
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    memset(d, 0, sizeof *d);
+    d->inode = m->idiag_inode;
+    d->rqueue = m->idiag_rqueue;
+    d->wqueue = m->idiag_wqueue;
+    d->family = m->idiag_family;
+    d->state = m->idiag_state;
+    d->lport = ntohs(m->id.idiag_sport);
+    d->rport = ntohs(m->id.idiag_dport);
+    memcpy(d->laddr, m->id.idiag_src, sizeof d->laddr);
+    memcpy(d->raddr, m->id.idiag_dst, sizeof d->raddr);
+    sl_diag_tcp_info(d, m, (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m)));
+}
+
+/* Replies to request seq into tab[*n..max). 0 at the end of the dump, -1
+ * on an error (errno). */
+static int sl_diag_recv(int nl, uint32_t seq, struct sl_diag *tab, int *n, int max)
+{
+    char buf[8192] __attribute__((aligned(8)));
+    for (;;) {
+        ssize_t len = sl_real.recv(nl, buf, sizeof buf, 0);
+        if (len < 0 && errno == EINTR)
+            continue;
+        if (len <= 0)
+            return -1;
+        int left = (int)len;
+        for (const struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_seq != seq)
+                continue;
+            if (h->nlmsg_type == NLMSG_DONE)
+                return 0;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *err = NLMSG_DATA(h);
+                errno = err->error ? -err->error : EPROTO;
+                return -1;
+            }
+            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)) && *n < max)
+                sl_diag_take(&tab[(*n)++], h);
+        }
+    }
+}
+
+/* Every TCP socket of family in one of states, appended to tab. */
+static int sl_diag_dump(int nl, int family, uint32_t states, struct sl_diag *tab, int *n, int max)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.nlh.nlmsg_len = sizeof req;
+    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.nlh.nlmsg_seq = ++sl_sw_seq;
+    req.r.sdiag_family = (uint8_t)family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = states;
+    req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+    ssize_t w;
+    while ((w = sl_real.sendto(nl, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa)) < 0 &&
+           errno == EINTR)
+        ;
+    if (w < 0)
+        return -1;
+    return sl_diag_recv(nl, req.nlh.nlmsg_seq, tab, n, max);
+}
+
+static int sl_diag_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct sl_diag *)a)->inode, y = ((const struct sl_diag *)b)->inode;
+    return x < y ? -1 : x > y;
+}
+
+static const struct sl_diag *sl_diag_find(const struct sl_sweep_ctx *c, uint64_t inode)
+{
+    struct sl_diag key = {.inode = inode};
+    return inode ? bsearch(&key, c->tab, (size_t)c->n, sizeof *c->tab, sl_diag_cmp) : NULL;
+}
+
+static void sl_diag_addr(int family, const uint32_t *addr, uint16_t port, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(family, addr, ip, sizeof ip);
+    snprintf(out, size, family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+}
+
+/* ------------------------------------------------------------ our sockets */
+
+/* What a slot holds, read under its stripe. */
+struct sl_sweep_slot {
+    uint32_t flags, gen, open_stack, listen_stack;
+    uint64_t inode;
+    int64_t cw_since;
+};
+
+static void sl_sweep_read(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
+{
+    sl_fdtable_lock(fd);
+    v->flags = atomic_load(&s->flags);
+    v->gen = s->gen;
+    v->inode = s->inode;
+    v->open_stack = s->open_stack;
+    v->listen_stack = s->listen_stack;
+    v->cw_since = s->cw_since_ns;
+    sl_fdtable_unlock(fd);
+}
+
+/* Set the slot's CLOSE_WAIT start (0: left it) if it still holds gen. */
+static void sl_sweep_mark(int fd, struct sl_slot *s, uint32_t gen, int64_t since)
+{
+    sl_fdtable_lock(fd);
+    if (s->gen == gen)
+        s->cw_since_ns = since;
+    sl_fdtable_unlock(fd);
+}
+
+/* Claim the slot for one finding (a close from now on writes "closed"). */
+static int sl_sweep_claim(int fd, struct sl_slot *s, uint32_t gen, int64_t now)
+{
+    int ok = 0;
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    if (s->gen == gen && !(f & SL_F_REPORTED)) {
+        atomic_fetch_or(&s->flags, SL_F_REPORTED);
+        s->finding_id = 0;
+        s->reported_ns = now;
+        ok = 1;
+    }
+    sl_fdtable_unlock(fd);
+    return ok;
+}
+
+static uint32_t sl_sweep_last_read(int fd)
+{
+    uintptr_t pc = (unsigned)fd < SL_LAST_READ_FDS ? sl_last_read_pc[fd] : 0;
+    return pc ? sl_stack_store(&pc, 1) : 0;
+}
+
+static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slot *v,
+                            const struct sl_diag *d, const struct sl_sweep_ctx *c)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != d->inode ||
+        !sl_sweep_claim(fd, s, v->gen, c->now))
+        return;
+    struct sl_finding f = {0};
+    int forked = (v->flags & SL_F_FORKED) != 0;
+    f.kind = forked ? SL_KIND_CLOSE_WAIT_INHERITED : SL_KIND_CLOSE_WAIT_UNREAD;
+    f.fd = fd;
+    f.family = d->family == AF_INET6 ? "inet6" : "inet";
+    sl_diag_addr(d->family, d->laddr, d->lport, f.local, sizeof f.local);
+    sl_diag_addr(d->family, d->raddr, d->rport, f.peer, sizeof f.peer);
+    f.inode = d->inode;
+    f.tcp_state = "CLOSE_WAIT";
+    f.held_ms = (c->now - v->cw_since) / 1000000;
+    f.open_stack = v->open_stack;
+    f.listen_stack = v->listen_stack;
+    f.last_read_stack = forked ? 0 : sl_sweep_last_read(fd);
+    f.fork_stack = forked ? sl_sw_fork_stack : 0;
+    f.from_pid = forked ? (int)sl_sw_from_pid : 0;
+    f.has_queue = 1;
+    f.idle_ms = d->idle_ms;
+    f.unread_bytes = d->rqueue ? d->rqueue - 1 : 0; /* the FIN takes one sequence number */
+    f.at_exit = c->at_exit;
+    sl_reaper_logged(fd, s, v->gen, &f, v->cw_since);
+}
+
+static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
+{
+    const struct sl_sweep_ctx *c = arg;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_REPORTED)) != SL_F_INET)
+        return;
+    if ((f & SL_F_EOF) && !(f & SL_F_FORKED))
+        return; /* its end-of-stream deadline reports it */
+    struct sl_sweep_slot v;
+    sl_sweep_read(fd, s, &v);
+    const struct sl_diag *d = sl_diag_find(c, v.inode);
+    if (!d) {
+        if (v.cw_since)
+            sl_sweep_mark(fd, s, v.gen, 0);
+        return;
+    }
+    if (!v.cw_since) {
+        v.cw_since = c->now;
+        sl_sweep_mark(fd, s, v.gen, c->now);
+    }
+    if (c->at_exit || c->now - v.cw_since >= c->deadline_ns)
+        sl_sweep_report(fd, s, &v, d, c);
+}
+
+/* ------------------------------------------------------------ accept queues */
+
+struct sl_listen_ctx {
+    const struct sl_sweep_ctx *c;
+    const struct sl_diag *listeners;
+    int nlisteners;
+};
+
+static int sl_same_local(const struct sl_diag *l, const struct sl_diag *d)
+{
+    static const uint32_t any[4];
+    if (l->lport != d->lport)
+        return 0;
+    if (!memcmp(l->laddr, any, sizeof any))
+        return l->family == d->family || l->family == AF_INET6;
+    return l->family == d->family && !memcmp(l->laddr, d->laddr, d->family == AF_INET ? 4 : 16);
+}
+
+static struct sl_pending *sl_pending_find(uint64_t listener, const struct sl_diag *d)
+{
+    for (int i = 0; i < sl_sw_npending; i++) {
+        struct sl_pending *p = &sl_sw_pending[i];
+        if (p->listener == listener && p->rport == d->rport && !memcmp(p->raddr, d->raddr, 16))
+            return p;
+    }
+    if (sl_sw_npending == SL_PENDING_MAX)
+        return NULL;
+    struct sl_pending *p = &sl_sw_pending[sl_sw_npending++];
+    memset(p, 0, sizeof *p);
+    p->listener = listener;
+    p->rport = d->rport;
+    memcpy(p->raddr, d->raddr, 16);
+    return p;
+}
+
+/* Count, for listener l, the peer-closed connections in its queue that
+ * are due (and not reported yet): marks them reported. */
+static int64_t sl_listener_due(const struct sl_diag *l, const struct sl_sweep_ctx *c)
+{
+    int64_t due = 0;
+    for (int i = 0; i < c->n; i++) {
+        const struct sl_diag *d = &c->tab[i];
+        if (d->inode != 0 || !sl_same_local(l, d))
+            continue;
+        struct sl_pending *p = sl_pending_find(l->inode, d);
+        if (!p)
+            continue;
+        if (!p->first_ns)
+            p->first_ns = c->now;
+        p->seen = 1;
+        if (!p->reported && (c->at_exit || c->now - p->first_ns >= c->deadline_ns)) {
+            p->reported = 1;
+            due++;
+        }
+    }
+    return due;
+}
+
+static void sl_listen_visit(int fd, struct sl_slot *s, void *arg)
+{
+    const struct sl_listen_ctx *lc = arg;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_INET | SL_F_NOTSOCK)) != SL_F_INET)
+        return;
+    struct sl_sweep_slot v;
+    sl_sweep_read(fd, s, &v);
+    for (int i = 0; i < lc->nlisteners; i++) {
+        const struct sl_diag *l = &lc->listeners[i];
+        if (l->inode != v.inode)
+            continue;
+        int64_t due = sl_listener_due(l, lc->c);
+        if (!due)
+            return;
+        struct sl_finding fi = {0};
+        fi.kind = SL_KIND_CLOSE_WAIT_UNACCEPTED;
+        fi.fd = fd;
+        fi.family = l->family == AF_INET6 ? "inet6" : "inet";
+        sl_diag_addr(l->family, l->laddr, l->lport, fi.local, sizeof fi.local);
+        fi.inode = l->inode;
+        fi.tcp_state = "CLOSE_WAIT";
+        fi.listen_stack = v.open_stack;
+        fi.sockets = due;
+        fi.has_backlog = 1;
+        fi.backlog = l->wqueue;
+        fi.queued = l->rqueue;
+        fi.at_exit = lc->c->at_exit;
+        sl_log_finding(&fi);
+        return;
+    }
+}
+
+/* CLOSE_WAIT connections without an inode wait in some listener's queue:
+ * ours when the listener's inode is one of our sockets. */
+static void sl_sweep_unaccepted(int nl, const struct sl_sweep_ctx *c)
+{
+    int orphans = 0;
+    for (int i = 0; i < c->n && !orphans; i++)
+        orphans = c->tab[i].inode == 0;
+    if (!orphans) {
+        sl_sw_npending = 0;
+        return;
+    }
+    static struct sl_diag listeners[SL_LISTEN_MAX];
+    int nl_n = 0;
+    if (sl_diag_dump(nl, AF_INET, 1u << TCP_LISTEN, listeners, &nl_n, SL_LISTEN_MAX) < 0 ||
+        (atomic_load(&sl_sw_inet6) &&
+         sl_diag_dump(nl, AF_INET6, 1u << TCP_LISTEN, listeners, &nl_n, SL_LISTEN_MAX) < 0))
+        return;
+    for (int i = 0; i < sl_sw_npending; i++)
+        sl_sw_pending[i].seen = 0;
+    struct sl_listen_ctx lc = {c, listeners, nl_n};
+    sl_fdtable_foreach(sl_listen_visit, &lc);
+    int kept = 0; /* connections no longer queued were accepted or reset */
+    for (int i = 0; i < sl_sw_npending; i++)
+        if (sl_sw_pending[i].seen)
+            sl_sw_pending[kept++] = sl_sw_pending[i];
+    sl_sw_npending = kept;
+}
+
+/* ------------------------------------------------------------ the sweep */
+
+static struct sl_diag *sl_sweep_table(void)
+{
+    void *p = mmap(NULL, SL_SWEEP_MAX * sizeof(struct sl_diag), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void sl_sweep_run(int at_exit)
+{
+    if (!sl_sweep_armed())
+        return;
+    int g = sl_guard_enter();
+    int e = errno;
+    int nl = at_exit ? sl_sweep_socket() : sl_log_aux_fd();
+    struct sl_diag *tab = at_exit ? sl_sweep_table() : (sl_sw_tab ? sl_sw_tab : sl_sweep_table());
+    if (!at_exit)
+        sl_sw_tab = tab;
+    struct sl_sweep_ctx c = {tab, 0, sl_now_ns(), sl_sweep_deadline_ns(), at_exit};
+    const uint32_t cw = 1u << TCP_CLOSE_WAIT;
+    int v6 = atomic_load(&sl_sw_inet6);
+    if (nl >= 0 && tab && sl_diag_dump(nl, AF_INET, cw, tab, &c.n, SL_SWEEP_MAX) == 0 &&
+        (!v6 || sl_diag_dump(nl, AF_INET6, cw, tab, &c.n, SL_SWEEP_MAX) == 0)) {
+        qsort(tab, (size_t)c.n, sizeof *tab, sl_diag_cmp);
+        sl_fdtable_foreach(sl_sweep_visit, &c);
+        if (!at_exit)
+            sl_sweep_unaccepted(nl, &c);
+    }
+    if (at_exit) {
+        if (nl >= 0)
+            sl_real.close(nl);
+        if (tab)
+            munmap(tab, SL_SWEEP_MAX * sizeof *tab);
+    }
+    atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
+    errno = e;
+    sl_guard_leave(g);
+}
+
+/* ------------------------------------------------------------ fork */
+
+uint32_t sl_sweep_before_fork(void)
+{
+    if (!sl_sweep_armed() || sl_in_lib)
+        return 0;
+    int g = sl_guard_enter();
+    uint32_t id = sl_stack_capture();
+    sl_guard_leave(g);
+    return id;
+}
+
+void sl_sweep_reinit_child(void)
+{
+    sl_sw_tab = NULL; /* the parent's mapping is ours too, but reuse is no gain */
+    sl_sw_npending = 0;
+    sl_sw_fork_stack = 0;
+    sl_sw_from_pid = 0;
+}
+
+/* The child's copies of the parent's TCP sockets are followed by a sweep of
+ * its own: a netlink socket (the parent's would mix both one's replies), a
+ * log and a deadline thread, made here on the forking thread. */
+void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
+{
+    if (!sl_sweep_armed() || sl_in_lib)
+        return;
+    int e = errno;
+    int g = sl_guard_enter();
+    sl_sw_fork_stack = fork_stack;
+    sl_sw_from_pid = parent;
+    atomic_store(&sl_sw_armed, 0);
+    sl_sweep_arm();
+    sl_guard_leave(g);
+    errno = e;
+}

@@ -1,0 +1,39 @@
+/* The kernel sweep: which of this process's TCP sockets sit in CLOSE_WAIT,
+ * whether or not a read ever saw their end-of-stream (one NETLINK_SOCK_DIAG
+ * dump per family, matched to the fd table by inode). It finds the sockets
+ * whose FIN nobody read (idle pooled connections, unread responses), copies
+ * inherited through fork, and connections left in a listener's accept
+ * queue. */
+#ifndef SL_SWEEP_H
+#define SL_SWEEP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "sl.h"
+
+/* A TCP socket is tracked, on the program's thread inside a hook, guard
+ * set: the first time, make the netlink socket (one of our own fds), the
+ * log, and start the deadline thread, which then sweeps. */
+void sl_sweep_arm(void) SL_HIDDEN;
+/* An AF_INET6 TCP socket is tracked: sweeps dump that family too (each
+ * family's dump walks the kernel's whole TCP table). */
+void sl_sweep_note_inet6(void) SL_HIDDEN;
+/* Has this process armed the sweep? */
+int sl_sweep_armed(void) SL_HIDDEN;
+
+/* Time of the next sweep (CLOCK_MONOTONIC ns), 0 when not armed. */
+int64_t sl_sweep_due(void) SL_HIDDEN;
+/* One sweep, on the deadline thread: findings for sockets in CLOSE_WAIT
+ * past the unread deadline. With at_exit (from the exit handler, on the
+ * program's thread), every one of them whatever the deadline, through a
+ * netlink socket of its own. */
+void sl_sweep_run(int at_exit) SL_HIDDEN;
+
+/* fork: the caller's stack before (0 unless armed), and in the child where
+ * the copy came from; the child makes its own netlink socket and thread. */
+uint32_t sl_sweep_before_fork(void) SL_HIDDEN;
+void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent) SL_HIDDEN;
+/* atfork child handler: forget the parent's sweep state. */
+void sl_sweep_reinit_child(void) SL_HIDDEN;
+
+#endif
