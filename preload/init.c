@@ -129,13 +129,16 @@ __attribute__((destructor)) static void sl_destructor(void)
 {
     int saved = errno;
     int g = sl_guard_enter();
-    /* Only a process that watched a TCP socket or read end-of-stream has
-     * anything to report (and a log to make for it). */
-    if (sl_opt.at_exit && (sl_sweep_armed() || atomic_load(&sl_count_eof) > 0)) {
-        sl_log_reserve();
+    /* Findings due but not yet written (a fork child makes its log only
+     * when it has something to write), and with at_exit everything still
+     * open; only a process that watched a TCP socket or read end-of-stream
+     * has any. */
+    if (sl_opt.at_exit && atomic_load(&sl_count_eof) > 0) {
+        sl_log_allow_create(1);
         sl_reaper_at_exit();
-        sl_sweep_run(1);
+        sl_log_allow_create(0);
     }
+    sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
     sl_log_footer();
     sl_guard_leave(g);
     errno = saved;

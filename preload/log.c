@@ -34,6 +34,10 @@ _Atomic uint64_t sl_count_eof;
 
 static _Atomic int sl_log_fd = -1; /* written under the log lock */
 static int sl_log_created;         /* this process made its file */
+/* A fork child's log is made without a name (O_TMPFILE) and linked into the
+ * output directory at its first record after the header: a child that
+ * execs or _exits with nothing to say leaves no file. */
+static int sl_log_unnamed;
 static int sl_log_broken;          /* cannot ever be created: silent from now on */
 static int sl_log_open_warned;     /* a transient failure to create it was said */
 static _Atomic int sl_log_want;    /* no usable fd: make one at the next chance */
@@ -484,6 +488,55 @@ static int sl_log_reopen(int dirfd)
     return fd;
 }
 
+/* An unnamed file in the output directory (O_TMPFILE), or -1 with errno
+ * (a file system without it: the child then makes its log when it has a
+ * record to write). */
+static int sl_log_create_unnamed(int dirfd)
+{
+    const int flags = O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC;
+    return sl_log_openat(dirfd, dirfd == AT_FDCWD ? sl_opt.output : ".", flags);
+}
+
+/* Link the unnamed log under the first free name. As root, through the fd
+ * itself (AT_EMPTY_PATH); otherwise through /proc/self/fd. 0 or an errno.
+ * Lock held. */
+static int sl_log_link(int fd)
+{
+    int dirfd = atomic_load(&sl_log_dirfd);
+    if (dirfd < 0 || !sl_log_dir_valid(dirfd))
+        dirfd = AT_FDCWD;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    for (int n = 0; n < SL_LOG_NAME_TRIES; n++) {
+        int err = sl_log_name(n);
+        if (err)
+            return err;
+        const char *name = sl_log_name_at(dirfd);
+        if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0 ||
+            ((errno == EPERM || errno == ENOENT) &&
+             linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW) == 0))
+            return 0;
+        if (errno != EEXIST)
+            return errno;
+    }
+    return EEXIST;
+}
+
+/* Before a record that must be kept: an unnamed log gets its name. 0, or
+ * -1 (the record is counted lost). Lock held. */
+static int sl_log_named(void)
+{
+    if (!sl_log_unnamed)
+        return 0;
+    int err = sl_log_link(atomic_load(&sl_log_fd));
+    if (err) {
+        sl_log_count_lost(err);
+        return -1;
+    }
+    sl_log_unnamed = 0;
+    return 0;
+}
+
 /* A file of ours starts: header first, and every module is logged again in
  * it (a file replacing one that vanished is read on its own). Lock held. */
 static void sl_log_begin_file(void)
@@ -573,6 +626,47 @@ static int sl_log_ready(void)
         return -1;
     }
     return sl_log_open();
+}
+
+int sl_log_writable(void)
+{
+    if (atomic_load(&sl_log_fd) >= 0 && !atomic_load(&sl_log_want))
+        return 1;
+    atomic_store(&sl_log_want, 1);
+    return 0;
+}
+
+void sl_log_allow_create(int on)
+{
+    sl_log_opener = on;
+}
+
+void sl_log_reserve_unnamed(void)
+{
+    int cs = sl_log_lock();
+    if (atomic_load(&sl_log_fd) < 0 && !sl_log_broken) {
+        int dirfd = atomic_load(&sl_log_dirfd);
+        if (dirfd < 0 || !sl_log_dir_valid(dirfd))
+            dirfd = AT_FDCWD;
+        int fd = sl_log_create_unnamed(dirfd);
+        struct stat st;
+        if (fd >= 0)
+            fd = sl_ownfd_place(fd);
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            sl_log_lost = 0;
+            sl_log_lost_errno = 0;
+            sl_log_dev = st.st_dev;
+            sl_log_ino = st.st_ino;
+            sl_log_uid = st.st_uid;
+            atomic_store(&sl_log_want, 0);
+            atomic_store(&sl_log_fd, fd);
+            sl_log_unnamed = 1;
+            sl_log_begin_file();
+        } else if (fd >= 0) {
+            sl_real.close(fd);
+        }
+    }
+    sl_log_unlock(cs);
 }
 
 void sl_log_reserve(void)
@@ -679,7 +773,7 @@ int sl_log_finding(struct sl_finding *f)
     sl_frames_of(f->fork_stack, &extra[1]);
     sl_frames_of(f->listen_stack, &extra[2]);
     int cs = sl_log_lock();
-    if (sl_log_ready() == 0) {
+    if (sl_log_ready() == 0 && sl_log_named() == 0) {
         sl_log_stack_modules(&eof);
         sl_log_stack_modules(&open);
         for (int i = 0; i < 3; i++)
@@ -751,7 +845,7 @@ void sl_log_footer(void)
     /* Processes that never read end-of-stream on a socket leave no file.
      * At exit we run on the program's thread: the log may be made now. */
     sl_log_opener = 1;
-    if ((sl_log_created || eof > 0) && sl_log_ready() == 0) {
+    if ((sl_log_created || eof > 0) && sl_log_ready() == 0 && sl_log_named() == 0) {
         char line[384];
         struct sl_buf b = {.p = line, .cap = sizeof line};
         sl_buf_fmt(&b,
@@ -876,8 +970,13 @@ void sl_log_before_identity_change(void)
      * create a file in the output directory nor open its own log again
      * (0600, root's): the log is made now, while it still can. A process
      * that is not root can only move between ids it already holds. */
-    if (geteuid() == 0)
+    if (geteuid() == 0) {
         sl_log_reserve();
+        int cs = sl_log_lock(); /* a fork child's unnamed log, named while it can be */
+        if (atomic_load(&sl_log_fd) >= 0)
+            sl_log_named();
+        sl_log_unlock(cs);
+    }
     sl_log_pin_dir();
 }
 
@@ -955,6 +1054,7 @@ void sl_log_reinit_child(void)
         sl_real.close(fd);
     atomic_store(&sl_log_auxfd, -1);
     sl_log_created = 0;
+    sl_log_unnamed = 0;
     sl_log_path[0] = '\0';
     sl_log_next_id = 0;
     sl_log_findings = 0;

@@ -42,6 +42,17 @@ void sl_log_footer(void) SL_HIDDEN;
 /* Is fd our own log fd or pinned output directory? (close/dup2 hooks
  * protect them.) */
 int sl_log_owns_fd(int fd) SL_HIDDEN;
+/* Is the log open? When not, ask for it to be made at the next chance on
+ * the program's thread (deadline thread: keep the finding for later). */
+int sl_log_writable(void) SL_HIDDEN;
+/* A fork child on its forking thread: its log made now but without a name
+ * (O_TMPFILE), linked into the output directory at its first finding or
+ * its footer; a child that execs or _exits with nothing to say leaves no
+ * file. */
+void sl_log_reserve_unnamed(void) SL_HIDDEN;
+/* The calling thread is the program's (exit handler): the log may be made
+ * on demand while on. */
+void sl_log_allow_create(int on) SL_HIDDEN;
 /* Our own fds that still hold our objects, in ascending order: 0 to 2 of
  * them. close_range and closefrom leave them out of the range they close. */
 #define SL_LOG_OWN_FDS 3

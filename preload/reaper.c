@@ -288,7 +288,7 @@ static void *sl_reaper_main(void *arg)
         int64_t sweep = sl_sweep_due();
         if (sweep && sweep <= now) {
             SL_UNLOCK(SL_LK_REAPER);
-            sl_sweep_run(0);
+            sl_sweep_run(SL_SWEEP_THREAD);
             SL_LOCK(SL_LK_REAPER);
             continue;
         }

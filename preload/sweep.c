@@ -55,10 +55,12 @@ struct sl_sweep_ctx {
     struct sl_diag *tab;
     int n;
     int64_t now, deadline_ns;
-    int at_exit;
+    int at_exit; /* report whatever the deadline, marked at_exit */
+    int exiting; /* on the program's thread at exit: the log may be made */
 };
 
 static _Atomic int sl_sw_armed;
+static _Atomic int sl_sw_deferred; /* a due finding waits for the log */
 static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
 static _Atomic int64_t sl_sw_next_ns;
 static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
@@ -107,7 +109,10 @@ void sl_sweep_note_inet6(void)
         atomic_store(&sl_sw_inet6, 1);
 }
 
-void sl_sweep_arm(void)
+/* make_log: make the log now, on this thread; a fork child makes it
+ * unnamed, named only when it has something to write (a child that execs
+ * at once leaves no file). */
+static void sl_sweep_arm_with(int make_log)
 {
     int expect = 0;
     if (SL_LIKELY(sl_sweep_armed()) || !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
@@ -118,10 +123,18 @@ void sl_sweep_arm(void)
         sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
                 "end-of-stream is never read will not be found",
                 strerror(nl < 0 ? errno : EMFILE));
-    sl_log_reserve();
+    if (make_log)
+        sl_log_reserve();
+    else
+        sl_log_reserve_unnamed();
     atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
     sl_reaper_kick();
     errno = e;
+}
+
+void sl_sweep_arm(void)
+{
+    sl_sweep_arm_with(1);
 }
 
 /* ------------------------------------------------------------ the dump */
@@ -283,6 +296,12 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
                             const struct sl_diag *d, const struct sl_sweep_ctx *c)
 {
     struct stat st;
+    /* No log yet (a fork child): the finding waits for the program's next
+     * hook, or its exit, to make one. */
+    if (!c->exiting && !sl_log_writable()) {
+        atomic_store(&sl_sw_deferred, 1);
+        return;
+    }
     if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != d->inode ||
         !sl_sweep_claim(fd, s, v->gen, c->now))
         return;
@@ -400,7 +419,7 @@ static void sl_listen_visit(int fd, struct sl_slot *s, void *arg)
     sl_sweep_read(fd, s, &v);
     for (int i = 0; i < lc->nlisteners; i++) {
         const struct sl_diag *l = &lc->listeners[i];
-        if (l->inode != v.inode)
+        if (l->inode != v.inode || !sl_log_writable())
             continue;
         int64_t due = sl_listener_due(l, lc->c);
         if (!due)
@@ -460,27 +479,34 @@ static struct sl_diag *sl_sweep_table(void)
     return p == MAP_FAILED ? NULL : p;
 }
 
-void sl_sweep_run(int at_exit)
+void sl_sweep_run(enum sl_sweep_mode mode)
 {
-    if (!sl_sweep_armed())
+    /* At exit, a sweep of due sockets only when one had to wait for the
+     * log: the deadline thread wrote the others. */
+    if (!sl_sweep_armed() || (mode == SL_SWEEP_EXIT_DUE && !atomic_load(&sl_sw_deferred)))
         return;
     int g = sl_guard_enter();
     int e = errno;
-    int nl = at_exit ? sl_sweep_socket() : sl_log_aux_fd();
-    struct sl_diag *tab = at_exit ? sl_sweep_table() : (sl_sw_tab ? sl_sw_tab : sl_sweep_table());
-    if (!at_exit)
+    int exiting = mode != SL_SWEEP_THREAD;
+    int nl = exiting ? sl_sweep_socket() : sl_log_aux_fd();
+    struct sl_diag *tab = exiting ? sl_sweep_table() : (sl_sw_tab ? sl_sw_tab : sl_sweep_table());
+    if (!exiting)
         sl_sw_tab = tab;
-    struct sl_sweep_ctx c = {tab, 0, sl_now_ns(), sl_sweep_deadline_ns(), at_exit};
+    struct sl_sweep_ctx c = {tab, 0, sl_now_ns(), sl_sweep_deadline_ns(),
+                             mode == SL_SWEEP_EXIT_ALL, exiting};
     const uint32_t cw = 1u << TCP_CLOSE_WAIT;
     int v6 = atomic_load(&sl_sw_inet6);
+    if (exiting)
+        sl_log_allow_create(1);
     if (nl >= 0 && tab && sl_diag_dump(nl, AF_INET, cw, tab, &c.n, SL_SWEEP_MAX) == 0 &&
         (!v6 || sl_diag_dump(nl, AF_INET6, cw, tab, &c.n, SL_SWEEP_MAX) == 0)) {
         qsort(tab, (size_t)c.n, sizeof *tab, sl_diag_cmp);
         sl_fdtable_foreach(sl_sweep_visit, &c);
-        if (!at_exit)
+        if (!exiting)
             sl_sweep_unaccepted(nl, &c);
     }
-    if (at_exit) {
+    if (exiting) {
+        sl_log_allow_create(0);
         if (nl >= 0)
             sl_real.close(nl);
         if (tab)
@@ -506,14 +532,16 @@ uint32_t sl_sweep_before_fork(void)
 void sl_sweep_reinit_child(void)
 {
     sl_sw_tab = NULL; /* the parent's mapping is ours too, but reuse is no gain */
+    atomic_store(&sl_sw_deferred, 0);
     sl_sw_npending = 0;
     sl_sw_fork_stack = 0;
     sl_sw_from_pid = 0;
 }
 
 /* The child's copies of the parent's TCP sockets are followed by a sweep of
- * its own: a netlink socket (the parent's would mix both one's replies), a
- * log and a deadline thread, made here on the forking thread. */
+ * its own: a netlink socket (the parent's would mix both one's replies) and
+ * a deadline thread, made here on the forking thread, and an unnamed log
+ * (see sl_sweep_arm_with). */
 void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
 {
     if (!sl_sweep_armed() || sl_in_lib)
@@ -523,7 +551,7 @@ void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
     sl_sw_fork_stack = fork_stack;
     sl_sw_from_pid = parent;
     atomic_store(&sl_sw_armed, 0);
-    sl_sweep_arm();
+    sl_sweep_arm_with(0);
     sl_guard_leave(g);
     errno = e;
 }

@@ -23,11 +23,14 @@ int sl_sweep_armed(void) SL_HIDDEN;
 
 /* Time of the next sweep (CLOCK_MONOTONIC ns), 0 when not armed. */
 int64_t sl_sweep_due(void) SL_HIDDEN;
-/* One sweep, on the deadline thread: findings for sockets in CLOSE_WAIT
- * past the unread deadline. With at_exit (from the exit handler, on the
- * program's thread), every one of them whatever the deadline, through a
- * netlink socket of its own. */
-void sl_sweep_run(int at_exit) SL_HIDDEN;
+enum sl_sweep_mode {
+    SL_SWEEP_THREAD,   /* the deadline thread: sockets past the unread deadline */
+    SL_SWEEP_EXIT_DUE, /* exit handler: the same, with the log made if needed */
+    SL_SWEEP_EXIT_ALL  /* exit handler, at_exit=1: every one, whatever the deadline */
+};
+/* One sweep: findings for sockets in CLOSE_WAIT. The exit modes run on the
+ * program's thread with a netlink socket of their own. */
+void sl_sweep_run(enum sl_sweep_mode mode) SL_HIDDEN;
 
 /* fork: the caller's stack before (0 unless armed), and in the child where
  * the copy came from; the child makes its own netlink socket and thread. */

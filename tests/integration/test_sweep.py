@@ -255,3 +255,42 @@ def test_node_paused_stream_never_read(tool, tmp_path):
     assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()
     assert run.findings[0]["examples"][0]["local"] == truth[0][0], run.describe()
+
+
+ASYNCIO_POOL = r"""
+import asyncio, sys
+port = int(sys.argv[1])
+
+async def main():
+    pool = []
+    for _ in range(4):                       # a small pool of keep-alive connections
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await r.readuntil(b"ok")
+        pool.append((r, w))
+    async def watch(r, w):                   # an idle connection's end-of-stream
+        await r.read()                       # is read, and the connection closed
+        w.close()
+        await w.wait_closed()
+    await asyncio.gather(*(watch(r, w) for r, w in pool))
+    print("listening on %d" % port, flush=True)
+    await asyncio.sleep(0.6)
+
+asyncio.run(main())
+"""
+
+
+def test_python_asyncio_pool_that_reads_eof_is_clean(tool, tmp_path):
+    """The correct counterpart of the pool test: asyncio reads each idle
+    connection's end-of-stream as it comes and the client closes it."""
+    server = IdleClosingServer()
+    script = tmp_path / "aiopool.py"
+    script.write_text(ASYNCIO_POOL)
+    try:
+        run = sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
+                           driver=ss_close_wait)
+    finally:
+        server.close()
+    assert [t for t in run.driver_result if t[2]] == [], run.describe()
+    assert run.rc == 0 and run.findings == [], run.describe()
+    assert run.report["summary"]["sockets"] >= 4, run.describe()
