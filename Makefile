@@ -20,7 +20,8 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
-            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2
+            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
+            valgrind
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -35,6 +36,9 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/readelf:binutils \
               /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
+# Needed by `make check` (helgrind) but not by the build: `make deps`
+# installs it, `make all` does not ask for it.
+CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind
 
 # ---------------------------------------------------------------- sources
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -69,7 +73,7 @@ PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
 .PHONY: all deps deps-programs check-deps demo check unit integration install uninstall \
         bench clean help progs examples format unit-sanitize lockdebug integration-lockdebug \
-        soak-fork
+        soak-fork helgrind helgrind-lib
 .DEFAULT_GOAL := all
 
 all: check-deps $(LIB) $(TOOL)
@@ -80,15 +84,17 @@ help:
 	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
 	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration,"
-	@echo "                the lock-stressing ones again with the lock-order checks on)"
+	@echo "                the lock-stressing ones again with the lock-order checks on,"
+	@echo "                the threaded and forking programs under helgrind)"
 	@echo "make bench      run the benchmarks"
 	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
 	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
+	@echo "make helgrind   the threaded and forking test programs under valgrind's helgrind"
 	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
 
 # Install only what is missing; sudo only when not root.
 deps:
-	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
+	@missing=""; for p in $(DEP_PROBES) $(CHECK_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
 	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -161,7 +167,7 @@ demo: deps
 
 check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
-	$(MAKE) unit unit-sanitize integration integration-lockdebug
+	$(MAKE) unit unit-sanitize integration integration-lockdebug helgrind
 
 # The unit tests again, built with AddressSanitizer and UBSan (any report fails).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -194,6 +200,17 @@ integration-lockdebug: all progs lockdebug
 SOAK_RUNS ?= 200
 soak-fork: all progs lockdebug
 	sh tests/soak_fork.sh $(SOAK_RUNS) $(abspath $(B))
+
+# The library again with its locks and atomics annotated for helgrind
+# (SL_VALGRIND, preload/hg.h), and the threaded, forking and signal test
+# programs and the example server under helgrind against it: any report
+# fails (known benign ones, each with its reason, in tests/helgrind.supp).
+HELGRIND_LIB := $(B)/helgrind/libsockleak.so
+helgrind-lib:
+	$(MAKE) B=$(B)/helgrind CFLAGS="$(CFLAGS) -DSL_VALGRIND" $(HELGRIND_LIB)
+
+helgrind: all progs examples helgrind-lib
+	sh tests/helgrind.sh $(abspath $(B)) $(abspath $(HELGRIND_LIB))
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle

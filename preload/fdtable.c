@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include "fdtable.h"
+#include "hg.h"
 #include "track.h"
 
 #define SL_CHUNK_SHIFT 10
@@ -26,15 +27,26 @@ static void *sl_map(size_t size)
     return p == MAP_FAILED ? NULL : p;
 }
 
+/* The top array and the chunks are published by a CAS and found by acquire
+ * loads, which helgrind does not see as ordering: each is announced under
+ * its own address, before the CAS that may publish it, and taken up by
+ * whoever loads the pointer (lookups included: they read slot flags). */
+static void *sl_seen(void *p)
+{
+    if (p)
+        SL_HG_HAPPENS_AFTER(p);
+    return p;
+}
+
 struct sl_slot *sl_fdtable_peek(int fd)
 {
     if (SL_UNLIKELY(fd < 0))
         return NULL;
-    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
     if (!top)
         return NULL;
     struct sl_slot *chunk =
-        atomic_load_explicit(&top[(unsigned)fd >> SL_CHUNK_SHIFT], memory_order_acquire);
+        sl_seen(atomic_load_explicit(&top[(unsigned)fd >> SL_CHUNK_SHIFT], memory_order_acquire));
     if (!chunk)
         return NULL;
     return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
@@ -44,25 +56,31 @@ struct sl_slot *sl_fdtable_get(int fd)
 {
     if (fd < 0)
         return NULL;
-    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
     if (!top) {
         sl_chunk_ptr *fresh = sl_map(SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
         if (!fresh)
             return NULL;
+        SL_HG_HAPPENS_BEFORE(fresh);
+        /* Its cells, sl_top and sl_top_used are only ever used atomically. */
+        SL_HG_ATOMIC(fresh, SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
+        SL_HG_ATOMIC(&sl_top, sizeof sl_top);
+        SL_HG_ATOMIC(&sl_top_used, sizeof sl_top_used);
         sl_chunk_ptr *expected = NULL;
         if (atomic_compare_exchange_strong(&sl_top, &expected, fresh)) {
             top = fresh;
         } else {
             munmap(fresh, SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
-            top = expected;
+            top = sl_seen(expected);
         }
     }
     sl_chunk_ptr *cell = &top[(unsigned)fd >> SL_CHUNK_SHIFT];
-    struct sl_slot *chunk = atomic_load_explicit(cell, memory_order_acquire);
+    struct sl_slot *chunk = sl_seen(atomic_load_explicit(cell, memory_order_acquire));
     if (!chunk) {
         struct sl_slot *fresh = sl_map(SL_CHUNK_SLOTS * sizeof(struct sl_slot));
         if (!fresh)
             return NULL;
+        SL_HG_HAPPENS_BEFORE(fresh);
         struct sl_slot *expected = NULL;
         if (atomic_compare_exchange_strong(cell, &expected, fresh)) {
             chunk = fresh;
@@ -71,7 +89,7 @@ struct sl_slot *sl_fdtable_get(int fd)
                 ;
         } else {
             munmap(fresh, SL_CHUNK_SLOTS * sizeof(struct sl_slot));
-            chunk = expected;
+            chunk = sl_seen(expected);
         }
     }
     return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
@@ -79,12 +97,12 @@ struct sl_slot *sl_fdtable_get(int fd)
 
 void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg)
 {
-    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
     if (!top)
         return;
     size_t used = atomic_load(&sl_top_used);
     for (size_t c = 0; c < used; c++) {
-        struct sl_slot *chunk = atomic_load_explicit(&top[c], memory_order_acquire);
+        struct sl_slot *chunk = sl_seen(atomic_load_explicit(&top[c], memory_order_acquire));
         if (!chunk)
             continue;
         for (unsigned i = 0; i < SL_CHUNK_SLOTS; i++)
@@ -99,7 +117,7 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
         lo = 0;
     if (hi < lo)
         return;
-    sl_chunk_ptr *top = atomic_load_explicit(&sl_top, memory_order_acquire);
+    sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
     if (!top)
         return;
     size_t used = atomic_load(&sl_top_used);
@@ -107,7 +125,7 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
     if (last >= used)
         last = used - 1;
     for (size_t c = first; used && c <= last; c++) {
-        struct sl_slot *chunk = atomic_load_explicit(&top[c], memory_order_acquire);
+        struct sl_slot *chunk = sl_seen(atomic_load_explicit(&top[c], memory_order_acquire));
         if (!chunk)
             continue;
         unsigned from = c == first ? (unsigned)lo & (SL_CHUNK_SLOTS - 1) : 0;

@@ -95,6 +95,7 @@ static void sl_do_init(void)
     int saved = errno;
     int g = sl_guard_enter();
     sl_real_init();
+    sl_locks_init();
     sl_pid = getpid();
     struct sl_options o;
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");

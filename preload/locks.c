@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "hg.h"
 #include "locks.h"
 #include "stack.h"
 #include "track.h"
@@ -39,6 +40,9 @@ static __thread int sl_gate_mine __attribute__((tls_model("initial-exec")));
 static __thread uint32_t sl_lk_taken __attribute__((tls_model("initial-exec")));
 static __thread uint64_t sl_lk_taken_stripes __attribute__((tls_model("initial-exec")));
 static __thread int sl_lk_fork_guard __attribute__((tls_model("initial-exec")));
+/* The bit for SL_LK_GATE in sl_lk_taken: prepare closed the gate itself
+ * (helgrind builds: holds it as a writer until parent or child). */
+#define SL_LK_TAKEN_GATE (1u << SL_LK_GATE)
 
 static const char *const sl_lk_names[SL_LK_COUNT] = {
     "gate", "fdtable stripe", "stack depot", "reaper", "log", "module map"};
@@ -83,10 +87,13 @@ static int sl_lk_mine(_Atomic uint32_t *w)
 static void sl_lk_take(_Atomic uint32_t *w)
 {
     uint32_t me = (uint32_t)sl_lk_self(), want = me;
+    SL_HG_LOCK_PRE(w);
     for (;;) {
         uint32_t old = 0;
-        if (atomic_compare_exchange_strong(w, &old, want))
+        if (atomic_compare_exchange_strong(w, &old, want)) {
+            SL_HG_LOCK_POST(w);
             return;
+        }
         if (!(old & SL_LK_WAITERS) &&
             !atomic_compare_exchange_strong(w, &old, old | SL_LK_WAITERS))
             continue;
@@ -95,8 +102,10 @@ static void sl_lk_take(_Atomic uint32_t *w)
     }
 }
 
+/* Helgrind hears of the release before another thread can take the lock. */
 static void sl_lk_give(_Atomic uint32_t *w)
 {
+    SL_HG_UNLOCK(w);
     if (atomic_exchange(w, 0) & SL_LK_WAITERS)
         sl_futex(w, FUTEX_WAKE_PRIVATE, 1, NULL);
 }
@@ -181,6 +190,7 @@ uint32_t sl_gate_enter_at(const char *func, int line)
             sl_gate_mine = 0;
             continue;
         }
+        SL_HG_RW_ACQUIRED(&sl_gate_word, 0);
         if (!atomic_load(&sl_gate_forks))
             return (uint32_t)(w >> 32);
         /* A fork began meanwhile: let it drain the gate, then retry. */
@@ -193,6 +203,8 @@ uint32_t sl_gate_enter_at(const char *func, int line)
  * started a new epoch (its count never included us). */
 void sl_gate_leave_at(const char *func, int line, uint32_t epoch)
 {
+    /* Before the count drops, so a fork's close comes after it. */
+    SL_HG_RW_RELEASED(&sl_gate_word, 0);
     uint64_t w = atomic_load(&sl_gate_word);
     while ((uint32_t)(w >> 32) == epoch && !atomic_compare_exchange_weak(&sl_gate_word, &w, w - 1))
         ;
@@ -212,6 +224,16 @@ static void sl_gate_close(void)
     unsigned spins = 0;
     while ((uint32_t)atomic_load(&sl_gate_word) != 0)
         sl_gate_nap(&spins);
+    SL_HG_RW_ACQUIRED(&sl_gate_word, 1);
+    sl_lk_taken |= SL_LK_TAKEN_GATE;
+}
+
+void sl_locks_init(void)
+{
+    SL_HG_ATOMIC(sl_lk_word, sizeof sl_lk_word);
+    SL_HG_ATOMIC(sl_lk_stripe, sizeof sl_lk_stripe);
+    SL_HG_ATOMIC(&sl_gate_word, sizeof sl_gate_word);
+    SL_HG_ATOMIC(&sl_gate_forks, sizeof sl_gate_forks);
 }
 
 int sl_locks_held(void)
@@ -263,6 +285,8 @@ void sl_locks_parent(void)
     for (int i = SL_STRIPES - 1; i >= 0; i--)
         if (sl_lk_taken_stripes & (1ull << i))
             sl_lk_give(&sl_lk_stripe[i]);
+    if (sl_lk_taken & SL_LK_TAKEN_GATE)
+        SL_HG_RW_RELEASED(&sl_gate_word, 1);
     atomic_fetch_sub(&sl_gate_forks, 1);
     sl_guard_leave(sl_lk_fork_guard);
 }
@@ -273,6 +297,8 @@ static void sl_lk_reset_child(_Atomic uint32_t *w, int taken, pid_t old_tid)
 {
     uint32_t owner = atomic_load(w) & ~SL_LK_WAITERS;
     int mine = !taken && old_tid && owner == (uint32_t)old_tid;
+    if (taken)
+        SL_HG_UNLOCK(w);
     atomic_store(w, mine ? (uint32_t)sl_lk_tid : 0);
 }
 
@@ -284,6 +310,8 @@ void sl_locks_child(void)
         sl_lk_reset_child(&sl_lk_stripe[i], (sl_lk_taken_stripes >> i) & 1, old);
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
         sl_lk_reset_child(&sl_lk_word[id], (sl_lk_taken >> id) & 1, old);
+    if (sl_lk_taken & SL_LK_TAKEN_GATE)
+        SL_HG_RW_RELEASED(&sl_gate_word, 1);
     uint64_t w = atomic_load(&sl_gate_word);
     atomic_store(&sl_gate_word, ((w >> 32) + 1) << 32);
     atomic_store(&sl_gate_forks, 0);

@@ -68,6 +68,10 @@ void sl_gate_leave_at(const char *func, int line, uint32_t token) SL_HIDDEN;
 #define SL_GATE_ENTER() sl_gate_enter_at(__func__, __LINE__)
 #define SL_GATE_LEAVE(token) sl_gate_leave_at(__func__, __LINE__, (token))
 
+/* At start-up, before other threads exist: tells helgrind (SL_VALGRIND
+ * builds, hg.h) that the lock words are synchronisation; otherwise nothing. */
+void sl_locks_init(void) SL_HIDDEN;
+
 /* Does the calling thread hold (or wait for) any lock of ours? */
 int sl_locks_held(void) SL_HIDDEN;
 

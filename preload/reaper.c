@@ -297,8 +297,11 @@ static void *sl_reaper_main(void *arg)
         if (!due || due > now) {
             uint32_t seq = atomic_load(&sl_reaper_seq);
             struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
+            /* Decided under the lock: the heap is the schedulers' once it
+             * is released (a push then bumps seq, so the wait returns). */
+            const struct timespec *timeout = due ? &ts : NULL;
             SL_UNLOCK(SL_LK_REAPER);
-            sl_lock_wait_word(&sl_reaper_seq, seq, due ? &ts : NULL);
+            sl_lock_wait_word(&sl_reaper_seq, seq, timeout);
             SL_LOCK(SL_LK_REAPER);
             continue;
         }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "hg.h"
 #include "modules.h"
 #include "options.h"
 #include "stack.h"
@@ -218,6 +219,7 @@ static void sl_stack_load(void)
     SL_GATE_LEAVE(gate);
     sl_unw_backtrace = (sl_unw_backtrace_fn)bt;
 done:
+    SL_HG_HAPPENS_BEFORE(&sl_stack_ready);
     atomic_store_explicit(&sl_stack_ready, 1, memory_order_release);
     errno = saved_errno;
     sl_guard_leave(g);
@@ -229,9 +231,13 @@ int sl_stack_is_unwinder(const void *pc)
     return a >= sl_unw_lo && a < sl_unw_hi;
 }
 
+/* Helgrind understands neither pthread_once nor the flag's acquire: tell it
+ * that what sl_stack_load wrote is ordered before what we read next. */
 void sl_stack_prime(void)
 {
+    SL_HG_ATOMIC(&sl_stack_ready, sizeof sl_stack_ready);
     pthread_once(&sl_stack_once, sl_stack_load);
+    SL_HG_HAPPENS_AFTER(&sl_stack_ready);
 }
 
 /* When the program uses libunwind itself (the same loaded object as ours),
@@ -267,6 +273,8 @@ uint32_t sl_stack_capture(void)
 {
     if (SL_UNLIKELY(!atomic_load_explicit(&sl_stack_ready, memory_order_acquire)))
         sl_stack_prime();
+    else
+        SL_HG_HAPPENS_AFTER(&sl_stack_ready);
     if (SL_UNLIKELY(!sl_unw_backtrace))
         return 0;
 

@@ -8,9 +8,13 @@
  *                               closes both, while main reads end-of-stream,
  *                               dup2s onto fd 50 (the same fd-table stripe)
  *                               and closes
- *   sg_handler fork SECONDS     a SIGALRM handler every 500 us forks a child
- *                               that exits at once and waits for it, while
- *                               main reads end-of-stream and closes
+ *   sg_handler fork SECONDS [INTERVAL_US]
+ *                               a SIGALRM handler every INTERVAL_US (default
+ *                               500) forks a child that exits at once and
+ *                               waits for it, while main reads end-of-stream
+ *                               and closes (under valgrind a fork takes
+ *                               longer than 500 us: the handler would run
+ *                               back to back and main never get on)
  *
  * Both print "iterations N signals M" and exit 0; every socket is closed
  * right after its end-of-stream, so there is nothing to report. */
@@ -105,18 +109,18 @@ int main(int argc, char **argv)
     int dup_mode = argc > 1 && strcmp(argv[1], "dup") == 0;
     int fork_mode = argc > 1 && strcmp(argv[1], "fork") == 0;
     if (!dup_mode && !fork_mode) {
-        fprintf(stderr, "usage: sg_handler dup ITERATIONS | fork SECONDS\n");
+        fprintf(stderr, "usage: sg_handler dup ITERATIONS | fork SECONDS [INTERVAL_US]\n");
         return 2;
     }
     long n = arg_long(argc, argv, 2, dup_mode ? 20000 : 2);
     long done = 0;
-    long interval_us = arg_long(argc, argv, 3, 20);
+    long interval_us = arg_long(argc, argv, 3, dup_mode ? 20 : 500);
     if (dup_mode) {
         start_timer(on_alarm_dup, interval_us);
         for (; done < n; done++)
             one_eof(1);
     } else {
-        start_timer(on_alarm_fork, 500);
+        start_timer(on_alarm_fork, interval_us);
         for (double end = now_s() + (double)n; now_s() < end; done++)
             one_eof(0);
     }
