@@ -66,6 +66,9 @@ struct sl_slot *sl_fdtable_get(int fd)
         SL_HG_ATOMIC(fresh, SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
         SL_HG_ATOMIC(&sl_top, sizeof sl_top);
         SL_HG_ATOMIC(&sl_top_used, sizeof sl_top_used);
+        /* Last-read sites: one word stored per read, read by the sweep;
+         * a stale or torn-free older value only names an earlier read. */
+        SL_HG_ATOMIC(sl_last_read_pc, sizeof sl_last_read_pc);
         sl_chunk_ptr *expected = NULL;
         if (atomic_compare_exchange_strong(&sl_top, &expected, fresh)) {
             top = fresh;

@@ -66,7 +66,10 @@ static _Atomic int64_t sl_sw_next_ns;
 static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
 static pid_t sl_sw_from_pid;
 static uint32_t sl_sw_seq;
-/* Deadline thread only (the exit sweep has tables of its own). */
+/* Deadline thread only (the exit sweep has tables of its own); a fork
+ * child's thread starts them afresh (sl_sw_state_pid), never its forking
+ * thread. */
+static pid_t sl_sw_state_pid;
 static struct sl_diag *sl_sw_tab;
 static struct sl_pending sl_sw_pending[SL_PENDING_MAX];
 static int sl_sw_npending;
@@ -488,6 +491,10 @@ void sl_sweep_run(enum sl_sweep_mode mode)
     int g = sl_guard_enter();
     int e = errno;
     int exiting = mode != SL_SWEEP_THREAD;
+    if (!exiting && sl_sw_state_pid != (pid_t)sl_pid) {
+        sl_sw_state_pid = (pid_t)sl_pid;
+        sl_sw_npending = 0; /* the parent's accept queues are not ours */
+    }
     int nl = exiting ? sl_sweep_socket() : sl_log_aux_fd();
     struct sl_diag *tab = exiting ? sl_sweep_table() : (sl_sw_tab ? sl_sw_tab : sl_sweep_table());
     if (!exiting)
@@ -531,9 +538,7 @@ uint32_t sl_sweep_before_fork(void)
 
 void sl_sweep_reinit_child(void)
 {
-    sl_sw_tab = NULL; /* the parent's mapping is ours too, but reuse is no gain */
     atomic_store(&sl_sw_deferred, 0);
-    sl_sw_npending = 0;
     sl_sw_fork_stack = 0;
     sl_sw_from_pid = 0;
 }

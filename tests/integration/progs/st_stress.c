@@ -68,8 +68,14 @@ static int reap_child(pid_t pid)
     for (int i = 0; i < CHILD_LIMIT_S * 100; i++) {
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+        if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            return 0;
+        if (r == pid) {
+            fprintf(stderr, "st_stress: child %d %s %d\n", (int)pid,
+                    WIFEXITED(status) ? "exited with status" : "was killed by signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            return -1;
+        }
         if (r < 0 && errno != EINTR)
             return -1;
         sleep_ms(10);
