@@ -17,7 +17,7 @@ typedef _Atomic(struct sl_slot *) sl_chunk_ptr;
 static _Atomic(sl_chunk_ptr *) sl_top;
 /* One past the highest chunk index ever installed: bounds sl_fdtable_foreach. */
 static _Atomic size_t sl_top_used;
-/* 512 KB of .bss: pages are touched only for the fd numbers read from. */
+/* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 
 static void *sl_map(size_t size)

@@ -35,6 +35,9 @@ static const struct sl_opt_def {
      offsetof(struct sl_options, unread_deadline_ms),
      "milliseconds a socket may sit in CLOSE_WAIT without its end-of-stream read before it is "
      "reported (the kernel-swept kinds); 0: deadline_ms"},
+    {"sweep", "1", SL_OPT_INT, 0, 1, offsetof(struct sl_options, sweep),
+     "0: no kernel sweep (no netlink socket; CLOSE_WAIT sockets are found only when a read "
+     "returns their end-of-stream)"},
     {"at_exit", "0", SL_OPT_INT, 0, 1, offsetof(struct sl_options, at_exit),
      "1: at exit, report every socket still open after end-of-stream or in CLOSE_WAIT, "
      "whatever the deadline"},

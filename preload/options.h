@@ -16,6 +16,7 @@ struct sl_options {
     char suppressions[4096]; /* suppressions, default "": rules file, made absolute */
     long unread_deadline_ms; /* unread_deadline_ms, default 0 (deadline_ms), 0..86400000 */
     int at_exit;             /* at_exit, default 0: report what is open at exit */
+    int sweep;               /* sweep, default 1: the kernel sweep of CLOSE_WAIT sockets */
 };
 
 extern struct sl_options sl_opt SL_HIDDEN;

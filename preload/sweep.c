@@ -118,7 +118,8 @@ void sl_sweep_note_inet6(void)
 static void sl_sweep_arm_with(int make_log)
 {
     int expect = 0;
-    if (SL_LIKELY(sl_sweep_armed()) || !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
+    if (SL_LIKELY(sl_sweep_armed()) || !sl_opt.sweep ||
+        !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
         return;
     int e = errno;
     int nl = sl_sweep_socket();

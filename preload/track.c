@@ -424,9 +424,12 @@ ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
 {
     if (SL_UNLIKELY(!sl_real.recv))
         return sl_recv_unbound(fd, buf, n, flags);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.recv(fd, buf, n, flags);
     ssize_t r = sl_real.recv(fd, buf, n, flags);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
@@ -438,9 +441,12 @@ ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
 {
     if (SL_UNLIKELY(!sl_real.recvfrom))
         return sl_recvfrom_unbound(fd, buf, n, flags, sa, len);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.recvfrom(fd, buf, n, flags, sa, len);
     ssize_t r = sl_real.recvfrom(fd, buf, n, flags, sa, len);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
@@ -490,9 +496,12 @@ ssize_t sl_read(int fd, void *buf, size_t n)
 {
     if (SL_UNLIKELY(!sl_real.read))
         return sl_read_unbound(fd, buf, n);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.read(fd, buf, n);
     ssize_t r = sl_real.read(fd, buf, n);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
@@ -516,9 +525,12 @@ ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
     if (SL_UNLIKELY(!sl_real.__recv_chk))
         return sl_recv_chk_unbound(fd, buf, n, buflen, flags);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.__recv_chk(fd, buf, n, buflen, flags);
     ssize_t r = sl_real.__recv_chk(fd, buf, n, buflen, flags);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
@@ -532,9 +544,12 @@ ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, s
 {
     if (SL_UNLIKELY(!sl_real.__recvfrom_chk))
         return sl_recvfrom_chk_unbound(fd, buf, n, buflen, flags, sa, len);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
     ssize_t r = sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
@@ -545,9 +560,12 @@ ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
     if (SL_UNLIKELY(!sl_real.__read_chk))
         return sl_read_chk_unbound(fd, buf, n, buflen);
+    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
+        return sl_real.__read_chk(fd, buf, n, buflen);
     ssize_t r = sl_real.__read_chk(fd, buf, n, buflen);
     SL_NOTE_READ(fd);
-    SL_AFTER_READ(fd, r, n);
+    if (SL_UNLIKELY(r == 0))
+        sl_after_eof_read(fd);
     return r;
 }
 
