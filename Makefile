@@ -66,7 +66,7 @@ REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
 # asks otherwise (see PROG_FLAGS_<name> below), so call sites are exact.
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
-.PHONY: all deps deps-programs check-deps demo check unit integration install uninstall \
+.PHONY: all deps deps-programs deps-sarif check-deps demo check unit integration install uninstall \
         bench clean help progs examples format unit-sanitize lockdebug integration-lockdebug \
         soak-fork
 .DEFAULT_GOAL := all
@@ -76,6 +76,7 @@ all: check-deps $(LIB) $(TOOL)
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make deps-sarif the SARIF validator the tests use (npm, tests/tools/sarif)"
 	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
 	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration,"
@@ -109,6 +110,13 @@ deps-programs:
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	  >/dev/null || { echo "deps-programs: apt-get install failed"; exit 1; }
+
+# Test-only: Microsoft's SARIF Multitool (npm, pinned by the committed lock
+# file) validates the SARIF report; its tests are skipped when it is missing.
+SARIF_DIR := tests/tools/sarif
+deps-sarif:
+	@command -v npm >/dev/null || { echo "deps-sarif: npm is missing (Debian: npm)"; exit 1; }
+	cd $(SARIF_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 check-deps:
 	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
