@@ -59,6 +59,12 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
     sl_group_stack_key(&b, p, &f->eof_stack, max_frames);
     sl_group_append(&b, "|");
     sl_group_stack_key(&b, p, &f->open_stack, max_frames);
+    /* A process's own suppressions file applies to its findings only: they
+     * group apart from those of processes without it. */
+    if (p->suppressions) {
+        sl_group_append(&b, "|");
+        sl_group_append(&b, p->suppressions);
+    }
 
     HASH_FIND_STR(set->hash, b.s, g);
     if (g) {
@@ -70,6 +76,7 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
         g->last_proc = -1;
         g->rep_proc = p;
         g->rep = f;
+        g->supp_scope = p->suppressions;
         g->suppressed_by = -1;
         HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
     }
@@ -145,8 +152,9 @@ static void sl_group_finish(struct sl_group *g)
         g->held_median = 0;
     else if (g->n_held % 2)
         g->held_median = g->held[g->n_held / 2];
-    else
-        g->held_median = (g->held[g->n_held / 2 - 1] + g->held[g->n_held / 2]) / 2;
+    else /* halves first: two times near INT64_MAX must not overflow */
+        g->held_median = g->held[g->n_held / 2 - 1] / 2 + g->held[g->n_held / 2] / 2 +
+                         (g->held[g->n_held / 2 - 1] % 2 + g->held[g->n_held / 2] % 2) / 2;
     g->tcp_state = NULL;
     for (size_t i = 0; i < g->n_states; i++)
         if (g->states[i].state && g->states[i].count > best) {
@@ -173,12 +181,12 @@ void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *log
         /* A process killed or ended with _exit wrote no footer: its findings
          * are all we know, and each was a socket that read end-of-stream. */
         int64_t floor = (int64_t)p->n_findings;
-        set->sockets += p->sockets > floor ? p->sockets : floor;
-        set->eof_seen += p->eof_seen > floor ? p->eof_seen : floor;
+        set->sockets = sl_util_sat_add(set->sockets, p->sockets > floor ? p->sockets : floor);
+        set->eof_seen = sl_util_sat_add(set->eof_seen, p->eof_seen > floor ? p->eof_seen : floor);
         for (size_t fi = 0; fi < p->n_findings; fi++)
             sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
         set->findings += (int64_t)p->n_findings;
-        set->lost += p->lost;
+        set->lost = sl_util_sat_add(set->lost, p->lost);
         if (p->lost_errno)
             set->lost_errno = p->lost_errno;
     }
