@@ -20,7 +20,8 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
-            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils
+            libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils \
+            clang libclang-rt-14-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -34,6 +35,10 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/eu-addr2line:elfutils \
               /usr/bin/readelf:binutils \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
+# What only `make check` needs beyond the build: clang and its libFuzzer
+# runtime for the fuzzing run.
+CHECK_PROBES := /usr/bin/clang:clang \
+                /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -68,7 +73,7 @@ PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
 .PHONY: all deps deps-programs deps-sarif check-deps demo check unit integration install uninstall \
         bench clean help progs examples format unit-sanitize lockdebug integration-lockdebug \
-        soak-fork
+        soak-fork fuzz fuzz-build
 .DEFAULT_GOAL := all
 
 all: check-deps $(LIB) $(TOOL)
@@ -80,7 +85,9 @@ help:
 	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
 	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration,"
-	@echo "                the lock-stressing ones again with the lock-order checks on)"
+	@echo "                the lock-stressing ones again with the lock-order checks on, and"
+	@echo "                the log reader fuzzed for FUZZ_CHECK_SECONDS, default 60)"
+	@echo "make fuzz       fuzz the log reader for FUZZ_SECONDS (default $(FUZZ_SECONDS)) with libFuzzer"
 	@echo "make bench      run the benchmarks"
 	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
 	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
@@ -88,7 +95,7 @@ help:
 
 # Install only what is missing; sudo only when not root.
 deps:
-	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
+	@missing=""; for p in $(DEP_PROBES) $(CHECK_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
 	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -167,7 +174,9 @@ demo: deps
 
 check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
+	$(MAKE) deps-sarif || echo "check: no SARIF validator (npm failed); its tests are skipped"
 	$(MAKE) unit unit-sanitize integration integration-lockdebug
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
 
 # The unit tests again, built with AddressSanitizer and UBSan (any report fails).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -200,6 +209,33 @@ integration-lockdebug: all progs lockdebug
 SOAK_RUNS ?= 200
 soak-fork: all progs lockdebug
 	sh tests/soak_fork.sh $(SOAK_RUNS) $(abspath $(B))
+
+# Fuzzing the log reader (libFuzzer, clang): the report code again with
+# ASan, UBSan and coverage, a target that feeds it one log per input, the
+# seeds in tests/fuzz/corpus (new inputs go to build/fuzz/corpus), crashes to
+# build/fuzz/crash-*. `make check` runs it for FUZZ_CHECK_SECONDS.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 60
+FUZZ_B       := $(B)/fuzz
+FUZZ_BIN     := $(FUZZ_B)/fuzz_logread
+FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+# Extra libFuzzer flags, e.g. FUZZ_OPTS=-jobs=2.
+FUZZ_OPTS    ?=
+fuzz-build: $(FUZZ_BIN)
+$(FUZZ_BIN): tests/fuzz/fuzz_logread.c $(REPORT_SRC) $(wildcard report/*.h include/*.h)
+	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_B)/libsl_report.a
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ireport $< -o $@ \
+	  $(FUZZ_B)/libsl_report.a $(REPORT_LDLIBS) -ldl
+# -close_fd_mask=2: the reader's warnings would drown libFuzzer's own lines
+# (which, like sanitizer reports, still print).
+fuzz: $(FUZZ_BIN)
+	mkdir -p $(FUZZ_B)/corpus
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	  -timeout=20 -rss_limit_mb=2048 -close_fd_mask=2 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem
