@@ -150,13 +150,19 @@ int64_t sl_util_sat_add(int64_t a, int64_t b)
 
 size_t sl_util_utf8_cut(const char *s, size_t max)
 {
-    size_t n = max;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t j, need;
 
-    /* Back over continuation bytes to the start of the cut character; keep
-     * it only when it ends before max. */
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return n;
+    if (max == 0)
+        return 0;
+    /* The character holding byte max - 1: keep it only when it ends by max.
+     * Only bytes before max are looked at, so a buffer already cut there
+     * (its byte max overwritten by a NUL) is handled too. */
+    j = max - 1;
+    while (j > 0 && (u[j] & 0xc0) == 0x80)
+        j--;
+    need = u[j] >= 0xf0 ? 4 : u[j] >= 0xe0 ? 3 : u[j] >= 0xc0 ? 2 : 1;
+    return j + need <= max ? max : j;
 }
 
 void sl_util_snprintf_utf8(char *buf, size_t len, const char *fmt, ...)

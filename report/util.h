@@ -43,7 +43,7 @@ ssize_t sl_util_readline(FILE *fp, char **buf, size_t *cap, size_t max, bool *to
 int64_t sl_util_sat_add(int64_t a, int64_t b);
 
 /* The longest length <= max at which s can be cut without splitting a UTF-8
- * character (s is at least max bytes long or NUL-terminated before). */
+ * character; only s[0..max) is read. */
 size_t sl_util_utf8_cut(const char *s, size_t max);
 
 /* snprintf that never leaves half a UTF-8 character at a cut. */
