@@ -7,6 +7,7 @@
 #include "logread.h"
 #include "report.h"
 #include "suppress.h"
+#include "util.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -55,12 +56,17 @@ static void sl_fuzz_check_json(const char *out, size_t len, bool sarif)
     json_decref(root);
 }
 
+/* The text report is valid UTF-8 without C0, DEL or C1 controls. */
 static void sl_fuzz_check_text(const char *out, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)out[i];
-        if ((c < 0x20 && c != '\n') || c == 0x7f)
-            sl_fuzz_fail("a control character in the text report", out);
+    const unsigned char *u = (const unsigned char *)out;
+
+    for (size_t i = 0; i < len;) {
+        size_t n = sl_util_utf8_len(u + i);
+        if (n == 0 || (u[i] < 0x20 && u[i] != '\n') || u[i] == 0x7f ||
+            (n == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0))
+            sl_fuzz_fail("a control character or invalid UTF-8 in the text report", out);
+        i += n;
     }
 }
 
