@@ -47,12 +47,12 @@ static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_p
     }
 }
 
-static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
-                         const struct sl_logread_finding *f, size_t max_frames)
+/* The group key of f (malloc'd): kind, both stacks, and the process's own
+ * suppressions file. */
+static char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
+                          size_t max_frames)
 {
     struct sl_group_buf b = {0};
-    struct sl_group *g;
-    size_t i;
 
     sl_group_append(&b, f->kind);
     sl_group_append(&b, "|");
@@ -65,13 +65,40 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
         sl_group_append(&b, "|");
         sl_group_append(&b, p->suppressions);
     }
+    return b.s;
+}
 
-    HASH_FIND_STR(set->hash, b.s, g);
+/* Counts f's kernel state in g. */
+static void sl_group_add_state(struct sl_group *g, const struct sl_logread_finding *f)
+{
+    size_t i;
+
+    for (i = 0; i < g->n_states; i++)
+        if ((!g->states[i].state && !f->tcp_state) ||
+            (g->states[i].state && f->tcp_state && strcmp(g->states[i].state, f->tcp_state) == 0))
+            break;
+    if (i == g->n_states) {
+        g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
+        g->states[g->n_states].state = f->tcp_state;
+        g->states[g->n_states].count = 0;
+        g->n_states++;
+    }
+    g->states[i].count++;
+}
+
+static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
+                         const struct sl_logread_finding *f, size_t max_frames)
+{
+    char *key = sl_group_key(p, f, max_frames);
+    struct sl_group *g;
+    size_t i;
+
+    HASH_FIND_STR(set->hash, key, g);
     if (g) {
-        free(b.s);
+        free(key);
     } else {
         g = sl_util_xcalloc(1, sizeof(*g));
-        g->key = b.s;
+        g->key = key;
         g->kind = f->kind;
         g->last_proc = -1;
         g->rep_proc = p;
@@ -112,17 +139,7 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
     g->held[g->n_held++] = f->held_ms;
     if (f->closed)
         g->closed_late++;
-    for (i = 0; i < g->n_states; i++)
-        if ((!g->states[i].state && !f->tcp_state) ||
-            (g->states[i].state && f->tcp_state && strcmp(g->states[i].state, f->tcp_state) == 0))
-            break;
-    if (i == g->n_states) {
-        g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
-        g->states[g->n_states].state = f->tcp_state;
-        g->states[g->n_states].count = 0;
-        g->n_states++;
-    }
-    g->states[i].count++;
+    sl_group_add_state(g, f);
 }
 
 static int sl_group_cmp_i64(const void *a, const void *b)
