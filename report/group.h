@@ -49,7 +49,7 @@ struct sl_group {
     const struct sl_logread_finding *rep;
     struct sl_sym_stack eof_sym, open_sym;
     const char *supp_scope; /* its processes' own suppressions file, or NULL */
-    long suppressed_by; /* rule index, -1 when reported */
+    long suppressed_by;     /* rule index, -1 when reported */
     UT_hash_handle hh;
 };
 

@@ -22,8 +22,8 @@ struct sl_logread_ctx {
     const char *path;
     size_t line;
     size_t warnings;
-    long cur;  /* index of the process records attach to, -1 for none */
-    bool skip; /* the current process is filtered out */
+    long cur;     /* index of the process records attach to, -1 for none */
+    bool skip;    /* the current process is filtered out */
     bool trusted; /* owned by the reader or root: header suppressions kept */
     bool said_untrusted;
 };
@@ -278,8 +278,8 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     f->local = sl_logread_dup(sl_logread_str(o, "local"));
     f->peer = sl_logread_dup(sl_logread_str(o, "peer"));
     f->inode = (uint64_t)sl_logread_int(o, "inode", 0);
-    f->tcp_state = sl_logread_str(o, "tcp_state") ? sl_logread_dup(sl_logread_str(o, "tcp_state"))
-                                                  : NULL;
+    f->tcp_state =
+        sl_logread_str(o, "tcp_state") ? sl_logread_dup(sl_logread_str(o, "tcp_state")) : NULL;
     f->eof_unix_ms = sl_logread_int(o, "eof_unix_ms", 0);
     f->held_ms = sl_logread_count(o, "held_ms", 0);
     sl_logread_stack(c, o, "eof_stack", &f->eof_stack);
@@ -335,8 +335,9 @@ static bool sl_logread_budget(struct sl_logread_ctx *c, struct sl_logread_proces
 {
     if (p->bytes + len > c->set->max_proc_bytes) {
         if (!p->over_budget)
-            sl_logread_warn(c, "process %lld logged more than %zu bytes of records: the rest "
-                               "of its modules and findings are left out",
+            sl_logread_warn(c,
+                            "process %lld logged more than %zu bytes of records: the rest "
+                            "of its modules and findings are left out",
                             (long long)p->pid, c->set->max_proc_bytes);
         p->over_budget = true;
         return false;
@@ -534,7 +535,8 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
             dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
             free(full);
         }
-        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name) : !sl_logread_is_log(de->d_name))
+        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name)
+                : !sl_logread_is_log(de->d_name))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;

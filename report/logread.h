@@ -65,12 +65,12 @@ struct sl_logread_process {
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
     bool has_footer;
-    int64_t lost;      /* records the writer could not write (footer) */
-    int lost_errno;    /* why, as an errno value; 0 when not said */
-    int64_t sockets;   /* footer sums, saturated, never negative */
+    int64_t lost;    /* records the writer could not write (footer) */
+    int lost_errno;  /* why, as an errno value; 0 when not said */
+    int64_t sockets; /* footer sums, saturated, never negative */
     int64_t eof_seen;
-    size_t bytes;      /* log bytes kept for this process (its budget) */
-    bool over_budget;  /* records past the budget were left out */
+    size_t bytes;     /* log bytes kept for this process (its budget) */
+    bool over_budget; /* records past the budget were left out */
 };
 
 /* What one log may cost. The writer stays far below every one of them. */
@@ -90,7 +90,7 @@ struct sl_logread_set {
      * end (logs may then be cut short without a word): an errno value. */
     int outdir_errno;
     /* Limits (set by sl_logread_init to the defaults; tests lower them). */
-    size_t max_line;      /* longer lines are skipped, never held whole */
+    size_t max_line; /* longer lines are skipped, never held whole */
     size_t max_proc_bytes;
 };
 

@@ -117,7 +117,8 @@ static int sl_supp_read(struct sl_supp_set *set, const char *file, bool scoped)
 
     if (!fp)
         return -1;
-    while (rc == 0 && sl_util_readline(fp, &buf, &cap, SL_SUPP_MAX_LINE, &too_long, &complete) >= 0) {
+    while (rc == 0 &&
+           sl_util_readline(fp, &buf, &cap, SL_SUPP_MAX_LINE, &too_long, &complete) >= 0) {
         lineno++;
         if (!too_long && sl_supp_line(set, buf, file, lineno, scoped))
             continue;
@@ -130,8 +131,8 @@ static int sl_supp_read(struct sl_supp_set *set, const char *file, bool scoped)
         else {
             fprintf(stderr, ":%zu: bad suppression \"", lineno);
             sl_util_fputs_safe(buf, stderr);
-            fprintf(stderr, "\": expected KIND:PATTERN with KIND %s, %s or *\n",
-                    SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN);
+            fprintf(stderr, "\": expected KIND:PATTERN with KIND %s, %s or *\n", SL_KIND_CLOSE_WAIT,
+                    SL_KIND_UNCLOSED_AFTER_SHUTDOWN);
         }
         rc = -1;
     }

@@ -6,10 +6,10 @@
 #include "group.h"
 
 struct sl_supp_rule {
-    char *text; /* the line as written, or FILE:LINE for a log-named file */
+    char *text;  /* the line as written, or FILE:LINE for a log-named file */
     char *scope; /* NULL: every finding; else only groups of processes whose
                   * header named this file (sl_group.supp_scope) */
-    char *kind; /* a finding kind or "*" */
+    char *kind;  /* a finding kind or "*" */
     char *pattern;
     size_t count; /* leaked sockets it suppressed */
 };

@@ -39,10 +39,9 @@ static void sl_fuzz_check_json(const char *out, size_t len, bool sarif)
     if (!root)
         sl_fuzz_fail(err.text, out);
     if (sarif) {
-        json_array_foreach(json_object_get(json_array_get(json_object_get(root, "runs"), 0),
-                                           "results"),
-                           i, v) if (!json_is_string(json_object_get(json_object_get(v, "message"),
-                                                                     "text")))
+        json_array_foreach(
+            json_object_get(json_array_get(json_object_get(root, "runs"), 0), "results"), i,
+            v) if (!json_is_string(json_object_get(json_object_get(v, "message"), "text")))
             sl_fuzz_fail("a SARIF result without message.text", out);
     } else {
         json_array_foreach(json_object_get(root, "findings"), i, v)
@@ -81,8 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    o.format = data[0] % 3 == 0 ? SL_REPORT_JSON : data[0] % 3 == 1 ? SL_REPORT_SARIF
-                                                                   : SL_REPORT_TEXT;
+    o.format = data[0] % 3 == 0   ? SL_REPORT_JSON
+               : data[0] % 3 == 1 ? SL_REPORT_SARIF
+                                  : SL_REPORT_TEXT;
     o.group_frames = (data[0] >> 2) & 3;
     in = fmemopen((void *)(data + 1), size - 1 ? size - 1 : 1, "r");
     o.out = open_memstream(&out, &len);

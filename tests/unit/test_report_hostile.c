@@ -61,11 +61,11 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-#define HEADER(pid, extra)                                                                       \
+#define HEADER(pid, extra)                                                                         \
     "{\"t\":\"header\",\"version\":1,\"pid\":" #pid ",\"program\":\"p" #pid "\"" extra "}\n"
 #define MODULE "{\"t\":\"module\",\"id\":0,\"path\":\"/nonexistent/server\",\"build_id\":\"\"}\n"
-#define FINDING(id, held)                                                                        \
-    "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"close_wait\",\"fd\":7,\"held_ms\":" #held      \
+#define FINDING(id, held)                                                                          \
+    "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"close_wait\",\"fd\":7,\"held_ms\":" #held        \
     ",\"eof_stack\":[[0,4096]],\"open_stack\":[[0,4000]]}\n"
 
 static void read_one(struct sl_logread_set *set, const char *path)
@@ -97,8 +97,8 @@ static void test_header_suppressions_stay_with_their_process(void **state)
 
     const char *supp = write_file("all.supp", "*:*\n");
     snprintf(text, sizeof(text),
-             HEADER(1, ",\"suppressions\":\"%s\"") MODULE FINDING(1, 5) HEADER(2, "") MODULE
-                 FINDING(1, 5),
+             HEADER(1, ",\"suppressions\":\"%s\"") MODULE FINDING(1, 5) HEADER(2, "")
+                 MODULE FINDING(1, 5),
              supp);
     read_one(&set, write_file("two.jsonl", text));
     assert_int_equal(set.n_procs, 2);
@@ -178,12 +178,14 @@ static void test_hostile_numbers_saturate(void **state)
     struct sl_group_set g;
     (void)state;
 
-    read_one(&set,
-             write_file("big.jsonl",
-                        HEADER(1, "") MODULE FINDING(1, 9223372036854775807)
-                            FINDING(2, 9223372036854775806) FINDING(3, -7)
-                        "{\"t\":\"footer\",\"sockets\":9223372036854775807,\"eof_seen\":-3}\n"
-                        "{\"t\":\"footer\",\"sockets\":9223372036854775807,\"lost\":5}\n"));
+    read_one(
+        &set,
+        write_file(
+            "big.jsonl",
+            HEADER(1, "") MODULE FINDING(1, 9223372036854775807) FINDING(2, 9223372036854775806)
+                FINDING(3,
+                        -7) "{\"t\":\"footer\",\"sockets\":9223372036854775807,\"eof_seen\":-3}\n"
+                            "{\"t\":\"footer\",\"sockets\":9223372036854775807,\"lost\":5}\n"));
     assert_int_equal(set.procs[0].sockets, INT64_MAX);
     assert_int_equal(set.procs[0].eof_seen, 0);
     assert_int_equal(set.procs[0].findings[2].held_ms, 0);
@@ -248,10 +250,10 @@ static void test_a_process_past_its_budget_keeps_what_came_first(void **state)
 
     sl_logread_init(&set, NULL);
     set.max_proc_bytes = 300;
-    assert_int_equal(sl_logread_path(&set, write_file("budget.jsonl",
-                                                      HEADER(1, "") MODULE FINDING(1, 5)
-                                                          FINDING(2, 5) FINDING(3, 5))),
-                     0);
+    assert_int_equal(
+        sl_logread_path(&set, write_file("budget.jsonl", HEADER(1, "") MODULE FINDING(1, 5)
+                                                             FINDING(2, 5) FINDING(3, 5))),
+        0);
     assert_int_equal(set.procs[0].n_modules, 1);
     assert_true(set.procs[0].n_findings < 3);
     assert_true(set.procs[0].over_budget);
@@ -293,8 +295,8 @@ int main(void)
         cmocka_unit_test(test_raw_frame_names_are_cut_on_a_character),
         cmocka_unit_test_setup_teardown(test_text_report_escapes_control_characters, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_a_process_past_its_budget_keeps_what_came_first,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_process_past_its_budget_keeps_what_came_first, setup,
+                                        teardown),
         cmocka_unit_test(test_utf8_and_saturation_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
