@@ -338,6 +338,19 @@ def multitool():
     return SARIF_TOOL
 
 
+def multitool_errors(tool, tmp_path, sarif):
+    """The multitool's console output when it found error-level results in
+    the SARIF file (each one is a line of it), else []."""
+    result = tmp_path / "validation.sarif"
+    v = subprocess.run([str(tool), "validate", str(sarif), "-o", str(result)],
+                       capture_output=True, text=True, timeout=120)
+    assert result.exists(), f"the multitool wrote no result: {v.stdout}\n{v.stderr}"
+    found = json.loads(result.read_text(encoding="utf-8-sig"))
+    errors = [r for run in found["runs"] for r in run.get("results", [])
+              if r.get("level", "warning") == "error"]
+    return [v.stdout] if errors else []
+
+
 @pytest.mark.parametrize("case", ["utf8", "control", "numbers", "empty-stacks"])
 def test_sarif_of_hostile_logs_passes_the_multitool(tmp_path, case):
     tool = multitool()
@@ -356,12 +369,12 @@ def test_sarif_of_hostile_logs_passes_the_multitool(tmp_path, case):
     rc, _, out, err = sarif_report(log)
     sarif = tmp_path / "report.sarif"
     sarif.write_bytes(out)
-    result = tmp_path / "validation.sarif"
-    v = subprocess.run([str(tool), "validate", str(sarif), "-o", str(result)],
-                       capture_output=True, text=True, timeout=120)
-    assert result.exists(), f"the multitool wrote no result: {v.stdout}\n{v.stderr}"
-    found = json.loads(result.read_text(encoding="utf-8-sig"))
-    errors = [r for run in found["runs"] for r in run.get("results", [])
-              if r.get("level", "warning") == "error"]
-    assert not errors, "\n".join(r["message"].get("text", str(r["message"])) for r in errors) \
-        + "\n" + v.stdout
+    errors = multitool_errors(tool, tmp_path, sarif)
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in
+                                        (REPO / "tests/unit/data/golden").glob("*.sarif")))
+def test_golden_sarif_passes_the_multitool(tmp_path, name):
+    errors = multitool_errors(multitool(), tmp_path, REPO / "tests/unit/data/golden" / name)
+    assert not errors, "\n".join(errors)
