@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uthash.h>
 
 /* Past this many warnings in one file the rest are only counted: a file of
  * garbage must not bury the report. */
@@ -95,15 +96,20 @@ static int64_t sl_logread_count(json_t *o, const char *key, int64_t dflt)
     return v < 0 ? 0 : v;
 }
 
+/* One entry of a process's module hash. */
+struct sl_logread_modref {
+    int64_t id;
+    size_t pos;
+    UT_hash_handle hh;
+};
+
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc, int64_t id)
 {
-    /* Every frame of every stack asks: ids are small, so an index first. */
-    if (id >= 0 && (uint64_t)id < proc->n_mod_index)
-        return proc->mod_index[id] ? &proc->modules[proc->mod_index[id] - 1] : NULL;
-    for (size_t i = 0; i < proc->n_modules; i++)
-        if (proc->modules[i].id == id)
-            return &proc->modules[i];
-    return NULL;
+    struct sl_logread_modref *head = proc->mod_hash, *r;
+
+    /* Every frame of every stack asks: a hash lookup, never a scan. */
+    HASH_FIND(hh, head, &id, sizeof(id), r);
+    return r ? &proc->modules[r->pos] : NULL;
 }
 
 /* The header's suppressions file, when this log may name one: a log anyone
@@ -163,27 +169,13 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
     c->cur = (long)set->n_procs++;
 }
 
-/* Ids beyond this are looked up linearly; the writer's are far smaller. */
-#define SL_LOGREAD_MAX_INDEXED_ID 65536
-
-static void sl_logread_index_module(struct sl_logread_process *p, json_int_t id, size_t pos)
+static void sl_logread_index_module(struct sl_logread_process *p, int64_t id, size_t pos)
 {
-    size_t n;
+    struct sl_logread_modref *r = sl_util_xmalloc(sizeof(*r));
 
-    /* The writer numbers modules 0, 1, 2...: an index a few times the module
-     * count covers it, and a lone high id cannot make every process pay for
-     * a big table. */
-    if (id < 0 || id >= SL_LOGREAD_MAX_INDEXED_ID || (size_t)id >= 4 * p->n_modules + 64)
-        return;
-    if ((size_t)id >= p->n_mod_index) {
-        n = p->n_mod_index ? p->n_mod_index : 16;
-        while (n <= (size_t)id)
-            n *= 2;
-        p->mod_index = sl_util_xrealloc(p->mod_index, n * sizeof(*p->mod_index));
-        memset(p->mod_index + p->n_mod_index, 0, (n - p->n_mod_index) * sizeof(*p->mod_index));
-        p->n_mod_index = n;
-    }
-    p->mod_index[id] = pos;
+    r->id = id;
+    r->pos = pos;
+    HASH_ADD(hh, p->mod_hash, id, sizeof(r->id), r);
 }
 
 static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
@@ -205,8 +197,8 @@ static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_pr
             p->cap_modules = p->cap_modules ? 2 * p->cap_modules : 8;
             p->modules = sl_util_xrealloc(p->modules, p->cap_modules * sizeof(*p->modules));
         }
-        m = &p->modules[p->n_modules++];
-        sl_logread_index_module(p, json_integer_value(id), p->n_modules);
+        m = &p->modules[p->n_modules];
+        sl_logread_index_module(p, json_integer_value(id), p->n_modules++);
     }
     m->id = json_integer_value(id);
     m->path = sl_logread_dup(path);
@@ -587,6 +579,17 @@ static void sl_logread_free_stack(struct sl_logread_stack *st)
     free(st->frames);
 }
 
+static void sl_logread_free_index(struct sl_logread_process *p)
+{
+    struct sl_logread_modref *r, *tmp;
+
+    HASH_ITER(hh, p->mod_hash, r, tmp)
+    {
+        HASH_DEL(p->mod_hash, r);
+        free(r);
+    }
+}
+
 void sl_logread_free(struct sl_logread_set *set)
 {
     for (size_t i = 0; i < set->n_procs; i++) {
@@ -606,7 +609,7 @@ void sl_logread_free(struct sl_logread_set *set)
             sl_logread_free_stack(&f->open_stack);
         }
         free(p->modules);
-        free(p->mod_index);
+        sl_logread_free_index(p);
         free(p->findings);
         free(p->source);
         free(p->program);

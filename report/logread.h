@@ -59,8 +59,9 @@ struct sl_logread_process {
     int64_t frames;
     struct sl_logread_module *modules;
     size_t n_modules, cap_modules;
-    size_t *mod_index; /* module id -> position in modules + 1 (0: none) */
-    size_t n_mod_index;
+    /* module id -> position in modules: a hash, so that neither a lone high
+     * id nor many sparse ones cost more than the modules themselves. */
+    struct sl_logread_modref *mod_hash;
     struct sl_logread_finding *findings;
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
