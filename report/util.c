@@ -88,8 +88,16 @@ const char *sl_util_basename(const char *path)
 
 int sl_util_open_regular(const char *path, int extra_flags, struct stat *st, const char **why)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | extra_flags);
+    int fd;
 
+    /* Not even opened when it is no regular file now: opening some devices
+     * does something. The fstat below catches a swap in between. */
+    if ((extra_flags & O_NOFOLLOW ? lstat(path, st) : stat(path, st)) == 0 &&
+        !S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode)) {
+        *why = "not a regular file";
+        return -1;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | extra_flags);
     if (fd < 0) {
         *why = errno == ELOOP && (extra_flags & O_NOFOLLOW) ? "a symbolic link" : strerror(errno);
         return -1;
