@@ -21,7 +21,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind
+            valgrind clang libclang-rt-14-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -36,9 +36,12 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/readelf:binutils \
               /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
-# Needed by `make check` (helgrind) but not by the build: `make deps`
-# installs it, `make all` does not ask for it.
-CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind
+# What only `make check` needs beyond the build: valgrind (helgrind), clang
+# and its libFuzzer runtime (the fuzzing run). `make deps` installs them,
+# `make all` does not ask for them.
+CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
+                /usr/bin/clang:clang \
+                /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
 PRELOAD_SRC := $(wildcard preload/*.c)
@@ -71,9 +74,9 @@ REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
 # asks otherwise (see PROG_FLAGS_<name> below), so call sites are exact.
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
 
-.PHONY: all deps deps-programs check-deps demo check unit integration install uninstall \
+.PHONY: all deps deps-programs deps-sarif check-deps demo check unit integration install uninstall \
         bench clean help progs examples format unit-sanitize lockdebug integration-lockdebug \
-        soak-fork helgrind helgrind-lib
+        soak-fork helgrind helgrind-lib fuzz fuzz-build
 .DEFAULT_GOAL := all
 
 all: check-deps $(LIB) $(TOOL)
@@ -81,11 +84,14 @@ all: check-deps $(LIB) $(TOOL)
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
 	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make deps-sarif the SARIF validator the tests use (npm, tests/tools/sarif)"
 	@echo "make deps-programs  install the real programs (redis, nginx, node...) the tests run"
 	@echo "make demo       install what is missing, build, run a leaky server under sockleak"
 	@echo "make check      build and run every test (unit, unit under ASan/UBSan, integration,"
 	@echo "                the lock-stressing ones again with the lock-order checks on,"
-	@echo "                the threaded and forking programs under helgrind)"
+	@echo "                the threaded and forking programs under helgrind, and the"
+	@echo "                log reader fuzzed for FUZZ_CHECK_SECONDS, default 60)"
+	@echo "make fuzz       fuzz the log reader for FUZZ_SECONDS (default $(FUZZ_SECONDS)) with libFuzzer"
 	@echo "make bench      run the benchmarks"
 	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
 	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
@@ -117,6 +123,13 @@ deps-programs:
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
 	  >/dev/null || { echo "deps-programs: apt-get install failed"; exit 1; }
+
+# Test-only: Microsoft's SARIF Multitool (npm, pinned by the committed lock
+# file) validates the SARIF report; its tests are skipped when it is missing.
+SARIF_DIR := tests/tools/sarif
+deps-sarif:
+	@command -v npm >/dev/null || { echo "deps-sarif: npm is missing (Debian: npm)"; exit 1; }
+	cd $(SARIF_DIR) && npm ci --no-audit --no-fund --loglevel=error
 
 check-deps:
 	@missing=""; for p in $(DEP_PROBES); do f=$${p%%:*}; pkg=$${p##*:}; \
@@ -167,7 +180,9 @@ demo: deps
 
 check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
+	$(MAKE) deps-sarif || echo "check: no SARIF validator (npm failed); its tests are skipped"
 	$(MAKE) unit unit-sanitize integration integration-lockdebug helgrind
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
 
 # The unit tests again, built with AddressSanitizer and UBSan (any report fails).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -211,6 +226,33 @@ helgrind-lib:
 
 helgrind: all progs examples helgrind-lib
 	sh tests/helgrind.sh $(abspath $(B)) $(abspath $(HELGRIND_LIB))
+
+# Fuzzing the log reader (libFuzzer, clang): the report code again with
+# ASan, UBSan and coverage, a target that feeds it one log per input, the
+# seeds in tests/fuzz/corpus (new inputs go to build/fuzz/corpus), crashes to
+# build/fuzz/crash-*. `make check` runs it for FUZZ_CHECK_SECONDS.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 60
+FUZZ_B       := $(B)/fuzz
+FUZZ_BIN     := $(FUZZ_B)/fuzz_logread
+FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer
+# Extra libFuzzer flags, e.g. FUZZ_OPTS=-jobs=2.
+FUZZ_OPTS    ?=
+fuzz-build: $(FUZZ_BIN)
+$(FUZZ_BIN): tests/fuzz/fuzz_logread.c $(REPORT_SRC) $(wildcard report/*.h include/*.h)
+	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_B)/libsl_report.a
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ireport $< -o $@ \
+	  $(FUZZ_B)/libsl_report.a $(REPORT_LDLIBS) -ldl
+# -close_fd_mask=2: the reader's warnings would drown libFuzzer's own lines
+# (which, like sanitizer reports, still print).
+fuzz: $(FUZZ_BIN)
+	mkdir -p $(FUZZ_B)/corpus
+	ASAN_OPTIONS=detect_leaks=1 $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+	  -timeout=20 -rss_limit_mb=2048 -close_fd_mask=2 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle

@@ -18,7 +18,9 @@
  *          run_id is "" unless SOCKLEAK_OPTIONS had run_id= (sockleak run
  *          sets it, to report only the processes of its own run).
  *          "suppressions": an absolute path, present only when
- *          SOCKLEAK_OPTIONS had suppressions=; the reader applies the file.
+ *          SOCKLEAK_OPTIONS had suppressions=; the reader applies the file
+ *          to this process's findings only, and only when the log file is
+ *          owned by the reader or root.
  *
  * module   {"t":"module","id":0,"path":"/usr/bin/server",
  *           "build_id":"3f2a...","base":140737351...}

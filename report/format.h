@@ -12,6 +12,15 @@
 
 #define SL_FMT_JSON_VERSION 1
 
+/* A JSON string for s, which need not be valid UTF-8 (names from debug
+ * information may not be): invalid bytes become U+FFFD rather than the value
+ * going missing. Never NULL. */
+json_t *sl_fmt_json_str(const char *s);
+
+/* True when rule i belongs in the report's list of rules: a rule from a file
+ * a log named is listed only when it suppressed something. */
+bool sl_fmt_rule_listed(const struct sl_supp_rule *r);
+
 /* The whole report as a JSON object (caller owns the reference). The groups
  * must be symbolized and suppressions applied. */
 json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp);

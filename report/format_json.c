@@ -1,8 +1,28 @@
 #include "format.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+json_t *sl_fmt_json_str(const char *s)
+{
+    json_t *v = json_string(s ? s : "");
+    char *fixed;
+
+    if (v)
+        return v;
+    fixed = sl_util_xutf8(s);
+    v = json_string(fixed);
+    free(fixed);
+    return v ? v : json_string("");
+}
+
+bool sl_fmt_rule_listed(const struct sl_supp_rule *r)
+{
+    return !r->scope || r->count > 0;
+}
 
 static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
 {
@@ -14,13 +34,13 @@ static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
         char addr[32];
 
         snprintf(addr, sizeof(addr), "0x%" PRIx64, f->address);
-        json_object_set_new(o, "function", json_string(f->function));
+        json_object_set_new(o, "function", sl_fmt_json_str(f->function));
         if (f->file) {
-            json_object_set_new(o, "file", json_string(f->file));
+            json_object_set_new(o, "file", sl_fmt_json_str(f->file));
             if (f->line > 0)
                 json_object_set_new(o, "line", json_integer(f->line));
         }
-        json_object_set_new(o, "module", json_string(f->module));
+        json_object_set_new(o, "module", sl_fmt_json_str(f->module));
         json_object_set_new(o, "address", json_string(addr));
         if (f->inlined)
             json_object_set_new(o, "inlined", json_true());
@@ -76,16 +96,16 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
 {
     json_t *o = json_object(), *progs = json_array(), *ex = json_array();
 
-    json_object_set_new(o, "kind", json_string(g->kind));
+    json_object_set_new(o, "kind", sl_fmt_json_str(g->kind));
     json_object_set_new(o, "count", json_integer((json_int_t)g->count));
     json_object_set_new(o, "processes", json_integer((json_int_t)g->processes));
     for (size_t i = 0; i < g->n_programs; i++)
-        json_array_append_new(progs, json_string(g->programs[i]));
+        json_array_append_new(progs, sl_fmt_json_str(g->programs[i]));
     json_object_set_new(o, "programs", progs);
     json_object_set_new(o, "eof_stack", sl_fmt_json_stack(&g->eof_sym));
     json_object_set_new(o, "open_stack", sl_fmt_json_stack(&g->open_sym));
     sl_fmt_json_swept_stacks(o, g);
-    json_object_set_new(o, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
+    json_object_set_new(o, "tcp_state", g->tcp_state ? sl_fmt_json_str(g->tcp_state) : json_null());
     json_object_set_new(o, "held_ms_median", json_integer(g->held_median));
     json_object_set_new(o, "held_ms_max", json_integer(g->held_max));
     json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
@@ -95,8 +115,8 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
         json_t *x = json_object();
         json_object_set_new(x, "pid", json_integer(e->pid));
         json_object_set_new(x, "fd", json_integer(e->fd));
-        json_object_set_new(x, "local", json_string(e->local));
-        json_object_set_new(x, "peer", json_string(e->peer));
+        json_object_set_new(x, "local", sl_fmt_json_str(e->local));
+        json_object_set_new(x, "peer", sl_fmt_json_str(e->peer));
         json_object_set_new(x, "held_ms", json_integer(e->held_ms));
         json_object_set_new(x, "closed", json_boolean(e->closed));
         sl_fmt_json_swept_example(x, e);
@@ -129,8 +149,11 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
             json_array_append_new(findings, sl_fmt_json_group(set->groups[i]));
     json_object_set_new(root, "findings", findings);
     for (size_t i = 0; supp && i < supp->n; i++) {
-        json_t *r = json_object();
-        json_object_set_new(r, "rule", json_string(supp->rules[i].text));
+        json_t *r;
+        if (!sl_fmt_rule_listed(&supp->rules[i]))
+            continue;
+        r = json_object();
+        json_object_set_new(r, "rule", sl_fmt_json_str(supp->rules[i].text));
         json_object_set_new(r, "count", json_integer((json_int_t)supp->rules[i].count));
         json_array_append_new(suppressed, r);
     }
@@ -147,11 +170,11 @@ void sl_fmt_json_add_watch(json_t *root, const struct sl_watch *watch)
     for (size_t i = 0; i < watch->n_unwatched; i++) {
         const struct sl_watch_entry *e = &watch->unwatched[i];
         json_t *o = json_object();
-        json_object_set_new(o, "program", json_string(e->program));
+        json_object_set_new(o, "program", sl_fmt_json_str(e->program));
         if (e->pid > 0)
             json_object_set_new(o, "pid", json_integer(e->pid));
         json_object_set_new(o, "library_loaded", json_boolean(e->loaded));
-        json_object_set_new(o, "reason", json_string(e->reason));
+        json_object_set_new(o, "reason", sl_fmt_json_str(e->reason));
         json_array_append_new(list, o);
     }
     json_object_set_new(root, "unwatched", list);

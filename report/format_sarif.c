@@ -129,16 +129,16 @@ static json_t *sl_fmt_sarif_artifact(const char *path, const char *cwd)
 
     if (n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1]) {
         enc = sl_fmt_sarif_encode(path + n + 1);
-        json_object_set_new(a, "uri", json_string(enc));
+        json_object_set_new(a, "uri", sl_fmt_json_str(enc));
         json_object_set_new(a, "uriBaseId", json_string(SL_FMT_SARIF_SRCROOT));
     } else if (path[0] == '/') {
         char *e = sl_fmt_sarif_encode(path);
         enc = sl_util_xjoin("file://", "", e);
         free(e);
-        json_object_set_new(a, "uri", json_string(enc));
+        json_object_set_new(a, "uri", sl_fmt_json_str(enc));
     } else {
         enc = sl_fmt_sarif_encode(path);
-        json_object_set_new(a, "uri", json_string(enc));
+        json_object_set_new(a, "uri", sl_fmt_json_str(enc));
         json_object_set_new(a, "uriBaseId", json_string(SL_FMT_SARIF_SRCROOT));
     }
     free(enc);
@@ -177,7 +177,7 @@ static json_t *sl_fmt_sarif_location(const struct sl_sym_frame *f, const char *c
     if (phys)
         json_object_set_new(loc, "physicalLocation", phys);
     logical = json_object();
-    json_object_set_new(logical, "fullyQualifiedName", json_string(f->function));
+    json_object_set_new(logical, "fullyQualifiedName", sl_fmt_json_str(f->function));
     json_object_set_new(logical, "kind", json_string("function"));
     json_object_set_new(loc, "logicalLocations", json_pack("[o]", logical));
     if (message)
@@ -195,7 +195,7 @@ static json_t *sl_fmt_sarif_stack(const struct sl_sym_stack *st, const char *cwd
         json_t *fr = json_object();
         json_object_set_new(fr, "location", sl_fmt_sarif_location(f, cwd, NULL));
         if (*f->module)
-            json_object_set_new(fr, "module", json_string(f->module));
+            json_object_set_new(fr, "module", sl_fmt_json_str(f->module));
         json_array_append_new(frames, fr);
     }
     return json_pack("{s:{s:s},s:o}", "message", "text", message, "frames", frames);
@@ -204,10 +204,12 @@ static json_t *sl_fmt_sarif_stack(const struct sl_sym_stack *st, const char *cwd
 /* "fn (file:line)" or "fn" for the message text. */
 static void sl_fmt_sarif_where(char *buf, size_t len, const struct sl_sym_frame *f)
 {
+    /* Cut on a character boundary: half a character would void the message. */
     if (sl_fmt_sarif_located(f))
-        snprintf(buf, len, "%s (%s:%d)", f->function, sl_util_basename(f->file), f->line);
+        sl_util_snprintf_utf8(buf, len, "%s (%s:%d)", f->function, sl_util_basename(f->file),
+                              f->line);
     else
-        snprintf(buf, len, "%s", f->function);
+        sl_util_snprintf_utf8(buf, len, "%s", f->function);
 }
 
 /* " in fn (file:line)" for the first frame of st, or nothing. */
@@ -302,10 +304,10 @@ static char *sl_fmt_sarif_message(const struct sl_group *g)
 
 static json_t *sl_fmt_sarif_rule_json(const struct sl_fmt_sarif_rule *r)
 {
-    return json_pack("{s:s,s:s,s:{s:s},s:{s:s},s:{s:s},s:{s:s}}", "id", r->id, "name", r->name,
-                     "shortDescription", "text", r->short_desc, "fullDescription", "text",
-                     r->full_desc, "help", "text", r->help, "defaultConfiguration", "level",
-                     "error");
+    return json_pack("{s:o,s:o,s:{s:s},s:{s:s},s:{s:s},s:{s:s}}", "id", sl_fmt_json_str(r->id),
+                     "name", sl_fmt_json_str(r->name), "shortDescription", "text", r->short_desc,
+                     "fullDescription", "text", r->full_desc, "help", "text", r->help,
+                     "defaultConfiguration", "level", "error");
 }
 
 /* Index of kind in rules (an array of rule objects), added when new. */
@@ -315,9 +317,11 @@ static size_t sl_fmt_sarif_rule_index(json_t *rules, const char *kind)
                                         "Close the socket on every path."};
     size_t i;
 
-    for (i = 0; i < json_array_size(rules); i++)
-        if (strcmp(json_string_value(json_object_get(json_array_get(rules, i), "id")), kind) == 0)
+    for (i = 0; i < json_array_size(rules); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(rules, i), "id"));
+        if (id && strcmp(id, kind) == 0)
             return i;
+    }
     json_array_append_new(rules, sl_fmt_sarif_rule_json(sl_fmt_sarif_swept_rule(kind)
                                                             ? sl_fmt_sarif_swept_rule(kind)
                                                             : &generic));
@@ -354,11 +358,11 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     const struct sl_sym_stack *bug = sl_fmt_sarif_swept_stack(g);
     char *msg = sl_fmt_sarif_message(g);
 
-    json_object_set_new(res, "ruleId", json_string(g->kind));
+    json_object_set_new(res, "ruleId", sl_fmt_json_str(g->kind));
     json_object_set_new(res, "ruleIndex",
                         json_integer((json_int_t)sl_fmt_sarif_rule_index(rules, g->kind)));
     json_object_set_new(res, "level", json_string("error"));
-    json_object_set_new(res, "message", json_pack("{s:s}", "text", msg));
+    json_object_set_new(res, "message", json_pack("{s:o}", "text", sl_fmt_json_str(msg)));
     free(msg);
     /* Code-scanning tools need a location: the located read, else the
      * located creation, else the module of the first frame; for the kinds
@@ -394,7 +398,8 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     json_object_set_new(props, "held_ms_median", json_integer(g->held_median));
     json_object_set_new(props, "held_ms_max", json_integer(g->held_max));
     json_object_set_new(props, "closed_late", json_integer((json_int_t)g->closed_late));
-    json_object_set_new(props, "tcp_state", g->tcp_state ? json_string(g->tcp_state) : json_null());
+    json_object_set_new(props, "tcp_state",
+                        g->tcp_state ? sl_fmt_json_str(g->tcp_state) : json_null());
     sl_fmt_sarif_swept_extras(stacks, props, g, cwd);
     json_object_set_new(res, "properties", props);
     return res;
@@ -437,8 +442,10 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     json_object_set_new(props, "leaks", json_integer(set->leaks));
     json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks));
     for (size_t i = 0; supp && i < supp->n; i++)
-        json_array_append_new(supps, json_pack("{s:s,s:I}", "rule", supp->rules[i].text, "count",
-                                               (json_int_t)supp->rules[i].count));
+        if (sl_fmt_rule_listed(&supp->rules[i]))
+            json_array_append_new(supps, json_pack("{s:o,s:I}", "rule",
+                                                   sl_fmt_json_str(supp->rules[i].text), "count",
+                                                   (json_int_t)supp->rules[i].count));
     json_object_set_new(props, "suppressions", supps);
     json_object_set_new(run, "properties", props);
     json_object_set_new(root, "runs", json_pack("[o]", run));

@@ -20,6 +20,14 @@ bool sl_fmt_want_colour(FILE *out)
     return isatty(fileno(out)) && (!nc || !*nc);
 }
 
+/* Every string that came from a log or a debug file goes out through here:
+ * escape sequences in a program name must not clear the screen or forge a
+ * SUMMARY line. */
+static void sl_fmt_put(FILE *out, const char *s)
+{
+    sl_util_fputs_safe(s, out);
+}
+
 static const char *sl_fmt_s(size_t n)
 {
     return n == 1 ? "" : "s";
@@ -96,8 +104,9 @@ static void sl_fmt_headline(FILE *out, const struct sl_fmt_style *st, const stru
 {
     if (sl_fmt_swept_headline(out, st, g))
         return;
-    fprintf(out, "%s==sockleak== %s: %zu socket%s ", st->head, g->kind, g->count,
-            sl_fmt_s(g->count));
+    fprintf(out, "%s==sockleak== ", st->head);
+    sl_fmt_put(out, g->kind);
+    fprintf(out, ": %zu socket%s ", g->count, sl_fmt_s(g->count));
     const char *was = g->count == 1 ? "was" : "were";
     const char *closed = sl_group_closed_words(g);
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT) == 0)
@@ -130,15 +139,23 @@ static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *t
         fprintf(out, "    #%zu 0x%" PRIx64, i, f->address);
         if (!*f->module)
             fprintf(out, " (unknown module)");
-        else if (sl_fmt_raw(f))
-            fprintf(out, " (%s+0x%" PRIx64 ")", f->module, f->address);
-        else {
-            fprintf(out, " in %s%s%s", st->func, f->function, st->off);
-            if (f->file && f->line > 0)
-                fprintf(out, " %s:%d", f->file, f->line);
-            else if (f->file)
-                fprintf(out, " %s", f->file);
-            fprintf(out, " (%s)", f->module);
+        else if (sl_fmt_raw(f)) {
+            fputs(" (", out);
+            sl_fmt_put(out, f->module);
+            fprintf(out, "+0x%" PRIx64 ")", f->address);
+        } else {
+            fprintf(out, " in %s", st->func);
+            sl_fmt_put(out, f->function);
+            fprintf(out, "%s", st->off);
+            if (f->file) {
+                fputc(' ', out);
+                sl_fmt_put(out, f->file);
+                if (f->line > 0)
+                    fprintf(out, ":%d", f->line);
+            }
+            fputs(" (", out);
+            sl_fmt_put(out, f->module);
+            fputc(')', out);
         }
         if (f->inlined)
             fprintf(out, " [inlined]");
@@ -194,8 +211,9 @@ static void sl_fmt_swept_example(FILE *out, const struct sl_group_example *e)
 /* A listener with connections closed in its accept queue. */
 static void sl_fmt_listener_example(FILE *out, const struct sl_group_example *e)
 {
-    fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": listener %s, %" PRId64 " closed before accept",
-            e->pid, e->fd, *e->local ? e->local : "?", e->sockets);
+    fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": listener ", e->pid, e->fd);
+    sl_fmt_put(out, *e->local ? e->local : "?");
+    fprintf(out, ", %" PRId64 " closed before accept", e->sockets);
     if (e->has & SL_LOGREAD_HAS_QUEUED)
         fprintf(out, ", %" PRId64 " queued", e->queued);
     if (e->has & SL_LOGREAD_HAS_BACKLOG)
@@ -216,19 +234,20 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         if (g->listen_sym.n)
             sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
     }
-    if (g->tcp_state)
-        fprintf(out, "  kernel state at the deadline: %s\n", g->tcp_state);
-    else
-        fprintf(out, "  kernel state at the deadline: unknown (not a TCP socket)\n");
+    fputs("  kernel state at the deadline: ", out);
+    sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
+    fputc('\n', out);
     for (i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
         const struct sl_group_example *e = &g->examples[i];
         if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
             sl_fmt_listener_example(out, e);
             continue;
         }
-        fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": %s <- %s, held %" PRId64 " ms%s", e->pid,
-                e->fd, *e->local ? e->local : "?", *e->peer ? e->peer : "?", e->held_ms,
-                e->closed ? " (closed late)" : "");
+        fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": ", e->pid, e->fd);
+        sl_fmt_put(out, *e->local ? e->local : "?");
+        fputs(" <- ", out);
+        sl_fmt_put(out, *e->peer ? e->peer : "?");
+        fprintf(out, ", held %" PRId64 " ms%s", e->held_ms, e->closed ? " (closed late)" : "");
         sl_fmt_swept_example(out, e);
     }
     fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
@@ -236,8 +255,10 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         fprintf(out, "; %zu closed after the deadline", g->closed_late);
     fputc('\n', out);
     fprintf(out, "  in %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (i = 0; i < g->n_programs; i++)
-        fprintf(out, "%s%s", i ? ", " : "", g->programs[i]);
+    for (i = 0; i < g->n_programs; i++) {
+        fputs(i ? ", " : "", out);
+        sl_fmt_put(out, g->programs[i]);
+    }
     if (g->more_programs)
         fprintf(out, " and %zu more", g->more_programs);
     fputs("\n\n", out);
@@ -273,7 +294,9 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
         if (!any)
             fprintf(out, "Suppressions used:\n  count rule\n");
         any = true;
-        fprintf(out, "%7zu %s\n", supp->rules[i].count, supp->rules[i].text);
+        fprintf(out, "%7zu ", supp->rules[i].count);
+        sl_fmt_put(out, supp->rules[i].text);
+        fputc('\n', out);
     }
     if (any)
         fputc('\n', out);

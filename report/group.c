@@ -67,8 +67,8 @@ static int64_t sl_group_sat_add64(int64_t a, int64_t b)
 /* The stacks that name the bug make the call site: for close_wait and
  * unclosed_after_shutdown (and unknown kinds) the EOF read and the creation;
  * for the kernel-swept kinds the stacks they carry instead (no EOF read). */
-static void sl_group_key(struct sl_group_buf *b, const struct sl_logread_process *p,
-                         const struct sl_logread_finding *f, size_t max_frames)
+static void sl_group_stacks_key(struct sl_group_buf *b, const struct sl_logread_process *p,
+                                const struct sl_logread_finding *f, size_t max_frames)
 {
     const struct sl_logread_stack *first = &f->eof_stack, *second = &f->open_stack;
 
@@ -117,17 +117,35 @@ static void sl_group_example_swept(struct sl_group_example *e, const struct sl_l
     e->has = f->has;
 }
 
-static void sl_group_add_state(struct sl_group *g, const char *tcp_state)
+/* The group key of f (malloc'd): kind, both stacks, and the process's own
+ * suppressions file. */
+static char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
+                          size_t max_frames)
+{
+    struct sl_group_buf b = {0};
+
+    sl_group_stacks_key(&b, p, f, max_frames);
+    /* A process's own suppressions file applies to its findings only: they
+     * group apart from those of processes without it. */
+    if (p->suppressions) {
+        sl_group_append(&b, "|");
+        sl_group_append(&b, p->suppressions);
+    }
+    return b.s;
+}
+
+/* Counts f's kernel state in g. */
+static void sl_group_add_state(struct sl_group *g, const struct sl_logread_finding *f)
 {
     size_t i;
 
     for (i = 0; i < g->n_states; i++)
-        if ((!g->states[i].state && !tcp_state) ||
-            (g->states[i].state && tcp_state && strcmp(g->states[i].state, tcp_state) == 0))
+        if ((!g->states[i].state && !f->tcp_state) ||
+            (g->states[i].state && f->tcp_state && strcmp(g->states[i].state, f->tcp_state) == 0))
             break;
     if (i == g->n_states) {
         g->states = sl_util_xrealloc(g->states, (g->n_states + 1) * sizeof(*g->states));
-        g->states[g->n_states].state = tcp_state;
+        g->states[g->n_states].state = f->tcp_state;
         g->states[g->n_states].count = 0;
         g->n_states++;
     }
@@ -137,22 +155,21 @@ static void sl_group_add_state(struct sl_group *g, const char *tcp_state)
 static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
                          const struct sl_logread_finding *f, size_t max_frames)
 {
-    struct sl_group_buf b = {0};
+    char *key = sl_group_key(p, f, max_frames);
     struct sl_group *g;
     size_t i;
 
-    sl_group_key(&b, p, f, max_frames);
-
-    HASH_FIND_STR(set->hash, b.s, g);
+    HASH_FIND_STR(set->hash, key, g);
     if (g) {
-        free(b.s);
+        free(key);
     } else {
         g = sl_util_xcalloc(1, sizeof(*g));
-        g->key = b.s;
+        g->key = key;
         g->kind = f->kind;
         g->last_proc = -1;
         g->rep_proc = p;
         g->rep = f;
+        g->supp_scope = p->suppressions;
         g->suppressed_by = -1;
         HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
     }
@@ -190,7 +207,7 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
     g->held[g->n_held++] = f->held_ms;
     if (f->closed)
         g->closed_late = sl_group_sat_add(g->closed_late, f->sockets);
-    sl_group_add_state(g, f->tcp_state);
+    sl_group_add_state(g, f);
 }
 
 static int sl_group_cmp_i64(const void *a, const void *b)
@@ -220,8 +237,9 @@ static void sl_group_finish(struct sl_group *g)
         g->held_median = 0;
     else if (g->n_held % 2)
         g->held_median = g->held[g->n_held / 2];
-    else
-        g->held_median = (g->held[g->n_held / 2 - 1] + g->held[g->n_held / 2]) / 2;
+    else /* halves first: two times near INT64_MAX must not overflow */
+        g->held_median = g->held[g->n_held / 2 - 1] / 2 + g->held[g->n_held / 2] / 2 +
+                         (g->held[g->n_held / 2 - 1] % 2 + g->held[g->n_held / 2] % 2) / 2;
     g->tcp_state = NULL;
     for (size_t i = 0; i < g->n_states; i++)
         if (g->states[i].state && g->states[i].count > best) {
@@ -259,13 +277,14 @@ void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *log
         int64_t floor = 0, eof_floor = 0;
         for (size_t fi = 0; fi < p->n_findings; fi++) {
             sl_group_add(set, (long)pi, p, &p->findings[fi], max_frames);
-            floor = sl_group_sat_add64(floor, p->findings[fi].sockets);
-            eof_floor += sl_group_read_eof(&p->findings[fi]);
+            floor = sl_util_sat_add(floor, p->findings[fi].sockets);
+            eof_floor = sl_util_sat_add(eof_floor, sl_group_read_eof(&p->findings[fi]));
         }
-        set->sockets = sl_group_sat_add64(set->sockets, p->sockets > floor ? p->sockets : floor);
-        set->eof_seen += p->eof_seen > eof_floor ? p->eof_seen : eof_floor;
-        set->findings = sl_group_sat_add64(set->findings, floor);
-        set->lost += p->lost;
+        set->sockets = sl_util_sat_add(set->sockets, p->sockets > floor ? p->sockets : floor);
+        set->eof_seen =
+            sl_util_sat_add(set->eof_seen, p->eof_seen > eof_floor ? p->eof_seen : eof_floor);
+        set->findings = sl_util_sat_add(set->findings, floor);
+        set->lost = sl_util_sat_add(set->lost, p->lost);
         if (p->lost_errno)
             set->lost_errno = p->lost_errno;
     }

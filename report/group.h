@@ -57,7 +57,8 @@ struct sl_group {
     int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
     size_t at_exit_count;                  /* sockets reported at process exit */
     unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */
-    long suppressed_by; /* rule index, -1 when reported */
+    const char *supp_scope; /* its processes' own suppressions file, or NULL */
+    long suppressed_by;     /* rule index, -1 when reported */
     UT_hash_handle hh;
 };
 

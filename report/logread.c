@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <uthash.h>
 
 /* Past this many warnings in one file the rest are only counted: a file of
  * garbage must not bury the report. */
@@ -21,29 +23,40 @@ struct sl_logread_ctx {
     const char *path;
     size_t line;
     size_t warnings;
-    long cur;  /* index of the process records attach to, -1 for none */
-    bool skip; /* the current process is filtered out */
+    long cur;     /* index of the process records attach to, -1 for none */
+    bool skip;    /* the current process is filtered out */
+    bool trusted; /* owned by the reader or root: header suppressions kept */
+    bool said_untrusted;
 };
 
 __attribute__((format(printf, 2, 3))) static void sl_logread_warn(struct sl_logread_ctx *c,
                                                                   const char *fmt, ...)
 {
     va_list ap;
+    char *msg = NULL;
 
     c->set->n_warnings++;
     if (++c->warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
         return;
-    fprintf(stderr, "sockleak: warning: %s:%zu: ", c->path, c->line);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
     va_end(ap);
+    /* Names and messages quote the log: never raw onto a terminal. */
+    fputs("sockleak: warning: ", stderr);
+    sl_util_fputs_safe(c->path, stderr);
+    fprintf(stderr, ":%zu: ", c->line);
+    sl_util_fputs_safe(msg ? msg : "(out of memory)", stderr);
     fputc('\n', stderr);
+    free(msg);
 }
 
 void sl_logread_init(struct sl_logread_set *set, const char *run_id)
 {
     memset(set, 0, sizeof(*set));
     set->run_id = run_id ? sl_util_xstrdup(run_id) : NULL;
+    set->max_line = SL_LOG_MAX_LINE;
+    set->max_proc_bytes = SL_LOGREAD_MAX_PROC_BYTES;
 }
 
 static const char *sl_logread_str(json_t *o, const char *key)
@@ -52,21 +65,72 @@ static const char *sl_logread_str(json_t *o, const char *key)
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* A copy of s cut to SL_LOGREAD_MAX_STR bytes on a character boundary ("" for
+ * NULL): what one record can make the reader keep is bounded. */
+static char *sl_logread_dup(const char *s)
+{
+    size_t n;
+    char *d;
+
+    if (!s)
+        return sl_util_xstrdup("");
+    n = strnlen(s, SL_LOGREAD_MAX_STR + 1);
+    if (n > SL_LOGREAD_MAX_STR)
+        n = sl_util_utf8_cut(s, SL_LOGREAD_MAX_STR);
+    d = sl_util_xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
 static int64_t sl_logread_int(json_t *o, const char *key, int64_t dflt)
 {
     json_t *v = json_object_get(o, key);
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
 }
 
+/* A count or duration: negative values from a damaged log read as 0. */
+static int64_t sl_logread_count(json_t *o, const char *key, int64_t dflt)
+{
+    int64_t v = sl_logread_int(o, key, dflt);
+    return v < 0 ? 0 : v;
+}
+
+/* One entry of a process's module hash. */
+struct sl_logread_modref {
+    int64_t id;
+    size_t pos;
+    UT_hash_handle hh;
+};
+
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc, int64_t id)
 {
-    /* Every frame of every stack asks: ids are small, so an index first. */
-    if (id >= 0 && (uint64_t)id < proc->n_mod_index)
-        return proc->mod_index[id] ? &proc->modules[proc->mod_index[id] - 1] : NULL;
-    for (size_t i = 0; i < proc->n_modules; i++)
-        if (proc->modules[i].id == id)
-            return &proc->modules[i];
-    return NULL;
+    struct sl_logread_modref *head = proc->mod_hash, *r;
+
+    /* Every frame of every stack asks: a hash lookup, never a scan. */
+    HASH_FIND(hh, head, &id, sizeof(id), r);
+    return r ? &proc->modules[r->pos] : NULL;
+}
+
+/* The header's suppressions file, when this log may name one: a log anyone
+ * could have dropped into the tree must not silence findings, and a relative
+ * path would be looked up wherever the reader happens to be. */
+static char *sl_logread_header_supp(struct sl_logread_ctx *c, const char *supp)
+{
+    if (!supp || !*supp)
+        return NULL;
+    if (!c->trusted) {
+        if (!c->said_untrusted)
+            sl_logread_warn(c, "the log is owned by another user: the suppressions file its "
+                               "header names is not used");
+        c->said_untrusted = true;
+        return NULL;
+    }
+    if (supp[0] != '/') {
+        sl_logread_warn(c, "the header's suppressions path is not absolute, not used");
+        return NULL;
+    }
+    return sl_logread_dup(supp);
 }
 
 static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
@@ -95,35 +159,23 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
     p->source = sl_util_xstrdup(c->path);
     p->pid = sl_logread_int(o, "pid", -1);
     p->ppid = sl_logread_int(o, "ppid", -1);
-    p->program = sl_util_xstrdup0(sl_logread_str(o, "program"));
-    p->exe = sl_util_xstrdup0(sl_logread_str(o, "exe"));
-    p->run_id = sl_util_xstrdup0(run_id);
-    const char *supp = sl_logread_str(o, "suppressions");
-    p->suppressions = supp && *supp ? sl_util_xstrdup(supp) : NULL;
+    p->program = sl_logread_dup(sl_logread_str(o, "program"));
+    p->exe = sl_logread_dup(sl_logread_str(o, "exe"));
+    p->run_id = sl_logread_dup(run_id);
+    p->suppressions = sl_logread_header_supp(c, sl_logread_str(o, "suppressions"));
     p->start_unix_ms = sl_logread_int(o, "start_unix_ms", 0);
     p->deadline_ms = sl_logread_int(o, "deadline_ms", -1);
     p->frames = sl_logread_int(o, "frames", -1);
     c->cur = (long)set->n_procs++;
 }
 
-/* Ids beyond this are looked up linearly; the writer's are far smaller. */
-#define SL_LOGREAD_MAX_INDEXED_ID 65536
-
-static void sl_logread_index_module(struct sl_logread_process *p, json_int_t id, size_t pos)
+static void sl_logread_index_module(struct sl_logread_process *p, int64_t id, size_t pos)
 {
-    size_t n;
+    struct sl_logread_modref *r = sl_util_xmalloc(sizeof(*r));
 
-    if (id < 0 || id >= SL_LOGREAD_MAX_INDEXED_ID)
-        return;
-    if ((size_t)id >= p->n_mod_index) {
-        n = p->n_mod_index ? p->n_mod_index : 16;
-        while (n <= (size_t)id)
-            n *= 2;
-        p->mod_index = sl_util_xrealloc(p->mod_index, n * sizeof(*p->mod_index));
-        memset(p->mod_index + p->n_mod_index, 0, (n - p->n_mod_index) * sizeof(*p->mod_index));
-        p->n_mod_index = n;
-    }
-    p->mod_index[id] = pos;
+    r->id = id;
+    r->pos = pos;
+    HASH_ADD(hh, p->mod_hash, id, sizeof(r->id), r);
 }
 
 static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
@@ -145,12 +197,12 @@ static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_pr
             p->cap_modules = p->cap_modules ? 2 * p->cap_modules : 8;
             p->modules = sl_util_xrealloc(p->modules, p->cap_modules * sizeof(*p->modules));
         }
-        m = &p->modules[p->n_modules++];
-        sl_logread_index_module(p, json_integer_value(id), p->n_modules);
+        m = &p->modules[p->n_modules];
+        sl_logread_index_module(p, json_integer_value(id), p->n_modules++);
     }
     m->id = json_integer_value(id);
-    m->path = sl_util_xstrdup(path);
-    m->build_id = sl_util_xstrdup0(sl_logread_str(o, "build_id"));
+    m->path = sl_logread_dup(path);
+    m->build_id = sl_logread_dup(sl_logread_str(o, "build_id"));
     m->base = (uint64_t)sl_logread_int(o, "base", 0);
 }
 
@@ -160,7 +212,7 @@ static void sl_logread_stack(struct sl_logread_ctx *c, json_t *o, const char *ke
                              struct sl_logread_stack *st)
 {
     json_t *arr = json_object_get(o, key);
-    size_t i, bad = 0;
+    size_t i, bad = 0, n;
 
     st->frames = NULL;
     st->n = 0;
@@ -170,8 +222,14 @@ static void sl_logread_stack(struct sl_logread_ctx *c, json_t *o, const char *ke
         sl_logread_warn(c, "\"%s\" is not an array, stack ignored", key);
         return;
     }
-    st->frames = sl_util_xcalloc(json_array_size(arr), sizeof(*st->frames));
-    for (i = 0; i < json_array_size(arr); i++) {
+    n = json_array_size(arr);
+    if (n > SL_LOGREAD_MAX_FRAMES) {
+        sl_logread_warn(c, "\"%s\" has %zu frames, only the first %d kept", key, n,
+                        SL_LOGREAD_MAX_FRAMES);
+        n = SL_LOGREAD_MAX_FRAMES;
+    }
+    st->frames = sl_util_xcalloc(n, sizeof(*st->frames));
+    for (i = 0; i < n; i++) {
         json_t *f = json_array_get(arr, i);
         json_t *mod = json_array_get(f, 0), *off = json_array_get(f, 1);
 
@@ -237,16 +295,16 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     f->id = sl_logread_int(o, "id", -1);
     if (p->n_findings > 1 && f->id <= f[-1].id)
         p->ids_unordered = true;
-    f->kind = sl_util_xstrdup(kind);
+    f->kind = sl_logread_dup(kind);
     f->fd = sl_logread_int(o, "fd", -1);
-    f->family = sl_util_xstrdup0(sl_logread_str(o, "family"));
-    f->local = sl_util_xstrdup0(sl_logread_str(o, "local"));
-    f->peer = sl_util_xstrdup0(sl_logread_str(o, "peer"));
+    f->family = sl_logread_dup(sl_logread_str(o, "family"));
+    f->local = sl_logread_dup(sl_logread_str(o, "local"));
+    f->peer = sl_logread_dup(sl_logread_str(o, "peer"));
     f->inode = (uint64_t)sl_logread_int(o, "inode", 0);
     f->tcp_state =
-        sl_logread_str(o, "tcp_state") ? sl_util_xstrdup(sl_logread_str(o, "tcp_state")) : NULL;
+        sl_logread_str(o, "tcp_state") ? sl_logread_dup(sl_logread_str(o, "tcp_state")) : NULL;
     f->eof_unix_ms = sl_logread_int(o, "eof_unix_ms", 0);
-    f->held_ms = sl_logread_int(o, "held_ms", 0);
+    f->held_ms = sl_logread_count(o, "held_ms", 0);
     sl_logread_stack(c, o, "eof_stack", &f->eof_stack);
     sl_logread_stack(c, o, "open_stack", &f->open_stack);
     sl_logread_swept(c, f, o);
@@ -288,14 +346,44 @@ static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_proces
     f = sl_logread_find(p, json_integer_value(id));
     if (f) {
         f->closed = true;
-        f->held_ms = sl_logread_int(o, "held_ms", f->held_ms);
+        f->held_ms = sl_logread_count(o, "held_ms", f->held_ms);
         return;
     }
     sl_logread_warn(c, "closed record for unknown finding %lld, ignored",
                     (long long)json_integer_value(id));
 }
 
-static void sl_logread_record(struct sl_logread_ctx *c, json_t *o)
+/* True when p may keep a record of len more bytes: what one process makes
+ * the reader hold is bounded, whatever its log holds. */
+static bool sl_logread_budget(struct sl_logread_ctx *c, struct sl_logread_process *p, size_t len)
+{
+    if (p->bytes + len > c->set->max_proc_bytes) {
+        if (!p->over_budget)
+            sl_logread_warn(c,
+                            "process %lld logged more than %zu bytes of records: the rest "
+                            "of its modules and findings are left out",
+                            (long long)p->pid, c->set->max_proc_bytes);
+        p->over_budget = true;
+        return false;
+    }
+    p->bytes += len;
+    return true;
+}
+
+/* Sums saturate: two footers near INT64_MAX must not read as negative. */
+static void sl_logread_footer(struct sl_logread_process *p, json_t *o)
+{
+    int64_t lost_errno = sl_logread_int(o, "lost_errno", 0);
+
+    p->has_footer = true;
+    p->lost = sl_util_sat_add(p->lost, sl_logread_count(o, "lost", 0));
+    if (lost_errno > 0 && lost_errno < 4096)
+        p->lost_errno = (int)lost_errno;
+    p->sockets = sl_util_sat_add(p->sockets, sl_logread_count(o, "sockets", 0));
+    p->eof_seen = sl_util_sat_add(p->eof_seen, sl_logread_count(o, "eof_seen", 0));
+}
+
+static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
 {
     const char *t = sl_logread_str(o, "t");
     struct sl_logread_process *p;
@@ -321,73 +409,99 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o)
     }
     p = &c->set->procs[c->cur];
     if (strcmp(t, SL_REC_MODULE) == 0) {
-        sl_logread_module_rec(c, p, o);
+        if (sl_logread_budget(c, p, len))
+            sl_logread_module_rec(c, p, o);
     } else if (strcmp(t, SL_REC_FINDING) == 0) {
-        sl_logread_finding(c, p, o);
+        if (sl_logread_budget(c, p, len))
+            sl_logread_finding(c, p, o);
     } else if (strcmp(t, SL_REC_CLOSED) == 0) {
         sl_logread_closed(c, p, o);
     } else {
-        p->has_footer = true;
-        p->lost += sl_logread_int(o, "lost", 0);
-        if (sl_logread_int(o, "lost_errno", 0) > 0)
-            p->lost_errno = (int)sl_logread_int(o, "lost_errno", 0);
-        p->sockets += sl_logread_int(o, "sockets", 0);
-        p->eof_seen += sl_logread_int(o, "eof_seen", 0);
+        sl_logread_footer(p, o);
     }
+}
+
+/* One line of the log, len bytes at buf (NUL-terminated). */
+static void sl_logread_line(struct sl_logread_ctx *c, char *buf, size_t len, bool complete)
+{
+    json_error_t err;
+    json_t *o = json_loadb(buf, len, 0, &err);
+
+    if (!o || !json_is_object(o)) {
+        if (!complete)
+            sl_logread_warn(c, "truncated last line ignored (cut short: the process "
+                               "was killed, or a write failed)");
+        else
+            sl_logread_warn(c, "corrupt line ignored: %s", o ? "not an object" : err.text);
+        json_decref(o);
+        return;
+    }
+    sl_logread_record(c, o, len);
+    json_decref(o);
+}
+
+int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted)
+{
+    struct sl_logread_ctx c = {.set = set, .path = name, .cur = -1, .trusted = trusted};
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool too_long, complete;
+
+    set->n_files++;
+    while ((len = sl_util_readline(fp, &buf, &cap, set->max_line, &too_long, &complete)) >= 0) {
+        c.line++;
+        if (too_long)
+            sl_logread_warn(&c, "line longer than %zu bytes, ignored", set->max_line);
+        else if (len > 0)
+            sl_logread_line(&c, buf, (size_t)len, complete);
+    }
+    free(buf);
+    if (ferror(fp)) {
+        fputs("sockleak: error reading ", stderr);
+        sl_util_fputs_safe(name, stderr);
+        fprintf(stderr, ": %s\n", strerror(errno));
+        return -1;
+    }
+    if (c.warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE) {
+        fputs("sockleak: warning: ", stderr);
+        sl_util_fputs_safe(name, stderr);
+        fprintf(stderr, ": %zu more problems not shown\n",
+                c.warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
+    }
+    return 0;
+}
+
+/* Reads the log at path. Only a regular file is opened (O_NONBLOCK: a FIFO
+ * must not hang the report); in a directory anything else is skipped with a
+ * warning, on the command line it is an error. */
+static int sl_logread_open(struct sl_logread_set *set, const char *path, bool in_dir)
+{
+    struct stat st;
+    const char *why;
+    int fd = sl_util_open_regular(path, 0, &st, &why), rc;
+    FILE *fp;
+
+    if (fd < 0 || !(fp = fdopen(fd, "r"))) {
+        if (fd >= 0) {
+            why = strerror(errno);
+            close(fd);
+        }
+        fprintf(stderr, "sockleak: %scannot read ", in_dir ? "warning: " : "");
+        sl_util_fputs_safe(path, stderr);
+        fprintf(stderr, ": %s%s\n", why, in_dir ? ", skipped" : "");
+        if (in_dir)
+            set->n_warnings++;
+        return in_dir ? 0 : -1;
+    }
+    rc = sl_logread_stream(set, fp, path, st.st_uid == getuid() || st.st_uid == 0);
+    fclose(fp);
+    return rc;
 }
 
 int sl_logread_file(struct sl_logread_set *set, const char *path)
 {
-    struct sl_logread_ctx c = {.set = set, .path = path, .cur = -1};
-    FILE *fp = fopen(path, "re");
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-
-    if (!fp) {
-        fprintf(stderr, "sockleak: cannot read %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    set->n_files++;
-    while ((len = getline(&buf, &cap, fp)) >= 0) {
-        bool complete = len > 0 && buf[len - 1] == '\n';
-        json_error_t err;
-        json_t *o;
-
-        c.line++;
-        if (complete)
-            buf[--len] = '\0';
-        if (len == 0)
-            continue;
-        if (len > SL_LOG_MAX_LINE) {
-            sl_logread_warn(&c, "line longer than %d bytes, ignored", SL_LOG_MAX_LINE);
-            continue;
-        }
-        o = json_loadb(buf, (size_t)len, 0, &err);
-        if (!o || !json_is_object(o)) {
-            if (!complete)
-                sl_logread_warn(&c, "truncated last line ignored (cut short: the process "
-                                    "was killed, or a write failed)");
-            else
-                sl_logread_warn(&c, "corrupt line ignored: %s", o ? "not an object" : err.text);
-            json_decref(o);
-            continue;
-        }
-        sl_logread_record(&c, o);
-        json_decref(o);
-    }
-    if (ferror(fp)) {
-        fprintf(stderr, "sockleak: error reading %s: %s\n", path, strerror(errno));
-        free(buf);
-        fclose(fp);
-        return -1;
-    }
-    if (c.warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
-        fprintf(stderr, "sockleak: warning: %s: %zu more problems not shown\n", path,
-                c.warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
-    free(buf);
-    fclose(fp);
-    return 0;
+    return sl_logread_open(set, path, false);
 }
 
 struct sl_logread_entry {
@@ -429,7 +543,9 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
     int rc = 0;
 
     if (!d) {
-        fprintf(stderr, "sockleak: cannot read directory %s: %s\n", path, strerror(errno));
+        fputs("sockleak: cannot read directory ", stderr);
+        sl_util_fputs_safe(path, stderr);
+        fprintf(stderr, ": %s\n", strerror(errno));
         return -1;
     }
     while ((de = readdir(d))) {
@@ -443,7 +559,8 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
             dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
             free(full);
         }
-        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name) : !sl_logread_is_log(de->d_name))
+        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name)
+                : !sl_logread_is_log(de->d_name))
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
@@ -465,7 +582,7 @@ static int sl_logread_dir(struct sl_logread_set *set, const char *path)
             if (ents[i].dir)
                 rc = sl_logread_dir(set, full);
             else if (!ents[i].maybe_dir || stat(full, &st) != 0 || !S_ISDIR(st.st_mode))
-                rc = sl_logread_file(set, full);
+                rc = sl_logread_open(set, full, true);
         }
         free(full);
         free(ents[i].name);
@@ -479,7 +596,9 @@ int sl_logread_path(struct sl_logread_set *set, const char *path)
     struct stat st;
 
     if (stat(path, &st) < 0) {
-        fprintf(stderr, "sockleak: cannot read %s: %s\n", path, strerror(errno));
+        fputs("sockleak: cannot read ", stderr);
+        sl_util_fputs_safe(path, stderr);
+        fprintf(stderr, ": %s\n", strerror(errno));
         return -1;
     }
     if (S_ISDIR(st.st_mode))
@@ -490,6 +609,17 @@ int sl_logread_path(struct sl_logread_set *set, const char *path)
 static void sl_logread_free_stack(struct sl_logread_stack *st)
 {
     free(st->frames);
+}
+
+static void sl_logread_free_index(struct sl_logread_process *p)
+{
+    struct sl_logread_modref *r, *tmp;
+
+    HASH_ITER(hh, p->mod_hash, r, tmp)
+    {
+        HASH_DEL(p->mod_hash, r);
+        free(r);
+    }
 }
 
 void sl_logread_free(struct sl_logread_set *set)
@@ -514,7 +644,7 @@ void sl_logread_free(struct sl_logread_set *set)
             sl_logread_free_stack(&f->listen_stack);
         }
         free(p->modules);
-        free(p->mod_index);
+        sl_logread_free_index(p);
         free(p->findings);
         free(p->source);
         free(p->program);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Module id of a frame the writer could not place in any module. */
 #define SL_LOGREAD_NO_MODULE (-1)
@@ -70,23 +71,34 @@ struct sl_logread_process {
     char *program;
     char *exe;
     char *run_id;
-    char *suppressions; /* SOCKLEAK_OPTIONS suppressions= file, or NULL */
+    /* SOCKLEAK_OPTIONS suppressions= file, or NULL: kept only from a log
+     * owned by the reader or root, and only an absolute path. It applies to
+     * this process's findings alone. */
+    char *suppressions;
     int64_t start_unix_ms;
     int64_t deadline_ms;
     int64_t frames;
     struct sl_logread_module *modules;
     size_t n_modules, cap_modules;
-    size_t *mod_index; /* module id -> position in modules + 1 (0: none) */
-    size_t n_mod_index;
+    /* module id -> position in modules: a hash, so that neither a lone high
+     * id nor many sparse ones cost more than the modules themselves. */
+    struct sl_logread_modref *mod_hash;
     struct sl_logread_finding *findings;
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
     bool has_footer;
-    int64_t lost;      /* records the writer could not write (footer) */
-    int lost_errno;    /* why, as an errno value; 0 when not said */
-    int64_t sockets;
+    int64_t lost;    /* records the writer could not write (footer) */
+    int lost_errno;  /* why, as an errno value; 0 when not said */
+    int64_t sockets; /* footer sums, saturated, never negative */
     int64_t eof_seen;
+    size_t bytes;     /* log bytes kept for this process (its budget) */
+    bool over_budget; /* records past the budget were left out */
 };
+
+/* What one log may cost. The writer stays far below every one of them. */
+#define SL_LOGREAD_MAX_PROC_BYTES (64u << 20) /* module, finding lines per process */
+#define SL_LOGREAD_MAX_FRAMES 256             /* frames kept per stack */
+#define SL_LOGREAD_MAX_STR 4096               /* bytes kept of any string */
 
 struct sl_logread_set {
     struct sl_logread_process *procs;
@@ -99,6 +111,9 @@ struct sl_logread_set {
     /* Set by `run` when the output directory's file system is full at the
      * end (logs may then be cut short without a word): an errno value. */
     int outdir_errno;
+    /* Limits (set by sl_logread_init to the defaults; tests lower them). */
+    size_t max_line; /* longer lines are skipped, never held whole */
+    size_t max_proc_bytes;
 };
 
 /* Starts an empty set; run_id NULL keeps every process, otherwise only those
@@ -111,8 +126,14 @@ void sl_logread_init(struct sl_logread_set *set, const char *run_id);
  * kept. Returns 0, or -1 after printing an error when path cannot be read. */
 int sl_logread_path(struct sl_logread_set *set, const char *path);
 
-/* Adds one file; same contract as sl_logread_path. */
+/* Adds one file; same contract as sl_logread_path. Only a regular file is
+ * read: anything else (a FIFO, a device) is an error. */
 int sl_logread_file(struct sl_logread_set *set, const char *path);
+
+/* Reads the log in fp, named name in warnings. trusted: the log is owned by
+ * the reader or root, so its headers' suppressions files are kept. Returns
+ * 0, or -1 after printing an error when fp cannot be read. */
+int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted);
 
 /* The module with this id in proc, or NULL. */
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc,

@@ -7,8 +7,9 @@
 #include <string.h>
 
 /* Adds the suppression files the processes named in SOCKLEAK_OPTIONS
- * (suppressions=, recorded in their log headers), each file once. One that
- * cannot be read has already said why; the report goes on without it. */
+ * (suppressions=, kept by the reader only from logs it may trust), each file
+ * once, scoped to the processes that named it. One that cannot be used has
+ * already said why; the report goes on without it. */
 static void sl_report_log_suppressions(struct sl_supp_set *set, const struct sl_logread_set *logs)
 {
     for (size_t i = 0; i < logs->n_procs; i++) {
@@ -17,7 +18,7 @@ static void sl_report_log_suppressions(struct sl_supp_set *set, const struct sl_
         for (size_t j = 0; f && j < i && !seen; j++)
             seen = logs->procs[j].suppressions && strcmp(logs->procs[j].suppressions, f) == 0;
         if (f && !seen)
-            sl_supp_load(set, f);
+            sl_supp_load_scoped(set, f);
     }
 }
 

@@ -7,8 +7,10 @@
 #include "group.h"
 
 struct sl_supp_rule {
-    char *text; /* the line as written, for the report */
-    char *kind; /* a finding kind or "*" */
+    char *text;  /* the line as written, or FILE:LINE for a log-named file */
+    char *scope; /* NULL: every finding; else only groups of processes whose
+                  * header named this file (sl_group.supp_scope) */
+    char *kind;  /* a finding kind or "*" */
     char *pattern;
     size_t count; /* leaked sockets it suppressed */
 };
@@ -18,9 +20,21 @@ struct sl_supp_set {
     size_t n, cap;
 };
 
-/* Adds the rules of file to set. Returns 0, or -1 after printing an error
- * (file:line for a bad line, or why the file cannot be read). */
+/* Longest rule line and largest file read: a suppressions file is a short
+ * hand-written list. */
+#define SL_SUPP_MAX_LINE 4096
+#define SL_SUPP_MAX_BYTES (1u << 20)
+
+/* Adds the rules of file to set. Only a regular file is read. Returns 0, or
+ * -1 after printing an error (file:line for a bad line, or why the file
+ * cannot be read). */
 int sl_supp_load(struct sl_supp_set *set, const char *file);
+
+/* Adds the rules of a file named in a log header, scoped to the processes
+ * that named it. Nothing of the file's content is ever printed or kept for
+ * the report: rules are shown as FILE:LINE, bad lines are skipped with a
+ * warning naming FILE:LINE only. Returns 0, or -1 after a warning. */
+int sl_supp_load_scoped(struct sl_supp_set *set, const char *file);
 
 /* Adds one rule; false when line is not `kind:pattern`. */
 bool sl_supp_add(struct sl_supp_set *set, const char *line);

@@ -80,10 +80,11 @@ void sl_sym_free(struct sl_sym_ctx *ctx)
     free(ctx);
 }
 
-/* Opens file with libdwfl as module path, cached under key. file NULL: not
- * found, the entry only remembers that. */
+/* Reads the open file fd (named file) with libdwfl as module path, cached
+ * under key; libdwfl takes fd when it accepts the file, else it is closed
+ * here. fd -1: not found, the entry only remembers that. */
 static struct sl_sym_mod *sl_sym_load(struct sl_sym_ctx *ctx, const char *key, const char *path,
-                                      const char *file, bool warn)
+                                      const char *file, int fd, bool warn)
 {
     struct sl_sym_mod *m;
     const unsigned char *bits;
@@ -95,20 +96,23 @@ static struct sl_sym_mod *sl_sym_load(struct sl_sym_ctx *ctx, const char *key, c
     m->path = sl_util_xstrdup(path);
     m->disk_build_id = sl_util_xstrdup("");
     HASH_ADD_KEYPTR(hh, ctx->mods, m->key, strlen(m->key), m);
-    if (!file)
+    if (fd < 0)
         return m;
     m->dwfl = dwfl_begin(&ctx->callbacks);
-    if (!m->dwfl)
+    if (!m->dwfl) {
+        close(fd);
         return m;
+    }
     dwfl_report_begin(m->dwfl);
-    m->mod = dwfl_report_elf(m->dwfl, sl_util_basename(path), file, -1, 0, false);
+    m->mod = dwfl_report_elf(m->dwfl, sl_util_basename(path), file, fd, 0, false);
     dwfl_report_end(m->dwfl, NULL, NULL);
     if (!m->mod) {
-        if (warn && !ctx->quiet)
-            fprintf(stderr,
-                    "sockleak: warning: cannot read %s: %s; its frames are shown as "
-                    "module+offset\n",
-                    file, dwfl_errmsg(-1));
+        close(fd);
+        if (warn && !ctx->quiet) {
+            fputs("sockleak: warning: cannot read ", stderr);
+            sl_util_fputs_safe(file, stderr);
+            fprintf(stderr, ": %s; its frames are shown as module+offset\n", dwfl_errmsg(-1));
+        }
         return m;
     }
     if (!dwfl_module_getelf(m->mod, &m->bias)) {
@@ -128,22 +132,28 @@ static struct sl_sym_mod *sl_sym_load(struct sl_sym_ctx *ctx, const char *key, c
 static struct sl_sym_mod *sl_sym_open(struct sl_sym_ctx *ctx, const char *path)
 {
     struct sl_sym_mod *m;
+    struct stat st;
+    const char *why;
+    int fd;
 
     HASH_FIND_STR(ctx->mods, path, m);
     if (m)
         return m;
     /* Pseudo-modules such as linux-vdso.so.1 have no file: no warning. */
     if (!strchr(path, '/'))
-        return sl_sym_load(ctx, path, path, NULL, false);
-    if (access(path, R_OK) != 0) {
+        return sl_sym_load(ctx, path, path, NULL, -1, false);
+    /* A path from a log: only a regular file is opened (a FIFO would hang). */
+    errno = 0;
+    fd = sl_util_open_regular(path, 0, &st, &why);
+    if (fd < 0) {
         /* Warned about at its first frame, unless a debug file found by
          * build-id stands in for it. */
         int err = errno;
-        m = sl_sym_load(ctx, path, path, NULL, false);
-        m->open_errno = err ? err : ENOENT;
+        m = sl_sym_load(ctx, path, path, NULL, -1, false);
+        m->open_errno = err ? err : -1; /* -1: not a regular file */
         return m;
     }
-    return sl_sym_load(ctx, path, path, path, true);
+    return sl_sym_load(ctx, path, path, path, fd, true);
 }
 
 /* The module that ran, when the file at path was rebuilt since: a file named
@@ -155,7 +165,9 @@ static struct sl_sym_mod *sl_sym_open_by_build_id(struct sl_sym_ctx *ctx, const 
 {
     struct sl_sym_mod *m;
     char *key = sl_util_xjoin(path, "\n", build_id), *list, *save = NULL, file[PATH_MAX];
-    const char *found = NULL;
+    const char *found = NULL, *why;
+    struct stat st;
+    int fd = -1;
 
     HASH_FIND_STR(ctx->mods, key, m);
     if (m) {
@@ -173,13 +185,13 @@ static struct sl_sym_mod *sl_sym_open_by_build_id(struct sl_sym_ctx *ctx, const 
             for (int debug = 1; debug >= 0 && !found; debug--) {
                 snprintf(file, sizeof(file), "%s/.build-id/%.2s/%s%s", dir, build_id, build_id + 2,
                          debug ? ".debug" : "");
-                if (access(file, R_OK) == 0)
+                if ((fd = sl_util_open_regular(file, 0, &st, &why)) >= 0)
                     found = file;
             }
         }
         free(list);
     }
-    m = sl_sym_load(ctx, key, path, found, false);
+    m = sl_sym_load(ctx, key, path, found, fd, false);
     free(key);
     if (m->mod && strcmp(m->disk_build_id, build_id) != 0)
         m->mod = NULL;
@@ -197,11 +209,14 @@ static bool sl_sym_stale(struct sl_sym_ctx *ctx, struct sl_sym_mod *m, const cha
             return true;
     m->warned_ids = sl_util_xrealloc(m->warned_ids, (m->n_warned + 1) * sizeof(char *));
     m->warned_ids[m->n_warned++] = sl_util_xstrdup(build_id);
-    if (!ctx->quiet)
-        fprintf(stderr,
-                "sockleak: warning: %s changed since the run (build-id %s on disk, %s in the "
-                "log); its frames are shown without source lines\n",
-                m->path, *m->disk_build_id ? m->disk_build_id : "none", build_id);
+    if (!ctx->quiet) {
+        fputs("sockleak: warning: ", stderr);
+        sl_util_fputs_safe(m->path, stderr);
+        fprintf(stderr, " changed since the run (build-id %s on disk, ",
+                *m->disk_build_id ? m->disk_build_id : "none");
+        sl_util_fputs_safe(build_id, stderr);
+        fputs(" in the log); its frames are shown without source lines\n", stderr);
+    }
     return true;
 }
 
@@ -228,7 +243,7 @@ static void sl_sym_push_raw(struct sl_sym_stack *out, const char *path, uint64_t
 {
     char name[512];
 
-    snprintf(name, sizeof(name), "%s+0x%" PRIx64, sl_util_basename(path), offset);
+    sl_util_snprintf_utf8(name, sizeof(name), "%s+0x%" PRIx64, sl_util_basename(path), offset);
     sl_sym_push(out, name, NULL, 0, path, offset, false, stale);
 }
 
@@ -396,11 +411,12 @@ void sl_sym_frame(struct sl_sym_ctx *ctx, const char *path, const char *build_id
         }
     }
     if (!m->mod) {
-        if (m->open_errno && !ctx->quiet)
-            fprintf(stderr,
-                    "sockleak: warning: cannot open %s: %s; its frames are shown as "
-                    "module+offset\n",
-                    path, strerror(m->open_errno));
+        if (m->open_errno && !ctx->quiet) {
+            fputs("sockleak: warning: cannot open ", stderr);
+            sl_util_fputs_safe(path, stderr);
+            fprintf(stderr, ": %s; its frames are shown as module+offset\n",
+                    m->open_errno < 0 ? "not a regular file" : strerror(m->open_errno));
+        }
         m->open_errno = 0;
         sl_sym_push_raw(out, path, offset, false);
         return;
