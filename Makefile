@@ -182,7 +182,7 @@ check: deps
 	$(MAKE) all progs examples $(UNIT_BIN)
 	$(MAKE) deps-sarif || echo "check: no SARIF validator (npm failed); its tests are skipped"
 	$(MAKE) unit unit-sanitize integration integration-lockdebug helgrind
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) FUZZ_OPTS=-verbosity=0
 
 # The unit tests again, built with AddressSanitizer and UBSan (any report fails).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
