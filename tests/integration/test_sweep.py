@@ -161,6 +161,19 @@ class IdleClosingServer:
         self.sock.close()
 
 
+def run_pool_client(code, tmp_path):
+    """Runs the Python client code (its argv[1]: the port) under sockleak
+    against an IdleClosingServer; ss's CLOSE_WAIT view is the driver's."""
+    server = IdleClosingServer()
+    script = tmp_path / "client.py"
+    script.write_text(code)
+    try:
+        return sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
+                            driver=ss_close_wait)
+    finally:
+        server.close()
+
+
 POOL_CLIENT = r"""
 import sys, time, urllib3
 port = int(sys.argv[1])
@@ -181,14 +194,7 @@ def test_python_pooled_connection_closed_by_server(tool, tmp_path):
         import urllib3  # noqa: F401 (the client needs it)
     except ImportError:
         pytest.skip("urllib3 is not installed (Debian package python3-urllib3)")
-    server = IdleClosingServer()
-    script = tmp_path / "pool.py"
-    script.write_text(POOL_CLIENT)
-    try:
-        run = sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
-                           driver=ss_close_wait)
-    finally:
-        server.close()
+    run = run_pool_client(POOL_CLIENT, tmp_path)
     truth = [t for t in run.driver_result if t[2]]  # the client's end, held by a process
     assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()
@@ -283,14 +289,7 @@ asyncio.run(main())
 def test_python_asyncio_pool_that_reads_eof_is_clean(tool, tmp_path):
     """The correct counterpart of the pool test: asyncio reads each idle
     connection's end-of-stream as it comes and the client closes it."""
-    server = IdleClosingServer()
-    script = tmp_path / "aiopool.py"
-    script.write_text(ASYNCIO_POOL)
-    try:
-        run = sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
-                           driver=ss_close_wait)
-    finally:
-        server.close()
+    run = run_pool_client(ASYNCIO_POOL, tmp_path)
     assert [t for t in run.driver_result if t[2]] == [], run.describe()
     assert run.rc == 0 and run.findings == [], run.describe()
     assert run.report["summary"]["sockets"] >= 4, run.describe()
