@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "fdtable.h"
+#include "hg.h"
 #include "loaded.h"
 #include "locks.h"
 #include "log.h"
@@ -97,6 +98,9 @@ static void sl_do_init(void)
     sl_real_init();
     sl_locks_init();
     sl_pid = getpid();
+    /* Written again only by a fork child's one thread, which helgrind cannot
+     * tell from a race with the parent's threads that read it. */
+    SL_HG_ATOMIC(&sl_pid, sizeof sl_pid);
     struct sl_options o;
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* First pass for verbosity alone, so verbosity=0 silences the second. */
