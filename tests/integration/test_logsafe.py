@@ -33,6 +33,19 @@ def preload_env(outdir):
     return env
 
 
+def run_with_link_at_log_name(out, target):
+    """ls_planted with a symbolic link to target planted at its log's
+    predictable name: (pid, exit status, stderr, the link)."""
+    planted = {}
+
+    def plant(pid):
+        planted["link"] = out / f"ls_planted.{pid}.jsonl"
+        planted["link"].symlink_to(target)
+
+    pid, rc, _, serr = run_planted(out, plant)
+    return pid, rc, serr, planted["link"]
+
+
 def run_planted(outdir, plant, mode="wait", umask=None):
     """Runs `ls_planted MODE` with the library preloaded (logs in outdir);
     once it printed its pid, plant(pid) runs, then the program goes on and
@@ -89,21 +102,15 @@ def test_symlink_to_existing_file_at_log_name_is_not_followed(tool, tmp_path):
     target.write_text("precious contents\n")
     target.chmod(0o644)
     before = target.stat()
-    planted = {}
-
-    def plant(pid):
-        planted["link"] = out / f"ls_planted.{pid}.jsonl"
-        planted["link"].symlink_to(target)
-
-    pid, rc, sout, serr = run_planted(out, plant)
+    pid, rc, serr, planted = run_with_link_at_log_name(out, target)
     assert rc == 0, f"ls_planted exited {rc}: {serr}"
     assert target.read_text() == "precious contents\n", (
         f"the log was written through the link planted at its name into {target}:\n"
         f"{target.read_text()[:500]}")
     after = target.stat()
     assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)
-    assert planted["link"].is_symlink(), "the planted link was replaced"
-    assert_leak_logged_elsewhere(out, pid, planted["link"], "link to an existing file")
+    assert planted.is_symlink(), "the planted link was replaced"
+    assert_leak_logged_elsewhere(out, pid, planted, "link to an existing file")
 
 
 @needs_root
@@ -113,18 +120,12 @@ def test_dangling_symlink_at_log_name_creates_nothing(tool, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     target = elsewhere / "made-by-root"
-    planted = {}
-
-    def plant(pid):
-        planted["link"] = out / f"ls_planted.{pid}.jsonl"
-        planted["link"].symlink_to(target)
-
-    pid, rc, sout, serr = run_planted(out, plant)
+    pid, rc, serr, planted = run_with_link_at_log_name(out, target)
     assert rc == 0, f"ls_planted exited {rc}: {serr}"
     assert not target.exists(), (
         f"a dangling link at the log's name made the process create {target}")
-    assert planted["link"].is_symlink()
-    assert_leak_logged_elsewhere(out, pid, planted["link"], "dangling link")
+    assert planted.is_symlink()
+    assert_leak_logged_elsewhere(out, pid, planted, "dangling link")
 
 
 @needs_root
