@@ -28,6 +28,14 @@
  *          is what stack frames refer to; "base" is the load bias (dlpi_addr);
  *          build_id is lowercase hex, "" when the module has none.
  *
+ * frame    {"t":"frame","id":3,"lang":"python","function":"handle",
+ *           "file":"/srv/app.py","line":12}
+ *          A frame of the program's own language ("python", "javascript",
+ *          "java"), written once, before the first record whose stacks name
+ *          it. In a stack it stands as [-2, id], in the place of the native
+ *          frames that ran it (for Python, the interpreter's evaluation loop).
+ *          line 0: unknown. ids count from 1 per process.
+ *
  * finding  {"t":"finding","id":1,"kind":"close_wait","fd":7,"family":"inet",
  *           "local":"127.0.0.1:8080","peer":"127.0.0.1:53122","inode":123,
  *           "tcp_state":"CLOSE_WAIT","eof_unix_ms":1764000001000,
@@ -91,6 +99,7 @@
 
 #define SL_REC_HEADER "header"
 #define SL_REC_MODULE "module"
+#define SL_REC_FRAME "frame"
 #define SL_REC_FINDING "finding"
 #define SL_REC_CLOSED "closed"
 #define SL_REC_FOOTER "footer"

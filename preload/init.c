@@ -12,6 +12,7 @@
 #include "hg.h"
 #include "loaded.h"
 #include "locks.h"
+#include "lframe.h"
 #include "log.h"
 #include "modules.h"
 #include "options.h"
@@ -87,6 +88,7 @@ static void sl_atfork_child(void)
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged();
+    sl_lframe_reset_logged();
     sl_sweep_reinit_child();
     sl_locks_child();
 }

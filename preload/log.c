@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "log.h"
+#include "lframe.h"
 #include "modules.h"
 #include "ownfd.h"
 #include "options.h"
@@ -544,6 +545,8 @@ static void sl_log_begin_file(void)
     struct sl_module *m;
     for (uint32_t id = 0; sl_log_created && (m = sl_modules_get(id)); id++)
         m->logged = 0;
+    if (sl_log_created)
+        sl_lframe_reset_logged();
     sl_log_created = 1;
     sl_log_header();
 }
@@ -699,7 +702,10 @@ static void sl_log_module(struct sl_module *m)
 struct sl_frames {
     const uintptr_t *pcs;
     int n;
-    struct sl_module *mod[SL_MAX_FRAMES];
+    union {
+        struct sl_module *mod;  /* a native pc: its module, or NULL */
+        struct sl_lframe *lf;   /* a language frame (SL_LFRAME_IS): or NULL */
+    } ref[SL_MAX_FRAMES];
 };
 
 static void sl_frames_of(uint32_t id, struct sl_frames *f)
@@ -709,23 +715,53 @@ static void sl_frames_of(uint32_t id, struct sl_frames *f)
         f->n = 0;
     if (f->n > SL_MAX_FRAMES)
         f->n = SL_MAX_FRAMES;
-    for (int i = 0; i < f->n; i++)
-        f->mod[i] = sl_modules_find(f->pcs[i]);
+    for (int i = 0; i < f->n; i++) {
+        if (SL_LFRAME_IS(f->pcs[i]))
+            f->ref[i].lf = sl_lframe_get(f->pcs[i]);
+        else
+            f->ref[i].mod = sl_modules_find(f->pcs[i]);
+    }
+}
+
+static void sl_log_lframe(struct sl_lframe *lf)
+{
+    struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
+    sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FRAME "\",\"id\":%u,\"lang\":", lf->id);
+    sl_buf_jstr(&b, sl_lframe_lang_name(lf->lang));
+    sl_buf_put(&b, ",\"function\":", 12);
+    sl_buf_jstr(&b, lf->function);
+    sl_buf_put(&b, ",\"file\":", 8);
+    sl_buf_jstr(&b, lf->file);
+    sl_buf_fmt(&b, ",\"line\":%d}\n", lf->line);
+    if (!b.overflow && sl_log_put(b.p, b.len) == 0)
+        lf->logged = 1;
 }
 
 /* Module records for every frame that needs one. Lock held. */
 static void sl_log_stack_modules(const struct sl_frames *st)
 {
-    for (int i = 0; i < st->n && !sl_log_broken; i++)
-        if (st->mod[i] && !st->mod[i]->logged)
-            sl_log_module(st->mod[i]);
+    for (int i = 0; i < st->n && !sl_log_broken; i++) {
+        if (SL_LFRAME_IS(st->pcs[i])) {
+            if (st->ref[i].lf && !st->ref[i].lf->logged)
+                sl_log_lframe(st->ref[i].lf);
+        } else if (st->ref[i].mod && !st->ref[i].mod->logged) {
+            sl_log_module(st->ref[i].mod);
+        }
+    }
 }
 
 static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
 {
     sl_buf_put(b, "[", 1);
     for (int i = 0; i < st->n; i++) {
-        struct sl_module *m = st->mod[i];
+        if (SL_LFRAME_IS(st->pcs[i])) {
+            if (st->ref[i].lf)
+                sl_buf_fmt(b, "%s[-2,%u]", i ? "," : "", st->ref[i].lf->id);
+            else
+                sl_buf_fmt(b, "%s[-1,0]", i ? "," : "");
+            continue;
+        }
+        struct sl_module *m = st->ref[i].mod;
         if (m)
             sl_buf_fmt(b, "%s[%u,%llu]", i ? "," : "", m->id,
                        (unsigned long long)(st->pcs[i] - m->base));

@@ -18,6 +18,7 @@
 #include <sys/mman.h>
 
 #include "hg.h"
+#include "lframe.h"
 #include "modules.h"
 #include "options.h"
 #include "stack.h"
@@ -163,6 +164,126 @@ int sl_stack_get(uint32_t id, const uintptr_t **pcs)
         return -1;
     *pcs = e->pcs;
     return (int)e->n;
+}
+
+/* ------------------------------------------------------------ language frames */
+
+struct sl_lframe_entry {
+    UT_hash_handle hh;
+    struct sl_lframe f;
+    uint32_t keylen;
+    char key[]; /* lang, line (4 bytes), function NUL file NUL */
+};
+
+#define SL_LFRAME_DIR 1024u /* up to 4M distinct frames */
+
+static struct sl_lframe_entry *sl_lframe_table;
+static struct sl_lframe_entry **sl_lframe_dir[SL_LFRAME_DIR];
+static uint32_t sl_lframe_count;
+
+/* Copy at most SL_LFRAME_NAME_MAX bytes of s, cut at a UTF-8 boundary. */
+static size_t sl_lframe_put(char *dst, const char *s)
+{
+    size_t n = s ? strnlen(s, SL_LFRAME_NAME_MAX + 1) : 0;
+    if (n > SL_LFRAME_NAME_MAX) {
+        n = SL_LFRAME_NAME_MAX;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(dst, s ? s : "", n);
+    dst[n] = '\0';
+    return n + 1;
+}
+
+static struct sl_lframe_entry *sl_lframe_add(const char *key, uint32_t keylen, unsigned hv)
+{
+    uint32_t next = sl_lframe_count + 1;
+    uint32_t chunk = next / SL_DEPOT_CHUNK;
+    if (chunk >= SL_LFRAME_DIR)
+        return NULL;
+    if (!sl_lframe_dir[chunk]) {
+        sl_lframe_dir[chunk] = sl_arena_alloc(SL_DEPOT_CHUNK * sizeof(*sl_lframe_dir[0]));
+        if (!sl_lframe_dir[chunk])
+            return NULL;
+    }
+    struct sl_lframe_entry *e = sl_arena_alloc(sizeof(*e) + keylen);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, keylen);
+    e->keylen = keylen;
+    e->f.id = next;
+    e->f.lang = (uint8_t)key[0];
+    memcpy(&e->f.line, key + 1, sizeof e->f.line);
+    e->f.function = e->key + 1 + sizeof(int);
+    e->f.file = e->f.function + strlen(e->f.function) + 1;
+    sl_depot_oom = 0;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, sl_lframe_table, e->key, keylen, hv, e);
+    if (sl_depot_oom)
+        return NULL; /* e is lost arena memory; the id was not handed out */
+    sl_lframe_dir[chunk][next % SL_DEPOT_CHUNK] = e;
+    __atomic_store_n(&sl_lframe_count, next, __ATOMIC_RELEASE);
+    return e;
+}
+
+uintptr_t sl_lframe_intern(enum sl_lang lang, const char *function, const char *file, int line)
+{
+    char key[1 + sizeof(int) + 2 * (SL_LFRAME_NAME_MAX + 1)];
+    key[0] = (char)lang;
+    memcpy(key + 1, &line, sizeof line);
+    uint32_t len = 1 + sizeof(int);
+    len += (uint32_t)sl_lframe_put(key + len, function);
+    len += (uint32_t)sl_lframe_put(key + len, file);
+    unsigned hv;
+    HASH_VALUE(key, len, hv);
+
+    struct sl_lframe_entry *e;
+    int g = sl_guard_enter();
+    SL_DEPOT_LOCK();
+    HASH_FIND_BYHASHVALUE(hh, sl_lframe_table, key, len, hv, e);
+    if (!e)
+        e = sl_lframe_add(key, len, hv);
+    uintptr_t pc = e ? SL_LFRAME_TAG | e->f.id : 0;
+    SL_DEPOT_UNLOCK();
+    sl_guard_leave(g);
+    return pc;
+}
+
+struct sl_lframe *sl_lframe_get(uintptr_t pc)
+{
+    struct sl_lframe_entry *e = NULL;
+    uint32_t id = SL_LFRAME_ID(pc);
+
+    if (!SL_LFRAME_IS(pc) || id == 0)
+        return NULL;
+    int g = sl_guard_enter();
+    SL_DEPOT_LOCK();
+    if (id <= sl_lframe_count)
+        e = sl_lframe_dir[id / SL_DEPOT_CHUNK][id % SL_DEPOT_CHUNK];
+    SL_DEPOT_UNLOCK();
+    sl_guard_leave(g);
+    return e ? &e->f : NULL;
+}
+
+const char *sl_lframe_lang_name(int lang)
+{
+    switch (lang) {
+    case SL_LANG_PYTHON:
+        return "python";
+    case SL_LANG_JS:
+        return "javascript";
+    case SL_LANG_JAVA:
+        return "java";
+    }
+    return "unknown";
+}
+
+/* A new log file (log lock held, so the depot lock cannot be taken: entries
+ * are published before the release store of the count). */
+void sl_lframe_reset_logged(void)
+{
+    uint32_t count = __atomic_load_n(&sl_lframe_count, __ATOMIC_ACQUIRE);
+    for (uint32_t id = 1; id <= count; id++)
+        sl_lframe_dir[id / SL_DEPOT_CHUNK][id % SL_DEPOT_CHUNK]->f.logged = 0;
 }
 
 /* ------------------------------------------------------------ unwinding */
