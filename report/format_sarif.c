@@ -128,6 +128,8 @@ static json_t *sl_fmt_sarif_artifact(const char *path, const char *cwd)
     size_t n = cwd ? strlen(cwd) : 0;
     char *enc;
 
+    if (strncmp(path, "file:///", 8) == 0) /* an ES module's file URL */
+        path += 7;
     if (n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1]) {
         enc = sl_fmt_sarif_encode(path + n + 1);
         json_object_set_new(a, "uri", sl_fmt_json_str(enc));

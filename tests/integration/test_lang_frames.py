@@ -318,3 +318,19 @@ def test_damaged_frame_records_warn_and_never_crash(tmp_path):
     assert sites == ["handle", "ok"], data
     sarif, _ = sarif_report(tmp_path)
     assert len(sarif["runs"][0]["results"]) == 2, sarif
+
+
+def test_es_module_file_url_is_a_source_file(tmp_path):
+    """An ES module names its file as a file: URL; it is user code and a
+    SARIF path like any other."""
+    write_log(tmp_path / "node.300.jsonl", [
+        header(300, "node", NODE), module(0, NODE),
+        frame(1, "Socket.read", "node:net", 700, "javascript"),
+        frame(2, "pump", "file:///srv/web/esm.mjs", 8, "javascript"),
+        finding(1, [[0, 0x10], [-2, 1], [-2, 2]], [[0, 0x20]]),
+    ])
+    data, _ = json_report(tmp_path)
+    assert data["findings"][0]["call_site"]["function"] == "pump", data["findings"][0]
+    sarif, _ = sarif_report("--source-root", "/srv", tmp_path)
+    art = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert art == {"uri": "web/esm.mjs", "uriBaseId": "%SRCROOT%"}, art
