@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef SOCKLEAK_VERSION
 #define SOCKLEAK_VERSION "unknown"
@@ -55,6 +57,11 @@ static const char sl_main_report_usage[] =
     "                         (default: none). A file a log header names\n"
     "                         (SOCKLEAK_OPTIONS suppressions=) applies to that\n"
     "                         process alone, and only from logs owned by you or root\n"
+    "  --source-root DIR      your source tree: frames whose file is under DIR are\n"
+    "                         your code (the call site is the first of them), and\n"
+    "                         SARIF names those files relative to DIR (default: the\n"
+    "                         runtimes and standard libraries are not your code;\n"
+    "                         SARIF paths are relative to the current directory)\n"
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: 0, leaks do not change the status)\n"
     "  -o FILE                write the report to FILE (default: standard output)\n"
@@ -95,6 +102,7 @@ static const char sl_main_run_usage[] =
     "                         colour in the text report (default: auto, only on a\n"
     "                         terminal and when NO_COLOR is unset or empty)\n"
     "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
+    "  --source-root DIR      your source tree (see `sockleak report --help`)\n"
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: PROGRAM's exit status)\n"
     "  --quiet                no report when there is no leak, and no messages from\n"
@@ -132,6 +140,7 @@ enum {
     SL_OPT_COLOR,
     SL_OPT_NO_WAIT,
     SL_OPT_AT_EXIT,
+    SL_OPT_SOURCE_ROOT,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -184,6 +193,29 @@ static bool sl_main_colour(const char *s, enum sl_report_colour *out)
 
 #define SL_MAIN_MAX_GROUP_FRAMES 1024
 
+/* --source-root: the directory, resolved when it exists here; an absolute
+ * path that does not (logs gathered from another machine) is taken as
+ * given. No trailing '/'. Kept for the life of the process. */
+static bool sl_main_source_root(const char *s, const char **out)
+{
+    static char buf[PATH_MAX];
+    struct stat st;
+    size_t n;
+
+    if (realpath(s, buf)) {
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return false;
+    } else if (s[0] == '/' && strlen(s) < sizeof(buf)) {
+        strcpy(buf, s);
+        for (n = strlen(buf); n > 1 && buf[n - 1] == '/';)
+            buf[--n] = '\0';
+    } else {
+        return false;
+    }
+    *out = buf;
+    return true;
+}
+
 static bool sl_main_group_frames(const char *s, size_t *out)
 {
     long v;
@@ -201,6 +233,7 @@ static bool sl_main_group_frames(const char *s, size_t *out)
         {"color", required_argument, NULL, SL_OPT_COLOR},                                          \
         {"colour", required_argument, NULL, SL_OPT_COLOR},                                         \
         {"suppressions", required_argument, NULL, SL_OPT_SUPP},                                    \
+        {"source-root", required_argument, NULL, SL_OPT_SOURCE_ROOT},                              \
     {                                                                                              \
         "error-exitcode", required_argument, NULL, SL_OPT_EXITCODE                                 \
     }
@@ -225,6 +258,10 @@ static int sl_main_common_option(const char *cmd, int c, const char *arg, struct
     case SL_OPT_COLOR:
         if (!sl_main_colour(arg, &ro->colour))
             bad = "--color must be auto, always or never, not '%s'";
+        break;
+    case SL_OPT_SOURCE_ROOT:
+        if (!sl_main_source_root(arg, &ro->source_root))
+            bad = "--source-root needs a directory (or an absolute path), not '%s'";
         break;
     case SL_OPT_SUPP:
         if (sl_supp_load(supp, arg) < 0)

@@ -34,7 +34,7 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     sl_report_log_suppressions(supp, logs);
     if (supp->n == 0)
         supp = NULL;
-    sl_group_build_n(&groups, logs, o->group_frames);
+    sl_group_build_src(&groups, logs, o->group_frames, o->source_root);
     sl_group_symbolize(&groups, sym);
     if (supp)
         sl_supp_apply(supp, &groups);

@@ -25,6 +25,9 @@ struct sl_report_opts {
     FILE *out;
     bool quiet; /* print nothing when no leak remains */
     const struct sl_watch *watch; /* `sockleak run`: what it could watch; NULL otherwise */
+    /* --source-root: an absolute directory without a trailing '/', or NULL.
+     * Files under it are user code, and SARIF names them relative to it. */
+    const char *source_root;
 };
 
 /* Writes the report of logs; returns the leaks left after suppressions, or
