@@ -286,6 +286,7 @@ PATHS_STAMP := $(B)/paths.stamp
 $(PATHS_STAMP): FORCE
 	@mkdir -p $(@D); v='LIBDIR=$(LIBDIR)'; \
 	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $@
+$(REPORT_OBJ): $(PATHS_STAMP)
 .PHONY: FORCE
 FORCE:
 
