@@ -22,7 +22,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev scdoc groff-base
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -39,10 +39,12 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
-# and its libFuzzer runtime (the fuzzing run). `make deps` installs them,
+# and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
+# tests of the man pages and docs/deploy.md). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base \
+                /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources

@@ -188,3 +188,42 @@ def test_library_keys_match_libsockleak_3():
     keys = set(library_keys())
     assert in_man == keys, (f"parsed by the library only: {sorted(keys - in_man)}; "
                             f"in libsockleak(3) only: {sorted(in_man - keys)}")
+
+
+# ------------------------------------------------------- docs/deploy.md recipes
+
+def deploy_blocks(lang):
+    text = (REPO / "docs" / "deploy.md").read_text()
+    blocks = re.findall(rf"^```{lang}\n(.*?)^```$", text, re.M | re.S)
+    assert blocks, f"no ```{lang} block in docs/deploy.md"
+    return blocks
+
+
+def test_deploy_workflow_is_valid_yaml_and_reports_always():
+    yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
+    for block in deploy_blocks("yaml"):
+        wf = yaml.safe_load(block)
+        steps = [s for job in wf["jobs"].values() for s in job["steps"]]
+        assert all(("uses" in s) != ("run" in s) for s in steps), steps
+        runs = [s for s in steps if "sockleak run" in s.get("run", "")]
+        assert runs and all("--at-exit" in s["run"] for s in runs), runs
+        after = [s for s in steps if "sockleak report" in s.get("run", "")
+                 or "upload-sarif" in s.get("uses", "")]
+        assert len(after) == 2 and all(s.get("if") == "always()" for s in after), after
+
+
+def test_deploy_systemd_drop_in_verifies(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze is missing (Debian: systemd)")
+    for block in deploy_blocks("ini"):
+        m = re.match(r"# /etc/systemd/system/([\w@.-]+\.service)\.d/([\w.-]+\.conf)\n", block)
+        assert m, f"a drop-in block starts with a comment naming its path: {block!r}"
+        unit, conf = m.groups()
+        (tmp_path / f"{unit}.d").mkdir()
+        (tmp_path / unit).write_text("[Service]\nExecStart=/bin/true\n")
+        (tmp_path / f"{unit}.d" / conf).write_text(block)
+        p = subprocess.run([analyze, "verify", str(tmp_path / unit)], capture_output=True,
+                           text=True, timeout=TIMEOUT,
+                           env={"PATH": "/usr/bin:/bin", "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+        assert p.returncode == 0 and conf not in p.stdout + p.stderr, p.stdout + p.stderr
