@@ -6,6 +6,7 @@ BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 PCDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR  ?= $(PREFIX)/share/man
 VERSION := 0.1.0
 
 CC      ?= cc
@@ -21,7 +22,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -31,16 +32,19 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/x86_64-linux-gnu/libunwind.h:libunwind-dev \
               /usr/bin/pkg-config:pkg-config \
               /usr/bin/g++:g++ \
+              /usr/bin/scdoc:scdoc \
               /usr/bin/python3:python3 \
               /usr/bin/eu-addr2line:elfutils \
               /usr/bin/readelf:binutils \
               /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
-# and its libFuzzer runtime (the fuzzing run). `make deps` installs them,
+# and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
+# tests of the man pages and docs/deploy.md). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
-                /usr/bin/clang:clang \
+                /usr/bin/clang:clang /usr/bin/groff:groff-base \
+                /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
@@ -96,7 +100,8 @@ help:
 	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
 	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
 	@echo "make helgrind   the threaded and forking test programs under valgrind's helgrind"
-	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX)), man pages included"
+	@echo "make uninstall  remove what make install installed (same PREFIX, LIBDIR, ...)"
 
 # Install only what is missing; sudo only when not root.
 deps:
@@ -274,6 +279,35 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so \
 	  $(DESTDIR)$(INCDIR)/sockleak.h $(DESTDIR)$(PCDIR)/sockleak.pc
+
+# Paths baked into the build: the tool's fallback library directory
+# (-DSL_LIBDIR) and the man pages. The stamp is rewritten only when they
+# change, so `make install PREFIX=... LIBDIR=...` after a plain `make`
+# rebuilds what holds the old path instead of installing it.
+PATHS_STAMP := $(B)/paths.stamp
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(@D); v='LIBDIR=$(LIBDIR)'; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $@
+$(REPORT_OBJ): $(PATHS_STAMP)
+.PHONY: FORCE
+FORCE:
+
+# Man pages: docs/NAME.SECTION.scd, scdoc's source format.
+MAN_SRC   := $(wildcard docs/*.scd)
+MAN_PAGES := $(MAN_SRC:docs/%.scd=$(B)/man/%)
+all: $(MAN_PAGES)
+$(B)/man/%: docs/%.scd $(PATHS_STAMP)
+	@mkdir -p $(@D)
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' $< | scdoc > $@.tmp && mv $@.tmp $@
+
+.PHONY: install-man uninstall-man
+install: install-man
+install-man: $(MAN_PAGES)
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/; done
+uninstall: uninstall-man
+uninstall-man:
+	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
 
 format:
 	clang-format -i preload/*.[ch] report/*.[ch] include/*.h tests/unit/*.c

@@ -28,13 +28,15 @@ static const char sl_main_usage[] =
     "                 run PROGRAM with the detector preloaded, then report its leaks\n"
     "  report [OPTIONS] PATH...\n"
     "                 report from raw logs (files, or directories of *.jsonl files)\n"
+    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`)\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help; `sockleak COMMAND --help` shows a command's options\n"
     "  --version      print the version and exit\n"
     "\n"
     "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n"
-    "(keys: deadline_ms, output, frames, verbosity), then `sockleak report DIR`.\n";
+    "then `sockleak report DIR`. Keys: deadline_ms, output, frames, verbosity,\n"
+    "unread_deadline_ms, at_exit, sweep, suppressions, run_id (see libsockleak(3)).\n";
 
 static const char sl_main_report_usage[] =
     "Usage: sockleak report [OPTIONS] PATH...\n"
@@ -454,6 +456,23 @@ static int sl_main_run(int argc, char **argv)
     return rc;
 }
 
+int main(int argc, char **argv);
+
+/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command. */
+static int sl_main_help(char *self, char *topic, int extra)
+{
+    char help[] = "--help";
+    char *av[] = {self, topic, help, NULL};
+
+    if (extra > 0)
+        return sl_main_bad(NULL, "%s", "help takes one COMMAND");
+    if (topic[0] == '-')
+        return sl_main_bad(NULL, "unknown command '%s'", topic);
+    if (strcmp(topic, "help") == 0)
+        av[1] = help; /* `sockleak --help --help` */
+    return main(3, av);
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -462,6 +481,8 @@ int main(int argc, char **argv)
         fputs(sl_main_usage, stderr);
         return 2;
     }
+    if (strcmp(cmd, "help") == 0 && argc > 2)
+        return sl_main_help(argv[0], argv[2], argc - 3);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         fputs(sl_main_usage, stdout);
         return 0;
