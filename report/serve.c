@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -339,6 +340,20 @@ static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
     return 0;
 }
 
+/* Says which PATHs are no file or directory yet: a typo must not pass for
+ * a fleet without leaks. They are read once they appear. */
+static void sl_serve_missing(const struct sl_serve_opts *o)
+{
+    for (size_t i = 0; i < o->n_paths; i++) {
+        struct stat st;
+        if (stat(o->paths[i], &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+            continue;
+        fputs("sockleak serve: warning: ", stderr);
+        sl_util_fputs_safe(o->paths[i], stderr);
+        fputs(": no log file or directory (yet); read once it appears\n", stderr);
+    }
+}
+
 int sl_serve(const struct sl_serve_opts *o)
 {
     struct sl_serve *s = sl_util_xcalloc(1, sizeof(*s));
@@ -378,7 +393,9 @@ int sl_serve(const struct sl_serve_opts *o)
     sigdelset(&orig, SIGINT);
     sigdelset(&orig, SIGTERM);
     sl_serve_announce(s->listen_fd);
-    sl_logscan_update(&s->scan); /* the backlog read now, not at the first scrape */
+    /* The backlog read now, not at the first scrape. */
+    if (sl_logscan_update(&s->scan) < 0)
+        sl_serve_missing(o);
     while (!sl_serve_stop && rc == 0)
         rc = sl_serve_round(s, &orig);
     if (rc != 0)
