@@ -150,6 +150,65 @@ static void test_tail_unended_long_line_dropped(void **state)
     sl_logread_free(&set);
 }
 
+/* The unit test data directory beside this source. */
+static const char *data(const char *name)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", __FILE__);
+    snprintf(strrchr(buf, '/'), sizeof(buf) - (size_t)(strrchr(buf, '/') - buf), "/data/%s", name);
+    return buf;
+}
+
+/* A log written in pieces of every size, read after each piece, gives what
+ * reading it whole gives: no line lost, none read twice, none cut. */
+static void test_tail_pieces_equal_whole(void **state)
+{
+    static const char *logs[] = {"two_procs.jsonl", "kinds.jsonl", "damaged.jsonl"};
+    static const size_t steps[] = {1, 7, 97, 4096};
+    (void)state;
+
+    for (size_t li = 0; li < sizeof(logs) / sizeof(*logs); li++) {
+        struct sl_logread_set whole;
+        char *text = NULL;
+        size_t len = 0;
+        FILE *in = fopen(data(logs[li]), "r");
+
+        assert_non_null(in);
+        assert_int_equal(getdelim(&text, &len, '\0', in) > 0, 1);
+        len = strlen(text);
+        fclose(in);
+        sl_logread_init(&whole, NULL);
+        assert_int_equal(sl_logread_path(&whole, data(logs[li])), 0);
+        for (size_t si = 0; si < sizeof(steps) / sizeof(*steps); si++) {
+            struct sl_logread_set set;
+            struct sl_logread_tail t;
+
+            sl_logread_init(&set, NULL);
+            sl_logread_tail_init(&t);
+            write_file("pieces.jsonl", "w", "");
+            for (size_t off = 0; off < len; off += steps[si]) {
+                FILE *fp = fopen(path("pieces.jsonl"), "a");
+                fwrite(text + off, 1, off + steps[si] < len ? steps[si] : len - off, fp);
+                fclose(fp);
+                tail_read(&set, &t, "pieces.jsonl");
+            }
+            assert_int_equal(set.n_procs, whole.n_procs);
+            for (size_t i = 0; i < set.n_procs; i++) {
+                assert_int_equal(set.procs[i].pid, whole.procs[i].pid);
+                assert_int_equal(set.procs[i].n_modules, whole.procs[i].n_modules);
+                assert_int_equal(set.procs[i].n_findings, whole.procs[i].n_findings);
+                assert_int_equal(set.procs[i].has_footer, whole.procs[i].has_footer);
+                for (size_t j = 0; j < set.procs[i].n_findings; j++)
+                    assert_int_equal(set.procs[i].findings[j].closed,
+                                     whole.procs[i].findings[j].closed);
+            }
+            sl_logread_free(&set);
+        }
+        sl_logread_free(&whole);
+        free(text);
+    }
+}
+
 static size_t findings_of(struct sl_logscan *s, const char *program, size_t *procs)
 {
     size_t n, total = 0;
@@ -332,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_tail_appended_half_line),
         cmocka_unit_test(test_tail_unended_long_line_dropped),
+        cmocka_unit_test(test_tail_pieces_equal_whole),
         cmocka_unit_test(test_logscan_new_truncated_replaced_deleted),
         cmocka_unit_test(test_metrics_series_labels_and_cap),
         cmocka_unit_test(test_alive_checks_pid_and_start_time),
