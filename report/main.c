@@ -449,6 +449,8 @@ static const char sl_main_serve_usage[] =
     "  sockleak_leaked_sockets_total      counter: sockets found leaked\n"
     "  sockleak_close_wait_sockets        gauge: of a close_wait kind, not closed yet,\n"
     "                                     held by a process still running here\n"
+    "  sockleak_tcp_sockets{program,state} gauge: TCP sockets per kernel state of\n"
+    "                                     the processes with a log still running here\n"
     "  sockleak_metrics_dropped_series    gauge: series left out past the cap of 1000\n"
     "The response is OpenMetrics 1.0.0 when the request accepts it (Prometheus\n"
     "does), else the text format 0.0.4. Other paths get 404, other methods 405;\n"

@@ -1,5 +1,6 @@
 #include "metrics.h"
 #include "group.h"
+#include "tcpstate.h"
 #include "util.h"
 
 #include "sockleak_log.h"
@@ -85,6 +86,23 @@ static int64_t sl_metrics_start_ms(int64_t pid)
            (int64_t)(start * 1000 / (unsigned long long)hz);
 }
 
+/* The TCP sockets of one program's running processes, per kernel state. */
+struct sl_metrics_tcp {
+    const char *program; /* borrowed from the logs */
+    uint64_t counts[SL_TCPSTATE_N];
+    uint64_t total;
+};
+
+/* What one call of sl_metrics_write gathers. */
+struct sl_metrics_ctx {
+    const struct sl_metrics_opts *o;
+    struct sl_supp_set supp;
+    struct sl_metrics_series *hash;
+    struct sl_metrics_tcp *tcp;
+    size_t n_tcp;
+    struct sl_tcpstate_cache *tcpc;
+};
+
 /* Start times agree within this: clock ticks and two reads of two clocks. */
 #define SL_METRICS_START_SLACK_MS 2000
 
@@ -157,20 +175,19 @@ static void sl_metrics_add(struct sl_metrics_series **hash, const struct sl_grou
 
 /* Groups the n processes of one program (copies: the view is theirs alone)
  * and adds every group left after suppressions to the series. */
-static void sl_metrics_add_view(struct sl_metrics_series **hash, struct sl_logread_process *procs,
-                                size_t n, const struct sl_metrics_opts *o, struct sl_supp_set *supp,
-                                bool held)
+static void sl_metrics_add_view(struct sl_metrics_ctx *x, struct sl_logread_process *procs,
+                                size_t n, bool held)
 {
     struct sl_logread_set view = {.procs = procs, .n_procs = n, .cap_procs = n};
     struct sl_group_set groups;
 
     sl_group_build(&groups, &view);
-    sl_group_symbolize(&groups, o->sym);
-    if (supp->n)
-        sl_supp_apply(supp, &groups);
+    sl_group_symbolize(&groups, x->o->sym);
+    if (x->supp.n)
+        sl_supp_apply(&x->supp, &groups);
     for (size_t i = 0; i < groups.n_groups; i++)
         if (groups.groups[i]->suppressed_by < 0)
-            sl_metrics_add(hash, groups.groups[i], procs[0].program, held);
+            sl_metrics_add(&x->hash, groups.groups[i], procs[0].program, held);
     sl_group_free(&groups);
 }
 
@@ -181,11 +198,31 @@ static bool sl_metrics_held(const struct sl_logread_finding *f)
     return !f->closed && strncmp(f->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0;
 }
 
+/* A running process of the program: its sockets go to the TCP counts. */
+static void sl_metrics_add_tcp(struct sl_metrics_ctx *x, const struct sl_logread_process *p)
+{
+    struct sl_metrics_tcp *t = x->n_tcp ? &x->tcp[x->n_tcp - 1] : NULL;
+    uint64_t counts[SL_TCPSTATE_N] = {0};
+
+    if (!sl_tcpstate_count(x->tcpc, p->pid, counts))
+        return;
+    if (!t || strcmp(t->program, p->program) != 0) {
+        x->tcp = sl_util_xrealloc(x->tcp, (x->n_tcp + 1) * sizeof(*x->tcp));
+        t = &x->tcp[x->n_tcp++];
+        memset(t, 0, sizeof(*t));
+        t->program = p->program;
+    }
+    for (int i = 0; i < SL_TCPSTATE_N; i++) {
+        t->counts[i] += counts[i];
+        t->total += counts[i];
+    }
+}
+
 /* Both views of the n processes of one program: all findings (the counter)
- * and those still held by live processes (the gauge). */
-static void sl_metrics_program(struct sl_metrics_series **hash,
-                               const struct sl_logread_process *const *procs, size_t n,
-                               const struct sl_metrics_opts *o, struct sl_supp_set *supp)
+ * and those still held by running processes (the gauge); and the TCP
+ * sockets of the running ones. */
+static void sl_metrics_program(struct sl_metrics_ctx *x,
+                               const struct sl_logread_process *const *procs, size_t n)
 {
     struct sl_logread_process *all = sl_util_xcalloc(n, sizeof(*all));
     struct sl_logread_process *live = sl_util_xcalloc(n, sizeof(*live));
@@ -195,8 +232,9 @@ static void sl_metrics_program(struct sl_metrics_series **hash,
         struct sl_logread_process *l;
 
         all[i] = *procs[i];
-        if (!procs[i]->n_findings || !sl_metrics_alive(procs[i]))
+        if (!sl_metrics_alive(procs[i]))
             continue;
+        sl_metrics_add_tcp(x, procs[i]);
         l = &live[n_live++];
         *l = *procs[i];
         l->findings = sl_util_xcalloc(l->n_findings, sizeof(*l->findings));
@@ -205,9 +243,9 @@ static void sl_metrics_program(struct sl_metrics_series **hash,
             if (sl_metrics_held(&procs[i]->findings[j]))
                 l->findings[l->n_findings++] = procs[i]->findings[j];
     }
-    sl_metrics_add_view(hash, all, n, o, supp, false);
+    sl_metrics_add_view(x, all, n, false);
     if (n_live)
-        sl_metrics_add_view(hash, live, n_live, o, supp, true);
+        sl_metrics_add_view(x, live, n_live, true);
     for (size_t i = 0; i < n_live; i++)
         free(live[i].findings);
     free(live);
@@ -293,12 +331,56 @@ static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metri
 #define SL_METRICS_HELD_HELP                                                                       \
     "Leaked sockets of a close_wait kind still held: no closed record followed and the "           \
     "process still runs on this machine."
+#define SL_METRICS_TCP_HELP                                                                        \
+    "TCP sockets of the processes with a log that still run on this machine, by program and "      \
+    "kernel state."
 #define SL_METRICS_DROPPED_HELP                                                                    \
     "Series left out of the families above because there were more than the cap."
 
-static void sl_metrics_emit(FILE *out, struct sl_metrics_series **list, size_t n, size_t dropped,
-                            bool om)
+/* Programs with most sockets first, so that the cap leaves out the least. */
+static int sl_metrics_cmp_tcp(const void *a, const void *b)
 {
+    const struct sl_metrics_tcp *x = a, *y = b;
+
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return strcmp(x->program, y->program);
+}
+
+static int sl_metrics_cmp_tcp_program(const void *a, const void *b)
+{
+    return strcmp(((const struct sl_metrics_tcp *)a)->program,
+                  ((const struct sl_metrics_tcp *)b)->program);
+}
+
+/* The TCP state family: every state of every program kept (at most max
+ * series); returns the series left out. */
+static size_t sl_metrics_emit_tcp(FILE *out, struct sl_metrics_ctx *x, size_t max, bool om)
+{
+    size_t per = SL_TCPSTATE_N - 1, kept = max / per < x->n_tcp ? max / per : x->n_tcp;
+
+    if (x->n_tcp) {
+        qsort(x->tcp, x->n_tcp, sizeof(*x->tcp), sl_metrics_cmp_tcp);
+        qsort(x->tcp, kept, sizeof(*x->tcp), sl_metrics_cmp_tcp_program);
+    }
+    sl_metrics_family(out, om, "sockleak_tcp_sockets", "gauge", SL_METRICS_TCP_HELP);
+    for (size_t i = 0; i < kept; i++) {
+        char *prog = sl_metrics_escape(x->tcp[i].program);
+        for (int st = 1; st < SL_TCPSTATE_N; st++)
+            fprintf(out, "sockleak_tcp_sockets{program=\"%s\",state=\"%s\"} %" PRIu64 "\n", prog,
+                    sl_tcpstate_name(st), x->tcp[i].counts[st]);
+        free(prog);
+    }
+    return (x->n_tcp - kept) * per;
+}
+
+/* Every family; the leak series in list (n of them kept out of n_all). */
+static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metrics_series **list,
+                            size_t n, size_t n_all, size_t max)
+{
+    bool om = x->o->openmetrics;
+    size_t dropped = n_all - n;
+
     sl_metrics_family(out, om, "sockleak_leaked_sockets", "counter", SL_METRICS_LEAKED_HELP);
     for (size_t i = 0; i < n; i++)
         sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
@@ -306,45 +388,55 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_series **list, size_t n
     for (size_t i = 0; i < n; i++)
         if (strncmp(list[i]->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0)
             sl_metrics_sample(out, "sockleak_close_wait_sockets", list[i], list[i]->held);
+    dropped += sl_metrics_emit_tcp(out, x, max, om);
     sl_metrics_family(out, om, "sockleak_metrics_dropped_series", "gauge", SL_METRICS_DROPPED_HELP);
     fprintf(out, "sockleak_metrics_dropped_series %zu\n", dropped);
     if (om)
         fputs("# EOF\n", out);
 }
 
-int sl_metrics_write(FILE *out, const struct sl_logread_process *const *procs, size_t n,
-                     const struct sl_metrics_opts *o)
+static void sl_metrics_free(struct sl_metrics_ctx *x)
 {
-    const struct sl_logread_process **order = sl_util_xcalloc(n, sizeof(*order));
-    struct sl_metrics_series *hash = NULL, *s, *tmp, **list;
-    struct sl_supp_set supp = {0};
-    size_t n_series, kept, i = 0, max = o->max_series ? o->max_series : SL_METRICS_MAX_SERIES;
+    struct sl_metrics_series *s, *tmp;
 
-    memcpy(order, procs, n * sizeof(*order));
-    qsort(order, n, sizeof(*order), sl_metrics_cmp_program);
-    sl_metrics_supp(&supp, o, procs, n);
-    for (size_t start = 0, end; start < n; start = end) {
-        for (end = start + 1; end < n && strcmp(order[end]->program, order[start]->program) == 0;)
-            end++;
-        sl_metrics_program(&hash, order + start, end - start, o, &supp);
-    }
-    n_series = HASH_COUNT(hash);
-    list = sl_util_xcalloc(n_series, sizeof(*list));
-    HASH_ITER(hh, hash, s, tmp) list[i++] = s;
-    qsort(list, n_series, sizeof(*list), sl_metrics_cmp_leaked);
-    kept = n_series < max ? n_series : max;
-    qsort(list, kept, sizeof(*list), sl_metrics_cmp_key);
-    sl_metrics_emit(out, list, kept, n_series - kept, o->openmetrics);
-    HASH_ITER(hh, hash, s, tmp)
+    HASH_ITER(hh, x->hash, s, tmp)
     {
-        HASH_DEL(hash, s);
+        HASH_DEL(x->hash, s);
         free(s->key);
         free(s->function_own);
         free(s->file_own);
         free(s);
     }
+    free(x->tcp);
+    sl_tcpstate_free(x->tcpc);
+    sl_supp_free(&x->supp);
+}
+
+int sl_metrics_write(FILE *out, const struct sl_logread_process *const *procs, size_t n,
+                     const struct sl_metrics_opts *o)
+{
+    const struct sl_logread_process **order = sl_util_xcalloc(n, sizeof(*order));
+    struct sl_metrics_ctx x = {.o = o, .tcpc = sl_tcpstate_new()};
+    struct sl_metrics_series *s, *tmp, **list;
+    size_t n_series, kept, i = 0, max = o->max_series ? o->max_series : SL_METRICS_MAX_SERIES;
+
+    memcpy(order, procs, n * sizeof(*order));
+    qsort(order, n, sizeof(*order), sl_metrics_cmp_program);
+    sl_metrics_supp(&x.supp, o, procs, n);
+    for (size_t start = 0, end; start < n; start = end) {
+        for (end = start + 1; end < n && strcmp(order[end]->program, order[start]->program) == 0;)
+            end++;
+        sl_metrics_program(&x, order + start, end - start);
+    }
+    n_series = HASH_COUNT(x.hash);
+    list = sl_util_xcalloc(n_series, sizeof(*list));
+    HASH_ITER(hh, x.hash, s, tmp) list[i++] = s;
+    qsort(list, n_series, sizeof(*list), sl_metrics_cmp_leaked);
+    kept = n_series < max ? n_series : max;
+    qsort(list, kept, sizeof(*list), sl_metrics_cmp_key);
+    sl_metrics_emit(out, &x, list, kept, n_series, max);
     free(list);
     free(order);
-    sl_supp_free(&supp);
+    sl_metrics_free(&x);
     return ferror(out) || fflush(out) != 0 ? -1 : 0;
 }

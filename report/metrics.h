@@ -1,7 +1,9 @@
 /* Metrics for Prometheus: the leaks of raw logs as OpenMetrics 1.0.0 or the
  * Prometheus text format 0.0.4 (`sockleak report --format openmetrics`,
- * `sockleak serve`). Labels name call sites, kinds and programs only, never
- * pids, fds, ports or addresses, and the number of series is capped. */
+ * `sockleak serve`), and the kernel's TCP states of the processes with a
+ * log that still run. Labels name call sites, kinds, programs and states
+ * only, never pids, fds, ports or addresses, and the number of series is
+ * capped. */
 #ifndef SL_REPORT_METRICS_H
 #define SL_REPORT_METRICS_H
 
@@ -13,8 +15,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Series kept per metric family; the rest (fewest leaks first) are left out
- * and counted in sockleak_metrics_dropped_series. */
+/* Series kept per metric family; the rest (fewest leaks, or programs with
+ * fewest sockets, first) are left out and counted in
+ * sockleak_metrics_dropped_series. */
 #define SL_METRICS_MAX_SERIES 1000
 
 #define SL_METRICS_CONTENT_TYPE_OM "application/openmetrics-text; version=1.0.0; charset=utf-8"

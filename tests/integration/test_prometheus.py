@@ -137,10 +137,16 @@ def test_openmetrics_report_counts_what_the_kernel_shows(live):
     assert samples[("sockleak_leaked_sockets_total", site)] == 3, text
     assert samples[("sockleak_close_wait_sockets", site)] == ss_close_wait(live.pid), text
     assert samples[("sockleak_metrics_dropped_series", frozenset())] == 0, text
+    # The kernel's states of the live server's sockets, as ss sees them.
+    def tcp(state):
+        return samples.get(("sockleak_tcp_sockets",
+                            frozenset({("program", "leaky_server"), ("state", state)})))
+    assert tcp("close_wait") == 3 and tcp("listen") == 1 and tcp("established") == 0, text
     # Labels: call site, kind and program, never pids, fds, ports, addresses.
     for name, labels in samples:
+        want = {"program", "state"} if name == "sockleak_tcp_sockets" else LABELS
         if labels:
-            assert {k for k, _ in labels} == LABELS, (name, labels)
+            assert {k for k, _ in labels} == want, (name, labels)
     assert str(live.port) not in text and f"pid" not in text
     assert "# TYPE sockleak_leaked_sockets counter\n" in text
     assert "# TYPE sockleak_close_wait_sockets gauge\n" in text
@@ -151,6 +157,7 @@ def test_openmetrics_report_counts_what_the_kernel_shows(live):
     samples = parse(report(live.outdir, "openmetrics"))
     assert samples[("sockleak_leaked_sockets_total", site)] == 3
     assert samples[("sockleak_close_wait_sockets", site)] == 0
+    assert not [k for k in samples if k[0] == "sockleak_tcp_sockets"], samples
 
 
 @pytest.mark.skipif(not PROMTOOL, reason=NO_PROMETHEUS)

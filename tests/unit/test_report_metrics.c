@@ -17,6 +17,11 @@
 #include "logread.h"
 #include "logscan.h"
 #include "metrics.h"
+#include "tcpstate.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 static char sl_dir[256];
 
@@ -385,6 +390,39 @@ static void test_alive_checks_pid_and_start_time(void **state)
     assert_false(sl_metrics_alive(&p));
 }
 
+/* The kernel's view of this process's own sockets: a listener, and an
+ * accepted connection whose peer hung up (CLOSE_WAIT once its EOF is read). */
+static void test_tcpstate_counts_own_sockets(void **state)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    uint64_t counts[SL_TCPSTATE_N] = {0};
+    struct sl_tcpstate_cache *c = sl_tcpstate_new();
+    int l = socket(AF_INET, SOCK_STREAM, 0), cl = socket(AF_INET, SOCK_STREAM, 0), s;
+    char buf[4];
+    (void)state;
+
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(connect(cl, (struct sockaddr *)&a, sizeof(a)), 0);
+    s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    close(cl);
+    assert_int_equal(read(s, buf, sizeof(buf)), 0); /* the FIN is in: CLOSE_WAIT */
+    assert_true(sl_tcpstate_count(c, getpid(), counts));
+    assert_string_equal(sl_tcpstate_name(8), "close_wait");
+    assert_string_equal(sl_tcpstate_name(10), "listen");
+    assert_null(sl_tcpstate_name(0));
+    assert_int_equal(counts[8], 1);
+    assert_int_equal(counts[10], 1);
+    assert_int_equal(counts[1], 0);
+    assert_false(sl_tcpstate_count(c, 1 << 30, counts));
+    close(s);
+    close(l);
+    sl_tcpstate_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_logscan_new_truncated_replaced_deleted),
         cmocka_unit_test(test_metrics_series_labels_and_cap),
         cmocka_unit_test(test_alive_checks_pid_and_start_time),
+        cmocka_unit_test(test_tcpstate_counts_own_sockets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
