@@ -26,6 +26,7 @@ SAMPLE = re.compile(r'^([a-z_]+)(\{(.*)\})? (\d+)$')
 LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)",?')
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
+NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 NO_PROMETHEUS = "prometheus/promtool are not installed (Debian package prometheus; " \
                 "`make deps-programs` installs it)"
 
@@ -310,6 +311,53 @@ def test_serve_http_errors_and_slow_clients(tool, tmp_path, serve_factory):
     assert srv.stop() == 0
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not NODE_EXPORTER, reason="prometheus-node-exporter is not installed "
+                    "(Debian package prometheus-node-exporter; `make deps-programs`)")
+def test_node_exporter_textfile_collector_reads_the_report(live, tmp_path):
+    live.leak(2)
+    textdir = tmp_path / "textfile"
+    textdir.mkdir()
+    # The README's recipe: written beside its final name, then renamed.
+    tmp = textdir / "sockleak.prom.tmp"
+    p = subprocess.run([str(TOOL), "report", "--format", "prometheus", "-o", str(tmp),
+                        str(live.outdir)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    tmp.rename(textdir / "sockleak.prom")
+    port = free_port()
+    log = open(tmp_path / "node_exporter.log", "w")
+    ne = subprocess.Popen([NODE_EXPORTER, "--collector.disable-defaults", "--collector.textfile",
+                           f"--collector.textfile.directory={textdir}",
+                           f"--web.listen-address=127.0.0.1:{port}"],
+                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                          start_new_session=True)
+
+    def scrape():
+        if ne.poll() is not None:
+            pytest.fail(f"node_exporter exited {ne.returncode}: "
+                        f"{(tmp_path / 'node_exporter.log').read_text()[-2000:]}", pytrace=False)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            return None
+    try:
+        text = wait_until("node_exporter's metrics", scrape)
+    finally:
+        ne.terminate()
+        ne.wait(timeout=TIMEOUT)
+        log.close()
+    assert "node_textfile_scrape_error 0\n" in text, text
+    assert "# TYPE sockleak_leaked_sockets_total counter\n" in text, text
+    assert parse("\n".join(l for l in text.splitlines() if l.startswith("sockleak_")))[
+        ("sockleak_leaked_sockets_total", site_labels())] == 2, text
+
+
 @pytest.mark.skipif(not PROMETHEUS or not PROMTOOL, reason=NO_PROMETHEUS)
 def test_prometheus_scrapes_serve(live, serve_factory, tmp_path):
     live.leak(3)
@@ -320,9 +368,7 @@ def test_prometheus_scrapes_serve(live, serve_factory, tmp_path):
     assert p.returncode == 0, f"promtool check metrics on serve: {p.stdout}{p.stderr}\n{body}"
     # A private Prometheus: own config, storage and a free port, so a
     # system-wide one (the package's service) is never touched.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        prom_port = s.getsockname()[1]
+    prom_port = free_port()
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                    "scrape_configs:\n  - job_name: sockleak\n    static_configs:\n"
