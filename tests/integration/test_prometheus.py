@@ -311,6 +311,24 @@ def test_serve_http_errors_and_slow_clients(tool, tmp_path, serve_factory):
     assert srv.stop() == 0
 
 
+def test_serve_reads_regular_files_only(tool, tmp_path, serve_factory):
+    """A FIFO or a link to a device among the logs must not hang or feed
+    serve: only regular files are opened, never through a link."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.mkfifo(logs / "fifo.1.jsonl")
+    os.symlink("/dev/zero", logs / "zero.2.jsonl")
+    os.symlink(tmp_path / "elsewhere.jsonl", logs / "planted.3.jsonl")
+    (tmp_path / "elsewhere.jsonl").write_text(EXTRA_LOG)
+    (logs / "real.4.jsonl").write_text(EXTRA_LOG.replace("extra", "real"))
+    srv = serve_factory(logs)
+    status, _, body = srv.get()
+    assert status == 200, body
+    programs = {dict(labels).get("program") for _, labels in parse(body)}
+    assert programs == {None, 'real \\"one\\"'}, body
+    assert srv.stop() == 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
