@@ -117,8 +117,10 @@ deps:
 
 # Real programs the integration tests run under sockleak when installed
 # (each test is skipped, naming its package, when its program is missing).
+# prometheus, prometheus-node-exporter: the tests start private ones (own
+# config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
-                python3-urllib3
+                python3-urllib3 prometheus prometheus-node-exporter
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \

@@ -550,6 +550,95 @@ int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bo
     return 0;
 }
 
+void sl_logread_tail_init(struct sl_logread_tail *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cur = -1;
+}
+
+/* Drops the rest of a line already too long; false when the file ended
+ * before its '\n' (the rest comes later). */
+static bool sl_logread_tail_skip(struct sl_logread_tail *t, FILE *fp)
+{
+    int ch;
+
+    while ((ch = getc_unlocked(fp)) != EOF) {
+        t->offset++;
+        if (ch == '\n') {
+            t->in_long_line = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One read of whole lines: the ctx lives in t between calls. */
+static void sl_logread_tail_lines(struct sl_logread_ctx *c, struct sl_logread_tail *t, FILE *fp)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool too_long, complete;
+
+    while ((len = sl_util_readline(fp, &buf, &cap, c->set->max_line, &too_long, &complete)) >= 0) {
+        if (!complete) {
+            /* A line still being written: read again later, unless it is
+             * already too long to keep, then its bytes are dropped now. */
+            off_t pos = too_long ? ftello(fp) : -1;
+            if (pos > t->offset) {
+                t->offset = pos;
+                t->in_long_line = true;
+                c->line++;
+                sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
+            }
+            break;
+        }
+        c->line++;
+        if (too_long) {
+            off_t pos = ftello(fp);
+            t->offset = pos > t->offset ? pos : t->offset;
+            sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
+            continue;
+        }
+        t->offset += len + 1;
+        if (len > 0)
+            sl_logread_line(c, buf, (size_t)len, true);
+    }
+    free(buf);
+}
+
+int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
+                         const char *name, bool trusted)
+{
+    struct sl_logread_ctx c = {.set = set,
+                               .path = name,
+                               .line = t->line,
+                               .warnings = t->warnings,
+                               .cur = t->cur,
+                               .skip = t->skip,
+                               .trusted = trusted,
+                               .said_untrusted = t->said_untrusted};
+
+    if (t->offset == 0 && t->line == 0)
+        set->n_files++;
+    if (fseeko(fp, t->offset, SEEK_SET) != 0)
+        goto fail;
+    if (!t->in_long_line || sl_logread_tail_skip(t, fp))
+        sl_logread_tail_lines(&c, t, fp);
+    t->line = c.line;
+    t->warnings = c.warnings;
+    t->cur = c.cur;
+    t->skip = c.skip;
+    t->said_untrusted = c.said_untrusted;
+    if (!ferror(fp))
+        return 0;
+fail:
+    fputs("sockleak: error reading ", stderr);
+    sl_util_fputs_safe(name, stderr);
+    fprintf(stderr, ": %s\n", strerror(errno));
+    return -1;
+}
+
 /* Reads the log at path. Only a regular file is opened (O_NONBLOCK: a FIFO
  * must not hang the report); in a directory anything else is skipped with a
  * warning, on the command line it is an error. */

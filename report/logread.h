@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Module id of a frame the writer could not place in any module. */
 #define SL_LOGREAD_NO_MODULE (-1)
@@ -151,6 +152,29 @@ int sl_logread_file(struct sl_logread_set *set, const char *path);
  * the reader or root, so its headers' suppressions files are kept. Returns
  * 0, or -1 after printing an error when fp cannot be read. */
 int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted);
+
+/* Reading a log as it grows (`sockleak serve`): where the last read stopped
+ * and the reader's state there, so that only appended lines are parsed. */
+struct sl_logread_tail {
+    off_t offset;    /* bytes consumed: whole lines only */
+    size_t line;     /* lines read, for warnings */
+    size_t warnings; /* warnings given for this file */
+    long cur;        /* process records attach to (index in the set), -1: none */
+    bool skip;       /* the current process is filtered out */
+    bool said_untrusted;
+    bool in_long_line; /* inside an unended line already too long: drop to its '\n' */
+};
+
+/* A tail at the start of a file. */
+void sl_logread_tail_init(struct sl_logread_tail *t);
+
+/* Reads the lines of fp from t->offset on into set, as sl_logread_stream
+ * would, but only whole ones: a last line not yet ended by '\n' (the writer
+ * may be in the middle of it) is left for the next call. The caller starts
+ * a fresh set and tail when the file was truncated or replaced. Returns 0, or
+ * -1 after printing an error. */
+int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
+                         const char *name, bool trusted);
 
 /* The module with this id in proc, or NULL. */
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc,

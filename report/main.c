@@ -3,6 +3,7 @@
 #include "logread.h"
 #include "report.h"
 #include "run.h"
+#include "serve.h"
 #include "suppress.h"
 #include "util.h"
 
@@ -28,6 +29,8 @@ static const char sl_main_usage[] =
     "                 run PROGRAM with the detector preloaded, then report its leaks\n"
     "  report [OPTIONS] PATH...\n"
     "                 report from raw logs (files, or directories of *.jsonl files)\n"
+    "  serve [--listen ADDR] PATH...\n"
+    "                 serve the leaks of raw logs as Prometheus metrics on /metrics\n"
     "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`)\n"
     "\n"
     "Options:\n"
@@ -44,9 +47,13 @@ static const char sl_main_report_usage[] =
     "process and run, groups the leaks by call site and prints them.\n"
     "\n"
     "Options:\n"
-    "  --format text|json|sarif\n"
+    "  --format text|json|sarif|openmetrics|prometheus\n"
     "                         report format (default: text). JSON is a stable schema,\n"
-    "                         \"version\": 1; SARIF 2.1.0 is for code-scanning tools\n"
+    "                         \"version\": 1; SARIF 2.1.0 is for code-scanning tools;\n"
+    "                         openmetrics (OpenMetrics 1.0.0) and prometheus (the text\n"
+    "                         format 0.0.4, for node_exporter's textfile collector) are\n"
+    "                         metrics: leaks per kind, program and call site (see\n"
+    "                         `sockleak serve --help`)\n"
     "  --group-frames N       group leaks by the top N frames of each stack only\n"
     "                         (default: 0, every frame)\n"
     "  --color auto|always|never\n"
@@ -175,6 +182,10 @@ static bool sl_main_format(const char *s, enum sl_report_format *out)
         *out = SL_REPORT_JSON;
     else if (strcmp(s, "sarif") == 0)
         *out = SL_REPORT_SARIF;
+    else if (strcmp(s, "openmetrics") == 0)
+        *out = SL_REPORT_OPENMETRICS;
+    else if (strcmp(s, "prometheus") == 0)
+        *out = SL_REPORT_PROMETHEUS;
     else
         return false;
     return true;
@@ -251,7 +262,7 @@ static int sl_main_common_option(const char *cmd, int c, const char *arg, struct
     switch (c) {
     case SL_OPT_FORMAT:
         if (!sl_main_format(arg, &ro->format))
-            bad = "--format must be text, json or sarif, not '%s'";
+            bad = "--format must be text, json, sarif, openmetrics or prometheus, not '%s'";
         break;
     case SL_OPT_GROUP_FRAMES:
         if (!sl_main_group_frames(arg, &ro->group_frames))
@@ -473,6 +484,81 @@ static int sl_main_help(char *self, char *topic, int extra)
     return main(3, av);
 }
 
+static const char sl_main_serve_usage[] =
+    "Usage: sockleak serve [OPTIONS] PATH...\n"
+    "Serves the leaks of raw logs (files, or directories: every *.jsonl inside) as\n"
+    "metrics on GET /metrics, for Prometheus to scrape. Every scrape reads what was\n"
+    "appended to the logs since the last one (whole lines only), picks up new files,\n"
+    "reads a truncated or replaced file again and forgets deleted ones. Runs until\n"
+    "SIGINT or SIGTERM.\n"
+    "\n"
+    "Options:\n"
+    "  --listen ADDR          where to listen: HOST:PORT, :PORT (every address) or\n"
+    "                         [IPV6]:PORT (default: " SL_SERVE_DEFAULT_LISTEN "); port 0\n"
+    "                         picks a free one; the address is printed on stderr\n"
+    "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Metrics (labels kind, program, function, file, line: the call site is the first\n"
+    "frame with a source line of the stack that names the leak; never pids, fds,\n"
+    "ports or addresses):\n"
+    "  sockleak_leaked_sockets_total      counter: sockets found leaked\n"
+    "  sockleak_close_wait_sockets        gauge: of a close_wait kind, not closed yet,\n"
+    "                                     held by a process still running here\n"
+    "  sockleak_tcp_sockets{program,state} gauge: TCP sockets per kernel state of\n"
+    "                                     the processes with a log still running here\n"
+    "  sockleak_metrics_dropped_series    gauge: series left out past the cap of 1000\n"
+    "The response is OpenMetrics 1.0.0 when the request accepts it (Prometheus\n"
+    "does), else the text format 0.0.4. Other paths get 404, other methods 405;\n"
+    "requests are limited to 8 KiB of headers and connections to 10 seconds.\n"
+    "\n"
+    "Exit status: 0 after SIGINT or SIGTERM, 2 for bad arguments or when it cannot\n"
+    "listen.\n";
+
+static int sl_main_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sl_serve_opts so = {.listen = SL_SERVE_DEFAULT_LISTEN};
+    struct sl_supp_set supp = {0};
+    int c, rc;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(sl_main_serve_usage, stdout);
+            sl_supp_free(&supp);
+            return 0;
+        }
+        if (c == 'l') {
+            so.listen = optarg;
+        } else if (c == SL_OPT_SUPP) {
+            if (sl_supp_load(&supp, optarg) < 0) {
+                sl_supp_free(&supp);
+                return 2;
+            }
+        } else {
+            sl_supp_free(&supp);
+            return sl_main_getopt_error("serve", c, argv);
+        }
+    }
+    if (optind >= argc) {
+        sl_supp_free(&supp);
+        return sl_main_bad("serve", "%s", "no PATH given (log files or directories)");
+    }
+    so.paths = argv + optind;
+    so.n_paths = (size_t)(argc - optind);
+    so.supp = supp.n ? &supp : NULL;
+    rc = sl_serve(&so);
+    sl_supp_free(&supp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -495,7 +581,9 @@ int main(int argc, char **argv)
         return sl_main_report(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return sl_main_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return sl_main_serve(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return sl_main_bad(NULL, "unknown option '%s'", cmd);
-    return sl_main_bad(NULL, "unknown command '%s' (commands: run, report)", cmd);
+    return sl_main_bad(NULL, "unknown command '%s' (commands: run, report, serve)", cmd);
 }

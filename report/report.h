@@ -12,7 +12,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sl_report_format { SL_REPORT_TEXT, SL_REPORT_JSON, SL_REPORT_SARIF };
+/* OPENMETRICS and PROMETHEUS: the metrics of report/metrics.h, in OpenMetrics
+ * 1.0.0 or the Prometheus text format 0.0.4. */
+enum sl_report_format {
+    SL_REPORT_TEXT,
+    SL_REPORT_JSON,
+    SL_REPORT_SARIF,
+    SL_REPORT_OPENMETRICS,
+    SL_REPORT_PROMETHEUS
+};
 
 /* Text colour: AUTO is on a terminal with NO_COLOR unset or empty. */
 enum sl_report_colour { SL_REPORT_COLOUR_AUTO, SL_REPORT_COLOUR_ALWAYS, SL_REPORT_COLOUR_NEVER };
