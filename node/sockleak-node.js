@@ -1,0 +1,143 @@
+// sockleak's Node.js preload: names the JavaScript line that connected or
+// listened on each socket. Load it with
+//   NODE_OPTIONS="--require <libdir>/sockleak-node/sockleak-node.js"
+// next to LD_PRELOAD=<libdir>/libsockleak.so (`sockleak run` sets both).
+//
+// Node connects in a later tick (after an asynchronous DNS lookup for host
+// names), so the program's frames are gone from the native stack when libc
+// is called. net.Socket#connect and net.Server#listen record their caller
+// here (V8 call sites, Node's own node: frames left out) and, as soon as
+// the handle has an fd (right after the handle's own connect, or
+// Server#_listen2 which makes a listener's handle and listens), the
+// addon hands the frames to the library, which puts them in front of the
+// socket's creation stack. Sockets a server accepts inherit the listener's.
+//
+// Without libsockleak.so in the process (or without the addon) nothing is
+// changed. The program sees no new fd, listener, timer or environment
+// variable; the wrapped methods keep their names and lengths; an error
+// thrown synchronously by connect or listen has one more frame in its
+// stack (this file).
+'use strict';
+
+(function sockleakNode() {
+  let addon;
+  try {
+    addon = require(require('path').join(__dirname, 'sockleak_node.node'));
+    if (!addon || typeof addon.available !== 'function' || !addon.available())
+      return;
+  } catch (e) {
+    return;
+  }
+  const net = require('net');
+  const { fileURLToPath } = require('url');
+  const MAX_FRAMES = 16;
+  const frameOf = new WeakMap(); // Socket or Server -> [fn, file, line, ...]
+  const patched = new WeakSet(); // handle prototypes (TCP, Pipe) already wrapped
+  let ownerSymbol; // Node's internal handle -> Socket/Server link
+
+  function sitesToFrames(sites) {
+    const out = [];
+    for (let i = 0; i < sites.length && out.length < 3 * MAX_FRAMES; i++) {
+      const cs = sites[i];
+      let file = cs.getFileName();
+      if (!file || file.startsWith('node:') || file === __filename)
+        continue;
+      if (file.startsWith('file://')) {
+        try { file = fileURLToPath(file); } catch (e) { /* keep the URL */ }
+      }
+      out.push(cs.getFunctionName() || '<anonymous>', file, cs.getLineNumber() || 0);
+    }
+    return out.length ? out : null;
+  }
+
+  // The JavaScript frames above `below` (innermost first), or null. Error's
+  // own settings are put back exactly as they were.
+  function callSite(below) {
+    const prep = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
+    const limit = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit');
+    const holder = {};
+    let sites = null;
+    try {
+      Object.defineProperty(Error, 'prepareStackTrace', {
+        value: (_, cs) => cs, writable: true, configurable: true,
+      });
+      Object.defineProperty(Error, 'stackTraceLimit', {
+        value: 32, writable: true, configurable: true, enumerable: true,
+      });
+      Error.captureStackTrace(holder, below);
+      sites = holder.stack;
+    } catch (e) {
+      sites = null;
+    } finally {
+      try {
+        if (prep) Object.defineProperty(Error, 'prepareStackTrace', prep);
+        else delete Error.prepareStackTrace;
+        if (limit) Object.defineProperty(Error, 'stackTraceLimit', limit);
+        else delete Error.stackTraceLimit;
+      } catch (e) { /* Error was frozen: nothing was changed */ }
+    }
+    return Array.isArray(sites) ? sitesToFrames(sites) : null;
+  }
+
+  function ownerOf(handle) {
+    if (ownerSymbol === undefined) {
+      ownerSymbol = Object.getOwnPropertySymbols(handle)
+        .find((s) => s.description === 'owner_symbol') || null;
+    }
+    return ownerSymbol ? handle[ownerSymbol] : undefined;
+  }
+
+  // Give the library the frames of owner's call site once its handle has an fd.
+  function deliver(owner, handle) {
+    const frames = owner && frameOf.get(owner);
+    if (!frames || !handle)
+      return;
+    const fd = handle.fd;
+    if (typeof fd === 'number' && fd >= 0)
+      addon.note(fd, frames);
+  }
+
+  function wrap(obj, name, after) {
+    const desc = Object.getOwnPropertyDescriptor(obj, name);
+    const orig = desc && desc.value;
+    if (typeof orig !== 'function')
+      return;
+    const w = { [name](...args) {
+      if (after === 'record' && this !== null && typeof this === 'object') {
+        const frames = callSite(w);
+        if (frames) frameOf.set(this, frames);
+      }
+      const r = Reflect.apply(orig, this, args);
+      try {
+        if (after === 'handle') {
+          deliver(ownerOf(this), this);
+        } else {
+          patchHandle(this._handle);
+          deliver(this, this._handle);
+        }
+      } catch (e) { /* never the program's business */ }
+      return r;
+    } }[name];
+    Object.defineProperty(w, 'length', { value: orig.length });
+    Object.defineProperty(obj, name, { ...desc, value: w });
+  }
+
+  // The handle's own connect is where its fd comes to exist (in a
+  // later tick than Socket#connect, or after a DNS lookup).
+  function patchHandle(handle) {
+    const proto = handle && typeof handle === 'object' && Object.getPrototypeOf(handle);
+    if (!proto || patched.has(proto))
+      return;
+    patched.add(proto);
+    for (const name of ['connect', 'connect6'])
+      wrap(proto, name, 'handle');
+  }
+
+  try {
+    wrap(net.Socket.prototype, 'connect', 'record');
+    wrap(net.Server.prototype, 'listen', 'record');
+    // Where a listener's handle is made and listens, also after a lookup
+    // (listen(port, host) resolves host first, even an address).
+    wrap(net.Server.prototype, '_listen2', 'owner');
+  } catch (e) { /* leave node as it is */ }
+})();
