@@ -16,7 +16,7 @@
 // changed. The program sees no new fd, listener, timer or environment
 // variable; the wrapped methods keep their names and lengths; an error
 // thrown synchronously by connect or listen has one more frame in its
-// stack (this file).
+// stack (this file), and the wrapped methods' source text is this file's.
 'use strict';
 
 (function sockleakNode() {
@@ -31,10 +31,13 @@
   const net = require('net');
   const { fileURLToPath } = require('url');
   const MAX_FRAMES = 16;
-  const frameOf = new WeakMap(); // Socket or Server -> [fn, file, line, ...]
+  const frameOf = new WeakMap(); // Socket or Server -> its call site's frames
   const patched = new WeakSet(); // handle prototypes (TCP, Pipe) already wrapped
   let ownerSymbol; // Node's internal handle -> Socket/Server link
 
+  const clean = (s) => (s.indexOf('\0') >= 0 ? s.split('\0').join('') : s);
+
+  // "function\0file\0line\0" per frame, innermost first, or null.
   function sitesToFrames(sites) {
     const out = [];
     for (let i = 0; i < sites.length && out.length < 3 * MAX_FRAMES; i++) {
@@ -45,9 +48,9 @@
       if (file.startsWith('file://')) {
         try { file = fileURLToPath(file); } catch (e) { /* keep the URL */ }
       }
-      out.push(cs.getFunctionName() || '<anonymous>', file, cs.getLineNumber() || 0);
+      out.push(clean(cs.getFunctionName() || '<anonymous>'), clean(file), cs.getLineNumber() || 0);
     }
-    return out.length ? out : null;
+    return out.length ? out.join('\0') + '\0' : null;
   }
 
   // The JavaScript frames above `below` (innermost first), or null. Error's
@@ -62,7 +65,7 @@
         value: (_, cs) => cs, writable: true, configurable: true,
       });
       Object.defineProperty(Error, 'stackTraceLimit', {
-        value: 32, writable: true, configurable: true, enumerable: true,
+        value: 24, writable: true, configurable: true, enumerable: true,
       });
       Error.captureStackTrace(holder, below);
       sites = holder.stack;
@@ -119,6 +122,7 @@
       return r;
     } }[name];
     Object.defineProperty(w, 'length', { value: orig.length });
+    Object.defineProperty(w, 'name', { value: orig.name });
     Object.defineProperty(obj, name, { ...desc, value: w });
   }
 

@@ -5,10 +5,12 @@
  * state beyond the one function pointer.
  *
  *   available()                      -> boolean
- *   note(fd, [fn, file, line, ...])  -> boolean (the library took them) */
+ *   note(fd, "fn\0file\0line\0...")  -> boolean (the library took them) */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 #include <node_api.h>
 
 #define SL_NODE_FRAMES 16
@@ -31,48 +33,41 @@ static napi_value sl_node_available(napi_env env, napi_callback_info info)
     return sl_node_bool(env, sl_node_lang_frames != NULL);
 }
 
-/* Entry k of arr as a string into buf ("" when it is none). */
-static void sl_node_string(napi_env env, napi_value arr, uint32_t k, char *buf)
+/* Split text (len bytes, "function\0file\0line\0" per frame) into frames;
+ * a frame cut short by the buffer is dropped. Their number. */
+static int sl_node_split(char *text, size_t len, const char **fns, const char **files, int *lines)
 {
-    napi_value v;
-    size_t len = 0;
-    buf[0] = '\0';
-    if (napi_get_element(env, arr, k, &v) == napi_ok)
-        napi_get_value_string_utf8(env, v, buf, SL_NODE_NAME, &len);
-}
-
-static int sl_node_int(napi_env env, napi_value arr, uint32_t k)
-{
-    napi_value v;
-    int32_t i = 0;
-    if (napi_get_element(env, arr, k, &v) != napi_ok || napi_get_value_int32(env, v, &i) != napi_ok)
-        return 0;
-    return i;
+    const char *f[3];
+    int n = 0, k = 0;
+    for (size_t i = 0; i < len && n < SL_NODE_FRAMES;) {
+        const char *p = text + i, *z = memchr(p, '\0', len - i);
+        if (!z)
+            break;
+        f[k++] = p;
+        i = (size_t)(z - text) + 1;
+        if (k == 3) {
+            fns[n] = f[0];
+            files[n] = f[1];
+            lines[n++] = atoi(f[2]);
+            k = 0;
+        }
+    }
+    return n;
 }
 
 static napi_value sl_node_note(napi_env env, napi_callback_info info)
 {
-    char names[2][SL_NODE_FRAMES][SL_NODE_NAME]; /* on the stack: worker threads call too */
+    char text[SL_NODE_FRAMES * (2 * SL_NODE_NAME + 16)]; /* the stack: workers call too */
     const char *fns[SL_NODE_FRAMES], *files[SL_NODE_FRAMES];
     int lines[SL_NODE_FRAMES];
-    size_t argc = 2;
+    size_t argc = 2, len = 0;
     napi_value argv[2];
     int32_t fd = -1;
-    uint32_t len = 0;
-    bool is_array = false;
     if (!sl_node_lang_frames || napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok ||
         argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
-        napi_is_array(env, argv[1], &is_array) != napi_ok || !is_array ||
-        napi_get_array_length(env, argv[1], &len) != napi_ok)
+        napi_get_value_string_utf8(env, argv[1], text, sizeof(text), &len) != napi_ok)
         return sl_node_bool(env, false);
-    int n = 0;
-    for (uint32_t k = 0; k + 2 < len && n < SL_NODE_FRAMES; k += 3, n++) {
-        sl_node_string(env, argv[1], k, names[0][n]);
-        sl_node_string(env, argv[1], k + 1, names[1][n]);
-        fns[n] = names[0][n];
-        files[n] = names[1][n];
-        lines[n] = sl_node_int(env, argv[1], k + 2);
-    }
+    int n = sl_node_split(text, len, fns, files, lines);
     return sl_node_bool(
         env, n > 0 && sl_node_lang_frames(fd, 2 /* SL_LANG_JS */, n, fns, files, lines) == 0);
 }
