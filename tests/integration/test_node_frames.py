@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 
 import pytest
@@ -219,3 +220,77 @@ def test_node_started_by_a_shell_keeps_the_users_node_options(tool, tmp_path):
     js = js_frames(rec, frames, "open_stack")
     assert js[:1] == [("dial", str(script), marked(NODE_CLIENT, "CONNECT-SITE"))], (
         f"open_stack's JavaScript frames: {js}{describe(run)}")
+
+
+# What a program could see of the preload: events, listeners, own properties,
+# fds, Error's settings, errors and their stacks, the environment.
+NODE_OBSERVE = r"""
+const net = require('net'), http = require('http');
+const out = [];
+const say = (...a) => out.push(a.map((x) => typeof x === 'string' ? x : JSON.stringify(x)).join(' '));
+const props = (o) => [Object.getOwnPropertyNames(o).sort(), Object.getOwnPropertySymbols(o).map(String)];
+const desc = (o, k) => { const d = Object.getOwnPropertyDescriptor(o, k); return d && {...d, value: typeof d.value}; };
+say('methods', [net.Socket.prototype.connect, net.Server.prototype.listen].map((f) => [f.name, f.length]));
+say('error', desc(Error, 'prepareStackTrace'), desc(Error, 'stackTraceLimit'), Error.stackTraceLimit);
+say('env', Object.keys(process.env).filter((k) => !/^(LD_PRELOAD|SOCKLEAK_OPTIONS|NODE_OPTIONS)$/.test(k)).sort());
+const bad = new net.Socket();
+bad.on('error', (e) => {
+  say('refused', e.code, e.syscall, e.stack.split('\n').length, bad.eventNames(), props(bad));
+  const srv = net.createServer({allowHalfOpen: true}, (c) => {
+    c.on('data', (d) => c.end('echo ' + d));
+    say('accepted', c._handle.fd, c.eventNames(), c.listenerCount('end'), props(c)[0]);
+  });
+  srv.listen(0, '127.0.0.1', () => {
+    say('server', srv._handle.fd, srv.eventNames(), srv.listenerCount('listening'), props(srv)[0]);
+    const c = net.connect(srv.address().port, '127.0.0.1');
+    say('sync', c.eventNames(), c.listenerCount('connect'), c.connecting, props(c)[0]);
+    c.on('connect', () => {
+      say('client', c._handle.fd, c.eventNames(), props(c._handle)[0], props(c._handle)[1].length);
+      c.end('hi');
+    });
+    let got = '';
+    c.on('data', (d) => { got += d; });
+    c.on('close', () => {
+      say('got', got);
+      const hs = http.createServer((q, r) => r.end('ok ' + q.url)).listen(0, '127.0.0.1', () => {
+        http.get({port: hs.address().port, host: '127.0.0.1', path: '/x'}, (r) => {
+          let b = '';
+          r.on('data', (d) => { b += d; });
+          r.on('end', () => {
+            say('http', r.statusCode, b, r.socket ? r.socket.eventNames() : null);
+            try { net.connect({port: -1}); } catch (e) { say('throws', e.code, e.message); }
+            say('error', desc(Error, 'prepareStackTrace'), desc(Error, 'stackTraceLimit'));
+            console.log(out.join('\n'));
+            process.exit(5);
+          });
+        });
+      });
+    });
+  });
+});
+bad.connect(1, '127.0.0.1');
+"""
+
+
+def test_node_program_sees_no_difference(tool, lib, tmp_path):
+    node = need_node()
+    script = tmp_path / "observe.js"
+    script.write_text(NODE_OBSERVE)
+    preload = lib.parent / "sockleak-node" / "sockleak-node.js"
+    assert preload.exists(), f"{preload} was not built (make all, with nodejs installed)"
+    base_env = {k: v for k, v in os.environ.items()
+                if k not in ("LD_PRELOAD", "SOCKLEAK_OPTIONS", "NODE_OPTIONS")}
+    runs = {}
+    for name, extra in {
+            "plain": {},
+            "library and preload": {"LD_PRELOAD": str(lib), "NODE_OPTIONS": f"--require {preload}",
+                                    "SOCKLEAK_OPTIONS": f"output={tmp_path / 'out'}"},
+            "preload alone": {"NODE_OPTIONS": f"--require {preload}"}}.items():
+        runs[name] = subprocess.run([node, str(script)], env=dict(base_env, **extra),
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=30)
+    base = runs.pop("plain")
+    assert base.returncode == 5 and "http 200" in base.stdout, base
+    for name, r in runs.items():
+        assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr), (
+            f"{name}:\n{r.stdout}\n{r.stderr}\nwithout:\n{base.stdout}\n{base.stderr}")
