@@ -294,3 +294,14 @@ def test_node_program_sees_no_difference(tool, lib, tmp_path):
     for name, r in runs.items():
         assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr), (
             f"{name}:\n{r.stdout}\n{r.stderr}\nwithout:\n{base.stdout}\n{base.stderr}")
+
+
+def test_node_under_its_permission_model_still_starts(tool, tmp_path):
+    """Node's permission model would refuse to read a preload it was not
+    allowed: such a command runs without it."""
+    node = need_node()
+    script = tmp_path / "hello.js"
+    script.write_text("console.log('hello ' + typeof require('net').connect);\n")
+    run = sockleak_run([node, "--experimental-permission", f"--allow-fs-read={tmp_path}/*",
+                        script], tmp_path / "out")
+    assert run.rc == 0 and "hello function" in run.stdout, describe(run)
