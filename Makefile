@@ -65,7 +65,7 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 LIB  := $(B)/libsockleak.so
 # The Node.js preload and its addon (JavaScript call sites): built when
 # Node's headers are there (/usr/include/node: Debian's libnode-dev, or
-# NodeSource's nodejs, which conflicts with it, so neither is installed here).
+# NodeSource's nodejs, which conflicts with it: `make deps-programs` adds neither).
 NODE_API_H := /usr/include/node/node_api.h
 NODE_DIR   := $(B)/sockleak-node
 NODE_FILES := $(if $(wildcard $(NODE_API_H)),$(NODE_DIR)/sockleak-node.js $(NODE_DIR)/sockleak_node.node)
