@@ -33,6 +33,7 @@
   const MAX_FRAMES = 16;
   const frameOf = new WeakMap(); // Socket or Server -> its call site's frames
   const patched = new WeakSet(); // handle prototypes (TCP, Pipe) already wrapped
+  const delivered = new WeakSet(); // handles whose fd has its frames
   let ownerSymbol; // Node's internal handle -> Socket/Server link
 
   const clean = (s) => (s.indexOf('\0') >= 0 ? s.split('\0').join('') : s);
@@ -82,22 +83,29 @@
     return Array.isArray(sites) ? sitesToFrames(sites) : null;
   }
 
+  // A handle without the link (the TCP handle under a TLS socket's) says
+  // nothing about the symbol: it is looked for again on the next one.
   function ownerOf(handle) {
-    if (ownerSymbol === undefined) {
+    if (!ownerSymbol) {
       ownerSymbol = Object.getOwnPropertySymbols(handle)
-        .find((s) => s.description === 'owner_symbol') || null;
+        .find((s) => s.description === 'owner_symbol');
+      if (!ownerSymbol)
+        return undefined;
     }
-    return ownerSymbol ? handle[ownerSymbol] : undefined;
+    return handle[ownerSymbol];
   }
 
-  // Give the library the frames of owner's call site once its handle has an fd.
+  // Give the library the frames of owner's call site once its handle has an
+  // fd, once per handle.
   function deliver(owner, handle) {
     const frames = owner && frameOf.get(owner);
-    if (!frames || !handle)
+    if (!frames || !handle || typeof handle !== 'object' || delivered.has(handle))
       return;
     const fd = handle.fd;
-    if (typeof fd === 'number' && fd >= 0)
+    if (typeof fd === 'number' && fd >= 0) {
+      delivered.add(handle);
       addon.note(fd, frames);
+    }
   }
 
   function wrap(obj, name, after) {
