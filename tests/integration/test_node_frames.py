@@ -305,3 +305,47 @@ def test_node_under_its_permission_model_still_starts(tool, tmp_path):
     run = sockleak_run([node, "--experimental-permission", f"--allow-fs-read={tmp_path}/*",
                         script], tmp_path / "out")
     assert run.rc == 0 and "hello function" in run.stdout, describe(run)
+
+
+# A TLS client, after a plain one: TLS connects through its own handle's
+# proxy to the TCP handle underneath.
+NODE_TLS_CLIENT = r"""
+const tls = require('tls'), fs = require('fs'), net = require('net');
+const [key, cert] = process.argv.slice(2).map((f) => fs.readFileSync(f));
+const plain = net.createServer((c) => c.destroy());
+const srv = tls.createServer({key, cert}, (c) => c.end());
+function dialTls(port) {
+  const s = tls.connect({port, host: '127.0.0.1', rejectUnauthorized: false,   // CONNECT-SITE
+                         allowHalfOpen: true});
+  s.on('end', () => {});   // never ended nor destroyed: close_wait
+}
+plain.listen(0, '127.0.0.1', () => {
+  const p = net.connect(plain.address().port, '127.0.0.1');
+  p.on('error', () => {});
+  p.on('close', () => srv.listen(0, '127.0.0.1', () => {
+    dialTls(srv.address().port);
+    setTimeout(() => console.log('listening on ' + srv.address().port), 400);
+    setTimeout(() => process.exit(0), 1000);
+  }));
+});
+"""
+
+
+def test_node_tls_client_leak_names_the_connect_line(tool, tmp_path):
+    node = need_node()
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (Debian package openssl)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True, timeout=60)
+    script = tmp_path / "tls_client.js"
+    script.write_text(NODE_TLS_CLIENT)
+    run = sockleak_run([node, script, key, cert], tmp_path / "out", driver=ss_close_wait)
+    truth = [t for t in run.driver_result if t[2]]
+    assert len(truth) == 1, f"ss shows {run.driver_result}{describe(run)}"
+    rec, frames = one_finding(run, "close_wait")
+    assert rec["local"] == truth[0][0], describe(run)
+    js = js_frames(rec, frames, "open_stack")
+    assert js[:1] == [("dialTls", str(script), marked(NODE_TLS_CLIENT, "CONNECT-SITE"))], (
+        f"open_stack's JavaScript frames: {js}{describe(run)}")
