@@ -21,13 +21,15 @@
 
 (function sockleakNode() {
   let addon;
+  const addonPath = require('path').join(__dirname, 'sockleak_node.node');
   try {
-    addon = require(require('path').join(__dirname, 'sockleak_node.node'));
-    if (!addon || typeof addon.available !== 'function' || !addon.available())
-      return;
-  } catch (e) {
+    addon = require(addonPath);
+  } catch (e) { /* not built, or not allowed */ }
+  // Out of the program's sight: its require.cache holds only its own modules.
+  delete require.cache[addonPath];
+  delete require.cache[__filename];
+  if (!addon || typeof addon.available !== 'function' || !addon.available())
     return;
-  }
   const net = require('net');
   const { fileURLToPath } = require('url');
   const MAX_FRAMES = 16;

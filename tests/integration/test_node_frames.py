@@ -232,6 +232,7 @@ const props = (o) => [Object.getOwnPropertyNames(o).sort(), Object.getOwnPropert
 const desc = (o, k) => { const d = Object.getOwnPropertyDescriptor(o, k); return d && {...d, value: typeof d.value}; };
 say('methods', [net.Socket.prototype.connect, net.Server.prototype.listen].map((f) => [f.name, f.length]));
 say('error', desc(Error, 'prepareStackTrace'), desc(Error, 'stackTraceLimit'), Error.stackTraceLimit);
+say('modules', Object.keys(require.cache), module.children.length);
 say('env', Object.keys(process.env).filter((k) => !/^(LD_PRELOAD|SOCKLEAK_OPTIONS|NODE_OPTIONS)$/.test(k)).sort());
 const bad = new net.Socket();
 bad.on('error', (e) => {
