@@ -67,6 +67,12 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 
 LIB  := $(B)/libsockleak.so
+# The Node.js preload and its addon (JavaScript call sites): built when
+# Node's headers are there (/usr/include/node: Debian's libnode-dev, or
+# NodeSource's nodejs, which conflicts with it: `make deps-programs` adds neither).
+NODE_API_H := /usr/include/node/node_api.h
+NODE_DIR   := $(B)/sockleak-node
+NODE_FILES := $(if $(wildcard $(NODE_API_H)),$(NODE_DIR)/sockleak-node.js $(NODE_DIR)/sockleak_node.node)
 TOOL := $(B)/sockleak
 STUB := $(B)/libsockleak-stub.a
 
@@ -83,7 +89,7 @@ PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
         soak-fork helgrind helgrind-lib fuzz fuzz-build
 .DEFAULT_GOAL := all
 
-all: check-deps $(LIB) $(TOOL)
+all: check-deps $(LIB) $(TOOL) $(NODE_FILES)
 
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
@@ -149,6 +155,11 @@ $(B)/preload/%.o: preload/%.S | $(B)/preload
 	$(CC) -fPIC -c $< -o $@
 $(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
+$(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(dir $(NODE_API_H)) -fPIC -shared -fvisibility=hidden \
+	  -o $@ $< -ldl
+$(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
+	cp $< $@
 $(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -178,7 +189,7 @@ include tests/integration/progs/flags.mk
 progs: $(PROG_BIN)
 examples: $(EXAMPLE_BIN)
 
-$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples:
+$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
 	mkdir -p $@
 
 demo: deps
@@ -275,10 +286,13 @@ install: all
 	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/sockleak
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libsockleak.so
 	install -m 644 include/sockleak.h $(DESTDIR)$(INCDIR)/sockleak.h
+	$(if $(NODE_FILES),install -d $(DESTDIR)$(LIBDIR)/sockleak-node && \
+	  install -m 644 $(NODE_FILES) $(DESTDIR)$(LIBDIR)/sockleak-node/)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
 	  sockleak.pc.in > $(DESTDIR)$(PCDIR)/sockleak.pc
 
 uninstall:
+	rm -rf $(DESTDIR)$(LIBDIR)/sockleak-node
 	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so \
 	  $(DESTDIR)$(INCDIR)/sockleak.h $(DESTDIR)$(PCDIR)/sockleak.pc
 
