@@ -162,6 +162,15 @@ def one_finding(run, kind):
     return found[0]
 
 
+def assert_call_site(run, function, script, line, listener=False):
+    """The report's call site of its one finding is this JavaScript frame."""
+    site = run.findings[0].get("call_site") or {}
+    want = {"function": function, "file": str(script), "line": line,
+            "lang": "javascript", "listener": listener}
+    got = {k: site.get(k, False if k == "listener" else None) for k in want}
+    assert got == want, f"call site {site}{describe(run)}"
+
+
 def test_node_client_leak_names_the_connect_line(tool, tmp_path):
     node = need_node()
     script = tmp_path / "client.js"
@@ -175,6 +184,7 @@ def test_node_client_leak_names_the_connect_line(tool, tmp_path):
     assert js[:1] == [("dial", str(script), marked(NODE_CLIENT, "CONNECT-SITE"))], (
         f"open_stack's JavaScript frames: {js}{describe(run)}")
     assert [m for m, _ in rec["open_stack"][:len(js)]] == [-2] * len(js), describe(run)
+    assert_call_site(run, "dial", script, marked(NODE_CLIENT, "CONNECT-SITE"))
 
 
 def test_node_http_request_leak_names_the_request_line(tool, tmp_path):
@@ -189,6 +199,7 @@ def test_node_http_request_leak_names_the_request_line(tool, tmp_path):
     js = js_frames(rec, frames, "open_stack")
     assert js[:1] == [("fetchIt", str(script), marked(NODE_HTTP_CLIENT, "CONNECT-SITE"))], (
         f"open_stack's JavaScript frames: {js}{describe(run)}")
+    assert_call_site(run, "fetchIt", script, marked(NODE_HTTP_CLIENT, "CONNECT-SITE"))
 
 
 def test_node_server_leak_names_the_listen_line(tool, tmp_path):
@@ -205,6 +216,11 @@ def test_node_server_leak_names_the_listen_line(tool, tmp_path):
         f"listen_stack's JavaScript frames: {js}{describe(run)}")
     # Accepted inside the event loop: no JavaScript of the program made it.
     assert js_frames(rec, frames, "open_stack") == [], describe(run)
+    line = marked(NODE_SERVER, "LISTEN-SITE")
+    assert_call_site(run, "start", script, line, listener=True)
+    text = subprocess.run([str(tool), "report", str(run.outdir)], capture_output=True,
+                          text=True, timeout=30).stdout
+    assert f"accepted on the listener created at {script}:{line}" in text, text
 
 
 def test_node_started_by_a_shell_keeps_the_users_node_options(tool, tmp_path):
