@@ -121,7 +121,7 @@ static const char sl_main_run_usage[] =
     "  -o, --output-report FILE\n"
     "                         write the report to FILE instead of standard error\n"
     "                         (created or truncated, mode 0600; refused when FILE is\n"
-    "                         a symbolic link or not a regular file)\n"
+    "                         a symbolic link, a FIFO or a directory)\n"
     "  -h, --help             show this help\n"
     "\n"
     "The library is SOCKLEAK_LIBRARY if set, else libsockleak.so beside the sockleak\n"

@@ -399,8 +399,9 @@ static void sl_run_wait(struct sl_run_ctx *c)
 /* Opens --output-report FILE for writing, before the program starts: made
  * (0600: the report holds command lines) or truncated, never through a
  * symbolic link (O_NOFOLLOW: a link planted at a predictable name would
- * make us truncate its target), and only a regular file (O_NONBLOCK: a
- * FIFO must not block; a device is refused). NULL after saying why. */
+ * make us truncate its target), and only a regular file or a character
+ * device such as /dev/null (O_NONBLOCK: a FIFO must not block). NULL after
+ * saying why. */
 static FILE *sl_run_open_report(const char *path)
 {
     struct stat st;
@@ -412,12 +413,13 @@ static FILE *sl_run_open_report(const char *path)
                 errno == ELOOP ? "it is a symbolic link" : strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
         fprintf(stderr, "sockleak: cannot write the report to %s: not a regular file\n", path);
         close(fd);
         return NULL;
     }
-    if (ftruncate(fd, 0) != 0 || fcntl(fd, F_SETFL, 0) != 0 || !(fp = fdopen(fd, "w"))) {
+    if ((S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) || fcntl(fd, F_SETFL, 0) != 0 ||
+        !(fp = fdopen(fd, "w"))) {
         fprintf(stderr, "sockleak: cannot write the report to %s: %s\n", path, strerror(errno));
         close(fd);
         return NULL;
