@@ -232,7 +232,7 @@ static void sl_reaper_clean(char *dst, size_t size, const char *src)
 /* The first frame of stack id in words, as the library can tell it without
  * debug information: a language frame's function (file:line), else dladdr's
  * symbol (when the address lies in an exported one) and module+offset. */
-static void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
+void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
 {
     const uintptr_t *pcs;
     int n = id ? sl_stack_get(id, &pcs) : 0;
@@ -260,6 +260,24 @@ static void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
     sl_reaper_clean(b, sizeof b, slash ? slash + 1 : di.dli_fname);
     snprintf(out, size, "%s%s%s+0x%lx%s", a, a[0] ? " (" : "", b,
              (unsigned long)(pcs[0] - (uintptr_t)di.dli_fbase), a[0] ? ")" : "");
+}
+
+void sl_reaper_addrs(int fd, char *local, char *peer, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char buf[128];
+
+    local[0] = peer[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        sl_format_addr(&ss, len, buf, sizeof buf);
+        sl_reaper_clean(local, size, buf);
+    }
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        sl_format_addr(&ss, len, buf, sizeof buf);
+        sl_reaper_clean(peer, size, buf);
+    }
 }
 
 /* verbosity=2: one line per finding, addresses as the report shows them
