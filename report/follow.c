@@ -485,11 +485,28 @@ static void sl_follow_print(struct sl_follow *F, const struct sl_logread_process
     sl_follow_group_free(&g);
 }
 
+/* A finding printed (or passed over) needs its stacks no more: what a long
+ * follow keeps grows by a few bytes per finding, not by its stacks. */
+static void sl_follow_forget_stacks(struct sl_logread_finding *f)
+{
+    struct sl_logread_stack *st[] = {&f->eof_stack, &f->open_stack, &f->last_read_stack,
+                                     &f->fork_stack, &f->listen_stack};
+
+    for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+        free(st[i]->frames);
+        st[i]->frames = NULL;
+        st[i]->n = 0;
+    }
+}
+
 static void sl_follow_print_new(struct sl_follow *F)
 {
     for (size_t i = 0; i < F->set.n_procs && !F->write_failed; i++)
-        while (F->shown[i] < F->set.procs[i].n_findings && !F->write_failed)
-            sl_follow_print(F, &F->set.procs[i], &F->set.procs[i].findings[F->shown[i]++]);
+        while (F->shown[i] < F->set.procs[i].n_findings && !F->write_failed) {
+            struct sl_logread_finding *f = &F->set.procs[i].findings[F->shown[i]++];
+            sl_follow_print(F, &F->set.procs[i], f);
+            sl_follow_forget_stacks(f);
+        }
 }
 
 /* One look at every log: new files, then new lines. */
@@ -517,8 +534,11 @@ static void sl_follow_skip_earlier_runs(struct sl_follow *F, bool all_runs)
     keep = sl_util_xcalloc(F->set.n_procs, sizeof(*keep));
     out = sl_runs_mark_latest(&F->set, F->from_dir, keep);
     for (size_t i = 0; i < F->set.n_procs; i++)
-        if (!keep[i])
+        if (!keep[i]) {
             F->shown[i] = F->set.procs[i].n_findings;
+            for (size_t j = 0; j < F->shown[i]; j++)
+                sl_follow_forget_stacks(&F->set.procs[i].findings[j]);
+        }
     sl_runs_say(&out);
     free(keep);
 }

@@ -294,3 +294,47 @@ def test_api_marks_runs_unchanged_without_the_library(tmp_path):
     for mode in ("marks", "global"):
         r = _api_marks(mode, False, tmp_path)
         assert r.returncode == 0, (mode, r.stdout + r.stderr)
+
+
+def test_follow_reads_only_whole_appended_lines_of_regular_files(tool, tmp_path):
+    """A line still being written is read once it is whole; a line past the
+    reader's limit is skipped with a warning, never held; a symbolic link
+    and a FIFO in the directory are not followed (and do not block it)."""
+    from test_hostile_logs import finding, header, module
+    out = tmp_path / "out"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("".join(json.dumps(r) + "\n" for r in
+                                 [header(3, "linked"), module(), finding(fd=33)]))
+    (out / "link.jsonl").symlink_to(elsewhere)
+    os.mkfifo(out / "fifo.jsonl")
+    a, b = out / "a.jsonl", out / "b.jsonl"
+    a.write_text(json.dumps(header(1, "alpha")) + "\n" + json.dumps(module()) + "\n")
+    follow = subprocess.Popen([str(TOOL), "report", "--follow", "--format", "json", str(out)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        line = json.dumps(finding(1, fd=7)) + "\n"
+        with open(a, "a") as f:
+            f.write(line[:40])
+        # One poll reads both files: once b's line is out, a's half was seen.
+        b.write_text("".join(json.dumps(r) + "\n" for r in
+                             [header(2, "beta"), module(), finding(fd=99)]))
+        _, buf = _lines_until(follow, "", r'"fd": ?99')
+        with open(a, "a") as f:
+            f.write(line[40:])
+            f.write("x" * 70000 + "\n")
+            f.write(json.dumps(finding(2, fd=8)) + "\n")
+        _, buf = _lines_until(follow, buf, r'"fd": ?8\b')
+        follow.send_signal(signal.SIGINT)
+        rest, err = follow.communicate(timeout=TIMEOUT)
+        assert follow.returncode == 0, err
+    finally:
+        _kill_group(follow)
+        follow.communicate(timeout=TIMEOUT)
+    objs = [json.loads(x) for x in (buf + rest.decode()).splitlines() if x.strip()]
+    got = sorted((o["pid"], o["program"], o["fd"]) for o in objs)
+    assert got == [(1, "alpha", 7), (1, "alpha", 8), (2, "beta", 99)], objs
+    assert [o["count_so_far"] for o in objs if o["pid"] == 1] == [2, 3], objs
+    assert "longer than 65536 bytes" in err.decode(), err
+    assert "corrupt" not in err.decode() and "truncated" not in err.decode(), err
