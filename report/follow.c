@@ -214,8 +214,9 @@ static void sl_follow_bytes(struct sl_follow *F, struct sl_follow_file *f, const
     }
 }
 
-/* Reads what was appended to f since the last time, up to a bound. */
-static void sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
+/* Reads what was appended to f since the last time, up to a bound; true
+ * when the bound stopped it (more is waiting). */
+static bool sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
 {
     char buf[SL_FOLLOW_CHUNK];
     struct stat st;
@@ -223,7 +224,7 @@ static void sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
     ssize_t n;
 
     if (fstat(f->fd, &st) != 0)
-        return;
+        return false;
     if (st.st_size < f->off) {
         if (!f->said_shrunk) {
             fputs("sockleak: warning: ", stderr);
@@ -232,13 +233,14 @@ static void sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
         }
         f->said_shrunk = true;
         f->off = st.st_size;
-        return;
+        return false;
     }
     while (total < SL_FOLLOW_MAX_READ && (n = pread(f->fd, buf, sizeof(buf), f->off)) > 0) {
         f->off += n;
         total += (size_t)n;
         sl_follow_bytes(F, f, buf, (size_t)n);
     }
+    return total >= SL_FOLLOW_MAX_READ;
 }
 
 /* The stacks that name a finding's call site, as report/group.c keys them. */
@@ -509,17 +511,21 @@ static void sl_follow_print_new(struct sl_follow *F)
         }
 }
 
-/* One look at every log: new files, then new lines. */
-static void sl_follow_poll(struct sl_follow *F, char **paths, int n_paths)
+/* One look at every log: new files, then new lines. True when a file has
+ * more to read than one look takes. */
+static bool sl_follow_poll(struct sl_follow *F, char **paths, int n_paths)
 {
+    bool more = false;
+
     sl_follow_scan(F, paths, n_paths);
     for (size_t i = 0; i < F->n_files; i++) {
         size_t before = F->set.n_procs;
-        sl_follow_read(F, &F->files[i]);
+        more |= sl_follow_read(F, &F->files[i]);
         /* A file named on the command line is no directory's run. */
         for (size_t j = before; !F->files[i].in_dir && j < F->set.n_procs; j++)
             F->from_dir[j] = false;
     }
+    return more;
 }
 
 /* What was logged before we started: only the latest run of each
@@ -585,7 +591,9 @@ int sl_follow(const struct sl_report_opts *ro, char **paths, int n_paths, bool a
     sigemptyset(&sa.sa_mask); /* no SA_RESTART: the nap ends at once */
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    sl_follow_poll(&F, paths, n_paths);
+    /* What is there already is read whole before the runs are told apart. */
+    while (sl_follow_poll(&F, paths, n_paths) && !sl_follow_stop)
+        ;
     sl_follow_skip_earlier_runs(&F, all_runs);
     while (!sl_follow_stop && !F.write_failed) {
         sl_follow_print_new(&F);

@@ -338,3 +338,27 @@ def test_follow_reads_only_whole_appended_lines_of_regular_files(tool, tmp_path)
     assert [o["count_so_far"] for o in objs if o["pid"] == 1] == [2, 3], objs
     assert "longer than 65536 bytes" in err.decode(), err
     assert "corrupt" not in err.decode() and "truncated" not in err.decode(), err
+
+
+def test_follow_starts_with_the_latest_run_of_a_reused_directory(tool, tmp_path):
+    from test_hostile_logs import finding, header, module
+    out = tmp_path / "out"
+    out.mkdir()
+    for pid, run_id, start, fd in ((1, "old", 1764000000000, 7), (2, "new", 1764000100000, 8)):
+        (out / f"p.{pid}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in [
+            header(pid, run_id=run_id, start_unix_ms=start), module(), finding(fd=fd)]))
+    for extra, want in (((), [8]), (("--all-runs",), [7, 8])):
+        follow = subprocess.Popen([str(TOOL), "report", "--follow", "--format", "json", *extra,
+                                   str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            _, buf = _lines_until(follow, "", r'"fd": ?8\b')
+            follow.send_signal(signal.SIGINT)
+            rest, err = follow.communicate(timeout=TIMEOUT)
+            assert follow.returncode == 0, err
+        finally:
+            _kill_group(follow)
+            follow.communicate(timeout=TIMEOUT)
+        fds = sorted(json.loads(x)["fd"] for x in (buf + rest.decode()).splitlines() if x)
+        assert fds == want, (extra, fds, err)
+        assert ("--all-runs" in err.decode()) == (not extra), err
