@@ -26,20 +26,28 @@
 #define SL_FOLLOW_CHUNK 65536
 #define SL_FOLLOW_MAX_READ (4u << 20)
 
-/* One log followed: its open fd and how far it was read. Only complete
- * lines are fed; the bytes of a line still being written wait in pend. */
-struct sl_follow_file {
-    char *path;
+/* Which file: a log renamed or linked twice is one. */
+struct sl_follow_key {
     dev_t dev;
     ino_t ino;
-    int fd;
+};
+
+/* One log followed: how far it was read, and its size at the last look. It
+ * is opened only to read what was appended (no fd is held: a fleet's
+ * thousands of logs must not exhaust the fd limit). Only complete lines are
+ * fed; the bytes of a line still being written wait in pend. */
+struct sl_follow_file {
+    struct sl_follow_key key;
+    char *path;
+    off_t size;
     off_t off;
     char *pend;
     size_t plen;
     bool discarding; /* inside a line past max_line: dropped up to its '\n' */
-    bool said_shrunk;
+    bool said_shrunk, said_unreadable;
     bool in_dir; /* found in a directory, not named on the command line */
     struct sl_logread_cursor cur;
+    UT_hash_handle hh;
 };
 
 /* A call site already printed, and its sockets so far. */
@@ -52,7 +60,8 @@ struct sl_follow_site {
 struct sl_follow {
     const struct sl_report_opts *ro;
     struct sl_logread_set set;
-    struct sl_follow_file *files;
+    struct sl_follow_file **files; /* in the order they were found */
+    struct sl_follow_file *by_key;
     size_t n_files, cap_files;
     size_t *shown;  /* per process: findings printed (or passed over) */
     bool *from_dir; /* per process: its log was found in a directory */
@@ -86,42 +95,39 @@ static void sl_follow_grow_procs(struct sl_follow *F, bool from_dir)
     }
 }
 
-/* Starts following path unless it is already followed (same file). Only
- * a regular file is opened, never through a symbolic link in a directory. */
-static void sl_follow_add_file(struct sl_follow *F, const char *path, bool in_dir)
+/* Starts following path unless it is already followed (the same file);
+ * notes its size st (from lstat in a directory: links are not followed). */
+static void sl_follow_add_file(struct sl_follow *F, const char *path, const struct stat *st,
+                               bool in_dir)
 {
+    struct sl_follow_key key;
     struct sl_follow_file *f;
-    struct stat st;
-    const char *why;
-    int fd;
 
-    if ((in_dir ? lstat(path, &st) : stat(path, &st)) != 0 || !S_ISREG(st.st_mode))
+    if (!S_ISREG(st->st_mode))
         return;
-    for (size_t i = 0; i < F->n_files; i++)
-        if (F->files[i].dev == st.st_dev && F->files[i].ino == st.st_ino)
-            return;
-    if (F->n_files >= SL_FOLLOW_MAX_FILES)
-        return;
-    fd = sl_util_open_regular(path, in_dir ? O_NOFOLLOW : 0, &st, &why);
-    if (fd < 0) {
-        fputs("sockleak: warning: cannot follow ", stderr);
-        sl_util_fputs_safe(path, stderr);
-        fprintf(stderr, ": %s\n", why);
+    memset(&key, 0, sizeof(key));
+    key.dev = st->st_dev;
+    key.ino = st->st_ino;
+    HASH_FIND(hh, F->by_key, &key, sizeof(key), f);
+    if (f) {
+        f->size = st->st_size;
         return;
     }
+    if (F->n_files >= SL_FOLLOW_MAX_FILES)
+        return;
     if (F->n_files == F->cap_files) {
         F->cap_files = F->cap_files ? 2 * F->cap_files : 16;
         F->files = sl_util_xrealloc(F->files, F->cap_files * sizeof(*F->files));
     }
-    f = &F->files[F->n_files++];
-    memset(f, 0, sizeof(*f));
+    f = sl_util_xcalloc(1, sizeof(*f));
+    f->key = key;
     f->path = sl_util_xstrdup(path);
-    f->dev = st.st_dev;
-    f->ino = st.st_ino;
-    f->fd = fd;
+    f->size = st->st_size;
     f->in_dir = in_dir;
     f->cur.name = f->path;
-    f->cur.trusted = st.st_uid == getuid() || st.st_uid == 0;
+    f->cur.trusted = st->st_uid == getuid() || st->st_uid == 0;
+    HASH_ADD(hh, F->by_key, key, sizeof(f->key), f);
+    F->files[F->n_files++] = f;
 }
 
 static bool sl_follow_is_log(const char *name)
@@ -150,7 +156,7 @@ static void sl_follow_scan_dir(struct sl_follow *F, const char *dir, int depth)
             if (S_ISDIR(st.st_mode) && depth < SL_FOLLOW_MAX_DEPTH)
                 sl_follow_scan_dir(F, full, depth + 1);
             else if (S_ISREG(st.st_mode) && sl_follow_is_log(de->d_name))
-                sl_follow_add_file(F, full, true);
+                sl_follow_add_file(F, full, &st, true);
         }
         free(full);
     }
@@ -167,7 +173,7 @@ static void sl_follow_scan(struct sl_follow *F, char **paths, int n)
         if (S_ISDIR(st.st_mode))
             sl_follow_scan_dir(F, paths[i], 0);
         else
-            sl_follow_add_file(F, paths[i], false);
+            sl_follow_add_file(F, paths[i], &st, false);
     }
 }
 
@@ -214,32 +220,57 @@ static void sl_follow_bytes(struct sl_follow *F, struct sl_follow_file *f, const
     }
 }
 
+/* Opens f again to read what was appended: only a regular file, and only
+ * the same file (a name now holding another file is another log, found by
+ * the next scan). -1 when it cannot be read now (said once). */
+static int sl_follow_open(struct sl_follow_file *f)
+{
+    struct stat st;
+    const char *why = "it was replaced";
+    int fd = sl_util_open_regular(f->path, f->in_dir ? O_NOFOLLOW : 0, &st, &why);
+
+    if (fd >= 0 && st.st_dev == f->key.dev && st.st_ino == f->key.ino)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    if (!f->said_unreadable && fd < 0) {
+        fputs("sockleak: warning: cannot read ", stderr);
+        sl_util_fputs_safe(f->path, stderr);
+        fprintf(stderr, ": %s\n", why);
+    }
+    f->said_unreadable = fd < 0;
+    return -1;
+}
+
 /* Reads what was appended to f since the last time, up to a bound; true
  * when the bound stopped it (more is waiting). */
 static bool sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
 {
     char buf[SL_FOLLOW_CHUNK];
-    struct stat st;
     size_t total = 0;
     ssize_t n;
+    int fd;
 
-    if (fstat(f->fd, &st) != 0)
-        return false;
-    if (st.st_size < f->off) {
+    if (f->size < f->off) {
         if (!f->said_shrunk) {
             fputs("sockleak: warning: ", stderr);
             sl_util_fputs_safe(f->path, stderr);
             fputs(" shrank: logs only grow; what is added from now on is read\n", stderr);
         }
         f->said_shrunk = true;
-        f->off = st.st_size;
+        f->off = f->size;
         return false;
     }
-    while (total < SL_FOLLOW_MAX_READ && (n = pread(f->fd, buf, sizeof(buf), f->off)) > 0) {
+    if (f->size == f->off || (fd = sl_follow_open(f)) < 0)
+        return false;
+    while (total < SL_FOLLOW_MAX_READ && (n = pread(fd, buf, sizeof(buf), f->off)) > 0) {
         f->off += n;
         total += (size_t)n;
         sl_follow_bytes(F, f, buf, (size_t)n);
     }
+    close(fd);
+    if (f->off > f->size)
+        f->size = f->off;
     return total >= SL_FOLLOW_MAX_READ;
 }
 
@@ -520,9 +551,9 @@ static bool sl_follow_poll(struct sl_follow *F, char **paths, int n_paths)
     sl_follow_scan(F, paths, n_paths);
     for (size_t i = 0; i < F->n_files; i++) {
         size_t before = F->set.n_procs;
-        more |= sl_follow_read(F, &F->files[i]);
+        more |= sl_follow_read(F, F->files[i]);
         /* A file named on the command line is no directory's run. */
-        for (size_t j = before; !F->files[i].in_dir && j < F->set.n_procs; j++)
+        for (size_t j = before; !F->files[i]->in_dir && j < F->set.n_procs; j++)
             F->from_dir[j] = false;
     }
     return more;
@@ -560,9 +591,10 @@ static void sl_follow_free(struct sl_follow *F)
         free(s);
     }
     for (size_t i = 0; i < F->n_files; i++) {
-        close(F->files[i].fd);
-        free(F->files[i].path);
-        free(F->files[i].pend);
+        HASH_DEL(F->by_key, F->files[i]);
+        free(F->files[i]->path);
+        free(F->files[i]->pend);
+        free(F->files[i]);
     }
     free(F->files);
     free(F->shown);
