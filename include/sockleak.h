@@ -63,9 +63,9 @@ struct sockleak_pending_socket {
     long long eof_age_ms; /* since the end-of-stream read */
     char local[128];      /* addresses as the report shows them; "" unknown */
     char peer[128];
-    char where[256];      /* the end-of-stream read's first frame, without debug
-                           * information: "symbol (module+0xoff)" (dladdr) or
-                           * "module+0xoff"; `sockleak report` gives file:line */
+    char where[256]; /* the end-of-stream read's first frame, without debug
+                      * information: "symbol (module+0xoff)" (dladdr) or
+                      * "module+0xoff"; `sockleak report` gives file:line */
 };
 
 /* Fills out[0..max) with the sockets that read end-of-stream at or after

@@ -168,7 +168,9 @@ SL_EXPORT size_t sockleak_list_pending(sockleak_mark_t mark, struct sockleak_pen
     uint32_t stacks[64];
     int64_t eofs[64];
     struct sl_api_list l = {.since_ns = mark > INT64_MAX ? INT64_MAX : (int64_t)mark,
-                            .out = out, .stacks = stacks, .eof_ns = eofs};
+                            .out = out,
+                            .stacks = stacks,
+                            .eof_ns = eofs};
     size_t total = 0;
 
     /* In rounds of 64, so that no allocation is needed: fds are visited in
@@ -207,7 +209,8 @@ SL_EXPORT int sockleak_print_pending(FILE *out, sockleak_mark_t mark)
     size_t n = sockleak_list_pending(mark, p, p ? 16 : 0);
 
     for (size_t i = 0; out && p && i < n && i < 16; i++)
-        fprintf(out, "sockleak: fd %d %s <- %s read end-of-stream %lld ms ago at %s, still open%s\n",
+        fprintf(out,
+                "sockleak: fd %d %s <- %s read end-of-stream %lld ms ago at %s, still open%s\n",
                 p[i].fd, p[i].local[0] ? p[i].local : "?", p[i].peer[0] ? p[i].peer : "?",
                 p[i].eof_age_ms, p[i].where, p[i].reported ? " (reported)" : "");
     if (out && n > 16)

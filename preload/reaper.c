@@ -285,10 +285,10 @@ void sl_reaper_addrs(int fd, char *local, char *peer, size_t size)
 static void sl_reaper_say(const struct sl_finding *f, int fd)
 {
     char prog[80], local[128], peer[128], where[600];
-    uint32_t site = f->eof_stack ? f->eof_stack
+    uint32_t site = f->eof_stack                        ? f->eof_stack
                     : f->listen_stack && !f->open_stack ? f->listen_stack
                                                         : f->open_stack;
-    const char *what = f->eof_stack ? "end-of-stream read at"
+    const char *what = f->eof_stack                      ? "end-of-stream read at"
                        : site == f->listen_stack && site ? "listener created at"
                                                          : "socket created at";
 
@@ -296,9 +296,9 @@ static void sl_reaper_say(const struct sl_finding *f, int fd)
     sl_reaper_clean(local, sizeof local, f->local[0] ? f->local : "?");
     sl_reaper_clean(peer, sizeof peer, f->peer[0] ? f->peer : "?");
     sl_reaper_frame_words(site, where, sizeof where);
-    sl_warn("pid %d %s: %s fd %d %s <- %s (%s), held %lld ms; %s %s", (int)getpid(), prog,
-            f->kind, fd, local, peer, f->tcp_state ? f->tcp_state : "no TCP state",
-            (long long)f->held_ms, what, where);
+    sl_warn("pid %d %s: %s fd %d %s <- %s (%s), held %lld ms; %s %s", (int)getpid(), prog, f->kind,
+            fd, local, peer, f->tcp_state ? f->tcp_state : "no TCP state", (long long)f->held_ms,
+            what, where);
 }
 
 void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding *f,

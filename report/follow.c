@@ -307,8 +307,8 @@ static void sl_follow_sym(struct sl_follow *F, const struct sl_logread_process *
             sl_sym_frame(F->sym, m->path, m->build_id, fr->offset, out);
         } else {
             snprintf(name, sizeof(name), "[module %" PRId64 "]", fr->module);
-            sl_sym_frame(F->sym, fr->module == SL_LOGREAD_NO_MODULE ? NULL : name, NULL,
-                         fr->offset, out);
+            sl_sym_frame(F->sym, fr->module == SL_LOGREAD_NO_MODULE ? NULL : name, NULL, fr->offset,
+                         out);
         }
     }
 }
@@ -349,9 +349,9 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     sl_follow_sym(F, p, &f->fork_stack, &g->fork_sym);
     sl_follow_sym(F, p, &f->listen_stack, &g->listen_sym);
     sl_follow_site_stacks(f, &first, &second);
-    sl_follow_key_add(&key, first == &f->eof_stack      ? &g->eof_sym
-                            : first == &f->open_stack   ? &g->open_sym
-                                                        : &g->listen_sym);
+    sl_follow_key_add(&key, first == &f->eof_stack    ? &g->eof_sym
+                            : first == &f->open_stack ? &g->open_sym
+                                                      : &g->listen_sym);
     if (second)
         sl_follow_key_add(&key, second == &f->open_stack        ? &g->open_sym
                                 : second == &f->last_read_stack ? &g->last_read_sym
@@ -385,8 +385,7 @@ static bool sl_follow_suppressed(const struct sl_follow *F, const struct sl_grou
 
 /* The frame that names the site: the first of the stack the finding is
  * about (the end-of-stream read; else the creation, the listener). */
-static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g,
-                                                       const char **what)
+static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g, const char **what)
 {
     if (g->eof_sym.n && (*what = "end-of-stream read at"))
         return &g->eof_sym.frames[0];

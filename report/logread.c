@@ -500,12 +500,16 @@ int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bo
     return 0;
 }
 
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf,
-                     size_t len, bool too_long)
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
+                     bool too_long)
 {
-    struct sl_logread_ctx c = {.set = set, .path = k->name, .line = k->line,
-                               .warnings = k->warnings, .cur = k->started ? k->cur : -1,
-                               .skip = k->skip, .trusted = k->trusted,
+    struct sl_logread_ctx c = {.set = set,
+                               .path = k->name,
+                               .line = k->line,
+                               .warnings = k->warnings,
+                               .cur = k->started ? k->cur : -1,
+                               .skip = k->skip,
+                               .trusted = k->trusted,
                                .said_untrusted = k->said_untrusted};
 
     if (!k->started)

@@ -162,8 +162,8 @@ struct sl_logread_cursor {
 /* Adds one whole line of a log (without its '\n', NUL-terminated at
  * buf[len]) as sl_logread_stream would; too_long: the line was longer than
  * set->max_line and is only counted. */
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf,
-                     size_t len, bool too_long);
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
+                     bool too_long);
 
 /* Removes the processes whose keep[i] is false (keep has n_procs entries),
  * keeping the others in order. */

@@ -74,8 +74,8 @@ static int64_t sl_runs_dir_latest(struct sl_runs_entry *dirs, const struct sl_ru
     return d ? d->start : INT64_MIN;
 }
 
-struct sl_runs_left_out sl_runs_mark_latest(const struct sl_logread_set *set,
-                                            const bool *from_dir, bool *keep)
+struct sl_runs_left_out sl_runs_mark_latest(const struct sl_logread_set *set, const bool *from_dir,
+                                            bool *keep)
 {
     struct sl_runs_entry *runs = NULL, *dirs = NULL, *r, *tmp;
     struct sl_runs_left_out out = {0, 0};
@@ -129,6 +129,5 @@ void sl_runs_say(const struct sl_runs_left_out *out)
     fprintf(stderr,
             "sockleak: left out %zu earlier run%s (%zu process%s) whose logs share a "
             "directory with a later run; --all-runs reports every run\n",
-            out->runs, out->runs == 1 ? "" : "s", out->processes,
-            out->processes == 1 ? "" : "es");
+            out->runs, out->runs == 1 ? "" : "s", out->processes, out->processes == 1 ? "" : "es");
 }

@@ -18,8 +18,8 @@ struct sl_runs_left_out {
 struct sl_runs_left_out sl_runs_latest_only(struct sl_logread_set *set, const bool *from_dir);
 
 /* The same choice, into keep[] (n_procs entries), the set unchanged. */
-struct sl_runs_left_out sl_runs_mark_latest(const struct sl_logread_set *set,
-                                            const bool *from_dir, bool *keep);
+struct sl_runs_left_out sl_runs_mark_latest(const struct sl_logread_set *set, const bool *from_dir,
+                                            bool *keep);
 
 /* Says on stderr what was left out, when anything was. */
 void sl_runs_say(const struct sl_runs_left_out *out);

@@ -35,8 +35,8 @@ static void header(struct sl_logread_set *set, struct sl_logread_cursor *k, long
     feed(set, k, line);
 }
 
-static void finding(struct sl_logread_set *set, struct sl_logread_cursor *k, int id,
-                    long long eof, long long held)
+static void finding(struct sl_logread_set *set, struct sl_logread_cursor *k, int id, long long eof,
+                    long long held)
 {
     char line[512];
     snprintf(line, sizeof(line),
@@ -82,8 +82,8 @@ static void test_latest_run_per_directory(void **state)
     sl_logread_init(&set, NULL);
     header(&set, &a, 1, "old", 1000); /* a: old run, two processes */
     header(&set, &a, 2, "old", 5000);
-    header(&set, &a, 3, "new", 3000); /* started after old's first: latest */
-    header(&set, &b, 4, "old", 1000); /* b: one run only, kept */
+    header(&set, &a, 3, "new", 3000);  /* started after old's first: latest */
+    header(&set, &b, 4, "old", 1000);  /* b: one run only, kept */
     header(&set, &b, 5, "x\\ny", 500); /* a run id with a newline: its own run */
     header(&set, &b, 6, "older", 100); /* named on the command line: kept */
     out = sl_runs_latest_only(&set, from_dir);
