@@ -303,6 +303,11 @@ static void sl_program_name(char *out, size_t size)
         out[0] = '_';
 }
 
+void sl_log_program(char *out, size_t size)
+{
+    sl_program_name(out, size);
+}
+
 /* mkdir -p dir, every directory it makes private (a parent that is made
  * here has nothing of anyone else's in it either); returns 0 or an errno. */
 static int sl_mkdir_p(const char *dir)

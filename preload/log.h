@@ -96,6 +96,9 @@ void sl_log_follow_limit(void) SL_HIDDEN;
  * log's file name and header use this copy. */
 void sl_log_snapshot_args(int argc, char **argv) SL_HIDDEN;
 
+/* The program's short name as the log names it (only [A-Za-z0-9.+_-]). */
+void sl_log_program(char *out, size_t size) SL_HIDDEN;
+
 /* Counters for the footer (relaxed atomics). */
 extern _Atomic uint64_t sl_count_sockets SL_HIDDEN;
 extern _Atomic uint64_t sl_count_eof SL_HIDDEN;

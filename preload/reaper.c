@@ -2,6 +2,7 @@
  * the one thread, started on the first EOF, that turns overdue EOFs into
  * findings. */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,10 +16,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include "fdtable.h"
+#include "lframe.h"
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
+#include "stack.h"
 #include "sweep.h"
 #include "sockleak_log.h"
 #include "track.h"
@@ -215,6 +219,88 @@ static int sl_reaper_facts(int fd, struct sl_slot *s, uint32_t gen, struct sl_fi
     return 0;
 }
 
+/* src with control characters as '?': addresses and names from the kernel
+ * or the loader go to a terminal. */
+static void sl_reaper_clean(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    for (; src[n] && n + 1 < size; n++)
+        dst[n] = (unsigned char)src[n] < 0x20 || src[n] == 0x7f ? '?' : src[n];
+    dst[n] = '\0';
+}
+
+/* The first frame of stack id in words, as the library can tell it without
+ * debug information: a language frame's function (file:line), else dladdr's
+ * symbol (when the address lies in an exported one) and module+offset. */
+void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
+{
+    const uintptr_t *pcs;
+    int n = id ? sl_stack_get(id, &pcs) : 0;
+    char a[256], b[256];
+    Dl_info di;
+
+    if (n <= 0) {
+        snprintf(out, size, "an unknown stack");
+        return;
+    }
+    if (SL_LFRAME_IS(pcs[0])) {
+        struct sl_lframe *lf = sl_lframe_get(pcs[0]);
+        sl_reaper_clean(a, sizeof a, lf && lf->function ? lf->function : "?");
+        sl_reaper_clean(b, sizeof b, lf && lf->file ? lf->file : "?");
+        snprintf(out, size, "%s (%s:%d)", a, b, lf ? lf->line : 0);
+        return;
+    }
+    /* pcs[0] is a return address: the call is the byte before it. */
+    if (!dladdr((void *)(pcs[0] - 1), &di) || !di.dli_fname) {
+        snprintf(out, size, "0x%lx", (unsigned long)pcs[0]);
+        return;
+    }
+    const char *slash = strrchr(di.dli_fname, '/');
+    sl_reaper_clean(a, sizeof a, di.dli_sname ? di.dli_sname : "");
+    sl_reaper_clean(b, sizeof b, slash ? slash + 1 : di.dli_fname);
+    snprintf(out, size, "%s%s%s+0x%lx%s", a, a[0] ? " (" : "", b,
+             (unsigned long)(pcs[0] - (uintptr_t)di.dli_fbase), a[0] ? ")" : "");
+}
+
+void sl_reaper_addrs(int fd, char *local, char *peer, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char buf[128];
+
+    local[0] = peer[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        sl_format_addr(&ss, len, buf, sizeof buf);
+        sl_reaper_clean(local, size, buf);
+    }
+    len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        sl_format_addr(&ss, len, buf, sizeof buf);
+        sl_reaper_clean(peer, size, buf);
+    }
+}
+
+/* verbosity=2: one line per finding, addresses as the report shows them
+ * (local <- peer), and the frame that names the call site. */
+static void sl_reaper_say(const struct sl_finding *f, int fd)
+{
+    char prog[80], local[128], peer[128], where[600];
+    uint32_t site = f->eof_stack                        ? f->eof_stack
+                    : f->listen_stack && !f->open_stack ? f->listen_stack
+                                                        : f->open_stack;
+    const char *what = f->eof_stack                      ? "end-of-stream read at"
+                       : site == f->listen_stack && site ? "listener created at"
+                                                         : "socket created at";
+
+    sl_log_program(prog, sizeof prog);
+    sl_reaper_clean(local, sizeof local, f->local[0] ? f->local : "?");
+    sl_reaper_clean(peer, sizeof peer, f->peer[0] ? f->peer : "?");
+    sl_reaper_frame_words(site, where, sizeof where);
+    sl_warn("pid %d %s: %s fd %d %s <- %s (%s), held %lld ms; %s %s", (int)getpid(), prog, f->kind,
+            fd, local, peer, f->tcp_state ? f->tcp_state : "no TCP state", (long long)f->held_ms,
+            what, where);
+}
+
 void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding *f,
                       int64_t since_ns)
 {
@@ -227,9 +313,7 @@ void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding
     if (rc == 0 && !still)
         sl_log_closed(f->id, fd, (sl_now_ns() - since_ns) / 1000000);
     if (rc == 0 && sl_opt.verbosity >= 2)
-        sl_warn("finding %u: %s on fd %d (%s -> %s, %s), held %lld ms", f->id, f->kind, fd,
-                f->local[0] ? f->local : "?", f->peer[0] ? f->peer : "?",
-                f->tcp_state ? f->tcp_state : "no TCP state", (long long)f->held_ms);
+        sl_reaper_say(f, fd);
 }
 
 /* One due entry: a finding if the socket is still open past its deadline

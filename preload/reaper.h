@@ -28,6 +28,16 @@ void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding
  * reads TCP_INFO, writes the finding through sl_log_finding and sets
  * SL_F_REPORTED, finding_id and reported_ns. */
 
+/* The first frame of depot stack id in words, without debug information: a
+ * language frame's "function (file:line)", else "symbol (module+0xoff)" from
+ * dladdr, or "module+0xoff" when the address is in no exported symbol.
+ * Takes the loader lock (dladdr): no lock of ours may be held. */
+void sl_reaper_frame_words(uint32_t id, char *out, size_t size) SL_HIDDEN;
+
+/* fd's addresses as the report shows them ("" when unknown), control
+ * characters as '?'. */
+void sl_reaper_addrs(int fd, char *local, char *peer, size_t size) SL_HIDDEN;
+
 /* fork child: empty the queue (those deadlines were the parent's), forget the
  * thread (the next schedule starts a new one). */
 void sl_reaper_reinit_child(void) SL_HIDDEN;

@@ -1,4 +1,5 @@
 #include "format.h"
+#include "held.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -118,6 +119,18 @@ static void sl_fmt_json_swept_example(json_t *x, const struct sl_group_example *
         json_object_set_new(x, "at_exit", json_true());
 }
 
+/* The example's process's command line (bounded by the reader), and what
+ * held_ms counts up to. */
+static void sl_fmt_json_example_extra(json_t *x, const struct sl_group_example *e)
+{
+    json_t *argv = json_array();
+
+    for (size_t j = 0; e->proc && j < e->proc->argc; j++)
+        json_array_append_new(argv, sl_fmt_json_str(e->proc->argv[j] ? e->proc->argv[j] : ""));
+    json_object_set_new(x, "argv", argv);
+    json_object_set_new(x, "held_until", json_string(sl_held_until_name(e->held_as_of)));
+}
+
 static json_t *sl_fmt_json_group(const struct sl_group *g)
 {
     json_t *o = json_object(), *progs = json_array(), *ex = json_array();
@@ -147,6 +160,7 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
         json_object_set_new(x, "held_ms", json_integer(e->held_ms));
         json_object_set_new(x, "closed", json_boolean(e->closed));
         sl_fmt_json_swept_example(x, e);
+        sl_fmt_json_example_extra(x, e);
         json_array_append_new(ex, x);
     }
     json_object_set_new(o, "examples", ex);

@@ -271,6 +271,53 @@ static void sl_fmt_swept_example(FILE *out, const struct sl_group_example *e)
     fprintf(out, "%s\n", e->at_exit ? " (at exit)" : "");
 }
 
+/* Longest command line shown under an example, in bytes of the log. */
+#define SL_FMT_MAX_COMMAND 240
+
+/* "    command: ARGS" for e's process, once per process of a finding: each
+ * argument escaped, quoted when it has a blank or is empty, and the line
+ * cut at SL_FMT_MAX_COMMAND. */
+static void sl_fmt_command(FILE *out, const struct sl_group *g, size_t i)
+{
+    const struct sl_logread_process *p = g->examples[i].proc;
+    size_t shown = 0;
+
+    if (!p || !p->argc)
+        return;
+    for (size_t j = 0; j < i; j++)
+        if (g->examples[j].proc == p)
+            return;
+    fputs("    command:", out);
+    for (size_t j = 0; j < p->argc; j++) {
+        const char *a = p->argv[j] ? p->argv[j] : "";
+        bool quote = !*a || strpbrk(a, " \t'\"") != NULL;
+
+        if (shown + strlen(a) > SL_FMT_MAX_COMMAND) {
+            fputs(" ...", out);
+            break;
+        }
+        shown += strlen(a) + 1;
+        fputs(quote ? " '" : " ", out);
+        sl_fmt_put(out, a);
+        fputs(quote ? "'" : "", out);
+    }
+    if (p->argc == SL_LOGREAD_MAX_ARGS)
+        fputs(" ...", out);
+    fputc('\n', out);
+}
+
+/* ", held N ms" and what N counts up to. */
+static void sl_fmt_held(FILE *out, const struct sl_group_example *e)
+{
+    fprintf(out, ", held %" PRId64 " ms", e->held_ms);
+    if (e->closed)
+        fputs(" (closed late)", out);
+    else if (e->held_as_of == SL_LOGREAD_HELD_EXIT)
+        fputs(" until exit", out);
+    else if (e->held_as_of == SL_LOGREAD_HELD_NOW)
+        fputs(" so far (still open)", out);
+}
+
 /* A listener with connections closed in its accept queue. */
 static void sl_fmt_listener_example(FILE *out, const struct sl_group_example *e)
 {
@@ -305,14 +352,16 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         const struct sl_group_example *e = &g->examples[i];
         if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
             sl_fmt_listener_example(out, e);
+            sl_fmt_command(out, g, i);
             continue;
         }
         fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": ", e->pid, e->fd);
         sl_fmt_put(out, *e->local ? e->local : "?");
         fputs(" <- ", out);
         sl_fmt_put(out, *e->peer ? e->peer : "?");
-        fprintf(out, ", held %" PRId64 " ms%s", e->held_ms, e->closed ? " (closed late)" : "");
+        sl_fmt_held(out, e);
         sl_fmt_swept_example(out, e);
+        sl_fmt_command(out, g, i);
     }
     fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
     if (g->closed_late)

@@ -288,7 +288,9 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
         e->local = f->local;
         e->peer = f->peer;
         e->held_ms = f->held_ms;
+        e->held_as_of = f->held_as_of;
         e->closed = f->closed;
+        e->proc = p;
         sl_group_example_swept(e, f);
     }
     sl_group_add_swept(g, f);

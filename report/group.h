@@ -18,7 +18,9 @@ struct sl_group_example {
     const char *local; /* borrowed from the log set */
     const char *peer;
     int64_t held_ms;
+    int held_as_of; /* SL_LOGREAD_HELD_*: what held_ms counts up to */
     bool closed;
+    const struct sl_logread_process *proc; /* its process (argv), borrowed */
     /* The kernel-swept kinds' fields, as the finding had them. */
     int64_t sockets, idle_ms, unread_bytes, from_pid, backlog, queued;
     bool at_exit;

@@ -134,6 +134,31 @@ static char *sl_logread_header_supp(struct sl_logread_ctx *c, const char *supp)
     return sl_logread_dup(supp);
 }
 
+/* The header's argv: at most SL_LOGREAD_MAX_ARGS arguments of at most
+ * SL_LOGREAD_MAX_ARG bytes each; anything not a string is left out. */
+static void sl_logread_argv(struct sl_logread_process *p, json_t *o)
+{
+    json_t *arr = json_object_get(o, "argv");
+    size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
+
+    if (n > SL_LOGREAD_MAX_ARGS)
+        n = SL_LOGREAD_MAX_ARGS;
+    p->argv = n ? sl_util_xcalloc(n, sizeof(*p->argv)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *a = json_string_value(json_array_get(arr, i));
+        size_t len;
+
+        if (!a)
+            continue;
+        len = strnlen(a, SL_LOGREAD_MAX_ARG + 1);
+        if (len > SL_LOGREAD_MAX_ARG)
+            len = sl_util_utf8_cut(a, SL_LOGREAD_MAX_ARG);
+        p->argv[p->argc] = sl_util_xmalloc(len + 1);
+        memcpy(p->argv[p->argc], a, len);
+        p->argv[p->argc++][len] = '\0';
+    }
+}
+
 static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
 {
     struct sl_logread_set *set = c->set;
@@ -167,6 +192,7 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
     p->start_unix_ms = sl_logread_int(o, "start_unix_ms", 0);
     p->deadline_ms = sl_logread_int(o, "deadline_ms", -1);
     p->frames = sl_logread_int(o, "frames", -1);
+    sl_logread_argv(p, o);
     c->cur = (long)set->n_procs++;
 }
 
@@ -420,6 +446,7 @@ static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_proces
     f = sl_logread_find(p, json_integer_value(id));
     if (f) {
         f->closed = true;
+        f->held_as_of = SL_LOGREAD_HELD_CLOSED;
         f->held_ms = sl_logread_count(o, "held_ms", f->held_ms);
         return;
     }
@@ -455,6 +482,7 @@ static void sl_logread_footer(struct sl_logread_process *p, json_t *o)
         p->lost_errno = (int)lost_errno;
     p->sockets = sl_util_sat_add(p->sockets, sl_logread_count(o, "sockets", 0));
     p->eof_seen = sl_util_sat_add(p->eof_seen, sl_logread_count(o, "eof_seen", 0));
+    p->end_unix_ms = sl_logread_count(o, "end_unix_ms", 0);
 }
 
 static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
@@ -639,6 +667,33 @@ fail:
     return -1;
 }
 
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
+                     bool too_long)
+{
+    struct sl_logread_ctx c = {.set = set,
+                               .path = k->name,
+                               .line = k->line,
+                               .warnings = k->warnings,
+                               .cur = k->started ? k->cur : -1,
+                               .skip = k->skip,
+                               .trusted = k->trusted,
+                               .said_untrusted = k->said_untrusted};
+
+    if (!k->started)
+        set->n_files++;
+    c.line++;
+    if (too_long)
+        sl_logread_warn(&c, "line longer than %zu bytes, ignored", set->max_line);
+    else if (len > 0)
+        sl_logread_line(&c, buf, len, true);
+    k->started = true;
+    k->line = c.line;
+    k->warnings = c.warnings;
+    k->cur = c.cur;
+    k->skip = c.skip;
+    k->said_untrusted = c.said_untrusted;
+}
+
 /* Reads the log at path. Only a regular file is opened (O_NONBLOCK: a FIFO
  * must not hang the report); in a directory anything else is skipped with a
  * warning, on the command line it is an error. */
@@ -800,37 +855,59 @@ static void sl_logread_free_lframes(struct sl_logread_process *p)
     sl_logread_free_index(&p->lframe_hash);
 }
 
+static void sl_logread_free_proc(struct sl_logread_process *p)
+{
+    for (size_t j = 0; j < p->n_modules; j++) {
+        free(p->modules[j].path);
+        free(p->modules[j].build_id);
+    }
+    for (size_t j = 0; j < p->n_findings; j++) {
+        struct sl_logread_finding *f = &p->findings[j];
+        free(f->kind);
+        free(f->family);
+        free(f->local);
+        free(f->peer);
+        free(f->tcp_state);
+        sl_logread_free_stack(&f->eof_stack);
+        sl_logread_free_stack(&f->open_stack);
+        sl_logread_free_stack(&f->last_read_stack);
+        sl_logread_free_stack(&f->fork_stack);
+        sl_logread_free_stack(&f->listen_stack);
+    }
+    for (size_t j = 0; j < p->argc; j++)
+        free(p->argv[j]);
+    free(p->argv);
+    free(p->modules);
+    sl_logread_free_index(&p->mod_hash);
+    sl_logread_free_lframes(p);
+    free(p->findings);
+    free(p->source);
+    free(p->program);
+    free(p->exe);
+    free(p->run_id);
+    free(p->suppressions);
+}
+
+void sl_logread_keep(struct sl_logread_set *set, const bool *keep)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < set->n_procs; i++) {
+        if (!keep[i]) {
+            sl_logread_free_proc(&set->procs[i]);
+            continue;
+        }
+        if (n != i)
+            set->procs[n] = set->procs[i];
+        n++;
+    }
+    set->n_procs = n;
+}
+
 void sl_logread_free(struct sl_logread_set *set)
 {
-    for (size_t i = 0; i < set->n_procs; i++) {
-        struct sl_logread_process *p = &set->procs[i];
-        for (size_t j = 0; j < p->n_modules; j++) {
-            free(p->modules[j].path);
-            free(p->modules[j].build_id);
-        }
-        for (size_t j = 0; j < p->n_findings; j++) {
-            struct sl_logread_finding *f = &p->findings[j];
-            free(f->kind);
-            free(f->family);
-            free(f->local);
-            free(f->peer);
-            free(f->tcp_state);
-            sl_logread_free_stack(&f->eof_stack);
-            sl_logread_free_stack(&f->open_stack);
-            sl_logread_free_stack(&f->last_read_stack);
-            sl_logread_free_stack(&f->fork_stack);
-            sl_logread_free_stack(&f->listen_stack);
-        }
-        free(p->modules);
-        sl_logread_free_index(&p->mod_hash);
-        sl_logread_free_lframes(p);
-        free(p->findings);
-        free(p->source);
-        free(p->program);
-        free(p->exe);
-        free(p->run_id);
-        free(p->suppressions);
-    }
+    for (size_t i = 0; i < set->n_procs; i++)
+        sl_logread_free_proc(&set->procs[i]);
     free(set->procs);
     free(set->run_id);
     memset(set, 0, sizeof(*set));

@@ -41,6 +41,12 @@ struct sl_logread_module {
     uint64_t base;
 };
 
+/* What a finding's held_ms counts up to (see report/held.h). */
+#define SL_LOGREAD_HELD_DEADLINE 0 /* when the finding was written (the log's own figure) */
+#define SL_LOGREAD_HELD_CLOSED 1   /* the late close ("closed" record) */
+#define SL_LOGREAD_HELD_EXIT 2     /* the process's exit (footer end_unix_ms) */
+#define SL_LOGREAD_HELD_NOW 3      /* the report: the process still runs, the socket is open */
+
 /* Which optional keys of the kernel-swept kinds a finding carried
  * (sl_logread_finding.has): "when present" differs from 0 in the report. */
 #define SL_LOGREAD_HAS_IDLE_MS 0x1u
@@ -73,6 +79,7 @@ struct sl_logread_finding {
     int64_t queued;
     bool at_exit;
     unsigned has; /* SL_LOGREAD_HAS_* */
+    int held_as_of; /* SL_LOGREAD_HELD_*: what held_ms counts up to */
     struct sl_logread_stack last_read_stack;
     struct sl_logread_stack fork_stack;
     struct sl_logread_stack listen_stack; /* the listener, or an accepted socket's */
@@ -90,6 +97,9 @@ struct sl_logread_process {
      * this process's findings alone. */
     char *suppressions;
     int64_t start_unix_ms;
+    int64_t end_unix_ms; /* footer's; 0 when none */
+    char **argv;         /* the header's command line, bounded (SL_LOGREAD_MAX_ARGS) */
+    size_t argc;
     int64_t deadline_ms;
     int64_t frames;
     struct sl_logread_module *modules;
@@ -117,6 +127,8 @@ struct sl_logread_process {
 #define SL_LOGREAD_MAX_FRAMES 256             /* frames kept per stack */
 #define SL_LOGREAD_MAX_STR 4096               /* bytes kept of any string */
 #define SL_LOGREAD_MAX_LANG 32                /* bytes of a language name */
+#define SL_LOGREAD_MAX_ARGS 64                /* arguments kept of a command line */
+#define SL_LOGREAD_MAX_ARG 256                /* bytes kept of each argument */
 
 struct sl_logread_set {
     struct sl_logread_process *procs;
@@ -175,6 +187,28 @@ void sl_logread_tail_init(struct sl_logread_tail *t);
  * -1 after printing an error. */
 int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
                          const char *name, bool trusted);
+
+/* Reading a log a line at a time, as it grows (`sockleak report --follow`):
+ * what sl_logread_stream keeps between lines. Zeroed, then name and trusted
+ * set, before the first line. */
+struct sl_logread_cursor {
+    const char *name; /* in warnings */
+    bool trusted;
+    size_t line;
+    size_t warnings;
+    long cur; /* index of the process records attach to, -1 for none (0 before the first) */
+    bool skip, said_untrusted, started;
+};
+
+/* Adds one whole line of a log (without its '\n', NUL-terminated at
+ * buf[len]) as sl_logread_stream would; too_long: the line was longer than
+ * set->max_line and is only counted. */
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
+                     bool too_long);
+
+/* Removes the processes whose keep[i] is false (keep has n_procs entries),
+ * keeping the others in order. */
+void sl_logread_keep(struct sl_logread_set *set, const bool *keep);
 
 /* The module with this id in proc, or NULL. */
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc,

@@ -1,7 +1,10 @@
 /* sockleak: the command-line tool. `sockleak run` runs a program under the
  * detector and reports; `sockleak report` reports from raw logs. */
+#include "follow.h"
+#include "held.h"
 #include "logread.h"
 #include "report.h"
+#include "runs.h"
 #include "run.h"
 #include "serve.h"
 #include "suppress.h"
@@ -10,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +78,13 @@ static const char sl_main_report_usage[] =
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: 0, leaks do not change the status)\n"
     "  -o FILE                write the report to FILE (default: standard output)\n"
+    "  --all-runs             report every run found in a directory; by default a\n"
+    "                         directory holding the logs of several `sockleak run`s\n"
+    "                         (a reused --output) gives only its latest run\n"
+    "  --follow               print each finding as it is logged, new processes and\n"
+    "                         new files included, until interrupted (Ctrl-C: exit 0);\n"
+    "                         a call site printed before gets a short line with its\n"
+    "                         count so far. --format json: one object a line\n"
     "  -h, --help             show this help\n"
     "\n"
     "PATH directories are read recursively, in name order. Source lines come from\n"
@@ -124,6 +135,10 @@ static const char sl_main_run_usage[] =
     "                         or sit in CLOSE_WAIT (for tests and short-lived programs)\n"
     "  --no-wait-descendants  report as soon as PROGRAM ends, without waiting for the\n"
     "                         processes it left running (their later leaks are missed)\n"
+    "  -o, --output-report FILE\n"
+    "                         write the report to FILE instead of standard error\n"
+    "                         (created or truncated, mode 0600; refused when FILE is\n"
+    "                         a symbolic link, a FIFO or a directory)\n"
     "  -h, --help             show this help\n"
     "\n"
     "The library is SOCKLEAK_LIBRARY if set, else libsockleak.so beside the sockleak\n"
@@ -150,6 +165,8 @@ enum {
     SL_OPT_NO_WAIT,
     SL_OPT_AT_EXIT,
     SL_OPT_SOURCE_ROOT,
+    SL_OPT_FOLLOW,
+    SL_OPT_ALL_RUNS,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -294,10 +311,41 @@ static int sl_main_common_option(const char *cmd, int c, const char *arg, struct
     return 1;
 }
 
+/* Reads every PATH into logs; unless all_runs, a directory holding several
+ * runs keeps its latest only. Returns 0, or -1 after printing an error. */
+static int sl_main_read(struct sl_logread_set *logs, char **paths, int n, bool all_runs)
+{
+    bool *from_dir = NULL;
+    struct sl_runs_left_out out;
+
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        size_t before = logs->n_procs;
+        bool dir = stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode);
+
+        if (sl_logread_path(logs, paths[i]) < 0) {
+            free(from_dir);
+            return -1;
+        }
+        from_dir = sl_util_xrealloc(from_dir, (logs->n_procs + 1) * sizeof(*from_dir));
+        for (size_t j = before; j < logs->n_procs; j++)
+            from_dir[j] = dir;
+    }
+    if (!all_runs && logs->n_procs) {
+        out = sl_runs_latest_only(logs, from_dir);
+        sl_runs_say(&out);
+    }
+    free(from_dir);
+    sl_held_as_of(logs, sl_held_now_ms());
+    return 0;
+}
+
 static int sl_main_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
         SL_MAIN_COMMON_LONGOPTS,
+        {"follow", no_argument, NULL, SL_OPT_FOLLOW},
+        {"all-runs", no_argument, NULL, SL_OPT_ALL_RUNS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -308,6 +356,7 @@ static int sl_main_report(int argc, char **argv)
     long exitcode = 0;
     int c, rc = 0;
     int64_t leaks;
+    bool follow = false, all_runs = false;
 
     optind = 1;
     opterr = 0;
@@ -327,6 +376,12 @@ static int sl_main_report(int argc, char **argv)
         case 'o':
             outfile = optarg;
             break;
+        case SL_OPT_FOLLOW:
+            follow = true;
+            break;
+        case SL_OPT_ALL_RUNS:
+            all_runs = true;
+            break;
         default:
             sl_supp_free(&supp);
             return sl_main_getopt_error("report", c, argv);
@@ -336,13 +391,16 @@ static int sl_main_report(int argc, char **argv)
         sl_supp_free(&supp);
         return sl_main_bad("report", "%s", "no PATH given (log files or directories)");
     }
+    if (follow && ro.format == SL_REPORT_SARIF) {
+        sl_supp_free(&supp);
+        return sl_main_bad("report", "%s", "--follow prints text or json, not sarif");
+    }
     sl_logread_init(&logs, NULL);
-    for (int i = optind; i < argc; i++)
-        if (sl_logread_path(&logs, argv[i]) < 0) {
-            sl_logread_free(&logs);
-            sl_supp_free(&supp);
-            return 2;
-        }
+    if (!follow && sl_main_read(&logs, argv + optind, argc - optind, all_runs) < 0) {
+        sl_logread_free(&logs);
+        sl_supp_free(&supp);
+        return 2;
+    }
     if (outfile) {
         ro.out = fopen(outfile, "we");
         if (!ro.out) {
@@ -353,8 +411,10 @@ static int sl_main_report(int argc, char **argv)
         }
     }
     ro.supp = supp.n ? &supp : NULL;
-    leaks = sl_report_emit(&ro, &logs);
-    if (leaks < 0)
+    leaks = follow ? 0 : sl_report_emit(&ro, &logs);
+    if (follow)
+        rc = sl_follow(&ro, argv + optind, argc - optind, all_runs);
+    else if (leaks < 0)
         rc = 2;
     else if (leaks > 0)
         rc = (int)exitcode;
@@ -394,6 +454,11 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
     case SL_OPT_AT_EXIT:
         o->at_exit = true;
         break;
+    case 'o':
+        if (!*arg)
+            *bad = "--output-report needs a file name%s";
+        o->report_file = arg;
+        break;
     case SL_OPT_VERBOSITY:
         if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
             *bad = "--verbosity needs 0, 1 or 2, not '%s'";
@@ -415,6 +480,7 @@ static int sl_main_run(int argc, char **argv)
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
         {"no-wait-descendants", no_argument, NULL, SL_OPT_NO_WAIT},
         {"at-exit", no_argument, NULL, SL_OPT_AT_EXIT},
+        {"output-report", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -432,7 +498,7 @@ static int sl_main_run(int argc, char **argv)
     optind = 1;
     opterr = 0;
     /* '+': options end at PROGRAM, whose own options are its business. */
-    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
         const char *bad = NULL;
         int common = sl_main_common_option("run", c, optarg, &o.report, &supp, &o.error_exitcode);
         if (common < 0) {

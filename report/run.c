@@ -1,5 +1,6 @@
 #include "run.h"
 #include "elfinfo.h"
+#include "held.h"
 #include "util.h"
 #include "watch.h"
 
@@ -42,6 +43,7 @@ struct sl_run_ctx {
     struct sl_elfinfo elf;
     pid_t child;
     char comm[64]; /* the child's name when it exited */
+    FILE *report_fp; /* --output-report, or NULL: stderr */
     int status;
     long descendants;
 };
@@ -435,6 +437,37 @@ static void sl_run_wait(struct sl_run_ctx *c)
                 "running, their leaks are not in this report\n", sl_run_count_children());
 }
 
+/* Opens --output-report FILE for writing, before the program starts: made
+ * (0600: the report holds command lines) or truncated, never through a
+ * symbolic link (O_NOFOLLOW: a link planted at a predictable name would
+ * make us truncate its target), and only a regular file or a character
+ * device such as /dev/null (O_NONBLOCK: a FIFO must not block). NULL after
+ * saying why. */
+static FILE *sl_run_open_report(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    FILE *fp;
+
+    if (fd < 0) {
+        fprintf(stderr, "sockleak: cannot write the report to %s: %s\n", path,
+                errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+        fprintf(stderr, "sockleak: cannot write the report to %s: not a regular file\n", path);
+        close(fd);
+        return NULL;
+    }
+    if ((S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) || fcntl(fd, F_SETFL, 0) != 0 ||
+        !(fp = fdopen(fd, "w"))) {
+        fprintf(stderr, "sockleak: cannot write the report to %s: %s\n", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    return fp;
+}
+
 /* Reads this run's logs and markers and writes the report; returns the
  * tool's exit status given the program's, rc. */
 static int sl_run_report(struct sl_run_ctx *c, int rc)
@@ -460,6 +493,9 @@ static int sl_run_report(struct sl_run_ctx *c, int rc)
         sl_watch_print(stderr, &watch);
         ro.watch = &watch;
     }
+    sl_held_as_of(&logs, sl_held_now_ms());
+    if (c->report_fp)
+        ro.out = c->report_fp;
     /* No log at all is normal: the library creates its file on the first
      * finding only; the markers tell a quiet process from an unwatched one. */
     leaks = sl_report_emit(&ro, &logs);
@@ -485,6 +521,11 @@ int sl_run(const struct sl_run_opts *o)
     snprintf(c.run_id, sizeof(c.run_id), "%x-%" PRIx64, (unsigned)getpid(),
              (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     rc = sl_run_make_dirs(&c);
+    if (rc == 0 && o->report_file && !(c.report_fp = sl_run_open_report(o->report_file))) {
+        if (c.markdir)
+            sl_watch_remove(c.markdir);
+        rc = 2;
+    }
     if (rc == 0) {
         sl_run_inspect(&c);
         /* Orphans of the program become ours, so that their leaks are in. */
@@ -508,6 +549,11 @@ int sl_run(const struct sl_run_opts *o)
             sigaction(sl_run_signals[i], &old[i], NULL);
         if (!o->no_wait_descendants)
             prctl(PR_SET_CHILD_SUBREAPER, 0);
+    }
+    if (c.report_fp && fclose(c.report_fp) != 0) {
+        fprintf(stderr, "sockleak: cannot write the report to %s: %s\n", o->report_file,
+                strerror(errno));
+        rc = rc ? rc : 2;
     }
     free(c.lib);
     free(c.outdir);

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "held.h"
 #include "logread.h"
 #include "report.h"
 #include "suppress.h"
@@ -307,6 +308,7 @@ static char *report(const struct golden_case *c, enum sl_report_format format)
     }
     sl_logread_init(&logs, NULL);
     assert_int_equal(sl_logread_path(&logs, path), 0);
+    sl_held_as_of(&logs, sl_held_now_ms()); /* as the tool does */
     o.out = open_memstream(&buf, &len);
     assert_non_null(o.out);
     assert_true(sl_report_emit(&o, &logs) >= 0);

@@ -8,6 +8,7 @@ $(PROG_C:tests/integration/progs/%.c=$(B)/tests/progs/%): tests/integration/prog
 
 # The in-process API example is a cmocka test.
 PROG_LDLIBS_api_teardown := -lcmocka
+PROG_LDLIBS_api_marks := -lcmocka
 
 # Every wrapper's return value and errno; fortified so the _chk reads are in.
 PROG_FLAGS_st_errno := -O2 -D_FORTIFY_SOURCE=2
