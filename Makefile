@@ -21,10 +21,11 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev
+            valgrind clang libclang-rt-14-dev python3.11-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
+              /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
               /usr/include/elfutils/libdwfl.h:libdw-dev \
               /usr/include/libelf.h:libelf-dev \
               /usr/lib/x86_64-linux-gnu/libunwind.so.8:libunwind-dev \
@@ -155,8 +156,11 @@ $(B)/libsl_report.a: $(REPORT_LIB_OBJ)
 # Unit tests: one cmocka program per area, linked against the library's and
 # the tool's internals (not the exported hooks).
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B)/tests/unit
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $< -o $@ \
-	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
+	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl $(UNIT_LIBS_$*)
+# The Python frames test is built against the installed CPython 3.11.
+UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
+UNIT_LIBS_test_pyframes := -lpython3.11
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)

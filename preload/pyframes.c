@@ -120,24 +120,22 @@ static int sl_py_layout_313(const struct sl_py_debug_offsets *d, unsigned long v
     return 0;
 }
 
-/* Every symbol from the object that defines _PyEval_EvalFrameDefault. */
-static void *sl_py_sym(const char *name, const void *base)
+/* The definition the process uses: for data that is the main program's
+ * copy when it links libpython and refers to the object (copy relocation),
+ * so no check that it lies in the interpreter's own module. */
+static void *sl_py_sym(const char *name)
 {
-    Dl_info info;
-    void *p = dlsym(RTLD_DEFAULT, name);
-    if (!p || !dladdr(p, &info) || info.dli_fbase != base)
-        return NULL;
-    return p;
+    return dlsym(RTLD_DEFAULT, name);
 }
 
-static int sl_py_pick_layout(const void *base)
+static int sl_py_pick_layout(void)
 {
-    const unsigned long *version = sl_py_sym("Py_Version", base);
+    const unsigned long *version = sl_py_sym("Py_Version");
     if (!version || (*version >> 24) != 3)
         return -1; /* before 3.11 (no Py_Version), or unknown */
     int minor = (int)((*version >> 16) & 0xff);
     if (minor == 13) {
-        const struct sl_py_debug_offsets *d = sl_py_sym("_PyRuntime", base);
+        const struct sl_py_debug_offsets *d = sl_py_sym("_PyRuntime");
         return d ? sl_py_layout_313(d, *version) : -1;
     }
     const struct sl_py_layout *l = sl_py_builtin_layout(minor);
@@ -156,13 +154,12 @@ void sl_py_init(void)
     if (!eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
         sym->st_size == 0)
         return; /* no CPython in this process: captures pay one range check */
-    sl_py_tstate_fn = (uintptr_t (*)(void))sl_py_sym("PyGILState_GetThisThreadState",
-                                                       info.dli_fbase);
-    sl_py_code_type = (uintptr_t)sl_py_sym("PyCode_Type", info.dli_fbase);
-    sl_py_str_type = (uintptr_t)sl_py_sym("PyUnicode_Type", info.dli_fbase);
-    sl_py_bytes_type = (uintptr_t)sl_py_sym("PyBytes_Type", info.dli_fbase);
+    sl_py_tstate_fn = (uintptr_t (*)(void))sl_py_sym("PyGILState_GetThisThreadState");
+    sl_py_code_type = (uintptr_t)sl_py_sym("PyCode_Type");
+    sl_py_str_type = (uintptr_t)sl_py_sym("PyUnicode_Type");
+    sl_py_bytes_type = (uintptr_t)sl_py_sym("PyBytes_Type");
     if (!sl_py_tstate_fn || !sl_py_code_type || !sl_py_str_type || !sl_py_bytes_type ||
-        sl_py_pick_layout(info.dli_fbase) != 0)
+        sl_py_pick_layout() != 0)
         return;
     sl_py_eval_lo = (uintptr_t)eval;
     sl_py_eval_hi = (uintptr_t)eval + sym->st_size;
