@@ -40,11 +40,12 @@ uintptr_t sl_py_eval_lo SL_HIDDEN, sl_py_eval_hi SL_HIDDEN;
 static struct sl_py_layout sl_py_lay;
 static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
+static uintptr_t sl_py_runtime; /* _PyRuntime */
 
 /* ------------------------------------------------------------ layouts */
 
 static const struct sl_py_layout sl_py_311 = {
-    .minor = 11, .has_cframe = 1, .ts_frame = 56, .cf_current = 8,
+    .minor = 11, .rt_finalizing = 24, .has_cframe = 1, .ts_frame = 56, .cf_current = 8,
     .fr_previous = 48, .fr_code = 32, .fr_instr = 56, .fr_entry = 68,
     .co_size = 16, .co_filename = 112, .co_name = 120, .co_qualname = 128,
     .co_linetable = 136, .co_firstlineno = 72, .co_code = 184,
@@ -53,7 +54,7 @@ static const struct sl_py_layout sl_py_311 = {
 };
 
 static const struct sl_py_layout sl_py_312 = {
-    .minor = 12, .has_cframe = 1, .ts_frame = 56, .cf_current = 0,
+    .minor = 12, .rt_finalizing = 24, .has_cframe = 1, .ts_frame = 56, .cf_current = 0,
     .fr_previous = 8, .fr_code = 0, .fr_instr = 56, .fr_entry = 70,
     .entry_is_owner = 1, .owner_cstack = 3,
     .co_size = 16, .co_filename = 112, .co_name = 120, .co_qualname = 128,
@@ -77,7 +78,7 @@ const struct sl_py_layout *sl_py_layout_in_use(void)
 struct sl_py_debug_offsets {
     char cookie[8];
     uint64_t version, free_threaded;
-    uint64_t runtime_state[3], interpreter_state[13];
+    uint64_t rt_size, rt_finalizing, rt_interpreters_head, interpreter_state[13];
     uint64_t ts_size, ts_prev, ts_next, ts_interp, ts_current_frame, ts_rest[4];
     uint64_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_localsplus, fr_owner;
     uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno,
@@ -93,7 +94,7 @@ static int sl_py_layout_313(const struct sl_py_debug_offsets *d, unsigned long v
     if (memcmp(d->cookie, "xdebugpy", 8) != 0 || (d->version >> 16) != (version >> 16) ||
         d->free_threaded)
         return -1;
-    uint64_t all[] = {d->ts_current_frame, d->fr_previous, d->fr_executable, d->fr_instr_ptr,
+    uint64_t all[] = {d->rt_finalizing, d->ts_current_frame, d->fr_previous, d->fr_executable, d->fr_instr_ptr,
                       d->fr_owner, d->co_filename, d->co_name, d->co_qualname,
                       d->co_linetable, d->co_firstlineno, d->co_code_adaptive,
                       d->by_ob_size, d->by_ob_sval, d->str_state, d->str_length,
@@ -102,7 +103,7 @@ static int sl_py_layout_313(const struct sl_py_debug_offsets *d, unsigned long v
         if (all[i] >= 4096)
             return -1;
     sl_py_lay = (struct sl_py_layout){
-        .minor = 13, .ts_frame = (uint32_t)d->ts_current_frame,
+        .minor = 13, .rt_finalizing = (uint32_t)d->rt_finalizing, .ts_frame = (uint32_t)d->ts_current_frame,
         .fr_previous = (uint32_t)d->fr_previous, .fr_code = (uint32_t)d->fr_executable,
         .fr_instr = (uint32_t)d->fr_instr_ptr, .fr_entry = (uint32_t)d->fr_owner,
         .entry_is_owner = 1, .owner_cstack = 3, /* FRAME_OWNED_BY_CSTACK */
@@ -158,7 +159,9 @@ void sl_py_init(void)
     sl_py_code_type = (uintptr_t)sl_py_sym("PyCode_Type");
     sl_py_str_type = (uintptr_t)sl_py_sym("PyUnicode_Type");
     sl_py_bytes_type = (uintptr_t)sl_py_sym("PyBytes_Type");
+    sl_py_runtime = (uintptr_t)sl_py_sym("_PyRuntime");
     if (!sl_py_tstate_fn || !sl_py_code_type || !sl_py_str_type || !sl_py_bytes_type ||
+        !sl_py_runtime ||
         sl_py_pick_layout() != 0)
         return;
     sl_py_eval_lo = (uintptr_t)eval;
@@ -365,9 +368,14 @@ static int sl_py_activation(struct sl_py_walk *w, uintptr_t *out, int *k, int ma
     return added;
 }
 
+/* The calling thread's innermost frame, or 0: none, no Python thread, or
+ * an interpreter finalizing (it frees other threads' states and frame
+ * stacks while daemon threads may still sit in a blocking call). */
 static uintptr_t sl_py_current_frame(void)
 {
     const struct sl_py_layout *l = &sl_py_lay;
+    if (__atomic_load_n((const uintptr_t *)(sl_py_runtime + l->rt_finalizing), __ATOMIC_ACQUIRE))
+        return 0;
     uintptr_t ts = sl_py_tstate_fn();
     if (!sl_py_ptr_ok(ts))
         return 0;
@@ -380,10 +388,34 @@ static uintptr_t sl_py_current_frame(void)
     return sl_py_ptr_ok(p) ? p : 0;
 }
 
+/* Is pc the kernel's return into glibc's signal trampoline (__restore_rt:
+ * mov $15,%rax; syscall), i.e. a signal frame? Read only within pc's page. */
+static int sl_py_is_sigreturn(uintptr_t pc)
+{
+    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    return pc >= 4096 && (pc & 4095) <= 4096 - sizeof tramp &&
+           memcmp((const void *)pc, tramp, sizeof tramp) == 0;
+}
+
+/* A signal handler that interrupted the interpreter itself may find its
+ * frame chain mid-update (a frame linked before its fields are set): Python
+ * frames are read only when no signal frame lies between the hook and the
+ * innermost eval activation. Python-level handlers run from the eval loop,
+ * not in the signal frame, and keep their frames. */
+static int sl_py_interrupted(const uintptr_t *in, int n)
+{
+    for (int i = 0; i < n && !sl_py_is_eval(in[i]); i++)
+        if (sl_py_is_sigreturn(in[i]))
+            return 1;
+    return 0;
+}
+
 int sl_py_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
 {
-    struct sl_py_walk w = {.fr = sl_py_tstate_fn ? sl_py_current_frame() : 0};
+    struct sl_py_walk w = {0};
     int k = 0;
+    if (sl_py_tstate_fn && !sl_py_interrupted(in, n))
+        w.fr = sl_py_current_frame();
     for (int i = 0; i < n && k < max; i++) {
         if (sl_py_is_eval(in[i]) && w.fr && sl_py_activation(&w, out, &k, max) > 0)
             continue;

@@ -11,6 +11,7 @@
 /* Where the structures keep what the walk reads (byte offsets). */
 struct sl_py_layout {
     int minor;              /* 3.minor */
+    uint32_t rt_finalizing; /* _PyRuntime: the finalizing thread state */
     int has_cframe;         /* 3.11, 3.12: thread state -> _PyCFrame -> frame */
     uint32_t ts_frame;      /* thread state: cframe pointer, or current_frame */
     uint32_t cf_current;    /* _PyCFrame.current_frame */

@@ -7,6 +7,7 @@
 #include <Python.h>
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_runtime.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,6 +50,7 @@ static void test_layout_is_the_headers(void **state)
     assert_int_equal(PY_MINOR_VERSION, 11);
     const struct sl_py_layout *l = sl_py_builtin_layout(11);
     assert_non_null(l);
+    assert_int_equal(l->rt_finalizing, offsetof(_PyRuntimeState, _finalizing));
     assert_int_equal(l->ts_frame, offsetof(PyThreadState, cframe));
     assert_int_equal(l->cf_current, offsetof(_PyCFrame, current_frame));
     assert_int_equal(l->fr_previous, offsetof(_PyInterpreterFrame, previous));
@@ -132,8 +135,28 @@ static PyObject *py_capture(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLong(sl_stack_capture());
 }
 
+/* capture_in_signal(): the same, captured by a C signal handler that
+ * interrupted this call. */
+static volatile uint32_t sig_id;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    sig_id = sl_stack_capture();
+}
+
+static PyObject *py_capture_in_signal(PyObject *self, PyObject *args)
+{
+    (void)self, (void)args;
+    struct sigaction sa = {.sa_handler = on_usr1}, old;
+    sigaction(SIGUSR1, &sa, &old);
+    raise(SIGUSR1);
+    sigaction(SIGUSR1, &old, NULL);
+    return PyLong_FromUnsignedLong(sig_id);
+}
+
 static PyMethodDef capture_methods[] = {
     {"capture", py_capture, METH_NOARGS, NULL},
+    {"capture_in_signal", py_capture_in_signal, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -208,6 +231,29 @@ static void test_frames_limit(void **state)
     assert_string_equal(last, "deep");
 }
 
+/* A C signal handler may have interrupted the interpreter mid-update of its
+ * frame chain: its stacks keep the native frames only. */
+static void test_signal_frame_keeps_native_frames(void **state)
+{
+    (void)state;
+    PyObject *d = PyModule_GetDict(PyImport_AddModule("__main__"));
+    PyObject *fn = PyCFunction_New(&capture_methods[1], NULL);
+    PyDict_SetItemString(d, "capture_in_signal", fn);
+    PyObject *r = PyRun_String("def f():\n    return capture_in_signal()\nID = f()\n",
+                               Py_file_input, d, d);
+    assert_non_null(r);
+    Py_DECREF(r);
+    const uintptr_t *pcs;
+    int n = sl_stack_get((uint32_t)PyLong_AsUnsignedLong(PyDict_GetItemString(d, "ID")), &pcs);
+    int evals = 0;
+    for (int i = 0; i < n; i++) {
+        assert_false(SL_LFRAME_IS(pcs[i]));
+        evals += sl_py_is_eval(pcs[i]);
+    }
+    assert_true(evals > 0);
+    Py_DECREF(fn);
+}
+
 /* A thread the interpreter does not know: the eval pcs stay as they are. */
 static void *no_python(void *arg)
 {
@@ -234,6 +280,7 @@ int main(void)
         cmocka_unit_test(test_lines_match_addr2line),
         cmocka_unit_test(test_capture_names_python_frames),
         cmocka_unit_test(test_frames_limit),
+        cmocka_unit_test(test_signal_frame_keeps_native_frames),
         cmocka_unit_test(test_thread_without_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
