@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "lframe.h"
+#include "modules.h"
 #include "pyframes.h"
 
 #define SL_PY_MAX_DEPTH 128
@@ -41,6 +42,7 @@ static struct sl_py_layout sl_py_lay;
 static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
 static uintptr_t sl_py_runtime; /* _PyRuntime */
+static uintptr_t sl_py_mod_lo, sl_py_mod_hi; /* the interpreter's module's code */
 
 /* ------------------------------------------------------------ layouts */
 
@@ -164,6 +166,11 @@ void sl_py_init(void)
         !sl_py_runtime ||
         sl_py_pick_layout() != 0)
         return;
+    struct sl_module *m = sl_modules_find((uintptr_t)eval);
+    if (m) {
+        sl_py_mod_lo = m->lo;
+        sl_py_mod_hi = m->hi;
+    }
     sl_py_eval_lo = (uintptr_t)eval;
     sl_py_eval_hi = (uintptr_t)eval + sym->st_size;
 }
@@ -410,16 +417,32 @@ static int sl_py_interrupted(const uintptr_t *in, int n)
     return 0;
 }
 
+static inline int sl_py_is_interp(uintptr_t pc)
+{
+    return pc - 1 - sl_py_mod_lo < sl_py_mod_hi - sl_py_mod_lo;
+}
+
 int sl_py_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
 {
     struct sl_py_walk w = {0};
-    int k = 0;
+    int k = 0, held = -1; /* in[held..i): natives since the last Python frame */
     if (sl_py_tstate_fn && !sl_py_interrupted(in, n))
         w.fr = sl_py_current_frame();
     for (int i = 0; i < n && k < max; i++) {
-        if (sl_py_is_eval(in[i]) && w.fr && sl_py_activation(&w, out, &k, max) > 0)
-            continue;
-        out[k++] = in[i];
+        if (sl_py_is_eval(in[i]) && w.fr) {
+            for (int j = held; j >= 0 && j < i && k < max; j++)
+                if (!sl_py_is_interp(in[j]))
+                    out[k++] = in[j]; /* glue dropped, other modules kept */
+            if (sl_py_activation(&w, out, &k, max) > 0) {
+                held = i + 1;
+                continue;
+            }
+            held = -1;
+        }
+        if (held < 0)
+            out[k++] = in[i];
     }
+    for (int j = held; j >= 0 && j < n && k < max; j++)
+        out[k++] = in[j]; /* no Python frame came after them: all kept */
     return k;
 }

@@ -45,9 +45,19 @@ static inline int sl_py_is_eval(uintptr_t pc)
 
 /* Copy the native frames in[0..n) to out (at most max), each activation of
  * _PyEval_EvalFrameDefault replaced by the Python frames it runs (interned
- * language frames). Returns the number of frames written. Call with the
- * re-entry guard set and no lock of ours held. */
+ * language frames). The interpreter's own native frames between two Python
+ * frames (its call glue: PyObject_Call, _PyFunction_Vectorcall...) are
+ * dropped; native frames of other modules (C extensions calling back into
+ * Python), the ones Python called (innermost) and the ones that started
+ * it (outermost) are kept. Returns the number of frames written. Call with
+ * the re-entry guard set and no lock of ours held. */
 int sl_py_splice(const uintptr_t *in, int n, uintptr_t *out, int max) SL_HIDDEN;
+
+/* How many native frames to unwind to keep `want` frames after splicing. */
+static inline int sl_py_native_depth(int want)
+{
+    return want * 4 < 256 ? want * 4 : 256; /* SL_MAX_FRAMES */
+}
 
 /* The line of the instruction at byte offset addr of a code object whose
  * location table (3.11+ format) is table[0..len), first line firstlineno;

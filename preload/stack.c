@@ -420,9 +420,12 @@ uint32_t sl_stack_capture(void)
     int g = sl_guard_enter();
     int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
     int want = sl_frames_option();
-    uintptr_t buf[want + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
+    /* Under Python, the interpreter's glue between Python frames is dropped
+     * (pyframes.h): unwind deeper so that `want` frames remain. */
+    int fetch = sl_py_eval_hi ? sl_py_native_depth(want) : want;
+    uintptr_t buf[fetch + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
     uint32_t gate = SL_GATE_ENTER();
-    int n = sl_unw_backtrace((void **)buf, want + SL_SKIP_MARGIN);
+    int n = sl_unw_backtrace((void **)buf, fetch + SL_SKIP_MARGIN);
     SL_GATE_LEAVE(gate);
     int i = 0;
 
