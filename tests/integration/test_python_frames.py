@@ -291,6 +291,6 @@ def test_other_cpython_versions(tool, tmp_path, minor):
     run = sockleak_run([py, src, 2, HOLD], tmp_path / "out", driver=driver, deadline=DEADLINE)
     assert len(run.driver_result) == 2, run.describe()
     recs = [r for _, r in log_findings(run.outdir)]
-    sites = sorted((frame_at(r["eof_stack"], src) or {}).get("line") for r in recs)
+    sites = sorted((frame_at(r["eof_stack"], src) or {}).get("line", 0) for r in recs)
     assert sites == sorted([py_marker(src, "EOF-SITE-A"), py_marker(src, "EOF-SITE-B")]), (
         f"{[py_frames(r['eof_stack']) for r in recs]}{run.describe()}")
