@@ -259,11 +259,16 @@ fuzz: $(FUZZ_BIN)
 	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g $< -o $@
+# One stack capture, native and under Python frames: the library's internals
+# and the installed CPython 3.11.
+$(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
+	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -I/usr/include/python3.11 $< -o $@ \
+	  $(B)/libsl_preload.a -lpython3.11 -ldl
 $(B)/bench:
 	mkdir -p $@
 
