@@ -26,6 +26,7 @@
  * The minor version comes from the exported Py_Version. */
 #include <dlfcn.h>
 #include <link.h>
+#include <signal.h>
 #include <string.h>
 
 #include "lframe.h"
@@ -43,6 +44,7 @@ static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
 static uintptr_t sl_py_runtime; /* _PyRuntime */
 static uintptr_t sl_py_mod_lo, sl_py_mod_hi; /* the interpreter's module's code */
+static uintptr_t sl_py_libc_lo, sl_py_libc_hi; /* libc's code: the signal trampoline */
 
 /* ------------------------------------------------------------ layouts */
 
@@ -170,6 +172,11 @@ void sl_py_init(void)
     if (m) {
         sl_py_mod_lo = m->lo;
         sl_py_mod_hi = m->hi;
+    }
+    m = sl_modules_find((uintptr_t)&sigprocmask); /* any function of libc's */
+    if (m) {
+        sl_py_libc_lo = m->lo;
+        sl_py_libc_hi = m->hi;
     }
     sl_py_eval_lo = (uintptr_t)eval;
     sl_py_eval_hi = (uintptr_t)eval + sym->st_size;
@@ -396,11 +403,12 @@ static uintptr_t sl_py_current_frame(void)
 }
 
 /* Is pc the kernel's return into glibc's signal trampoline (__restore_rt:
- * mov $15,%rax; syscall), i.e. a signal frame? Read only within pc's page. */
+ * mov $15,%rax; syscall), i.e. a signal frame? Only pcs inside libc's code
+ * are read (an unwinder may report a bogus pc), and within libc's range. */
 static int sl_py_is_sigreturn(uintptr_t pc)
 {
     static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
-    return pc >= 4096 && (pc & 4095) <= 4096 - sizeof tramp &&
+    return pc >= sl_py_libc_lo && pc + sizeof tramp <= sl_py_libc_hi &&
            memcmp((const void *)pc, tramp, sizeof tramp) == 0;
 }
 
