@@ -256,6 +256,22 @@ def test_forking_server_while_threads_capture(tool, tmp_path):
         assert_py_site(run, r, "eof_stack", src, "Handler.handle", py_marker(src, "EOF-SITE"))
 
 
+def test_daemon_threads_read_eof_after_finalization(tool, tmp_path):
+    """Daemon threads whose recv returns end-of-stream after the interpreter
+    finalized (their peers closed by a C exit handler): no crash, the exit
+    status is the program's, and each socket is reported at exit."""
+    so = need_file(PROGS / "py_sigsock.so", "make progs")
+    n = 8
+    run = sockleak_run([PYTHON, PY_SRC / "finalizing.py", so, n], tmp_path / "out",
+                       deadline=DEADLINE, tool_args=["--at-exit"])
+    assert "exiting" in run.stdout, run.describe()
+    assert run.rc == ERROR_EXIT, run.describe()
+    assert sum(c for _, c in kinds(run)) == n, run.describe()
+    # Made while the interpreter ran: the Python line that connected.
+    for _, r in log_findings(run.outdir):
+        assert frame_at(r["open_stack"], "finalizing.py") is not None, r["open_stack"]
+
+
 # ----------------------------------------------------- other CPython versions
 
 def other_python(minor):

@@ -1,7 +1,8 @@
 /* A C signal handler doing socket work wherever it lands: on SIGPROF
  * (every millisecond of CPU time) it makes a TCP socket and closes it,
- * keeping errno. Loaded by signals.py with ctypes. */
+ * keeping errno. Loaded by signals.py (and finalizing.py) with ctypes. */
 #include <errno.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -40,4 +41,24 @@ void sigsock_stop(void)
 int sigsock_runs(void)
 {
     return runs;
+}
+
+/* close_at_exit(fd): fd is closed by a C exit handler, which runs after the
+ * interpreter finalized (daemon threads' states freed), then the process
+ * waits 200 ms for the threads that read its end-of-stream. */
+static int exit_fds[256], exit_n;
+
+static void close_them(void)
+{
+    for (int i = 0; i < exit_n; i++)
+        close(exit_fds[i]);
+    usleep(200000);
+}
+
+void close_at_exit(int fd)
+{
+    if (exit_n == 0)
+        atexit(close_them);
+    if (exit_n < 256)
+        exit_fds[exit_n++] = fd;
 }
