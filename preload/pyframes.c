@@ -42,29 +42,62 @@ uintptr_t sl_py_eval_lo SL_HIDDEN, sl_py_eval_hi SL_HIDDEN;
 static struct sl_py_layout sl_py_lay;
 static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
-static uintptr_t sl_py_runtime; /* _PyRuntime */
-static uintptr_t sl_py_mod_lo, sl_py_mod_hi; /* the interpreter's module's code */
+static uintptr_t sl_py_runtime;                /* _PyRuntime */
+static uintptr_t sl_py_mod_lo, sl_py_mod_hi;   /* the interpreter's module's code */
 static uintptr_t sl_py_libc_lo, sl_py_libc_hi; /* libc's code: the signal trampoline */
 
 /* ------------------------------------------------------------ layouts */
 
 static const struct sl_py_layout sl_py_311 = {
-    .minor = 11, .rt_finalizing = 24, .has_cframe = 1, .ts_frame = 56, .cf_current = 8,
-    .fr_previous = 48, .fr_code = 32, .fr_instr = 56, .fr_entry = 68,
-    .co_size = 16, .co_filename = 112, .co_name = 120, .co_qualname = 128,
-    .co_linetable = 136, .co_firstlineno = 72, .co_code = 184,
-    .by_size = 16, .by_data = 32,
-    .str_length = 16, .str_state = 32, .str_ascii_size = 48, .str_compact_size = 72,
+    .minor = 11,
+    .rt_finalizing = 24,
+    .has_cframe = 1,
+    .ts_frame = 56,
+    .cf_current = 8,
+    .fr_previous = 48,
+    .fr_code = 32,
+    .fr_instr = 56,
+    .fr_entry = 68,
+    .co_size = 16,
+    .co_filename = 112,
+    .co_name = 120,
+    .co_qualname = 128,
+    .co_linetable = 136,
+    .co_firstlineno = 72,
+    .co_code = 184,
+    .by_size = 16,
+    .by_data = 32,
+    .str_length = 16,
+    .str_state = 32,
+    .str_ascii_size = 48,
+    .str_compact_size = 72,
 };
 
 static const struct sl_py_layout sl_py_312 = {
-    .minor = 12, .rt_finalizing = 24, .has_cframe = 1, .ts_frame = 56, .cf_current = 0,
-    .fr_previous = 8, .fr_code = 0, .fr_instr = 56, .fr_entry = 70,
-    .entry_is_owner = 1, .owner_cstack = 3,
-    .co_size = 16, .co_filename = 112, .co_name = 120, .co_qualname = 128,
-    .co_linetable = 136, .co_firstlineno = 68, .co_code = 192,
-    .by_size = 16, .by_data = 32,
-    .str_length = 16, .str_state = 32, .str_ascii_size = 40, .str_compact_size = 56,
+    .minor = 12,
+    .rt_finalizing = 24,
+    .has_cframe = 1,
+    .ts_frame = 56,
+    .cf_current = 0,
+    .fr_previous = 8,
+    .fr_code = 0,
+    .fr_instr = 56,
+    .fr_entry = 70,
+    .entry_is_owner = 1,
+    .owner_cstack = 3,
+    .co_size = 16,
+    .co_filename = 112,
+    .co_name = 120,
+    .co_qualname = 128,
+    .co_linetable = 136,
+    .co_firstlineno = 68,
+    .co_code = 192,
+    .by_size = 16,
+    .by_data = 32,
+    .str_length = 16,
+    .str_state = 32,
+    .str_ascii_size = 40,
+    .str_compact_size = 56,
 };
 
 const struct sl_py_layout *sl_py_builtin_layout(int minor)
@@ -85,8 +118,8 @@ struct sl_py_debug_offsets {
     uint64_t rt_size, rt_finalizing, rt_interpreters_head, interpreter_state[13];
     uint64_t ts_size, ts_prev, ts_next, ts_interp, ts_current_frame, ts_rest[4];
     uint64_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_localsplus, fr_owner;
-    uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno,
-        co_argcount, co_localsplusnames, co_localspluskinds, co_code_adaptive;
+    uint64_t co_size, co_filename, co_name, co_qualname, co_linetable, co_firstlineno, co_argcount,
+        co_localsplusnames, co_localspluskinds, co_code_adaptive;
     uint64_t pyobject[2], type_object[4], tuple_object[3], list_object[3], dict_object[3],
         float_object[2], long_object[3];
     uint64_t by_size, by_ob_size, by_ob_sval;
@@ -98,26 +131,36 @@ static int sl_py_layout_313(const struct sl_py_debug_offsets *d, unsigned long v
     if (memcmp(d->cookie, "xdebugpy", 8) != 0 || (d->version >> 16) != (version >> 16) ||
         d->free_threaded)
         return -1;
-    uint64_t all[] = {d->rt_finalizing, d->ts_current_frame, d->fr_previous, d->fr_executable, d->fr_instr_ptr,
-                      d->fr_owner, d->co_filename, d->co_name, d->co_qualname,
-                      d->co_linetable, d->co_firstlineno, d->co_code_adaptive,
-                      d->by_ob_size, d->by_ob_sval, d->str_state, d->str_length,
-                      d->str_asciiobject_size};
+    uint64_t all[] = {
+        d->rt_finalizing,       d->ts_current_frame, d->fr_previous,    d->fr_executable,
+        d->fr_instr_ptr,        d->fr_owner,         d->co_filename,    d->co_name,
+        d->co_qualname,         d->co_linetable,     d->co_firstlineno, d->co_code_adaptive,
+        d->by_ob_size,          d->by_ob_sval,       d->str_state,      d->str_length,
+        d->str_asciiobject_size};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i] >= 4096)
             return -1;
     sl_py_lay = (struct sl_py_layout){
-        .minor = 13, .rt_finalizing = (uint32_t)d->rt_finalizing, .ts_frame = (uint32_t)d->ts_current_frame,
-        .fr_previous = (uint32_t)d->fr_previous, .fr_code = (uint32_t)d->fr_executable,
-        .fr_instr = (uint32_t)d->fr_instr_ptr, .fr_entry = (uint32_t)d->fr_owner,
-        .entry_is_owner = 1, .owner_cstack = 3, /* FRAME_OWNED_BY_CSTACK */
-        .co_size = 16, .co_filename = (uint32_t)d->co_filename,
-        .co_name = (uint32_t)d->co_name, .co_qualname = (uint32_t)d->co_qualname,
+        .minor = 13,
+        .rt_finalizing = (uint32_t)d->rt_finalizing,
+        .ts_frame = (uint32_t)d->ts_current_frame,
+        .fr_previous = (uint32_t)d->fr_previous,
+        .fr_code = (uint32_t)d->fr_executable,
+        .fr_instr = (uint32_t)d->fr_instr_ptr,
+        .fr_entry = (uint32_t)d->fr_owner,
+        .entry_is_owner = 1,
+        .owner_cstack = 3, /* FRAME_OWNED_BY_CSTACK */
+        .co_size = 16,
+        .co_filename = (uint32_t)d->co_filename,
+        .co_name = (uint32_t)d->co_name,
+        .co_qualname = (uint32_t)d->co_qualname,
         .co_linetable = (uint32_t)d->co_linetable,
         .co_firstlineno = (uint32_t)d->co_firstlineno,
         .co_code = (uint32_t)d->co_code_adaptive,
-        .by_size = (uint32_t)d->by_ob_size, .by_data = (uint32_t)d->by_ob_sval,
-        .str_length = (uint32_t)d->str_length, .str_state = (uint32_t)d->str_state,
+        .by_size = (uint32_t)d->by_ob_size,
+        .by_data = (uint32_t)d->by_ob_sval,
+        .str_length = (uint32_t)d->str_length,
+        .str_state = (uint32_t)d->str_state,
         .str_ascii_size = (uint32_t)d->str_asciiobject_size,
         /* PyCompactUnicodeObject: PyASCIIObject, utf8_length, utf8 */
         .str_compact_size = (uint32_t)d->str_asciiobject_size + 16,
@@ -156,17 +199,15 @@ void sl_py_init(void)
     Dl_info info;
     void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
 
-    if (!eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
-        sym->st_size == 0)
+    if (!eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0)
         return; /* no CPython in this process: captures pay one range check */
-    sl_py_tstate_fn = (uintptr_t (*)(void))sl_py_sym("PyGILState_GetThisThreadState");
+    sl_py_tstate_fn = (uintptr_t(*)(void))sl_py_sym("PyGILState_GetThisThreadState");
     sl_py_code_type = (uintptr_t)sl_py_sym("PyCode_Type");
     sl_py_str_type = (uintptr_t)sl_py_sym("PyUnicode_Type");
     sl_py_bytes_type = (uintptr_t)sl_py_sym("PyBytes_Type");
     sl_py_runtime = (uintptr_t)sl_py_sym("_PyRuntime");
     if (!sl_py_tstate_fn || !sl_py_code_type || !sl_py_str_type || !sl_py_bytes_type ||
-        !sl_py_runtime ||
-        sl_py_pick_layout() != 0)
+        !sl_py_runtime || sl_py_pick_layout() != 0)
         return;
     struct sl_module *m = sl_modules_find((uintptr_t)eval);
     if (m) {

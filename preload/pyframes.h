@@ -16,10 +16,10 @@ struct sl_py_layout {
     uint32_t ts_frame;      /* thread state: cframe pointer, or current_frame */
     uint32_t cf_current;    /* _PyCFrame.current_frame */
     uint32_t fr_previous, fr_code, fr_instr;
-    uint32_t fr_entry;      /* 3.11: is_entry (bool); 3.12+: owner (char) */
-    int entry_is_owner;     /* 3.12+: an entry is an owner == owner_cstack frame */
+    uint32_t fr_entry;  /* 3.11: is_entry (bool); 3.12+: owner (char) */
+    int entry_is_owner; /* 3.12+: an entry is an owner == owner_cstack frame */
     int owner_cstack;
-    uint32_t co_size;       /* ob_size: code units */
+    uint32_t co_size; /* ob_size: code units */
     uint32_t co_filename, co_name, co_qualname, co_linetable, co_firstlineno, co_code;
     uint32_t by_size, by_data; /* bytes: ob_size, ob_sval */
     uint32_t str_length, str_state, str_ascii_size, str_compact_size;

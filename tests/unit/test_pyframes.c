@@ -38,7 +38,10 @@ __attribute__((weak)) void sl_warn(const char *fmt, ...)
 }
 
 /* The interpreter keeps memory until exit on purpose. */
-const char *__asan_default_options(void) { return "detect_leaks=0"; }
+const char *__asan_default_options(void)
+{
+    return "detect_leaks=0";
+}
 
 extern int sl_stack_skip_self;
 extern int sl_stack_skip_frames;
@@ -245,8 +248,8 @@ static void test_signal_frame_keeps_native_frames(void **state)
     PyObject *d = PyModule_GetDict(PyImport_AddModule("__main__"));
     PyObject *fn = PyCFunction_New(&capture_methods[1], NULL);
     PyDict_SetItemString(d, "capture_in_signal", fn);
-    PyObject *r = PyRun_String("def f():\n    return capture_in_signal()\nID = f()\n",
-                               Py_file_input, d, d);
+    PyObject *r =
+        PyRun_String("def f():\n    return capture_in_signal()\nID = f()\n", Py_file_input, d, d);
     assert_non_null(r);
     Py_DECREF(r);
     const uintptr_t *pcs;
