@@ -6,6 +6,7 @@ BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 PCDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR  ?= $(PREFIX)/share/man
 VERSION := 0.1.0
 
 CC      ?= cc
@@ -21,7 +22,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev python3.11-dev
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -32,16 +33,19 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/x86_64-linux-gnu/libunwind.h:libunwind-dev \
               /usr/bin/pkg-config:pkg-config \
               /usr/bin/g++:g++ \
+              /usr/bin/scdoc:scdoc \
               /usr/bin/python3:python3 \
               /usr/bin/eu-addr2line:elfutils \
               /usr/bin/readelf:binutils \
               /usr/bin/ss:iproute2 \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
-# and its libFuzzer runtime (the fuzzing run). `make deps` installs them,
+# and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
+# tests of the man pages and docs/deploy.md). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
-                /usr/bin/clang:clang \
+                /usr/bin/clang:clang /usr/bin/groff:groff-base \
+                /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
@@ -64,6 +68,12 @@ EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(B)/examples/%)
 
 LIB  := $(B)/libsockleak.so
+# The Node.js preload and its addon (JavaScript call sites): built when
+# Node's headers are there (/usr/include/node: Debian's libnode-dev, or
+# NodeSource's nodejs, which conflicts with it: `make deps-programs` adds neither).
+NODE_API_H := /usr/include/node/node_api.h
+NODE_DIR   := $(B)/sockleak-node
+NODE_FILES := $(if $(wildcard $(NODE_API_H)),$(NODE_DIR)/sockleak-node.js $(NODE_DIR)/sockleak_node.node)
 TOOL := $(B)/sockleak
 STUB := $(B)/libsockleak-stub.a
 
@@ -80,7 +90,7 @@ PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
         soak-fork helgrind helgrind-lib fuzz fuzz-build
 .DEFAULT_GOAL := all
 
-all: check-deps $(LIB) $(TOOL)
+all: check-deps $(LIB) $(TOOL) $(NODE_FILES)
 
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
@@ -97,7 +107,8 @@ help:
 	@echo "make soak       the stress tests at five times their size, CPython's socket suites"
 	@echo "make soak-fork  the fork and signal stress programs 200 times (SOAK_RUNS=N)"
 	@echo "make helgrind   the threaded and forking test programs under valgrind's helgrind"
-	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX))"
+	@echo "make install    install to \$$(DESTDIR)\$$(PREFIX) (PREFIX=$(PREFIX)), man pages included"
+	@echo "make uninstall  remove what make install installed (same PREFIX, LIBDIR, ...)"
 
 # Install only what is missing; sudo only when not root.
 deps:
@@ -113,8 +124,10 @@ deps:
 
 # Real programs the integration tests run under sockleak when installed
 # (each test is skipped, naming its package, when its program is missing).
+# prometheus, prometheus-node-exporter: the tests start private ones (own
+# config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
-                python3-urllib3
+                python3-urllib3 prometheus prometheus-node-exporter
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -143,6 +156,11 @@ $(B)/preload/%.o: preload/%.S | $(B)/preload
 	$(CC) -fPIC -c $< -o $@
 $(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
+$(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(dir $(NODE_API_H)) -fPIC -shared -fvisibility=hidden \
+	  -o $@ $< -ldl
+$(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
+	cp $< $@
 $(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -175,7 +193,7 @@ include tests/integration/progs/flags.mk
 progs: $(PROG_BIN)
 examples: $(EXAMPLE_BIN)
 
-$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples:
+$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
 	mkdir -p $@
 
 demo: deps
@@ -277,12 +295,44 @@ install: all
 	install -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/sockleak
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/libsockleak.so
 	install -m 644 include/sockleak.h $(DESTDIR)$(INCDIR)/sockleak.h
+	$(if $(NODE_FILES),install -d $(DESTDIR)$(LIBDIR)/sockleak-node && \
+	  install -m 644 $(NODE_FILES) $(DESTDIR)$(LIBDIR)/sockleak-node/)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
 	  sockleak.pc.in > $(DESTDIR)$(PCDIR)/sockleak.pc
 
 uninstall:
+	rm -rf $(DESTDIR)$(LIBDIR)/sockleak-node
 	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so \
 	  $(DESTDIR)$(INCDIR)/sockleak.h $(DESTDIR)$(PCDIR)/sockleak.pc
+
+# Paths baked into the build: the tool's fallback library directory
+# (-DSL_LIBDIR) and the man pages. The stamp is rewritten only when they
+# change, so `make install PREFIX=... LIBDIR=...` after a plain `make`
+# rebuilds what holds the old path instead of installing it.
+PATHS_STAMP := $(B)/paths.stamp
+$(PATHS_STAMP): FORCE
+	@mkdir -p $(@D); v='LIBDIR=$(LIBDIR)'; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || printf '%s\n' "$$v" > $@
+$(REPORT_OBJ): $(PATHS_STAMP)
+.PHONY: FORCE
+FORCE:
+
+# Man pages: docs/NAME.SECTION.scd, scdoc's source format.
+MAN_SRC   := $(wildcard docs/*.scd)
+MAN_PAGES := $(MAN_SRC:docs/%.scd=$(B)/man/%)
+all: $(MAN_PAGES)
+$(B)/man/%: docs/%.scd $(PATHS_STAMP)
+	@mkdir -p $(@D)
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' $< | scdoc > $@.tmp && mv $@.tmp $@
+
+.PHONY: install-man uninstall-man
+install: install-man
+install-man: $(MAN_PAGES)
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	for p in $(MAN_PAGES); do install -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/; done
+uninstall: uninstall-man
+uninstall-man:
+	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
 
 format:
 	clang-format -i preload/*.[ch] report/*.[ch] include/*.h tests/unit/*.c

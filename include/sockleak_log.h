@@ -34,7 +34,8 @@
  *          "java"), written once, before the first record whose stacks name
  *          it. In a stack it stands as [-2, id], in the place of the native
  *          frames that ran it (for Python, the interpreter's evaluation loop).
- *          line 0: unknown. ids count from 1 per process.
+ *          line 0: unknown. ids count from 1 per process. The reader shows
+ *          an id without its record as an unknown frame.
  *
  * finding  {"t":"finding","id":1,"kind":"close_wait","fd":7,"family":"inet",
  *           "local":"127.0.0.1:8080","peer":"127.0.0.1:53122","inode":123,

@@ -338,6 +338,30 @@ int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
     return r;
 }
 
+int sl_track_open_stack(int fd, uint32_t *stack, uint32_t *gen)
+{
+    struct sl_slot *s = sl_fdtable_get(fd);
+    if (!s)
+        return 0;
+    struct sl_class c;
+    sl_slot_class(fd, s, &c, gen, 1);
+    if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) != SL_F_STREAM)
+        return 0;
+    *stack = c.open_stack;
+    return 1;
+}
+
+void sl_track_set_open_stack(int fd, uint32_t gen, uint32_t stack)
+{
+    struct sl_slot *s = sl_fdtable_get(fd);
+    if (!s)
+        return;
+    sl_fdtable_lock(fd);
+    if (s->gen == gen)
+        s->open_stack = stack;
+    sl_fdtable_unlock(fd);
+}
+
 void sl_on_eof(int fd)
 {
     if (sl_in_lib)

@@ -91,6 +91,12 @@ ssize_t sl_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n,
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;
 
+/* fd's open_stack and slot generation, when fd is a tracked stream socket
+ * (its inode checked again): 1, else 0. Re-entry guard set, no lock held. */
+int sl_track_open_stack(int fd, uint32_t *stack, uint32_t *gen) SL_HIDDEN;
+/* Replace fd's open_stack, if the slot still holds generation gen. */
+void sl_track_set_open_stack(int fd, uint32_t gen, uint32_t stack) SL_HIDDEN;
+
 /* fork child: EOF states become SL_F_INHERITED (the parent reports them),
  * SL_F_REPORTED is cleared. Stripes must be usable (reinitialised) already. */
 void sl_track_fork_child(void) SL_HIDDEN;

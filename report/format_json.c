@@ -24,31 +24,57 @@ bool sl_fmt_rule_listed(const struct sl_supp_rule *r)
     return !r->scope || r->count > 0;
 }
 
+/* A frame: function, file, line; a native frame's module and address, or a
+ * language frame's lang (native frames have no "lang"). */
+static json_t *sl_fmt_json_frame(const struct sl_sym_frame *f)
+{
+    json_t *o = json_object();
+    char addr[32];
+
+    json_object_set_new(o, "function", sl_fmt_json_str(f->function));
+    if (f->file) {
+        json_object_set_new(o, "file", sl_fmt_json_str(f->file));
+        if (f->line > 0)
+            json_object_set_new(o, "line", json_integer(f->line));
+    }
+    if (f->lang) {
+        json_object_set_new(o, "lang", sl_fmt_json_str(f->lang));
+        return o;
+    }
+    snprintf(addr, sizeof(addr), "0x%" PRIx64, f->address);
+    json_object_set_new(o, "module", sl_fmt_json_str(f->module));
+    json_object_set_new(o, "address", json_string(addr));
+    if (f->inlined)
+        json_object_set_new(o, "inlined", json_true());
+    if (f->stale)
+        json_object_set_new(o, "stale", json_true());
+    return o;
+}
+
 static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
 {
     json_t *arr = json_array();
 
-    for (size_t i = 0; i < st->n; i++) {
-        const struct sl_sym_frame *f = &st->frames[i];
-        json_t *o = json_object();
-        char addr[32];
-
-        snprintf(addr, sizeof(addr), "0x%" PRIx64, f->address);
-        json_object_set_new(o, "function", sl_fmt_json_str(f->function));
-        if (f->file) {
-            json_object_set_new(o, "file", sl_fmt_json_str(f->file));
-            if (f->line > 0)
-                json_object_set_new(o, "line", json_integer(f->line));
-        }
-        json_object_set_new(o, "module", sl_fmt_json_str(f->module));
-        json_object_set_new(o, "address", json_string(addr));
-        if (f->inlined)
-            json_object_set_new(o, "inlined", json_true());
-        if (f->stale)
-            json_object_set_new(o, "stale", json_true());
-        json_array_append_new(arr, o);
-    }
+    for (size_t i = 0; i < st->n; i++)
+        json_array_append_new(arr, sl_fmt_json_frame(&st->frames[i]));
     return arr;
+}
+
+/* The group's call site: its frame, the stack it is from ("stack"), and
+ * whether it is user code ("user") or the listener an accepted socket came
+ * from ("listener"); null when the stacks are empty. */
+static json_t *sl_fmt_json_call_site(const struct sl_group *g)
+{
+    json_t *o;
+
+    if (!g->call_site)
+        return json_null();
+    o = sl_fmt_json_frame(g->call_site);
+    json_object_set_new(o, "stack", json_string(g->call_site_stack));
+    json_object_set_new(o, "user", json_boolean(g->call_site_user));
+    if (g->call_site_listener)
+        json_object_set_new(o, "listener", json_true());
+    return o;
 }
 
 /* The kernel-swept kinds' stacks, only those the finding has. */
@@ -102,6 +128,7 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
     for (size_t i = 0; i < g->n_programs; i++)
         json_array_append_new(progs, sl_fmt_json_str(g->programs[i]));
     json_object_set_new(o, "programs", progs);
+    json_object_set_new(o, "call_site", sl_fmt_json_call_site(g));
     json_object_set_new(o, "eof_stack", sl_fmt_json_stack(&g->eof_sym));
     json_object_set_new(o, "open_stack", sl_fmt_json_stack(&g->open_sym));
     sl_fmt_json_swept_stacks(o, g);

@@ -20,6 +20,7 @@
 
 #define SL_FMT_SARIF_SCHEMA "https://json.schemastore.org/sarif-2.1.0.json"
 #define SL_FMT_SARIF_SRCROOT "%SRCROOT%"
+#define SL_FMT_SARIF_FINGERPRINT "sockleakCallSite/v1"
 
 struct sl_fmt_sarif_rule {
     const char *id, *name, *short_desc, *full_desc, *help;
@@ -127,6 +128,8 @@ static json_t *sl_fmt_sarif_artifact(const char *path, const char *cwd)
     size_t n = cwd ? strlen(cwd) : 0;
     char *enc;
 
+    if (strncmp(path, "file:///", 8) == 0) /* an ES module's file URL */
+        path += 7;
     if (n > 1 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1]) {
         enc = sl_fmt_sarif_encode(path + n + 1);
         json_object_set_new(a, "uri", sl_fmt_json_str(enc));
@@ -196,6 +199,9 @@ static json_t *sl_fmt_sarif_stack(const struct sl_sym_stack *st, const char *cwd
         json_object_set_new(fr, "location", sl_fmt_sarif_location(f, cwd, NULL));
         if (*f->module)
             json_object_set_new(fr, "module", sl_fmt_json_str(f->module));
+        if (f->lang)
+            json_object_set_new(fr, "properties",
+                                json_pack("{s:o}", "lang", sl_fmt_json_str(f->lang)));
         json_array_append_new(frames, fr);
     }
     return json_pack("{s:{s:s},s:o}", "message", "text", message, "frames", frames);
@@ -212,19 +218,24 @@ static void sl_fmt_sarif_where(char *buf, size_t len, const struct sl_sym_frame 
         sl_util_snprintf_utf8(buf, len, "%s", f->function);
 }
 
-/* " in fn (file:line)" for the first frame of st, or nothing. */
-static void sl_fmt_sarif_in(FILE *m, const char *what, const struct sl_sym_stack *st)
+/* " in fn (file:line)" for the first frame of st in user code (else its
+ * first frame), or nothing. */
+static void sl_fmt_sarif_in(FILE *m, const char *what, const struct sl_group_set *set,
+                            const struct sl_group *g, const struct sl_sym_stack *st)
 {
+    const struct sl_sym_frame *f;
     char where[1024];
 
     if (!st->n)
         return;
-    sl_fmt_sarif_where(where, sizeof(where), &st->frames[0]);
+    f = sl_group_first_user(set, g, st);
+    sl_fmt_sarif_where(where, sizeof(where), f ? f : &st->frames[0]);
     fprintf(m, "%s%s", what, where);
 }
 
 /* The message of a kernel-swept kind: what happened, where, how much. */
-static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group *g)
+static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
+                                       const struct sl_group *g)
 {
     bool one = g->count == 1;
 
@@ -233,16 +244,16 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group *g)
         fprintf(m, "socket%s sat in CLOSE_WAIT with %s end-of-stream never read", one ? "" : "s",
                 one ? "its" : "their");
         if (g->last_read_sym.n)
-            sl_fmt_sarif_in(m, "; last read in ", &g->last_read_sym);
+            sl_fmt_sarif_in(m, "; last read in ", set, g, &g->last_read_sym);
         else
             fprintf(m, "; the program never read from it");
     } else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
         fprintf(m, "inherited socket%s sat in CLOSE_WAIT, never closed", one ? "" : "s");
-        sl_fmt_sarif_in(m, "; copied by fork in ", &g->fork_sym);
+        sl_fmt_sarif_in(m, "; copied by fork in ", set, g, &g->fork_sym);
     } else {
         fprintf(m, "connection%s closed by %s peer in the accept queue %s never accepted",
                 one ? "" : "s", one ? "its" : "their", one ? "was" : "were");
-        sl_fmt_sarif_in(m, "; listener created in ", &g->listen_sym);
+        sl_fmt_sarif_in(m, "; listener created in ", set, g, &g->listen_sym);
     }
     if (g->has & SL_LOGREAD_HAS_IDLE_MS)
         fprintf(m, "; idle up to %" PRId64 " ms", g->idle_ms_max);
@@ -256,20 +267,20 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group *g)
     if (g->more_programs)
         fprintf(m, " and %zu more", g->more_programs);
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0)
-        sl_fmt_sarif_in(m, "; socket created in ", &g->open_sym);
+        sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
     fputc('.', m);
 }
 
-static char *sl_fmt_sarif_message(const struct sl_group *g)
+static char *sl_fmt_sarif_message(const struct sl_group_set *set, const struct sl_group *g)
 {
-    char *buf = NULL, where[1024];
+    char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
 
     if (!m)
         return sl_util_xstrdup(g->kind);
     if (sl_fmt_sarif_swept_stack(g)) {
-        sl_fmt_sarif_swept_message(m, g);
+        sl_fmt_sarif_swept_message(m, set, g);
         fclose(m);
         return buf;
     }
@@ -280,10 +291,9 @@ static char *sl_fmt_sarif_message(const struct sl_group *g)
                 sl_group_closed_words(g));
     else
         fprintf(m, "%s %s", g->count == 1 ? "was" : "were", sl_group_closed_words(g));
-    if (g->eof_sym.n) {
-        sl_fmt_sarif_where(where, sizeof(where), &g->eof_sym.frames[0]);
-        fprintf(m, " after the read in %s", where);
-    }
+    sl_fmt_sarif_in(m, " after the read in ", set, g, &g->eof_sym);
+    if (g->call_site_listener)
+        sl_fmt_sarif_in(m, "; accepted on the listener created in ", set, g, &g->listen_sym);
     fprintf(m, "; held median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
     if (g->closed_late)
         fprintf(m, ", %zu closed after the deadline", g->closed_late);
@@ -293,10 +303,7 @@ static char *sl_fmt_sarif_message(const struct sl_group *g)
         fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
     if (g->more_programs)
         fprintf(m, " and %zu more", g->more_programs);
-    if (g->open_sym.n) {
-        sl_fmt_sarif_where(where, sizeof(where), &g->open_sym.frames[0]);
-        fprintf(m, "; socket created in %s", where);
-    }
+    sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
     fputc('.', m);
     fclose(m);
     return buf;
@@ -350,13 +357,102 @@ static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struc
         json_object_set_new(props, "at_exit_count", json_integer((json_int_t)g->at_exit_count));
 }
 
-static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, const char *cwd)
+/* The located frame of st that stands for it: its first in user code when
+ * that has a source line, else its first with one; NULL when none has. */
+static const struct sl_sym_frame *sl_fmt_sarif_pick(const struct sl_group_set *set,
+                                                    const struct sl_group *g,
+                                                    const struct sl_sym_stack *st)
+{
+    const struct sl_sym_frame *f = sl_group_first_user(set, g, st);
+    return f && sl_fmt_sarif_located(f) ? f : sl_fmt_sarif_first_located(st);
+}
+
+/* The frame of the result's location. Code-scanning tools need one: the
+ * call site when it has a source line; else the located read, else the
+ * located creation, else the first frame; for the kinds without a read, the
+ * stack the finding is about. */
+static const struct sl_sym_frame *sl_fmt_sarif_primary(const struct sl_group_set *set,
+                                                       const struct sl_group *g)
+{
+    const struct sl_sym_stack *bug = sl_fmt_sarif_swept_stack(g);
+    const struct sl_sym_frame *f;
+
+    if (g->call_site && g->call_site_user && sl_fmt_sarif_located(g->call_site))
+        return g->call_site;
+    if (bug && bug->n)
+        return (f = sl_fmt_sarif_pick(set, g, bug)) ? f : &bug->frames[0];
+    if ((f = sl_fmt_sarif_pick(set, g, &g->eof_sym)) ||
+        (f = sl_fmt_sarif_pick(set, g, &g->open_sym)))
+        return f;
+    if (g->eof_sym.n)
+        return &g->eof_sym.frames[0];
+    return g->open_sym.n ? &g->open_sym.frames[0] : NULL;
+}
+
+static void sl_fmt_sarif_fnv(uint64_t *h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        *h = (*h ^ *p) * 0x100000001b3ULL;
+    *h = (*h ^ 0xff) * 0x100000001b3ULL; /* a separator no string holds */
+}
+
+/* partialFingerprints: a hash of the kind and the call site's function and
+ * file (relative to base when under it, else its module's name), so that a
+ * code-scanning tool knows the finding again in the next run: no line
+ * numbers (they drift), pids, ports or addresses. */
+static json_t *sl_fmt_sarif_fingerprint(const struct sl_group *g, const char *base)
+{
+    const struct sl_sym_frame *cs = g->call_site;
+    const char *file = "", *fn = "";
+    uint64_t h = 0xcbf29ce484222325ULL;
+    char hex[32];
+    size_t n = base ? strlen(base) : 0;
+
+    if (cs) {
+        fn = cs->function;
+        file = cs->file ? cs->file : sl_util_basename(cs->module);
+        if (strncmp(file, "file://", 7) == 0)
+            file += 7;
+        if (n > 1 && strncmp(file, base, n) == 0 && file[n] == '/')
+            file += n + 1;
+    }
+    sl_fmt_sarif_fnv(&h, g->kind);
+    sl_fmt_sarif_fnv(&h, fn);
+    sl_fmt_sarif_fnv(&h, file);
+    snprintf(hex, sizeof(hex), "%016" PRIx64, h);
+    return json_pack("{s:s}", SL_FMT_SARIF_FINGERPRINT, hex);
+}
+
+/* Related locations: the creation, and the listener an event loop accepted
+ * the socket on when that is the call site. */
+static void sl_fmt_sarif_related(json_t *res, const struct sl_group_set *set,
+                                 const struct sl_group *g, const char *cwd)
+{
+    const struct sl_sym_frame *open = sl_fmt_sarif_pick(set, g, &g->open_sym);
+    json_t *rels = json_array(), *rel;
+
+    if (open) {
+        rel = sl_fmt_sarif_location(open, cwd, "socket created here");
+        json_object_set_new(rel, "id", json_integer(1));
+        json_array_append_new(rels, rel);
+    }
+    if (g->call_site_listener && sl_fmt_sarif_located(g->call_site)) {
+        rel = sl_fmt_sarif_location(g->call_site, cwd, "accepted on the listener created here");
+        json_object_set_new(rel, "id", json_integer(2));
+        json_array_append_new(rels, rel);
+    }
+    if (json_array_size(rels))
+        json_object_set_new(res, "relatedLocations", rels);
+    else
+        json_decref(rels);
+}
+
+static json_t *sl_fmt_sarif_result(const struct sl_group_set *set, const struct sl_group *g,
+                                   json_t *rules, const char *cwd)
 {
     json_t *res = json_object(), *locs = json_array(), *stacks = json_array(), *props;
-    const struct sl_sym_frame *eof = sl_fmt_sarif_first_located(&g->eof_sym);
-    const struct sl_sym_frame *open = sl_fmt_sarif_first_located(&g->open_sym);
-    const struct sl_sym_stack *bug = sl_fmt_sarif_swept_stack(g);
-    char *msg = sl_fmt_sarif_message(g);
+    const struct sl_sym_frame *primary = sl_fmt_sarif_primary(set, g);
+    char *msg = sl_fmt_sarif_message(set, g);
 
     json_object_set_new(res, "ruleId", sl_fmt_json_str(g->kind));
     json_object_set_new(res, "ruleIndex",
@@ -364,28 +460,11 @@ static json_t *sl_fmt_sarif_result(const struct sl_group *g, json_t *rules, cons
     json_object_set_new(res, "level", json_string("error"));
     json_object_set_new(res, "message", json_pack("{s:o}", "text", sl_fmt_json_str(msg)));
     free(msg);
-    /* Code-scanning tools need a location: the located read, else the
-     * located creation, else the module of the first frame; for the kinds
-     * without a read, the stack the finding is about. */
-    if (bug && bug->n)
-        json_array_append_new(locs, sl_fmt_sarif_location(sl_fmt_sarif_first_located(bug)
-                                                              ? sl_fmt_sarif_first_located(bug)
-                                                              : &bug->frames[0],
-                                                          cwd, NULL));
-    else if (eof)
-        json_array_append_new(locs, sl_fmt_sarif_location(eof, cwd, NULL));
-    else if (open)
-        json_array_append_new(locs, sl_fmt_sarif_location(open, cwd, NULL));
-    else if (g->eof_sym.n)
-        json_array_append_new(locs, sl_fmt_sarif_location(&g->eof_sym.frames[0], cwd, NULL));
-    else if (g->open_sym.n)
-        json_array_append_new(locs, sl_fmt_sarif_location(&g->open_sym.frames[0], cwd, NULL));
+    if (primary)
+        json_array_append_new(locs, sl_fmt_sarif_location(primary, cwd, NULL));
     json_object_set_new(res, "locations", locs);
-    if (open) {
-        json_t *rel = sl_fmt_sarif_location(open, cwd, "socket created here");
-        json_object_set_new(rel, "id", json_integer(1));
-        json_object_set_new(res, "relatedLocations", json_pack("[o]", rel));
-    }
+    json_object_set_new(res, "partialFingerprints", sl_fmt_sarif_fingerprint(g, cwd));
+    sl_fmt_sarif_related(res, set, g, cwd);
     if (g->eof_sym.n)
         json_array_append_new(stacks,
                               sl_fmt_sarif_stack(&g->eof_sym, cwd, "end-of-stream read at"));
@@ -414,7 +493,7 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     char cwdbuf[PATH_MAX];
 
     if (!cwd)
-        cwd = getcwd(cwdbuf, sizeof(cwdbuf));
+        cwd = set->source_root ? set->source_root : getcwd(cwdbuf, sizeof(cwdbuf));
     json_object_set_new(root, "$schema", json_string(SL_FMT_SARIF_SCHEMA));
     json_object_set_new(root, "version", json_string("2.1.0"));
     json_object_set_new(driver, "name", json_string("sockleak"));
@@ -424,7 +503,7 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
         json_array_append_new(rules, sl_fmt_sarif_rule_json(&sl_fmt_sarif_rules[i]));
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0)
-            json_array_append_new(results, sl_fmt_sarif_result(set->groups[i], rules, cwd));
+            json_array_append_new(results, sl_fmt_sarif_result(set, set->groups[i], rules, cwd));
     json_object_set_new(driver, "rules", rules);
     json_object_set_new(run, "tool", json_pack("{s:o}", "driver", driver));
     if (cwd && cwd[0] == '/') {

@@ -127,6 +127,63 @@ static bool sl_fmt_raw(const struct sl_sym_frame *f)
     return *base && strncmp(f->function, base, n) == 0 && strncmp(f->function + n, "+0x", 3) == 0;
 }
 
+/* A language frame, "in handle /srv/app.py:12 [python]". */
+static void sl_fmt_frame_where(FILE *out, const struct sl_fmt_style *st,
+                               const struct sl_sym_frame *f)
+{
+    fprintf(out, "in %s", st->func);
+    sl_fmt_put(out, f->function);
+    fprintf(out, "%s", st->off);
+    if (f->file) {
+        fputc(' ', out);
+        sl_fmt_put(out, f->file);
+        if (f->line > 0)
+            fprintf(out, ":%d", f->line);
+    }
+    if (f->lang) {
+        fputs(" [", out);
+        sl_fmt_put(out, f->lang);
+        fputc(']', out);
+    } else if (*f->module) {
+        fputs(" (", out);
+        sl_fmt_put(out, sl_util_basename(f->module));
+        fputc(')', out);
+    }
+}
+
+/* "  call site: in handle /srv/app.py:12 [python]", when the stacks shown
+ * do not already start with it: a language frame, a frame below the
+ * runtime's, or the listener an event loop accepted the socket on. */
+static void sl_fmt_call_site(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
+{
+    const struct sl_sym_frame *cs = g->call_site;
+
+    if (!cs || !g->call_site_user ||
+        (!cs->lang && !g->call_site_listener && cs == &g->call_site_in->frames[0]))
+        return;
+    fputs("  call site: ", out);
+    if (!g->call_site_listener || !cs->file) {
+        sl_fmt_frame_where(out, st, cs);
+        fputc('\n', out);
+        return;
+    }
+    /* "accepted on the listener created at /srv/server.js:12 in start
+     * [javascript]" */
+    fputs("accepted on the listener created at ", out);
+    sl_fmt_put(out, cs->file);
+    if (cs->line > 0)
+        fprintf(out, ":%d", cs->line);
+    fprintf(out, " in %s", st->func);
+    sl_fmt_put(out, cs->function);
+    fputs(st->off, out);
+    if (cs->lang) {
+        fputs(" [", out);
+        sl_fmt_put(out, cs->lang);
+        fputc(']', out);
+    }
+    fputc('\n', out);
+}
+
 static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *title,
                          const struct sl_sym_stack *s, const char *empty)
 {
@@ -136,6 +193,12 @@ static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *t
     for (size_t i = 0; i < s->n; i++) {
         const struct sl_sym_frame *f = &s->frames[i];
 
+        if (f->lang) {
+            fprintf(out, "    #%zu ", i);
+            sl_fmt_frame_where(out, st, f);
+            fputc('\n', out);
+            continue;
+        }
         fprintf(out, "    #%zu 0x%" PRIx64, i, f->address);
         if (!*f->module)
             fprintf(out, " (unknown module)");
@@ -227,6 +290,7 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
     size_t i;
 
     sl_fmt_headline(out, st, g);
+    sl_fmt_call_site(out, st, g);
     if (!sl_fmt_swept_stacks(out, st, g)) {
         sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
         sl_fmt_stack(out, st, "socket created at:", &g->open_sym,

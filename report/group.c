@@ -1,4 +1,5 @@
 #include "group.h"
+#include "usercode.h"
 #include "util.h"
 
 #include "sockleak_log.h"
@@ -25,28 +26,110 @@ static void sl_group_append(struct sl_group_buf *b, const char *s)
     b->len += n;
 }
 
-static void sl_group_stack_key(struct sl_group_buf *b, const struct sl_logread_process *p,
-                               const struct sl_logread_stack *st, size_t max_frames)
+/* What keys a finding's stacks. */
+struct sl_group_keyctx {
+    const struct sl_logread_process *p;
+    size_t max_frames; /* frames keyed per stack, 0: all */
+    const char *root;  /* --source-root, or NULL */
+    bool lang;         /* the finding has language frames */
+};
+
+static void sl_group_frame_key(struct sl_group_buf *b, const struct sl_logread_process *p,
+                               const struct sl_logread_frame *f)
 {
     char num[64];
-    size_t n = max_frames && max_frames < st->n ? max_frames : st->n;
+    const struct sl_logread_module *m;
 
-    for (size_t i = 0; i < n; i++) {
-        const struct sl_logread_frame *f = &st->frames[i];
-        const struct sl_logread_module *m = sl_logread_module(p, f->module);
-
-        if (f->module == SL_LOGREAD_NO_MODULE) {
-            sl_group_append(b, "?");
-        } else if (!m) {
-            /* No module record: only this process knows what id means. */
-            snprintf(num, sizeof(num), "#%" PRId64 "/%" PRId64, p->pid, f->module);
+    if (f->module == SL_LOGREAD_LANG_FRAME) {
+        const struct sl_logread_lframe *lf = sl_logread_lframe(p, (int64_t)f->offset);
+        if (!lf) {
+            /* No frame record: only this process knows what the id means. */
+            snprintf(num, sizeof(num), "L#%" PRId64 "/%" PRIu64 ";", p->pid, f->offset);
             sl_group_append(b, num);
-        } else {
-            sl_group_append(b, *m->build_id ? m->build_id : m->path);
+            return;
         }
-        snprintf(num, sizeof(num), "@%" PRIx64 ";", f->offset);
+        /* What the frame is, not its id: ids differ from process to process. */
+        snprintf(num, sizeof(num), "\x1f%d;", lf->line);
+        sl_group_append(b, "L:");
+        sl_group_append(b, lf->lang);
+        sl_group_append(b, "\x1f");
+        sl_group_append(b, lf->function);
+        sl_group_append(b, "\x1f");
+        sl_group_append(b, lf->file);
         sl_group_append(b, num);
+        return;
     }
+    m = sl_logread_module(p, f->module);
+    if (f->module == SL_LOGREAD_NO_MODULE) {
+        sl_group_append(b, "?");
+    } else if (!m) {
+        /* No module record: only this process knows what id means. */
+        snprintf(num, sizeof(num), "#%" PRId64 "/%" PRId64, p->pid, f->module);
+        sl_group_append(b, num);
+    } else {
+        sl_group_append(b, *m->build_id ? m->build_id : m->path);
+    }
+    snprintf(num, sizeof(num), "@%" PRIx64 ";", f->offset);
+    sl_group_append(b, num);
+}
+
+/* True when a logged frame is user code (usercode.h): a language frame by
+ * its record, a native one by its module. */
+static bool sl_group_frame_user(const struct sl_group_keyctx *kc, const struct sl_logread_frame *f)
+{
+    const struct sl_logread_module *m;
+
+    if (f->module == SL_LOGREAD_LANG_FRAME) {
+        const struct sl_logread_lframe *lf = sl_logread_lframe(kc->p, (int64_t)f->offset);
+        return lf && sl_uc_lang_user(lf->lang, lf->function, lf->file, kc->root);
+    }
+    m = f->module == SL_LOGREAD_NO_MODULE ? NULL : sl_logread_module(kc->p, f->module);
+    return m && sl_uc_module_user(m->path, kc->p->exe);
+}
+
+/* Appends the key of one stack. A C program's stack keys by every frame. A
+ * stack of a finding with language frames keys by its frames in user code
+ * only (the runtime's native frames and the standard library's frames vary
+ * with how the interpreter got there, not with the call site), or, when it
+ * has none, by its language frames. True when it had a frame in user code. */
+static bool sl_group_stack_key(struct sl_group_buf *b, const struct sl_group_keyctx *kc,
+                               const struct sl_logread_stack *st)
+{
+    size_t n = kc->max_frames && kc->max_frames < st->n ? kc->max_frames : st->n, used = 0;
+
+    if (!kc->lang) {
+        for (size_t i = 0; i < n; i++)
+            sl_group_frame_key(b, kc->p, &st->frames[i]);
+        return true;
+    }
+    for (size_t i = 0; i < st->n && (!kc->max_frames || used < kc->max_frames); i++)
+        if (sl_group_frame_user(kc, &st->frames[i])) {
+            sl_group_frame_key(b, kc->p, &st->frames[i]);
+            used++;
+        }
+    if (used)
+        return true;
+    for (size_t i = 0; i < st->n && (!kc->max_frames || used < kc->max_frames); i++)
+        if (st->frames[i].module == SL_LOGREAD_LANG_FRAME) {
+            sl_group_frame_key(b, kc->p, &st->frames[i]);
+            used++;
+        }
+    return false;
+}
+
+static bool sl_group_stack_has_lang(const struct sl_logread_stack *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->frames[i].module == SL_LOGREAD_LANG_FRAME)
+            return true;
+    return false;
+}
+
+static bool sl_group_has_lang(const struct sl_logread_finding *f)
+{
+    return sl_group_stack_has_lang(&f->eof_stack) || sl_group_stack_has_lang(&f->open_stack) ||
+           sl_group_stack_has_lang(&f->last_read_stack) ||
+           sl_group_stack_has_lang(&f->fork_stack) || sl_group_stack_has_lang(&f->listen_stack);
 }
 
 /* Counts add up without wrapping: one record may stand for any number of
@@ -67,10 +150,11 @@ static int64_t sl_group_sat_add64(int64_t a, int64_t b)
 /* The stacks that name the bug make the call site: for close_wait and
  * unclosed_after_shutdown (and unknown kinds) the EOF read and the creation;
  * for the kernel-swept kinds the stacks they carry instead (no EOF read). */
-static void sl_group_stacks_key(struct sl_group_buf *b, const struct sl_logread_process *p,
-                                const struct sl_logread_finding *f, size_t max_frames)
+static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *kc,
+                                const struct sl_logread_finding *f)
 {
     const struct sl_logread_stack *first = &f->eof_stack, *second = &f->open_stack;
+    bool user;
 
     if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         first = &f->open_stack;
@@ -82,12 +166,19 @@ static void sl_group_stacks_key(struct sl_group_buf *b, const struct sl_logread_
         first = &f->listen_stack;
         second = NULL;
     }
+    kc->lang = sl_group_has_lang(f);
     sl_group_append(b, f->kind);
     sl_group_append(b, "|");
-    sl_group_stack_key(b, p, first, max_frames);
+    user = sl_group_stack_key(b, kc, first);
     if (second) {
         sl_group_append(b, "|");
-        sl_group_stack_key(b, p, second, max_frames);
+        user = sl_group_stack_key(b, kc, second) || user;
+    }
+    /* Sockets a runtime's event loop accepted and read, with no user code
+     * on their stacks: the listener the user's code made tells them apart. */
+    if (kc->lang && !user && second) {
+        sl_group_append(b, "|listener:");
+        sl_group_stack_key(b, kc, &f->listen_stack);
     }
 }
 
@@ -120,11 +211,12 @@ static void sl_group_example_swept(struct sl_group_example *e, const struct sl_l
 /* The group key of f (malloc'd): kind, both stacks, and the process's own
  * suppressions file. */
 static char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
-                          size_t max_frames)
+                          size_t max_frames, const char *root)
 {
     struct sl_group_buf b = {0};
+    struct sl_group_keyctx kc = {.p = p, .max_frames = max_frames, .root = root};
 
-    sl_group_stacks_key(&b, p, f, max_frames);
+    sl_group_stacks_key(&b, &kc, f);
     /* A process's own suppressions file applies to its findings only: they
      * group apart from those of processes without it. */
     if (p->suppressions) {
@@ -155,7 +247,7 @@ static void sl_group_add_state(struct sl_group *g, const struct sl_logread_findi
 static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
                          const struct sl_logread_finding *f, size_t max_frames)
 {
-    char *key = sl_group_key(p, f, max_frames);
+    char *key = sl_group_key(p, f, max_frames, set->source_root);
     struct sl_group *g;
     size_t i;
 
@@ -264,10 +356,17 @@ void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
 void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *logs,
                       size_t max_frames)
 {
+    sl_group_build_src(set, logs, max_frames, NULL);
+}
+
+void sl_group_build_src(struct sl_group_set *set, const struct sl_logread_set *logs,
+                        size_t max_frames, const char *source_root)
+{
     struct sl_group *g, *tmp;
     size_t i = 0;
 
     memset(set, 0, sizeof(*set));
+    set->source_root = source_root;
     set->processes = (int64_t)logs->n_procs;
     for (size_t pi = 0; pi < logs->n_procs; pi++) {
         const struct sl_logread_process *p = &logs->procs[pi];
@@ -312,6 +411,16 @@ static void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_p
         const struct sl_logread_module *m;
         char name[64];
 
+        if (f->module == SL_LOGREAD_LANG_FRAME) {
+            const struct sl_logread_lframe *lf = sl_logread_lframe(p, (int64_t)f->offset);
+            if (lf) {
+                sl_sym_lang_frame(out, lf->lang, lf->function, lf->file, lf->line, f->offset);
+            } else {
+                snprintf(name, sizeof(name), "[frame %" PRIu64 "]", f->offset);
+                sl_sym_lang_frame(out, "unknown", name, NULL, 0, f->offset);
+            }
+            continue;
+        }
         if (f->module == SL_LOGREAD_NO_MODULE) {
             sl_sym_frame(sym, NULL, NULL, f->offset, out);
             continue;
@@ -327,6 +436,65 @@ static void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_p
     }
 }
 
+/* The first frame of st in user code, or NULL. */
+const struct sl_sym_frame *sl_group_first_user(const struct sl_group_set *set,
+                                               const struct sl_group *g,
+                                               const struct sl_sym_stack *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
+            return &st->frames[i];
+    return NULL;
+}
+
+/* The stacks a finding is about, in the order they name its call site. */
+static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_stack *st[2],
+                               const char *names[2])
+{
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
+        st[0] = &g->listen_sym, names[0] = "listen_stack";
+        return 1;
+    }
+    st[0] = &g->eof_sym, names[0] = "eof_stack";
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
+        st[0] = &g->last_read_sym, names[0] = "last_read_stack";
+    else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
+        st[0] = &g->fork_sym, names[0] = "fork_stack";
+    st[1] = &g->open_sym, names[1] = "open_stack";
+    return 2;
+}
+
+/* The call site: the first frame in user code of the stacks the finding is
+ * about, else of its listener's stack, else the first frame shown. */
+static void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
+{
+    const struct sl_sym_stack *st[2];
+    const char *names[2];
+    size_t n = sl_group_primary(g, st, names);
+
+    for (size_t i = 0; i < n; i++)
+        if ((g->call_site = sl_group_first_user(set, g, st[i]))) {
+            g->call_site_stack = names[i];
+            g->call_site_in = st[i];
+            g->call_site_user = true;
+            return;
+        }
+    if (n > 1 && (g->call_site = sl_group_first_user(set, g, &g->listen_sym))) {
+        g->call_site_stack = "listen_stack";
+        g->call_site_in = &g->listen_sym;
+        g->call_site_user = true;
+        g->call_site_listener = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (st[i]->n) {
+            g->call_site = &st[i]->frames[0];
+            g->call_site_stack = names[i];
+            g->call_site_in = st[i];
+            return;
+        }
+}
+
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
 {
     for (size_t i = 0; i < set->n_groups; i++) {
@@ -336,6 +504,7 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->last_read_stack, &g->last_read_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->fork_stack, &g->fork_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
+        sl_group_call_site(set, g);
     }
 }
 

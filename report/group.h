@@ -57,6 +57,17 @@ struct sl_group {
     int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
     size_t at_exit_count;                  /* sockets reported at process exit */
     unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */
+    /* The call site (sl_group_symbolize): the first frame in user code
+     * (usercode.h) of the stacks the finding is about (the end-of-stream
+     * read, else the creation; the last read, the fork or the listener for
+     * the kernel-swept kinds), else of the listener an accepted socket came
+     * from (call_site_listener), else the first frame shown (call_site_user
+     * false). NULL when the stacks are empty. */
+    const struct sl_sym_frame *call_site;
+    const struct sl_sym_stack *call_site_in; /* the stack it is a frame of */
+    const char *call_site_stack; /* its stack's JSON name: "eof_stack", ... */
+    bool call_site_user;
+    bool call_site_listener;
     const char *supp_scope; /* its processes' own suppressions file, or NULL */
     long suppressed_by;     /* rule index, -1 when reported */
     UT_hash_handle hh;
@@ -73,6 +84,7 @@ struct sl_group_set {
     bool outdir_full;   /* the output file system was full at the end */
     int64_t leaks;      /* findings not suppressed */
     size_t groups_left; /* groups not suppressed */
+    const char *source_root; /* --source-root (borrowed), or NULL */
 };
 
 /* Groups every finding of logs (which must outlive set) and orders them. */
@@ -83,7 +95,19 @@ void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
 void sl_group_build_n(struct sl_group_set *set, const struct sl_logread_set *logs,
                       size_t max_frames);
 
-/* Symbolizes the representative stacks of every group. */
+/* Same, with source_root (an absolute directory without a trailing '/', or
+ * NULL) deciding which frames are user code (usercode.h): a finding with
+ * language frames is keyed by its frames in user code only. */
+void sl_group_build_src(struct sl_group_set *set, const struct sl_logread_set *logs,
+                        size_t max_frames, const char *source_root);
+
+/* The first frame of st (one of g's stacks) in user code, or NULL. */
+const struct sl_sym_frame *sl_group_first_user(const struct sl_group_set *set,
+                                               const struct sl_group *g,
+                                               const struct sl_sym_stack *st);
+
+/* Symbolizes the representative stacks of every group and picks each
+ * group's call site. */
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
 
 /* Recomputes leaks and groups_left from the groups' suppressed_by. */

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,79 @@ static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_pr
     m->base = (uint64_t)sl_logread_int(o, "base", 0);
 }
 
+const struct sl_logread_lframe *sl_logread_lframe(const struct sl_logread_process *proc, int64_t id)
+{
+    struct sl_logread_modref *head = proc->lframe_hash, *r;
+
+    HASH_FIND(hh, head, &id, sizeof(id), r);
+    return r ? &proc->lframes[r->pos] : NULL;
+}
+
+/* A language name as the log gave it when it is a short lowercase word
+ * ("python", "javascript", "java", or one this reader does not know yet),
+ * else "unknown": it is shown in brackets and as a JSON value. */
+static char *sl_logread_lang(const char *lang)
+{
+    size_t n = lang ? strnlen(lang, SL_LOGREAD_MAX_LANG + 1) : 0;
+
+    if (n == 0 || n > SL_LOGREAD_MAX_LANG)
+        return sl_util_xstrdup("unknown");
+    for (size_t i = 0; i < n; i++)
+        if (!((lang[i] >= 'a' && lang[i] <= 'z') || (lang[i] >= '0' && lang[i] <= '9') ||
+              lang[i] == '_' || lang[i] == '-'))
+            return sl_util_xstrdup("unknown");
+    return sl_util_xstrdup(lang);
+}
+
+/* A slot for the frame with this id: the one it had (a repeated record
+ * replaces it) or a new one. */
+static struct sl_logread_lframe *sl_logread_lframe_slot(struct sl_logread_process *p, int64_t id)
+{
+    struct sl_logread_lframe *lf = (struct sl_logread_lframe *)sl_logread_lframe(p, id);
+    struct sl_logread_modref *r;
+
+    if (lf) {
+        free(lf->lang);
+        free(lf->function);
+        free(lf->file);
+        return lf;
+    }
+    if (p->n_lframes == p->cap_lframes) {
+        p->cap_lframes = p->cap_lframes ? 2 * p->cap_lframes : 8;
+        p->lframes = sl_util_xrealloc(p->lframes, p->cap_lframes * sizeof(*p->lframes));
+    }
+    r = sl_util_xmalloc(sizeof(*r));
+    r->id = id;
+    r->pos = p->n_lframes;
+    HASH_ADD(hh, p->lframe_hash, id, sizeof(r->id), r);
+    return &p->lframes[p->n_lframes++];
+}
+
+/* {"t":"frame","id":3,"lang":"python","function":"handle","file":...,"line":12}:
+ * id and function are needed; the rest falls back to unknown. */
+static void sl_logread_lframe_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    json_t *id = json_object_get(o, "id"), *line = json_object_get(o, "line");
+    const char *function = sl_logread_str(o, "function");
+    struct sl_logread_lframe *lf;
+
+    if (!json_is_integer(id) || json_integer_value(id) < 0 || !function) {
+        sl_logread_warn(c, "frame record without id or function, ignored");
+        return;
+    }
+    if (line && (!json_is_integer(line) || json_integer_value(line) < 0 ||
+                 json_integer_value(line) > INT_MAX)) {
+        sl_logread_warn(c, "frame record with a bad line, read as unknown");
+        line = NULL;
+    }
+    lf = sl_logread_lframe_slot(p, json_integer_value(id));
+    lf->id = json_integer_value(id);
+    lf->lang = sl_logread_lang(sl_logread_str(o, "lang"));
+    lf->function = sl_logread_dup(function);
+    lf->file = sl_logread_dup(sl_logread_str(o, "file"));
+    lf->line = line ? (int)json_integer_value(line) : 0;
+}
+
 /* A stack is [[module, offset], ...]; malformed frames are dropped with one
  * warning, the good ones kept. */
 static void sl_logread_stack(struct sl_logread_ctx *c, json_t *o, const char *key,
@@ -397,7 +471,8 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
         return;
     }
     if (strcmp(t, SL_REC_MODULE) != 0 && strcmp(t, SL_REC_FINDING) != 0 &&
-        strcmp(t, SL_REC_CLOSED) != 0 && strcmp(t, SL_REC_FOOTER) != 0) {
+        strcmp(t, SL_REC_FRAME) != 0 && strcmp(t, SL_REC_CLOSED) != 0 &&
+        strcmp(t, SL_REC_FOOTER) != 0) {
         sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
         return;
     }
@@ -411,6 +486,9 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
     if (strcmp(t, SL_REC_MODULE) == 0) {
         if (sl_logread_budget(c, p, len))
             sl_logread_module_rec(c, p, o);
+    } else if (strcmp(t, SL_REC_FRAME) == 0) {
+        if (sl_logread_budget(c, p, len))
+            sl_logread_lframe_rec(c, p, o);
     } else if (strcmp(t, SL_REC_FINDING) == 0) {
         if (sl_logread_budget(c, p, len))
             sl_logread_finding(c, p, o);
@@ -470,6 +548,95 @@ int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bo
                 c.warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
     }
     return 0;
+}
+
+void sl_logread_tail_init(struct sl_logread_tail *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cur = -1;
+}
+
+/* Drops the rest of a line already too long; false when the file ended
+ * before its '\n' (the rest comes later). */
+static bool sl_logread_tail_skip(struct sl_logread_tail *t, FILE *fp)
+{
+    int ch;
+
+    while ((ch = getc_unlocked(fp)) != EOF) {
+        t->offset++;
+        if (ch == '\n') {
+            t->in_long_line = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One read of whole lines: the ctx lives in t between calls. */
+static void sl_logread_tail_lines(struct sl_logread_ctx *c, struct sl_logread_tail *t, FILE *fp)
+{
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    bool too_long, complete;
+
+    while ((len = sl_util_readline(fp, &buf, &cap, c->set->max_line, &too_long, &complete)) >= 0) {
+        if (!complete) {
+            /* A line still being written: read again later, unless it is
+             * already too long to keep, then its bytes are dropped now. */
+            off_t pos = too_long ? ftello(fp) : -1;
+            if (pos > t->offset) {
+                t->offset = pos;
+                t->in_long_line = true;
+                c->line++;
+                sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
+            }
+            break;
+        }
+        c->line++;
+        if (too_long) {
+            off_t pos = ftello(fp);
+            t->offset = pos > t->offset ? pos : t->offset;
+            sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
+            continue;
+        }
+        t->offset += len + 1;
+        if (len > 0)
+            sl_logread_line(c, buf, (size_t)len, true);
+    }
+    free(buf);
+}
+
+int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
+                         const char *name, bool trusted)
+{
+    struct sl_logread_ctx c = {.set = set,
+                               .path = name,
+                               .line = t->line,
+                               .warnings = t->warnings,
+                               .cur = t->cur,
+                               .skip = t->skip,
+                               .trusted = trusted,
+                               .said_untrusted = t->said_untrusted};
+
+    if (t->offset == 0 && t->line == 0)
+        set->n_files++;
+    if (fseeko(fp, t->offset, SEEK_SET) != 0)
+        goto fail;
+    if (!t->in_long_line || sl_logread_tail_skip(t, fp))
+        sl_logread_tail_lines(&c, t, fp);
+    t->line = c.line;
+    t->warnings = c.warnings;
+    t->cur = c.cur;
+    t->skip = c.skip;
+    t->said_untrusted = c.said_untrusted;
+    if (!ferror(fp))
+        return 0;
+fail:
+    fputs("sockleak: error reading ", stderr);
+    sl_util_fputs_safe(name, stderr);
+    fprintf(stderr, ": %s\n", strerror(errno));
+    return -1;
 }
 
 /* Reads the log at path. Only a regular file is opened (O_NONBLOCK: a FIFO
@@ -611,15 +778,26 @@ static void sl_logread_free_stack(struct sl_logread_stack *st)
     free(st->frames);
 }
 
-static void sl_logread_free_index(struct sl_logread_process *p)
+static void sl_logread_free_index(struct sl_logread_modref **head)
 {
     struct sl_logread_modref *r, *tmp;
 
-    HASH_ITER(hh, p->mod_hash, r, tmp)
+    HASH_ITER(hh, *head, r, tmp)
     {
-        HASH_DEL(p->mod_hash, r);
+        HASH_DEL(*head, r);
         free(r);
     }
+}
+
+static void sl_logread_free_lframes(struct sl_logread_process *p)
+{
+    for (size_t j = 0; j < p->n_lframes; j++) {
+        free(p->lframes[j].lang);
+        free(p->lframes[j].function);
+        free(p->lframes[j].file);
+    }
+    free(p->lframes);
+    sl_logread_free_index(&p->lframe_hash);
 }
 
 void sl_logread_free(struct sl_logread_set *set)
@@ -644,7 +822,8 @@ void sl_logread_free(struct sl_logread_set *set)
             sl_logread_free_stack(&f->listen_stack);
         }
         free(p->modules);
-        sl_logread_free_index(p);
+        sl_logread_free_index(&p->mod_hash);
+        sl_logread_free_lframes(p);
         free(p->findings);
         free(p->source);
         free(p->program);

@@ -6,9 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Module id of a frame the writer could not place in any module. */
 #define SL_LOGREAD_NO_MODULE (-1)
+/* Module id of a language frame ([-2, id] in the log): offset is the id of a
+ * "frame" record of the process (sl_logread_lframe). */
+#define SL_LOGREAD_LANG_FRAME (-2)
 
 struct sl_logread_frame {
     int64_t module;  /* module id within the process, or SL_LOGREAD_NO_MODULE */
@@ -18,6 +22,16 @@ struct sl_logread_frame {
 struct sl_logread_stack {
     struct sl_logread_frame *frames;
     size_t n;
+};
+
+/* A "frame" record: a frame of the program's own language. */
+struct sl_logread_lframe {
+    int64_t id;
+    char *lang; /* "python", "javascript", "java", another lowercase word,
+                 * or "unknown" when the log gave none usable */
+    char *function;
+    char *file; /* "" when unknown */
+    int line;   /* 0 when unknown */
 };
 
 struct sl_logread_module {
@@ -83,6 +97,9 @@ struct sl_logread_process {
     /* module id -> position in modules: a hash, so that neither a lone high
      * id nor many sparse ones cost more than the modules themselves. */
     struct sl_logread_modref *mod_hash;
+    struct sl_logread_lframe *lframes; /* "frame" records, indexed likewise */
+    size_t n_lframes, cap_lframes;
+    struct sl_logread_modref *lframe_hash;
     struct sl_logread_finding *findings;
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
@@ -99,6 +116,7 @@ struct sl_logread_process {
 #define SL_LOGREAD_MAX_PROC_BYTES (64u << 20) /* module, finding lines per process */
 #define SL_LOGREAD_MAX_FRAMES 256             /* frames kept per stack */
 #define SL_LOGREAD_MAX_STR 4096               /* bytes kept of any string */
+#define SL_LOGREAD_MAX_LANG 32                /* bytes of a language name */
 
 struct sl_logread_set {
     struct sl_logread_process *procs;
@@ -135,8 +153,36 @@ int sl_logread_file(struct sl_logread_set *set, const char *path);
  * 0, or -1 after printing an error when fp cannot be read. */
 int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted);
 
+/* Reading a log as it grows (`sockleak serve`): where the last read stopped
+ * and the reader's state there, so that only appended lines are parsed. */
+struct sl_logread_tail {
+    off_t offset;    /* bytes consumed: whole lines only */
+    size_t line;     /* lines read, for warnings */
+    size_t warnings; /* warnings given for this file */
+    long cur;        /* process records attach to (index in the set), -1: none */
+    bool skip;       /* the current process is filtered out */
+    bool said_untrusted;
+    bool in_long_line; /* inside an unended line already too long: drop to its '\n' */
+};
+
+/* A tail at the start of a file. */
+void sl_logread_tail_init(struct sl_logread_tail *t);
+
+/* Reads the lines of fp from t->offset on into set, as sl_logread_stream
+ * would, but only whole ones: a last line not yet ended by '\n' (the writer
+ * may be in the middle of it) is left for the next call. The caller starts
+ * a fresh set and tail when the file was truncated or replaced. Returns 0, or
+ * -1 after printing an error. */
+int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
+                         const char *name, bool trusted);
+
 /* The module with this id in proc, or NULL. */
 const struct sl_logread_module *sl_logread_module(const struct sl_logread_process *proc,
+                                                  int64_t id);
+
+/* The language frame with this id in proc, or NULL (a stack may name an id
+ * whose record is missing: an unknown frame). */
+const struct sl_logread_lframe *sl_logread_lframe(const struct sl_logread_process *proc,
                                                   int64_t id);
 
 void sl_logread_free(struct sl_logread_set *set);

@@ -3,14 +3,17 @@
 #include "logread.h"
 #include "report.h"
 #include "run.h"
+#include "serve.h"
 #include "suppress.h"
 #include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef SOCKLEAK_VERSION
 #define SOCKLEAK_VERSION "unknown"
@@ -26,13 +29,17 @@ static const char sl_main_usage[] =
     "                 run PROGRAM with the detector preloaded, then report its leaks\n"
     "  report [OPTIONS] PATH...\n"
     "                 report from raw logs (files, or directories of *.jsonl files)\n"
+    "  serve [--listen ADDR] PATH...\n"
+    "                 serve the leaks of raw logs as Prometheus metrics on /metrics\n"
+    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`)\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help; `sockleak COMMAND --help` shows a command's options\n"
     "  --version      print the version and exit\n"
     "\n"
     "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n"
-    "(keys: deadline_ms, output, frames, verbosity), then `sockleak report DIR`.\n";
+    "then `sockleak report DIR`. Keys: deadline_ms, output, frames, verbosity,\n"
+    "unread_deadline_ms, at_exit, sweep, suppressions, run_id (see libsockleak(3)).\n";
 
 static const char sl_main_report_usage[] =
     "Usage: sockleak report [OPTIONS] PATH...\n"
@@ -40,9 +47,13 @@ static const char sl_main_report_usage[] =
     "process and run, groups the leaks by call site and prints them.\n"
     "\n"
     "Options:\n"
-    "  --format text|json|sarif\n"
+    "  --format text|json|sarif|openmetrics|prometheus\n"
     "                         report format (default: text). JSON is a stable schema,\n"
-    "                         \"version\": 1; SARIF 2.1.0 is for code-scanning tools\n"
+    "                         \"version\": 1; SARIF 2.1.0 is for code-scanning tools;\n"
+    "                         openmetrics (OpenMetrics 1.0.0) and prometheus (the text\n"
+    "                         format 0.0.4, for node_exporter's textfile collector) are\n"
+    "                         metrics: leaks per kind, program and call site (see\n"
+    "                         `sockleak serve --help`)\n"
     "  --group-frames N       group leaks by the top N frames of each stack only\n"
     "                         (default: 0, every frame)\n"
     "  --color auto|always|never\n"
@@ -55,6 +66,11 @@ static const char sl_main_report_usage[] =
     "                         (default: none). A file a log header names\n"
     "                         (SOCKLEAK_OPTIONS suppressions=) applies to that\n"
     "                         process alone, and only from logs owned by you or root\n"
+    "  --source-root DIR      your source tree: frames whose file is under DIR are\n"
+    "                         your code (the call site is the first of them), and\n"
+    "                         SARIF names those files relative to DIR (default: the\n"
+    "                         runtimes and standard libraries are not your code;\n"
+    "                         SARIF paths are relative to the current directory)\n"
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: 0, leaks do not change the status)\n"
     "  -o FILE                write the report to FILE (default: standard output)\n"
@@ -95,6 +111,7 @@ static const char sl_main_run_usage[] =
     "                         colour in the text report (default: auto, only on a\n"
     "                         terminal and when NO_COLOR is unset or empty)\n"
     "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
+    "  --source-root DIR      your source tree (see `sockleak report --help`)\n"
     "  --error-exitcode N     exit with N (0..255) when a leak remains after\n"
     "                         suppressions (default: PROGRAM's exit status)\n"
     "  --quiet                no report when there is no leak, and no messages from\n"
@@ -132,6 +149,7 @@ enum {
     SL_OPT_COLOR,
     SL_OPT_NO_WAIT,
     SL_OPT_AT_EXIT,
+    SL_OPT_SOURCE_ROOT,
 };
 
 static int sl_main_bad(const char *cmd, const char *fmt, const char *arg)
@@ -164,6 +182,10 @@ static bool sl_main_format(const char *s, enum sl_report_format *out)
         *out = SL_REPORT_JSON;
     else if (strcmp(s, "sarif") == 0)
         *out = SL_REPORT_SARIF;
+    else if (strcmp(s, "openmetrics") == 0)
+        *out = SL_REPORT_OPENMETRICS;
+    else if (strcmp(s, "prometheus") == 0)
+        *out = SL_REPORT_PROMETHEUS;
     else
         return false;
     return true;
@@ -184,6 +206,29 @@ static bool sl_main_colour(const char *s, enum sl_report_colour *out)
 
 #define SL_MAIN_MAX_GROUP_FRAMES 1024
 
+/* --source-root: the directory, resolved when it exists here; an absolute
+ * path that does not (logs gathered from another machine) is taken as
+ * given. No trailing '/'. Kept for the life of the process. */
+static bool sl_main_source_root(const char *s, const char **out)
+{
+    static char buf[PATH_MAX];
+    struct stat st;
+    size_t n;
+
+    if (realpath(s, buf)) {
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return false;
+    } else if (s[0] == '/' && strlen(s) < sizeof(buf)) {
+        strcpy(buf, s);
+        for (n = strlen(buf); n > 1 && buf[n - 1] == '/';)
+            buf[--n] = '\0';
+    } else {
+        return false;
+    }
+    *out = buf;
+    return true;
+}
+
 static bool sl_main_group_frames(const char *s, size_t *out)
 {
     long v;
@@ -201,6 +246,7 @@ static bool sl_main_group_frames(const char *s, size_t *out)
         {"color", required_argument, NULL, SL_OPT_COLOR},                                          \
         {"colour", required_argument, NULL, SL_OPT_COLOR},                                         \
         {"suppressions", required_argument, NULL, SL_OPT_SUPP},                                    \
+        {"source-root", required_argument, NULL, SL_OPT_SOURCE_ROOT},                              \
     {                                                                                              \
         "error-exitcode", required_argument, NULL, SL_OPT_EXITCODE                                 \
     }
@@ -216,7 +262,7 @@ static int sl_main_common_option(const char *cmd, int c, const char *arg, struct
     switch (c) {
     case SL_OPT_FORMAT:
         if (!sl_main_format(arg, &ro->format))
-            bad = "--format must be text, json or sarif, not '%s'";
+            bad = "--format must be text, json, sarif, openmetrics or prometheus, not '%s'";
         break;
     case SL_OPT_GROUP_FRAMES:
         if (!sl_main_group_frames(arg, &ro->group_frames))
@@ -225,6 +271,10 @@ static int sl_main_common_option(const char *cmd, int c, const char *arg, struct
     case SL_OPT_COLOR:
         if (!sl_main_colour(arg, &ro->colour))
             bad = "--color must be auto, always or never, not '%s'";
+        break;
+    case SL_OPT_SOURCE_ROOT:
+        if (!sl_main_source_root(arg, &ro->source_root))
+            bad = "--source-root needs a directory (or an absolute path), not '%s'";
         break;
     case SL_OPT_SUPP:
         if (sl_supp_load(supp, arg) < 0)
@@ -417,6 +467,98 @@ static int sl_main_run(int argc, char **argv)
     return rc;
 }
 
+int main(int argc, char **argv);
+
+/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command. */
+static int sl_main_help(char *self, char *topic, int extra)
+{
+    char help[] = "--help";
+    char *av[] = {self, topic, help, NULL};
+
+    if (extra > 0)
+        return sl_main_bad(NULL, "%s", "help takes one COMMAND");
+    if (topic[0] == '-')
+        return sl_main_bad(NULL, "unknown command '%s'", topic);
+    if (strcmp(topic, "help") == 0)
+        av[1] = help; /* `sockleak --help --help` */
+    return main(3, av);
+}
+
+static const char sl_main_serve_usage[] =
+    "Usage: sockleak serve [OPTIONS] PATH...\n"
+    "Serves the leaks of raw logs (files, or directories: every *.jsonl inside) as\n"
+    "metrics on GET /metrics, for Prometheus to scrape. Every scrape reads what was\n"
+    "appended to the logs since the last one (whole lines only), picks up new files,\n"
+    "reads a truncated or replaced file again and forgets deleted ones. Runs until\n"
+    "SIGINT or SIGTERM.\n"
+    "\n"
+    "Options:\n"
+    "  --listen ADDR          where to listen: HOST:PORT, :PORT (every address) or\n"
+    "                         [IPV6]:PORT (default: " SL_SERVE_DEFAULT_LISTEN "); port 0\n"
+    "                         picks a free one; the address is printed on stderr\n"
+    "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Metrics (labels kind, program, function, file, line: the call site is the first\n"
+    "frame with a source line of the stack that names the leak; never pids, fds,\n"
+    "ports or addresses):\n"
+    "  sockleak_leaked_sockets_total      counter: sockets found leaked\n"
+    "  sockleak_close_wait_sockets        gauge: of a close_wait kind, not closed yet,\n"
+    "                                     held by a process still running here\n"
+    "  sockleak_tcp_sockets{program,state} gauge: TCP sockets per kernel state of\n"
+    "                                     the processes with a log still running here\n"
+    "  sockleak_metrics_dropped_series    gauge: series left out past the cap of 1000\n"
+    "The response is OpenMetrics 1.0.0 when the request accepts it (Prometheus\n"
+    "does), else the text format 0.0.4. Other paths get 404, other methods 405;\n"
+    "requests are limited to 8 KiB of headers and connections to 10 seconds.\n"
+    "\n"
+    "Exit status: 0 after SIGINT or SIGTERM, 2 for bad arguments or when it cannot\n"
+    "listen.\n";
+
+static int sl_main_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"suppressions", required_argument, NULL, SL_OPT_SUPP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sl_serve_opts so = {.listen = SL_SERVE_DEFAULT_LISTEN};
+    struct sl_supp_set supp = {0};
+    int c, rc;
+
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(sl_main_serve_usage, stdout);
+            sl_supp_free(&supp);
+            return 0;
+        }
+        if (c == 'l') {
+            so.listen = optarg;
+        } else if (c == SL_OPT_SUPP) {
+            if (sl_supp_load(&supp, optarg) < 0) {
+                sl_supp_free(&supp);
+                return 2;
+            }
+        } else {
+            sl_supp_free(&supp);
+            return sl_main_getopt_error("serve", c, argv);
+        }
+    }
+    if (optind >= argc) {
+        sl_supp_free(&supp);
+        return sl_main_bad("serve", "%s", "no PATH given (log files or directories)");
+    }
+    so.paths = argv + optind;
+    so.n_paths = (size_t)(argc - optind);
+    so.supp = supp.n ? &supp : NULL;
+    rc = sl_serve(&so);
+    sl_supp_free(&supp);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -425,6 +567,8 @@ int main(int argc, char **argv)
         fputs(sl_main_usage, stderr);
         return 2;
     }
+    if (strcmp(cmd, "help") == 0 && argc > 2)
+        return sl_main_help(argv[0], argv[2], argc - 3);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         fputs(sl_main_usage, stdout);
         return 0;
@@ -437,7 +581,9 @@ int main(int argc, char **argv)
         return sl_main_report(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return sl_main_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return sl_main_serve(argc - 1, argv + 1);
     if (cmd[0] == '-')
         return sl_main_bad(NULL, "unknown option '%s'", cmd);
-    return sl_main_bad(NULL, "unknown command '%s' (commands: run, report)", cmd);
+    return sl_main_bad(NULL, "unknown command '%s' (commands: run, report, serve)", cmd);
 }

@@ -1,9 +1,11 @@
 #include "report.h"
 #include "format.h"
 #include "group.h"
+#include "metrics.h"
 #include "symbolize.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Adds the suppression files the processes named in SOCKLEAK_OPTIONS
@@ -22,6 +24,24 @@ static void sl_report_log_suppressions(struct sl_supp_set *set, const struct sl_
     }
 }
 
+/* The metrics of every process of logs, suppressions as for the report. */
+static int sl_report_metrics(const struct sl_report_opts *o, const struct sl_logread_set *logs,
+                             struct sl_sym_ctx *sym)
+{
+    struct sl_metrics_opts mo = {
+        .openmetrics = o->format == SL_REPORT_OPENMETRICS, .supp = o->supp, .sym = sym};
+    const struct sl_logread_process **procs = calloc(logs->n_procs + 1, sizeof(*procs));
+    int rc;
+
+    if (!procs)
+        return -1;
+    for (size_t i = 0; i < logs->n_procs; i++)
+        procs[i] = &logs->procs[i];
+    rc = sl_metrics_write(o->out, procs, logs->n_procs, &mo);
+    free(procs);
+    return rc;
+}
+
 int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_set *logs)
 {
     struct sl_group_set groups;
@@ -34,7 +54,7 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     sl_report_log_suppressions(supp, logs);
     if (supp->n == 0)
         supp = NULL;
-    sl_group_build_n(&groups, logs, o->group_frames);
+    sl_group_build_src(&groups, logs, o->group_frames, o->source_root);
     sl_group_symbolize(&groups, sym);
     if (supp)
         sl_supp_apply(supp, &groups);
@@ -48,6 +68,8 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
             rc = sl_fmt_json(o->out, &groups, supp, o->watch);
         else if (o->format == SL_REPORT_SARIF)
             rc = sl_fmt_sarif(o->out, &groups, supp);
+        else if (o->format == SL_REPORT_OPENMETRICS || o->format == SL_REPORT_PROMETHEUS)
+            rc = sl_report_metrics(o, logs, sym);
         else
             rc = sl_fmt_text(o->out, &groups, supp, colour, o->watch);
         if (rc == 0 && fflush(o->out) != 0)

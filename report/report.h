@@ -12,7 +12,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum sl_report_format { SL_REPORT_TEXT, SL_REPORT_JSON, SL_REPORT_SARIF };
+/* OPENMETRICS and PROMETHEUS: the metrics of report/metrics.h, in OpenMetrics
+ * 1.0.0 or the Prometheus text format 0.0.4. */
+enum sl_report_format {
+    SL_REPORT_TEXT,
+    SL_REPORT_JSON,
+    SL_REPORT_SARIF,
+    SL_REPORT_OPENMETRICS,
+    SL_REPORT_PROMETHEUS
+};
 
 /* Text colour: AUTO is on a terminal with NO_COLOR unset or empty. */
 enum sl_report_colour { SL_REPORT_COLOUR_AUTO, SL_REPORT_COLOUR_ALWAYS, SL_REPORT_COLOUR_NEVER };
@@ -25,6 +33,9 @@ struct sl_report_opts {
     FILE *out;
     bool quiet; /* print nothing when no leak remains */
     const struct sl_watch *watch; /* `sockleak run`: what it could watch; NULL otherwise */
+    /* --source-root: an absolute directory without a trailing '/', or NULL.
+     * Files under it are user code, and SARIF names them relative to it. */
+    const char *source_root;
 };
 
 /* Writes the report of logs; returns the leaks left after suppressions, or

@@ -157,6 +157,46 @@ static long sl_run_verbosity(const struct sl_run_opts *o)
     return o->verbosity >= 0 ? o->verbosity : o->quiet ? 0 : 1;
 }
 
+/* Does the command run node under its permission model or a policy, which
+ * would refuse to read (and so fail to start with) a preload not allowed? */
+static bool sl_run_node_restricted(char *const *argv)
+{
+    for (; *argv; argv++)
+        if (strcmp(*argv, "--permission") == 0 ||
+            strncmp(*argv, "--experimental-permission", 25) == 0 ||
+            strncmp(*argv, "--experimental-policy", 21) == 0)
+            return true;
+    return false;
+}
+
+/* The Node.js preload installed beside the library (Makefile: NODE_FILES)
+ * names the JavaScript call sites: NODE_OPTIONS gets `--require "PATH"`
+ * after the user's own options. Only node reads NODE_OPTIONS, so a shell or
+ * any other program that starts node passes it on unchanged. Not when the
+ * file is missing, its path cannot be quoted, it is there already, the
+ * command restricts node (above), or SOCKLEAK_NODE=0. */
+static void sl_run_node_env(const char *lib, char *const *argv)
+{
+    const char *user = getenv("NODE_OPTIONS"), *off = getenv("SOCKLEAK_NODE");
+    char *dir = sl_util_xstrdup(lib), *slash = strrchr(dir, '/');
+    char js[PATH_MAX + 64], opt[PATH_MAX + 80];
+
+    if ((off && strcmp(off, "0") == 0) || sl_run_node_restricted(argv)) {
+        free(dir);
+        return;
+    }
+    if (slash)
+        *slash = '\0';
+    snprintf(js, sizeof(js), "%s/sockleak-node/sockleak-node.js", slash ? dir : ".");
+    free(dir);
+    if (access(js, R_OK) != 0 || strpbrk(js, "\"\\") || (user && strstr(user, js)))
+        return;
+    snprintf(opt, sizeof(opt), "--require \"%s\"", js);
+    char *v = user && *user ? sl_util_xjoin(user, " ", opt) : sl_util_xstrdup(opt);
+    setenv("NODE_OPTIONS", v, 1);
+    free(v);
+}
+
 /* Sets LD_PRELOAD and SOCKLEAK_OPTIONS for the child; ours come last in
  * SOCKLEAK_OPTIONS so they win over the user's own settings. A sanitizer
  * runtime goes first: it aborts unless it is the first library. Into a musl
@@ -177,6 +217,7 @@ static void sl_run_env(const struct sl_run_ctx *c)
         }
         setenv("LD_PRELOAD", v, 1);
         free(v);
+        sl_run_node_env(c->lib, c->o->argv);
     }
     /* Deadline and frames only when given: otherwise the user's own
      * SOCKLEAK_OPTIONS, or the library's default (the same as ours), apply. */

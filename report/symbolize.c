@@ -237,6 +237,14 @@ static void sl_sym_push(struct sl_sym_stack *out, const char *function, const ch
     f->address = address;
     f->inlined = inlined;
     f->stale = stale;
+    f->lang = NULL;
+}
+
+void sl_sym_lang_frame(struct sl_sym_stack *out, const char *lang, const char *function,
+                       const char *file, int line, uint64_t id)
+{
+    sl_sym_push(out, function, file, line, "", id, false, false);
+    out->frames[out->n - 1].lang = sl_util_xstrdup(lang);
 }
 
 static void sl_sym_push_raw(struct sl_sym_stack *out, const char *path, uint64_t offset, bool stale)
@@ -444,6 +452,7 @@ void sl_sym_stack_free(struct sl_sym_stack *st)
         free(st->frames[i].function);
         free(st->frames[i].file);
         free(st->frames[i].module);
+        free(st->frames[i].lang);
     }
     free(st->frames);
     st->frames = NULL;

@@ -14,6 +14,7 @@ struct sl_sym_frame {
     uint64_t address; /* the logged offset (the pc when there is no module) */
     bool inlined;     /* inlined into the frame that follows it */
     bool stale;       /* the module on disk is not the one that ran */
+    char *lang;       /* a language frame's language ("python", ...); NULL: native */
 };
 
 struct sl_sym_stack {
@@ -39,6 +40,12 @@ void sl_sym_free(struct sl_sym_ctx *ctx);
  * Never fails: unknown parts fall back to "module+0xoff". */
 void sl_sym_frame(struct sl_sym_ctx *ctx, const char *path, const char *build_id, uint64_t offset,
                   struct sl_sym_stack *out);
+
+/* Appends a frame of the program's own language (a "frame" record): lang,
+ * function, file (NULL or "": unknown) and line as logged, module "",
+ * address the frame's id. */
+void sl_sym_lang_frame(struct sl_sym_stack *out, const char *lang, const char *function,
+                       const char *file, int line, uint64_t id);
 
 void sl_sym_stack_free(struct sl_sym_stack *st);
 

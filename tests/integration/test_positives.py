@@ -101,3 +101,13 @@ def test_worker_that_dropped_privileges_still_logs_its_leak(tool, tmp_path):
     run = sockleak_run([prog_path("pos_drop_privs")], tmp_path / "out")
     assert_leaks(run, expect_prog("pos_drop_privs", "close_wait", 1, open_site=False,
                                   function_eof="worker"))
+
+
+def test_stacks_where_seccomp_refuses_process_vm_readv(tool, tmp_path, banner_server):
+    """Docker's default seccomp profile refuses process_vm_readv: libunwind's
+    memory checks must still work, and the stacks name the lines."""
+    run = sockleak_run([prog_path("rw_seccomp"), prog_path("pos_client_banner"),
+                        banner_server.port], tmp_path / "out")
+    assert banner_server.BANNER.decode() in run.stdout, f"banner not read{run.describe()}"
+    assert_leaks(run, expect_prog("pos_client_banner", "close_wait", 1,
+                                  function_eof="main", function_open="main"))

@@ -351,6 +351,94 @@ static void test_group_frames_cut_new_kinds(void **state)
     sl_logread_free(&logs);
 }
 
+#define PYHDR(pid)                                                                                 \
+    "{\"t\":\"header\",\"version\":1,\"pid\":" #pid ",\"program\":\"python3\",\"exe\":"            \
+    "\"/opt/py/bin/python3.11\",\"run_id\":\"\"}\n"                                                \
+    "{\"t\":\"module\",\"id\":0,\"path\":\"/opt/py/bin/python3.11\",\"build_id\":\"\"}\n"          \
+    "{\"t\":\"module\",\"id\":1,\"path\":\"/opt/py/lib/libc.so.6\",\"build_id\":\"\"}\n"
+#define PYFRAME(id, fn, file, line)                                                                \
+    "{\"t\":\"frame\",\"id\":" #id ",\"lang\":\"python\",\"function\":\"" fn "\",\"file\":\"" file \
+    "\",\"line\":" #line "}\n"
+
+/* Python: two functions whose native stacks are the same are two call
+ * sites; the interpreter's native frames and the standard library do not
+ * split a call site (here a different libc offset and socket.py line); frame
+ * ids differ between processes. */
+static void test_language_frames_key_by_user_code(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    struct sl_sym_ctx *sym = sl_sym_new(true);
+    (void)state;
+
+    load(&logs,
+         PYHDR(1) PYFRAME(1, "handle", "/srv/app.py", 12) PYFRAME(2, "other", "/srv/app.py", 30)
+             PYFRAME(3, "recv_into", "/usr/lib/python3.11/socket.py",
+                     700) FIND(1, "close_wait", "[[1,16],[0,32],[-2,3],[-2,1]]", "[[0,48]]", 1)
+                 FIND(2, "close_wait", "[[1,16],[0,32],[-2,3],[-2,2]]", "[[0,48]]", 1) PYHDR(2)
+                     PYFRAME(9, "handle", "/srv/app.py", 12)
+                         PYFRAME(4, "recv_into", "/usr/lib/python3.11/socket.py", 702)
+                             FIND(1, "close_wait", "[[1,17],[0,32],[-2,4],[-2,9]]", "[[0,64]]", 1));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 2);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_int_equal(g.groups[0]->processes, 2);
+    sl_group_symbolize(&g, sym);
+    assert_non_null(g.groups[0]->call_site);
+    assert_string_equal(g.groups[0]->call_site->function, "handle");
+    assert_string_equal(g.groups[0]->call_site->file, "/srv/app.py");
+    assert_int_equal(g.groups[0]->call_site->line, 12);
+    assert_string_equal(g.groups[0]->call_site->lang, "python");
+    assert_string_equal(g.groups[0]->call_site_stack, "eof_stack");
+    assert_true(g.groups[0]->call_site_user);
+    assert_string_equal(g.groups[1]->call_site->function, "other");
+    assert_string_equal(g.groups[0]->eof_sym.frames[2].lang, "python");
+    assert_null(g.groups[0]->eof_sym.frames[0].lang);
+    sl_group_free(&g);
+    /* With a source root elsewhere no frame is user code: the stacks' own
+     * language frames key them, still apart. */
+    sl_group_build_src(&g, &logs, 0, "/elsewhere");
+    assert_int_equal(g.n_groups, 3);
+    sl_group_free(&g);
+    sl_sym_free(sym);
+    sl_logread_free(&logs);
+}
+
+#define NODEHDR                                                                                    \
+    "{\"t\":\"header\",\"version\":1,\"pid\":5,\"program\":\"node\",\"exe\":\"/opt/n/node\","      \
+    "\"run_id\":\"\"}\n{\"t\":\"module\",\"id\":0,\"path\":\"/opt/n/node\",\"build_id\":\"\"}\n"   \
+    "{\"t\":\"frame\",\"id\":1,\"lang\":\"javascript\",\"function\":\"listen\",\"file\":"          \
+    "\"node:net\",\"line\":9}\n{\"t\":\"frame\",\"id\":2,\"lang\":\"javascript\",\"function\":"    \
+    "\"start\",\"file\":\"/srv/server.js\",\"line\":12}\n{\"t\":\"frame\",\"id\":3,\"lang\":"      \
+    "\"javascript\",\"function\":\"admin\",\"file\":\"/srv/server.js\",\"line\":40}\n"
+#define NODEFIND(id, listener)                                                                     \
+    "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"close_wait\",\"eof_stack\":[[0,16]],"            \
+    "\"open_stack\":[[0,32]],\"listen_stack\":[[0,48],[-2,1],[-2," #listener "]]}\n"
+
+/* An event loop's reads and accepts have no user frame: the listener's
+ * first user frame is the call site and tells them apart. */
+static void test_event_loop_falls_back_to_the_listener(void **state)
+{
+    struct sl_logread_set logs;
+    struct sl_group_set g;
+    struct sl_sym_ctx *sym = sl_sym_new(true);
+    (void)state;
+
+    load(&logs, NODEHDR NODEFIND(1, 2) NODEFIND(2, 3) NODEFIND(3, 2));
+    sl_group_build(&g, &logs);
+    assert_int_equal(g.n_groups, 2);
+    sl_group_symbolize(&g, sym);
+    assert_int_equal(g.groups[0]->count, 2);
+    assert_string_equal(g.groups[0]->call_site->function, "start");
+    assert_int_equal(g.groups[0]->call_site->line, 12);
+    assert_string_equal(g.groups[0]->call_site_stack, "listen_stack");
+    assert_true(g.groups[0]->call_site_listener);
+    assert_string_equal(g.groups[1]->call_site->function, "admin");
+    sl_group_free(&g);
+    sl_sym_free(sym);
+    sl_logread_free(&logs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +452,8 @@ int main(void)
         cmocka_unit_test(test_unaccepted_grouped_by_listener_and_counted),
         cmocka_unit_test(test_socket_counts_saturate),
         cmocka_unit_test(test_group_frames_cut_new_kinds),
+        cmocka_unit_test(test_language_frames_key_by_user_code),
+        cmocka_unit_test(test_event_loop_falls_back_to_the_listener),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -346,6 +346,64 @@ static void test_kernel_swept_kinds_keys(void **state)
     sl_logread_free(&set);
 }
 
+#define LF_FRAME(id, rest) "{\"t\":\"frame\",\"id\":" #id rest "}\n"
+
+/* "frame" records: per process, indexed by id, a repeat replaces; [-2, id]
+ * in every stack key; damaged records warn and are left out, a bad line or
+ * language reads as unknown. */
+static void test_language_frames(void **state)
+{
+    struct sl_logread_set set;
+    const struct sl_logread_process *p;
+    const struct sl_logread_finding *f;
+    const struct sl_logread_lframe *lf;
+    (void)state;
+
+    load_text(&set,
+              CL_HDR LF_FRAME(3, ",\"lang\":\"python\",\"function\":\"old\"") LF_FRAME(
+                  3, ",\"lang\":\"python\",\"function\":\"handle\",\"file\":\"/srv/"
+                     "app.py\",\"line\":12") LF_FRAME(9223372036854775807,
+                                                      ",\"lang\":\"Py\\u001b\",\"function\":\"f\","
+                                                      "\"file\":7,\"line\":\"12\"")
+                  LF_FRAME(5, ",\"lang\":\"ruby\",\"function\":\"g\",\"line\":-4")
+                      LF_FRAME(-1, ",\"lang\":\"python\",\"function\":\"neg\"")
+                          LF_FRAME("6", ",\"lang\":\"python\",\"function\":\"str\"") LF_FRAME(
+                              7, ",\"lang\":\"python\"") "{\"t\":\"finding\",\"id\":1,\"kind\":"
+                                                         "\"close_wait\",\"eof_stack\":[[0,1],"
+                                                         "[-2,3],[-2,42]],\"open_stack\":[[-2,5]],"
+                                                         "\"last_read_stack\":[[-2,3]],"
+                                                         "\"fork_stack\":[[-2,3]],\"listen_stack\":"
+                                                         "[[-2,9223372036854775807]]}\n");
+    p = &set.procs[0];
+    assert_int_equal(p->n_lframes, 3);
+    /* id -1, id "6", id 7 without function; bad line twice. */
+    assert_int_equal(set.n_warnings, 5);
+    lf = sl_logread_lframe(p, 3);
+    assert_non_null(lf);
+    assert_string_equal(lf->lang, "python");
+    assert_string_equal(lf->function, "handle");
+    assert_string_equal(lf->file, "/srv/app.py");
+    assert_int_equal(lf->line, 12);
+    lf = sl_logread_lframe(p, INT64_MAX);
+    assert_non_null(lf);
+    assert_string_equal(lf->lang, "unknown");
+    assert_string_equal(lf->file, "");
+    assert_int_equal(lf->line, 0);
+    assert_string_equal(sl_logread_lframe(p, 5)->lang, "ruby");
+    assert_int_equal(sl_logread_lframe(p, 5)->line, 0);
+    assert_null(sl_logread_lframe(p, 42));
+    assert_null(sl_logread_lframe(p, 7));
+    f = &p->findings[0];
+    assert_int_equal(f->eof_stack.n, 3);
+    assert_int_equal(f->eof_stack.frames[1].module, SL_LOGREAD_LANG_FRAME);
+    assert_int_equal(f->eof_stack.frames[1].offset, 3);
+    assert_int_equal(f->open_stack.frames[0].module, SL_LOGREAD_LANG_FRAME);
+    assert_int_equal(f->last_read_stack.frames[0].module, SL_LOGREAD_LANG_FRAME);
+    assert_int_equal(f->fork_stack.frames[0].module, SL_LOGREAD_LANG_FRAME);
+    assert_int_equal(f->listen_stack.frames[0].offset, INT64_MAX);
+    sl_logread_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_unreadable_path_fails),
         cmocka_unit_test(test_overlong_line_and_blank_lines),
         cmocka_unit_test(test_kernel_swept_kinds_keys),
+        cmocka_unit_test(test_language_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

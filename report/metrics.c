@@ -1,0 +1,444 @@
+#include "metrics.h"
+#include "group.h"
+#include "tcpstate.h"
+#include "util.h"
+
+#include "sockleak_log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+/* One series: the leaked sockets of one call site, kind and program. */
+struct sl_metrics_series {
+    char *key; /* the labels, \x1f-separated: hash key and output order */
+    const char *kind, *program, *function, *file; /* borrowed (logs, symbols) */
+    char *function_own, *file_own;                /* copies of the symbols */
+    int line;
+    uint64_t leaked; /* sockets leaked (the counter) */
+    uint64_t held;   /* of those, still held in CLOSE_WAIT (the gauge) */
+    UT_hash_handle hh;
+};
+
+char *sl_metrics_escape(const char *s)
+{
+    char *u = sl_util_xutf8(s ? s : "");
+    size_t n = 0;
+    char *out = sl_util_xmalloc(3 * strlen(u) + 1);
+
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++) {
+        if (*p == '\\' || *p == '"') {
+            out[n++] = '\\';
+            out[n++] = (char)*p;
+        } else if (*p == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else if (*p < 0x20 || *p == 0x7f) {
+            memcpy(out + n, "\xef\xbf\xbd", 3); /* U+FFFD */
+            n += 3;
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0) {
+            memcpy(out + n, "\xef\xbf\xbd", 3); /* a C1 control */
+            n += 3;
+            p++;
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n] = '\0';
+    free(u);
+    return out;
+}
+
+/* Wall-clock start of pid in ms, computed as the library computes the
+ * header's start_unix_ms (preload/log.c); -1 when pid is gone. */
+static int64_t sl_metrics_start_ms(int64_t pid)
+{
+    char path[64], buf[1024], *p, *end;
+    unsigned long long start;
+    struct timespec bt, now;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *fp;
+    size_t n;
+    int field = 2;
+
+    snprintf(path, sizeof(path), "/proc/%" PRId64 "/stat", pid);
+    if (!(fp = fopen(path, "re")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    if (!(p = strrchr(buf, ')')) || hz <= 0) /* comm may hold spaces */
+        return -1;
+    for (; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    start = strtoull(p, &end, 10);
+    if (field != 22 || end == p || clock_gettime(CLOCK_BOOTTIME, &bt) != 0 ||
+        clock_gettime(CLOCK_REALTIME, &now) != 0)
+        return -1;
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
+           ((int64_t)bt.tv_sec * 1000 + bt.tv_nsec / 1000000) +
+           (int64_t)(start * 1000 / (unsigned long long)hz);
+}
+
+/* The TCP sockets of one program's running processes, per kernel state. */
+struct sl_metrics_tcp {
+    const char *program; /* borrowed from the logs */
+    uint64_t counts[SL_TCPSTATE_N];
+    uint64_t total;
+};
+
+/* What one call of sl_metrics_write gathers. */
+struct sl_metrics_ctx {
+    const struct sl_metrics_opts *o;
+    struct sl_supp_set supp;
+    struct sl_metrics_series *hash;
+    struct sl_metrics_tcp *tcp;
+    size_t n_tcp;
+    struct sl_tcpstate_cache *tcpc;
+};
+
+/* Start times agree within this: clock ticks and two reads of two clocks. */
+#define SL_METRICS_START_SLACK_MS 2000
+
+bool sl_metrics_alive(const struct sl_logread_process *p)
+{
+    int64_t start;
+
+    if (p->has_footer || p->pid <= 0 || p->pid > INT32_MAX)
+        return false;
+    if (kill((pid_t)p->pid, 0) != 0 && errno != EPERM)
+        return false;
+    /* The pid may have been reused since: its start time tells. */
+    start = sl_metrics_start_ms(p->pid);
+    return start >= 0 && llabs(start - p->start_unix_ms) <= SL_METRICS_START_SLACK_MS;
+}
+
+/* The stack that names a group's call site: the one its key starts with. */
+static const struct sl_sym_stack *sl_metrics_site_stack(const struct sl_group *g)
+{
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0 ||
+        strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
+        return &g->open_sym;
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
+        return &g->listen_sym;
+    return &g->eof_sym;
+}
+
+/* The call site: the group's (its first frame in user code), else the first
+ * frame with a source line, else frame 0. */
+static const struct sl_sym_frame *sl_metrics_site(const struct sl_group *g)
+{
+    if (g->call_site)
+        return g->call_site;
+    const struct sl_sym_stack *st = sl_metrics_site_stack(g);
+
+    for (size_t i = 0; i < st->n; i++)
+        if (st->frames[i].file && st->frames[i].line > 0)
+            return &st->frames[i];
+    return st->n ? &st->frames[0] : NULL;
+}
+
+static void sl_metrics_add(struct sl_metrics_series **hash, const struct sl_group *g,
+                           const char *program, bool held)
+{
+    const struct sl_sym_frame *f = sl_metrics_site(g);
+    const char *function = f ? f->function : "unknown";
+    const char *file = f && f->file ? sl_util_basename(f->file) : "";
+    int line = f && f->line > 0 ? f->line : 0;
+    struct sl_metrics_series *s;
+    char *key;
+
+    if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%010d", g->kind, program, function, file, line) < 0)
+        key = sl_util_xstrdup("?"); /* not reached but for memory exhaustion */
+    HASH_FIND_STR(*hash, key, s);
+    if (s) {
+        free(key);
+    } else {
+        s = sl_util_xcalloc(1, sizeof(*s));
+        s->key = key;
+        s->kind = g->kind;
+        s->program = program;
+        s->function = s->function_own = sl_util_xstrdup(function);
+        s->file = s->file_own = sl_util_xstrdup(file);
+        s->line = line;
+        HASH_ADD_KEYPTR(hh, *hash, s->key, strlen(s->key), s);
+    }
+    if (held)
+        s->held += g->count;
+    else
+        s->leaked += g->count;
+}
+
+/* Groups the n processes of one program (copies: the view is theirs alone)
+ * and adds every group left after suppressions to the series. */
+static void sl_metrics_add_view(struct sl_metrics_ctx *x, struct sl_logread_process *procs,
+                                size_t n, bool held)
+{
+    struct sl_logread_set view = {.procs = procs, .n_procs = n, .cap_procs = n};
+    struct sl_group_set groups;
+
+    sl_group_build(&groups, &view);
+    sl_group_symbolize(&groups, x->o->sym);
+    if (x->supp.n)
+        sl_supp_apply(&x->supp, &groups);
+    for (size_t i = 0; i < groups.n_groups; i++)
+        if (groups.groups[i]->suppressed_by < 0)
+            sl_metrics_add(&x->hash, groups.groups[i], procs[0].program, held);
+    sl_group_free(&groups);
+}
+
+/* The sockets still held in CLOSE_WAIT: findings of a close_wait kind not
+ * followed by a closed record, in a process still running. */
+static bool sl_metrics_held(const struct sl_logread_finding *f)
+{
+    return !f->closed && strncmp(f->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0;
+}
+
+/* A running process of the program: its sockets go to the TCP counts. */
+static void sl_metrics_add_tcp(struct sl_metrics_ctx *x, const struct sl_logread_process *p)
+{
+    struct sl_metrics_tcp *t = x->n_tcp ? &x->tcp[x->n_tcp - 1] : NULL;
+    uint64_t counts[SL_TCPSTATE_N] = {0};
+
+    if (!sl_tcpstate_count(x->tcpc, p->pid, counts))
+        return;
+    if (!t || strcmp(t->program, p->program) != 0) {
+        x->tcp = sl_util_xrealloc(x->tcp, (x->n_tcp + 1) * sizeof(*x->tcp));
+        t = &x->tcp[x->n_tcp++];
+        memset(t, 0, sizeof(*t));
+        t->program = p->program;
+    }
+    for (int i = 0; i < SL_TCPSTATE_N; i++) {
+        t->counts[i] += counts[i];
+        t->total += counts[i];
+    }
+}
+
+/* Both views of the n processes of one program: all findings (the counter)
+ * and those still held by running processes (the gauge); and the TCP
+ * sockets of the running ones. */
+static void sl_metrics_program(struct sl_metrics_ctx *x,
+                               const struct sl_logread_process *const *procs, size_t n)
+{
+    struct sl_logread_process *all = sl_util_xcalloc(n, sizeof(*all));
+    struct sl_logread_process *live = sl_util_xcalloc(n, sizeof(*live));
+    size_t n_live = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct sl_logread_process *l;
+
+        all[i] = *procs[i];
+        if (!sl_metrics_alive(procs[i]))
+            continue;
+        sl_metrics_add_tcp(x, procs[i]);
+        l = &live[n_live++];
+        *l = *procs[i];
+        l->findings = sl_util_xcalloc(l->n_findings, sizeof(*l->findings));
+        l->n_findings = l->cap_findings = 0;
+        for (size_t j = 0; j < procs[i]->n_findings; j++)
+            if (sl_metrics_held(&procs[i]->findings[j]))
+                l->findings[l->n_findings++] = procs[i]->findings[j];
+    }
+    sl_metrics_add_view(x, all, n, false);
+    if (n_live)
+        sl_metrics_add_view(x, live, n_live, true);
+    for (size_t i = 0; i < n_live; i++)
+        free(live[i].findings);
+    free(live);
+    free(all);
+}
+
+static int sl_metrics_cmp_program(const void *a, const void *b)
+{
+    const struct sl_logread_process *x = *(const struct sl_logread_process *const *)a;
+    const struct sl_logread_process *y = *(const struct sl_logread_process *const *)b;
+    int c = strcmp(x->program, y->program);
+
+    /* Same program: keep the order of the logs (the address is it). */
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Most leaks first, so that the cap leaves out the smallest series. */
+static int sl_metrics_cmp_leaked(const void *a, const void *b)
+{
+    const struct sl_metrics_series *x = *(struct sl_metrics_series *const *)a;
+    const struct sl_metrics_series *y = *(struct sl_metrics_series *const *)b;
+
+    if (x->leaked != y->leaked)
+        return x->leaked > y->leaked ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int sl_metrics_cmp_key(const void *a, const void *b)
+{
+    return strcmp((*(struct sl_metrics_series *const *)a)->key,
+                  (*(struct sl_metrics_series *const *)b)->key);
+}
+
+/* The rules of --suppressions and of the files the logs' headers name
+ * (scoped to their processes), as `sockleak report` applies them. */
+static void sl_metrics_supp(struct sl_supp_set *out, const struct sl_metrics_opts *o,
+                            const struct sl_logread_process *const *procs, size_t n)
+{
+    for (size_t i = 0; o->supp && i < o->supp->n; i++)
+        if (!o->supp->rules[i].scope) /* a log-named file's: loaded below */
+            sl_supp_add(out, o->supp->rules[i].text);
+    for (size_t i = 0; i < n; i++) {
+        const char *f = procs[i]->suppressions;
+        bool seen = false;
+        for (size_t j = 0; f && j < i && !seen; j++)
+            seen = procs[j]->suppressions && strcmp(procs[j]->suppressions, f) == 0;
+        if (f && !seen)
+            sl_supp_load_scoped(out, f);
+    }
+}
+
+static void sl_metrics_family(FILE *out, bool om, const char *name, const char *type,
+                              const char *help)
+{
+    /* OpenMetrics names a counter's family without the _total its samples
+     * carry; the text format names it as its samples. */
+    const char *suffix = !om && strcmp(type, "counter") == 0 ? "_total" : "";
+
+    if (om)
+        fprintf(out, "# TYPE %s %s\n# HELP %s %s\n", name, type, name, help);
+    else
+        fprintf(out, "# HELP %s%s %s\n# TYPE %s%s %s\n", name, suffix, help, name, suffix, type);
+}
+
+static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metrics_series *s,
+                              uint64_t value)
+{
+    const char *v[4] = {s->kind, s->program, s->function, s->file};
+    const char *k[4] = {"kind", "program", "function", "file"};
+
+    fprintf(out, "%s{", name);
+    for (int i = 0; i < 4; i++) {
+        char *e = sl_metrics_escape(v[i]);
+        fprintf(out, "%s=\"%s\",", k[i], e);
+        free(e);
+    }
+    fprintf(out, "line=\"%d\"} %" PRIu64 "\n", s->line, value);
+}
+
+#define SL_METRICS_LEAKED_HELP                                                                     \
+    "Sockets sockleak found leaked (read end-of-stream or sat in CLOSE_WAIT past the deadline "    \
+    "without being closed), by kind, program and call site."
+#define SL_METRICS_HELD_HELP                                                                       \
+    "Leaked sockets of a close_wait kind still held: no closed record followed and the "           \
+    "process still runs on this machine."
+#define SL_METRICS_TCP_HELP                                                                        \
+    "TCP sockets of the processes with a log that still run on this machine, by program and "      \
+    "kernel state."
+#define SL_METRICS_DROPPED_HELP                                                                    \
+    "Series left out of the families above because there were more than the cap."
+
+/* Programs with most sockets first, so that the cap leaves out the least. */
+static int sl_metrics_cmp_tcp(const void *a, const void *b)
+{
+    const struct sl_metrics_tcp *x = a, *y = b;
+
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return strcmp(x->program, y->program);
+}
+
+static int sl_metrics_cmp_tcp_program(const void *a, const void *b)
+{
+    return strcmp(((const struct sl_metrics_tcp *)a)->program,
+                  ((const struct sl_metrics_tcp *)b)->program);
+}
+
+/* The TCP state family: every state of every program kept (at most max
+ * series); returns the series left out. */
+static size_t sl_metrics_emit_tcp(FILE *out, struct sl_metrics_ctx *x, size_t max, bool om)
+{
+    size_t per = SL_TCPSTATE_N - 1, kept = max / per < x->n_tcp ? max / per : x->n_tcp;
+
+    if (x->n_tcp) {
+        qsort(x->tcp, x->n_tcp, sizeof(*x->tcp), sl_metrics_cmp_tcp);
+        qsort(x->tcp, kept, sizeof(*x->tcp), sl_metrics_cmp_tcp_program);
+    }
+    sl_metrics_family(out, om, "sockleak_tcp_sockets", "gauge", SL_METRICS_TCP_HELP);
+    for (size_t i = 0; i < kept; i++) {
+        char *prog = sl_metrics_escape(x->tcp[i].program);
+        for (int st = 1; st < SL_TCPSTATE_N; st++)
+            fprintf(out, "sockleak_tcp_sockets{program=\"%s\",state=\"%s\"} %" PRIu64 "\n", prog,
+                    sl_tcpstate_name(st), x->tcp[i].counts[st]);
+        free(prog);
+    }
+    return (x->n_tcp - kept) * per;
+}
+
+/* Every family; the leak series in list (n of them kept out of n_all). */
+static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metrics_series **list,
+                            size_t n, size_t n_all, size_t max)
+{
+    bool om = x->o->openmetrics;
+    size_t dropped = n_all - n;
+
+    sl_metrics_family(out, om, "sockleak_leaked_sockets", "counter", SL_METRICS_LEAKED_HELP);
+    for (size_t i = 0; i < n; i++)
+        sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
+    sl_metrics_family(out, om, "sockleak_close_wait_sockets", "gauge", SL_METRICS_HELD_HELP);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(list[i]->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0)
+            sl_metrics_sample(out, "sockleak_close_wait_sockets", list[i], list[i]->held);
+    dropped += sl_metrics_emit_tcp(out, x, max, om);
+    sl_metrics_family(out, om, "sockleak_metrics_dropped_series", "gauge", SL_METRICS_DROPPED_HELP);
+    fprintf(out, "sockleak_metrics_dropped_series %zu\n", dropped);
+    if (om)
+        fputs("# EOF\n", out);
+}
+
+static void sl_metrics_free(struct sl_metrics_ctx *x)
+{
+    struct sl_metrics_series *s, *tmp;
+
+    HASH_ITER(hh, x->hash, s, tmp)
+    {
+        HASH_DEL(x->hash, s);
+        free(s->key);
+        free(s->function_own);
+        free(s->file_own);
+        free(s);
+    }
+    free(x->tcp);
+    sl_tcpstate_free(x->tcpc);
+    sl_supp_free(&x->supp);
+}
+
+int sl_metrics_write(FILE *out, const struct sl_logread_process *const *procs, size_t n,
+                     const struct sl_metrics_opts *o)
+{
+    const struct sl_logread_process **order = sl_util_xcalloc(n, sizeof(*order));
+    struct sl_metrics_ctx x = {.o = o, .tcpc = sl_tcpstate_new()};
+    struct sl_metrics_series *s, *tmp, **list;
+    size_t n_series, kept, i = 0, max = o->max_series ? o->max_series : SL_METRICS_MAX_SERIES;
+
+    memcpy(order, procs, n * sizeof(*order));
+    qsort(order, n, sizeof(*order), sl_metrics_cmp_program);
+    sl_metrics_supp(&x.supp, o, procs, n);
+    for (size_t start = 0, end; start < n; start = end) {
+        for (end = start + 1; end < n && strcmp(order[end]->program, order[start]->program) == 0;)
+            end++;
+        sl_metrics_program(&x, order + start, end - start);
+    }
+    n_series = HASH_COUNT(x.hash);
+    list = sl_util_xcalloc(n_series, sizeof(*list));
+    HASH_ITER(hh, x.hash, s, tmp) list[i++] = s;
+    qsort(list, n_series, sizeof(*list), sl_metrics_cmp_leaked);
+    kept = n_series < max ? n_series : max;
+    qsort(list, kept, sizeof(*list), sl_metrics_cmp_key);
+    sl_metrics_emit(out, &x, list, kept, n_series, max);
+    free(list);
+    free(order);
+    sl_metrics_free(&x);
+    return ferror(out) || fflush(out) != 0 ? -1 : 0;
+}

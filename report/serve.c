@@ -1,0 +1,410 @@
+#include "serve.h"
+#include "logscan.h"
+#include "metrics.h"
+#include "util.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct sl_serve_client {
+    int fd;
+    char req[SL_SERVE_MAX_REQUEST + 1];
+    size_t req_len;
+    char *resp; /* NULL while the request is read */
+    size_t resp_len, resp_off;
+    int64_t deadline; /* monotonic ms */
+};
+
+struct sl_serve {
+    const struct sl_serve_opts *o;
+    int listen_fd;
+    struct sl_serve_client clients[SL_SERVE_MAX_CLIENTS];
+    size_t n_clients;
+    struct sl_logscan scan;
+    struct sl_sym_ctx *sym;
+};
+
+static volatile sig_atomic_t sl_serve_stop;
+
+static void sl_serve_on_signal(int sig)
+{
+    sl_serve_stop = sig;
+}
+
+static int64_t sl_serve_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool sl_serve_parse_addr(const char *addr, char **host, char **port)
+{
+    const char *colon, *end = NULL;
+    long p;
+
+    if (addr[0] == '[') {
+        end = strchr(addr, ']');
+        colon = end && end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon && memchr(addr, ':', (size_t)(colon - addr)))
+            colon = NULL; /* a bare IPv6 address needs its brackets */
+    }
+    if (!colon || !sl_util_parse_long(colon + 1, 0, 65535, &p))
+        return false;
+    if (end)
+        *host = end - addr > 1 ? strndup(addr + 1, (size_t)(end - addr - 1)) : NULL;
+    else
+        *host = colon > addr ? strndup(addr, (size_t)(colon - addr)) : NULL;
+    *port = sl_util_xstrdup(colon + 1);
+    return !end || *host;
+}
+
+/* A listening socket on host:port; host NULL: every address (IPv6 and
+ * IPv4 on one socket where the system allows, else IPv4). -1 after saying
+ * why. */
+static int sl_serve_bind(const char *host, const char *port, const char *addr)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL, *ai;
+    int fd = -1, err, saved = 0, one = 1, zero = 0;
+
+    if (!host)
+        hints.ai_family = AF_INET6;
+    err = getaddrinfo(host, port, &hints, &res);
+    if (err && !host) {
+        hints.ai_family = AF_INET;
+        err = getaddrinfo(host, port, &hints, &res);
+    }
+    if (err) {
+        fprintf(stderr, "sockleak serve: cannot listen on %s: %s\n", addr, gai_strerror(err));
+        return -1;
+    }
+    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (!host && ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+            saved = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0 && !host && saved == EAFNOSUPPORT)
+        return sl_serve_bind("0.0.0.0", port, addr); /* no IPv6 here */
+    if (fd < 0)
+        fprintf(stderr, "sockleak serve: cannot listen on %s: %s\n", addr, strerror(saved));
+    return fd;
+}
+
+/* Says where it listens: the port chosen when ADDR asked for port 0. */
+static void sl_serve_announce(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    fprintf(stderr, "sockleak serve: listening on http://%s%s%s:%s/metrics\n",
+            ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "", port);
+}
+
+/* The metrics as of now: the logs read up to their last whole line. */
+static char *sl_serve_metrics(struct sl_serve *s, bool om, size_t *len)
+{
+    struct sl_metrics_opts mo = {.openmetrics = om, .supp = s->o->supp, .sym = s->sym};
+    const struct sl_logread_process **procs;
+    char *body = NULL;
+    size_t n;
+    FILE *out = open_memstream(&body, len);
+
+    if (!out)
+        return NULL;
+    sl_logscan_update(&s->scan);
+    procs = sl_logscan_procs(&s->scan, &n);
+    if (sl_metrics_write(out, procs, n, &mo) != 0) {
+        fclose(out);
+        free(body);
+        free(procs);
+        return NULL;
+    }
+    fclose(out);
+    free(procs);
+    return body;
+}
+
+/* The response to c's request line and headers (NUL-terminated in c->req). */
+static void sl_serve_respond(struct sl_serve *s, struct sl_serve_client *c, int status,
+                             const char *type, const char *body, size_t body_len, bool head)
+{
+    static const char *reasons[] = {[200] = "OK",
+                                    [400] = "Bad Request",
+                                    [404] = "Not Found",
+                                    [405] = "Method Not Allowed",
+                                    [431] = "Request Header Fields Too Large",
+                                    [500] = "Internal Server Error"};
+    char *hdr = NULL;
+    int n;
+
+    (void)s;
+    n = asprintf(&hdr,
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                 "Connection: close\r\n\r\n",
+                 status, reasons[status], type, body_len,
+                 status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    if (n < 0) {
+        c->resp = NULL;
+        return;
+    }
+    c->resp = sl_util_xmalloc((size_t)n + (head ? 0 : body_len) + 1);
+    memcpy(c->resp, hdr, (size_t)n);
+    if (!head)
+        memcpy(c->resp + n, body, body_len);
+    c->resp_len = (size_t)n + (head ? 0 : body_len);
+    c->resp_off = 0;
+    free(hdr);
+}
+
+/* True when the request's Accept header names OpenMetrics. */
+static bool sl_serve_wants_om(const char *req)
+{
+    for (const char *l = strchr(req, '\n'); l; l = strchr(l + 1, '\n')) {
+        const char *eol = strchr(l + 1, '\n');
+        size_t len = eol ? (size_t)(eol - l - 1) : strlen(l + 1);
+        if (strncasecmp(l + 1, "accept:", 7) == 0 &&
+            memmem(l + 1, len, "application/openmetrics-text", 28))
+            return true;
+    }
+    return false;
+}
+
+#define SL_SERVE_TEXT "text/plain; charset=utf-8"
+
+static void sl_serve_request(struct sl_serve *s, struct sl_serve_client *c)
+{
+    char method[16], target[1024], version[16];
+    const char *msg;
+    bool head, om;
+    char *body, *q;
+    size_t len;
+
+    if (sscanf(c->req, "%15[A-Z] %1023[^ \r\n] %15[^ \r\n]", method, target, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0) {
+        msg = "bad request\n";
+        sl_serve_respond(s, c, 400, SL_SERVE_TEXT, msg, strlen(msg), false);
+        return;
+    }
+    head = strcmp(method, "HEAD") == 0;
+    if ((q = strchr(target, '?')))
+        *q = '\0';
+    if (strcmp(target, "/metrics") != 0) {
+        msg = "not found: the metrics are at /metrics\n";
+        sl_serve_respond(s, c, 404, SL_SERVE_TEXT, msg, strlen(msg), head);
+        return;
+    }
+    if (!head && strcmp(method, "GET") != 0) {
+        msg = "method not allowed: GET or HEAD\n";
+        sl_serve_respond(s, c, 405, SL_SERVE_TEXT, msg, strlen(msg), false);
+        return;
+    }
+    om = sl_serve_wants_om(c->req);
+    if (!(body = sl_serve_metrics(s, om, &len))) {
+        msg = "cannot build the metrics\n";
+        sl_serve_respond(s, c, 500, SL_SERVE_TEXT, msg, strlen(msg), head);
+        return;
+    }
+    sl_serve_respond(s, c, 200, om ? SL_METRICS_CONTENT_TYPE_OM : SL_METRICS_CONTENT_TYPE_TEXT,
+                     body, len, head);
+    free(body);
+}
+
+static void sl_serve_drop(struct sl_serve *s, size_t i)
+{
+    close(s->clients[i].fd);
+    free(s->clients[i].resp);
+    s->clients[i] = s->clients[--s->n_clients];
+}
+
+/* Reads more of client i's request; answers once its headers are whole.
+ * False when the client is done with (closed). */
+static bool sl_serve_read(struct sl_serve *s, size_t i)
+{
+    struct sl_serve_client *c = &s->clients[i];
+    ssize_t n = recv(c->fd, c->req + c->req_len, SL_SERVE_MAX_REQUEST - c->req_len, 0);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return true;
+    if (n <= 0)
+        return false;
+    c->req_len += (size_t)n;
+    c->req[c->req_len] = '\0';
+    if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))
+        sl_serve_request(s, c);
+    else if (c->req_len == SL_SERVE_MAX_REQUEST)
+        sl_serve_respond(s, c, 431, SL_SERVE_TEXT, "request too large\n", 18, false);
+    else if (memchr(c->req, '\0', c->req_len))
+        sl_serve_respond(s, c, 400, SL_SERVE_TEXT, "bad request\n", 12, false);
+    return c->resp != NULL || c->req_len < SL_SERVE_MAX_REQUEST;
+}
+
+/* Sends more of client i's response; false when it is all sent or failed. */
+static bool sl_serve_write(struct sl_serve *s, size_t i)
+{
+    struct sl_serve_client *c = &s->clients[i];
+    ssize_t n =
+        send(c->fd, c->resp + c->resp_off, c->resp_len - c->resp_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR;
+    c->resp_off += (size_t)n;
+    if (c->resp_off < c->resp_len)
+        return true;
+    shutdown(c->fd, SHUT_WR);
+    return false;
+}
+
+static void sl_serve_accept(struct sl_serve *s, int64_t now)
+{
+    while (s->n_clients < SL_SERVE_MAX_CLIENTS) {
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sl_serve_client *c;
+
+        if (fd < 0)
+            return;
+        c = &s->clients[s->n_clients++];
+        c->fd = fd;
+        c->req_len = 0;
+        c->req[0] = '\0';
+        c->resp = NULL;
+        c->deadline = now + SL_SERVE_TIMEOUT_MS;
+    }
+}
+
+/* One round of poll: what is ready is served, what is late is dropped. */
+static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
+{
+    struct pollfd pfd[SL_SERVE_MAX_CLIENTS + 1];
+    int64_t now = sl_serve_now(), wait = -1;
+    size_t n = s->n_clients;
+    struct timespec ts;
+    int r;
+
+    for (size_t i = 0; i < s->n_clients; i++) {
+        int64_t left = s->clients[i].deadline - now;
+        pfd[i].fd = s->clients[i].fd;
+        pfd[i].events = s->clients[i].resp ? POLLOUT : POLLIN;
+        wait = wait < 0 || left < wait ? (left > 0 ? left : 0) : wait;
+    }
+    pfd[n].fd = n < SL_SERVE_MAX_CLIENTS ? s->listen_fd : -1;
+    pfd[n].events = POLLIN;
+    ts.tv_sec = wait / 1000;
+    ts.tv_nsec = (wait % 1000) * 1000000;
+    r = ppoll(pfd, n + 1, wait >= 0 ? &ts : NULL, unblocked);
+    if (r < 0)
+        return errno == EINTR ? 0 : -1;
+    now = sl_serve_now();
+    for (size_t i = n; i-- > 0;) {
+        struct sl_serve_client *c = &s->clients[i];
+        bool keep = true;
+        if (pfd[i].revents & (POLLIN | POLLOUT | POLLERR | POLLHUP))
+            keep = c->resp ? sl_serve_write(s, i) : sl_serve_read(s, i);
+        if (keep && c->resp && c->resp_off == 0 && !(pfd[i].revents & POLLOUT))
+            keep = sl_serve_write(s, i); /* just answered: try at once */
+        if (!keep || now >= c->deadline)
+            sl_serve_drop(s, i);
+    }
+    if (pfd[n].revents & POLLIN)
+        sl_serve_accept(s, now);
+    return 0;
+}
+
+/* Says which PATHs are no file or directory yet: a typo must not pass for
+ * a fleet without leaks. They are read once they appear. */
+static void sl_serve_missing(const struct sl_serve_opts *o)
+{
+    for (size_t i = 0; i < o->n_paths; i++) {
+        struct stat st;
+        if (stat(o->paths[i], &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+            continue;
+        fputs("sockleak serve: warning: ", stderr);
+        sl_util_fputs_safe(o->paths[i], stderr);
+        fputs(": no log file or directory (yet); read once it appears\n", stderr);
+    }
+}
+
+int sl_serve(const struct sl_serve_opts *o)
+{
+    struct sl_serve *s = sl_util_xcalloc(1, sizeof(*s));
+    struct sigaction sa = {.sa_handler = sl_serve_on_signal};
+    sigset_t block, orig;
+    char *host = NULL, *port = NULL;
+    int rc = 0;
+
+    if (!sl_serve_parse_addr(o->listen, &host, &port)) {
+        fprintf(stderr,
+                "sockleak serve: --listen needs HOST:PORT, :PORT or [IPV6]:PORT, "
+                "not '%s'\n",
+                o->listen);
+        free(host);
+        free(port);
+        free(s);
+        return 2;
+    }
+    s->o = o;
+    s->listen_fd = sl_serve_bind(host, port, o->listen);
+    free(host);
+    free(port);
+    if (s->listen_fd < 0) {
+        free(s);
+        return 2;
+    }
+    sl_logscan_init(&s->scan, o->paths, o->n_paths);
+    s->sym = sl_sym_new(false);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    /* Blocked but while ppoll waits: a signal never slips in between the
+     * check and the wait. */
+    sigprocmask(SIG_BLOCK, &block, &orig);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigdelset(&orig, SIGINT);
+    sigdelset(&orig, SIGTERM);
+    sl_serve_announce(s->listen_fd);
+    /* The backlog read now, not at the first scrape. */
+    if (sl_logscan_update(&s->scan) < 0)
+        sl_serve_missing(o);
+    while (!sl_serve_stop && rc == 0)
+        rc = sl_serve_round(s, &orig);
+    if (rc != 0)
+        fprintf(stderr, "sockleak serve: poll failed: %s\n", strerror(errno));
+    while (s->n_clients)
+        sl_serve_drop(s, s->n_clients - 1);
+    close(s->listen_fd);
+    sl_logscan_free(&s->scan);
+    sl_sym_free(s->sym);
+    free(s);
+    return rc == 0 ? 0 : 2;
+}

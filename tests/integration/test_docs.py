@@ -1,0 +1,229 @@
+"""`sockleak help`, and the help texts, man pages and README agreeing with
+each other and with the options the code parses.
+
+Nothing here lists options by hand: commands and options come from the
+tool's own --help output, SOCKLEAK_OPTIONS keys from the library's option
+table (preload/options.c), and man page entries from the pages rendered by
+groff. An option added to a help text without its man page entry (or the
+other way round) fails here."""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BUILD, REPO, TIMEOUT, TOOL
+
+MAN = BUILD / "man"
+# An option as help texts and man pages spell it: -o, --error-exitcode.
+OPT_RE = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+
+
+def sockleak(*args):
+    return subprocess.run([str(TOOL), *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def help_text(*args):
+    p = sockleak(*args)
+    assert p.returncode == 0, f"sockleak {' '.join(args)}: exit {p.returncode}, {p.stderr!r}"
+    return p.stdout
+
+
+def help_options(text):
+    """The options a help text lists: lines '  -x, --long VALUE   meaning'."""
+    opts = set()
+    for line in text.splitlines():
+        if re.match(r"  -\S", line):
+            term = re.split(r"\s{2,}", line.strip())[0]
+            opts.update(OPT_RE.findall(term))
+    return opts
+
+
+def help_commands(text):
+    """The commands under 'Commands:' in the top-level help."""
+    block = text.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^  ([a-z][\w-]*)", block, re.M)]
+
+
+def man_page(name):
+    path = MAN / name
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build it with `make` (docs/{name}.scd, scdoc)",
+                    pytrace=False)
+    groff = shutil.which("groff")
+    if not groff:
+        pytest.fail("groff is missing (Debian: groff-base; run: make deps)", pytrace=False)
+    p = subprocess.run([groff, "-man", "-Tascii", "-P-cbou", "-rHY=0", "-rLL=200n", str(path)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0 and p.stdout, f"groff {path}: {p.stderr}"
+    return p.stdout
+
+
+def man_section(page, title):
+    """The text of one section (a heading line in capitals) of a rendered page."""
+    m = re.search(rf"^{re.escape(title)}\n(.*?)(?=^[A-Z][A-Z_ ]*$|\Z)", page, re.M | re.S)
+    assert m, f"no {title} section in the man page:\n{page}"
+    return m.group(1)
+
+
+def man_terms(section):
+    """The tags of a section's tagged paragraphs: a line indented 7, its
+    paragraph indented 11 below it."""
+    return re.findall(r"^ {7}(\S.*)\n {11}\S", section, re.M)
+
+
+def man_options(page):
+    opts = set()
+    for term in man_terms(man_section(page, "OPTIONS")):
+        if term.startswith("-"):
+            opts.update(OPT_RE.findall(term))
+    return opts
+
+
+def library_keys():
+    """The SOCKLEAK_OPTIONS keys of the library's one option table."""
+    src = (REPO / "preload" / "options.c").read_text()
+    table = src.split("sl_opt_defs[] = {", 1)[1].split("\n};", 1)[0]
+    keys = re.findall(r"^\s*\{\s*\"([a-z_]+)\",", table, re.M)
+    assert len(keys) >= 4, f"could not read the option table of preload/options.c: {keys}"
+    return keys
+
+
+def commands():
+    return [c for c in help_commands(help_text("--help")) if c != "help"]
+
+
+# ------------------------------------------------------------- sockleak help
+
+def test_help_alone_is_the_top_level_help(tool):
+    assert help_text("help") == help_text("--help")
+    assert help_text("help", "help") == help_text("--help")
+
+
+def test_help_lists_the_commands_and_itself(tool):
+    cmds = help_commands(help_text("--help"))
+    assert {"run", "report", "help"} <= set(cmds), cmds
+
+
+@pytest.mark.parametrize("cmd", ["run", "report"])
+def test_help_command_prints_that_commands_help(tool, cmd):
+    text = help_text("help", cmd)
+    assert text.startswith(f"Usage: sockleak {cmd} "), text[:200]
+    assert text == help_text(cmd, "--help")
+
+
+def test_help_of_every_listed_command(tool):
+    for cmd in commands():
+        assert help_text("help", cmd) == help_text(cmd, "--help"), cmd
+
+
+@pytest.mark.parametrize("args", [["help", "no-such-command"], ["help", "--bogus"],
+                                  ["help", "run", "extra"], ["no-such-command"]])
+def test_help_of_an_unknown_command_exits_2(tool, args):
+    p = sockleak(*args)
+    assert p.returncode == 2, f"sockleak {args}: exit {p.returncode}"
+    assert p.stdout == "", f"sockleak {args} printed on stdout: {p.stdout!r}"
+    assert "sockleak" in p.stderr and "--help" in p.stderr, p.stderr
+    if args[-1] != "extra":
+        assert f"unknown command '{args[-1]}'" in p.stderr, p.stderr
+
+
+# ------------------------------------------------------------------ man pages
+
+def test_man_pages_render_with_their_names(tool):
+    for name in ["sockleak.1", "libsockleak.3", *(f"sockleak-{c}.1" for c in commands())]:
+        page = man_page(name)
+        title = name.rsplit(".", 1)
+        assert page.lstrip().startswith(f"{title[0]}({title[1]})"), page[:200]
+        assert "NAME" in page and "SEE ALSO" in page, name
+
+
+def test_man_page_commands_match_the_help(tool):
+    listed = set(help_commands(help_text("--help")))
+    in_man = {t.split()[0] for t in man_terms(man_section(man_page("sockleak.1"), "COMMANDS"))}
+    assert in_man == listed, (f"in `sockleak --help` only: {listed - in_man}; "
+                              f"in sockleak(1) only: {in_man - listed}")
+
+
+def test_man_page_options_match_the_help(tool):
+    pages = {"sockleak.1": ["--help"]}
+    pages.update({f"sockleak-{c}.1": [c, "--help"] for c in commands()})
+    for name, args in pages.items():
+        in_help = help_options(help_text(*args))
+        in_man = man_options(man_page(name))
+        assert in_help, f"no options read from sockleak {' '.join(args)}"
+        assert in_man == in_help, (
+            f"in `sockleak {' '.join(args)}` only: {sorted(in_help - in_man)}; "
+            f"in {name} only: {sorted(in_man - in_help)}")
+
+
+def test_every_command_option_is_in_the_readme(tool):
+    readme = (REPO / "README.md").read_text()
+    missing = []
+    for cmd in commands():
+        for opt in help_options(help_text(cmd, "--help")) - {"-h", "--help"}:
+            if not re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", readme):
+                missing.append(f"{cmd} {opt}")
+    assert not missing, f"options of --help missing from README.md: {missing}"
+
+
+# ------------------------------------------------------------ SOCKLEAK_OPTIONS
+
+def test_every_library_key_is_in_the_top_level_help(tool):
+    text = help_text("--help")
+    missing = [k for k in library_keys() if not re.search(rf"\b{k}\b", text)]
+    assert not missing, f"SOCKLEAK_OPTIONS keys missing from `sockleak --help`: {missing}"
+
+
+def test_every_library_key_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    missing = [k for k in library_keys() if f"| `{k}` |" not in readme]
+    assert not missing, f"SOCKLEAK_OPTIONS keys missing from README.md's table: {missing}"
+
+
+def test_library_keys_match_libsockleak_3():
+    terms = man_terms(man_section(man_page("libsockleak.3"), "SOCKLEAK_OPTIONS"))
+    in_man = {t.split("=", 1)[0] for t in terms if "=" in t}
+    keys = set(library_keys())
+    assert in_man == keys, (f"parsed by the library only: {sorted(keys - in_man)}; "
+                            f"in libsockleak(3) only: {sorted(in_man - keys)}")
+
+
+# ------------------------------------------------------- docs/deploy.md recipes
+
+def deploy_blocks(lang):
+    text = (REPO / "docs" / "deploy.md").read_text()
+    blocks = re.findall(rf"^```{lang}\n(.*?)^```$", text, re.M | re.S)
+    assert blocks, f"no ```{lang} block in docs/deploy.md"
+    return blocks
+
+
+def test_deploy_workflow_is_valid_yaml_and_reports_always():
+    yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
+    for block in deploy_blocks("yaml"):
+        wf = yaml.safe_load(block)
+        steps = [s for job in wf["jobs"].values() for s in job["steps"]]
+        assert all(("uses" in s) != ("run" in s) for s in steps), steps
+        runs = [s for s in steps if "sockleak run" in s.get("run", "")]
+        assert runs and all("--at-exit" in s["run"] for s in runs), runs
+        after = [s for s in steps if "sockleak report" in s.get("run", "")
+                 or "upload-sarif" in s.get("uses", "")]
+        assert len(after) == 2 and all(s.get("if") == "always()" for s in after), after
+
+
+def test_deploy_systemd_drop_in_verifies(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.skip("systemd-analyze is missing (Debian: systemd)")
+    for block in deploy_blocks("ini"):
+        m = re.match(r"# /etc/systemd/system/([\w@.-]+\.service)\.d/([\w.-]+\.conf)\n", block)
+        assert m, f"a drop-in block starts with a comment naming its path: {block!r}"
+        unit, conf = m.groups()
+        (tmp_path / f"{unit}.d").mkdir()
+        (tmp_path / unit).write_text("[Service]\nExecStart=/bin/true\n")
+        (tmp_path / f"{unit}.d" / conf).write_text(block)
+        p = subprocess.run([analyze, "verify", str(tmp_path / unit)], capture_output=True,
+                           text=True, timeout=TIMEOUT,
+                           env={"PATH": "/usr/bin:/bin", "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+        assert p.returncode == 0 and conf not in p.stdout + p.stderr, p.stdout + p.stderr
