@@ -7,9 +7,9 @@ The programs are in tests/integration/progs/py/ and mark their call sites
 with `# EOF-SITE`-style comments. Ground truth for "this socket leaked" is
 the kernel's (ss, through test_sweep.ss_close_wait).
 
-Frames are read from the raw log (frame records and [-2, id] entries in the
-finding records' stacks) with log_findings() below; the report's kinds and
-counts are checked through `sockleak report --format json` as usual.
+Call sites are checked in `sockleak report --format json`, where a Python
+frame has function, file, line and "lang": "python"; the raw log's side
+(frame records and [-2, id] entries in the stacks) with log_findings().
 
 Also the safety side: many threads, signal handlers (Python ones and a C
 one that interrupts the interpreter anywhere), forks; each must end with
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, client, need_file, sockleak_run)
+from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client, frame_in,
+                      need_file, sockleak_run)
 from test_sweep import IdleClosingServer, ss_close_wait
 
 PY_SRC = PROG_SRC / "py"
@@ -77,16 +78,6 @@ def frame_at(stack, src):
     return None
 
 
-def assert_py_site(run, rec, which, src, function, line):
-    fr = frame_at(rec.get(which, []), src)
-    assert fr is not None, (f"{which} of a {rec['kind']} finding has no Python frame in"
-                            f" {os.path.basename(str(src))}: {json.dumps(rec.get(which), indent=1)}"
-                            f"{run.describe()}")
-    assert (fr["function"], fr["line"]) == (function, line), (
-        f"{which}: expected {function} at line {line}, got {fr['function']} at line"
-        f" {fr['line']}: {json.dumps(py_frames(rec[which]), indent=1)}")
-
-
 def kinds(run):
     return sorted((f["kind"], f["count"]) for f in run.findings)
 
@@ -124,30 +115,31 @@ def test_threading_server_two_handlers_two_findings(tool, tmp_path):
     assert len(run.driver_result) == 4, f"ss shows {run.driver_result}{run.describe()}"
     assert "kept 4" in run.stdout, run.describe()
     assert run.rc == ERROR_EXIT, run.describe()
-    # Report level: two groups of two.
     assert kinds(run) == [("close_wait", 2), ("close_wait", 2)], run.describe()
-    # Log level: each group's stack names its handler (move to the report
-    # level once the reader shows language frames).
-    recs = [r for _, r in log_findings(run.outdir) if r["kind"] == "close_wait"]
-    assert len(recs) == 4, run.describe()
     by_handler = {}
-    for r in recs:
-        fr = frame_at(r["eof_stack"], src)
-        assert fr is not None, f"no frame in two_handlers.py: {r['eof_stack']}{run.describe()}"
-        by_handler.setdefault(fr["function"], []).append(r)
-    assert sorted((k, len(v)) for k, v in by_handler.items()) == [("handle_a", 2),
-                                                                 ("handle_b", 2)]
-    for r in by_handler["handle_a"]:
-        assert_py_site(run, r, "eof_stack", src, "handle_a", site_a)
-    for r in by_handler["handle_b"]:
-        assert_py_site(run, r, "eof_stack", src, "handle_b", site_b)
-    # The caller, the interpreter frames between them gone, the thread's
-    # bootstrap below, the C entry point last.
-    stack = by_handler["handle_a"][0]["eof_stack"]
-    names = [fr["function"] for fr in py_frames(stack)]
+    for f in run.findings:
+        fr = frame_in(f["eof_stack"], src.name)
+        assert fr is not None, f"no frame in {src.name}: {f['eof_stack']}{run.describe()}"
+        by_handler[fr["function"]] = f
+    assert sorted(by_handler) == ["handle_a", "handle_b"], run.describe()
+    assert_site(run, by_handler["handle_a"], "eof_stack", src, "handle_a", site_a)
+    assert_site(run, by_handler["handle_b"], "eof_stack", src, "handle_b", site_b)
+    # The caller next, the interpreter's frames between them gone, the
+    # thread's bootstrap below, native frames innermost and outermost.
+    stack = by_handler["handle_a"]["eof_stack"]
+    names = [fr["function"] for fr in stack if fr.get("lang") == "python"]
     assert names[:2] == ["handle_a", "dispatch"], names
     assert "Thread._bootstrap" in names, names
     assert "module" in stack[-1] and "module" in stack[0], stack
+    assert all(fr.get("lang") == "python" for fr in stack if fr.get("file") == str(src))
+
+    # The raw log: frame records, and [-2, id] in the finding records.
+    recs = [r for _, r in log_findings(run.outdir) if r["kind"] == "close_wait"]
+    assert len(recs) == 4, run.describe()
+    for r in recs:
+        fr = frame_at(r["eof_stack"], src)
+        assert fr is not None and fr["lang"] == "python", r["eof_stack"]
+        assert (fr["function"], fr["line"]) in {("handle_a", site_a), ("handle_b", site_b)}
 
 
 def test_pooled_connection_names_the_python_line_that_made_it(tool, tmp_path):
@@ -166,11 +158,11 @@ def test_pooled_connection_names_the_python_line_that_made_it(tool, tmp_path):
     truth = [t for t in run.driver_result if t[2]]
     assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()
-    recs = [r for _, r in log_findings(run.outdir)]
-    assert len(recs) == 1 and recs[0]["local"] == truth[0][0], run.describe()
-    assert_py_site(run, recs[0], "open_stack", src, "fetch_all", py_marker(src, "OPEN-SITE"))
+    f = run.findings[0]
+    assert f["examples"][0]["local"] == truth[0][0], run.describe()
+    assert_site(run, f, "open_stack", src, "fetch_all", py_marker(src, "OPEN-SITE"))
     # urllib3's own frames lie between the socket call and the user's.
-    files = [os.path.basename(fr["file"]) for fr in py_frames(recs[0]["open_stack"])]
+    files = [os.path.basename(fr["file"]) for fr in py_frames(f["open_stack"])]
     assert files.index("pool_client.py") > 0 and "connection.py" in files, files
 
 
@@ -187,13 +179,11 @@ def test_asyncio_server_names_the_users_module(tool, tmp_path):
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"eofs {n}" in run.stdout, run.describe()
     assert kinds(run) == [("close_wait", n)], run.describe()
-    recs = [r for _, r in log_findings(run.outdir)]
-    assert len(recs) == n, run.describe()
-    for r in recs:
-        assert_py_site(run, r, "listen_stack", src, "main", py_marker(src, "LISTEN-SITE"))
-        # The end-of-stream is read by the event loop, which the module runs.
-        assert frame_at(r["eof_stack"], src) is not None, r["eof_stack"]
-        assert frame_at(r["eof_stack"], "selector_events.py") is not None, r["eof_stack"]
+    f = run.findings[0]
+    assert_site(run, f, "listen_stack", src, "main", py_marker(src, "LISTEN-SITE"))
+    # The end-of-stream is read by the event loop, which the module runs.
+    assert frame_at(f["eof_stack"], src) is not None, f["eof_stack"]
+    assert frame_at(f["eof_stack"], "selector_events.py") is not None, f["eof_stack"]
 
 
 # ------------------------------------------------------------------ safety
@@ -213,10 +203,8 @@ def test_many_threads_server(tool, tmp_path):
     assert len(run.driver_result) == leaked, f"ss shows {run.driver_result}{run.describe()}"
     assert f"kept {leaked}" in run.stdout, run.describe()
     assert kinds(run) == [("close_wait", leaked)], run.describe()
-    recs = [r for _, r in log_findings(run.outdir)]
-    assert len(recs) == leaked
-    for r in recs:
-        assert_py_site(run, r, "eof_stack", src, "Handler.handle", py_marker(src, "EOF-SITE"))
+    assert_site(run, run.findings[0], "eof_stack", src, "Handler.handle",
+                py_marker(src, "EOF-SITE"))
 
 
 def test_signal_handlers_doing_socket_work(tool, tmp_path):
@@ -245,15 +233,11 @@ def test_forking_server_while_threads_capture(tool, tmp_path):
     run = run_py(tmp_path, "forking.py", n, HOLD, driver=driver)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"served {n}" in run.stdout, run.describe()
-    # Report level: n sockets in n processes. Frame ids are per process, so
-    # a reader that does not yet compare language frames by content keeps
-    # the children's groups apart (then: [("close_wait", n)]).
-    assert {k for k, _ in kinds(run)} == {"close_wait"}, run.describe()
-    assert sum(c for _, c in kinds(run)) == n and run.leaks == n, run.describe()
-    recs = log_findings(run.outdir)
-    assert len({pid for pid, _ in recs}) == n, run.describe()
-    for _, r in recs:
-        assert_py_site(run, r, "eof_stack", src, "Handler.handle", py_marker(src, "EOF-SITE"))
+    # One group: n sockets in n processes, the same Python frames.
+    assert kinds(run) == [("close_wait", n)], run.describe()
+    f = run.findings[0]
+    assert f["processes"] == n, run.describe()
+    assert_site(run, f, "eof_stack", src, "Handler.handle", py_marker(src, "EOF-SITE"))
 
 
 def test_daemon_threads_read_eof_after_finalization(tool, tmp_path):
@@ -267,9 +251,9 @@ def test_daemon_threads_read_eof_after_finalization(tool, tmp_path):
     assert "exiting" in run.stdout, run.describe()
     assert run.rc == ERROR_EXIT, run.describe()
     assert sum(c for _, c in kinds(run)) == n, run.describe()
-    # Made while the interpreter ran: the Python line that connected.
-    for _, r in log_findings(run.outdir):
-        assert frame_at(r["open_stack"], "finalizing.py") is not None, r["open_stack"]
+    # Made while the interpreter ran: the Python line that accepted them.
+    for f in run.findings:
+        assert frame_at(f["open_stack"], "finalizing.py") is not None, f["open_stack"]
 
 
 # ----------------------------------------------------- other CPython versions
@@ -306,7 +290,6 @@ def test_other_cpython_versions(tool, tmp_path, minor):
 
     run = sockleak_run([py, src, 2, HOLD], tmp_path / "out", driver=driver, deadline=DEADLINE)
     assert len(run.driver_result) == 2, run.describe()
-    recs = [r for _, r in log_findings(run.outdir)]
-    sites = sorted((frame_at(r["eof_stack"], src) or {}).get("line", 0) for r in recs)
+    sites = sorted((frame_at(f["eof_stack"], src) or {}).get("line", 0) for f in run.findings)
     assert sites == sorted([py_marker(src, "EOF-SITE-A"), py_marker(src, "EOF-SITE-B")]), (
-        f"{[py_frames(r['eof_stack']) for r in recs]}{run.describe()}")
+        f"{[py_frames(f['eof_stack']) for f in run.findings]}{run.describe()}")
