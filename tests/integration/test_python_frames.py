@@ -124,6 +124,9 @@ def test_threading_server_two_handlers_two_findings(tool, tmp_path):
     assert sorted(by_handler) == ["handle_a", "handle_b"], run.describe()
     assert_site(run, by_handler["handle_a"], "eof_stack", src, "handle_a", site_a)
     assert_site(run, by_handler["handle_b"], "eof_stack", src, "handle_b", site_b)
+    for name, line in (("handle_a", site_a), ("handle_b", site_b)):
+        cs = by_handler[name].get("call_site") or {}
+        assert (cs.get("function"), cs.get("line"), cs.get("lang")) == (name, line, "python"), cs
     # The caller next, the interpreter's frames between them gone, the
     # thread's bootstrap below, native frames innermost and outermost.
     stack = by_handler["handle_a"]["eof_stack"]
@@ -161,6 +164,9 @@ def test_pooled_connection_names_the_python_line_that_made_it(tool, tmp_path):
     f = run.findings[0]
     assert f["examples"][0]["local"] == truth[0][0], run.describe()
     assert_site(run, f, "open_stack", src, "fetch_all", py_marker(src, "OPEN-SITE"))
+    # The call site is the user's line, not urllib3's or http.client's.
+    cs = f.get("call_site") or {}
+    assert (cs.get("function"), cs.get("line")) == ("fetch_all", py_marker(src, "OPEN-SITE")), cs
     # urllib3's own frames lie between the socket call and the user's.
     files = [os.path.basename(fr["file"]) for fr in py_frames(f["open_stack"])]
     assert files.index("pool_client.py") > 0 and "connection.py" in files, files
