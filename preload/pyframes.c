@@ -25,6 +25,7 @@
  * in (tests/unit/test_pyframes.c checks them against the installed headers).
  * The minor version comes from the exported Py_Version. */
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <signal.h>
 #include <string.h>
@@ -42,9 +43,12 @@ uintptr_t sl_py_eval_lo SL_HIDDEN, sl_py_eval_hi SL_HIDDEN;
 static struct sl_py_layout sl_py_lay;
 static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
-static uintptr_t sl_py_runtime;                /* _PyRuntime */
-static uintptr_t sl_py_mod_lo, sl_py_mod_hi;   /* the interpreter's module's code */
-static uintptr_t sl_py_libc_lo, sl_py_libc_hi; /* libc's code: the signal trampoline */
+static uintptr_t sl_py_runtime;              /* _PyRuntime */
+static uintptr_t sl_py_mod_lo, sl_py_mod_hi; /* the interpreter's module's code */
+/* Code that may hold the signal trampoline: libc's, and that of whoever
+ * provides the program's sigaction (a sanitizer runtime installs handlers
+ * with a restorer of its own). */
+static uintptr_t sl_py_tramp_range[2][2];
 
 /* ------------------------------------------------------------ layouts */
 
@@ -193,6 +197,16 @@ static int sl_py_pick_layout(void)
     return 0;
 }
 
+/* [lo, hi) of the code of the module holding pc; left as is when unknown. */
+static void sl_py_code_range(uintptr_t pc, uintptr_t *lo, uintptr_t *hi)
+{
+    struct sl_module *m = pc ? sl_modules_find(pc) : NULL;
+    if (m) {
+        *lo = m->lo;
+        *hi = m->hi;
+    }
+}
+
 void sl_py_init(void)
 {
     const ElfW(Sym) *sym = NULL;
@@ -209,16 +223,11 @@ void sl_py_init(void)
     if (!sl_py_tstate_fn || !sl_py_code_type || !sl_py_str_type || !sl_py_bytes_type ||
         !sl_py_runtime || sl_py_pick_layout() != 0)
         return;
-    struct sl_module *m = sl_modules_find((uintptr_t)eval);
-    if (m) {
-        sl_py_mod_lo = m->lo;
-        sl_py_mod_hi = m->hi;
-    }
-    m = sl_modules_find((uintptr_t)&sigprocmask); /* any function of libc's */
-    if (m) {
-        sl_py_libc_lo = m->lo;
-        sl_py_libc_hi = m->hi;
-    }
+    sl_py_code_range((uintptr_t)eval, &sl_py_mod_lo, &sl_py_mod_hi);
+    sl_py_code_range((uintptr_t)&gnu_get_libc_version, /* libc's: no sanitizer wraps it */
+                     &sl_py_tramp_range[0][0], &sl_py_tramp_range[0][1]);
+    sl_py_code_range((uintptr_t)sl_py_sym("sigaction"), &sl_py_tramp_range[1][0],
+                     &sl_py_tramp_range[1][1]);
     sl_py_eval_lo = (uintptr_t)eval;
     sl_py_eval_hi = (uintptr_t)eval + sym->st_size;
 }
@@ -443,14 +452,17 @@ static uintptr_t sl_py_current_frame(void)
     return sl_py_ptr_ok(p) ? p : 0;
 }
 
-/* Is pc the kernel's return into glibc's signal trampoline (__restore_rt:
- * mov $15,%rax; syscall), i.e. a signal frame? Only pcs inside libc's code
- * are read (an unwinder may report a bogus pc), and within libc's range. */
+/* Is pc the kernel's return into a signal trampoline (glibc's __restore_rt,
+ * or a sanitizer's: mov $15,%rax; syscall), i.e. a signal frame? Only pcs
+ * inside the code that may hold one are read (an unwinder may report a
+ * bogus pc), and only within that code. */
 static int sl_py_is_sigreturn(uintptr_t pc)
 {
     static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
-    return pc >= sl_py_libc_lo && pc + sizeof tramp <= sl_py_libc_hi &&
-           memcmp((const void *)pc, tramp, sizeof tramp) == 0;
+    for (int r = 0; r < 2; r++)
+        if (pc >= sl_py_tramp_range[r][0] && pc + sizeof tramp <= sl_py_tramp_range[r][1])
+            return memcmp((const void *)pc, tramp, sizeof tramp) == 0;
+    return 0;
 }
 
 /* A signal handler that interrupted the interpreter itself may find its
