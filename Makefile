@@ -26,7 +26,6 @@ DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-de
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
-              /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
               /usr/include/elfutils/libdwfl.h:libdw-dev \
               /usr/include/libelf.h:libelf-dev \
               /usr/lib/x86_64-linux-gnu/libunwind.so.8:libunwind-dev \
@@ -44,6 +43,7 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
 # tests of the man pages and docs/deploy.md). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
+                /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
