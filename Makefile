@@ -40,7 +40,8 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
 # and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
-# tests of the man pages and docs/deploy.md). `make deps` installs them,
+# tests of the man pages and docs/deploy.md), CPython 3.11's headers (the
+# Python frames unit test and bench). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
