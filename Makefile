@@ -22,7 +22,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -40,9 +40,11 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/lib/python3/dist-packages/pytest:python3-pytest
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
 # and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
-# tests of the man pages and docs/deploy.md). `make deps` installs them,
+# tests of the man pages and docs/deploy.md), CPython 3.11's headers (the
+# Python frames unit test and bench). `make deps` installs them,
 # `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
+                /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
@@ -173,8 +175,11 @@ $(B)/libsl_report.a: $(REPORT_LIB_OBJ)
 # Unit tests: one cmocka program per area, linked against the library's and
 # the tool's internals (not the exported hooks).
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B)/tests/unit
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $< -o $@ \
-	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
+	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl $(UNIT_LIBS_$*)
+# The Python frames test is built against the installed CPython 3.11.
+UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
+UNIT_LIBS_test_pyframes := -lpython3.11
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)
@@ -273,11 +278,16 @@ fuzz: $(FUZZ_BIN)
 	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture
 bench: all $(BENCH_BIN)
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g $< -o $@
+# One stack capture, native and under Python frames: the library's internals
+# and the installed CPython 3.11.
+$(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
+	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -I/usr/include/python3.11 $< -o $@ \
+	  $(B)/libsl_preload.a -lpython3.11 -ldl
 $(B)/bench:
 	mkdir -p $@
 

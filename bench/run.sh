@@ -185,6 +185,23 @@ if want micro; then
     [ "$IR_B_eof" = n/a ] && eadd=n/a
     row "one EOF read (eof - noeof)" "ns/call" "$(fmt "$eb")" "$(fmt "$ew")" "$(fmt "$(calc "$ew / $eb")" 3)" "$(fmt "$eadd") instr" "$REPS"
     ADD_EOFREAD=$eadd
+    # One stack capture from C, and from C called 10 Python frames deep
+    # (bench/pycapture.c): baseline column native, "with" column Python.
+    if [ -x "$B/bench/pycapture" ]; then
+        pn=; pp=; r=0
+        while [ $r -lt "$REPS" ]; do
+            out=$("$B/bench/pycapture" 100000)
+            pn="$pn $(echo "$out" | awk '$1 == "native" {print $2}')"
+            pp="$pp $(echo "$out" | awk '$1 == "python" {print $3}')"
+            r=$((r + 1))
+        done
+        nn=$(median $pn); np=$(median $pp)
+        row "capture: native | 10 Python frames" "ns/call" "$(fmt "$nn")" "$(fmt "$np")" \
+            "$(fmt "$(calc "$np / $nn")" 3)" "$(fmt "$(calc "$np - $nn")") ns" "$REPS" "$(spread $pn)/$(spread $pp)"
+        log "  stack capture: native $nn ns, 10 Python frames $np ns"
+    else
+        note "build/bench/pycapture missing: no Python stack capture line"
+    fi
 
     budget "read() untracked: <= 20 added instructions" "$(verdict "$(fmt "$ADD_read_pipe" 0)" '<=' 20)" "$(fmt "$ADD_read_pipe") instr/call"
     budget "recv() tracked, data: <= 40 added instructions" "$(verdict "$(fmt "$ADD_recv_data" 0)" '<=' 40)" "$(fmt "$ADD_recv_data") instr/call"

@@ -21,6 +21,7 @@
 #include "lframe.h"
 #include "modules.h"
 #include "options.h"
+#include "pyframes.h"
 #include "stack.h"
 #include "track.h"
 
@@ -333,6 +334,7 @@ static void sl_stack_load(void)
         sl_unw_hi = unw->hi;
     }
     sl_modules_self_range(&sl_self_lo, &sl_self_hi);
+    sl_py_init();
 
     void *warm[SL_SKIP_MARGIN];
     uint32_t gate = SL_GATE_ENTER();
@@ -390,6 +392,22 @@ static int sl_frames_option(void)
     return f > SL_MAX_FRAMES ? SL_MAX_FRAMES : f;
 }
 
+/* Store the first `want` frames of pcs[0..n), with the Python frames the
+ * interpreter's eval activations run in their place when there are any. */
+static uint32_t sl_stack_finish(const uintptr_t *pcs, int n, int want)
+{
+    int j = 0;
+    if (sl_py_eval_hi)
+        while (j < n && !sl_py_is_eval(pcs[j]))
+            j++;
+    if (j < n && sl_py_eval_hi) {
+        uintptr_t out[want];
+        int k = sl_py_splice(pcs, n, out, want);
+        return sl_depot_intern(out, (uint32_t)k);
+    }
+    return sl_depot_intern(pcs, (uint32_t)(n > want ? want : n));
+}
+
 uint32_t sl_stack_capture(void)
 {
     if (SL_UNLIKELY(!atomic_load_explicit(&sl_stack_ready, memory_order_acquire)))
@@ -402,9 +420,12 @@ uint32_t sl_stack_capture(void)
     int g = sl_guard_enter();
     int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
     int want = sl_frames_option();
-    uintptr_t buf[want + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
+    /* Under Python, the interpreter's glue between Python frames is dropped
+     * (pyframes.h): unwind deeper so that `want` frames remain. */
+    int fetch = sl_py_eval_hi ? sl_py_native_depth(want) : want;
+    uintptr_t buf[fetch + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
     uint32_t gate = SL_GATE_ENTER();
-    int n = sl_unw_backtrace((void **)buf, want + SL_SKIP_MARGIN);
+    int n = sl_unw_backtrace((void **)buf, fetch + SL_SKIP_MARGIN);
     SL_GATE_LEAVE(gate);
     int i = 0;
 
@@ -418,9 +439,7 @@ uint32_t sl_stack_capture(void)
         if (i > n)
             i = n;
     }
-    if (n - i > want)
-        n = i + want;
-    uint32_t id = sl_depot_intern(buf + i, (uint32_t)(n - i));
+    uint32_t id = sl_stack_finish(buf + i, n - i, want);
     errno = saved_errno;
     sl_guard_leave(g);
     return id;

@@ -38,3 +38,9 @@ $(B)/tests/progs/ld-musl-x86_64.so.1: | $(B)/tests/progs
 	ln -sf $$(readlink -f /lib64/ld-linux-x86-64.so.2) $@
 $(B)/tests/progs/rw_muslfake: $(B)/tests/progs/ld-musl-x86_64.so.1 tests/integration/progs/rw_exit.c
 PROG_LDLIBS_rw_muslfake := -Wl,--dynamic-linker=$(abspath $(B))/tests/progs/ld-musl-x86_64.so.1
+
+# A library of C signal handlers doing socket work, which the Python program
+# tests/integration/progs/py/signals.py loads with ctypes.
+$(B)/tests/progs/py_sigsock.so: tests/integration/progs/py/sigsock.c | $(B)/tests/progs
+	$(CC) $(PROG_CFLAGS) -shared -fPIC $< -o $@
+progs: $(B)/tests/progs/py_sigsock.so

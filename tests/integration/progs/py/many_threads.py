@@ -1,0 +1,65 @@
+"""A threading server (socketserver.ThreadingTCPServer) hammered by many
+client threads of the same process. The handler reads to end-of-stream;
+it forgets to close when the request starts with L. Prints the number of
+leaked and closed connections. argv: client threads, connections each,
+seconds to hold."""
+import socket
+import socketserver
+import sys
+import threading
+import time
+
+threads, each, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+kept = []
+lock = threading.Lock()
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        first = b""
+        while True:
+            chunk = self.request.recv(64)  # EOF-SITE
+            if not chunk:
+                break
+            first = first or chunk
+        if first.startswith(b"L"):
+            with lock:
+                kept.append(self.request)
+
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256  # no handshake dropped from a full accept queue
+
+    def shutdown_request(self, request):
+        with lock:
+            if any(request is k for k in kept):
+                return            # the leak: kept, never closed
+        super().shutdown_request(request)
+
+
+def client(port, k):
+    for i in range(each):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b"L\n" if (k * each + i) % 5 == 0 else b"C\n")
+
+
+srv = Server(("127.0.0.1", 0), Handler)
+port = srv.server_address[1]
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+cs = [threading.Thread(target=client, args=(port, k)) for k in range(threads)]
+for t in cs:
+    t.start()
+for t in cs:
+    t.join()
+want = sum(1 for j in range(threads * each) if j % 5 == 0)
+for _ in range(400):
+    with lock:
+        if len(kept) >= want:
+            break
+    time.sleep(0.02)
+print("listening on", port, flush=True)
+time.sleep(hold)
+srv.shutdown()
+print("kept", len(kept), flush=True)
