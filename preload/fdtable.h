@@ -26,7 +26,7 @@ enum sl_slot_flags {
 struct sl_slot {
     _Atomic uint32_t flags;
     uint32_t gen;                  /* bumped whenever the fd gets a new object */
-    uint64_t inode;                /* st_ino when tracking started, 0 unknown */
+    uint64_t inode;                /* st_ino, taken at end-of-stream or by the sweep; 0 not yet */
     uint32_t open_stack;           /* stack depot id, 0 none */
     uint32_t eof_stack;            /* stack depot id, 0 none */
     int64_t eof_ns;                /* CLOCK_MONOTONIC of the first EOF */

@@ -5,10 +5,11 @@
  *
  * A vfork child (vfork, and posix_spawn/popen/system before their exec) runs
  * in the parent's memory with its own fd table: a close, dup2 or close_range
- * there must not end the parent's slots, so those paths compare the real pid
- * with the cached one, only when a slot they would change is in use. Raw
- * syscalls that close fds are invisible: the inode recorded at tracking time
- * is checked again before any finding is written. */
+ * there must not end the parent's slots (sl_in_vfork_child). Raw syscalls
+ * that close fds are invisible: a socket's inode, taken when first needed
+ * (its end-of-stream, or the sweep's first look), is checked again before
+ * any finding is written. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -71,14 +72,58 @@ static uint64_t sl_inode_of(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* The inode of the socket at fd, 0 when fd holds no socket. */
+static uint64_t sl_sock_inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
+}
+
+__thread int sl_vfork_child __attribute__((tls_model("initial-exec")));
+int sl_raw_clones;
+
+/* vfork.S: a failed vfork (the parent's flag is already restored). */
+long sl_vfork_failed(long r)
+{
+    errno = (int)-r;
+    return -1;
+}
+
 /* Are we a vfork child sharing the parent's memory (its table included)?
- * One getpid syscall: rare paths only. Processes made by a raw clone without
- * CLONE_VM also answer yes; their table is a private copy, left as it was. */
+ * vfork() sets this thread's flag (vfork.S): no system call. Only after the
+ * program made a process some other way (clone(), or syscall() with a clone,
+ * fork or vfork number) is the real pid compared with the cached one, one
+ * getpid each time; processes made by such a raw clone without CLONE_VM
+ * then answer yes too: their table is a private copy, left as it was. The
+ * children of posix_spawn, popen and system make no call that reaches us. */
 static int sl_in_vfork_child(void)
 {
-    if (!sl_pid || !sl_real.syscall)
+    if (SL_UNLIKELY(sl_vfork_child))
+        return 1;
+    if (SL_LIKELY(!__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED)) || !sl_pid ||
+        !sl_real.syscall)
         return 0;
     return sl_real.syscall(SYS_getpid) != (long)sl_pid;
+}
+
+/* clone(): its child may share our memory without vfork's flag. */
+static int (*sl_real_clone)(int (*)(void *), void *, int, void *, ...);
+
+int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, void *tls,
+             void *ctid)
+{
+    __atomic_store_n(&sl_raw_clones, 1, __ATOMIC_RELAXED);
+    if (SL_UNLIKELY(!__atomic_load_n(&sl_real_clone, __ATOMIC_ACQUIRE))) {
+        int e = errno;
+        int g = sl_guard_enter();
+        void *p = dlsym(RTLD_NEXT, "clone");
+        sl_guard_leave(g);
+        if (!p)
+            sl_fatal("cannot find the real 'clone'");
+        __atomic_store_n(&sl_real_clone, p, __ATOMIC_RELEASE);
+        errno = e;
+    }
+    return sl_real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
 /* Forget the object that was at this slot. Stripe lock held. */
@@ -165,13 +210,23 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
     sl_slot_read(s, c, gen);
     sl_fdtable_unlock(fd);
     if (c->flags & SL_F_KNOWN) {
-        if (!verify || !(c->flags & SL_F_SOCKET) || !c->inode || sl_inode_of(fd) == c->inode)
+        if (!verify || !(c->flags & SL_F_SOCKET))
+            return;
+        /* The inode is taken here, at the first check, not when the socket
+         * was made: a socket with none yet must still be one now. */
+        uint64_t ino = sl_sock_inode_of(fd);
+        if (ino && ino == c->inode)
             return;
         sl_fdtable_lock(fd);
-        if (s->gen == *gen)
+        int keep = ino && !c->inode && s->gen == *gen;
+        if (keep)
+            s->inode = c->inode = ino;
+        else if (s->gen == *gen)
             sl_slot_reset(s);
         *gen = s->gen;
         sl_fdtable_unlock(fd);
+        if (keep)
+            return;
     }
     struct sl_class n;
     sl_classify(fd, &n);
@@ -210,11 +265,11 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
         sl_init();
         c.open_stack = sl_stack_capture();
     }
-    for (int i = 0; i < n; i++) {
-        if (c.flags & SL_F_STREAM)
-            c.inode = sl_inode_of(fds[i]);
+    /* No inode yet: it is taken when first needed (end-of-stream, the
+     * sweep), so a connection costs no system call of ours before then. */
+    c.inode = 0;
+    for (int i = 0; i < n; i++)
         sl_slot_install(fds[i], &c);
-    }
     if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET) {
         if (c.domain == AF_INET6)
             sl_sweep_note_inet6();
