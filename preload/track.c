@@ -126,9 +126,10 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
     return sl_real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
-/* Forget the object that was at this slot. Stripe lock held. */
-static void sl_slot_reset(struct sl_slot *s)
+/* Forget the object that was at this slot (fd's). Stripe lock held. */
+static void sl_slot_reset(int fd, struct sl_slot *s)
 {
+    sl_fd_set_eof(fd, 0);
     s->gen++;
     atomic_store(&s->flags, 0);
     s->inode = 0;
@@ -151,7 +152,7 @@ static void sl_slot_install(int fd, const struct sl_class *c)
     if (!s)
         return;
     sl_fdtable_lock(fd);
-    sl_slot_reset(s);
+    sl_slot_reset(fd, s);
     s->domain = c->domain;
     s->type = c->type;
     s->inode = c->inode;
@@ -222,7 +223,7 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
         if (keep)
             s->inode = c->inode = ino;
         else if (s->gen == *gen)
-            sl_slot_reset(s);
+            sl_slot_reset(fd, s);
         *gen = s->gen;
         sl_fdtable_unlock(fd);
         if (keep)
@@ -424,6 +425,7 @@ void sl_on_eof(int fd)
         s->eof_ns = now;
         atomic_store(&s->last_send_ns, 0);
         atomic_fetch_or(&s->flags, SL_F_EOF);
+        sl_fd_set_eof(fd, 1);
         scheduled = 1;
     }
     sl_fdtable_unlock(fd);
@@ -624,8 +626,7 @@ ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
     return r;
 }
 
-/* A send after EOF moves the deadline (half-open use); untracked fds cost one
- * lock-free lookup. */
+/* A send after EOF moves the deadline (half-open use). */
 static inline void sl_after_send(int fd, ssize_t r)
 {
     if (r <= 0)
@@ -638,64 +639,33 @@ static inline void sl_after_send(int fd, ssize_t r)
     }
 }
 
-SL_UNBOUND(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+/* A send-type hook: straight on to libc (a tail call, no frame of its own)
+ * unless fd may have read end-of-stream (sl_fd_maybe_eof, one byte) or the
+ * real function is not bound yet; its slow half handles both. */
+#define SL_SEND_HOOK(fn, params, args)                                                             \
+    static __attribute__((noinline, cold)) ssize_t sl_##fn##_slow params                           \
+    {                                                                                              \
+        SL_ENSURE(fn);                                                                             \
+        ssize_t r = sl_real.fn args;                                                               \
+        sl_after_send(fd, r);                                                                      \
+        return r;                                                                                  \
+    }                                                                                              \
+    ssize_t sl_##fn params                                                                         \
+    {                                                                                              \
+        __typeof__(sl_real.fn) real = sl_real.fn;                                                  \
+        if (SL_UNLIKELY(!real || sl_fd_maybe_eof(fd)))                                             \
+            return sl_##fn##_slow args;                                                            \
+        return real args;                                                                          \
+    }
 
-ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.send))
-        return sl_send_unbound(fd, buf, n, flags);
-    ssize_t r = sl_real.send(fd, buf, n, flags);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, sendto, sendto,
-           (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len),
-           (fd, buf, n, flags, sa, len))
-
-ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
-                  socklen_t len)
-{
-    if (SL_UNLIKELY(!sl_real.sendto))
-        return sl_sendto_unbound(fd, buf, n, flags, sa, len);
-    ssize_t r = sl_real.sendto(fd, buf, n, flags, sa, len);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags),
-           (fd, msg, flags))
-
-ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.sendmsg))
-        return sl_sendmsg_unbound(fd, msg, flags);
-    ssize_t r = sl_real.sendmsg(fd, msg, flags);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
-
-ssize_t sl_write(int fd, const void *buf, size_t n)
-{
-    if (SL_UNLIKELY(!sl_real.write))
-        return sl_write_unbound(fd, buf, n);
-    ssize_t r = sl_real.write(fd, buf, n);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, writev, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
-
-ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
-{
-    if (SL_UNLIKELY(!sl_real.writev))
-        return sl_writev_unbound(fd, iov, cnt);
-    ssize_t r = sl_real.writev(fd, iov, cnt);
-    sl_after_send(fd, r);
-    return r;
-}
+SL_SEND_HOOK(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+SL_SEND_HOOK(sendto,
+             (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len),
+             (fd, buf, n, flags, sa, len))
+SL_SEND_HOOK(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+SL_SEND_HOOK(write, (int fd, const void *buf, size_t n), (fd, buf, n))
+SL_SEND_HOOK(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+#undef SL_SEND_HOOK
 
 ssize_t sl_sendfile(int out, int in, off_t *off, size_t n)
 {
@@ -764,7 +734,7 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
     int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
     int64_t held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
-    sl_slot_reset(s);
+    sl_slot_reset(fd, s);
     sl_fdtable_unlock(fd);
     if (id) {
         sl_log_reserve(); /* the program's thread: the log may be remade here */
@@ -919,7 +889,7 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
         SL_UNLIKELY(sl_in_vfork_child()))
         return;
     sl_fdtable_lock(newfd);
-    sl_slot_reset(n);
+    sl_slot_reset(newfd, n);
     n->domain = c.domain;
     n->type = c.type;
     n->inode = c.inode;
