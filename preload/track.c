@@ -50,9 +50,17 @@ static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, cons
 {
     int saved = errno;
     sl_init();
+    sl_real_bind_one((void **)fn, name);
     if (!*fn)
         sl_fatal("the real %s is not available in this libc", name);
     errno = saved;
+}
+
+/* Before the library's own work (it calls many real functions). */
+static void sl_init_all(void)
+{
+    sl_init();
+    sl_real_init();
 }
 
 static int sl_domain_tracked(int domain)
@@ -100,10 +108,9 @@ static int sl_in_vfork_child(void)
 {
     if (SL_UNLIKELY(sl_vfork_child))
         return 1;
-    if (SL_LIKELY(!__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED)) || !sl_pid ||
-        !sl_real.syscall)
+    if (SL_LIKELY(!__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED)) || !sl_pid)
         return 0;
-    return sl_real.syscall(SYS_getpid) != (long)sl_pid;
+    return getpid() != (pid_t)sl_pid;
 }
 
 /* clone(): its child may share our memory without vfork's flag. */
@@ -263,7 +270,7 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
     int g = sl_guard_enter();
     c.flags &= SL_CLASS_BITS;
     if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM) {
-        sl_init();
+        sl_init_all();
         c.open_stack = sl_stack_capture();
     }
     /* No inode yet: it is taken when first needed (end-of-stream, the
@@ -326,7 +333,7 @@ static void sl_track_accepted(int lfd, int fd)
     uint32_t gen;
     if (ls) {
         int g = sl_guard_enter();
-        sl_init();
+        sl_init_all();
         sl_slot_class(lfd, ls, &c, &gen, 0);
         sl_guard_leave(g);
     }
@@ -376,7 +383,7 @@ int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
         struct sl_slot *s = sl_fdtable_get(fd);
         if (s) {
             int g = sl_guard_enter();
-            sl_init();
+            sl_init_all();
             struct sl_class c;
             uint32_t gen;
             sl_slot_class(fd, s, &c, &gen, 0);
@@ -405,7 +412,7 @@ void sl_on_eof(int fd)
             return;
     }
     int g = sl_guard_enter();
-    sl_init();
+    sl_init_all();
     s = sl_fdtable_get(fd);
     if (!s)
         goto out;
@@ -1006,6 +1013,8 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64)
     SL_ENSURE(fcntl);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
+    if (use64 && SL_UNLIKELY(!sl_real.fcntl64))
+        sl_real_bind_one((void **)&sl_real.fcntl64, "fcntl64"); /* optional */
     int (*fn)(int, int, ...) = use64 && sl_real.fcntl64 ? sl_real.fcntl64 : sl_real.fcntl;
     int r = fn(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -1104,7 +1113,7 @@ static void sl_before_identity_change(void)
         return;
     int e = errno;
     int g = sl_guard_enter();
-    sl_init();
+    sl_init_all();
     sl_stack_prime();
     sl_log_before_identity_change();
     sl_guard_leave(g);
