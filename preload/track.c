@@ -221,20 +221,18 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
         if (!verify || !(c->flags & SL_F_SOCKET))
             return;
         /* The inode is taken here, at the first check, not when the socket
-         * was made: a socket with none yet must still be one now. */
+         * was made: a socket with none yet must still be one now. The
+         * caller stores it (c->inode) with what it records. */
         uint64_t ino = sl_sock_inode_of(fd);
-        if (ino && ino == c->inode)
+        if (ino && (ino == c->inode || !c->inode)) {
+            c->inode = ino;
             return;
+        }
         sl_fdtable_lock(fd);
-        int keep = ino && !c->inode && s->gen == *gen;
-        if (keep)
-            s->inode = c->inode = ino;
-        else if (s->gen == *gen)
+        if (s->gen == *gen)
             sl_slot_reset(fd, s);
         *gen = s->gen;
         sl_fdtable_unlock(fd);
-        if (keep)
-            return;
     }
     struct sl_class n;
     sl_classify(fd, &n);
@@ -428,6 +426,8 @@ void sl_on_eof(int fd)
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
     if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
+        if (!s->inode)
+            s->inode = c.inode;
         s->eof_stack = stack;
         s->eof_ns = now;
         atomic_store(&s->last_send_ns, 0);
