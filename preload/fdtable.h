@@ -64,7 +64,8 @@ static inline int sl_fd_maybe_eof(int fd)
 }
 static inline void sl_fd_set_eof(int fd, uint8_t v) /* stripe lock held */
 {
-    if ((unsigned)fd < SL_LAST_READ_FDS)
+    /* Only a change is stored: a page of zeros stays unwritten (no RSS). */
+    if ((unsigned)fd < SL_LAST_READ_FDS && __atomic_load_n(&sl_eof_fd[fd], __ATOMIC_RELAXED) != v)
         __atomic_store_n(&sl_eof_fd[fd], v, __ATOMIC_RELAXED);
 }
 
