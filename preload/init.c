@@ -105,6 +105,11 @@ static void sl_do_init(void)
     /* Written again only by a fork child's one thread, which helgrind cannot
      * tell from a race with the parent's threads that read it. */
     SL_HG_ATOMIC(&sl_pid, sizeof sl_pid);
+    /* Bound one by one on first use (sl_real_bind_one): two threads may
+     * store the same pointer; flags set once by clone() or syscall(). */
+    SL_HG_ATOMIC(&sl_real, sizeof sl_real);
+    SL_HG_ATOMIC(&sl_real_syscall, sizeof sl_real_syscall);
+    SL_HG_ATOMIC(&sl_raw_clones, sizeof sl_raw_clones);
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* A first pass for verbosity alone, so verbosity=0 silences the second
      * (needed only when it is set). Parsed in place: no other thread reads
