@@ -667,7 +667,8 @@ static inline void sl_after_send(int fd, ssize_t r)
 
 SL_SEND_HOOK(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
 SL_SEND_HOOK(sendto,
-             (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len),
+             (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+              socklen_t len),
              (fd, buf, n, flags, sa, len))
 SL_SEND_HOOK(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
 SL_SEND_HOOK(write, (int fd, const void *buf, size_t n), (fd, buf, n))

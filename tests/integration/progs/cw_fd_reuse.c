@@ -11,7 +11,10 @@
 static long raw_close(int fd)
 {
     long r;
-    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_close), "D"((long)fd) : "rcx", "r11", "memory");
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"((long)SYS_close), "D"((long)fd)
+                     : "rcx", "r11", "memory");
     return r;
 }
 
