@@ -7,6 +7,8 @@
  *
  * Cases:
  *   read_pipe    read() of 1 byte from a pipe that holds data (fd not tracked)
+ *   rw_pipe      write() of 1 byte into a pipe, then read() of it back (fds not
+ *                tracked): rw_pipe - read_pipe is one untracked write()
  *   recv_data    recv() of 1 byte on an accepted loopback TCP socket with data
  *   recv_eagain  recv() on a non-blocking accepted TCP socket with no data
  *   churn        socket, connect, accept, client close, server recv -> 0 (EOF),
@@ -80,6 +82,16 @@ static void pipe_iter(void)
     if (r != 1)
         die("read pipe");
     pipe_avail--;
+    sink += c;
+}
+
+static void rw_pipe_iter(void)
+{
+    char c = 'x';
+    if (write(pipe_fd[1], &c, 1) != 1)
+        die("write pipe");
+    if (read(pipe_fd[0], &c, 1) != 1)
+        die("read pipe");
     sink += c;
 }
 
@@ -193,7 +205,7 @@ static void noeof_iter(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: micro read_pipe|recv_data|recv_eagain|churn|eof|noeof|none N\n");
+        fprintf(stderr, "usage: micro read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -204,6 +216,9 @@ int main(int argc, char **argv)
     if (!strcmp(name, "read_pipe")) {
         pipe_setup();
         iter = pipe_iter;
+    } else if (!strcmp(name, "rw_pipe")) {
+        pipe_setup();
+        iter = rw_pipe_iter;
     } else if (!strcmp(name, "recv_data")) {
         pair_setup();
         iter = recv_data_iter;

@@ -19,6 +19,7 @@ static _Atomic(sl_chunk_ptr *) sl_top;
 static _Atomic size_t sl_top_used;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
+uint8_t sl_eof_fd[SL_LAST_READ_FDS];
 
 static void *sl_map(size_t size)
 {
@@ -69,6 +70,7 @@ struct sl_slot *sl_fdtable_get(int fd)
         /* Last-read sites: one word stored per read, read by the sweep;
          * a stale or torn-free older value only names an earlier read. */
         SL_HG_ATOMIC(sl_last_read_pc, sizeof sl_last_read_pc);
+        SL_HG_ATOMIC(sl_eof_fd, sizeof sl_eof_fd);
         sl_chunk_ptr *expected = NULL;
         if (atomic_compare_exchange_strong(&sl_top, &expected, fresh)) {
             top = fresh;

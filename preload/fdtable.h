@@ -26,7 +26,7 @@ enum sl_slot_flags {
 struct sl_slot {
     _Atomic uint32_t flags;
     uint32_t gen;                  /* bumped whenever the fd gets a new object */
-    uint64_t inode;                /* st_ino when tracking started, 0 unknown */
+    uint64_t inode;                /* st_ino, taken at end-of-stream or by the sweep; 0 not yet */
     uint32_t open_stack;           /* stack depot id, 0 none */
     uint32_t eof_stack;            /* stack depot id, 0 none */
     int64_t eof_ns;                /* CLOCK_MONOTONIC of the first EOF */
@@ -50,6 +50,24 @@ extern uintptr_t sl_last_read_pc[SL_LAST_READ_FDS] SL_HIDDEN;
 #define SL_NOTE_READ(fd)                                                                           \
     (sl_last_read_pc[(unsigned)(fd) & (SL_LAST_READ_FDS - 1)] =                                    \
          (uintptr_t)__builtin_return_address(0))
+
+/* Non-zero for an fd whose slot read end-of-stream (set with SL_F_EOF,
+ * cleared only when the slot is reset, so never clear while the flag is
+ * set): the one check a write or send makes before going straight to libc
+ * (a send after end-of-stream moves the deadline). Same span as above; an
+ * fd beyond it always takes the exact path. 1 MB of .bss, read-only pages
+ * for fds never at end-of-stream. */
+extern uint8_t sl_eof_fd[SL_LAST_READ_FDS] SL_HIDDEN;
+static inline int sl_fd_maybe_eof(int fd)
+{
+    return (unsigned)fd >= SL_LAST_READ_FDS || __atomic_load_n(&sl_eof_fd[fd], __ATOMIC_RELAXED);
+}
+static inline void sl_fd_set_eof(int fd, uint8_t v) /* stripe lock held */
+{
+    /* Only a change is stored: a page of zeros stays unwritten (no RSS). */
+    if ((unsigned)fd < SL_LAST_READ_FDS && __atomic_load_n(&sl_eof_fd[fd], __ATOMIC_RELAXED) != v)
+        __atomic_store_n(&sl_eof_fd[fd], v, __ATOMIC_RELAXED);
+}
 
 /* Slot for fd, or NULL when none was ever made (fd < 0 or huge: NULL too).
  * Lock-free; the caller must tolerate concurrent updates (read flags first). */

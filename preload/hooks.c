@@ -289,6 +289,21 @@ SL_EXPORT pid_t fork(void)
     return sl_fork();
 }
 
+/* clone(fn, stack, flags, arg, ptid, tls, ctid): the last three are read
+ * only when flags ask for them; passed on as they came, like glibc reads them. */
+SL_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    void *ptid = va_arg(ap, void *);
+    void *tls = va_arg(ap, void *);
+    void *ctid = va_arg(ap, void *);
+    va_end(ap);
+    return sl_clone(fn, stack, flags, arg, ptid, tls, ctid);
+}
+
+/* vfork() itself is preload/vfork.S. */
+
 SL_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
     return sl_sendfile(out, in, off, n);

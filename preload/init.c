@@ -24,11 +24,14 @@
 
 static pthread_once_t sl_init_once = PTHREAD_ONCE_INIT;
 
-/* Warnings while parsing options go through sl_warn, with the defaults'
- * verbosity (options are not parsed yet). */
+/* Warnings while parsing options go through sl_warn, with the verbosity
+ * the options ask for (or the default's). */
+static int sl_opt_verbosity = 1;
 static void sl_opt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sl_opt_warn(const char *fmt, ...)
 {
+    if (sl_opt_verbosity <= 0)
+        return;
     char buf[512];
     va_list ap;
     va_start(ap, fmt);
@@ -97,21 +100,27 @@ static void sl_do_init(void)
 {
     int saved = errno;
     int g = sl_guard_enter();
-    sl_real_init();
     sl_locks_init();
     sl_pid = getpid();
     /* Written again only by a fork child's one thread, which helgrind cannot
      * tell from a race with the parent's threads that read it. */
     SL_HG_ATOMIC(&sl_pid, sizeof sl_pid);
-    struct sl_options o;
+    /* Bound one by one on first use (sl_real_bind_one): two threads may
+     * store the same pointer; flags set once by clone() or syscall(). */
+    SL_HG_ATOMIC(&sl_real, sizeof sl_real);
+    SL_HG_ATOMIC(&sl_real_syscall, sizeof sl_real_syscall);
+    SL_HG_ATOMIC(&sl_raw_clones, sizeof sl_raw_clones);
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
-    /* First pass for verbosity alone, so verbosity=0 silences the second. */
-    sl_options_parse(&o, env, sl_opt_quiet);
-    sl_opt.verbosity = o.verbosity;
-    sl_options_parse(&o, env, sl_opt_warn);
-    sl_path_absolute(o.output, sizeof o.output, "output directory");
-    sl_path_absolute(o.suppressions, sizeof o.suppressions, "suppressions file");
-    sl_opt = o;
+    /* A first pass for verbosity alone, so verbosity=0 silences the second
+     * (needed only when it is set). Parsed in place: no other thread reads
+     * the options before this returns. */
+    if (env && strstr(env, "verbosity")) {
+        sl_options_parse(&sl_opt, env, sl_opt_quiet);
+        sl_opt_verbosity = sl_opt.verbosity;
+    }
+    sl_options_parse(&sl_opt, env, sl_opt_warn);
+    sl_path_absolute(sl_opt.output, sizeof sl_opt.output, "output directory");
+    sl_path_absolute(sl_opt.suppressions, sizeof sl_opt.suppressions, "suppressions file");
     sl_loaded_mark();
     pthread_atfork(sl_atfork_prepare, sl_atfork_parent, sl_atfork_child);
     sl_guard_leave(g);

@@ -60,3 +60,16 @@ void sl_real_init(void)
 {
     pthread_once(&sl_real_once, sl_real_bind_all);
 }
+
+void sl_real_bind_one(void **fn, const char *name)
+{
+    if (__atomic_load_n(fn, __ATOMIC_ACQUIRE))
+        return;
+    int saved = errno;
+    void *p = sl_real_bind(name);
+    /* Two threads may both get here: they store the same pointer. */
+    __atomic_store_n(fn, p, __ATOMIC_RELEASE);
+    if (fn == (void **)&sl_real.syscall)
+        __atomic_store_n(&sl_real_syscall, sl_real.syscall, __ATOMIC_RELEASE);
+    errno = saved;
+}

@@ -70,7 +70,13 @@ struct sl_real_table {
 extern struct sl_real_table sl_real SL_HIDDEN;
 
 /* Bind every entry (pthread_once). A missing required symbol, or dlsym
- * handing back our own hook, is one clear fatal message. */
+ * handing back our own hook, is one clear fatal message. Start-up binds
+ * nothing: a hook binds its own function when first called
+ * (sl_real_bind_one), and the library's own work (a socket to follow, an
+ * end-of-stream) binds them all first, since it calls many. */
 void sl_real_init(void) SL_HIDDEN;
+/* Bind *fn, the entry for name, unless bound already (NULL when an optional
+ * symbol is missing). */
+void sl_real_bind_one(void **fn, const char *name) SL_HIDDEN;
 
 #endif

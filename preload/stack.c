@@ -95,9 +95,28 @@ static unsigned sl_stack_hash(const uintptr_t *pcs, uint32_t n)
     return (unsigned)(h ^ (h >> 32));
 }
 
+/* The stacks this thread interned last, by their first two frames: a hit
+ * costs one compare, no hash and no lock. Entries are never freed nor
+ * changed once published, and this thread got each one under the depot
+ * lock. A fork child's thread keeps its forking thread's cache: the depot
+ * came along. */
+#define SL_TCACHE 16u
+static __thread struct sl_depot_entry *sl_tcache[SL_TCACHE]
+    __attribute__((tls_model("initial-exec")));
+
+static unsigned sl_tcache_slot(const uintptr_t *pcs, uint32_t n)
+{
+    uint64_t k = n ? pcs[0] ^ (n > 1 ? pcs[1] << 1 : 0) : 0;
+    return (unsigned)((k * 0x9e3779b97f4a7c15ull) >> 60) % SL_TCACHE;
+}
+
 /* Store pcs[0..n) once; returns its id, or 0 when memory runs out. */
 static uint32_t sl_depot_intern(const uintptr_t *pcs, uint32_t n)
 {
+    unsigned slot = sl_tcache_slot(pcs, n);
+    struct sl_depot_entry *hit = sl_tcache[slot];
+    if (hit && hit->n == n && !memcmp(hit->pcs, pcs, n * sizeof *pcs))
+        return hit->id;
     unsigned hv = sl_stack_hash(pcs, n);
     size_t keylen = n * sizeof(uintptr_t);
     struct sl_depot_entry *e;
@@ -107,6 +126,7 @@ static uint32_t sl_depot_intern(const uintptr_t *pcs, uint32_t n)
     HASH_FIND_BYHASHVALUE(hh, sl_depot_table, pcs, keylen, hv, e);
     if (e) {
         id = e->id;
+        sl_tcache[slot] = e;
         goto out;
     }
     uint32_t next = sl_depot_count + 1;
@@ -135,6 +155,7 @@ static uint32_t sl_depot_intern(const uintptr_t *pcs, uint32_t n)
     sl_depot_dir[chunk][next % SL_DEPOT_CHUNK] = e;
     sl_depot_count = next;
     id = next;
+    sl_tcache[slot] = e;
 out:
     SL_DEPOT_UNLOCK();
     return id;

@@ -265,6 +265,25 @@ static void sl_sweep_read(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
     sl_fdtable_unlock(fd);
 }
 
+/* Sockets are tracked without their inode (no system call when they are
+ * made): the sweep takes it the first time it looks at one, kept only if
+ * the slot still holds the same object (gen: a close or a new socket at
+ * that number ends the slot before the fd changes hands). 0: no socket. */
+static uint64_t sl_sweep_inode(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
+{
+    struct stat st;
+    if (v->inode)
+        return v->inode;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return 0;
+    sl_fdtable_lock(fd);
+    if (s->gen == v->gen && !s->inode)
+        s->inode = (uint64_t)st.st_ino;
+    v->inode = s->gen == v->gen ? s->inode : 0;
+    sl_fdtable_unlock(fd);
+    return v->inode;
+}
+
 /* Set the slot's CLOSE_WAIT start (0: left it) if it still holds gen. */
 static void sl_sweep_mark(int fd, struct sl_slot *s, uint32_t gen, int64_t since)
 {
@@ -341,7 +360,7 @@ static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
         return; /* its end-of-stream deadline reports it */
     struct sl_sweep_slot v;
     sl_sweep_read(fd, s, &v);
-    const struct sl_diag *d = sl_diag_find(c, v.inode);
+    const struct sl_diag *d = sl_diag_find(c, sl_sweep_inode(fd, s, &v));
     if (!d) {
         if (v.cw_since)
             sl_sweep_mark(fd, s, v.gen, 0);
@@ -421,6 +440,7 @@ static void sl_listen_visit(int fd, struct sl_slot *s, void *arg)
         return;
     struct sl_sweep_slot v;
     sl_sweep_read(fd, s, &v);
+    sl_sweep_inode(fd, s, &v);
     for (int i = 0; i < lc->nlisteners; i++) {
         const struct sl_diag *l = &lc->listeners[i];
         if (l->inode != v.inode || !sl_log_writable())

@@ -5,10 +5,11 @@
  *
  * A vfork child (vfork, and posix_spawn/popen/system before their exec) runs
  * in the parent's memory with its own fd table: a close, dup2 or close_range
- * there must not end the parent's slots, so those paths compare the real pid
- * with the cached one, only when a slot they would change is in use. Raw
- * syscalls that close fds are invisible: the inode recorded at tracking time
- * is checked again before any finding is written. */
+ * there must not end the parent's slots (sl_in_vfork_child). Raw syscalls
+ * that close fds are invisible: a socket's inode, taken when first needed
+ * (its end-of-stream, or the sweep's first look), is checked again before
+ * any finding is written. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -49,9 +50,17 @@ static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, cons
 {
     int saved = errno;
     sl_init();
+    sl_real_bind_one((void **)fn, name);
     if (!*fn)
         sl_fatal("the real %s is not available in this libc", name);
     errno = saved;
+}
+
+/* Before the library's own work (it calls many real functions). */
+static void sl_init_all(void)
+{
+    sl_init();
+    sl_real_init();
 }
 
 static int sl_domain_tracked(int domain)
@@ -71,19 +80,63 @@ static uint64_t sl_inode_of(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* Are we a vfork child sharing the parent's memory (its table included)?
- * One getpid syscall: rare paths only. Processes made by a raw clone without
- * CLONE_VM also answer yes; their table is a private copy, left as it was. */
-static int sl_in_vfork_child(void)
+/* The inode of the socket at fd, 0 when fd holds no socket. */
+static uint64_t sl_sock_inode_of(int fd)
 {
-    if (!sl_pid || !sl_real.syscall)
-        return 0;
-    return sl_real.syscall(SYS_getpid) != (long)sl_pid;
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
 }
 
-/* Forget the object that was at this slot. Stripe lock held. */
-static void sl_slot_reset(struct sl_slot *s)
+__thread int sl_vfork_child __attribute__((tls_model("initial-exec")));
+int sl_raw_clones;
+
+/* vfork.S: a failed vfork (the parent's flag is already restored). */
+long sl_vfork_failed(long r)
 {
+    errno = (int)-r;
+    return -1;
+}
+
+/* Are we a vfork child sharing the parent's memory (its table included)?
+ * vfork() sets this thread's flag (vfork.S): no system call. Only after the
+ * program made a process some other way (clone(), or syscall() with a clone,
+ * fork or vfork number) is the real pid compared with the cached one, one
+ * getpid each time; processes made by such a raw clone without CLONE_VM
+ * then answer yes too: their table is a private copy, left as it was. The
+ * children of posix_spawn, popen and system make no call that reaches us. */
+static int sl_in_vfork_child(void)
+{
+    if (SL_UNLIKELY(sl_vfork_child))
+        return 1;
+    if (SL_LIKELY(!__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED)) || !sl_pid)
+        return 0;
+    return getpid() != (pid_t)sl_pid;
+}
+
+/* clone(): its child may share our memory without vfork's flag. */
+static int (*sl_real_clone)(int (*)(void *), void *, int, void *, ...);
+
+int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, void *tls,
+             void *ctid)
+{
+    __atomic_store_n(&sl_raw_clones, 1, __ATOMIC_RELAXED);
+    if (SL_UNLIKELY(!__atomic_load_n(&sl_real_clone, __ATOMIC_ACQUIRE))) {
+        int e = errno;
+        int g = sl_guard_enter();
+        void *p = dlsym(RTLD_NEXT, "clone");
+        sl_guard_leave(g);
+        if (!p)
+            sl_fatal("cannot find the real 'clone'");
+        __atomic_store_n(&sl_real_clone, p, __ATOMIC_RELEASE);
+        errno = e;
+    }
+    return sl_real_clone(fn, stack, flags, arg, ptid, tls, ctid);
+}
+
+/* Forget the object that was at this slot (fd's). Stripe lock held. */
+static void sl_slot_reset(int fd, struct sl_slot *s)
+{
+    sl_fd_set_eof(fd, 0);
     s->gen++;
     atomic_store(&s->flags, 0);
     s->inode = 0;
@@ -106,7 +159,7 @@ static void sl_slot_install(int fd, const struct sl_class *c)
     if (!s)
         return;
     sl_fdtable_lock(fd);
-    sl_slot_reset(s);
+    sl_slot_reset(fd, s);
     s->domain = c->domain;
     s->type = c->type;
     s->inode = c->inode;
@@ -165,11 +218,19 @@ static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_
     sl_slot_read(s, c, gen);
     sl_fdtable_unlock(fd);
     if (c->flags & SL_F_KNOWN) {
-        if (!verify || !(c->flags & SL_F_SOCKET) || !c->inode || sl_inode_of(fd) == c->inode)
+        if (!verify || !(c->flags & SL_F_SOCKET))
             return;
+        /* The inode is taken here, at the first check, not when the socket
+         * was made: a socket with none yet must still be one now. The
+         * caller stores it (c->inode) with what it records. */
+        uint64_t ino = sl_sock_inode_of(fd);
+        if (ino && (ino == c->inode || !c->inode)) {
+            c->inode = ino;
+            return;
+        }
         sl_fdtable_lock(fd);
         if (s->gen == *gen)
-            sl_slot_reset(s);
+            sl_slot_reset(fd, s);
         *gen = s->gen;
         sl_fdtable_unlock(fd);
     }
@@ -207,14 +268,14 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
     int g = sl_guard_enter();
     c.flags &= SL_CLASS_BITS;
     if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM) {
-        sl_init();
+        sl_init_all();
         c.open_stack = sl_stack_capture();
     }
-    for (int i = 0; i < n; i++) {
-        if (c.flags & SL_F_STREAM)
-            c.inode = sl_inode_of(fds[i]);
+    /* No inode yet: it is taken when first needed (end-of-stream, the
+     * sweep), so a connection costs no system call of ours before then. */
+    c.inode = 0;
+    for (int i = 0; i < n; i++)
         sl_slot_install(fds[i], &c);
-    }
     if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET) {
         if (c.domain == AF_INET6)
             sl_sweep_note_inet6();
@@ -270,7 +331,7 @@ static void sl_track_accepted(int lfd, int fd)
     uint32_t gen;
     if (ls) {
         int g = sl_guard_enter();
-        sl_init();
+        sl_init_all();
         sl_slot_class(lfd, ls, &c, &gen, 0);
         sl_guard_leave(g);
     }
@@ -320,7 +381,7 @@ int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
         struct sl_slot *s = sl_fdtable_get(fd);
         if (s) {
             int g = sl_guard_enter();
-            sl_init();
+            sl_init_all();
             struct sl_class c;
             uint32_t gen;
             sl_slot_class(fd, s, &c, &gen, 0);
@@ -373,7 +434,7 @@ void sl_on_eof(int fd)
             return;
     }
     int g = sl_guard_enter();
-    sl_init();
+    sl_init_all();
     s = sl_fdtable_get(fd);
     if (!s)
         goto out;
@@ -389,10 +450,13 @@ void sl_on_eof(int fd)
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
     if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
+        if (!s->inode)
+            s->inode = c.inode;
         s->eof_stack = stack;
         s->eof_ns = now;
         atomic_store(&s->last_send_ns, 0);
         atomic_fetch_or(&s->flags, SL_F_EOF);
+        sl_fd_set_eof(fd, 1);
         scheduled = 1;
     }
     sl_fdtable_unlock(fd);
@@ -593,8 +657,7 @@ ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
     return r;
 }
 
-/* A send after EOF moves the deadline (half-open use); untracked fds cost one
- * lock-free lookup. */
+/* A send after EOF moves the deadline (half-open use). */
 static inline void sl_after_send(int fd, ssize_t r)
 {
     if (r <= 0)
@@ -607,64 +670,34 @@ static inline void sl_after_send(int fd, ssize_t r)
     }
 }
 
-SL_UNBOUND(ssize_t, send, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+/* A send-type hook: straight on to libc (a tail call, no frame of its own)
+ * unless fd may have read end-of-stream (sl_fd_maybe_eof, one byte) or the
+ * real function is not bound yet; its slow half handles both. */
+#define SL_SEND_HOOK(fn, params, args)                                                             \
+    static __attribute__((noinline, cold)) ssize_t sl_##fn##_slow params                           \
+    {                                                                                              \
+        SL_ENSURE(fn);                                                                             \
+        ssize_t r = sl_real.fn args;                                                               \
+        sl_after_send(fd, r);                                                                      \
+        return r;                                                                                  \
+    }                                                                                              \
+    ssize_t sl_##fn params                                                                         \
+    {                                                                                              \
+        __typeof__(sl_real.fn) real = sl_real.fn;                                                  \
+        if (SL_UNLIKELY(!real || sl_fd_maybe_eof(fd)))                                             \
+            return sl_##fn##_slow args;                                                            \
+        return real args;                                                                          \
+    }
 
-ssize_t sl_send(int fd, const void *buf, size_t n, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.send))
-        return sl_send_unbound(fd, buf, n, flags);
-    ssize_t r = sl_real.send(fd, buf, n, flags);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, sendto, sendto,
-           (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa, socklen_t len),
-           (fd, buf, n, flags, sa, len))
-
-ssize_t sl_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
-                  socklen_t len)
-{
-    if (SL_UNLIKELY(!sl_real.sendto))
-        return sl_sendto_unbound(fd, buf, n, flags, sa, len);
-    ssize_t r = sl_real.sendto(fd, buf, n, flags, sa, len);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, sendmsg, sendmsg, (int fd, const struct msghdr *msg, int flags),
-           (fd, msg, flags))
-
-ssize_t sl_sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.sendmsg))
-        return sl_sendmsg_unbound(fd, msg, flags);
-    ssize_t r = sl_real.sendmsg(fd, msg, flags);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, write, write, (int fd, const void *buf, size_t n), (fd, buf, n))
-
-ssize_t sl_write(int fd, const void *buf, size_t n)
-{
-    if (SL_UNLIKELY(!sl_real.write))
-        return sl_write_unbound(fd, buf, n);
-    ssize_t r = sl_real.write(fd, buf, n);
-    sl_after_send(fd, r);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, writev, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
-
-ssize_t sl_writev(int fd, const struct iovec *iov, int cnt)
-{
-    if (SL_UNLIKELY(!sl_real.writev))
-        return sl_writev_unbound(fd, iov, cnt);
-    ssize_t r = sl_real.writev(fd, iov, cnt);
-    sl_after_send(fd, r);
-    return r;
-}
+SL_SEND_HOOK(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
+SL_SEND_HOOK(sendto,
+             (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
+              socklen_t len),
+             (fd, buf, n, flags, sa, len))
+SL_SEND_HOOK(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
+SL_SEND_HOOK(write, (int fd, const void *buf, size_t n), (fd, buf, n))
+SL_SEND_HOOK(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+#undef SL_SEND_HOOK
 
 ssize_t sl_sendfile(int out, int in, off_t *off, size_t n)
 {
@@ -733,7 +766,7 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
     int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
     int64_t held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
-    sl_slot_reset(s);
+    sl_slot_reset(fd, s);
     sl_fdtable_unlock(fd);
     if (id) {
         sl_log_reserve(); /* the program's thread: the log may be remade here */
@@ -888,7 +921,7 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
         SL_UNLIKELY(sl_in_vfork_child()))
         return;
     sl_fdtable_lock(newfd);
-    sl_slot_reset(n);
+    sl_slot_reset(newfd, n);
     n->domain = c.domain;
     n->type = c.type;
     n->inode = c.inode;
@@ -1005,6 +1038,8 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64)
     SL_ENSURE(fcntl);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
+    if (use64 && SL_UNLIKELY(!sl_real.fcntl64))
+        sl_real_bind_one((void **)&sl_real.fcntl64, "fcntl64"); /* optional */
     int (*fn)(int, int, ...) = use64 && sl_real.fcntl64 ? sl_real.fcntl64 : sl_real.fcntl;
     int r = fn(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -1103,7 +1138,7 @@ static void sl_before_identity_change(void)
         return;
     int e = errno;
     int g = sl_guard_enter();
-    sl_init();
+    sl_init_all();
     sl_stack_prime();
     sl_log_before_identity_change();
     sl_guard_leave(g);

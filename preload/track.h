@@ -88,6 +88,14 @@ ssize_t sl_sendfile(int out, int in, off_t *off, size_t n) SL_HIDDEN;
 ssize_t sl_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n,
                   unsigned int flags) SL_HIDDEN;
 
+/* clone(): after it, vfork children are told by their pid. */
+int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, void *tls,
+             void *ctid) SL_HIDDEN;
+/* Set on this thread by vfork() until the parent resumes (vfork.S); set for
+ * good once the program made a process by clone() or syscall(). */
+extern __thread int sl_vfork_child __attribute__((tls_model("initial-exec"))) SL_HIDDEN;
+extern int sl_raw_clones SL_HIDDEN;
+
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;
 

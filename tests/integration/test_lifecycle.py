@@ -142,6 +142,12 @@ def test_vfork_child_closes_do_not_end_the_parents_socket(tool, tmp_path):
     assert [ex["closed"] for ex in run.findings[0]["examples"]] == [False], run.describe()
 
 
+def test_clone_vm_child_closes_do_not_end_the_parents_socket(tool, tmp_path):
+    run = sockleak_run([prog_path("lc_clone_vm_close")], tmp_path / "out")
+    assert_leaks(run, expect_prog("lc_clone_vm_close", "close_wait", 1, function_eof="main"))
+    assert [ex["closed"] for ex in run.findings[0]["examples"]] == [False], run.describe()
+
+
 def test_posix_spawn_file_actions_leave_tracking_intact(tool, tmp_path):
     run = sockleak_run([prog_path("lc_posix_spawn")], tmp_path / "out")
     assert_leaks(run, expect_prog("lc_posix_spawn", "close_wait", 1, function_eof="main"))

@@ -13,6 +13,7 @@ SELF_CONTAINED = {
     "neg_shut_rd": "program's own shutdown(SHUT_RD), then reads of 0",
     "neg_unix_dgram": "unix datagram socketpair with empty messages",
     "neg_syscall_close": "socket closed through syscall(SYS_close, fd)",
+    "neg_hidden_close_reuse": "socket closed unseen, its fd reused by a file that reads 0",
 }
 
 

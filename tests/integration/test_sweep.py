@@ -293,3 +293,16 @@ def test_python_asyncio_pool_that_reads_eof_is_clean(tool, tmp_path):
     assert [t for t in run.driver_result if t[2]] == [], run.describe()
     assert run.rc == 0 and run.findings == [], run.describe()
     assert run.report["summary"]["sockets"] >= 4, run.describe()
+
+
+def test_sweep_matches_a_reused_fd_by_the_new_connections_inode(tool, tmp_path):
+    """The sweep takes a socket's inode when it first looks at it; a second
+    connection at the same fd number is matched by its own."""
+    src = proc_src("cw_fd_reuse")
+    run = sockleak_run([prog_path("cw_fd_reuse")], tmp_path / "out", driver=ss_close_wait)
+    truth = run.driver_result
+    assert len(truth) == 1, f"ss shows {truth}{run.describe()}"
+    assert kinds(run) == [("close_wait_unread", 1)], run.describe()
+    f = run.findings[0]
+    assert (f["examples"][0]["local"], f["examples"][0]["peer"]) == truth[0][:2], run.describe()
+    assert_site(run, f, "open_stack", src, "main", marker_line(src, "OPEN-SITE"))

@@ -139,10 +139,19 @@ static void test_vfork_child_changes_nothing(void **state)
 {
     (void)state;
     mark(32000);
+    sl_vfork_child = 1; /* as vfork() sets it for its child */
+    sl_track_close_range(0, ~0U);
+    sl_vfork_child = 0;
+    assert_int_equal(flags_of(32000), TRACKED);
+    /* After a clone(): our memory, another pid. */
     int pid = sl_pid;
-    sl_pid = pid + 1; /* as in a vfork child: our memory, another pid */
+    sl_raw_clones = 1;
+    sl_pid = pid + 1;
     sl_track_close_range(0, ~0U);
     sl_pid = pid;
+    assert_int_equal(flags_of(32000), TRACKED);
+    sl_track_close_range(0, 31999); /* the real pid again: ends what is in range */
+    sl_raw_clones = 0;
     assert_int_equal(flags_of(32000), TRACKED);
     sl_track_close_range(32000, 32000);
     assert_int_equal(flags_of(32000), 0);
