@@ -2,6 +2,7 @@
  * detector and reports; `sockleak report` reports from raw logs. */
 #include "follow.h"
 #include "held.h"
+#include "libopts.h"
 #include "logread.h"
 #include "report.h"
 #include "runs.h"
@@ -9,6 +10,7 @@
 #include "serve.h"
 #include "suppress.h"
 #include "util.h"
+#include "sockleak_options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,15 +37,22 @@ static const char sl_main_usage[] =
     "                 report from raw logs (files, or directories of *.jsonl files)\n"
     "  serve [--listen ADDR] PATH...\n"
     "                 serve the leaks of raw logs as Prometheus metrics on /metrics\n"
-    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`)\n"
+    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`);\n"
+    "                 `sockleak help options`: the library's SOCKLEAK_OPTIONS keys\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help; `sockleak COMMAND --help` shows a command's options\n"
     "  --version      print the version and exit\n"
     "\n"
-    "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n"
-    "then `sockleak report DIR`. Keys: deadline_ms, output, frames, verbosity,\n"
-    "unread_deadline_ms, at_exit, sweep, suppressions, run_id (see libsockleak(3)).\n";
+    "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n";
+
+/* The top-level help, ending with the library's keys. */
+static void sl_main_usage_print(FILE *out)
+{
+    fputs(sl_main_usage, out);
+    sl_libopts_keys(out, "then `sockleak report DIR`. Keys:",
+                    "(`sockleak help options` gives their defaults and ranges).");
+}
 
 static const char sl_main_report_usage[] =
     "Usage: sockleak report [OPTIONS] PATH...\n"
@@ -110,10 +119,12 @@ static const char sl_main_run_usage[] =
     "  --deadline MS          a socket still open MS milliseconds after it read\n"
     "                         end-of-stream (and after its last send), or in\n"
     "                         CLOSE_WAIT that long unread, is a leak\n"
-    "                         (default: 5000; 1..86400000)\n"
+    "                         (default: " SL_OPTION_DEFAULT_TEXT(deadline_ms) "; "
+    SL_OPTION_RANGE_TEXT(deadline_ms) ")\n"
     "  --output DIR           directory of the raw logs, created if needed\n"
-    "                         (default: ./sockleak-out)\n"
-    "  --frames N             stack frames recorded per stack (default: 32; 1..256)\n"
+    "                         (default: " SL_OPTION_DEFAULT_TEXT(output) ")\n"
+    "  --frames N             stack frames recorded per stack (default: "
+    SL_OPTION_DEFAULT_TEXT(frames) "; " SL_OPTION_RANGE_TEXT(frames) ")\n"
     "  --format text|json|sarif\n"
     "                         report format (default: text)\n"
     "  --group-frames N       group leaks by the top N frames of each stack only\n"
@@ -128,7 +139,8 @@ static const char sl_main_run_usage[] =
     "  --quiet                no report when there is no leak, and no messages from\n"
     "                         the library (verbosity=0)\n"
     "  --verbosity N          the library's messages: 0 none, 1 warnings, 2 one line\n"
-    "                         per finding (default: 1, or 0 with --quiet); from 1 the\n"
+    "                         per finding (default: " SL_OPTION_DEFAULT_TEXT(verbosity)
+    ", or 0 with --quiet); from 1 the\n"
     "                         tool also says what it preloaded and waited for\n"
     "  --at-exit              also report what each process still holds when it exits,\n"
     "                         whatever the deadline: sockets that read end-of-stream\n"
@@ -433,8 +445,9 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
 {
     switch (c) {
     case SL_OPT_DEADLINE:
-        if (!sl_util_parse_long(arg, 1, 86400000, &o->deadline_ms))
-            *bad = "--deadline needs milliseconds 1..86400000, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(deadline_ms), SL_OPTION_MAX(deadline_ms),
+                                &o->deadline_ms))
+            *bad = "--deadline needs milliseconds " SL_OPTION_RANGE_TEXT(deadline_ms) ", not '%s'";
         break;
     case SL_OPT_OUTPUT:
         if (!*arg)
@@ -442,8 +455,8 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
         o->output = arg;
         break;
     case SL_OPT_FRAMES:
-        if (!sl_util_parse_long(arg, 1, 256, &o->frames))
-            *bad = "--frames needs a number 1..256, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(frames), SL_OPTION_MAX(frames), &o->frames))
+            *bad = "--frames needs a number " SL_OPTION_RANGE_TEXT(frames) ", not '%s'";
         break;
     case SL_OPT_QUIET:
         o->quiet = true;
@@ -460,8 +473,9 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
         o->report_file = arg;
         break;
     case SL_OPT_VERBOSITY:
-        if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
-            *bad = "--verbosity needs 0, 1 or 2, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(verbosity), SL_OPTION_MAX(verbosity),
+                                &o->verbosity))
+            *bad = "--verbosity needs " SL_OPTION_RANGE_TEXT(verbosity) ", not '%s'";
         break;
     default:
         return false;
@@ -486,7 +500,7 @@ static int sl_main_run(int argc, char **argv)
     };
     struct sl_run_opts o = {
         .deadline_ms = -1,
-        .output = "./sockleak-out",
+        .output = SL_OPTION_DEFAULT_TEXT(output),
         .frames = -1,
         .verbosity = -1,
         .error_exitcode = -1,
@@ -545,6 +559,10 @@ static int sl_main_help(char *self, char *topic, int extra)
         return sl_main_bad(NULL, "%s", "help takes one COMMAND");
     if (topic[0] == '-')
         return sl_main_bad(NULL, "unknown command '%s'", topic);
+    if (strcmp(topic, "options") == 0) {
+        sl_libopts_help(stdout);
+        return 0;
+    }
     if (strcmp(topic, "help") == 0)
         av[1] = help; /* `sockleak --help --help` */
     return main(3, av);
@@ -630,13 +648,13 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
     if (!cmd) {
-        fputs(sl_main_usage, stderr);
+        sl_main_usage_print(stderr);
         return 2;
     }
     if (strcmp(cmd, "help") == 0 && argc > 2)
         return sl_main_help(argv[0], argv[2], argc - 3);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(sl_main_usage, stdout);
+        sl_main_usage_print(stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
