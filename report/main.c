@@ -352,7 +352,21 @@ static int sl_main_read(struct sl_logread_set *logs, char **paths, int n, bool a
     return 0;
 }
 
-static int sl_main_report(int argc, char **argv)
+/* What the options parsers return when the command is to go on. */
+#define SL_MAIN_GO_ON (-1)
+
+struct sl_main_report_args {
+    struct sl_report_opts ro;
+    struct sl_supp_set supp;
+    const char *outfile; /* -o, or NULL */
+    long exitcode;       /* --error-exitcode */
+    bool follow, all_runs;
+};
+
+/* Parses report's options into *a. Returns SL_MAIN_GO_ON with optind at the
+ * first PATH, or the exit status: 0 after --help, 2 after printing why the
+ * arguments are not usable. */
+static int sl_main_report_options(int argc, char **argv, struct sl_main_report_args *a)
 {
     static const struct option longopts[] = {
         SL_MAIN_COMMON_LONGOPTS,
@@ -361,81 +375,85 @@ static int sl_main_report(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sl_report_opts ro = {.format = SL_REPORT_TEXT, .out = stdout};
-    struct sl_supp_set supp = {0};
-    struct sl_logread_set logs;
-    const char *outfile = NULL;
-    long exitcode = 0;
-    int c, rc = 0;
-    int64_t leaks;
-    bool follow = false, all_runs = false;
+    int c;
 
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
-        int common = sl_main_common_option("report", c, optarg, &ro, &supp, &exitcode);
-        if (common < 0) {
-            sl_supp_free(&supp);
+        int common = sl_main_common_option("report", c, optarg, &a->ro, &a->supp, &a->exitcode);
+        if (common < 0)
             return 2;
-        }
         if (common > 0)
             continue;
         switch (c) {
         case 'h':
             fputs(sl_main_report_usage, stdout);
-            sl_supp_free(&supp);
             return 0;
         case 'o':
-            outfile = optarg;
+            a->outfile = optarg;
             break;
         case SL_OPT_FOLLOW:
-            follow = true;
+            a->follow = true;
             break;
         case SL_OPT_ALL_RUNS:
-            all_runs = true;
+            a->all_runs = true;
             break;
         default:
-            sl_supp_free(&supp);
             return sl_main_getopt_error("report", c, argv);
         }
     }
-    if (optind >= argc) {
-        sl_supp_free(&supp);
+    if (optind >= argc)
         return sl_main_bad("report", "%s", "no PATH given (log files or directories)");
-    }
-    if (follow && ro.format == SL_REPORT_SARIF) {
-        sl_supp_free(&supp);
+    if (a->follow && a->ro.format == SL_REPORT_SARIF)
         return sl_main_bad("report", "%s", "--follow prints text or json, not sarif");
-    }
+    return SL_MAIN_GO_ON;
+}
+
+/* Reads the logs of paths (unless following them), opens -o FILE, and
+ * reports or follows. Returns the exit status. */
+static int sl_main_report_paths(struct sl_main_report_args *a, char **paths, int n)
+{
+    struct sl_logread_set logs;
+    int rc = 0;
+    int64_t leaks;
+
     sl_logread_init(&logs, NULL);
-    if (!follow && sl_main_read(&logs, argv + optind, argc - optind, all_runs) < 0) {
+    if (!a->follow && sl_main_read(&logs, paths, n, a->all_runs) < 0) {
         sl_logread_free(&logs);
-        sl_supp_free(&supp);
         return 2;
     }
-    if (outfile) {
-        ro.out = fopen(outfile, "we");
-        if (!ro.out) {
-            fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+    if (a->outfile) {
+        a->ro.out = fopen(a->outfile, "we");
+        if (!a->ro.out) {
+            fprintf(stderr, "sockleak: cannot write %s: %s\n", a->outfile, strerror(errno));
             sl_logread_free(&logs);
-            sl_supp_free(&supp);
             return 2;
         }
     }
-    ro.supp = supp.n ? &supp : NULL;
-    leaks = follow ? 0 : sl_report_emit(&ro, &logs);
-    if (follow)
-        rc = sl_follow(&ro, argv + optind, argc - optind, all_runs);
+    a->ro.supp = a->supp.n ? &a->supp : NULL;
+    leaks = a->follow ? 0 : sl_report_emit(&a->ro, &logs);
+    if (a->follow)
+        rc = sl_follow(&a->ro, paths, n, a->all_runs);
     else if (leaks < 0)
         rc = 2;
     else if (leaks > 0)
-        rc = (int)exitcode;
-    if (outfile && fclose(ro.out) != 0 && rc != 2) {
-        fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+        rc = (int)a->exitcode;
+    if (a->outfile && fclose(a->ro.out) != 0 && rc != 2) {
+        fprintf(stderr, "sockleak: cannot write %s: %s\n", a->outfile, strerror(errno));
         rc = 2;
     }
     sl_logread_free(&logs);
-    sl_supp_free(&supp);
+    return rc;
+}
+
+static int sl_main_report(int argc, char **argv)
+{
+    struct sl_main_report_args a = {.ro = {.format = SL_REPORT_TEXT, .out = stdout}};
+    int rc = sl_main_report_options(argc, argv, &a);
+
+    if (rc == SL_MAIN_GO_ON)
+        rc = sl_main_report_paths(&a, argv + optind, argc - optind);
+    sl_supp_free(&a.supp);
     return rc;
 }
 
@@ -483,7 +501,11 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
     return true;
 }
 
-static int sl_main_run(int argc, char **argv)
+/* Parses run's options into *o and *supp. Returns SL_MAIN_GO_ON with optind
+ * at PROGRAM, or the exit status: 0 after --help, 2 after printing why the
+ * arguments are not usable. */
+static int sl_main_run_options(int argc, char **argv, struct sl_run_opts *o,
+                               struct sl_supp_set *supp)
 {
     static const struct option longopts[] = {
         {"deadline", required_argument, NULL, SL_OPT_DEADLINE},
@@ -498,6 +520,34 @@ static int sl_main_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    /* '+': options end at PROGRAM, whose own options are its business. */
+    while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
+        const char *bad = NULL;
+        int common = sl_main_common_option("run", c, optarg, &o->report, supp, &o->error_exitcode);
+        if (common < 0)
+            return 2;
+        if (common > 0)
+            continue;
+        if (c == 'h') {
+            fputs(sl_main_run_usage, stdout);
+            return 0;
+        }
+        if (!sl_main_run_option(c, optarg, o, &bad))
+            return sl_main_getopt_error("run", c, argv);
+        if (bad)
+            return sl_main_bad("run", bad, optarg);
+    }
+    if (optind >= argc)
+        return sl_main_bad("run", "%s", "no PROGRAM given (sockleak run [OPTIONS] -- PROGRAM)");
+    return SL_MAIN_GO_ON;
+}
+
+static int sl_main_run(int argc, char **argv)
+{
     struct sl_run_opts o = {
         .deadline_ms = -1,
         .output = SL_OPTION_DEFAULT_TEXT(output),
@@ -507,42 +557,14 @@ static int sl_main_run(int argc, char **argv)
         .report = {.format = SL_REPORT_TEXT, .out = stderr},
     };
     struct sl_supp_set supp = {0};
-    int c, rc;
+    int rc = sl_main_run_options(argc, argv, &o, &supp);
 
-    optind = 1;
-    opterr = 0;
-    /* '+': options end at PROGRAM, whose own options are its business. */
-    while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
-        const char *bad = NULL;
-        int common = sl_main_common_option("run", c, optarg, &o.report, &supp, &o.error_exitcode);
-        if (common < 0) {
-            sl_supp_free(&supp);
-            return 2;
-        }
-        if (common > 0)
-            continue;
-        if (c == 'h') {
-            fputs(sl_main_run_usage, stdout);
-            sl_supp_free(&supp);
-            return 0;
-        }
-        if (!sl_main_run_option(c, optarg, &o, &bad)) {
-            sl_supp_free(&supp);
-            return sl_main_getopt_error("run", c, argv);
-        }
-        if (bad) {
-            sl_supp_free(&supp);
-            return sl_main_bad("run", bad, optarg);
-        }
+    if (rc == SL_MAIN_GO_ON) {
+        o.argv = argv + optind;
+        o.report.quiet = o.quiet;
+        o.report.supp = supp.n ? &supp : NULL;
+        rc = sl_run(&o);
     }
-    if (optind >= argc) {
-        sl_supp_free(&supp);
-        return sl_main_bad("run", "%s", "no PROGRAM given (sockleak run [OPTIONS] -- PROGRAM)");
-    }
-    o.argv = argv + optind;
-    o.report.quiet = o.quiet;
-    o.report.supp = supp.n ? &supp : NULL;
-    rc = sl_run(&o);
     sl_supp_free(&supp);
     return rc;
 }
