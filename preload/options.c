@@ -40,6 +40,16 @@ static const struct sl_opt_def {
 
 _Static_assert(SL_OPTION_MAX(frames) <= SL_MAX_FRAMES, "frames= beyond the stack capture's array");
 
+/* Each default within its own range: the parser starts from the defaults
+ * and would keep a zeroed field for one it refuses. */
+#define SL_OPTION_IN_RANGE(key, kind, def, min, max, desc)                                         \
+    _Static_assert(SL_OPTION_IN_RANGE_##kind(def, min, max),                                       \
+                   "the default of " #key " is out of range");
+#define SL_OPTION_IN_RANGE_long(def, min, max) (def) >= (min) && (def) <= (max)
+#define SL_OPTION_IN_RANGE_int(def, min, max) (def) >= (min) && (def) <= (max)
+#define SL_OPTION_IN_RANGE_str(def, min, max) sizeof(def) - 1 >= (min) && sizeof(def) - 1 <= (max)
+SL_OPTION_TABLE(SL_OPTION_IN_RANGE)
+
 /* Store value (len bytes, not terminated) into the field; -1 when invalid. */
 static int sl_opt_set(struct sl_options *o, const struct sl_opt_def *d, const char *value,
                       size_t len)
@@ -70,6 +80,41 @@ static int sl_opt_set(struct sl_options *o, const struct sl_opt_def *d, const ch
     return 0;
 }
 
+/* One item of SOCKLEAK_OPTIONS, "key=value" (len bytes at p, not
+ * terminated), into *o; a problem is one warning and the key's default. */
+static void sl_opt_item(struct sl_options *o, const char *p, size_t len,
+                        void (*warn)(const char *fmt, ...))
+{
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    const struct sl_opt_def *d = NULL;
+    for (size_t i = 0; i < SL_NOPTS; i++)
+        if (strlen(sl_opt_defs[i].name) == klen && !memcmp(sl_opt_defs[i].name, p, klen))
+            d = &sl_opt_defs[i];
+    if (!d) {
+        warn("SOCKLEAK_OPTIONS: unknown option '%.*s' ignored", (int)klen, p);
+        return;
+    }
+    if (!eq) {
+        warn("SOCKLEAK_OPTIONS: option '%s' needs a value (%s=...); using the default %s", d->name,
+             d->name, d->def[0] ? d->def : "\"\"");
+        return;
+    }
+    const char *v = eq + 1;
+    size_t vlen = len - klen - 1;
+    if (sl_opt_set(o, d, v, vlen) == 0)
+        return;
+    sl_opt_set(o, d, d->def, strlen(d->def));
+    if (d->kind == SL_OPT_STR)
+        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (%ld to %ld characters); "
+             "using the default \"%s\"",
+             (int)vlen, v, d->name, d->min, d->max, d->def);
+    else
+        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (an integer %ld..%ld); "
+             "using the default %s",
+             (int)vlen, v, d->name, d->min, d->max, d->def);
+}
+
 void sl_options_parse(struct sl_options *o, const char *text, void (*warn)(const char *fmt, ...))
 {
     memset(o, 0, sizeof *o);
@@ -81,34 +126,8 @@ void sl_options_parse(struct sl_options *o, const char *text, void (*warn)(const
     while (*p) {
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > 0) {
-            const char *eq = memchr(p, '=', len);
-            size_t klen = eq ? (size_t)(eq - p) : len;
-            const struct sl_opt_def *d = NULL;
-            for (size_t i = 0; i < SL_NOPTS; i++)
-                if (strlen(sl_opt_defs[i].name) == klen && !memcmp(sl_opt_defs[i].name, p, klen))
-                    d = &sl_opt_defs[i];
-            if (!d) {
-                warn("SOCKLEAK_OPTIONS: unknown option '%.*s' ignored", (int)klen, p);
-            } else if (!eq) {
-                warn("SOCKLEAK_OPTIONS: option '%s' needs a value (%s=...); using the default %s",
-                     d->name, d->name, d->def[0] ? d->def : "\"\"");
-            } else {
-                const char *v = eq + 1;
-                size_t vlen = len - klen - 1;
-                if (sl_opt_set(o, d, v, vlen) < 0) {
-                    sl_opt_set(o, d, d->def, strlen(d->def));
-                    if (d->kind == SL_OPT_STR)
-                        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (%ld to %ld characters); "
-                             "using the default \"%s\"",
-                             (int)vlen, v, d->name, d->min, d->max, d->def);
-                    else
-                        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (an integer %ld..%ld); "
-                             "using the default %s",
-                             (int)vlen, v, d->name, d->min, d->max, d->def);
-                }
-            }
-        }
+        if (len > 0)
+            sl_opt_item(o, p, len, warn);
         if (!end)
             break;
         p = end + 1;
