@@ -571,7 +571,8 @@ static int sl_main_run(int argc, char **argv)
 
 int main(int argc, char **argv);
 
-/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command. */
+/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command;
+ * `sockleak help options` prints the library's SOCKLEAK_OPTIONS keys. */
 static int sl_main_help(char *self, char *topic, int extra)
 {
     char help[] = "--help";
