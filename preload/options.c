@@ -7,45 +7,48 @@
 #include "options.h"
 #include "stack.h"
 
-struct sl_options sl_opt = {
-    .deadline_ms = 5000, .frames = 32, .verbosity = 1, .output = "./sockleak-out", .run_id = ""};
+/* Before init: the table's defaults, but for the sweep, off until init
+ * has read whether it may open its netlink socket. */
+#define SL_OPTION_INIT(key, kind, def, min, max, desc) .key = def,
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+struct sl_options sl_opt = {SL_OPTION_TABLE(SL_OPTION_INIT).sweep = 0};
+#pragma GCC diagnostic pop
 
 enum sl_opt_kind { SL_OPT_LONG, SL_OPT_INT, SL_OPT_STR };
 
-/* The one table of options: name, default, range and what it means. */
+/* include/sockleak_options.h's table, with where each value goes. */
 static const struct sl_opt_def {
     const char *name;
     const char *def;
     enum sl_opt_kind kind;
-    long min, max; /* numbers: accepted range; strings: max length */
+    long min, max; /* numbers: accepted range; strings: length */
     size_t offset;
-    const char *description;
 } sl_opt_defs[] = {
-    {"deadline_ms", "5000", SL_OPT_LONG, 1, 86400000, offsetof(struct sl_options, deadline_ms),
-     "milliseconds a socket may stay open after end-of-stream before it is reported"},
-    {"output", "./sockleak-out", SL_OPT_STR, 1, sizeof(sl_opt.output) - 1,
-     offsetof(struct sl_options, output), "directory of the raw logs"},
-    {"frames", "32", SL_OPT_INT, 1, SL_MAX_FRAMES, offsetof(struct sl_options, frames),
-     "stack frames recorded per stack"},
-    {"verbosity", "1", SL_OPT_INT, 0, 2, offsetof(struct sl_options, verbosity),
-     "0 silent, 1 warnings, 2 one line per finding on stderr"},
-    {"run_id", "", SL_OPT_STR, 0, sizeof(sl_opt.run_id) - 1, offsetof(struct sl_options, run_id),
-     "tag written in the log header (set by `sockleak run`)"},
-    {"unread_deadline_ms", "0", SL_OPT_LONG, 0, 86400000,
-     offsetof(struct sl_options, unread_deadline_ms),
-     "milliseconds a socket may sit in CLOSE_WAIT without its end-of-stream read before it is "
-     "reported (the kernel-swept kinds); 0: deadline_ms"},
-    {"sweep", "1", SL_OPT_INT, 0, 1, offsetof(struct sl_options, sweep),
-     "0: no kernel sweep (no netlink socket; CLOSE_WAIT sockets are found only when a read "
-     "returns their end-of-stream)"},
-    {"at_exit", "0", SL_OPT_INT, 0, 1, offsetof(struct sl_options, at_exit),
-     "1: at exit, report every socket still open after end-of-stream or in CLOSE_WAIT, "
-     "whatever the deadline"},
-    {"suppressions", "", SL_OPT_STR, 0, sizeof(sl_opt.suppressions) - 1,
-     offsetof(struct sl_options, suppressions),
-     "suppression rules file, named in the log header and applied by `sockleak report`"},
-};
+#define SL_OPTION_DEF(key, kind, def, min, max, desc)                                              \
+    {#key,                                                                                         \
+     SL_OPTION_DEFAULT_TEXT_(key, kind, def, min, max, desc),                                      \
+     SL_OPT_KIND_##kind,                                                                           \
+     min,                                                                                          \
+     max,                                                                                          \
+     offsetof(struct sl_options, key)},
+#define SL_OPT_KIND_long SL_OPT_LONG
+#define SL_OPT_KIND_int SL_OPT_INT
+#define SL_OPT_KIND_str SL_OPT_STR
+    SL_OPTION_TABLE(SL_OPTION_DEF)};
 #define SL_NOPTS (sizeof sl_opt_defs / sizeof sl_opt_defs[0])
+
+_Static_assert(SL_OPTION_MAX(frames) <= SL_MAX_FRAMES, "frames= beyond the stack capture's array");
+
+/* Each default within its own range: the parser starts from the defaults
+ * and would keep a zeroed field for one it refuses. */
+#define SL_OPTION_IN_RANGE(key, kind, def, min, max, desc)                                         \
+    _Static_assert(SL_OPTION_IN_RANGE_##kind(def, min, max),                                       \
+                   "the default of " #key " is out of range");
+#define SL_OPTION_IN_RANGE_long(def, min, max) (def) >= (min) && (def) <= (max)
+#define SL_OPTION_IN_RANGE_int(def, min, max) (def) >= (min) && (def) <= (max)
+#define SL_OPTION_IN_RANGE_str(def, min, max) sizeof(def) - 1 >= (min) && sizeof(def) - 1 <= (max)
+SL_OPTION_TABLE(SL_OPTION_IN_RANGE)
 
 /* Store value (len bytes, not terminated) into the field; -1 when invalid. */
 static int sl_opt_set(struct sl_options *o, const struct sl_opt_def *d, const char *value,
@@ -77,6 +80,41 @@ static int sl_opt_set(struct sl_options *o, const struct sl_opt_def *d, const ch
     return 0;
 }
 
+/* One item of SOCKLEAK_OPTIONS, "key=value" (len bytes at p, not
+ * terminated), into *o; a problem is one warning and the key's default. */
+static void sl_opt_item(struct sl_options *o, const char *p, size_t len,
+                        void (*warn)(const char *fmt, ...))
+{
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    const struct sl_opt_def *d = NULL;
+    for (size_t i = 0; i < SL_NOPTS; i++)
+        if (strlen(sl_opt_defs[i].name) == klen && !memcmp(sl_opt_defs[i].name, p, klen))
+            d = &sl_opt_defs[i];
+    if (!d) {
+        warn("SOCKLEAK_OPTIONS: unknown option '%.*s' ignored", (int)klen, p);
+        return;
+    }
+    if (!eq) {
+        warn("SOCKLEAK_OPTIONS: option '%s' needs a value (%s=...); using the default %s", d->name,
+             d->name, d->def[0] ? d->def : "\"\"");
+        return;
+    }
+    const char *v = eq + 1;
+    size_t vlen = len - klen - 1;
+    if (sl_opt_set(o, d, v, vlen) == 0)
+        return;
+    sl_opt_set(o, d, d->def, strlen(d->def));
+    if (d->kind == SL_OPT_STR)
+        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (%ld to %ld characters); "
+             "using the default \"%s\"",
+             (int)vlen, v, d->name, d->min, d->max, d->def);
+    else
+        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (an integer %ld..%ld); "
+             "using the default %s",
+             (int)vlen, v, d->name, d->min, d->max, d->def);
+}
+
 void sl_options_parse(struct sl_options *o, const char *text, void (*warn)(const char *fmt, ...))
 {
     /* Every field has a default in the table: no need to clear the struct
@@ -89,34 +127,8 @@ void sl_options_parse(struct sl_options *o, const char *text, void (*warn)(const
     while (*p) {
         const char *end = strchr(p, ':');
         size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > 0) {
-            const char *eq = memchr(p, '=', len);
-            size_t klen = eq ? (size_t)(eq - p) : len;
-            const struct sl_opt_def *d = NULL;
-            for (size_t i = 0; i < SL_NOPTS; i++)
-                if (strlen(sl_opt_defs[i].name) == klen && !memcmp(sl_opt_defs[i].name, p, klen))
-                    d = &sl_opt_defs[i];
-            if (!d) {
-                warn("SOCKLEAK_OPTIONS: unknown option '%.*s' ignored", (int)klen, p);
-            } else if (!eq) {
-                warn("SOCKLEAK_OPTIONS: option '%s' needs a value (%s=...); using the default %s",
-                     d->name, d->name, d->def[0] ? d->def : "\"\"");
-            } else {
-                const char *v = eq + 1;
-                size_t vlen = len - klen - 1;
-                if (sl_opt_set(o, d, v, vlen) < 0) {
-                    sl_opt_set(o, d, d->def, strlen(d->def));
-                    if (d->kind == SL_OPT_STR)
-                        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (%ld to %ld characters); "
-                             "using the default \"%s\"",
-                             (int)vlen, v, d->name, d->min, d->max, d->def);
-                    else
-                        warn("SOCKLEAK_OPTIONS: bad value '%.*s' for %s (an integer %ld..%ld); "
-                             "using the default %s",
-                             (int)vlen, v, d->name, d->min, d->max, d->def);
-                }
-            }
-        }
+        if (len > 0)
+            sl_opt_item(o, p, len, warn);
         if (!end)
             break;
         p = end + 1;

@@ -1,22 +1,28 @@
 /* SOCKLEAK_OPTIONS: key=value pairs separated by ':' (sanitizer style).
- * One table of {name, default, description}; parsed once at init; an unknown
- * key or bad value warns once and keeps the default. Ignored (defaults) in
- * setuid/setgid processes (secure_getenv). */
+ * The keys, defaults and ranges are the table of include/sockleak_options.h;
+ * parsed once at init; an unknown key or bad value warns once and keeps the
+ * default. Ignored (defaults) in setuid/setgid processes (secure_getenv). */
 #ifndef SL_OPTIONS_H
 #define SL_OPTIONS_H
 
 #include "sl.h"
+#include "sockleak_options.h"
+
+/* One field a key, of the key's name: long, int, or a string of at most
+ * max characters (output and suppressions are made absolute at init). The
+ * numbers come first, together, the strings after them. */
+#define SL_OPTION_NUMBER(key, kind, def, min, max, desc) SL_OPTION_NUMBER_##kind(key)
+#define SL_OPTION_NUMBER_long(key) long key;
+#define SL_OPTION_NUMBER_int(key) int key;
+#define SL_OPTION_NUMBER_str(key)
+#define SL_OPTION_STRING(key, kind, def, min, max, desc) SL_OPTION_STRING_##kind(key, max)
+#define SL_OPTION_STRING_long(key, max)
+#define SL_OPTION_STRING_int(key, max)
+#define SL_OPTION_STRING_str(key, max) char key[(max) + 1];
 
 struct sl_options {
-    long deadline_ms;   /* deadline_ms, default 5000, 1..86400000 */
-    int frames;         /* frames, default 32, 1..SL_MAX_FRAMES */
-    int verbosity;      /* verbosity, default 1: 0 silent, 1 warnings, 2 info */
-    char output[4096];  /* output, default ./sockleak-out, made absolute at init */
-    char run_id[64];    /* run_id, default "": set by `sockleak run` */
-    char suppressions[4096]; /* suppressions, default "": rules file, made absolute */
-    long unread_deadline_ms; /* unread_deadline_ms, default 0 (deadline_ms), 0..86400000 */
-    int at_exit;             /* at_exit, default 0: report what is open at exit */
-    int sweep;               /* sweep, default 1: the kernel sweep of CLOSE_WAIT sockets */
+    SL_OPTION_TABLE(SL_OPTION_NUMBER)
+    SL_OPTION_TABLE(SL_OPTION_STRING)
 };
 
 extern struct sl_options sl_opt SL_HIDDEN;

@@ -17,6 +17,11 @@
  * going missing. Never NULL. */
 json_t *sl_fmt_json_str(const char *s);
 
+/* Adds the kernel-swept kinds' maxima and the at-exit count of g to o
+ * (JSON's group, SARIF's result properties): each only when some finding had
+ * it, so the findings of the older kinds look as they always did. */
+void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g);
+
 /* True when rule i belongs in the report's list of rules: a rule from a file
  * a log named is listed only when it suppressed something. */
 bool sl_fmt_rule_listed(const struct sl_supp_rule *r);

@@ -89,9 +89,7 @@ static void sl_fmt_json_swept_stacks(json_t *o, const struct sl_group *g)
         json_object_set_new(o, "listen_stack", sl_fmt_json_stack(&g->listen_sym));
 }
 
-/* Their fields: present only when some finding had them, so the findings of
- * the older kinds look as they always did. */
-static void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g)
+void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g)
 {
     if (g->has & SL_LOGREAD_HAS_IDLE_MS)
         json_object_set_new(o, "idle_ms_max", json_integer(g->idle_ms_max));

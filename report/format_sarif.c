@@ -349,12 +349,7 @@ static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struc
                                                  strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
                                                      ? "listener created at"
                                                      : "accepted from the listener created at"));
-    if (g->has & SL_LOGREAD_HAS_IDLE_MS)
-        json_object_set_new(props, "idle_ms_max", json_integer(g->idle_ms_max));
-    if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
-        json_object_set_new(props, "unread_bytes_max", json_integer(g->unread_bytes_max));
-    if (g->at_exit_count)
-        json_object_set_new(props, "at_exit_count", json_integer((json_int_t)g->at_exit_count));
+    sl_fmt_json_swept_counts(props, g);
 }
 
 /* The located frame of st that stands for it: its first in user code when

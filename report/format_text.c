@@ -127,8 +127,9 @@ static bool sl_fmt_raw(const struct sl_sym_frame *f)
     return *base && strncmp(f->function, base, n) == 0 && strncmp(f->function + n, "+0x", 3) == 0;
 }
 
-/* A language frame, "in handle /srv/app.py:12 [python]". */
-static void sl_fmt_frame_where(FILE *out, const struct sl_fmt_style *st,
+/* "in handle /srv/app.py:12": the function, then its file and line when
+ * known. */
+static void sl_fmt_function_at(FILE *out, const struct sl_fmt_style *st,
                                const struct sl_sym_frame *f)
 {
     fprintf(out, "in %s", st->func);
@@ -140,6 +141,13 @@ static void sl_fmt_frame_where(FILE *out, const struct sl_fmt_style *st,
         if (f->line > 0)
             fprintf(out, ":%d", f->line);
     }
+}
+
+/* A language frame, "in handle /srv/app.py:12 [python]". */
+static void sl_fmt_frame_where(FILE *out, const struct sl_fmt_style *st,
+                               const struct sl_sym_frame *f)
+{
+    sl_fmt_function_at(out, st, f);
     if (f->lang) {
         fputs(" [", out);
         sl_fmt_put(out, f->lang);
@@ -207,15 +215,8 @@ static void sl_fmt_stack(FILE *out, const struct sl_fmt_style *st, const char *t
             sl_fmt_put(out, f->module);
             fprintf(out, "+0x%" PRIx64 ")", f->address);
         } else {
-            fprintf(out, " in %s", st->func);
-            sl_fmt_put(out, f->function);
-            fprintf(out, "%s", st->off);
-            if (f->file) {
-                fputc(' ', out);
-                sl_fmt_put(out, f->file);
-                if (f->line > 0)
-                    fprintf(out, ":%d", f->line);
-            }
+            fputc(' ', out);
+            sl_fmt_function_at(out, st, f);
             fputs(" (", out);
             sl_fmt_put(out, f->module);
             fputc(')', out);

@@ -196,18 +196,6 @@ static void sl_group_add_swept(struct sl_group *g, const struct sl_logread_findi
         g->at_exit_count = sl_group_sat_add(g->at_exit_count, f->sockets);
 }
 
-static void sl_group_example_swept(struct sl_group_example *e, const struct sl_logread_finding *f)
-{
-    e->sockets = f->sockets;
-    e->idle_ms = f->idle_ms;
-    e->unread_bytes = f->unread_bytes;
-    e->from_pid = f->from_pid;
-    e->backlog = f->backlog;
-    e->queued = f->queued;
-    e->at_exit = f->at_exit;
-    e->has = f->has;
-}
-
 /* The group key of f (malloc'd): kind, both stacks, and the process's own
  * suppressions file. */
 static char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
@@ -244,55 +232,83 @@ static void sl_group_add_state(struct sl_group *g, const struct sl_logread_findi
     g->states[i].count++;
 }
 
-static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
-                         const struct sl_logread_finding *f, size_t max_frames)
+/* The group of f's key, made (empty, f its representative) when new. */
+static struct sl_group *sl_group_find(struct sl_group_set *set, const struct sl_logread_process *p,
+                                      const struct sl_logread_finding *f, size_t max_frames)
 {
     char *key = sl_group_key(p, f, max_frames, set->source_root);
     struct sl_group *g;
-    size_t i;
 
     HASH_FIND_STR(set->hash, key, g);
     if (g) {
         free(key);
-    } else {
-        g = sl_util_xcalloc(1, sizeof(*g));
-        g->key = key;
-        g->kind = f->kind;
-        g->last_proc = -1;
-        g->rep_proc = p;
-        g->rep = f;
-        g->supp_scope = p->suppressions;
-        g->suppressed_by = -1;
-        HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
+        return g;
     }
+    g = sl_util_xcalloc(1, sizeof(*g));
+    g->key = key;
+    g->kind = f->kind;
+    g->last_proc = -1;
+    g->rep_proc = p;
+    g->rep = f;
+    g->supp_scope = p->suppressions;
+    g->suppressed_by = -1;
+    HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
+    return g;
+}
+
+/* Counts process pi (p) in g, and its program among g's programs. */
+static void sl_group_add_process(struct sl_group *g, long pi, const struct sl_logread_process *p)
+{
+    size_t i;
+
+    /* Findings arrive process by process, so a change of index is a new
+     * process for this group. */
+    if (g->last_proc == pi)
+        return;
+    g->last_proc = pi;
+    g->processes++;
+    for (i = 0; i < g->n_programs; i++)
+        if (strcmp(g->programs[i], p->program) == 0)
+            return;
+    if (g->n_programs < SL_GROUP_MAX_PROGRAMS)
+        g->programs[g->n_programs++] = p->program;
+    else
+        g->more_programs++;
+}
+
+/* f of process p as one of a group's examples. */
+static void sl_group_example(struct sl_group_example *e, const struct sl_logread_process *p,
+                             const struct sl_logread_finding *f)
+{
+    *e = (struct sl_group_example){
+        .pid = p->pid,
+        .fd = f->fd,
+        .local = f->local,
+        .peer = f->peer,
+        .held_ms = f->held_ms,
+        .held_as_of = f->held_as_of,
+        .closed = f->closed,
+        .proc = p,
+        .sockets = f->sockets,
+        .idle_ms = f->idle_ms,
+        .unread_bytes = f->unread_bytes,
+        .from_pid = f->from_pid,
+        .backlog = f->backlog,
+        .queued = f->queued,
+        .at_exit = f->at_exit,
+        .has = f->has,
+    };
+}
+
+static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logread_process *p,
+                         const struct sl_logread_finding *f, size_t max_frames)
+{
+    struct sl_group *g = sl_group_find(set, p, f, max_frames);
+
     g->count = sl_group_sat_add(g->count, f->sockets);
-    if (g->last_proc != pi) {
-        /* Findings arrive process by process, so a change of index is a new
-         * process for this group. */
-        g->last_proc = pi;
-        g->processes++;
-        for (i = 0; i < g->n_programs; i++)
-            if (strcmp(g->programs[i], p->program) == 0)
-                break;
-        if (i == g->n_programs) {
-            if (g->n_programs < SL_GROUP_MAX_PROGRAMS)
-                g->programs[g->n_programs++] = p->program;
-            else
-                g->more_programs++;
-        }
-    }
-    if (g->n_examples < SL_GROUP_MAX_EXAMPLES) {
-        struct sl_group_example *e = &g->examples[g->n_examples++];
-        e->pid = p->pid;
-        e->fd = f->fd;
-        e->local = f->local;
-        e->peer = f->peer;
-        e->held_ms = f->held_ms;
-        e->held_as_of = f->held_as_of;
-        e->closed = f->closed;
-        e->proc = p;
-        sl_group_example_swept(e, f);
-    }
+    sl_group_add_process(g, pi, p);
+    if (g->n_examples < SL_GROUP_MAX_EXAMPLES)
+        sl_group_example(&g->examples[g->n_examples++], p, f);
     sl_group_add_swept(g, f);
     if (g->n_held == g->cap_held) {
         g->cap_held = g->cap_held ? 2 * g->cap_held : 4;

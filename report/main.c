@@ -2,6 +2,7 @@
  * detector and reports; `sockleak report` reports from raw logs. */
 #include "follow.h"
 #include "held.h"
+#include "libopts.h"
 #include "logread.h"
 #include "report.h"
 #include "runs.h"
@@ -9,6 +10,7 @@
 #include "serve.h"
 #include "suppress.h"
 #include "util.h"
+#include "sockleak_options.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,15 +37,22 @@ static const char sl_main_usage[] =
     "                 report from raw logs (files, or directories of *.jsonl files)\n"
     "  serve [--listen ADDR] PATH...\n"
     "                 serve the leaks of raw logs as Prometheus metrics on /metrics\n"
-    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`)\n"
+    "  help [COMMAND] this help, or COMMAND's (the same as `sockleak COMMAND --help`);\n"
+    "                 `sockleak help options`: the library's SOCKLEAK_OPTIONS keys\n"
     "\n"
     "Options:\n"
     "  -h, --help     show this help; `sockleak COMMAND --help` shows a command's options\n"
     "  --version      print the version and exit\n"
     "\n"
-    "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n"
-    "then `sockleak report DIR`. Keys: deadline_ms, output, frames, verbosity,\n"
-    "unread_deadline_ms, at_exit, sweep, suppressions, run_id (see libsockleak(3)).\n";
+    "Without the tool: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:...\n";
+
+/* The top-level help, ending with the library's keys. */
+static void sl_main_usage_print(FILE *out)
+{
+    fputs(sl_main_usage, out);
+    sl_libopts_keys(out, "then `sockleak report DIR`. Keys:",
+                    "(`sockleak help options` gives their defaults and ranges).");
+}
 
 static const char sl_main_report_usage[] =
     "Usage: sockleak report [OPTIONS] PATH...\n"
@@ -110,10 +119,12 @@ static const char sl_main_run_usage[] =
     "  --deadline MS          a socket still open MS milliseconds after it read\n"
     "                         end-of-stream (and after its last send), or in\n"
     "                         CLOSE_WAIT that long unread, is a leak\n"
-    "                         (default: 5000; 1..86400000)\n"
+    "                         (default: " SL_OPTION_DEFAULT_TEXT(deadline_ms) "; "
+    SL_OPTION_RANGE_TEXT(deadline_ms) ")\n"
     "  --output DIR           directory of the raw logs, created if needed\n"
-    "                         (default: ./sockleak-out)\n"
-    "  --frames N             stack frames recorded per stack (default: 32; 1..256)\n"
+    "                         (default: " SL_OPTION_DEFAULT_TEXT(output) ")\n"
+    "  --frames N             stack frames recorded per stack (default: "
+    SL_OPTION_DEFAULT_TEXT(frames) "; " SL_OPTION_RANGE_TEXT(frames) ")\n"
     "  --format text|json|sarif\n"
     "                         report format (default: text)\n"
     "  --group-frames N       group leaks by the top N frames of each stack only\n"
@@ -128,7 +139,8 @@ static const char sl_main_run_usage[] =
     "  --quiet                no report when there is no leak, and no messages from\n"
     "                         the library (verbosity=0)\n"
     "  --verbosity N          the library's messages: 0 none, 1 warnings, 2 one line\n"
-    "                         per finding (default: 1, or 0 with --quiet); from 1 the\n"
+    "                         per finding (default: " SL_OPTION_DEFAULT_TEXT(verbosity)
+    ", or 0 with --quiet); from 1 the\n"
     "                         tool also says what it preloaded and waited for\n"
     "  --at-exit              also report what each process still holds when it exits,\n"
     "                         whatever the deadline: sockets that read end-of-stream\n"
@@ -340,7 +352,21 @@ static int sl_main_read(struct sl_logread_set *logs, char **paths, int n, bool a
     return 0;
 }
 
-static int sl_main_report(int argc, char **argv)
+/* What the options parsers return when the command is to go on. */
+#define SL_MAIN_GO_ON (-1)
+
+struct sl_main_report_args {
+    struct sl_report_opts ro;
+    struct sl_supp_set supp;
+    const char *outfile; /* -o, or NULL */
+    long exitcode;       /* --error-exitcode */
+    bool follow, all_runs;
+};
+
+/* Parses report's options into *a. Returns SL_MAIN_GO_ON with optind at the
+ * first PATH, or the exit status: 0 after --help, 2 after printing why the
+ * arguments are not usable. */
+static int sl_main_report_options(int argc, char **argv, struct sl_main_report_args *a)
 {
     static const struct option longopts[] = {
         SL_MAIN_COMMON_LONGOPTS,
@@ -349,81 +375,85 @@ static int sl_main_report(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sl_report_opts ro = {.format = SL_REPORT_TEXT, .out = stdout};
-    struct sl_supp_set supp = {0};
-    struct sl_logread_set logs;
-    const char *outfile = NULL;
-    long exitcode = 0;
-    int c, rc = 0;
-    int64_t leaks;
-    bool follow = false, all_runs = false;
+    int c;
 
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
-        int common = sl_main_common_option("report", c, optarg, &ro, &supp, &exitcode);
-        if (common < 0) {
-            sl_supp_free(&supp);
+        int common = sl_main_common_option("report", c, optarg, &a->ro, &a->supp, &a->exitcode);
+        if (common < 0)
             return 2;
-        }
         if (common > 0)
             continue;
         switch (c) {
         case 'h':
             fputs(sl_main_report_usage, stdout);
-            sl_supp_free(&supp);
             return 0;
         case 'o':
-            outfile = optarg;
+            a->outfile = optarg;
             break;
         case SL_OPT_FOLLOW:
-            follow = true;
+            a->follow = true;
             break;
         case SL_OPT_ALL_RUNS:
-            all_runs = true;
+            a->all_runs = true;
             break;
         default:
-            sl_supp_free(&supp);
             return sl_main_getopt_error("report", c, argv);
         }
     }
-    if (optind >= argc) {
-        sl_supp_free(&supp);
+    if (optind >= argc)
         return sl_main_bad("report", "%s", "no PATH given (log files or directories)");
-    }
-    if (follow && ro.format == SL_REPORT_SARIF) {
-        sl_supp_free(&supp);
+    if (a->follow && a->ro.format == SL_REPORT_SARIF)
         return sl_main_bad("report", "%s", "--follow prints text or json, not sarif");
-    }
+    return SL_MAIN_GO_ON;
+}
+
+/* Reads the logs of paths (unless following them), opens -o FILE, and
+ * reports or follows. Returns the exit status. */
+static int sl_main_report_paths(struct sl_main_report_args *a, char **paths, int n)
+{
+    struct sl_logread_set logs;
+    int rc = 0;
+    int64_t leaks;
+
     sl_logread_init(&logs, NULL);
-    if (!follow && sl_main_read(&logs, argv + optind, argc - optind, all_runs) < 0) {
+    if (!a->follow && sl_main_read(&logs, paths, n, a->all_runs) < 0) {
         sl_logread_free(&logs);
-        sl_supp_free(&supp);
         return 2;
     }
-    if (outfile) {
-        ro.out = fopen(outfile, "we");
-        if (!ro.out) {
-            fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+    if (a->outfile) {
+        a->ro.out = fopen(a->outfile, "we");
+        if (!a->ro.out) {
+            fprintf(stderr, "sockleak: cannot write %s: %s\n", a->outfile, strerror(errno));
             sl_logread_free(&logs);
-            sl_supp_free(&supp);
             return 2;
         }
     }
-    ro.supp = supp.n ? &supp : NULL;
-    leaks = follow ? 0 : sl_report_emit(&ro, &logs);
-    if (follow)
-        rc = sl_follow(&ro, argv + optind, argc - optind, all_runs);
+    a->ro.supp = a->supp.n ? &a->supp : NULL;
+    leaks = a->follow ? 0 : sl_report_emit(&a->ro, &logs);
+    if (a->follow)
+        rc = sl_follow(&a->ro, paths, n, a->all_runs);
     else if (leaks < 0)
         rc = 2;
     else if (leaks > 0)
-        rc = (int)exitcode;
-    if (outfile && fclose(ro.out) != 0 && rc != 2) {
-        fprintf(stderr, "sockleak: cannot write %s: %s\n", outfile, strerror(errno));
+        rc = (int)a->exitcode;
+    if (a->outfile && fclose(a->ro.out) != 0 && rc != 2) {
+        fprintf(stderr, "sockleak: cannot write %s: %s\n", a->outfile, strerror(errno));
         rc = 2;
     }
     sl_logread_free(&logs);
-    sl_supp_free(&supp);
+    return rc;
+}
+
+static int sl_main_report(int argc, char **argv)
+{
+    struct sl_main_report_args a = {.ro = {.format = SL_REPORT_TEXT, .out = stdout}};
+    int rc = sl_main_report_options(argc, argv, &a);
+
+    if (rc == SL_MAIN_GO_ON)
+        rc = sl_main_report_paths(&a, argv + optind, argc - optind);
+    sl_supp_free(&a.supp);
     return rc;
 }
 
@@ -433,8 +463,9 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
 {
     switch (c) {
     case SL_OPT_DEADLINE:
-        if (!sl_util_parse_long(arg, 1, 86400000, &o->deadline_ms))
-            *bad = "--deadline needs milliseconds 1..86400000, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(deadline_ms), SL_OPTION_MAX(deadline_ms),
+                                &o->deadline_ms))
+            *bad = "--deadline needs milliseconds " SL_OPTION_RANGE_TEXT(deadline_ms) ", not '%s'";
         break;
     case SL_OPT_OUTPUT:
         if (!*arg)
@@ -442,8 +473,8 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
         o->output = arg;
         break;
     case SL_OPT_FRAMES:
-        if (!sl_util_parse_long(arg, 1, 256, &o->frames))
-            *bad = "--frames needs a number 1..256, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(frames), SL_OPTION_MAX(frames), &o->frames))
+            *bad = "--frames needs a number " SL_OPTION_RANGE_TEXT(frames) ", not '%s'";
         break;
     case SL_OPT_QUIET:
         o->quiet = true;
@@ -460,8 +491,9 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
         o->report_file = arg;
         break;
     case SL_OPT_VERBOSITY:
-        if (!sl_util_parse_long(arg, 0, 2, &o->verbosity))
-            *bad = "--verbosity needs 0, 1 or 2, not '%s'";
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(verbosity), SL_OPTION_MAX(verbosity),
+                                &o->verbosity))
+            *bad = "--verbosity needs " SL_OPTION_RANGE_TEXT(verbosity) ", not '%s'";
         break;
     default:
         return false;
@@ -469,7 +501,11 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
     return true;
 }
 
-static int sl_main_run(int argc, char **argv)
+/* Parses run's options into *o and *supp. Returns SL_MAIN_GO_ON with optind
+ * at PROGRAM, or the exit status: 0 after --help, 2 after printing why the
+ * arguments are not usable. */
+static int sl_main_run_options(int argc, char **argv, struct sl_run_opts *o,
+                               struct sl_supp_set *supp)
 {
     static const struct option longopts[] = {
         {"deadline", required_argument, NULL, SL_OPT_DEADLINE},
@@ -484,58 +520,59 @@ static int sl_main_run(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sl_run_opts o = {
-        .deadline_ms = -1,
-        .output = "./sockleak-out",
-        .frames = -1,
-        .verbosity = -1,
-        .error_exitcode = -1,
-        .report = {.format = SL_REPORT_TEXT, .out = stderr},
-    };
-    struct sl_supp_set supp = {0};
-    int c, rc;
+    int c;
 
     optind = 1;
     opterr = 0;
     /* '+': options end at PROGRAM, whose own options are its business. */
     while ((c = getopt_long(argc, argv, "+:ho:", longopts, NULL)) != -1) {
         const char *bad = NULL;
-        int common = sl_main_common_option("run", c, optarg, &o.report, &supp, &o.error_exitcode);
-        if (common < 0) {
-            sl_supp_free(&supp);
+        int common = sl_main_common_option("run", c, optarg, &o->report, supp, &o->error_exitcode);
+        if (common < 0)
             return 2;
-        }
         if (common > 0)
             continue;
         if (c == 'h') {
             fputs(sl_main_run_usage, stdout);
-            sl_supp_free(&supp);
             return 0;
         }
-        if (!sl_main_run_option(c, optarg, &o, &bad)) {
-            sl_supp_free(&supp);
+        if (!sl_main_run_option(c, optarg, o, &bad))
             return sl_main_getopt_error("run", c, argv);
-        }
-        if (bad) {
-            sl_supp_free(&supp);
+        if (bad)
             return sl_main_bad("run", bad, optarg);
-        }
     }
-    if (optind >= argc) {
-        sl_supp_free(&supp);
+    if (optind >= argc)
         return sl_main_bad("run", "%s", "no PROGRAM given (sockleak run [OPTIONS] -- PROGRAM)");
+    return SL_MAIN_GO_ON;
+}
+
+static int sl_main_run(int argc, char **argv)
+{
+    struct sl_run_opts o = {
+        .deadline_ms = -1,
+        .output = SL_OPTION_DEFAULT_TEXT(output),
+        .frames = -1,
+        .verbosity = -1,
+        .error_exitcode = -1,
+        .report = {.format = SL_REPORT_TEXT, .out = stderr},
+    };
+    struct sl_supp_set supp = {0};
+    int rc = sl_main_run_options(argc, argv, &o, &supp);
+
+    if (rc == SL_MAIN_GO_ON) {
+        o.argv = argv + optind;
+        o.report.quiet = o.quiet;
+        o.report.supp = supp.n ? &supp : NULL;
+        rc = sl_run(&o);
     }
-    o.argv = argv + optind;
-    o.report.quiet = o.quiet;
-    o.report.supp = supp.n ? &supp : NULL;
-    rc = sl_run(&o);
     sl_supp_free(&supp);
     return rc;
 }
 
 int main(int argc, char **argv);
 
-/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command. */
+/* `sockleak help COMMAND` is `sockleak COMMAND --help`, for any command;
+ * `sockleak help options` prints the library's SOCKLEAK_OPTIONS keys. */
 static int sl_main_help(char *self, char *topic, int extra)
 {
     char help[] = "--help";
@@ -545,6 +582,10 @@ static int sl_main_help(char *self, char *topic, int extra)
         return sl_main_bad(NULL, "%s", "help takes one COMMAND");
     if (topic[0] == '-')
         return sl_main_bad(NULL, "unknown command '%s'", topic);
+    if (strcmp(topic, "options") == 0) {
+        sl_libopts_help(stdout);
+        return 0;
+    }
     if (strcmp(topic, "help") == 0)
         av[1] = help; /* `sockleak --help --help` */
     return main(3, av);
@@ -630,13 +671,13 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : NULL;
 
     if (!cmd) {
-        fputs(sl_main_usage, stderr);
+        sl_main_usage_print(stderr);
         return 2;
     }
     if (strcmp(cmd, "help") == 0 && argc > 2)
         return sl_main_help(argv[0], argv[2], argc - 3);
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        fputs(sl_main_usage, stdout);
+        sl_main_usage_print(stdout);
         return 0;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {

@@ -322,6 +322,46 @@ static const char *sl_sym_abs(Dwarf_Die *cudie, const char *file, char *buf, siz
     return buf;
 }
 
+/* The scopes around pc, innermost first, as nested in the code: malloc'd
+ * in *chain. Returns their number, or 0 (and *chain NULL) when none. */
+static int sl_sym_scopes(Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain)
+{
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cudie, pc, &scopes);
+
+    *chain = NULL;
+    if (n <= 0) {
+        free(scopes);
+        return 0;
+    }
+    /* dwarf_getscopes follows an inlined function into its abstract
+     * definition; the concrete nesting (who it was inlined into) comes from
+     * the DIE tree around the innermost scope. */
+    n = dwarf_getscopes_die(&scopes[0], chain);
+    free(scopes);
+    if (n <= 0) {
+        free(*chain);
+        *chain = NULL;
+        return 0;
+    }
+    return n;
+}
+
+/* Where the inlined subroutine die was called from: its file (joined to the
+ * CU's directory in buf; NULL when not recorded) and *line (0 when not). */
+static const char *sl_sym_call_site(Dwarf_Die *cudie, Dwarf_Files *files, Dwarf_Die *die, char *buf,
+                                    size_t len, int *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word val;
+    const char *file = NULL;
+
+    if (files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &val) == 0)
+        file = sl_sym_abs(cudie, dwarf_filesrc(files, val, NULL, NULL), buf, len);
+    *line = dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &val) == 0 ? (int)val : 0;
+    return file;
+}
+
 /* Pushes the inline chain at addr (innermost first), the way
  * `eu-addr2line -i -f` prints it. False when there is no DWARF scope. */
 static bool sl_sym_dwarf(struct sl_sym_mod *m, Dwarf_Addr addr, const char *src, int srcline,
@@ -329,7 +369,7 @@ static bool sl_sym_dwarf(struct sl_sym_mod *m, Dwarf_Addr addr, const char *src,
 {
     Dwarf_Addr cubias = 0;
     Dwarf_Die *cudie = dwfl_module_addrdie(m->mod, addr, &cubias);
-    Dwarf_Die *scopes = NULL, *chain = NULL;
+    Dwarf_Die *chain = NULL;
     Dwarf_Files *files = NULL;
     const char *file;
     char buf[2 * PATH_MAX];
@@ -340,28 +380,15 @@ static bool sl_sym_dwarf(struct sl_sym_mod *m, Dwarf_Addr addr, const char *src,
     if (!cudie)
         return false;
     file = sl_sym_abs(cudie, src, buf, sizeof(buf));
-    n = dwarf_getscopes(cudie, addr - cubias, &scopes);
-    if (n <= 0) {
-        free(scopes);
+    n = sl_sym_scopes(cudie, addr - cubias, &chain);
+    if (n <= 0)
         return false;
-    }
-    /* dwarf_getscopes follows an inlined function into its abstract
-     * definition; the concrete nesting (who it was inlined into) comes from
-     * the DIE tree around the innermost scope. */
-    n = dwarf_getscopes_die(&scopes[0], &chain);
-    free(scopes);
-    if (n <= 0) {
-        free(chain);
-        return false;
-    }
     if (dwarf_getsrcfiles(cudie, &files, NULL) != 0)
         files = NULL;
     for (int i = 0; i < n && !done; i++) {
         Dwarf_Die *die = &chain[i];
         int tag = dwarf_tag(die);
         const char *name;
-        Dwarf_Attribute attr;
-        Dwarf_Word val;
 
         if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
             continue;
@@ -374,12 +401,7 @@ static bool sl_sym_dwarf(struct sl_sym_mod *m, Dwarf_Addr addr, const char *src,
             break;
         }
         sl_sym_push_named(out, name ? name : "??", file, line, m->path, offset, true);
-        file = NULL;
-        line = 0;
-        if (files && dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &val) == 0)
-            file = sl_sym_abs(cudie, dwarf_filesrc(files, val, NULL, NULL), buf, sizeof(buf));
-        if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &val) == 0)
-            line = (int)val;
+        file = sl_sym_call_site(cudie, files, die, buf, sizeof(buf), &line);
     }
     free(chain);
     if (!done && out->n > before) {

@@ -214,27 +214,6 @@ size_t sl_util_utf8_len(const unsigned char *s)
     return n;
 }
 
-char *sl_util_xutf8(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    char *out = sl_util_xmalloc(3 * strlen(s) + 1), *o = out;
-
-    while (*p) {
-        size_t n = sl_util_utf8_len(p);
-        if (n == 0) {
-            memcpy(o, "\xef\xbf\xbd", 3); /* U+FFFD */
-            o += 3;
-            p++;
-            continue;
-        }
-        memcpy(o, p, n);
-        o += n;
-        p += n;
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Appends c's escaped form (or c itself) at o; returns the new end. */
 static char *sl_util_escape_one(char *o, const unsigned char *p, size_t n)
 {
@@ -251,18 +230,42 @@ static char *sl_util_escape_one(char *o, const unsigned char *p, size_t n)
     return o;
 }
 
-char *sl_util_xescape(const char *s)
+/* U+FFFD for an invalid byte, else the character as it is. */
+static char *sl_util_utf8_one(char *o, const unsigned char *p, size_t n)
+{
+    if (n == 0) {
+        memcpy(o, "\xef\xbf\xbd", 3);
+        return o + 3;
+    }
+    memcpy(o, p, n);
+    return o + n;
+}
+
+/* s rewritten by one, a UTF-8 character (n its length) or an invalid byte
+ * (n 0) at a time, at most width bytes out for each byte in (malloc'd). */
+static char *sl_util_xmap(const char *s, size_t width,
+                          char *(*one)(char *o, const unsigned char *p, size_t n))
 {
     const unsigned char *p = (const unsigned char *)s;
-    char *out = sl_util_xmalloc(4 * strlen(s) + 1), *o = out;
+    char *out = sl_util_xmalloc(width * strlen(s) + 1), *o = out;
 
     while (*p) {
         size_t n = sl_util_utf8_len(p);
-        o = sl_util_escape_one(o, p, n);
+        o = one(o, p, n);
         p += n ? n : 1;
     }
     *o = '\0';
     return out;
+}
+
+char *sl_util_xutf8(const char *s)
+{
+    return sl_util_xmap(s, 3, sl_util_utf8_one);
+}
+
+char *sl_util_xescape(const char *s)
+{
+    return sl_util_xmap(s, 4, sl_util_escape_one);
 }
 
 void sl_util_fputs_safe(const char *s, FILE *out)

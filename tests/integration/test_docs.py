@@ -2,17 +2,22 @@
 each other and with the options the code parses.
 
 Nothing here lists options by hand: commands and options come from the
-tool's own --help output, SOCKLEAK_OPTIONS keys from the library's option
-table (preload/options.c), and man page entries from the pages rendered by
-groff. An option added to a help text without its man page entry (or the
-other way round) fails here."""
+tool's own --help output, SOCKLEAK_OPTIONS keys with their defaults, ranges
+and meanings from `sockleak help options` (the one table,
+include/sockleak_options.h, that the library parses with), and man page
+entries from the pages rendered by groff. An option added to a help text
+without its man page entry (or the other way round), or a default, range or
+meaning changed in the table but not in README.md or libsockleak(3), fails
+here, naming the stale document."""
+import os
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 
-from conftest import BUILD, REPO, TIMEOUT, TOOL
+from conftest import BUILD, LIB, REPO, TIMEOUT, TOOL
 
 MAN = BUILD / "man"
 # An option as help texts and man pages spell it: -o, --error-exitcode.
@@ -73,6 +78,12 @@ def man_terms(section):
     return re.findall(r"^ {7}(\S.*)\n {11}\S", section, re.M)
 
 
+def man_paragraphs(section):
+    """{tag: its paragraph, lines joined} of a section's tagged paragraphs."""
+    return {m.group(1): " ".join(m.group(2).split())
+            for m in re.finditer(r"^ {7}(\S.*)\n((?: {11}\S.*\n?)+)", section, re.M)}
+
+
 def man_options(page):
     opts = set()
     for term in man_terms(man_section(page, "OPTIONS")):
@@ -81,13 +92,31 @@ def man_options(page):
     return opts
 
 
+@dataclass
+class LibOption:
+    key: str
+    default: str     # as the docs write it: "empty" for an empty string
+    range: str       # "1 to 256", "at most 63 characters"
+    meaning: str
+
+
+def library_options():
+    """The SOCKLEAK_OPTIONS table as `sockleak help options` prints it:
+    '  key (default: D; R)' and the meaning below, indented 6."""
+    text = help_text("help", "options")
+    rows = re.findall(r"^  ([a-z_]+) \(default: (.*); (.*)\)\n((?: {6}\S.*\n?)+)", text, re.M)
+    opts = [LibOption(k, d, r, " ".join(m.split())) for k, d, r, m in rows]
+    assert len(opts) >= 4, f"could not read the table of `sockleak help options`:\n{text}"
+    return opts
+
+
 def library_keys():
-    """The SOCKLEAK_OPTIONS keys of the library's one option table."""
-    src = (REPO / "preload" / "options.c").read_text()
-    table = src.split("sl_opt_defs[] = {", 1)[1].split("\n};", 1)[0]
-    keys = re.findall(r"^\s*\{\s*\"([a-z_]+)\",", table, re.M)
-    assert len(keys) >= 4, f"could not read the option table of preload/options.c: {keys}"
-    return keys
+    return [o.key for o in library_options()]
+
+
+def untick(text):
+    """Text as a reader sees it: without Markdown's backticks."""
+    return text.replace("`", "")
 
 
 def commands():
@@ -176,18 +205,113 @@ def test_every_library_key_is_in_the_top_level_help(tool):
     assert not missing, f"SOCKLEAK_OPTIONS keys missing from `sockleak --help`: {missing}"
 
 
-def test_every_library_key_is_in_the_readme():
+def readme_table(header):
+    """{first cell, backticks dropped: the other cells} of README.md's table
+    whose header row is header."""
     readme = (REPO / "README.md").read_text()
-    missing = [k for k in library_keys() if f"| `{k}` |" not in readme]
-    assert not missing, f"SOCKLEAK_OPTIONS keys missing from README.md's table: {missing}"
+    assert header in readme, f"README.md has no table {header!r}"
+    rows = {}
+    for line in readme.split(header, 1)[1].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        rows[untick(cells[0])] = cells[1:]
+    return rows
 
 
-def test_library_keys_match_libsockleak_3():
-    terms = man_terms(man_section(man_page("libsockleak.3"), "SOCKLEAK_OPTIONS"))
-    in_man = {t.split("=", 1)[0] for t in terms if "=" in t}
-    keys = set(library_keys())
-    assert in_man == keys, (f"parsed by the library only: {sorted(keys - in_man)}; "
-                            f"in libsockleak(3) only: {sorted(in_man - keys)}")
+def test_help_options_is_the_help_topic_options(tool):
+    text = help_text("help", "options")
+    assert "SOCKLEAK_OPTIONS" in text and text.startswith("Usage: "), text[:200]
+    keys = library_keys()
+    assert len(keys) == len(set(keys)), keys
+
+
+def test_readme_options_table_matches_the_library(tool):
+    rows = readme_table("| key | default | range | meaning |")
+    stale = []
+    for o in library_options():
+        if o.key not in rows:
+            stale.append(f"{o.key}: no row")
+            continue
+        default, rng, meaning = (untick(c) for c in rows.pop(o.key))
+        if default != o.default:
+            stale.append(f"{o.key}: default {default!r}, the library's is {o.default!r}")
+        if rng != o.range:
+            stale.append(f"{o.key}: range {rng!r}, the library's is {o.range!r}")
+        if not meaning.startswith(untick(o.meaning)):
+            stale.append(f"{o.key}: meaning {meaning!r} does not start with the library's "
+                         f"{untick(o.meaning)!r}")
+    stale += [f"{k}: not a key of the library" for k in rows]
+    assert not stale, "README.md's SOCKLEAK_OPTIONS table is stale:\n" + "\n".join(stale)
+
+
+def test_libsockleak_3_matches_the_library(tool):
+    paras = {t.split("=", 1)[0]: p for t, p in man_paragraphs(
+        man_section(man_page("libsockleak.3"), "SOCKLEAK_OPTIONS")).items() if "=" in t}
+    stale = []
+    for o in library_options():
+        para = paras.pop(o.key, None)
+        if para is None:
+            stale.append(f"{o.key}: no entry")
+            continue
+        meaning = untick(o.meaning)
+        if not para.startswith(meaning[0].upper() + meaning[1:]):
+            stale.append(f"{o.key}: {para!r} does not start with the library's {meaning!r}")
+        if f"(default: {o.default}; {o.range})" not in para:
+            stale.append(f"{o.key}: {para!r} does not end with the library's "
+                         f"(default: {o.default}; {o.range})")
+    stale += [f"{k}: not a key of the library" for k in paras]
+    assert not stale, "libsockleak(3)'s SOCKLEAK_OPTIONS is stale:\n" + "\n".join(stale)
+
+
+# `sockleak run` options that set a library key: their defaults and ranges
+# in sockleak-run(1) and README.md's table of run's options.
+RUN_KEYS = {"--deadline": "deadline_ms", "--output": "output", "--frames": "frames",
+            "--verbosity": "verbosity"}
+
+
+def test_run_options_docs_match_the_library(tool):
+    opts = {o.key: o for o in library_options()}
+    paras = {t.split()[0]: p for t, p in
+             man_paragraphs(man_section(man_page("sockleak-run.1"), "OPTIONS")).items()}
+    rows = {k.split()[0]: v for k, v in readme_table("| option | default | meaning |").items()}
+    stale = []
+    for flag, key in RUN_KEYS.items():
+        o = opts[key]
+        if untick(rows[flag][0]) != o.default:
+            stale.append(f"README.md: {flag} default {rows[flag][0]!r}, "
+                         f"the library's {key} is {o.default!r}")
+        want = f"(default: {o.default}" + ("" if "characters" in o.range or key == "verbosity"
+                                           else f"; {o.range})")
+        if want not in paras[flag]:
+            stale.append(f"sockleak-run(1): {flag} {paras[flag]!r} lacks {want!r}")
+        if want.replace(" to ", "..") not in help_text("run", "--help").replace("\n", " "):
+            stale.append(f"sockleak run --help: {flag} lacks {want!r}")
+    assert not stale, "\n".join(stale)
+
+
+def run_with_options(lib, options):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LD_PRELOAD": str(lib),
+           "SOCKLEAK_OPTIONS": options}
+    p = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    return p.stderr
+
+
+def test_the_library_takes_the_ranges_of_the_help(tool, lib, tmp_path):
+    """Every number key at its minimum and maximum is taken without a word,
+    one past either end is refused with a warning naming the key."""
+    numbers = [o for o in library_options() if "characters" not in o.range]
+    assert {"deadline_ms", "frames", "verbosity"} <= {o.key for o in numbers}, numbers
+    ranges = {o.key: [int(x) for x in o.range.split(" to ")] for o in numbers}
+    base = f"output={tmp_path}:verbosity=1"
+    for end in (0, 1):
+        quiet = ":".join(f"{k}={r[end]}" for k, r in ranges.items() if k != "verbosity")
+        assert run_with_options(lib, f"{base}:{quiet}") == "", quiet
+    for key, (lo, hi) in ranges.items():
+        for bad in (lo - 1, hi + 1):
+            err = run_with_options(lib, f"{base}:{key}={bad}")
+            assert f"bad value '{bad}' for {key}" in err, (key, bad, err)
 
 
 # ------------------------------------------------------- docs/deploy.md recipes
