@@ -105,11 +105,14 @@ static bool sl_fast_int(struct sl_fast *s, int64_t *v)
     const char *q = s->p + neg, *start = q;
     int64_t x = 0;
 
-    while (q < s->end && *q >= '0' && *q <= '9' && q - start < 19)
+    while (q < s->end && *q >= '0' && *q <= '9') {
+        if (q - start == 18)
+            return false; /* a 19th digit: jansson may find it too big */
         x = x * 10 + (*q++ - '0');
-    if (q == start || q - start > 18 || (*start == '0' && q - start > 1))
+    }
+    if (q == start || (*start == '0' && q - start > 1))
         return false;
-    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9')))
+    if (q < s->end && (*q == '.' || *q == 'e' || *q == 'E'))
         return false;
     *v = neg ? -x : x;
     s->p = q;
