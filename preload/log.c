@@ -386,10 +386,9 @@ static void sl_log_header(void)
     sl_program_name(prog, sizeof prog);
     ssize_t en = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[en > 0 ? en : 0] = '\0';
-    sl_buf_fmt(&b,
-               "{" SL_JKEY(T) "\"" SL_REC_HEADER "\"," SL_JKEY(VERSION) "%d," SL_JKEY(PID) "%d,"
-               SL_JKEY(PPID) "%d," SL_JKEY(PROGRAM),
-               SL_LOG_VERSION, (int)getpid(), (int)getppid());
+    sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_HEADER "\"," SL_JKEY(VERSION) "%d,", SL_LOG_VERSION);
+    sl_buf_fmt(&b, SL_JKEY(PID) "%d," SL_JKEY(PPID) "%d," SL_JKEY(PROGRAM), (int)getpid(),
+               (int)getppid());
     sl_buf_jstr(&b, prog);
     SL_BUF_LIT(&b, "," SL_JKEY(EXE));
     sl_buf_jstr(&b, exe);
@@ -796,8 +795,8 @@ static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
         sl_buf_stack(b, &extra[i]);
     }
     if (f->has_queue)
-        sl_buf_fmt(b, "," SL_JKEY(IDLE_MS) "%lld," SL_JKEY(UNREAD_BYTES) "%lld", (long long)f->idle_ms,
-                   (long long)f->unread_bytes);
+        sl_buf_fmt(b, "," SL_JKEY(IDLE_MS) "%lld," SL_JKEY(UNREAD_BYTES) "%lld",
+                   (long long)f->idle_ms, (long long)f->unread_bytes);
     if (f->from_pid > 0)
         sl_buf_fmt(b, "," SL_JKEY(FROM_PID) "%d", f->from_pid);
     if (f->sockets > 1)
@@ -865,12 +864,11 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
     int cs = sl_log_lock();
     if (sl_log_created && sl_log_ready() == 0) {
         char line[160];
-        int n = snprintf(line, sizeof line,
-                         "{" SL_JKEY(T) "\"" SL_REC_CLOSED "\"," SL_JKEY(ID) "%u," SL_JKEY(FD)
-                         "%d," SL_JKEY(HELD_MS) "%lld}\n",
-                         id, fd, (long long)held_ms);
-        if (n > 0 && (size_t)n < sizeof line)
-            sl_log_put(line, (size_t)n);
+        struct sl_buf b = {.p = line, .cap = sizeof line};
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_CLOSED "\"," SL_JKEY(ID) "%u,", id);
+        sl_buf_fmt(&b, SL_JKEY(FD) "%d," SL_JKEY(HELD_MS) "%lld}\n", fd, (long long)held_ms);
+        if (!b.overflow)
+            sl_log_put(b.p, b.len);
     } else if (sl_log_created) {
         sl_log_count_lost(0);
     }
@@ -898,11 +896,11 @@ void sl_log_footer(void)
     if ((sl_log_created || eof > 0) && sl_log_ready() == 0 && sl_log_named() == 0) {
         char line[384];
         struct sl_buf b = {.p = line, .cap = sizeof line};
-        sl_buf_fmt(&b,
-                   "{" SL_JKEY(T) "\"" SL_REC_FOOTER "\"," SL_JKEY(SOCKETS) "%llu," SL_JKEY(EOF_SEEN)
-                   "%llu," SL_JKEY(FINDINGS) "%llu," SL_JKEY(END_UNIX_MS) "%lld",
-                   (unsigned long long)atomic_load(&sl_count_sockets), (unsigned long long)eof,
-                   (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_FOOTER "\"," SL_JKEY(SOCKETS) "%llu,",
+                   (unsigned long long)atomic_load(&sl_count_sockets));
+        sl_buf_fmt(
+            &b, SL_JKEY(EOF_SEEN) "%llu," SL_JKEY(FINDINGS) "%llu," SL_JKEY(END_UNIX_MS) "%lld",
+            (unsigned long long)eof, (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
         sl_log_footer_lost(&b);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow)

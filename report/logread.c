@@ -402,8 +402,9 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     f->local = sl_logread_dup(sl_logread_str(o, SL_KEY(LOCAL)));
     f->peer = sl_logread_dup(sl_logread_str(o, SL_KEY(PEER)));
     f->inode = (uint64_t)sl_logread_int(o, SL_KEY(INODE), 0);
-    f->tcp_state =
-        sl_logread_str(o, SL_KEY(TCP_STATE)) ? sl_logread_dup(sl_logread_str(o, SL_KEY(TCP_STATE))) : NULL;
+    f->tcp_state = sl_logread_str(o, SL_KEY(TCP_STATE))
+                       ? sl_logread_dup(sl_logread_str(o, SL_KEY(TCP_STATE)))
+                       : NULL;
     f->eof_unix_ms = sl_logread_int(o, SL_KEY(EOF_UNIX_MS), 0);
     f->held_ms = sl_logread_count(o, SL_KEY(HELD_MS), 0);
     sl_logread_stack(c, o, SL_KEY(EOF_STACK), &f->eof_stack);
@@ -621,8 +622,8 @@ static void sl_logread_hold(struct sl_logread_set *set, struct sl_logread_cursor
     k->pend[k->plen] = '\0';
 }
 
-void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k,
-                           const char *buf, size_t n)
+void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                           size_t n)
 {
     sl_logread_start(set, k);
     k->offset += (off_t)n;

@@ -205,8 +205,8 @@ void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, ch
  * of a line not yet ended wait in k for the next call (the writer may be in
  * the middle of it). A line is never held past set->max_line: it is
  * counted as too long at once and the rest of it dropped. */
-void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k,
-                           const char *buf, size_t n);
+void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                           size_t n);
 
 /* The end of a log read whole: a last line without its '\n' is read if it
  * parses, else warned about as truncated. */

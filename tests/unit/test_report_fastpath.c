@@ -226,17 +226,19 @@ static void test_scanner_declines_the_unusual(void **state)
     n += (size_t)snprintf(many + n, sizeof(many) - n, "]}");
     assert_false(sl_logread_fast_scan(many, n, &f));
     /* What the writer writes, optional keys and all, is taken. */
-    const char *line = FINDING_HEAD "\"fd\":7,\"family\":\"inet\",\"local\":\"\",\"peer\":\"\","
-                                    "\"inode\":9,\"tcp_state\":null,\"eof_unix_ms\":0,\"held_ms\":-5,"
-                                    "\"eof_stack\":[],\"open_stack\":[[-2,3],[-1,0],[0,18]],"
-                                    "\"listen_stack\":[[1,2]],\"sockets\":3,\"backlog\":4,"
-                                    "\"queued\":5,\"at_exit\":true}";
+    const char *line =
+        FINDING_HEAD "\"fd\":7,\"family\":\"inet\",\"local\":\"\",\"peer\":\"\","
+                     "\"inode\":9,\"tcp_state\":null,\"eof_unix_ms\":0,\"held_ms\":-5,"
+                     "\"eof_stack\":[],\"open_stack\":[[-2,3],[-1,0],[0,18]],"
+                     "\"listen_stack\":[[1,2]],\"sockets\":3,\"backlog\":4,"
+                     "\"queued\":5,\"at_exit\":true}";
     assert_true(sl_logread_fast_scan(line, strlen(line), &f));
     assert_int_equal(f.held_ms, 0);
     assert_null(f.tcp_state);
     assert_int_equal(f.open_stack.n, 3);
     assert_int_equal(f.open_stack.frames[0].module, -2);
-    assert_int_equal(f.has, SL_LOGREAD_HAS_SOCKETS | SL_LOGREAD_HAS_BACKLOG | SL_LOGREAD_HAS_QUEUED);
+    assert_int_equal(f.has,
+                     SL_LOGREAD_HAS_SOCKETS | SL_LOGREAD_HAS_BACKLOG | SL_LOGREAD_HAS_QUEUED);
     assert_true(f.at_exit);
     sl_logread_fast_free(&f);
 #undef FINDING_HEAD

@@ -200,7 +200,7 @@ static void test_tail_pieces_equal_whole(void **state)
             struct sl_logread_cursor t = {0};
 
             sl_logread_init(&set, NULL);
-                    write_file("pieces.jsonl", "w", "");
+            write_file("pieces.jsonl", "w", "");
             for (size_t off = 0; off < len; off += steps[si]) {
                 FILE *fp = fopen(path("pieces.jsonl"), "a");
                 fwrite(text + off, 1, off + steps[si] < len ? steps[si] : len - off, fp);
