@@ -554,9 +554,9 @@ static bool sl_logread_fast_finding(struct sl_logread_ctx *c, const char *buf, s
     return true;
 }
 
-/* One line of the log, len bytes at buf (NUL-terminated). complete: it
+/* One line of the log, len bytes at buf (not NUL-terminated). complete: it
  * ended with '\n' (else it is the last of a file read to its end). */
-static void sl_logread_line(struct sl_logread_ctx *c, char *buf, size_t len, bool complete)
+static void sl_logread_line(struct sl_logread_ctx *c, const char *buf, size_t len, bool complete)
 {
     json_error_t err;
     json_t *o;
@@ -587,7 +587,7 @@ static void sl_logread_start(struct sl_logread_set *set, struct sl_logread_curso
     set->n_files++;
 }
 
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf, size_t len,
                      bool too_long)
 {
     struct sl_logread_ctx c = {.set = set, .k = k};
@@ -631,11 +631,15 @@ void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor 
         const char *nl = memchr(buf, '\n', n);
         size_t take = nl ? (size_t)(nl - buf) : n;
 
-        sl_logread_hold(set, k, buf, take);
-        if (!nl)
-            return;
-        if (!k->discarding)
-            sl_logread_feed(set, k, k->pend ? k->pend : "", k->plen, false);
+        if (nl && k->plen == 0 && !k->discarding && take <= set->max_line) {
+            sl_logread_feed(set, k, buf, take, false); /* whole in buf: read in place */
+        } else {
+            sl_logread_hold(set, k, buf, take);
+            if (!nl)
+                return;
+            if (!k->discarding)
+                sl_logread_feed(set, k, k->pend ? k->pend : "", k->plen, false);
+        }
         k->discarding = false;
         k->plen = 0;
         buf = nl + 1;

@@ -195,11 +195,11 @@ struct sl_logread_cursor {
     bool discarding; /* inside a line past max_line: dropped up to its '\n' */
 };
 
-/* Adds one whole line of a log (without its '\n', NUL-terminated at
- * buf[len]) as sl_logread_stream would; too_long: the line was longer than
+/* Adds one whole line of a log (len bytes at buf, without its '\n') as
+ * sl_logread_stream would; too_long: the line was longer than
  * set->max_line and is only counted. */
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
-                     bool too_long);
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                     size_t len, bool too_long);
 
 /* Adds the next n bytes of a log: every line they end is read; the bytes
  * of a line not yet ended wait in k for the next call (the writer may be in
