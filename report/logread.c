@@ -587,8 +587,8 @@ static void sl_logread_start(struct sl_logread_set *set, struct sl_logread_curso
     set->n_files++;
 }
 
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf, size_t len,
-                     bool too_long)
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                     size_t len, bool too_long)
 {
     struct sl_logread_ctx c = {.set = set, .k = k};
 
