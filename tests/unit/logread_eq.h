@@ -29,13 +29,13 @@ static inline const char *sl_eq_finding(const struct sl_logread_finding *a,
 {
 #define SL_EQ_NUM(x)                                                                               \
     if (a->x != b->x)                                                                              \
-        return "finding " #x;
+        return #x;
 #define SL_EQ_STR(x)                                                                               \
     if (!sl_eq_str(a->x, b->x))                                                                    \
-        return "finding " #x;
+        return #x;
 #define SL_EQ_STACK(x)                                                                             \
     if (!sl_eq_stack(&a->x, &b->x))                                                                \
-        return "finding " #x;
+        return #x;
     SL_EQ_NUM(id)
     SL_EQ_STR(kind) SL_EQ_NUM(fd) SL_EQ_STR(family) SL_EQ_STR(local) SL_EQ_STR(peer)
         SL_EQ_NUM(inode) SL_EQ_STR(tcp_state) SL_EQ_NUM(eof_unix_ms) SL_EQ_NUM(held_ms)
