@@ -16,7 +16,7 @@ B       := build
 
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -DSOCKLEAK_VERSION=\"$(VERSION)\"
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iformat -DSOCKLEAK_VERSION=\"$(VERSION)\"
 
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
@@ -151,7 +151,7 @@ check-deps:
 	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then echo "missing Debian packages:$$missing (run: make deps)"; exit 1; fi
 
-$(B)/preload/%.o: preload/%.c $(wildcard preload/*.h include/*.h) | $(B)/preload
+$(B)/preload/%.o: preload/%.c $(wildcard preload/*.h include/*.h format/*.h) | $(B)/preload
 	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
 $(B)/preload/%.o: preload/%.S | $(B)/preload
 	$(CC) -fPIC -c $< -o $@
@@ -165,7 +165,7 @@ $(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
 $(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/report/%.o: report/%.c $(wildcard report/*.h include/*.h) | $(B)/report
+$(B)/report/%.o: report/%.c $(wildcard report/*.h include/*.h format/*.h) | $(B)/report
 	$(CC) $(REPORT_CFLAGS) -DSL_LIBDIR=\"$(LIBDIR)\" -c $< -o $@
 $(TOOL): $(REPORT_OBJ)
 	$(CC) -o $@ $^ $(REPORT_LDLIBS)
@@ -264,7 +264,7 @@ FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 # Extra libFuzzer flags, e.g. FUZZ_OPTS=-jobs=2.
 FUZZ_OPTS    ?=
 fuzz-build: $(FUZZ_BIN)
-$(FUZZ_BIN): tests/fuzz/fuzz_logread.c $(REPORT_SRC) $(wildcard report/*.h include/*.h)
+$(FUZZ_BIN): tests/fuzz/fuzz_logread.c $(REPORT_SRC) $(wildcard report/*.h include/*.h format/*.h)
 	$(MAKE) B=$(FUZZ_B) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
 	  $(FUZZ_B)/libsl_report.a
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ireport $< -o $@ \
@@ -336,7 +336,7 @@ uninstall-man:
 	for p in $(notdir $(MAN_PAGES)); do rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$$p; done
 
 format:
-	clang-format -i preload/*.[ch] report/*.[ch] include/*.h tests/unit/*.c
+	clang-format -i preload/*.[ch] report/*.[ch] include/*.h format/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(B) sockleak-out

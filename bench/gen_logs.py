@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write synthetic raw logs (include/sockleak_log.h, version 1) for timing
+"""Write synthetic raw logs (format/sockleak_log.h, version 1) for timing
 `sockleak report`: FINDINGS findings spread over processes of PER_PROCESS
 findings each, one file per process, every stack pointing into a real binary
 (and libc) so that symbolization does real work.

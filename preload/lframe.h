@@ -6,7 +6,7 @@
  * values are non-canonical x86-64 addresses, so no real pc is ever one. The
  * depot stores and de-duplicates such stacks like any other; the log writer
  * writes a "frame" record per id before the first stack naming it, and the
- * frame as [-2, id] (include/sockleak_log.h). */
+ * frame as [-2, id] (format/sockleak_log.h). */
 #ifndef SL_LFRAME_H
 #define SL_LFRAME_H
 

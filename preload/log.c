@@ -1,4 +1,4 @@
-/* The raw log writer (format: include/sockleak_log.h). No stdio, no malloc:
+/* The raw log writer (format: format/sockleak_log.h). No stdio, no malloc:
  * every record is formatted into one buffer and appended with one write(2).
  * The log lock serialises writers (reaper thread, close hooks, exit). */
 #include <errno.h>
@@ -106,6 +106,9 @@ static void sl_buf_put(struct sl_buf *b, const char *s, size_t n)
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }
+
+/* A string literal (a key of format/sockleak_log.h) appended. */
+#define SL_BUF_LIT(b, lit) sl_buf_put((b), (lit), sizeof(lit) - 1)
 
 static void sl_buf_fmt(struct sl_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -383,13 +386,13 @@ static void sl_log_header(void)
     sl_program_name(prog, sizeof prog);
     ssize_t en = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[en > 0 ? en : 0] = '\0';
-    sl_buf_fmt(&b,
-               "{\"t\":\"" SL_REC_HEADER "\",\"version\":%d,\"pid\":%d,\"ppid\":%d,\"program\":",
-               SL_LOG_VERSION, (int)getpid(), (int)getppid());
+    sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_HEADER "\"," SL_JKEY(VERSION) "%d,", SL_LOG_VERSION);
+    sl_buf_fmt(&b, SL_JKEY(PID) "%d," SL_JKEY(PPID) "%d," SL_JKEY(PROGRAM), (int)getpid(),
+               (int)getppid());
     sl_buf_jstr(&b, prog);
-    sl_buf_put(&b, ",\"exe\":", 7);
+    SL_BUF_LIT(&b, "," SL_JKEY(EXE));
     sl_buf_jstr(&b, exe);
-    sl_buf_put(&b, ",\"argv\":[", 9);
+    SL_BUF_LIT(&b, "," SL_JKEY(ARGV) "[");
     ssize_t n = (ssize_t)sl_log_args_len;
     if (n > 0)
         memcpy(sl_log_scratch, sl_log_args, (size_t)n);
@@ -403,13 +406,15 @@ static void sl_log_header(void)
         sl_buf_json(&b, sl_log_scratch + i, len);
         i += (ssize_t)len + 1;
     }
-    sl_buf_fmt(&b, "],\"start_unix_ms\":%lld,\"run_id\":", (long long)sl_start_unix_ms());
+    sl_buf_fmt(&b, "]," SL_JKEY(START_UNIX_MS) "%lld," SL_JKEY(RUN_ID),
+               (long long)sl_start_unix_ms());
     sl_buf_jstr(&b, sl_opt.run_id);
     if (sl_opt.suppressions[0]) {
-        sl_buf_fmt(&b, ",\"suppressions\":");
+        SL_BUF_LIT(&b, "," SL_JKEY(SUPPRESSIONS));
         sl_buf_jstr(&b, sl_opt.suppressions);
     }
-    sl_buf_fmt(&b, ",\"deadline_ms\":%ld,\"frames\":%d}\n", sl_opt.deadline_ms, sl_opt.frames);
+    sl_buf_fmt(&b, "," SL_JKEY(DEADLINE_MS) "%ld," SL_JKEY(FRAMES) "%d}\n", sl_opt.deadline_ms,
+               sl_opt.frames);
     if (!b.overflow)
         sl_log_put(b.p, b.len);
 }
@@ -692,11 +697,11 @@ void sl_log_reserve(void)
 static void sl_log_module(struct sl_module *m)
 {
     struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
-    sl_buf_fmt(&b, "{\"t\":\"" SL_REC_MODULE "\",\"id\":%u,\"path\":", m->id);
+    sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_MODULE "\"," SL_JKEY(ID) "%u," SL_JKEY(PATH), m->id);
     sl_buf_jstr(&b, m->path);
-    sl_buf_put(&b, ",\"build_id\":", 12);
+    SL_BUF_LIT(&b, "," SL_JKEY(BUILD_ID));
     sl_buf_jstr(&b, m->build_id);
-    sl_buf_fmt(&b, ",\"base\":%llu}\n", (unsigned long long)m->base);
+    sl_buf_fmt(&b, "," SL_JKEY(BASE) "%llu}\n", (unsigned long long)m->base);
     if (!b.overflow && sl_log_put(b.p, b.len) == 0)
         m->logged = 1;
 }
@@ -731,13 +736,13 @@ static void sl_frames_of(uint32_t id, struct sl_frames *f)
 static void sl_log_lframe(struct sl_lframe *lf)
 {
     struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
-    sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FRAME "\",\"id\":%u,\"lang\":", lf->id);
+    sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_FRAME "\"," SL_JKEY(ID) "%u," SL_JKEY(LANG), lf->id);
     sl_buf_jstr(&b, sl_lframe_lang_name(lf->lang));
-    sl_buf_put(&b, ",\"function\":", 12);
+    SL_BUF_LIT(&b, "," SL_JKEY(FUNCTION));
     sl_buf_jstr(&b, lf->function);
-    sl_buf_put(&b, ",\"file\":", 8);
+    SL_BUF_LIT(&b, "," SL_JKEY(FILE));
     sl_buf_jstr(&b, lf->file);
-    sl_buf_fmt(&b, ",\"line\":%d}\n", lf->line);
+    sl_buf_fmt(&b, "," SL_JKEY(LINE) "%d}\n", lf->line);
     if (!b.overflow && sl_log_put(b.p, b.len) == 0)
         lf->logged = 1;
 }
@@ -780,26 +785,27 @@ static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
 static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
                                  const struct sl_frames extra[3])
 {
-    static const char *const keys[3] = {"last_read_stack", "fork_stack", "listen_stack"};
+    static const char *const keys[3] = {"," SL_JKEY(LAST_READ_STACK), "," SL_JKEY(FORK_STACK),
+                                        "," SL_JKEY(LISTEN_STACK)};
     const uint32_t ids[3] = {f->last_read_stack, f->fork_stack, f->listen_stack};
     for (int i = 0; i < 3; i++) {
         if (!ids[i])
             continue;
-        sl_buf_fmt(b, ",\"%s\":", keys[i]);
+        sl_buf_put(b, keys[i], strlen(keys[i]));
         sl_buf_stack(b, &extra[i]);
     }
     if (f->has_queue)
-        sl_buf_fmt(b, ",\"idle_ms\":%lld,\"unread_bytes\":%lld", (long long)f->idle_ms,
-                   (long long)f->unread_bytes);
+        sl_buf_fmt(b, "," SL_JKEY(IDLE_MS) "%lld," SL_JKEY(UNREAD_BYTES) "%lld",
+                   (long long)f->idle_ms, (long long)f->unread_bytes);
     if (f->from_pid > 0)
-        sl_buf_fmt(b, ",\"from_pid\":%d", f->from_pid);
+        sl_buf_fmt(b, "," SL_JKEY(FROM_PID) "%d", f->from_pid);
     if (f->sockets > 1)
-        sl_buf_fmt(b, ",\"sockets\":%lld", (long long)f->sockets);
+        sl_buf_fmt(b, "," SL_JKEY(SOCKETS) "%lld", (long long)f->sockets);
     if (f->has_backlog)
-        sl_buf_fmt(b, ",\"backlog\":%lld,\"queued\":%lld", (long long)f->backlog,
+        sl_buf_fmt(b, "," SL_JKEY(BACKLOG) "%lld," SL_JKEY(QUEUED) "%lld", (long long)f->backlog,
                    (long long)f->queued);
     if (f->at_exit)
-        sl_buf_put(b, ",\"at_exit\":true", 15);
+        SL_BUF_LIT(b, "," SL_JKEY(AT_EXIT) "true");
 }
 
 int sl_log_finding(struct sl_finding *f)
@@ -821,23 +827,24 @@ int sl_log_finding(struct sl_finding *f)
             sl_log_stack_modules(&extra[i]);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
-        sl_buf_fmt(&b, "{\"t\":\"" SL_REC_FINDING "\",\"id\":%u,\"kind\":", f->id);
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_FINDING "\"," SL_JKEY(ID) "%u," SL_JKEY(KIND),
+                   f->id);
         sl_buf_jstr(&b, f->kind);
-        sl_buf_fmt(&b, ",\"fd\":%d,\"family\":", f->fd);
+        sl_buf_fmt(&b, "," SL_JKEY(FD) "%d," SL_JKEY(FAMILY), f->fd);
         sl_buf_jstr(&b, f->family ? f->family : "other");
-        sl_buf_put(&b, ",\"local\":", 9);
+        SL_BUF_LIT(&b, "," SL_JKEY(LOCAL));
         sl_buf_json(&b, f->local, strnlen(f->local, sizeof f->local));
-        sl_buf_put(&b, ",\"peer\":", 8);
+        SL_BUF_LIT(&b, "," SL_JKEY(PEER));
         sl_buf_json(&b, f->peer, strnlen(f->peer, sizeof f->peer));
-        sl_buf_fmt(&b, ",\"inode\":%llu,\"tcp_state\":", (unsigned long long)f->inode);
+        sl_buf_fmt(&b, "," SL_JKEY(INODE) "%llu," SL_JKEY(TCP_STATE), (unsigned long long)f->inode);
         if (f->tcp_state)
             sl_buf_jstr(&b, f->tcp_state);
         else
             sl_buf_put(&b, "null", 4);
-        sl_buf_fmt(&b, ",\"eof_unix_ms\":%lld,\"held_ms\":%lld,\"eof_stack\":",
+        sl_buf_fmt(&b, "," SL_JKEY(EOF_UNIX_MS) "%lld," SL_JKEY(HELD_MS) "%lld," SL_JKEY(EOF_STACK),
                    (long long)f->eof_unix_ms, (long long)f->held_ms);
         sl_buf_stack(&b, &eof);
-        sl_buf_put(&b, ",\"open_stack\":", 14);
+        SL_BUF_LIT(&b, "," SL_JKEY(OPEN_STACK));
         sl_buf_stack(&b, &open);
         sl_buf_finding_extra(&b, f, extra);
         sl_buf_put(&b, "}\n", 2);
@@ -857,11 +864,11 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
     int cs = sl_log_lock();
     if (sl_log_created && sl_log_ready() == 0) {
         char line[160];
-        int n = snprintf(line, sizeof line,
-                         "{\"t\":\"" SL_REC_CLOSED "\",\"id\":%u,\"fd\":%d,\"held_ms\":%lld}\n", id,
-                         fd, (long long)held_ms);
-        if (n > 0 && (size_t)n < sizeof line)
-            sl_log_put(line, (size_t)n);
+        struct sl_buf b = {.p = line, .cap = sizeof line};
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_CLOSED "\"," SL_JKEY(ID) "%u,", id);
+        sl_buf_fmt(&b, SL_JKEY(FD) "%d," SL_JKEY(HELD_MS) "%lld}\n", fd, (long long)held_ms);
+        if (!b.overflow)
+            sl_log_put(b.p, b.len);
     } else if (sl_log_created) {
         sl_log_count_lost(0);
     }
@@ -874,7 +881,7 @@ static void sl_log_footer_lost(struct sl_buf *b)
     if (!sl_log_lost)
         return;
     const char *name = sl_log_lost_errno ? strerrorname_np(sl_log_lost_errno) : NULL;
-    sl_buf_fmt(b, ",\"lost\":%llu,\"lost_errno\":%d,\"lost_error\":",
+    sl_buf_fmt(b, "," SL_JKEY(LOST) "%llu," SL_JKEY(LOST_ERRNO) "%d," SL_JKEY(LOST_ERROR),
                (unsigned long long)sl_log_lost, sl_log_lost_errno);
     sl_buf_jstr(b, name ? name : "unknown");
 }
@@ -889,11 +896,11 @@ void sl_log_footer(void)
     if ((sl_log_created || eof > 0) && sl_log_ready() == 0 && sl_log_named() == 0) {
         char line[384];
         struct sl_buf b = {.p = line, .cap = sizeof line};
-        sl_buf_fmt(&b,
-                   "{\"t\":\"" SL_REC_FOOTER "\",\"sockets\":%llu,\"eof_seen\":%llu,"
-                   "\"findings\":%llu,\"end_unix_ms\":%lld",
-                   (unsigned long long)atomic_load(&sl_count_sockets), (unsigned long long)eof,
-                   (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_FOOTER "\"," SL_JKEY(SOCKETS) "%llu,",
+                   (unsigned long long)atomic_load(&sl_count_sockets));
+        sl_buf_fmt(
+            &b, SL_JKEY(EOF_SEEN) "%llu," SL_JKEY(FINDINGS) "%llu," SL_JKEY(END_UNIX_MS) "%lld",
+            (unsigned long long)eof, (unsigned long long)sl_log_findings, (long long)sl_wall_ms());
         sl_log_footer_lost(&b);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow)

@@ -1,4 +1,4 @@
-/* The per-process raw log (format: include/sockleak_log.h). Created on the
+/* The per-process raw log (format: format/sockleak_log.h). Created on the
  * program's thread at its first end-of-stream (sl_log_reserve), or before a
  * root process changes identity; written with one real write(2) per record
  * on a high, O_APPEND|O_CLOEXEC fd, re-checked by inode before each write.
@@ -22,7 +22,7 @@ struct sl_finding {
     int64_t eof_unix_ms;
     int64_t held_ms;
     uint32_t eof_stack, open_stack; /* depot ids, 0 none */
-    /* The kernel-swept kinds (include/sockleak_log.h); 0 when absent. */
+    /* The kernel-swept kinds (format/sockleak_log.h); 0 when absent. */
     uint32_t last_read_stack, fork_stack, listen_stack;
     int has_queue;                 /* idle_ms and unread_bytes are known */
     int64_t idle_ms, unread_bytes;

@@ -35,15 +35,12 @@ struct sl_follow_key {
 /* One log followed: how far it was read, and its size at the last look. It
  * is opened only to read what was appended (no fd is held: a fleet's
  * thousands of logs must not exhaust the fd limit). Only complete lines are
- * fed; the bytes of a line still being written wait in pend. */
+ * read; the bytes of a line still being written wait in the cursor. */
 struct sl_follow_file {
     struct sl_follow_key key;
     char *path;
     off_t size;
     off_t off;
-    char *pend;
-    size_t plen;
-    bool discarding; /* inside a line past max_line: dropped up to its '\n' */
     bool said_shrunk, said_unreadable;
     bool in_dir; /* found in a directory, not named on the command line */
     struct sl_logread_cursor cur;
@@ -130,12 +127,6 @@ static void sl_follow_add_file(struct sl_follow *F, const char *path, const stru
     F->files[F->n_files++] = f;
 }
 
-static bool sl_follow_is_log(const char *name)
-{
-    size_t len = strlen(name), suffix = strlen(SL_LOG_SUFFIX);
-    return len > suffix && strcmp(name + len - suffix, SL_LOG_SUFFIX) == 0;
-}
-
 /* Every *.jsonl under dir; links are not followed, run's marker directories
  * (.RUN_ID.loaded) are skipped. */
 static void sl_follow_scan_dir(struct sl_follow *F, const char *dir, int depth)
@@ -146,16 +137,15 @@ static void sl_follow_scan_dir(struct sl_follow *F, const char *dir, int depth)
     while (d && (de = readdir(d))) {
         char *full;
         struct stat st;
-        size_t len = strlen(de->d_name);
 
-        if (de->d_name[0] == '.' &&
-            (len <= 2 || (len > 7 && strcmp(de->d_name + len - 7, ".loaded") == 0)))
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            sl_logread_is_marker_dir(de->d_name))
             continue;
         full = sl_util_xjoin(dir, "/", de->d_name);
         if (lstat(full, &st) == 0) {
             if (S_ISDIR(st.st_mode) && depth < SL_FOLLOW_MAX_DEPTH)
                 sl_follow_scan_dir(F, full, depth + 1);
-            else if (S_ISREG(st.st_mode) && sl_follow_is_log(de->d_name))
+            else if (S_ISREG(st.st_mode) && sl_logread_is_log(de->d_name))
                 sl_follow_add_file(F, full, &st, true);
         }
         free(full);
@@ -177,47 +167,13 @@ static void sl_follow_scan(struct sl_follow *F, char **paths, int n)
     }
 }
 
-/* One complete line of file f (len bytes at line, NUL-terminated). */
-static void sl_follow_line(struct sl_follow *F, struct sl_follow_file *f, char *line, size_t len,
-                           bool too_long)
-{
-    sl_logread_feed(&F->set, &f->cur, line, len, too_long);
-    sl_follow_grow_procs(F, true);
-}
-
-/* Splits n new bytes of f into lines: whole ones are fed, the rest waits. A
- * line longer than the reader's limit is never held: it is dropped up to
- * its '\n' and counted as too long. */
+/* n new bytes of f: the lines they end are read, the rest waits in the
+ * cursor (report/logread.h). */
 static void sl_follow_bytes(struct sl_follow *F, struct sl_follow_file *f, const char *buf,
                             size_t n)
 {
-    size_t max = F->set.max_line;
-
-    while (n > 0) {
-        const char *nl = memchr(buf, '\n', n);
-        size_t take = nl ? (size_t)(nl - buf) : n;
-
-        if (!f->discarding && f->plen + take > max) {
-            f->discarding = true;
-            f->plen = 0;
-        }
-        if (!f->discarding) {
-            f->pend = sl_util_xrealloc(f->pend, f->plen + take + 1);
-            memcpy(f->pend + f->plen, buf, take);
-            f->plen += take;
-            f->pend[f->plen] = '\0';
-        }
-        if (!nl)
-            return;
-        if (f->discarding)
-            sl_follow_line(F, f, "", 0, true);
-        else
-            sl_follow_line(F, f, f->pend, f->plen, false);
-        f->discarding = false;
-        f->plen = 0;
-        buf = nl + 1;
-        n -= take + 1;
-    }
+    sl_logread_feed_bytes(&F->set, &f->cur, buf, n);
+    sl_follow_grow_procs(F, true);
 }
 
 /* Opens f again to read what was appended: only a regular file, and only
@@ -592,7 +548,7 @@ static void sl_follow_free(struct sl_follow *F)
     for (size_t i = 0; i < F->n_files; i++) {
         HASH_DEL(F->by_key, F->files[i]);
         free(F->files[i]->path);
-        free(F->files[i]->pend);
+        sl_logread_cursor_free(&F->files[i]->cur);
         free(F->files[i]);
     }
     free(F->files);

@@ -34,6 +34,24 @@ struct sl_group_keyctx {
     bool lang;         /* the finding has language frames */
 };
 
+/* "@<offset in hex>;" into num: what snprintf would write, at a fraction
+ * of its cost (every frame of every finding is keyed). */
+static void sl_group_offset(char *num, uint64_t off)
+{
+    char digits[16];
+    int n = 0;
+
+    do {
+        digits[n++] = "0123456789abcdef"[off & 15];
+        off >>= 4;
+    } while (off);
+    *num++ = '@';
+    while (n)
+        *num++ = digits[--n];
+    *num++ = ';';
+    *num = '\0';
+}
+
 static void sl_group_frame_key(struct sl_group_buf *b, const struct sl_logread_process *p,
                                const struct sl_logread_frame *f)
 {
@@ -69,7 +87,7 @@ static void sl_group_frame_key(struct sl_group_buf *b, const struct sl_logread_p
     } else {
         sl_group_append(b, *m->build_id ? m->build_id : m->path);
     }
-    snprintf(num, sizeof(num), "@%" PRIx64 ";", f->offset);
+    sl_group_offset(num, f->offset);
     sl_group_append(b, num);
 }
 

@@ -1,4 +1,5 @@
 #include "logread.h"
+#include "logread_fast.h"
 #include "util.h"
 
 #include "sockleak_log.h"
@@ -19,15 +20,15 @@
  * garbage must not bury the report. */
 #define SL_LOGREAD_MAX_WARNINGS_PER_FILE 10
 
+/* Where warnings go: stderr, or the buffer of a file read on a worker. */
+#define SL_LOGREAD_ERR(set) ((set)->err ? (set)->err : stderr)
+/* Bytes read at a time from a file read whole. */
+#define SL_LOGREAD_CHUNK (256u << 10)
+
+/* What the record functions work on: the set and the cursor of the file. */
 struct sl_logread_ctx {
     struct sl_logread_set *set;
-    const char *path;
-    size_t line;
-    size_t warnings;
-    long cur;     /* index of the process records attach to, -1 for none */
-    bool skip;    /* the current process is filtered out */
-    bool trusted; /* owned by the reader or root: header suppressions kept */
-    bool said_untrusted;
+    struct sl_logread_cursor *k;
 };
 
 __attribute__((format(printf, 2, 3))) static void sl_logread_warn(struct sl_logread_ctx *c,
@@ -37,18 +38,18 @@ __attribute__((format(printf, 2, 3))) static void sl_logread_warn(struct sl_logr
     char *msg = NULL;
 
     c->set->n_warnings++;
-    if (++c->warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
+    if (++c->k->warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE)
         return;
     va_start(ap, fmt);
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
     /* Names and messages quote the log: never raw onto a terminal. */
-    fputs("sockleak: warning: ", stderr);
-    sl_util_fputs_safe(c->path, stderr);
-    fprintf(stderr, ":%zu: ", c->line);
-    sl_util_fputs_safe(msg ? msg : "(out of memory)", stderr);
-    fputc('\n', stderr);
+    fputs("sockleak: warning: ", SL_LOGREAD_ERR(c->set));
+    sl_util_fputs_safe(c->k->name, SL_LOGREAD_ERR(c->set));
+    fprintf(SL_LOGREAD_ERR(c->set), ":%zu: ", c->k->line);
+    sl_util_fputs_safe(msg ? msg : "(out of memory)", SL_LOGREAD_ERR(c->set));
+    fputc('\n', SL_LOGREAD_ERR(c->set));
     free(msg);
 }
 
@@ -120,11 +121,11 @@ static char *sl_logread_header_supp(struct sl_logread_ctx *c, const char *supp)
 {
     if (!supp || !*supp)
         return NULL;
-    if (!c->trusted) {
-        if (!c->said_untrusted)
+    if (!c->k->trusted) {
+        if (!c->k->said_untrusted)
             sl_logread_warn(c, "the log is owned by another user: the suppressions file its "
                                "header names is not used");
-        c->said_untrusted = true;
+        c->k->said_untrusted = true;
         return NULL;
     }
     if (supp[0] != '/') {
@@ -138,7 +139,7 @@ static char *sl_logread_header_supp(struct sl_logread_ctx *c, const char *supp)
  * SL_LOGREAD_MAX_ARG bytes each; anything not a string is left out. */
 static void sl_logread_argv(struct sl_logread_process *p, json_t *o)
 {
-    json_t *arr = json_object_get(o, "argv");
+    json_t *arr = json_object_get(o, SL_KEY(ARGV));
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
 
     if (n > SL_LOGREAD_MAX_ARGS)
@@ -163,37 +164,37 @@ static void sl_logread_header(struct sl_logread_ctx *c, json_t *o)
 {
     struct sl_logread_set *set = c->set;
     struct sl_logread_process *p;
-    const char *run_id = sl_logread_str(o, "run_id");
-    int64_t version = sl_logread_int(o, "version", -1);
+    const char *run_id = sl_logread_str(o, SL_KEY(RUN_ID));
+    int64_t version = sl_logread_int(o, SL_KEY(VERSION), -1);
 
     if (version != SL_LOG_VERSION)
         sl_logread_warn(c, "log version %lld, this tool reads version %d; reading it anyway",
                         (long long)version, SL_LOG_VERSION);
     if (set->run_id && strcmp(set->run_id, run_id ? run_id : "") != 0) {
-        c->skip = true;
-        c->cur = -1;
+        c->k->skip = true;
+        c->k->cur = -1;
         set->n_skipped++;
         return;
     }
-    c->skip = false;
+    c->k->skip = false;
     if (set->n_procs == set->cap_procs) {
         set->cap_procs = set->cap_procs ? 2 * set->cap_procs : 8;
         set->procs = sl_util_xrealloc(set->procs, set->cap_procs * sizeof(*set->procs));
     }
     p = &set->procs[set->n_procs];
     memset(p, 0, sizeof(*p));
-    p->source = sl_util_xstrdup(c->path);
-    p->pid = sl_logread_int(o, "pid", -1);
-    p->ppid = sl_logread_int(o, "ppid", -1);
-    p->program = sl_logread_dup(sl_logread_str(o, "program"));
-    p->exe = sl_logread_dup(sl_logread_str(o, "exe"));
+    p->source = sl_util_xstrdup(c->k->name);
+    p->pid = sl_logread_int(o, SL_KEY(PID), -1);
+    p->ppid = sl_logread_int(o, SL_KEY(PPID), -1);
+    p->program = sl_logread_dup(sl_logread_str(o, SL_KEY(PROGRAM)));
+    p->exe = sl_logread_dup(sl_logread_str(o, SL_KEY(EXE)));
     p->run_id = sl_logread_dup(run_id);
-    p->suppressions = sl_logread_header_supp(c, sl_logread_str(o, "suppressions"));
-    p->start_unix_ms = sl_logread_int(o, "start_unix_ms", 0);
-    p->deadline_ms = sl_logread_int(o, "deadline_ms", -1);
-    p->frames = sl_logread_int(o, "frames", -1);
+    p->suppressions = sl_logread_header_supp(c, sl_logread_str(o, SL_KEY(SUPPRESSIONS)));
+    p->start_unix_ms = sl_logread_int(o, SL_KEY(START_UNIX_MS), 0);
+    p->deadline_ms = sl_logread_int(o, SL_KEY(DEADLINE_MS), -1);
+    p->frames = sl_logread_int(o, SL_KEY(FRAMES), -1);
     sl_logread_argv(p, o);
-    c->cur = (long)set->n_procs++;
+    c->k->cur = (long)set->n_procs++;
 }
 
 static void sl_logread_index_module(struct sl_logread_process *p, int64_t id, size_t pos)
@@ -207,8 +208,8 @@ static void sl_logread_index_module(struct sl_logread_process *p, int64_t id, si
 
 static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
-    json_t *id = json_object_get(o, "id");
-    const char *path = sl_logread_str(o, "path");
+    json_t *id = json_object_get(o, SL_KEY(ID));
+    const char *path = sl_logread_str(o, SL_KEY(PATH));
     struct sl_logread_module *m;
 
     if (!json_is_integer(id) || !path) {
@@ -229,8 +230,8 @@ static void sl_logread_module_rec(struct sl_logread_ctx *c, struct sl_logread_pr
     }
     m->id = json_integer_value(id);
     m->path = sl_logread_dup(path);
-    m->build_id = sl_logread_dup(sl_logread_str(o, "build_id"));
-    m->base = (uint64_t)sl_logread_int(o, "base", 0);
+    m->build_id = sl_logread_dup(sl_logread_str(o, SL_KEY(BUILD_ID)));
+    m->base = (uint64_t)sl_logread_int(o, SL_KEY(BASE), 0);
 }
 
 const struct sl_logread_lframe *sl_logread_lframe(const struct sl_logread_process *proc, int64_t id)
@@ -285,8 +286,8 @@ static struct sl_logread_lframe *sl_logread_lframe_slot(struct sl_logread_proces
  * id and function are needed; the rest falls back to unknown. */
 static void sl_logread_lframe_rec(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
-    json_t *id = json_object_get(o, "id"), *line = json_object_get(o, "line");
-    const char *function = sl_logread_str(o, "function");
+    json_t *id = json_object_get(o, SL_KEY(ID)), *line = json_object_get(o, SL_KEY(LINE));
+    const char *function = sl_logread_str(o, SL_KEY(FUNCTION));
     struct sl_logread_lframe *lf;
 
     if (!json_is_integer(id) || json_integer_value(id) < 0 || !function) {
@@ -300,9 +301,9 @@ static void sl_logread_lframe_rec(struct sl_logread_ctx *c, struct sl_logread_pr
     }
     lf = sl_logread_lframe_slot(p, json_integer_value(id));
     lf->id = json_integer_value(id);
-    lf->lang = sl_logread_lang(sl_logread_str(o, "lang"));
+    lf->lang = sl_logread_lang(sl_logread_str(o, SL_KEY(LANG)));
     lf->function = sl_logread_dup(function);
-    lf->file = sl_logread_dup(sl_logread_str(o, "file"));
+    lf->file = sl_logread_dup(sl_logread_str(o, SL_KEY(FILE)));
     lf->line = line ? (int)json_integer_value(line) : 0;
 }
 
@@ -359,27 +360,27 @@ static int64_t sl_logread_opt(struct sl_logread_finding *f, json_t *o, const cha
     return (int64_t)json_integer_value(v);
 }
 
-/* The keys of the kinds the kernel tells (include/sockleak_log.h). A record
+/* The keys of the kinds the kernel tells (format/sockleak_log.h). A record
  * stands for at least one socket, whatever "sockets" says. */
 static void sl_logread_swept(struct sl_logread_ctx *c, struct sl_logread_finding *f, json_t *o)
 {
-    f->sockets = sl_logread_opt(f, o, "sockets", SL_LOGREAD_HAS_SOCKETS);
+    f->sockets = sl_logread_opt(f, o, SL_KEY(SOCKETS), SL_LOGREAD_HAS_SOCKETS);
     if (f->sockets < 1)
         f->sockets = 1;
-    f->idle_ms = sl_logread_opt(f, o, "idle_ms", SL_LOGREAD_HAS_IDLE_MS);
-    f->unread_bytes = sl_logread_opt(f, o, "unread_bytes", SL_LOGREAD_HAS_UNREAD_BYTES);
-    f->from_pid = sl_logread_opt(f, o, "from_pid", SL_LOGREAD_HAS_FROM_PID);
-    f->backlog = sl_logread_opt(f, o, "backlog", SL_LOGREAD_HAS_BACKLOG);
-    f->queued = sl_logread_opt(f, o, "queued", SL_LOGREAD_HAS_QUEUED);
-    f->at_exit = json_is_true(json_object_get(o, "at_exit"));
-    sl_logread_stack(c, o, "last_read_stack", &f->last_read_stack);
-    sl_logread_stack(c, o, "fork_stack", &f->fork_stack);
-    sl_logread_stack(c, o, "listen_stack", &f->listen_stack);
+    f->idle_ms = sl_logread_opt(f, o, SL_KEY(IDLE_MS), SL_LOGREAD_HAS_IDLE_MS);
+    f->unread_bytes = sl_logread_opt(f, o, SL_KEY(UNREAD_BYTES), SL_LOGREAD_HAS_UNREAD_BYTES);
+    f->from_pid = sl_logread_opt(f, o, SL_KEY(FROM_PID), SL_LOGREAD_HAS_FROM_PID);
+    f->backlog = sl_logread_opt(f, o, SL_KEY(BACKLOG), SL_LOGREAD_HAS_BACKLOG);
+    f->queued = sl_logread_opt(f, o, SL_KEY(QUEUED), SL_LOGREAD_HAS_QUEUED);
+    f->at_exit = json_is_true(json_object_get(o, SL_KEY(AT_EXIT)));
+    sl_logread_stack(c, o, SL_KEY(LAST_READ_STACK), &f->last_read_stack);
+    sl_logread_stack(c, o, SL_KEY(FORK_STACK), &f->fork_stack);
+    sl_logread_stack(c, o, SL_KEY(LISTEN_STACK), &f->listen_stack);
 }
 
 static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
-    const char *kind = sl_logread_str(o, "kind");
+    const char *kind = sl_logread_str(o, SL_KEY(KIND));
     struct sl_logread_finding *f;
 
     if (!kind || !*kind) {
@@ -392,21 +393,22 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     }
     f = &p->findings[p->n_findings++];
     memset(f, 0, sizeof(*f));
-    f->id = sl_logread_int(o, "id", -1);
+    f->id = sl_logread_int(o, SL_KEY(ID), -1);
     if (p->n_findings > 1 && f->id <= f[-1].id)
         p->ids_unordered = true;
     f->kind = sl_logread_dup(kind);
-    f->fd = sl_logread_int(o, "fd", -1);
-    f->family = sl_logread_dup(sl_logread_str(o, "family"));
-    f->local = sl_logread_dup(sl_logread_str(o, "local"));
-    f->peer = sl_logread_dup(sl_logread_str(o, "peer"));
-    f->inode = (uint64_t)sl_logread_int(o, "inode", 0);
-    f->tcp_state =
-        sl_logread_str(o, "tcp_state") ? sl_logread_dup(sl_logread_str(o, "tcp_state")) : NULL;
-    f->eof_unix_ms = sl_logread_int(o, "eof_unix_ms", 0);
-    f->held_ms = sl_logread_count(o, "held_ms", 0);
-    sl_logread_stack(c, o, "eof_stack", &f->eof_stack);
-    sl_logread_stack(c, o, "open_stack", &f->open_stack);
+    f->fd = sl_logread_int(o, SL_KEY(FD), -1);
+    f->family = sl_logread_dup(sl_logread_str(o, SL_KEY(FAMILY)));
+    f->local = sl_logread_dup(sl_logread_str(o, SL_KEY(LOCAL)));
+    f->peer = sl_logread_dup(sl_logread_str(o, SL_KEY(PEER)));
+    f->inode = (uint64_t)sl_logread_int(o, SL_KEY(INODE), 0);
+    f->tcp_state = sl_logread_str(o, SL_KEY(TCP_STATE))
+                       ? sl_logread_dup(sl_logread_str(o, SL_KEY(TCP_STATE)))
+                       : NULL;
+    f->eof_unix_ms = sl_logread_int(o, SL_KEY(EOF_UNIX_MS), 0);
+    f->held_ms = sl_logread_count(o, SL_KEY(HELD_MS), 0);
+    sl_logread_stack(c, o, SL_KEY(EOF_STACK), &f->eof_stack);
+    sl_logread_stack(c, o, SL_KEY(OPEN_STACK), &f->open_stack);
     sl_logread_swept(c, f, o);
 }
 
@@ -436,7 +438,7 @@ static struct sl_logread_finding *sl_logread_find(struct sl_logread_process *p, 
 
 static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
-    json_t *id = json_object_get(o, "id");
+    json_t *id = json_object_get(o, SL_KEY(ID));
     struct sl_logread_finding *f;
 
     if (!json_is_integer(id)) {
@@ -447,7 +449,7 @@ static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_proces
     if (f) {
         f->closed = true;
         f->held_as_of = SL_LOGREAD_HELD_CLOSED;
-        f->held_ms = sl_logread_count(o, "held_ms", f->held_ms);
+        f->held_ms = sl_logread_count(o, SL_KEY(HELD_MS), f->held_ms);
         return;
     }
     sl_logread_warn(c, "closed record for unknown finding %lld, ignored",
@@ -474,20 +476,20 @@ static bool sl_logread_budget(struct sl_logread_ctx *c, struct sl_logread_proces
 /* Sums saturate: two footers near INT64_MAX must not read as negative. */
 static void sl_logread_footer(struct sl_logread_process *p, json_t *o)
 {
-    int64_t lost_errno = sl_logread_int(o, "lost_errno", 0);
+    int64_t lost_errno = sl_logread_int(o, SL_KEY(LOST_ERRNO), 0);
 
     p->has_footer = true;
-    p->lost = sl_util_sat_add(p->lost, sl_logread_count(o, "lost", 0));
+    p->lost = sl_util_sat_add(p->lost, sl_logread_count(o, SL_KEY(LOST), 0));
     if (lost_errno > 0 && lost_errno < 4096)
         p->lost_errno = (int)lost_errno;
-    p->sockets = sl_util_sat_add(p->sockets, sl_logread_count(o, "sockets", 0));
-    p->eof_seen = sl_util_sat_add(p->eof_seen, sl_logread_count(o, "eof_seen", 0));
-    p->end_unix_ms = sl_logread_count(o, "end_unix_ms", 0);
+    p->sockets = sl_util_sat_add(p->sockets, sl_logread_count(o, SL_KEY(SOCKETS), 0));
+    p->eof_seen = sl_util_sat_add(p->eof_seen, sl_logread_count(o, SL_KEY(EOF_SEEN), 0));
+    p->end_unix_ms = sl_logread_count(o, SL_KEY(END_UNIX_MS), 0);
 }
 
 static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
 {
-    const char *t = sl_logread_str(o, "t");
+    const char *t = sl_logread_str(o, SL_KEY(T));
     struct sl_logread_process *p;
 
     if (!t) {
@@ -504,13 +506,13 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
         sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
         return;
     }
-    if (c->skip)
+    if (c->k->skip)
         return;
-    if (c->cur < 0) {
+    if (c->k->cur < 0) {
         sl_logread_warn(c, "\"%s\" record before any header, ignored", t);
         return;
     }
-    p = &c->set->procs[c->cur];
+    p = &c->set->procs[c->k->cur];
     if (strcmp(t, SL_REC_MODULE) == 0) {
         if (sl_logread_budget(c, p, len))
             sl_logread_module_rec(c, p, o);
@@ -527,12 +529,41 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
     }
 }
 
-/* One line of the log, len bytes at buf (NUL-terminated). */
-static void sl_logread_line(struct sl_logread_ctx *c, char *buf, size_t len, bool complete)
+/* A finding line the scanner reads in full, kept as sl_logread_record
+ * would keep it; false: the line is for jansson. */
+static bool sl_logread_fast_finding(struct sl_logread_ctx *c, const char *buf, size_t len)
+{
+    struct sl_logread_finding tmp;
+    struct sl_logread_process *p;
+
+    if (!sl_logread_fast_scan(buf, len, &tmp))
+        return false;
+    if (c->k->skip || c->k->cur < 0 || !sl_logread_budget(c, p = &c->set->procs[c->k->cur], len)) {
+        if (!c->k->skip && c->k->cur < 0)
+            sl_logread_warn(c, "\"%s\" record before any header, ignored", SL_REC_FINDING);
+        sl_logread_fast_free(&tmp);
+        return true;
+    }
+    if (p->n_findings == p->cap_findings) {
+        p->cap_findings = p->cap_findings ? 2 * p->cap_findings : 8;
+        p->findings = sl_util_xrealloc(p->findings, p->cap_findings * sizeof(*p->findings));
+    }
+    p->findings[p->n_findings++] = tmp;
+    if (p->n_findings > 1 && tmp.id <= p->findings[p->n_findings - 2].id)
+        p->ids_unordered = true;
+    return true;
+}
+
+/* One line of the log, len bytes at buf (not NUL-terminated). complete: it
+ * ended with '\n' (else it is the last of a file read to its end). */
+static void sl_logread_line(struct sl_logread_ctx *c, const char *buf, size_t len, bool complete)
 {
     json_error_t err;
-    json_t *o = json_loadb(buf, len, 0, &err);
+    json_t *o;
 
+    if (!c->set->no_fast && sl_logread_fast_finding(c, buf, len))
+        return;
+    o = json_loadb(buf, len, 0, &err);
     if (!o || !json_is_object(o)) {
         if (!complete)
             sl_logread_warn(c, "truncated last line ignored (cut short: the process "
@@ -546,286 +577,129 @@ static void sl_logread_line(struct sl_logread_ctx *c, char *buf, size_t len, boo
     json_decref(o);
 }
 
-int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted)
+/* The cursor's first use: records attach to no process yet. */
+static void sl_logread_start(struct sl_logread_set *set, struct sl_logread_cursor *k)
 {
-    struct sl_logread_ctx c = {.set = set, .path = name, .cur = -1, .trusted = trusted};
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    bool too_long, complete;
-
+    if (k->started)
+        return;
+    k->started = true;
+    k->cur = -1;
     set->n_files++;
-    while ((len = sl_util_readline(fp, &buf, &cap, set->max_line, &too_long, &complete)) >= 0) {
-        c.line++;
-        if (too_long)
-            sl_logread_warn(&c, "line longer than %zu bytes, ignored", set->max_line);
-        else if (len > 0)
-            sl_logread_line(&c, buf, (size_t)len, complete);
-    }
-    free(buf);
-    if (ferror(fp)) {
-        fputs("sockleak: error reading ", stderr);
-        sl_util_fputs_safe(name, stderr);
-        fprintf(stderr, ": %s\n", strerror(errno));
-        return -1;
-    }
-    if (c.warnings > SL_LOGREAD_MAX_WARNINGS_PER_FILE) {
-        fputs("sockleak: warning: ", stderr);
-        sl_util_fputs_safe(name, stderr);
-        fprintf(stderr, ": %zu more problems not shown\n",
-                c.warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
-    }
-    return 0;
 }
 
-void sl_logread_tail_init(struct sl_logread_tail *t)
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                     size_t len, bool too_long)
 {
-    memset(t, 0, sizeof(*t));
-    t->cur = -1;
-}
+    struct sl_logread_ctx c = {.set = set, .k = k};
 
-/* Drops the rest of a line already too long; false when the file ended
- * before its '\n' (the rest comes later). */
-static bool sl_logread_tail_skip(struct sl_logread_tail *t, FILE *fp)
-{
-    int ch;
-
-    while ((ch = getc_unlocked(fp)) != EOF) {
-        t->offset++;
-        if (ch == '\n') {
-            t->in_long_line = false;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* One read of whole lines: the ctx lives in t between calls. */
-static void sl_logread_tail_lines(struct sl_logread_ctx *c, struct sl_logread_tail *t, FILE *fp)
-{
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    bool too_long, complete;
-
-    while ((len = sl_util_readline(fp, &buf, &cap, c->set->max_line, &too_long, &complete)) >= 0) {
-        if (!complete) {
-            /* A line still being written: read again later, unless it is
-             * already too long to keep, then its bytes are dropped now. */
-            off_t pos = too_long ? ftello(fp) : -1;
-            if (pos > t->offset) {
-                t->offset = pos;
-                t->in_long_line = true;
-                c->line++;
-                sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
-            }
-            break;
-        }
-        c->line++;
-        if (too_long) {
-            off_t pos = ftello(fp);
-            t->offset = pos > t->offset ? pos : t->offset;
-            sl_logread_warn(c, "line longer than %zu bytes, ignored", c->set->max_line);
-            continue;
-        }
-        t->offset += len + 1;
-        if (len > 0)
-            sl_logread_line(c, buf, (size_t)len, true);
-    }
-    free(buf);
-}
-
-int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
-                         const char *name, bool trusted)
-{
-    struct sl_logread_ctx c = {.set = set,
-                               .path = name,
-                               .line = t->line,
-                               .warnings = t->warnings,
-                               .cur = t->cur,
-                               .skip = t->skip,
-                               .trusted = trusted,
-                               .said_untrusted = t->said_untrusted};
-
-    if (t->offset == 0 && t->line == 0)
-        set->n_files++;
-    if (fseeko(fp, t->offset, SEEK_SET) != 0)
-        goto fail;
-    if (!t->in_long_line || sl_logread_tail_skip(t, fp))
-        sl_logread_tail_lines(&c, t, fp);
-    t->line = c.line;
-    t->warnings = c.warnings;
-    t->cur = c.cur;
-    t->skip = c.skip;
-    t->said_untrusted = c.said_untrusted;
-    if (!ferror(fp))
-        return 0;
-fail:
-    fputs("sockleak: error reading ", stderr);
-    sl_util_fputs_safe(name, stderr);
-    fprintf(stderr, ": %s\n", strerror(errno));
-    return -1;
-}
-
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
-                     bool too_long)
-{
-    struct sl_logread_ctx c = {.set = set,
-                               .path = k->name,
-                               .line = k->line,
-                               .warnings = k->warnings,
-                               .cur = k->started ? k->cur : -1,
-                               .skip = k->skip,
-                               .trusted = k->trusted,
-                               .said_untrusted = k->said_untrusted};
-
-    if (!k->started)
-        set->n_files++;
-    c.line++;
+    sl_logread_start(set, k);
+    k->line++;
     if (too_long)
         sl_logread_warn(&c, "line longer than %zu bytes, ignored", set->max_line);
     else if (len > 0)
         sl_logread_line(&c, buf, len, true);
-    k->started = true;
-    k->line = c.line;
-    k->warnings = c.warnings;
-    k->cur = c.cur;
-    k->skip = c.skip;
-    k->said_untrusted = c.said_untrusted;
 }
 
-/* Reads the log at path. Only a regular file is opened (O_NONBLOCK: a FIFO
- * must not hang the report); in a directory anything else is skipped with a
- * warning, on the command line it is an error. */
-static int sl_logread_open(struct sl_logread_set *set, const char *path, bool in_dir)
+/* Holds the n bytes at buf of a line not yet ended; a line past max_line is
+ * never held: it is counted (and warned about) now, dropped to its '\n'. */
+static void sl_logread_hold(struct sl_logread_set *set, struct sl_logread_cursor *k,
+                            const char *buf, size_t n)
 {
-    struct stat st;
-    const char *why;
-    int fd = sl_util_open_regular(path, 0, &st, &why), rc;
-    FILE *fp;
-
-    if (fd < 0 || !(fp = fdopen(fd, "r"))) {
-        if (fd >= 0) {
-            why = strerror(errno);
-            close(fd);
-        }
-        fprintf(stderr, "sockleak: %scannot read ", in_dir ? "warning: " : "");
-        sl_util_fputs_safe(path, stderr);
-        fprintf(stderr, ": %s%s\n", why, in_dir ? ", skipped" : "");
-        if (in_dir)
-            set->n_warnings++;
-        return in_dir ? 0 : -1;
+    if (k->discarding)
+        return;
+    if (k->plen + n > set->max_line) {
+        k->discarding = true;
+        k->plen = 0;
+        sl_logread_feed(set, k, NULL, 0, true);
+        return;
     }
-    rc = sl_logread_stream(set, fp, path, st.st_uid == getuid() || st.st_uid == 0);
-    fclose(fp);
-    return rc;
+    if (k->plen + n + 1 > k->pcap) {
+        k->pcap = k->plen + n + 1 > 2 * k->pcap ? k->plen + n + 1 : 2 * k->pcap;
+        k->pend = sl_util_xrealloc(k->pend, k->pcap);
+    }
+    memcpy(k->pend + k->plen, buf, n);
+    k->plen += n;
+    k->pend[k->plen] = '\0';
 }
 
-int sl_logread_file(struct sl_logread_set *set, const char *path)
+void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                           size_t n)
 {
-    return sl_logread_open(set, path, false);
+    sl_logread_start(set, k);
+    k->offset += (off_t)n;
+    while (n > 0) {
+        const char *nl = memchr(buf, '\n', n);
+        size_t take = nl ? (size_t)(nl - buf) : n;
+
+        if (nl && k->plen == 0 && !k->discarding && take <= set->max_line) {
+            sl_logread_feed(set, k, buf, take, false); /* whole in buf: read in place */
+        } else {
+            sl_logread_hold(set, k, buf, take);
+            if (!nl)
+                return;
+            if (!k->discarding)
+                sl_logread_feed(set, k, k->pend ? k->pend : "", k->plen, false);
+        }
+        k->discarding = false;
+        k->plen = 0;
+        buf = nl + 1;
+        n -= take + 1;
+    }
 }
 
-struct sl_logread_entry {
-    char *name;
-    bool dir;
-    bool maybe_dir; /* a link, or a type readdir did not tell */
-};
-
-static int sl_logread_cmp(const void *a, const void *b)
+void sl_logread_feed_end(struct sl_logread_set *set, struct sl_logread_cursor *k)
 {
-    return strcmp(((const struct sl_logread_entry *)a)->name,
-                  ((const struct sl_logread_entry *)b)->name);
+    struct sl_logread_ctx c = {.set = set, .k = k};
+
+    sl_logread_start(set, k);
+    if (!k->discarding && k->plen > 0) {
+        k->line++;
+        sl_logread_line(&c, k->pend, k->plen, false);
+    }
+    k->discarding = false;
+    k->plen = 0;
 }
 
-static bool sl_logread_is_log(const char *name)
+void sl_logread_cursor_free(struct sl_logread_cursor *k)
 {
-    size_t len = strlen(name), suffix = strlen(SL_LOG_SUFFIX);
-    return len > suffix && strcmp(name + len - suffix, SL_LOG_SUFFIX) == 0;
+    free(k->pend);
+    k->pend = NULL;
+    k->plen = k->pcap = 0;
 }
 
-/* `sockleak run`'s load markers (.<run_id>.loaded/<pid>.<name>): no logs,
- * and possibly thousands of entries. */
-static bool sl_logread_is_marker_dir(const char *name)
+/* The warnings past the limit of one file, counted in one line. */
+static void sl_logread_more(struct sl_logread_set *set, const struct sl_logread_cursor *k)
 {
-    size_t len = strlen(name);
-    return name[0] == '.' && len > 7 && strcmp(name + len - 7, ".loaded") == 0;
+    if (k->warnings <= SL_LOGREAD_MAX_WARNINGS_PER_FILE)
+        return;
+    fputs("sockleak: warning: ", SL_LOGREAD_ERR(set));
+    sl_util_fputs_safe(k->name, SL_LOGREAD_ERR(set));
+    fprintf(SL_LOGREAD_ERR(set), ": %zu more problems not shown\n",
+            k->warnings - SL_LOGREAD_MAX_WARNINGS_PER_FILE);
 }
 
-/* Every *.jsonl file under path, subdirectories included, in name order at
- * each level. Symbolic links to directories are not followed (no loops);
- * links to files are. */
-static int sl_logread_dir(struct sl_logread_set *set, const char *path)
+int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted)
 {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    struct sl_logread_entry *ents = NULL;
-    size_t n = 0, cap = 0, plen = strlen(path);
-    const char *sep = plen && path[plen - 1] == '/' ? "" : "/";
+    struct sl_logread_cursor k = {.name = name, .trusted = trusted};
+    char *buf = sl_util_xmalloc(SL_LOGREAD_CHUNK);
+    size_t n;
     int rc = 0;
 
-    if (!d) {
-        fputs("sockleak: cannot read directory ", stderr);
-        sl_util_fputs_safe(path, stderr);
-        fprintf(stderr, ": %s\n", strerror(errno));
-        return -1;
+    sl_logread_start(set, &k);
+    while ((n = fread(buf, 1, SL_LOGREAD_CHUNK, fp)) > 0)
+        sl_logread_feed_bytes(set, &k, buf, n);
+    free(buf);
+    if (ferror(fp)) {
+        fputs("sockleak: error reading ", SL_LOGREAD_ERR(set));
+        sl_util_fputs_safe(name, SL_LOGREAD_ERR(set));
+        fprintf(SL_LOGREAD_ERR(set), ": %s\n", strerror(errno));
+        rc = -1;
+    } else {
+        sl_logread_feed_end(set, &k);
+        sl_logread_more(set, &k);
     }
-    while ((de = readdir(d))) {
-        bool dir = de->d_type == DT_DIR;
-
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (de->d_type == DT_UNKNOWN) {
-            struct stat st;
-            char *full = sl_util_xjoin(path, sep, de->d_name);
-            dir = lstat(full, &st) == 0 && S_ISDIR(st.st_mode);
-            free(full);
-        }
-        if (dir ? set->flat || sl_logread_is_marker_dir(de->d_name)
-                : !sl_logread_is_log(de->d_name))
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 16;
-            ents = sl_util_xrealloc(ents, cap * sizeof(*ents));
-        }
-        ents[n].name = sl_util_xstrdup(de->d_name);
-        ents[n].dir = dir;
-        ents[n].maybe_dir = !dir && de->d_type != DT_REG;
-        n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(ents, n, sizeof(*ents), sl_logread_cmp);
-    for (size_t i = 0; i < n; i++) {
-        char *full = sl_util_xjoin(path, sep, ents[i].name);
-        struct stat st;
-
-        if (rc == 0) {
-            if (ents[i].dir)
-                rc = sl_logread_dir(set, full);
-            else if (!ents[i].maybe_dir || stat(full, &st) != 0 || !S_ISDIR(st.st_mode))
-                rc = sl_logread_open(set, full, true);
-        }
-        free(full);
-        free(ents[i].name);
-    }
-    free(ents);
+    sl_logread_cursor_free(&k);
     return rc;
-}
-
-int sl_logread_path(struct sl_logread_set *set, const char *path)
-{
-    struct stat st;
-
-    if (stat(path, &st) < 0) {
-        fputs("sockleak: cannot read ", stderr);
-        sl_util_fputs_safe(path, stderr);
-        fprintf(stderr, ": %s\n", strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode))
-        return sl_logread_dir(set, path);
-    return sl_logread_file(set, path);
 }
 
 static void sl_logread_free_stack(struct sl_logread_stack *st)

@@ -1,4 +1,6 @@
-/* Reading raw logs (include/sockleak_log.h) into memory. */
+/* Reading raw logs (format/sockleak_log.h) into memory: whole
+ * (sl_logread_path, the files of a directory on several threads) or as they
+ * grow (sl_logread_feed_bytes). */
 #ifndef SL_REPORT_LOGREAD_H
 #define SL_REPORT_LOGREAD_H
 
@@ -144,6 +146,9 @@ struct sl_logread_set {
     /* Limits (set by sl_logread_init to the defaults; tests lower them). */
     size_t max_line; /* longer lines are skipped, never held whole */
     size_t max_proc_bytes;
+    bool no_fast;  /* every line through jansson (tests compare the two readings) */
+    FILE *err;     /* warnings go here; NULL: stderr */
+    int n_threads; /* files of a directory read at once; 0: one per CPU (at most 8) */
 };
 
 /* Starts an empty set; run_id NULL keeps every process, otherwise only those
@@ -156,6 +161,13 @@ void sl_logread_init(struct sl_logread_set *set, const char *run_id);
  * kept. Returns 0, or -1 after printing an error when path cannot be read. */
 int sl_logread_path(struct sl_logread_set *set, const char *path);
 
+/* A log's name: *.jsonl (SL_LOG_SUFFIX). */
+bool sl_logread_is_log(const char *name);
+
+/* `sockleak run`'s load markers (.<run_id>.loaded/<pid>.<name>): no logs
+ * in there, and possibly thousands of entries. Never walked. */
+bool sl_logread_is_marker_dir(const char *name);
+
 /* Adds one file; same contract as sl_logread_path. Only a regular file is
  * read: anything else (a FIFO, a device) is an error. */
 int sl_logread_file(struct sl_logread_set *set, const char *path);
@@ -165,46 +177,42 @@ int sl_logread_file(struct sl_logread_set *set, const char *path);
  * 0, or -1 after printing an error when fp cannot be read. */
 int sl_logread_stream(struct sl_logread_set *set, FILE *fp, const char *name, bool trusted);
 
-/* Reading a log as it grows (`sockleak serve`): where the last read stopped
- * and the reader's state there, so that only appended lines are parsed. */
-struct sl_logread_tail {
-    off_t offset;    /* bytes consumed: whole lines only */
-    size_t line;     /* lines read, for warnings */
-    size_t warnings; /* warnings given for this file */
-    long cur;        /* process records attach to (index in the set), -1: none */
-    bool skip;       /* the current process is filtered out */
-    bool said_untrusted;
-    bool in_long_line; /* inside an unended line already too long: drop to its '\n' */
-};
-
-/* A tail at the start of a file. */
-void sl_logread_tail_init(struct sl_logread_tail *t);
-
-/* Reads the lines of fp from t->offset on into set, as sl_logread_stream
- * would, but only whole ones: a last line not yet ended by '\n' (the writer
- * may be in the middle of it) is left for the next call. The caller starts
- * a fresh set and tail when the file was truncated or replaced. Returns 0, or
- * -1 after printing an error. */
-int sl_logread_tail_read(struct sl_logread_set *set, struct sl_logread_tail *t, FILE *fp,
-                         const char *name, bool trusted);
-
-/* Reading a log a line at a time, as it grows (`sockleak report --follow`):
- * what sl_logread_stream keeps between lines. Zeroed, then name and trusted
- * set, before the first line. */
+/* Reading a log as it grows (`sockleak serve`, `sockleak report --follow`)
+ * and reading it whole (sl_logread_stream): what the reader keeps between
+ * bytes. Zeroed, then name and trusted set, before the first bytes; freed
+ * with sl_logread_cursor_free. */
 struct sl_logread_cursor {
     const char *name; /* in warnings */
-    bool trusted;
-    size_t line;
-    size_t warnings;
-    long cur; /* index of the process records attach to, -1 for none (0 before the first) */
-    bool skip, said_untrusted, started;
+    bool trusted;     /* owned by the reader or root: header suppressions kept */
+    off_t offset;     /* bytes fed so far: where the next read starts */
+    size_t line;      /* lines read, for warnings */
+    size_t warnings;  /* warnings given for this file */
+    long cur;         /* index of the process records attach to, -1 for none */
+    bool skip;        /* the current process is filtered out */
+    bool said_untrusted, started;
+    char *pend; /* the bytes of a line not yet ended by '\n' */
+    size_t plen, pcap;
+    bool discarding; /* inside a line past max_line: dropped up to its '\n' */
 };
 
-/* Adds one whole line of a log (without its '\n', NUL-terminated at
- * buf[len]) as sl_logread_stream would; too_long: the line was longer than
+/* Adds one whole line of a log (len bytes at buf, without its '\n') as
+ * sl_logread_stream would; too_long: the line was longer than
  * set->max_line and is only counted. */
-void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, char *buf, size_t len,
-                     bool too_long);
+void sl_logread_feed(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                     size_t len, bool too_long);
+
+/* Adds the next n bytes of a log: every line they end is read; the bytes
+ * of a line not yet ended wait in k for the next call (the writer may be in
+ * the middle of it). A line is never held past set->max_line: it is
+ * counted as too long at once and the rest of it dropped. */
+void sl_logread_feed_bytes(struct sl_logread_set *set, struct sl_logread_cursor *k, const char *buf,
+                           size_t n);
+
+/* The end of a log read whole: a last line without its '\n' is read if it
+ * parses, else warned about as truncated. */
+void sl_logread_feed_end(struct sl_logread_set *set, struct sl_logread_cursor *k);
+
+void sl_logread_cursor_free(struct sl_logread_cursor *k);
 
 /* Removes the processes whose keep[i] is false (keep has n_procs entries),
  * keeping the others in order. */

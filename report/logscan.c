@@ -18,7 +18,7 @@ struct sl_logscan_file {
     dev_t dev;
     ino_t ino;
     struct sl_logread_set logs; /* this file's processes alone */
-    struct sl_logread_tail tail;
+    struct sl_logread_cursor cur; /* how far it was read */
     unsigned gen; /* the scan that last saw it */
     bool said;    /* a failure to open it was reported */
     UT_hash_handle hh;
@@ -36,7 +36,9 @@ static void sl_logscan_reset(struct sl_logscan_file *e, const struct stat *st)
 {
     sl_logread_free(&e->logs);
     sl_logread_init(&e->logs, NULL);
-    sl_logread_tail_init(&e->tail);
+    sl_logread_cursor_free(&e->cur);
+    memset(&e->cur, 0, sizeof(e->cur));
+    e->cur.name = e->path;
     e->dev = st->st_dev;
     e->ino = st->st_ino;
 }
@@ -51,16 +53,32 @@ static struct sl_logscan_file *sl_logscan_entry(struct sl_logscan *s, const char
         e = sl_util_xcalloc(1, sizeof(*e));
         e->path = sl_util_xstrdup(path);
         sl_logread_init(&e->logs, NULL);
-        sl_logread_tail_init(&e->tail);
+        e->cur.name = e->path;
         e->dev = st->st_dev;
         e->ino = st->st_ino;
         HASH_ADD_KEYPTR(hh, s->files, e->path, strlen(e->path), e);
     }
     e->gen = s->gen;
     /* Replaced (another inode) or truncated: what was read is void. */
-    if (e->dev != st->st_dev || e->ino != st->st_ino || st->st_size < e->tail.offset)
+    if (e->dev != st->st_dev || e->ino != st->st_ino || st->st_size < e->cur.offset)
         sl_logscan_reset(e, st);
     return e;
+}
+
+/* Feeds what was appended to e's file (open as fd) since the last read;
+ * the bytes of a line still being written wait in the cursor. */
+static void sl_logscan_read(struct sl_logscan_file *e, int fd, const char *path)
+{
+    char buf[65536];
+    ssize_t n;
+
+    while ((n = pread(fd, buf, sizeof(buf), e->cur.offset)) > 0)
+        sl_logread_feed_bytes(&e->logs, &e->cur, buf, (size_t)n);
+    if (n < 0) {
+        fputs("sockleak: error reading ", stderr);
+        sl_util_fputs_safe(path, stderr);
+        fprintf(stderr, ": %s\n", strerror(errno));
+    }
 }
 
 /* Reads what was appended to the log at path (st: its stat). Only a
@@ -73,16 +91,11 @@ static void sl_logscan_file(struct sl_logscan *s, const char *path, const struct
     struct stat now;
     const char *why;
     int fd;
-    FILE *fp;
 
-    if (st->st_size == e->tail.offset)
+    if (st->st_size == e->cur.offset)
         return; /* nothing new: not even opened */
     fd = sl_util_open_regular(path, follow ? 0 : O_NOFOLLOW, &now, &why);
-    if (fd < 0 || !(fp = fdopen(fd, "r"))) {
-        if (fd >= 0) {
-            why = strerror(errno);
-            close(fd);
-        }
+    if (fd < 0) {
         if (!e->said) {
             fputs("sockleak: warning: cannot read ", stderr);
             sl_util_fputs_safe(path, stderr);
@@ -92,23 +105,11 @@ static void sl_logscan_file(struct sl_logscan *s, const char *path, const struct
         return;
     }
     e->said = false;
-    if (now.st_dev != e->dev || now.st_ino != e->ino || now.st_size < e->tail.offset)
+    if (now.st_dev != e->dev || now.st_ino != e->ino || now.st_size < e->cur.offset)
         sl_logscan_reset(e, &now); /* replaced between the stat and the open */
-    sl_logread_tail_read(&e->logs, &e->tail, fp, path, now.st_uid == getuid() || now.st_uid == 0);
-    fclose(fp);
-}
-
-static bool sl_logscan_is_log(const char *name)
-{
-    size_t len = strlen(name), suffix = strlen(SL_LOG_SUFFIX);
-    return len > suffix && strcmp(name + len - suffix, SL_LOG_SUFFIX) == 0;
-}
-
-/* `sockleak run`'s load markers (.<run_id>.loaded): no logs in there. */
-static bool sl_logscan_is_marker_dir(const char *name)
-{
-    size_t len = strlen(name);
-    return name[0] == '.' && len > 7 && strcmp(name + len - 7, ".loaded") == 0;
+    e->cur.trusted = now.st_uid == getuid() || now.st_uid == 0;
+    sl_logscan_read(e, fd, path);
+    close(fd);
 }
 
 /* Every *.jsonl regular file under dir, subdirectories included; symbolic
@@ -130,14 +131,24 @@ static void sl_logscan_dir(struct sl_logscan *s, const char *dir, int depth)
             continue;
         full = sl_util_xjoin(dir, sep, de->d_name);
         if (lstat(full, &st) == 0) {
-            if (S_ISDIR(st.st_mode) && !sl_logscan_is_marker_dir(de->d_name))
+            if (S_ISDIR(st.st_mode) && !sl_logread_is_marker_dir(de->d_name))
                 sl_logscan_dir(s, full, depth + 1);
-            else if (S_ISREG(st.st_mode) && sl_logscan_is_log(de->d_name))
+            else if (S_ISREG(st.st_mode) && sl_logread_is_log(de->d_name))
                 sl_logscan_file(s, full, &st, false);
         }
         free(full);
     }
     closedir(d);
+}
+
+/* Forgets a file and its processes. */
+static void sl_logscan_drop(struct sl_logscan *s, struct sl_logscan_file *e)
+{
+    HASH_DEL(s->files, e);
+    sl_logread_free(&e->logs);
+    sl_logread_cursor_free(&e->cur);
+    free(e->path);
+    free(e);
 }
 
 int sl_logscan_update(struct sl_logscan *s)
@@ -165,10 +176,7 @@ int sl_logscan_update(struct sl_logscan *s)
     {
         if (e->gen == s->gen)
             continue;
-        HASH_DEL(s->files, e);
-        sl_logread_free(&e->logs);
-        free(e->path);
-        free(e);
+        sl_logscan_drop(s, e);
     }
     return rc;
 }
@@ -203,7 +211,7 @@ size_t sl_logscan_files(const struct sl_logscan *s, uint64_t *bytes)
 
     *bytes = 0;
     for (e = s->files; e; e = e->hh.next, n++)
-        *bytes += (uint64_t)e->tail.offset;
+        *bytes += (uint64_t)e->cur.offset;
     return n;
 }
 
@@ -213,10 +221,7 @@ void sl_logscan_free(struct sl_logscan *s)
 
     HASH_ITER(hh, s->files, e, tmp)
     {
-        HASH_DEL(s->files, e);
-        sl_logread_free(&e->logs);
-        free(e->path);
-        free(e);
+        sl_logscan_drop(s, e);
     }
     memset(s, 0, sizeof(*s));
 }

@@ -3,8 +3,11 @@
  * suppressed and written in the format its first byte picks. Besides the
  * sanitizers, the output itself is checked: JSON and SARIF must parse back
  * (jansson rejects invalid UTF-8) with every frame's "function" and every
- * result's message, and the text report must hold no control character. */
+ * result's message, and the text report must hold no control character.
+ * And the finding scanner must read the input as jansson alone reads it:
+ * the same processes, findings and warnings (tests/unit/logread_eq.h). */
 #include "logread.h"
+#include "../unit/logread_eq.h"
 #include "report.h"
 #include "suppress.h"
 #include "util.h"
@@ -69,6 +72,39 @@ static void sl_fuzz_check_text(const char *out, size_t len)
     }
 }
 
+/* Reads the log with the scanner and with jansson alone; any difference,
+ * in what is kept or in the warnings, aborts. logs: the first reading. */
+static void sl_fuzz_read_both(struct sl_logread_set *logs, const uint8_t *data, size_t size,
+                              bool trusted)
+{
+    struct sl_logread_set slow;
+    char *w[2] = {NULL, NULL};
+    size_t wl[2] = {0, 0};
+    const char *why;
+
+    for (int i = 0; i < 2; i++) {
+        struct sl_logread_set *set = i ? &slow : logs;
+        FILE *in = fmemopen((void *)data, size ? size : 1, "r");
+
+        if (!in)
+            abort();
+        sl_logread_init(set, NULL);
+        set->no_fast = i == 1;
+        set->err = open_memstream(&w[i], &wl[i]);
+        sl_logread_stream(set, in, "fuzz.jsonl", trusted);
+        fclose(set->err);
+        set->err = NULL;
+        fclose(in);
+    }
+    if ((why = sl_eq_set(logs, &slow)))
+        sl_fuzz_fail("the finding scanner read the log differently from jansson", why);
+    if (wl[0] != wl[1] || memcmp(w[0], w[1], wl[0]) != 0)
+        sl_fuzz_fail("the finding scanner's warnings differ from jansson's", w[0]);
+    sl_logread_free(&slow);
+    free(w[0]);
+    free(w[1]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sl_logread_set logs;
@@ -76,7 +112,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sl_report_opts o = {.colour = SL_REPORT_COLOUR_NEVER};
     char *out = NULL;
     size_t len = 0;
-    FILE *in;
 
     if (size < 1)
         return 0;
@@ -84,12 +119,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                : data[0] % 3 == 1 ? SL_REPORT_SARIF
                                   : SL_REPORT_TEXT;
     o.group_frames = (data[0] >> 2) & 3;
-    in = fmemopen((void *)(data + 1), size - 1 ? size - 1 : 1, "r");
     o.out = open_memstream(&out, &len);
-    if (!in || !o.out)
+    if (!o.out)
         abort();
-    sl_logread_init(&logs, NULL);
-    sl_logread_stream(&logs, in, "fuzz.jsonl", (data[0] & 0x10) != 0);
+    sl_fuzz_read_both(&logs, data + 1, size - 1, (data[0] & 0x10) != 0);
     sl_supp_add(&supp, "close_wait:*never*");
     o.supp = &supp;
     sl_report_emit(&o, &logs);
@@ -99,7 +132,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         sl_fuzz_check_json(out, len, o.format == SL_REPORT_SARIF);
     free(out);
-    fclose(in);
     sl_supp_free(&supp);
     sl_logread_free(&logs);
     return 0;

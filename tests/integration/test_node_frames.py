@@ -8,7 +8,7 @@ the library as language frames.
 
 Ground truth is the kernel's (`ss -tanp state close-wait`). The raw logs
 are read here: a stack frame [-2, id] is the "frame" record with that id
-(include/sockleak_log.h). The scripts mark the expected lines with
+(format/sockleak_log.h). The scripts mark the expected lines with
 // CONNECT-SITE and // LISTEN-SITE comments."""
 import json
 import os

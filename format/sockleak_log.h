@@ -1,5 +1,6 @@
 /* sockleak raw log format, version 1: the one definition shared by the writer
- * (preload/log.c) and the reader (report/).
+ * (preload/log.c) and the readers (report/logread.c, which serve, follow and
+ * report use). Not installed: the format is the tool's own.
  *
  * One file per process, <output>/<program>.<pid>.jsonl, opened O_APPEND.
  * One JSON object per line, each line written with a single write(2), so
@@ -110,6 +111,67 @@
 #define SL_KIND_CLOSE_WAIT_UNREAD "close_wait_unread"
 #define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
+
+/* The keys, each spelt once. Both sides name a key through these macros,
+ * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
+ * "pid", SL_JKEY(PID) is "\"pid\":" (for the writer's format strings). */
+#define SL_KEY(name) SL_KEY_##name
+#define SL_JKEY(name) "\"" SL_KEY_##name "\":"
+
+/* Every record. */
+#define SL_KEY_T "t"
+/* header */
+#define SL_KEY_VERSION "version"
+#define SL_KEY_PID "pid"
+#define SL_KEY_PPID "ppid"
+#define SL_KEY_PROGRAM "program"
+#define SL_KEY_EXE "exe"
+#define SL_KEY_ARGV "argv"
+#define SL_KEY_START_UNIX_MS "start_unix_ms"
+#define SL_KEY_RUN_ID "run_id"
+#define SL_KEY_SUPPRESSIONS "suppressions"
+#define SL_KEY_DEADLINE_MS "deadline_ms"
+#define SL_KEY_FRAMES "frames"
+/* module, frame, finding, closed: the record's id */
+#define SL_KEY_ID "id"
+/* module */
+#define SL_KEY_PATH "path"
+#define SL_KEY_BUILD_ID "build_id"
+#define SL_KEY_BASE "base"
+/* frame */
+#define SL_KEY_LANG "lang"
+#define SL_KEY_FUNCTION "function"
+#define SL_KEY_FILE "file"
+#define SL_KEY_LINE "line"
+/* finding (fd and held_ms: closed too) */
+#define SL_KEY_KIND "kind"
+#define SL_KEY_FD "fd"
+#define SL_KEY_FAMILY "family"
+#define SL_KEY_LOCAL "local"
+#define SL_KEY_PEER "peer"
+#define SL_KEY_INODE "inode"
+#define SL_KEY_TCP_STATE "tcp_state"
+#define SL_KEY_EOF_UNIX_MS "eof_unix_ms"
+#define SL_KEY_HELD_MS "held_ms"
+#define SL_KEY_EOF_STACK "eof_stack"
+#define SL_KEY_OPEN_STACK "open_stack"
+#define SL_KEY_LAST_READ_STACK "last_read_stack"
+#define SL_KEY_FORK_STACK "fork_stack"
+#define SL_KEY_LISTEN_STACK "listen_stack"
+#define SL_KEY_IDLE_MS "idle_ms"
+#define SL_KEY_UNREAD_BYTES "unread_bytes"
+#define SL_KEY_FROM_PID "from_pid"
+#define SL_KEY_SOCKETS "sockets" /* footer too */
+#define SL_KEY_BACKLOG "backlog"
+#define SL_KEY_QUEUED "queued"
+#define SL_KEY_AT_EXIT "at_exit"
+/* footer */
+#define SL_KEY_EOF_SEEN "eof_seen"
+#define SL_KEY_FINDINGS "findings"
+#define SL_KEY_END_UNIX_MS "end_unix_ms"
+#define SL_KEY_LOST "lost"
+#define SL_KEY_LOST_ERRNO "lost_errno"
+#define SL_KEY_LOST_ERROR "lost_error"
 
 /* Longest line the writer produces; the reader accepts lines up to this. */
 #define SL_LOG_MAX_LINE 65536
