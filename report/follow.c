@@ -249,30 +249,12 @@ static void sl_follow_site_stacks(const struct sl_logread_finding *f,
     }
 }
 
-static void sl_follow_sym(struct sl_follow *F, const struct sl_logread_process *p,
-                          const struct sl_logread_stack *st, struct sl_sym_stack *out)
+/* Appends the call-site key of a symbolized stack to *key. */
+static void sl_follow_key_add(struct sl_follow *F, char **key, const struct sl_sym_stack *st)
 {
     size_t n = F->ro->group_frames && F->ro->group_frames < st->n ? F->ro->group_frames : st->n;
 
     for (size_t i = 0; i < n; i++) {
-        const struct sl_logread_frame *fr = &st->frames[i];
-        const struct sl_logread_module *m = sl_logread_module(p, fr->module);
-        char name[64];
-
-        if (m) {
-            sl_sym_frame(F->sym, m->path, m->build_id, fr->offset, out);
-        } else {
-            snprintf(name, sizeof(name), "[module %" PRId64 "]", fr->module);
-            sl_sym_frame(F->sym, fr->module == SL_LOGREAD_NO_MODULE ? NULL : name, NULL, fr->offset,
-                         out);
-        }
-    }
-}
-
-/* Appends the call-site key of a symbolized stack to *key. */
-static void sl_follow_key_add(char **key, const struct sl_sym_stack *st)
-{
-    for (size_t i = 0; i < st->n; i++) {
         const struct sl_sym_frame *fr = &st->frames[i];
         char *line = NULL;
 
@@ -299,17 +281,21 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     g->kind = f->kind;
     g->supp_scope = p->suppressions;
     g->suppressed_by = -1;
-    sl_follow_sym(F, p, &f->eof_stack, &g->eof_sym);
-    sl_follow_sym(F, p, &f->open_stack, &g->open_sym);
-    sl_follow_sym(F, p, &f->last_read_stack, &g->last_read_sym);
-    sl_follow_sym(F, p, &f->fork_stack, &g->fork_sym);
-    sl_follow_sym(F, p, &f->listen_stack, &g->listen_sym);
+    g->rep = f;
+    g->rep_proc = p;
+    sl_group_sym_stack(F->sym, p, &f->eof_stack, &g->eof_sym);
+    sl_group_sym_stack(F->sym, p, &f->open_stack, &g->open_sym);
+    sl_group_sym_stack(F->sym, p, &f->last_read_stack, &g->last_read_sym);
+    sl_group_sym_stack(F->sym, p, &f->fork_stack, &g->fork_sym);
+    sl_group_sym_stack(F->sym, p, &f->listen_stack, &g->listen_sym);
+    struct sl_group_set where = {.source_root = F->ro->source_root};
+    sl_group_call_site(&where, g);
     sl_follow_site_stacks(f, &first, &second);
-    sl_follow_key_add(&key, first == &f->eof_stack    ? &g->eof_sym
+    sl_follow_key_add(F, &key, first == &f->eof_stack    ? &g->eof_sym
                             : first == &f->open_stack ? &g->open_sym
                                                       : &g->listen_sym);
     if (second)
-        sl_follow_key_add(&key, second == &f->open_stack        ? &g->open_sym
+        sl_follow_key_add(F, &key, second == &f->open_stack        ? &g->open_sym
                                 : second == &f->last_read_stack ? &g->last_read_sym
                                                                 : &g->fork_sym);
     if (p->suppressions) {
@@ -341,17 +327,24 @@ static bool sl_follow_suppressed(const struct sl_follow *F, const struct sl_grou
 
 /* The frame that names the site: the first of the stack the finding is
  * about (the end-of-stream read; else the creation, the listener). */
+/* The finding's call site (the report's: its first frame in user code) and
+ * what happened there. */
 static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g, const char **what)
 {
-    if (g->eof_sym.n && (*what = "end-of-stream read at"))
-        return &g->eof_sym.frames[0];
-    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0 && g->listen_sym.n &&
-        (*what = "listener created at"))
-        return &g->listen_sym.frames[0];
-    if (g->open_sym.n && (*what = "socket created at"))
-        return &g->open_sym.frames[0];
+    static const char *const said[][2] = {
+        {"eof_stack", "end-of-stream read at"},      {"open_stack", "socket created at"},
+        {"last_read_stack", "last read at"},         {"fork_stack", "forked at"},
+        {"listen_stack", "listener created at"},
+    };
+
     *what = "at";
-    return NULL;
+    if (g->call_site_listener)
+        *what = "accepted on the listener created at";
+    else
+        for (size_t i = 0; g->call_site && i < sizeof(said) / sizeof(said[0]); i++)
+            if (strcmp(g->call_site_stack, said[i][0]) == 0)
+                *what = said[i][1];
+    return g->call_site;
 }
 
 static void sl_follow_put_frame(FILE *out, const struct sl_sym_frame *fr)
@@ -406,14 +399,13 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     fputc('\n', out);
 }
 
-/* One JSON object a line: the finding, where, and the site's count so far. */
+/* One JSON object a line: the finding, its call site (the report's
+ * "call_site") and the site's count so far. */
 static void sl_follow_json(struct sl_follow *F, const struct sl_logread_process *p,
                            const struct sl_logread_finding *f, const struct sl_group *g,
                            size_t count)
 {
-    const char *what;
-    const struct sl_sym_frame *fr = sl_follow_site_frame(g, &what);
-    json_t *o = json_object(), *site = json_object();
+    json_t *o = json_object();
     char *s;
 
     json_object_set_new(o, "kind", sl_fmt_json_str(f->kind));
@@ -423,15 +415,7 @@ static void sl_follow_json(struct sl_follow *F, const struct sl_logread_process 
     json_object_set_new(o, "local", sl_fmt_json_str(f->local));
     json_object_set_new(o, "peer", sl_fmt_json_str(f->peer));
     json_object_set_new(o, "held_ms", json_integer(f->held_ms));
-    if (fr) {
-        json_object_set_new(site, "function", sl_fmt_json_str(fr->function));
-        if (fr->file)
-            json_object_set_new(site, "file", sl_fmt_json_str(fr->file));
-        if (fr->line)
-            json_object_set_new(site, "line", json_integer(fr->line));
-        json_object_set_new(site, "module", sl_fmt_json_str(fr->module));
-    }
-    json_object_set_new(o, "site", site);
+    json_object_set_new(o, "call_site", sl_fmt_json_call_site(g));
     json_object_set_new(o, "count_so_far", json_integer((json_int_t)count));
     json_object_set_new(o, "again", json_boolean(count > 1));
     s = json_dumps(o, JSON_COMPACT);

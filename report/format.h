@@ -16,6 +16,8 @@
  * information may not be): invalid bytes become U+FFFD rather than the value
  * going missing. Never NULL. */
 json_t *sl_fmt_json_str(const char *s);
+/* A group's call site as the report's "call_site" object, or null. */
+json_t *sl_fmt_json_call_site(const struct sl_group *g);
 
 /* Adds the kernel-swept kinds' maxima and the at-exit count of g to o
  * (JSON's group, SARIF's result properties): each only when some finding had

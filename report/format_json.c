@@ -64,7 +64,7 @@ static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
 /* The group's call site: its frame, the stack it is from ("stack"), and
  * whether it is user code ("user") or the listener an accepted socket came
  * from ("listener"); null when the stacks are empty. */
-static json_t *sl_fmt_json_call_site(const struct sl_group *g)
+json_t *sl_fmt_json_call_site(const struct sl_group *g)
 {
     json_t *o;
 

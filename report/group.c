@@ -439,8 +439,8 @@ void sl_group_build_src(struct sl_group_set *set, const struct sl_logread_set *l
     sl_group_count(set);
 }
 
-static void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
-                               const struct sl_logread_stack *st, struct sl_sym_stack *out)
+void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
+                        const struct sl_logread_stack *st, struct sl_sym_stack *out)
 {
     for (size_t i = 0; i < st->n; i++) {
         const struct sl_logread_frame *f = &st->frames[i];
@@ -502,7 +502,7 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
 
 /* The call site: the first frame in user code of the stacks the finding is
  * about, else of its listener's stack, else the first frame shown. */
-static void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
+void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
 {
     const struct sl_sym_stack *st[2];
     const char *names[2];

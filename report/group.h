@@ -111,6 +111,12 @@ const struct sl_sym_frame *sl_group_first_user(const struct sl_group_set *set,
 /* Symbolizes the representative stacks of every group and picks each
  * group's call site. */
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
+/* One stack of process p symbolized into out (language frames included). */
+void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
+                        const struct sl_logread_stack *st, struct sl_sym_stack *out);
+/* g's call site from its symbolized stacks (g->rep_proc set); user code as
+ * set->source_root decides. */
+void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g);
 
 /* Recomputes leaks and groups_left from the groups' suppressed_by. */
 void sl_group_count(struct sl_group_set *set);

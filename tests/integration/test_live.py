@@ -110,6 +110,42 @@ def test_follow_prints_findings_as_they_are_logged(tool, tmp_path):
         follow.communicate(timeout=TIMEOUT)
 
 
+def test_follow_names_the_python_function(tool, tmp_path):
+    """--follow names a Python program's call site as the report does: the
+    handler's recv line, not the interpreter's C code; --format json gives
+    the report's call_site object."""
+    need_file(LIB, "make build/libsockleak.so")
+    out = tmp_path / "out"
+    out.mkdir()
+    src = PROG_SRC / "py" / "two_handlers.py"
+    eof_line = [i for i, t in enumerate(src.read_text().splitlines(), 1)
+                if "# EOF-SITE-A" in t][0]
+    server = subprocess.Popen(["/usr/bin/python3", str(src), "1", "30"], env=_preloaded(out),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    follows = []
+    try:
+        port, _ = _read_port(server)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"A\n")
+        for fmt in ("text", "json"):
+            follows.append(subprocess.Popen(
+                [str(TOOL), "report", "--follow", "--format", fmt, str(out)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True))
+        _lines_until(follows[0], "",
+                     rf"close_wait pid {server.pid} python3 fd \d+ \S+ <- \S+: end-of-stream"
+                     rf" read at handle_a \(two_handlers\.py:{eof_line}\)\n")
+        m, _ = _lines_until(follows[1], "", r"(\{.*\})\n")
+        site = json.loads(m.group(1))["call_site"]
+        assert (site["function"], site["file"], site["line"], site["lang"]) == (
+            "handle_a", str(src), eof_line, "python"), site
+    finally:
+        for p in [server] + follows:
+            _kill_group(p)
+            p.communicate(timeout=TIMEOUT)
+
+
 # ------------------------------------------------------------------- run -o
 
 def test_run_output_report_goes_to_the_file_not_stderr(tool, tmp_path):
