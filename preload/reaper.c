@@ -230,8 +230,9 @@ static void sl_reaper_clean(char *dst, size_t size, const char *src)
 }
 
 /* The first frame of stack id in words, as the library can tell it without
- * debug information: a language frame's function (file:line), else dladdr's
- * symbol (when the address lies in an exported one) and module+offset. */
+ * debug information: the innermost language frame's function (file:line),
+ * else dladdr's symbol (when the address lies in an exported one) and
+ * module+offset of frame 0. */
 void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
 {
     const uintptr_t *pcs;
@@ -243,8 +244,11 @@ void sl_reaper_frame_words(uint32_t id, char *out, size_t size)
         snprintf(out, size, "an unknown stack");
         return;
     }
-    if (SL_LFRAME_IS(pcs[0])) {
-        struct sl_lframe *lf = sl_lframe_get(pcs[0]);
+    int i = 0;
+    while (i < n && !SL_LFRAME_IS(pcs[i]))
+        i++;
+    if (i < n) {
+        struct sl_lframe *lf = sl_lframe_get(pcs[i]);
         sl_reaper_clean(a, sizeof a, lf && lf->function ? lf->function : "?");
         sl_reaper_clean(b, sizeof b, lf && lf->file ? lf->file : "?");
         snprintf(out, size, "%s (%s:%d)", a, b, lf ? lf->line : 0);

@@ -113,14 +113,16 @@ def test_follow_prints_findings_as_they_are_logged(tool, tmp_path):
 def test_follow_names_the_python_function(tool, tmp_path):
     """--follow names a Python program's call site as the report does: the
     handler's recv line, not the interpreter's C code; --format json gives
-    the report's call_site object."""
+    the report's call_site object; the library's verbosity 2 line names the
+    same Python frame."""
     need_file(LIB, "make build/libsockleak.so")
     out = tmp_path / "out"
     out.mkdir()
     src = PROG_SRC / "py" / "two_handlers.py"
     eof_line = [i for i, t in enumerate(src.read_text().splitlines(), 1)
                 if "# EOF-SITE-A" in t][0]
-    server = subprocess.Popen(["/usr/bin/python3", str(src), "1", "30"], env=_preloaded(out),
+    server = subprocess.Popen(["/usr/bin/python3", str(src), "1", "30"],
+                              env=_preloaded(out, verbosity=2),
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, start_new_session=True)
     follows = []
@@ -140,6 +142,10 @@ def test_follow_names_the_python_function(tool, tmp_path):
         site = json.loads(m.group(1))["call_site"]
         assert (site["function"], site["file"], site["line"], site["lang"]) == (
             "handle_a", str(src), eof_line, "python"), site
+        # The library's own line (verbosity=2) names the Python frame too.
+        _kill_group(server)
+        _, err = server.communicate(timeout=TIMEOUT)
+        assert f"end-of-stream read at handle_a ({src}:{eof_line})" in err.decode(), err
     finally:
         for p in [server] + follows:
             _kill_group(p)
