@@ -43,14 +43,15 @@ struct sl_class {
 #define SL_ENSURE(name)                                                                            \
     do {                                                                                           \
         if (SL_UNLIKELY(!sl_real.name))                                                            \
-            sl_ensure_real((void *const *)&sl_real.name, #name);                                   \
+            sl_ensure_real((void *const *)&sl_real.name, #name, sl_real_optional_##name);         \
     } while (0)
 
-static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, const char *name)
+static __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, const char *name,
+                                                            int optional)
 {
     int saved = errno;
     sl_init();
-    sl_real_bind_one((void **)fn, name);
+    sl_real_bind_one((void **)fn, name, optional);
     if (!*fn)
         sl_fatal("the real %s is not available in this libc", name);
     errno = saved;
@@ -471,15 +472,14 @@ out:
     sl_guard_leave(g);
 }
 
-/* The only check on a read's hot path: end-of-stream for a non-zero length. */
 /* The slow half of a hook reached before its real function is bound (from
  * another library's constructor): out of line, cold, and reached by a tail
  * call, so the hook's hot path keeps alive only the arguments it needs after
  * the real call. */
-#define SL_UNBOUND(ret, fn, real, params, args)                                                    \
+#define SL_UNBOUND(ret, fn, params, args)                                                           \
     static __attribute__((noinline, cold)) ret sl_##fn##_unbound params                            \
     {                                                                                              \
-        SL_ENSURE(real);                                                                           \
+        SL_ENSURE(fn);                                                                             \
         return sl_##fn args;                                                                       \
     }
 
@@ -506,39 +506,26 @@ static size_t sl_iov_len(const struct iovec *iov, int cnt)
     return n;
 }
 
-SL_UNBOUND(ssize_t, recv, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags))
+/* A read-type hook: one compare after the real call; end-of-stream (0 for
+ * a non-zero length) goes to the cold path. */
+#define SL_READ_HOOK(ret, fn, params, args, opt)                                                   \
+    SL_UNBOUND(ret, fn, params, args)                                                              \
+    ret sl_##fn params                                                                             \
+    {                                                                                              \
+        if (SL_UNLIKELY(!sl_real.fn))                                                              \
+            return sl_##fn##_unbound args;                                                         \
+        if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */                      \
+            return sl_real.fn args;                                                                \
+        ret r = sl_real.fn args;                                                                   \
+        SL_NOTE_READ(fd);                                                                          \
+        if (SL_UNLIKELY(r == 0))                                                                   \
+            sl_after_eof_read(fd);                                                                 \
+        return r;                                                                                  \
+    }
+SL_HOOKS_READ(SL_READ_HOOK)
+#undef SL_READ_HOOK
 
-ssize_t sl_recv(int fd, void *buf, size_t n, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.recv))
-        return sl_recv_unbound(fd, buf, n, flags);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.recv(fd, buf, n, flags);
-    ssize_t r = sl_real.recv(fd, buf, n, flags);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, recvfrom, recvfrom,
-           (int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len),
-           (fd, buf, n, flags, sa, len))
-
-ssize_t sl_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len)
-{
-    if (SL_UNLIKELY(!sl_real.recvfrom))
-        return sl_recvfrom_unbound(fd, buf, n, flags, sa, len);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.recvfrom(fd, buf, n, flags, sa, len);
-    ssize_t r = sl_real.recvfrom(fd, buf, n, flags, sa, len);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, recvmsg, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
+SL_UNBOUND(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags))
 
 ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
 {
@@ -554,7 +541,7 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* At end-of-stream a stream socket fills an entry with msg_len 0 (the call
  * returns >= 1); only an entry that asked for bytes is end-of-stream. */
-SL_UNBOUND(int, recvmmsg, recvmmsg,
+SL_UNBOUND(int, recvmmsg,
            (int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struct timespec *tmo),
            (fd, vec, vlen, flags, tmo))
 
@@ -578,22 +565,7 @@ int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struc
     return r;
 }
 
-SL_UNBOUND(ssize_t, read, read, (int fd, void *buf, size_t n), (fd, buf, n))
-
-ssize_t sl_read(int fd, void *buf, size_t n)
-{
-    if (SL_UNLIKELY(!sl_real.read))
-        return sl_read_unbound(fd, buf, n);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.read(fd, buf, n);
-    ssize_t r = sl_real.read(fd, buf, n);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, readv, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+SL_UNBOUND(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
 
 ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
 {
@@ -603,57 +575,6 @@ ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
     SL_NOTE_READ(fd);
     if (SL_UNLIKELY(r == 0))
         SL_AFTER_READ(fd, r, sl_iov_len(iov, cnt));
-    return r;
-}
-
-SL_UNBOUND(ssize_t, recv_chk, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
-           (fd, buf, n, buflen, flags))
-
-ssize_t sl_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
-{
-    if (SL_UNLIKELY(!sl_real.__recv_chk))
-        return sl_recv_chk_unbound(fd, buf, n, buflen, flags);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.__recv_chk(fd, buf, n, buflen, flags);
-    ssize_t r = sl_real.__recv_chk(fd, buf, n, buflen, flags);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, recvfrom_chk, __recvfrom_chk,
-           (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
-            socklen_t *len),
-           (fd, buf, n, buflen, flags, sa, len))
-
-ssize_t sl_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
-                        socklen_t *len)
-{
-    if (SL_UNLIKELY(!sl_real.__recvfrom_chk))
-        return sl_recvfrom_chk_unbound(fd, buf, n, buflen, flags, sa, len);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
-    ssize_t r = sl_real.__recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
-    return r;
-}
-
-SL_UNBOUND(ssize_t, read_chk, __read_chk, (int fd, void *buf, size_t n, size_t buflen),
-           (fd, buf, n, buflen))
-
-ssize_t sl_read_chk(int fd, void *buf, size_t n, size_t buflen)
-{
-    if (SL_UNLIKELY(!sl_real.__read_chk))
-        return sl_read_chk_unbound(fd, buf, n, buflen);
-    if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */
-        return sl_real.__read_chk(fd, buf, n, buflen);
-    ssize_t r = sl_real.__read_chk(fd, buf, n, buflen);
-    SL_NOTE_READ(fd);
-    if (SL_UNLIKELY(r == 0))
-        sl_after_eof_read(fd);
     return r;
 }
 
@@ -673,30 +594,22 @@ static inline void sl_after_send(int fd, ssize_t r)
 /* A send-type hook: straight on to libc (a tail call, no frame of its own)
  * unless fd may have read end-of-stream (sl_fd_maybe_eof, one byte) or the
  * real function is not bound yet; its slow half handles both. */
-#define SL_SEND_HOOK(fn, params, args)                                                             \
-    static __attribute__((noinline, cold)) ssize_t sl_##fn##_slow params                           \
+#define SL_SEND_HOOK(ret, fn, params, args, opt)                                                   \
+    static __attribute__((noinline, cold)) ret sl_##fn##_slow params                               \
     {                                                                                              \
         SL_ENSURE(fn);                                                                             \
-        ssize_t r = sl_real.fn args;                                                               \
+        ret r = sl_real.fn args;                                                                   \
         sl_after_send(fd, r);                                                                      \
         return r;                                                                                  \
     }                                                                                              \
-    ssize_t sl_##fn params                                                                         \
+    ret sl_##fn params                                                                             \
     {                                                                                              \
         __typeof__(sl_real.fn) real = sl_real.fn;                                                  \
         if (SL_UNLIKELY(!real || sl_fd_maybe_eof(fd)))                                             \
             return sl_##fn##_slow args;                                                            \
         return real args;                                                                          \
     }
-
-SL_SEND_HOOK(send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags))
-SL_SEND_HOOK(sendto,
-             (int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
-              socklen_t len),
-             (fd, buf, n, flags, sa, len))
-SL_SEND_HOOK(sendmsg, (int fd, const struct msghdr *msg, int flags), (fd, msg, flags))
-SL_SEND_HOOK(write, (int fd, const void *buf, size_t n), (fd, buf, n))
-SL_SEND_HOOK(writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+SL_HOOKS_SEND(SL_SEND_HOOK)
 #undef SL_SEND_HOOK
 
 ssize_t sl_sendfile(int out, int in, off_t *off, size_t n)
@@ -1039,7 +952,7 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64)
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
     if (use64 && SL_UNLIKELY(!sl_real.fcntl64))
-        sl_real_bind_one((void **)&sl_real.fcntl64, "fcntl64"); /* optional */
+        sl_real_bind_one((void **)&sl_real.fcntl64, "fcntl64", sl_real_optional_fcntl64);
     int (*fn)(int, int, ...) = use64 && sl_real.fcntl64 ? sl_real.fcntl64 : sl_real.fcntl;
     int r = fn(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -1115,7 +1028,7 @@ int sl_setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
     return r;
 }
 
-int sl_prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
+int sl_prlimit64(pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl,
                struct rlimit64 *old)
 {
     sl_bind_only((void *const *)&sl_real.prlimit64, "prlimit64");
@@ -1145,22 +1058,14 @@ static void sl_before_identity_change(void)
     errno = e;
 }
 
-#define SL_IDENTITY_HOOK(name, params, args)                                                       \
-    int sl_##name params                                                                           \
+#define SL_IDENTITY_HOOK(ret, name, params, args, opt)                                             \
+    ret sl_##name params                                                                           \
     {                                                                                              \
         SL_ENSURE(name);                                                                           \
         sl_before_identity_change();                                                               \
         return sl_real.name args;                                                                  \
     }
-SL_IDENTITY_HOOK(setuid, (uid_t u), (u))
-SL_IDENTITY_HOOK(seteuid, (uid_t u), (u))
-SL_IDENTITY_HOOK(setreuid, (uid_t r, uid_t e), (r, e))
-SL_IDENTITY_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
-SL_IDENTITY_HOOK(setgid, (gid_t g), (g))
-SL_IDENTITY_HOOK(setegid, (gid_t g), (g))
-SL_IDENTITY_HOOK(setregid, (gid_t r, gid_t e), (r, e))
-SL_IDENTITY_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
-SL_IDENTITY_HOOK(chroot, (const char *path), (path))
+SL_HOOKS_IDENTITY(SL_IDENTITY_HOOK)
 #undef SL_IDENTITY_HOOK
 
 /* In the child every socket is a copy: an end-of-stream read before the
