@@ -75,6 +75,51 @@ struct sl_slot *sl_fdtable_peek(int fd) SL_HIDDEN;
 /* Slot for fd, mapping its chunk when needed; NULL on fd < 0 or no memory. */
 struct sl_slot *sl_fdtable_get(int fd) SL_HIDDEN;
 
+/* What an fd is, as far as the table knows. */
+#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK | SL_F_INET)
+struct sl_class {
+    uint32_t flags; /* SL_CLASS_BITS only, plus state bits when read from a slot */
+    uint8_t domain, type;
+    uint64_t inode;
+    uint32_t open_stack;
+    uint32_t listen_stack; /* accepted sockets: the listener's open_stack */
+};
+
+/* The classification of a new socket of this domain and type (flags:
+ * tracked stream, SL_F_INET for TCP, or not worth tracking). */
+struct sl_class sl_class_for(int domain, int type) SL_HIDDEN;
+
+/* Slot operations: each takes fd's stripe lock itself (re-entry guard set
+ * by the caller), and a slot changed behind a caller's back is told by its
+ * generation (gen). */
+/* A fresh object at fd (slot s) with classification c; fd's last read is
+ * forgotten. */
+void sl_slot_install(int fd, struct sl_slot *s, const struct sl_class *c) SL_HIDDEN;
+/* The object at fd is gone (closed, replaced): the slot is reset. Returns
+ * its finding id when one was reported (0 none), and how long it was held
+ * since end-of-stream (or CLOSE_WAIT) in *held_ms. */
+uint32_t sl_slot_end(int fd, struct sl_slot *s, int64_t *held_ms) SL_HIDDEN;
+/* The slot's classification and fields, and its generation. */
+void sl_slot_snapshot(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen) SL_HIDDEN;
+/* Replace open_stack, if the slot still holds generation gen. */
+void sl_slot_set_open_stack(int fd, struct sl_slot *s, uint32_t gen, uint32_t stack) SL_HIDDEN;
+/* OR bits into the flags (shutdown: recorded even on an unclassified fd). */
+void sl_slot_add_flags(int fd, struct sl_slot *s, uint32_t bits) SL_HIDDEN;
+/* End-of-stream on a stream socket still at generation gen and not marked,
+ * shut for reading or inherited: 1 when it was marked now. */
+struct sl_eof {
+    uint64_t inode; /* stored when the slot has none yet */
+    uint32_t stack;
+    int64_t now_ns;
+};
+int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen, const struct sl_eof *eof) SL_HIDDEN;
+/* Classification of fd (slot s), asking the kernel now when unknown, or
+ * when verify is set and its inode changed (closed and reused behind our
+ * back: the slot is reset first). On return *c holds the slot's flags and
+ * fields as of generation *gen. Returns 1 when this call classified a
+ * stream socket (the caller counts it and arms the sweep for TCP). */
+int sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen, int verify) SL_HIDDEN;
+
 /* Striped locks by fd (locks.h): never held across a real blocking call or
  * an unwind, taken only with the re-entry guard set. */
 #define sl_fdtable_lock(fd) SL_LOCK_STRIPE(fd)

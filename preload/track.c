@@ -28,17 +28,6 @@
 #include "sweep.h"
 #include "track.h"
 
-#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK | SL_F_INET)
-
-/* What an fd is, as far as the table knows. */
-struct sl_class {
-    uint32_t flags; /* SL_CLASS_BITS only, plus state bits when read from a slot */
-    uint8_t domain, type;
-    uint64_t inode;
-    uint32_t open_stack;
-    uint32_t listen_stack; /* accepted sockets: the listener's open_stack */
-};
-
 /* Bind the real function `name` before its first use from a hook. */
 #define SL_ENSURE(name)                                                                            \
     do {                                                                                           \
@@ -62,30 +51,6 @@ static void sl_init_all(void)
 {
     sl_init();
     sl_real_init();
-}
-
-static int sl_domain_tracked(int domain)
-{
-    return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
-}
-
-/* TCP: what the kernel sweep looks at. */
-static uint32_t sl_inet_bit(int domain)
-{
-    return domain == AF_INET || domain == AF_INET6 ? SL_F_INET : 0;
-}
-
-static uint64_t sl_inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-/* The inode of the socket at fd, 0 when fd holds no socket. */
-static uint64_t sl_sock_inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
 }
 
 __thread int sl_vfork_child __attribute__((tls_model("initial-exec")));
@@ -134,128 +99,34 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
     return sl_real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
-/* Forget the object that was at this slot (fd's). Stripe lock held. */
-static void sl_slot_reset(int fd, struct sl_slot *s)
+/* A tracked stream socket classified by its first use (sl_slot_class). */
+static void sl_track_classified(const struct sl_class *c)
 {
-    sl_fd_set_eof(fd, 0);
-    s->gen++;
-    atomic_store(&s->flags, 0);
-    s->inode = 0;
-    s->open_stack = 0;
-    s->eof_stack = 0;
-    s->eof_ns = 0;
-    atomic_store(&s->last_send_ns, 0);
-    s->reported_ns = 0;
-    s->finding_id = 0;
-    s->domain = 0;
-    s->type = 0;
-    s->listen_stack = 0;
-    s->cw_since_ns = 0;
+    atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
+    if (c->flags & SL_F_INET) {
+        if (c->domain == AF_INET6)
+            sl_sweep_note_inet6();
+        sl_sweep_arm();
+    }
+}
+
+/* The classification of fd, classified now if need be (see sl_slot_class). */
+static void sl_track_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen,
+                           int verify)
+{
+    if (sl_slot_class(fd, s, c, gen, verify))
+        sl_track_classified(c);
 }
 
 /* Install a fresh object at fd with classification c. Counts tracked sockets. */
-static void sl_slot_install(int fd, const struct sl_class *c)
+static void sl_track_install(int fd, const struct sl_class *c)
 {
     struct sl_slot *s = c->flags ? sl_fdtable_get(fd) : sl_fdtable_peek(fd);
     if (!s)
         return;
-    sl_fdtable_lock(fd);
-    sl_slot_reset(fd, s);
-    s->domain = c->domain;
-    s->type = c->type;
-    s->inode = c->inode;
-    s->open_stack = c->open_stack;
-    s->listen_stack = c->listen_stack;
-    atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
-    sl_fdtable_unlock(fd);
-    if ((unsigned)fd < SL_LAST_READ_FDS)
-        sl_last_read_pc[fd] = 0;
+    sl_slot_install(fd, s, c);
     if ((c->flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM)
         atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
-}
-
-/* Ask the kernel what fd is (two getsockopt, one fstat for tracked ones). */
-static void sl_classify(int fd, struct sl_class *c)
-{
-    int type = 0, domain = 0;
-    socklen_t len = sizeof type;
-    *c = (struct sl_class){0};
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-        c->flags = SL_F_KNOWN | SL_F_NOTSOCK;
-        return;
-    }
-    len = sizeof domain;
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
-        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-        return;
-    }
-    c->domain = (uint8_t)domain;
-    c->type = (uint8_t)type;
-    if (type == SOCK_STREAM && sl_domain_tracked(domain)) {
-        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
-        c->inode = sl_inode_of(fd);
-    } else {
-        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-    }
-}
-
-static void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
-{
-    c->flags = atomic_load(&s->flags);
-    c->domain = s->domain;
-    c->type = s->type;
-    c->inode = s->inode;
-    c->open_stack = s->open_stack;
-    c->listen_stack = s->listen_stack;
-    *gen = s->gen;
-}
-
-/* Classification of fd (slot s), classifying it now when unknown, or when
- * verify is set and its inode changed (closed and reused behind our back).
- * On return *c holds the slot's flags and fields as of generation *gen. */
-static void sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen, int verify)
-{
-    sl_fdtable_lock(fd);
-    sl_slot_read(s, c, gen);
-    sl_fdtable_unlock(fd);
-    if (c->flags & SL_F_KNOWN) {
-        if (!verify || !(c->flags & SL_F_SOCKET))
-            return;
-        /* The inode is taken here, at the first check, not when the socket
-         * was made: a socket with none yet must still be one now. The
-         * caller stores it (c->inode) with what it records. */
-        uint64_t ino = sl_sock_inode_of(fd);
-        if (ino && (ino == c->inode || !c->inode)) {
-            c->inode = ino;
-            return;
-        }
-        sl_fdtable_lock(fd);
-        if (s->gen == *gen)
-            sl_slot_reset(fd, s);
-        *gen = s->gen;
-        sl_fdtable_unlock(fd);
-    }
-    struct sl_class n;
-    sl_classify(fd, &n);
-    int counted = 0;
-    sl_fdtable_lock(fd);
-    if (s->gen == *gen && !(atomic_load(&s->flags) & SL_F_KNOWN)) {
-        s->domain = n.domain;
-        s->type = n.type;
-        s->inode = n.inode;
-        /* OR, not store: a shutdown may have been recorded before we knew. */
-        atomic_fetch_or(&s->flags, n.flags);
-        counted = (n.flags & SL_F_STREAM) != 0;
-    }
-    sl_slot_read(s, c, gen);
-    sl_fdtable_unlock(fd);
-    if (counted)
-        atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
-    if (counted && (n.flags & SL_F_INET)) {
-        if (n.domain == AF_INET6)
-            sl_sweep_note_inet6();
-        sl_sweep_arm();
-    }
 }
 
 /* New fds from socket/socketpair/accept: drop stale state, track streams.
@@ -276,26 +147,13 @@ static void sl_track_created(const int *fds, int n, struct sl_class c)
      * sweep), so a connection costs no system call of ours before then. */
     c.inode = 0;
     for (int i = 0; i < n; i++)
-        sl_slot_install(fds[i], &c);
+        sl_track_install(fds[i], &c);
     if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET) {
         if (c.domain == AF_INET6)
             sl_sweep_note_inet6();
         sl_sweep_arm();
     }
     sl_guard_leave(g);
-}
-
-static struct sl_class sl_class_for(int domain, int type)
-{
-    struct sl_class c = {0};
-    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    c.domain = (uint8_t)domain;
-    c.type = (uint8_t)type;
-    if (type == SOCK_STREAM && sl_domain_tracked(domain))
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
-    else
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-    return c;
 }
 
 int sl_socket(int domain, int type, int proto)
@@ -333,15 +191,10 @@ static void sl_track_accepted(int lfd, int fd)
     if (ls) {
         int g = sl_guard_enter();
         sl_init_all();
-        sl_slot_class(lfd, ls, &c, &gen, 0);
+        sl_track_class(lfd, ls, &c, &gen, 0);
         sl_guard_leave(g);
     }
-    if ((c.flags & SL_F_SOCKET) && c.type == SOCK_STREAM && sl_domain_tracked(c.domain))
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(c.domain);
-    else if (c.flags & SL_F_SOCKET)
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-    else
-        c.flags = 0;
+    c.flags = (c.flags & SL_F_SOCKET) ? sl_class_for(c.domain, c.type).flags : 0;
     c.inode = 0;
     c.listen_stack = c.open_stack;
     c.open_stack = 0;
@@ -385,13 +238,9 @@ int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
             sl_init_all();
             struct sl_class c;
             uint32_t gen;
-            sl_slot_class(fd, s, &c, &gen, 0);
+            sl_track_class(fd, s, &c, &gen, 0);
             if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK | SL_F_EOF)) == SL_F_STREAM) {
-                uint32_t stack = sl_stack_capture();
-                sl_fdtable_lock(fd);
-                if (s->gen == gen)
-                    s->open_stack = stack;
-                sl_fdtable_unlock(fd);
+                sl_slot_set_open_stack(fd, s, gen, sl_stack_capture());
             }
             sl_guard_leave(g);
         }
@@ -406,7 +255,7 @@ int sl_track_open_stack(int fd, uint32_t *stack, uint32_t *gen)
     if (!s)
         return 0;
     struct sl_class c;
-    sl_slot_class(fd, s, &c, gen, 1);
+    sl_track_class(fd, s, &c, gen, 1);
     if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) != SL_F_STREAM)
         return 0;
     *stack = c.open_stack;
@@ -416,12 +265,8 @@ int sl_track_open_stack(int fd, uint32_t *stack, uint32_t *gen)
 void sl_track_set_open_stack(int fd, uint32_t gen, uint32_t stack)
 {
     struct sl_slot *s = sl_fdtable_get(fd);
-    if (!s)
-        return;
-    sl_fdtable_lock(fd);
-    if (s->gen == gen)
-        s->open_stack = stack;
-    sl_fdtable_unlock(fd);
+    if (s)
+        sl_slot_set_open_stack(fd, s, gen, stack);
 }
 
 void sl_on_eof(int fd)
@@ -441,29 +286,15 @@ void sl_on_eof(int fd)
         goto out;
     struct sl_class c;
     uint32_t gen;
-    sl_slot_class(fd, s, &c, &gen, 1);
+    sl_track_class(fd, s, &c, &gen, 1);
     const uint32_t skip = SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD;
     if (!(c.flags & SL_F_STREAM) || (c.flags & skip))
         goto out;
-    uint32_t stack = sl_stack_capture();
-    int64_t now = sl_now_ns();
-    int scheduled = 0;
-    sl_fdtable_lock(fd);
-    uint32_t f = atomic_load(&s->flags);
-    if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
-        if (!s->inode)
-            s->inode = c.inode;
-        s->eof_stack = stack;
-        s->eof_ns = now;
-        atomic_store(&s->last_send_ns, 0);
-        atomic_fetch_or(&s->flags, SL_F_EOF);
-        sl_fd_set_eof(fd, 1);
-        scheduled = 1;
-    }
-    sl_fdtable_unlock(fd);
+    struct sl_eof eof = {.inode = c.inode, .stack = sl_stack_capture(), .now_ns = sl_now_ns()};
+    int scheduled = sl_slot_mark_eof(fd, s, gen, &eof);
     if (scheduled) {
         atomic_fetch_add_explicit(&sl_count_eof, 1, memory_order_relaxed);
-        sl_reaper_schedule(fd, gen, now + (int64_t)sl_opt.deadline_ms * 1000000);
+        sl_reaper_schedule(fd, gen, eof.now_ns + (int64_t)sl_opt.deadline_ms * 1000000);
         /* The log's fd is made here, on the program's thread, long before
          * the reaper writes to it (never on the reaper: see log.h). */
         sl_log_reserve();
@@ -657,9 +488,7 @@ int sl_shutdown(int fd, int how)
         if (s) {
             int e = errno;
             int g = sl_guard_enter();
-            sl_fdtable_lock(fd);
-            atomic_fetch_or(&s->flags, bits);
-            sl_fdtable_unlock(fd);
+            sl_slot_add_flags(fd, s, bits);
             sl_guard_leave(g);
             errno = e;
         }
@@ -674,13 +503,8 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
 {
     int e = errno;
     int g = sl_guard_enter();
-    sl_fdtable_lock(fd);
-    uint32_t f = atomic_load(&s->flags);
-    uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
-    int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
-    int64_t held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
-    sl_slot_reset(fd, s);
-    sl_fdtable_unlock(fd);
+    int64_t held_ms;
+    uint32_t id = sl_slot_end(fd, s, &held_ms);
     if (id) {
         sl_log_reserve(); /* the program's thread: the log may be remade here */
         sl_log_closed(id, fd, held_ms);
@@ -820,9 +644,7 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
     struct sl_slot *s = sl_fdtable_peek(oldfd);
     if (s) {
         uint32_t gen;
-        sl_fdtable_lock(oldfd);
-        sl_slot_read(s, &c, &gen);
-        sl_fdtable_unlock(oldfd);
+        sl_slot_snapshot(oldfd, s, &c, &gen);
         if (!(c.flags & SL_F_KNOWN))
             c = (struct sl_class){0};
     }
@@ -833,17 +655,7 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
     if ((c.flags || atomic_load_explicit(&n->flags, memory_order_relaxed)) &&
         SL_UNLIKELY(sl_in_vfork_child()))
         return;
-    sl_fdtable_lock(newfd);
-    sl_slot_reset(newfd, n);
-    n->domain = c.domain;
-    n->type = c.type;
-    n->inode = c.inode;
-    n->open_stack = c.open_stack;
-    n->listen_stack = c.listen_stack;
-    atomic_store(&n->flags, c.flags);
-    sl_fdtable_unlock(newfd);
-    if ((unsigned)newfd < SL_LAST_READ_FDS)
-        sl_last_read_pc[newfd] = 0;
+    sl_slot_install(newfd, n, &c);
 }
 
 static void sl_track_dup(int oldfd, int newfd)
