@@ -6,8 +6,8 @@
  *   - the declaration of sl_<name>, the hook's work (track.h);
  *   - the exported interposer `name` calling sl_<name> (hooks.c).
  * The groups say how sl_<name> is written: SL_HOOKS_READ and SL_HOOKS_SEND
- * by one macro each, SL_HOOKS_IDENTITY by one macro (all in track.c),
- * SL_HOOKS_PLAIN by hand. SL_HOOKS_BY_HAND are bound from the list but
+ * by one macro each (track_io.c), SL_HOOKS_IDENTITY by one macro
+ * (track_identity.c), SL_HOOKS_PLAIN by hand. SL_HOOKS_BY_HAND are bound from the list but
  * exported by hand (variadic, or with arguments of their own), and
  * SL_ALIASES are further exported names for a hook. Parameter names matter
  * to the read and send macros: the fd is `fd`, a read's length `n`. */

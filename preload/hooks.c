@@ -1,5 +1,5 @@
 /* The exported interposers: generated from hooklist.h, one line each, the
- * work is in track.c. Nothing else in the library is visible outside it. */
+ * work is in the track*.c files. Nothing else in the library is visible outside it. */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>

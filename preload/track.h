@@ -1,4 +1,4 @@
-/* What the hooks do: the bookkeeping behind every exported wrapper (track.c),
+/* What the hooks do: the bookkeeping behind every exported wrapper (track*.c),
  * and the fatal-error helper every preload source uses. */
 #ifndef SL_TRACK_H
 #define SL_TRACK_H
