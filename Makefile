@@ -162,7 +162,13 @@ $(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
 	  -o $@ $< -ldl
 $(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
 	cp $< $@
-$(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
+# The unit tests' copy of the internals, built again with SL_TESTING: the
+# test-only entry points (sl_log_forget_fd, the reaper's heap, the stack
+# knobs) exist only there, never in $(LIB).
+PRELOAD_TEST_OBJ := $(PRELOAD_LIB_OBJ:$(B)/preload/%=$(B)/preload-test/%)
+$(B)/preload-test/%.o: preload/%.c $(wildcard preload/*.h include/*.h) | $(B)/preload-test
+	$(CC) $(PRELOAD_CFLAGS) -DSL_TESTING -c $< -o $@
+$(B)/libsl_preload.a: $(PRELOAD_TEST_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/report/%.o: report/%.c $(wildcard report/*.h include/*.h) | $(B)/report
@@ -175,7 +181,7 @@ $(B)/libsl_report.a: $(REPORT_LIB_OBJ)
 # Unit tests: one cmocka program per area, linked against the library's and
 # the tool's internals (not the exported hooks).
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B)/tests/unit
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSL_TESTING -pthread -Ipreload -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
 	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl $(UNIT_LIBS_$*)
 # The Python frames test is built against the installed CPython 3.11.
 UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
@@ -194,7 +200,7 @@ include tests/integration/progs/flags.mk
 progs: $(PROG_BIN)
 examples: $(EXAMPLE_BIN)
 
-$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
+$(B)/preload $(B)/preload-test $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
 	mkdir -p $@
 
 demo: deps

@@ -10,6 +10,16 @@
 #define SL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Test hooks: SL_TESTING is set only for the unit tests' build of the
+ * library's internals (the Makefile's libsl_preload.a), never for
+ * libsockleak.so. SL_TESTABLE marks a function that is file-local in the
+ * shipped library and reachable by the unit tests. */
+#ifdef SL_TESTING
+#define SL_TESTABLE SL_HIDDEN
+#else
+#define SL_TESTABLE static
+#endif
+
 /* Thread-local re-entry guard: non-zero while this thread runs our own code
  * (unwinding, writing the log, classifying an fd). Hooks reached while it is
  * set pass straight through to the real function. Save and restore it:
