@@ -101,7 +101,7 @@
          (in, in_off, out, out_off, n, flags), Required)
 
 /* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2:
- * its caller's address; syscall: preload/arch's syscall.S). */
+ * its caller's address; syscall: syscall.S in preload/arch/). */
 #define SL_HOOKS_BY_HAND(HOOK)                                                                     \
     HOOK(int, fcntl, (int fd, int cmd, ...), (), Required)                                         \
     HOOK(int, fcntl64, (int fd, int cmd, ...), (), Optional)                                       \

@@ -69,4 +69,4 @@ SL_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     return sl_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
-/* vfork() and syscall() themselves are preload/vfork.S and preload/syscall.S. */
+/* vfork() and syscall() themselves are vfork.S and syscall.S (preload/arch/). */
