@@ -146,133 +146,7 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
 }
 
 /* ---------------------------------------------------------------- slots
- * Every locked read or write of a slot's fields, each under its fd's
- * stripe lock (taken and released here, with the re-entry guard set by
- * the caller, never around a blocking call). */
-
-static int sl_domain_tracked(int domain)
-{
-    return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
-}
-
-/* TCP: what the kernel sweep looks at. */
-static uint32_t sl_inet_bit(int domain)
-{
-    return domain == AF_INET || domain == AF_INET6 ? SL_F_INET : 0;
-}
-
-struct sl_class sl_class_for(int domain, int type)
-{
-    struct sl_class c = {0};
-    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    c.domain = (uint8_t)domain;
-    c.type = (uint8_t)type;
-    if (type == SOCK_STREAM && sl_domain_tracked(domain))
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
-    else
-        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
-    return c;
-}
-
-/* Forget the object that was at this slot (fd's). Stripe lock held. */
-static void sl_slot_reset(int fd, struct sl_slot *s)
-{
-    sl_fd_set_eof(fd, 0);
-    s->gen++;
-    atomic_store(&s->flags, 0);
-    s->inode = 0;
-    s->open_stack = 0;
-    s->eof_stack = 0;
-    s->eof_ns = 0;
-    atomic_store(&s->last_send_ns, 0);
-    s->reported_ns = 0;
-    s->finding_id = 0;
-    s->domain = 0;
-    s->type = 0;
-    s->listen_stack = 0;
-    s->cw_since_ns = 0;
-}
-
-void sl_slot_install(int fd, struct sl_slot *s, const struct sl_class *c)
-{
-    sl_fdtable_lock(fd);
-    sl_slot_reset(fd, s);
-    s->domain = c->domain;
-    s->type = c->type;
-    s->inode = c->inode;
-    s->open_stack = c->open_stack;
-    s->listen_stack = c->listen_stack;
-    atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
-    sl_fdtable_unlock(fd);
-    if ((unsigned)fd < SL_LAST_READ_FDS)
-        sl_last_read_pc[fd] = 0;
-}
-
-uint32_t sl_slot_end(int fd, struct sl_slot *s, int64_t *held_ms)
-{
-    sl_fdtable_lock(fd);
-    uint32_t f = atomic_load(&s->flags);
-    uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
-    int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
-    *held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
-    sl_slot_reset(fd, s);
-    sl_fdtable_unlock(fd);
-    return id;
-}
-
-/* The fields of s as they are (lock held). */
-static void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
-{
-    c->flags = atomic_load(&s->flags);
-    c->domain = s->domain;
-    c->type = s->type;
-    c->inode = s->inode;
-    c->open_stack = s->open_stack;
-    c->listen_stack = s->listen_stack;
-    *gen = s->gen;
-}
-
-void sl_slot_snapshot(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
-{
-    sl_fdtable_lock(fd);
-    sl_slot_read(s, c, gen);
-    sl_fdtable_unlock(fd);
-}
-
-void sl_slot_set_open_stack(int fd, struct sl_slot *s, uint32_t gen, uint32_t stack)
-{
-    sl_fdtable_lock(fd);
-    if (s->gen == gen)
-        s->open_stack = stack;
-    sl_fdtable_unlock(fd);
-}
-
-void sl_slot_add_flags(int fd, struct sl_slot *s, uint32_t bits)
-{
-    sl_fdtable_lock(fd);
-    atomic_fetch_or(&s->flags, bits);
-    sl_fdtable_unlock(fd);
-}
-
-int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen, const struct sl_eof *eof)
-{
-    const uint32_t skip = SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD;
-    int marked = 0;
-    sl_fdtable_lock(fd);
-    uint32_t f = atomic_load(&s->flags);
-    if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
-        if (!s->inode)
-            s->inode = eof->inode;
-        s->eof_stack = eof->stack;
-        s->eof_ns = eof->now_ns;
-        atomic_store(&s->last_send_ns, 0);
-        atomic_fetch_or(&s->flags, SL_F_EOF);
-        sl_fd_set_eof(fd, 1);
-        marked = 1;
-    }
-    sl_fdtable_unlock(fd);
-    return marked;
-}
+ * The slot operations that ask the kernel (fdtable.h has the others). */
 
 static uint64_t sl_inode_of(int fd)
 {
@@ -326,11 +200,9 @@ static int sl_slot_stale(int fd, struct sl_slot *s, struct sl_class *c, uint32_t
     return 1;
 }
 
-int sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen, int verify)
+int sl_slot_class_slow(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
 {
-    sl_slot_snapshot(fd, s, c, gen);
-    if ((c->flags & SL_F_KNOWN) &&
-        (!verify || !(c->flags & SL_F_SOCKET) || !sl_slot_stale(fd, s, c, gen)))
+    if ((c->flags & SL_F_KNOWN) && !sl_slot_stale(fd, s, c, gen))
         return 0;
     struct sl_class n;
     sl_classify(fd, &n);

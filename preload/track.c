@@ -37,13 +37,6 @@ __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, const char 
     errno = saved;
 }
 
-/* Before the library's own work (it calls many real functions). */
-void sl_init_all(void)
-{
-    sl_init();
-    sl_real_init();
-}
-
 __thread int sl_vfork_child __attribute__((tls_model("initial-exec")));
 int sl_raw_clones;
 
@@ -52,22 +45,6 @@ long sl_vfork_failed(long r)
 {
     errno = (int)-r;
     return -1;
-}
-
-/* Are we a vfork child sharing the parent's memory (its table included)?
- * vfork() sets this thread's flag (vfork.S): no system call. Only after the
- * program made a process some other way (clone(), or syscall() with a clone,
- * fork or vfork number) is the real pid compared with the cached one, one
- * getpid each time; processes made by such a raw clone without CLONE_VM
- * then answer yes too: their table is a private copy, left as it was. The
- * children of posix_spawn, popen and system make no call that reaches us. */
-int sl_in_vfork_child(void)
-{
-    if (SL_UNLIKELY(sl_vfork_child))
-        return 1;
-    if (SL_LIKELY(!__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED)) || !sl_pid)
-        return 0;
-    return getpid() != (pid_t)sl_pid;
 }
 
 /* clone(): its child may share our memory without vfork's flag. */

@@ -13,7 +13,7 @@
 #include "track_int.h"
 
 /* A tracked stream socket classified by its first use (sl_slot_class). */
-static void sl_track_classified(const struct sl_class *c)
+void sl_track_classified(const struct sl_class *c)
 {
     atomic_fetch_add_explicit(&sl_count_sockets, 1, memory_order_relaxed);
     if (c->flags & SL_F_INET) {
@@ -21,13 +21,6 @@ static void sl_track_classified(const struct sl_class *c)
             sl_sweep_note_inet6();
         sl_sweep_arm();
     }
-}
-
-/* The classification of fd, classified now if need be (see sl_slot_class). */
-void sl_track_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen, int verify)
-{
-    if (sl_slot_class(fd, s, c, gen, verify))
-        sl_track_classified(c);
 }
 
 /* Install a fresh object at fd with classification c. Counts tracked sockets. */
