@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include "fdtable.h"
 #include "hg.h"
-#include "track.h"
 
 #define SL_CHUNK_SHIFT 10
 #define SL_CHUNK_SLOTS (1u << SL_CHUNK_SHIFT)

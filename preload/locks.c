@@ -24,7 +24,6 @@
 #include "hg.h"
 #include "locks.h"
 #include "stack.h"
-#include "track.h"
 
 #define SL_LK_WAITERS 0x80000000u /* high bit of a mutex word: someone sleeps on it */
 

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include "real.h"
-#include "track.h"
 
 struct sl_real_table sl_real;
 __thread int sl_in_lib __attribute__((tls_model("initial-exec")));

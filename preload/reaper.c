@@ -25,7 +25,6 @@
 #include "stack.h"
 #include "sweep.h"
 #include "sockleak_log.h"
-#include "track.h"
 
 struct sl_due {
     int64_t due_ns;

@@ -46,6 +46,9 @@ static inline int64_t sl_wall_ms(void)
  * stdio, never malloc. Respects verbosity (0 silences it). */
 void sl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))) SL_HIDDEN;
 
+/* Print "sockleak: fatal: ..." on fd 2 without libc's hooked functions, abort. */
+void sl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)) SL_HIDDEN;
+
 /* Lazily and idempotently initialise the library (real symbols, options).
  * Safe to call from any hook, including ones reached before our constructor. */
 void sl_init(void) SL_HIDDEN;

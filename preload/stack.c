@@ -19,11 +19,11 @@
 
 #include "hg.h"
 #include "lframe.h"
+#include "locks.h"
 #include "modules.h"
 #include "options.h"
 #include "pyframes.h"
 #include "stack.h"
-#include "track.h"
 
 /* ------------------------------------------------------------ the arena */
 

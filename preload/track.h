@@ -1,5 +1,5 @@
-/* What the hooks do: the bookkeeping behind every exported wrapper (track*.c),
- * and the fatal-error helper every preload source uses. */
+/* What the hooks do: the bookkeeping behind every exported wrapper
+ * (track*.c), and what the rest of the library asks of it. */
 #ifndef SL_TRACK_H
 #define SL_TRACK_H
 
@@ -12,9 +12,6 @@
 #include "hooklist.h"
 #include "locks.h"
 #include "sl.h"
-
-/* Print "sockleak: fatal: ..." on fd 2 without libc's hooked functions, abort. */
-void sl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)) SL_HIDDEN;
 
 /* Each sl_X (every hook of hooklist.h) behaves exactly like the libc
  * function X (same result, same errno) and records what the fd table needs. */
