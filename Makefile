@@ -18,6 +18,16 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Iformat -DSOCKLEAK_VERSION=\"$(VERSION)\"
 
+# The processor: everything specific to it (assembly entry points, raw
+# system calls, multiarch paths) is in preload/arch/$(ARCH). Only x86_64
+# exists; another processor stops here, naming the folder to write.
+ARCH     := $(shell uname -m)
+ARCH_DIR := preload/arch/$(ARCH)
+ifeq ($(wildcard $(ARCH_DIR)/arch.mk),)
+$(error sockleak supports x86_64 only: $(ARCH_DIR)/ (arch.mk, rawsys.h, syscall.S, vfork.S) does not exist)
+endif
+include $(ARCH_DIR)/arch.mk
+
 # Debian packages the build and the tests need, and a header or program that
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
@@ -28,8 +38,8 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/jansson.h:libjansson-dev \
               /usr/include/elfutils/libdwfl.h:libdw-dev \
               /usr/include/libelf.h:libelf-dev \
-              /usr/lib/x86_64-linux-gnu/libunwind.so.8:libunwind-dev \
-              /usr/include/x86_64-linux-gnu/libunwind.h:libunwind-dev \
+              /usr/lib/$(DEB_MULTIARCH)/libunwind.so.8:libunwind-dev \
+              /usr/include/$(DEB_MULTIARCH)/libunwind.h:libunwind-dev \
               /usr/bin/pkg-config:pkg-config \
               /usr/bin/g++:g++ \
               /usr/bin/scdoc:scdoc \
@@ -47,12 +57,12 @@ CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valg
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
-                /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+                /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-$(CLANG_RT_ARCH).a:libclang-rt-14-dev
 
 # ---------------------------------------------------------------- sources
 PRELOAD_SRC := $(wildcard preload/*.c)
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(B)/%.o)
-PRELOAD_ASM := $(wildcard preload/*.S)
+PRELOAD_ASM := $(wildcard $(ARCH_DIR)/*.S)
 PRELOAD_ASM_OBJ := $(PRELOAD_ASM:%.S=$(B)/%.o)
 # Everything but the exported hooks and the constructor: what unit tests link.
 PRELOAD_LIB_OBJ := $(filter-out $(B)/preload/hooks.o $(B)/preload/init.o,$(PRELOAD_OBJ))
@@ -78,7 +88,7 @@ NODE_FILES := $(if $(wildcard $(NODE_API_H)),$(NODE_DIR)/sockleak-node.js $(NODE
 TOOL := $(B)/sockleak
 STUB := $(B)/libsockleak-stub.a
 
-PRELOAD_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -pthread
+PRELOAD_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -I$(ARCH_DIR) -fPIC -fvisibility=hidden -pthread
 PRELOAD_LDLIBS := -ldl -pthread
 REPORT_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS) -pthread
 REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
@@ -151,9 +161,11 @@ check-deps:
 	  [ -e "$$f" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then echo "missing Debian packages:$$missing (run: make deps)"; exit 1; fi
 
-$(B)/preload/%.o: preload/%.c $(wildcard preload/*.h include/*.h format/*.h) | $(B)/preload
+PRELOAD_H := $(wildcard preload/*.h $(ARCH_DIR)/*.h include/*.h format/*.h)
+$(B)/preload/%.o: preload/%.c $(PRELOAD_H) | $(B)/preload
 	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
-$(B)/preload/%.o: preload/%.S | $(B)/preload
+$(B)/preload/%.o: preload/%.S
+	@mkdir -p $(dir $@)
 	$(CC) -fPIC -c $< -o $@
 $(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
 	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
@@ -162,7 +174,13 @@ $(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
 	  -o $@ $< -ldl
 $(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
 	cp $< $@
-$(B)/libsl_preload.a: $(PRELOAD_LIB_OBJ)
+# The unit tests' copy of the internals, built again with SL_TESTING: the
+# test-only entry points (sl_log_forget_fd, the reaper's heap, the stack
+# knobs) exist only there, never in $(LIB).
+PRELOAD_TEST_OBJ := $(PRELOAD_LIB_OBJ:$(B)/preload/%=$(B)/preload-test/%)
+$(B)/preload-test/%.o: preload/%.c $(PRELOAD_H) | $(B)/preload-test
+	$(CC) $(PRELOAD_CFLAGS) -DSL_TESTING -c $< -o $@
+$(B)/libsl_preload.a: $(PRELOAD_TEST_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/report/%.o: report/%.c $(wildcard report/*.h include/*.h format/*.h) | $(B)/report
@@ -175,7 +193,7 @@ $(B)/libsl_report.a: $(REPORT_LIB_OBJ)
 # Unit tests: one cmocka program per area, linked against the library's and
 # the tool's internals (not the exported hooks).
 $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B)/tests/unit
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -pthread -Ipreload -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -DSL_TESTING -pthread -Ipreload -I$(ARCH_DIR) -Ireport $(UNIT_FLAGS_$*) $< -o $@ \
 	  $(B)/libsl_preload.a $(B)/libsl_report.a -lcmocka $(REPORT_LDLIBS) -ldl $(UNIT_LIBS_$*)
 # The Python frames test is built against the installed CPython 3.11.
 UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
@@ -194,7 +212,7 @@ include tests/integration/progs/flags.mk
 progs: $(PROG_BIN)
 examples: $(EXAMPLE_BIN)
 
-$(B)/preload $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
+$(B)/preload $(B)/preload-test $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
 	mkdir -p $@
 
 demo: deps

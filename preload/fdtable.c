@@ -1,12 +1,15 @@
 /* The fd table: a lazily mapped top array of chunk pointers covering every
  * fd up to INT_MAX (virtual memory only), chunks of slots mapped on first use
- * and installed with a CAS so lookups never lock. */
+ * and installed with a CAS so lookups never lock; and the slots' own
+ * operations (install, reset, classify, snapshot), each under the fd's
+ * stripe lock. */
 #include <limits.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include "fdtable.h"
 #include "hg.h"
-#include "track.h"
 
 #define SL_CHUNK_SHIFT 10
 #define SL_CHUNK_SLOTS (1u << SL_CHUNK_SHIFT)
@@ -139,4 +142,80 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
         for (unsigned i = from; i <= to; i++)
             fn((int)((c << SL_CHUNK_SHIFT) | i), &chunk[i], arg);
     }
+}
+
+/* ---------------------------------------------------------------- slots
+ * The slot operations that ask the kernel (fdtable.h has the others). */
+
+static uint64_t sl_inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* The inode of the socket at fd, 0 when fd holds no socket. */
+static uint64_t sl_sock_inode_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? (uint64_t)st.st_ino : 0;
+}
+
+/* Ask the kernel what fd is (two getsockopt, one fstat for tracked ones). */
+static void sl_classify(int fd, struct sl_class *c)
+{
+    int type = 0, domain = 0;
+    socklen_t len = sizeof type;
+    *c = (struct sl_class){0};
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        c->flags = SL_F_KNOWN | SL_F_NOTSOCK;
+        return;
+    }
+    len = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
+        c->flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+        return;
+    }
+    *c = sl_class_for(domain, type);
+    if (c->flags & SL_F_STREAM)
+        c->inode = sl_inode_of(fd);
+}
+
+/* A known socket whose inode changed (closed and reused behind our back)
+ * is forgotten: 1 when it must be classified again. The inode is taken
+ * here, at the first check, not when the socket was made: a socket with
+ * none yet must still be one now. */
+static int sl_slot_stale(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    uint64_t ino = sl_sock_inode_of(fd);
+    if (ino && (ino == c->inode || !c->inode)) {
+        c->inode = ino;
+        return 0;
+    }
+    sl_fdtable_lock(fd);
+    if (s->gen == *gen)
+        sl_slot_reset(fd, s);
+    *gen = s->gen;
+    sl_fdtable_unlock(fd);
+    return 1;
+}
+
+int sl_slot_class_slow(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    if ((c->flags & SL_F_KNOWN) && !sl_slot_stale(fd, s, c, gen))
+        return 0;
+    struct sl_class n;
+    sl_classify(fd, &n);
+    int counted = 0;
+    sl_fdtable_lock(fd);
+    if (s->gen == *gen && !(atomic_load(&s->flags) & SL_F_KNOWN)) {
+        s->domain = n.domain;
+        s->type = n.type;
+        s->inode = n.inode;
+        /* OR, not store: a shutdown may have been recorded before we knew. */
+        atomic_fetch_or(&s->flags, n.flags);
+        counted = (n.flags & SL_F_STREAM) != 0;
+    }
+    sl_slot_read(s, c, gen);
+    sl_fdtable_unlock(fd);
+    return counted;
 }

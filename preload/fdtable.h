@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include "locks.h"
 #include "sl.h"
 
@@ -75,6 +76,16 @@ struct sl_slot *sl_fdtable_peek(int fd) SL_HIDDEN;
 /* Slot for fd, mapping its chunk when needed; NULL on fd < 0 or no memory. */
 struct sl_slot *sl_fdtable_get(int fd) SL_HIDDEN;
 
+/* What an fd is, as far as the table knows. */
+#define SL_CLASS_BITS (SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | SL_F_NOTSOCK | SL_F_INET)
+struct sl_class {
+    uint32_t flags; /* SL_CLASS_BITS only, plus state bits when read from a slot */
+    uint8_t domain, type;
+    uint64_t inode;
+    uint32_t open_stack;
+    uint32_t listen_stack; /* accepted sockets: the listener's open_stack */
+};
+
 /* Striped locks by fd (locks.h): never held across a real blocking call or
  * an unwind, taken only with the re-entry guard set. */
 #define sl_fdtable_lock(fd) SL_LOCK_STRIPE(fd)
@@ -86,5 +97,170 @@ void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *
  * the width of the range. Stripes not taken. */
 void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot *s, void *arg),
                               void *arg) SL_HIDDEN;
+
+/* ---------------------------------------------------------------- slots
+ * The table owns its slots: every locked read or write of a slot's fields
+ * is one of these, each taking fd's stripe lock itself (the caller has set
+ * the re-entry guard), never around a blocking call. A slot changed behind
+ * a caller's back is told by its generation (gen). Inline: they run on
+ * every socket's creation, end-of-stream and close. */
+/* What an end-of-stream records (sl_slot_mark_eof). */
+struct sl_eof {
+    uint64_t inode; /* stored when the slot has none yet */
+    uint32_t stack;
+    int64_t now_ns;
+};
+
+static inline int sl_domain_tracked(int domain)
+{
+    return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
+}
+
+/* TCP: what the kernel sweep looks at. */
+static inline uint32_t sl_inet_bit(int domain)
+{
+    return domain == AF_INET || domain == AF_INET6 ? SL_F_INET : 0;
+}
+
+/* The classification of a new socket of this domain and type (flags:
+ * tracked stream, SL_F_INET for TCP, or not worth tracking). */
+static inline struct sl_class sl_class_for(int domain, int type)
+{
+    struct sl_class c = {0};
+    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    c.domain = (uint8_t)domain;
+    c.type = (uint8_t)type;
+    if (type == SOCK_STREAM && sl_domain_tracked(domain))
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_STREAM | sl_inet_bit(domain);
+    else
+        c.flags = SL_F_KNOWN | SL_F_SOCKET | SL_F_NOTSOCK;
+    return c;
+}
+
+/* Forget the object that was at this slot (fd's). Stripe lock held. */
+static inline void sl_slot_reset(int fd, struct sl_slot *s)
+{
+    sl_fd_set_eof(fd, 0);
+    s->gen++;
+    atomic_store(&s->flags, 0);
+    s->inode = 0;
+    s->open_stack = 0;
+    s->eof_stack = 0;
+    s->eof_ns = 0;
+    atomic_store(&s->last_send_ns, 0);
+    s->reported_ns = 0;
+    s->finding_id = 0;
+    s->domain = 0;
+    s->type = 0;
+    s->listen_stack = 0;
+    s->cw_since_ns = 0;
+}
+
+/* A fresh object at fd (slot s) with classification c; fd's last read is
+ * forgotten. */
+static inline void sl_slot_install(int fd, struct sl_slot *s, const struct sl_class *c)
+{
+    sl_fdtable_lock(fd);
+    sl_slot_reset(fd, s);
+    s->domain = c->domain;
+    s->type = c->type;
+    s->inode = c->inode;
+    s->open_stack = c->open_stack;
+    s->listen_stack = c->listen_stack;
+    atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
+    sl_fdtable_unlock(fd);
+    if ((unsigned)fd < SL_LAST_READ_FDS)
+        sl_last_read_pc[fd] = 0;
+}
+
+/* The object at fd is gone (closed, replaced): the slot is reset. Returns
+ * its finding id when one was reported (0 none), and how long it was held
+ * since end-of-stream (or CLOSE_WAIT) in *held_ms. */
+static inline uint32_t sl_slot_end(int fd, struct sl_slot *s, int64_t *held_ms)
+{
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    uint32_t id = (f & SL_F_REPORTED) ? s->finding_id : 0;
+    int64_t since = s->eof_ns ? s->eof_ns : s->cw_since_ns;
+    *held_ms = id ? (sl_now_ns() - since) / 1000000 : 0;
+    sl_slot_reset(fd, s);
+    sl_fdtable_unlock(fd);
+    return id;
+}
+
+/* The fields of s as they are (lock held). */
+static inline void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    c->flags = atomic_load(&s->flags);
+    c->domain = s->domain;
+    c->type = s->type;
+    c->inode = s->inode;
+    c->open_stack = s->open_stack;
+    c->listen_stack = s->listen_stack;
+    *gen = s->gen;
+}
+
+/* The slot's classification and fields, and its generation. */
+static inline void sl_slot_snapshot(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    sl_fdtable_lock(fd);
+    sl_slot_read(s, c, gen);
+    sl_fdtable_unlock(fd);
+}
+
+/* Replace open_stack, if the slot still holds generation gen. */
+static inline void sl_slot_set_open_stack(int fd, struct sl_slot *s, uint32_t gen, uint32_t stack)
+{
+    sl_fdtable_lock(fd);
+    if (s->gen == gen)
+        s->open_stack = stack;
+    sl_fdtable_unlock(fd);
+}
+
+/* OR bits into the flags (shutdown: recorded even on an unclassified fd). */
+static inline void sl_slot_add_flags(int fd, struct sl_slot *s, uint32_t bits)
+{
+    sl_fdtable_lock(fd);
+    atomic_fetch_or(&s->flags, bits);
+    sl_fdtable_unlock(fd);
+}
+
+/* End-of-stream on a stream socket still at generation gen and not marked,
+ * shut for reading or inherited: 1 when it was marked now. */
+static inline int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen, const struct sl_eof *eof)
+{
+    const uint32_t skip = SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD;
+    int marked = 0;
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    if (s->gen == gen && (f & SL_F_STREAM) && !(f & skip)) {
+        if (!s->inode)
+            s->inode = eof->inode;
+        s->eof_stack = eof->stack;
+        s->eof_ns = eof->now_ns;
+        atomic_store(&s->last_send_ns, 0);
+        atomic_fetch_or(&s->flags, SL_F_EOF);
+        sl_fd_set_eof(fd, 1);
+        marked = 1;
+    }
+    sl_fdtable_unlock(fd);
+    return marked;
+}
+
+int sl_slot_class_slow(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen) SL_HIDDEN;
+
+/* Classification of fd (slot s), asking the kernel now when unknown, or
+ * when verify is set and its inode changed (closed and reused behind our
+ * back: the slot is reset first). On return *c holds the slot's flags and
+ * fields as of generation *gen. Returns 1 when this call classified a
+ * stream socket (the caller counts it and arms the sweep for TCP). */
+static inline int sl_slot_class(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen,
+                                int verify)
+{
+    sl_slot_snapshot(fd, s, c, gen);
+    if ((c->flags & SL_F_KNOWN) && (!verify || !(c->flags & SL_F_SOCKET)))
+        return 0;
+    return sl_slot_class_slow(fd, s, c, gen);
+}
 
 #endif

@@ -7,7 +7,7 @@
  * site of net.Socket#connect and net.Server#listen and, once the handle has
  * an fd, passes it here through its addon (node/sockleak_node.c). The frames
  * go in front of the fd's open_stack; accepted sockets then inherit a
- * listener's as their listen_stack (track.c). */
+ * listener's as their listen_stack (track_create.c). */
 #include <errno.h>
 #include "lframe.h"
 #include "stack.h"

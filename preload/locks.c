@@ -18,12 +18,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include "rawsys.h"
 #include <time.h>
 #include <unistd.h>
 #include "hg.h"
 #include "locks.h"
 #include "stack.h"
-#include "track.h"
 
 #define SL_LK_WAITERS 0x80000000u /* high bit of a mutex word: someone sleeps on it */
 
@@ -55,13 +55,7 @@ static __thread uint32_t sl_lk_held __attribute__((tls_model("initial-exec")));
 /* A raw futex call: glibc's syscall() is our own hook. */
 static long sl_futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
 {
-    long r;
-    register long r10 __asm__("r10") = (long)ts;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"((long)SYS_futex), "D"(addr), "S"((long)op), "d"((long)val), "r"(r10)
-                     : "rcx", "r11", "memory");
-    return r;
+    return sl_raw_syscall4(SYS_futex, (long)addr, (long)op, (long)val, (long)ts);
 }
 
 static pid_t sl_lk_self(void)

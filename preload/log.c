@@ -1081,6 +1081,7 @@ void sl_log_follow_limit(void)
     sl_log_unlock(cs);
 }
 
+#ifdef SL_TESTING
 void sl_log_forget_fd(void)
 {
     int g = sl_guard_enter();
@@ -1089,6 +1090,7 @@ void sl_log_forget_fd(void)
     sl_log_unlock(cs);
     sl_guard_leave(g);
 }
+#endif
 
 void sl_log_reinit_child(void)
 {

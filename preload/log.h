@@ -72,8 +72,11 @@ void sl_log_pin_dir(void) SL_HIDDEN;
  * nobody in a root-owned, private output directory); then the directory is
  * pinned. A fork child still gets a file of its own (sl_log_reinit_child). */
 void sl_log_before_identity_change(void) SL_HIDDEN;
-/* The program dup2'd over or closed our fd behind our back: reopen on next use. */
+#ifdef SL_TESTING
+/* Unit tests: as if the program had dup2'd over or closed our fd behind our
+ * back (reopened on next use). */
 void sl_log_forget_fd(void) SL_HIDDEN;
+#endif
 
 /* fork child: drop the parent's log fd and counters; the child's own file is
  * created lazily under its own pid. */

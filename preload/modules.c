@@ -16,9 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "locks.h"
 #include "modules.h"
 #include "stack.h"
-#include "track.h"
 
 struct sl_mod_slot {
     struct sl_module m;

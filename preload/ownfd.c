@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
+#include "rawsys.h"
 #include <unistd.h>
 #include "ownfd.h"
 #include "real.h"
@@ -114,12 +115,8 @@ int sl_ownfd_place_away(int fd)
 long sl_ownfd_validate(const void *addr)
 {
     uintptr_t word = (uintptr_t)addr & ~(uintptr_t)7;
-    long rc; /* raw: glibc's syscall() is our own hook */
-    register long r10 __asm__("r10") = 8; /* sizeof the kernel's sigset_t */
-    __asm__ volatile("syscall"
-                     : "=a"(rc)
-                     : "0"((long)SYS_rt_sigprocmask), "D"(0x7fffL), "S"(word), "d"(0L), "r"(r10)
-                     : "rcx", "r11", "memory");
+    /* raw: glibc's syscall() is our own hook; 8: the kernel's sigset_t */
+    long rc = sl_raw_syscall4(SYS_rt_sigprocmask, 0x7fffL, (long)word, 0L, 8L);
     if (rc == -EINVAL)
         return 1;
     if (rc != -EFAULT) {

@@ -2,9 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <string.h>
 #include "real.h"
-#include "track.h"
 
 struct sl_real_table sl_real;
 __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
@@ -12,14 +10,6 @@ int sl_pid;
 long (*sl_real_syscall)(long, ...);
 
 static pthread_once_t sl_real_once = PTHREAD_ONCE_INIT;
-
-/* Symbols a libc may lack (older glibc, or not built with them). */
-static int sl_real_optional(const char *name)
-{
-    return !strcmp(name, "__recv_chk") || !strcmp(name, "__recvfrom_chk") ||
-           !strcmp(name, "__read_chk") || !strcmp(name, "fcntl64") ||
-           !strcmp(name, "close_range") || !strcmp(name, "closefrom");
-}
 
 /* Our own object's extent, from symbols the linker defines in every object:
  * a bound pointer inside it is one of our hooks. (dladdr would tell too, but
@@ -29,11 +19,11 @@ extern const char _end[] __attribute__((visibility("hidden")));
 
 /* dlsym(RTLD_NEXT) and refuse anything inside our own object: calling that
  * would recurse forever. */
-static void *sl_real_bind(const char *name)
+static void *sl_real_bind(const char *name, int optional)
 {
     void *p = dlsym(RTLD_NEXT, name);
     if (!p) {
-        if (sl_real_optional(name))
+        if (optional)
             return NULL;
         sl_fatal("cannot find the real '%s' (dlsym RTLD_NEXT: %s); is libsockleak.so "
                  "preloaded into a program without glibc?",
@@ -49,8 +39,9 @@ static void *sl_real_bind(const char *name)
 static void sl_real_bind_all(void)
 {
     int saved = errno;
-#define SL_REAL_BIND(ret, name, params) sl_real.name = (ret(*) params)sl_real_bind(#name);
-    SL_REAL_FUNCS(SL_REAL_BIND)
+#define SL_REAL_BIND(ret, name, params, args, opt)                                                 \
+    sl_real.name = (ret(*) params)sl_real_bind(#name, SL_HOOK_##opt);
+    SL_HOOKS(SL_REAL_BIND)
 #undef SL_REAL_BIND
     __atomic_store_n(&sl_real_syscall, sl_real.syscall, __ATOMIC_RELEASE);
     errno = saved;
@@ -61,12 +52,12 @@ void sl_real_init(void)
     pthread_once(&sl_real_once, sl_real_bind_all);
 }
 
-void sl_real_bind_one(void **fn, const char *name)
+void sl_real_bind_one(void **fn, const char *name, int optional)
 {
     if (__atomic_load_n(fn, __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    void *p = sl_real_bind(name);
+    void *p = sl_real_bind(name, optional);
     /* Two threads may both get here: they store the same pointer. */
     __atomic_store_n(fn, p, __ATOMIC_RELEASE);
     if (fn == (void **)&sl_real.syscall)

@@ -25,7 +25,6 @@
 #include "stack.h"
 #include "sweep.h"
 #include "sockleak_log.h"
-#include "track.h"
 
 struct sl_due {
     int64_t due_ns;
@@ -49,8 +48,8 @@ static void sl_heap_swap(size_t a, size_t b)
 }
 
 /* Add an entry (reaper lock held). Returns 0, or -1 when out of memory. */
-int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
-int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns)
+SL_TESTABLE int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns);
+SL_TESTABLE int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns)
 {
     if (sl_heap_len == sl_heap_cap) {
         size_t old = sl_heap_cap * sizeof *sl_heap;
@@ -73,8 +72,8 @@ int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns)
 }
 
 /* Remove the earliest entry into *out (reaper lock held). Returns 0 when empty. */
-int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns) SL_HIDDEN;
-int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
+SL_TESTABLE int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns);
+SL_TESTABLE int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
 {
     if (sl_heap_len == 0)
         return 0;
@@ -393,9 +392,9 @@ static void *sl_reaper_main(void *arg)
             SL_LOCK(SL_LK_REAPER);
             continue;
         }
-        int fd;
-        uint32_t gen;
-        sl_reaper_heap_pop(&fd, &gen, &due);
+        int fd = -1;
+        uint32_t gen = 0;
+        sl_reaper_heap_pop(&fd, &gen, &due); /* not empty: due was set above */
         SL_UNLOCK(SL_LK_REAPER);
         sl_reaper_check(fd, gen, 0);
         SL_LOCK(SL_LK_REAPER);

@@ -10,6 +10,16 @@
 #define SL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Test hooks: SL_TESTING is set only for the unit tests' build of the
+ * library's internals (the Makefile's libsl_preload.a), never for
+ * libsockleak.so. SL_TESTABLE marks a function that is file-local in the
+ * shipped library and reachable by the unit tests. */
+#ifdef SL_TESTING
+#define SL_TESTABLE SL_HIDDEN
+#else
+#define SL_TESTABLE static
+#endif
+
 /* Thread-local re-entry guard: non-zero while this thread runs our own code
  * (unwinding, writing the log, classifying an fd). Hooks reached while it is
  * set pass straight through to the real function. Save and restore it:
@@ -35,6 +45,9 @@ static inline int64_t sl_wall_ms(void)
 /* One line on stderr, prefixed "sockleak: ", through the real write(2); never
  * stdio, never malloc. Respects verbosity (0 silences it). */
 void sl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))) SL_HIDDEN;
+
+/* Print "sockleak: fatal: ..." on fd 2 without libc's hooked functions, abort. */
+void sl_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)) SL_HIDDEN;
 
 /* Lazily and idempotently initialise the library (real symbols, options).
  * Safe to call from any hook, including ones reached before our constructor. */

@@ -19,11 +19,11 @@
 
 #include "hg.h"
 #include "lframe.h"
+#include "locks.h"
 #include "modules.h"
 #include "options.h"
 #include "pyframes.h"
 #include "stack.h"
-#include "track.h"
 
 /* ------------------------------------------------------------ the arena */
 
@@ -317,9 +317,15 @@ void sl_lframe_reset_logged(void)
 
 /* Test knobs (unit tests link this file into the test program itself, so
  * "our own module" would be the whole test): skip_self=0 disables skipping by
- * module and skip_frames then drops that many leading frames instead. */
+ * module and skip_frames then drops that many leading frames instead. The
+ * shipped library has the constants. */
+#ifdef SL_TESTING
 int sl_stack_skip_self SL_HIDDEN = 1;
 int sl_stack_skip_frames SL_HIDDEN = 0;
+#else
+static const int sl_stack_skip_self = 1;
+static const int sl_stack_skip_frames = 0;
+#endif
 
 typedef int (*sl_unw_backtrace_fn)(void **, int);
 

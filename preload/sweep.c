@@ -27,7 +27,6 @@
 #include "sockleak_log.h"
 #include "stack.h"
 #include "sweep.h"
-#include "track.h"
 
 /* One socket of a dump. */
 struct sl_diag {

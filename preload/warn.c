@@ -8,7 +8,6 @@
 #include <unistd.h>
 #include "options.h"
 #include "real.h"
-#include "track.h"
 
 /* write(2) straight to the kernel: usable before sl_real is bound and from
  * paths where a hooked write must not be re-entered. */

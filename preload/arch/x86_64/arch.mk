@@ -1,0 +1,4 @@
+# x86-64: Debian's multiarch directory (library and header paths the
+# dependency probes look at) and the name clang gives its runtimes.
+DEB_MULTIARCH := x86_64-linux-gnu
+CLANG_RT_ARCH := x86_64

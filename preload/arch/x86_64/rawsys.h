@@ -1,0 +1,20 @@
+/* Raw system calls for x86-64. The library cannot call glibc's syscall():
+ * that is its own hook (syscall.S). Everything specific to the processor
+ * is in this folder; the Makefile picks it by `uname -m`. */
+#ifndef SL_RAWSYS_H
+#define SL_RAWSYS_H
+
+/* syscall(nr, a0, a1, a2, a3) straight to the kernel: the result, or
+ * -errno (errno is not set). */
+static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
+{
+    long r;
+    register long r10 __asm__("r10") = a3;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
+#endif
