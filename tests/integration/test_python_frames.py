@@ -239,9 +239,15 @@ def test_forking_server_while_threads_capture(tool, tmp_path):
     run = run_py(tmp_path, "forking.py", n, HOLD, driver=driver)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"served {n}" in run.stdout, run.describe()
-    # One group: n sockets in n processes, the same Python frames.
-    assert kinds(run) == [("close_wait", n)], run.describe()
-    f = run.findings[0]
+    # One close_wait group: n sockets in n processes, the same Python frames.
+    # A child may also inherit a side connection the churn thread had open
+    # at the fork and hold it in CLOSE_WAIT while it sleeps: that copy is a
+    # real close_wait_inherited finding, and the only other kind allowed.
+    eof = [f for f in run.findings if f["kind"] == "close_wait"]
+    assert [f["count"] for f in eof] == [n], run.describe()
+    others = {f["kind"] for f in run.findings if f["kind"] != "close_wait"}
+    assert others <= {"close_wait_inherited"}, run.describe()
+    f = eof[0]
     assert f["processes"] == n, run.describe()
     assert_site(run, f, "eof_stack", src, "Handler.handle", py_marker(src, "EOF-SITE"))
 
