@@ -19,8 +19,7 @@ int64_t sl_held_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Start of pid as wall-clock ms (field 22 of /proc/PID/stat), or -1. */
-static int64_t sl_held_pid_start(int64_t pid, int64_t now_unix_ms)
+int64_t sl_held_pid_start(int64_t pid, int64_t now_unix_ms)
 {
     char path[64], buf[1024], *p, *end;
     unsigned long long start;

@@ -17,6 +17,11 @@ void sl_held_as_of(struct sl_logread_set *set, int64_t now_unix_ms);
  * start time within a second of the header's start_unix_ms. */
 bool sl_held_running(const struct sl_logread_process *p, int64_t now_unix_ms);
 
+/* The start of process pid as wall-clock ms, computed as the library
+ * computes a header's start_unix_ms (field 22 of /proc/PID/stat against
+ * CLOCK_BOOTTIME, now_unix_ms the wall clock); -1 when pid is gone. */
+int64_t sl_held_pid_start(int64_t pid, int64_t now_unix_ms);
+
 /* The wall clock in milliseconds. */
 int64_t sl_held_now_ms(void);
 

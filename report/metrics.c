@@ -1,5 +1,6 @@
 #include "metrics.h"
 #include "group.h"
+#include "held.h"
 #include "tcpstate.h"
 #include "util.h"
 
@@ -54,38 +55,6 @@ char *sl_metrics_escape(const char *s)
     return out;
 }
 
-/* Wall-clock start of pid in ms, computed as the library computes the
- * header's start_unix_ms (preload/log.c); -1 when pid is gone. */
-static int64_t sl_metrics_start_ms(int64_t pid)
-{
-    char path[64], buf[1024], *p, *end;
-    unsigned long long start;
-    struct timespec bt, now;
-    long hz = sysconf(_SC_CLK_TCK);
-    FILE *fp;
-    size_t n;
-    int field = 2;
-
-    snprintf(path, sizeof(path), "/proc/%" PRId64 "/stat", pid);
-    if (!(fp = fopen(path, "re")))
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    if (!(p = strrchr(buf, ')')) || hz <= 0) /* comm may hold spaces */
-        return -1;
-    for (; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    start = strtoull(p, &end, 10);
-    if (field != 22 || end == p || clock_gettime(CLOCK_BOOTTIME, &bt) != 0 ||
-        clock_gettime(CLOCK_REALTIME, &now) != 0)
-        return -1;
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 -
-           ((int64_t)bt.tv_sec * 1000 + bt.tv_nsec / 1000000) +
-           (int64_t)(start * 1000 / (unsigned long long)hz);
-}
-
 /* The TCP sockets of one program's running processes, per kernel state. */
 struct sl_metrics_tcp {
     const char *program; /* borrowed from the logs */
@@ -115,39 +84,16 @@ bool sl_metrics_alive(const struct sl_logread_process *p)
     if (kill((pid_t)p->pid, 0) != 0 && errno != EPERM)
         return false;
     /* The pid may have been reused since: its start time tells. */
-    start = sl_metrics_start_ms(p->pid);
+    start = sl_held_pid_start(p->pid, sl_held_now_ms());
     return start >= 0 && llabs(start - p->start_unix_ms) <= SL_METRICS_START_SLACK_MS;
-}
-
-/* The stack that names a group's call site: the one its key starts with. */
-static const struct sl_sym_stack *sl_metrics_site_stack(const struct sl_group *g)
-{
-    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0 ||
-        strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0)
-        return &g->open_sym;
-    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
-        return &g->listen_sym;
-    return &g->eof_sym;
-}
-
-/* The call site: the group's (its first frame in user code), else the first
- * frame with a source line, else frame 0. */
-static const struct sl_sym_frame *sl_metrics_site(const struct sl_group *g)
-{
-    if (g->call_site)
-        return g->call_site;
-    const struct sl_sym_stack *st = sl_metrics_site_stack(g);
-
-    for (size_t i = 0; i < st->n; i++)
-        if (st->frames[i].file && st->frames[i].line > 0)
-            return &st->frames[i];
-    return st->n ? &st->frames[0] : NULL;
 }
 
 static void sl_metrics_add(struct sl_metrics_series **hash, const struct sl_group *g,
                            const char *program, bool held)
 {
-    const struct sl_sym_frame *f = sl_metrics_site(g);
+    /* The call site: the first frame in user code, else the first frame of
+     * the stacks the finding is about; NULL when those are empty. */
+    const struct sl_sym_frame *f = g->call_site;
     const char *function = f ? f->function : "unknown";
     const char *file = f && f->file ? sl_util_basename(f->file) : "";
     int line = f && f->line > 0 ? f->line : 0;
