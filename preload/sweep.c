@@ -247,19 +247,15 @@ static void sl_diag_addr(int family, const uint32_t *addr, uint16_t port, char *
 
 /* What a slot holds, read under its stripe. */
 struct sl_sweep_slot {
-    uint32_t flags, gen, open_stack, listen_stack;
-    uint64_t inode;
+    struct sl_class c; /* flags, inode, stacks */
+    uint32_t gen;
     int64_t cw_since;
 };
 
 static void sl_sweep_read(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
 {
     sl_fdtable_lock(fd);
-    v->flags = atomic_load(&s->flags);
-    v->gen = s->gen;
-    v->inode = s->inode;
-    v->open_stack = s->open_stack;
-    v->listen_stack = s->listen_stack;
+    sl_slot_read(s, &v->c, &v->gen);
     v->cw_since = s->cw_since_ns;
     sl_fdtable_unlock(fd);
 }
@@ -271,16 +267,16 @@ static void sl_sweep_read(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
 static uint64_t sl_sweep_inode(int fd, struct sl_slot *s, struct sl_sweep_slot *v)
 {
     struct stat st;
-    if (v->inode)
-        return v->inode;
+    if (v->c.inode)
+        return v->c.inode;
     if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
         return 0;
     sl_fdtable_lock(fd);
     if (s->gen == v->gen && !s->inode)
         s->inode = (uint64_t)st.st_ino;
-    v->inode = s->gen == v->gen ? s->inode : 0;
+    v->c.inode = s->gen == v->gen ? s->inode : 0;
     sl_fdtable_unlock(fd);
-    return v->inode;
+    return v->c.inode;
 }
 
 /* Set the slot's CLOSE_WAIT start (0: left it) if it still holds gen. */
@@ -328,7 +324,7 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
         !sl_sweep_claim(fd, s, v->gen, c->now))
         return;
     struct sl_finding f = {0};
-    int forked = (v->flags & SL_F_FORKED) != 0;
+    int forked = (v->c.flags & SL_F_FORKED) != 0;
     f.kind = forked ? SL_KIND_CLOSE_WAIT_INHERITED : SL_KIND_CLOSE_WAIT_UNREAD;
     f.fd = fd;
     f.family = d->family == AF_INET6 ? "inet6" : "inet";
@@ -337,8 +333,8 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
     f.inode = d->inode;
     f.tcp_state = "CLOSE_WAIT";
     f.held_ms = (c->now - v->cw_since) / 1000000;
-    f.open_stack = v->open_stack;
-    f.listen_stack = v->listen_stack;
+    f.open_stack = v->c.open_stack;
+    f.listen_stack = v->c.listen_stack;
     f.last_read_stack = forked ? 0 : sl_sweep_last_read(fd);
     f.fork_stack = forked ? sl_sw_fork_stack : 0;
     f.from_pid = forked ? (int)sl_sw_from_pid : 0;
@@ -442,7 +438,7 @@ static void sl_listen_visit(int fd, struct sl_slot *s, void *arg)
     sl_sweep_inode(fd, s, &v);
     for (int i = 0; i < lc->nlisteners; i++) {
         const struct sl_diag *l = &lc->listeners[i];
-        if (l->inode != v.inode || !sl_log_writable())
+        if (l->inode != v.c.inode || !sl_log_writable())
             continue;
         int64_t due = sl_listener_due(l, lc->c);
         if (!due)
@@ -454,7 +450,7 @@ static void sl_listen_visit(int fd, struct sl_slot *s, void *arg)
         sl_diag_addr(l->family, l->laddr, l->lport, fi.local, sizeof fi.local);
         fi.inode = l->inode;
         fi.tcp_state = "CLOSE_WAIT";
-        fi.listen_stack = v.open_stack;
+        fi.listen_stack = v.c.open_stack;
         fi.sockets = due;
         fi.has_backlog = 1;
         fi.backlog = l->wqueue;
