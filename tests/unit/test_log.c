@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "log.h"
+#include "logdir.h"
 #include "options.h"
 #include "real.h"
 #include "sockleak_log.h"
@@ -25,7 +26,7 @@
 
 extern int sl_stack_skip_self; /* stack.c test knob: the test is "our" module */
 
-static char dir[256];
+static const char *dir; /* the log directory (logdir.h) */
 static char **saved_argv;
 static int saved_argc;
 
@@ -366,32 +367,18 @@ static void test_unwritable_warns_once(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sl-test-log.XXXXXX");
-    if (!mkdtemp(dir))
+    dir = logdir_make("log", "out");
+    if (!dir)
         return -1;
-    sl_real_init();
-    strcat(dir, "/out");
-    snprintf(sl_opt.output, sizeof sl_opt.output, "%s", dir);
     snprintf(sl_opt.run_id, sizeof sl_opt.run_id, "run-7");
     sl_opt.deadline_ms = 1234;
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    char *slash = strrchr(dir, '/'); /* dir is <tmpdir>/out */
-    if (slash)
-        *slash = '\0';
-    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return logdir_remove();
 }
 
 int main(int argc, char **argv)

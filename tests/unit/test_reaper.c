@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "fdtable.h"
+#include "logdir.h"
 #include "log.h"
 #include "options.h"
 #include "real.h"
@@ -28,7 +29,7 @@
 int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns);
 int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns);
 
-static char dir[256];
+static const char *dir; /* the log directory (logdir.h) */
 
 static void test_heap_order(void **state)
 {
@@ -208,22 +209,12 @@ static void test_findings_and_requeue(void **state)
         close_tracked(fds[i]);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sl-test-reaper.XXXXXX");
-    if (!mkdtemp(dir))
+    dir = logdir_make("reaper", NULL);
+    if (!dir)
         return -1;
-    sl_real_init();
-    snprintf(sl_opt.output, sizeof sl_opt.output, "%s", dir);
     sl_log_reserve(); /* as the first end-of-stream does */
     return 0;
 }
@@ -231,7 +222,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return logdir_remove();
 }
 
 int main(void)

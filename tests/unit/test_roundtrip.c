@@ -19,13 +19,14 @@
 
 #include "lframe.h"
 #include "log.h"
+#include "logdir.h"
 #include "logread.h"
 #include "options.h"
 #include "real.h"
 #include "sockleak_log.h"
 #include "stack.h"
 
-static char dir[256];
+static const char *dir; /* the log directory (logdir.h) */
 static char **saved_argv;
 static int saved_argc;
 
@@ -252,12 +253,9 @@ static void test_every_field_comes_back(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/sl-test-roundtrip.XXXXXX");
-    if (!mkdtemp(dir))
+    dir = logdir_make("roundtrip", "out");
+    if (!dir)
         return -1;
-    sl_real_init();
-    strcat(dir, "/out");
-    snprintf(sl_opt.output, sizeof sl_opt.output, "%s", dir);
     snprintf(sl_opt.run_id, sizeof sl_opt.run_id, "rt-1");
     snprintf(sl_opt.suppressions, sizeof sl_opt.suppressions, "/etc/sockleak-rt.supp");
     sl_opt.deadline_ms = 1234;
@@ -265,21 +263,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    char *slash = strrchr(dir, '/'); /* dir is <tmpdir>/out */
-    if (slash)
-        *slash = '\0';
-    return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return logdir_remove();
 }
 
 int main(int argc, char **argv)
