@@ -171,35 +171,41 @@ def assert_call_site(run, function, script, line, listener=False):
     assert got == want, f"call site {site}{describe(run)}"
 
 
-def test_node_client_leak_names_the_connect_line(tool, tmp_path):
+def client_leak(tmp_path, source, name, function, kind="close_wait_unread", args=(),
+                argv=None, env=None, truth=True):
+    """Runs the client script `source` (saved as `name`) under sockleak run;
+    its one finding of `kind` names `function` at the script's CONNECT-SITE
+    line, first in open_stack and as the report's call site, and (truth)
+    is the socket `ss` showed in CLOSE_WAIT. Returns (run, finding record,
+    frame records, JavaScript frames)."""
     node = need_node()
-    script = tmp_path / "client.js"
-    script.write_text(NODE_CLIENT)
-    run = sockleak_run([node, script], tmp_path / "out", driver=ss_close_wait)
-    truth = [t for t in run.driver_result if t[2]]
-    assert len(truth) == 1, f"ss shows {run.driver_result}{describe(run)}"
-    rec, frames = one_finding(run, "close_wait_unread")
-    assert rec["local"] == truth[0][0], describe(run)
+    script = tmp_path / name
+    script.write_text(source)
+    cmd = argv(node, script) if argv else [node, script, *args]
+    run = sockleak_run(cmd, tmp_path / "out", driver=ss_close_wait, env=env)
+    if truth:
+        held = [t for t in run.driver_result if t[2]]
+        assert len(held) == 1, f"ss shows {run.driver_result}{describe(run)}"
+    rec, frames = one_finding(run, kind)
+    if truth:
+        assert rec["local"] == held[0][0], describe(run)
+    line = marked(source, "CONNECT-SITE")
     js = js_frames(rec, frames, "open_stack")
-    assert js[:1] == [("dial", str(script), marked(NODE_CLIENT, "CONNECT-SITE"))], (
+    assert js[:1] == [(function, str(script), line)], (
         f"open_stack's JavaScript frames: {js}{describe(run)}")
+    return run, rec, frames, js
+
+
+def test_node_client_leak_names_the_connect_line(tool, tmp_path):
+    run, rec, _, js = client_leak(tmp_path, NODE_CLIENT, "client.js", "dial")
     assert [m for m, _ in rec["open_stack"][:len(js)]] == [-2] * len(js), describe(run)
-    assert_call_site(run, "dial", script, marked(NODE_CLIENT, "CONNECT-SITE"))
+    assert_call_site(run, "dial", tmp_path / "client.js", marked(NODE_CLIENT, "CONNECT-SITE"))
 
 
 def test_node_http_request_leak_names_the_request_line(tool, tmp_path):
-    node = need_node()
-    script = tmp_path / "http_client.js"
-    script.write_text(NODE_HTTP_CLIENT)
-    run = sockleak_run([node, script], tmp_path / "out", driver=ss_close_wait)
-    truth = [t for t in run.driver_result if t[2]]
-    assert len(truth) == 1, f"ss shows {run.driver_result}{describe(run)}"
-    rec, frames = one_finding(run, "close_wait_unread")
-    assert rec["local"] == truth[0][0], describe(run)
-    js = js_frames(rec, frames, "open_stack")
-    assert js[:1] == [("fetchIt", str(script), marked(NODE_HTTP_CLIENT, "CONNECT-SITE"))], (
-        f"open_stack's JavaScript frames: {js}{describe(run)}")
-    assert_call_site(run, "fetchIt", script, marked(NODE_HTTP_CLIENT, "CONNECT-SITE"))
+    run, _, _, _ = client_leak(tmp_path, NODE_HTTP_CLIENT, "http_client.js", "fetchIt")
+    assert_call_site(run, "fetchIt", tmp_path / "http_client.js",
+                     marked(NODE_HTTP_CLIENT, "CONNECT-SITE"))
 
 
 def test_node_server_leak_names_the_listen_line(tool, tmp_path):
@@ -224,18 +230,12 @@ def test_node_server_leak_names_the_listen_line(tool, tmp_path):
 
 
 def test_node_started_by_a_shell_keeps_the_users_node_options(tool, tmp_path):
-    node = need_node()
-    script = tmp_path / "client.js"
-    script.write_text(NODE_CLIENT)
     pre = tmp_path / "user-preload.js"
     pre.write_text("console.log('user preload ran');\n")
-    run = sockleak_run(["sh", "-c", f'"{node}" "{script}"'], tmp_path / "out",
-                       driver=ss_close_wait, env={"NODE_OPTIONS": f"--require {pre}"})
+    run, _, _, _ = client_leak(tmp_path, NODE_CLIENT, "client.js", "dial", truth=False,
+                               argv=lambda node, script: ["sh", "-c", f'"{node}" "{script}"'],
+                               env={"NODE_OPTIONS": f"--require {pre}"})
     assert "user preload ran" in run.stdout, describe(run)
-    rec, frames = one_finding(run, "close_wait_unread")
-    js = js_frames(rec, frames, "open_stack")
-    assert js[:1] == [("dial", str(script), marked(NODE_CLIENT, "CONNECT-SITE"))], (
-        f"open_stack's JavaScript frames: {js}{describe(run)}")
 
 
 # What a program could see of the preload: events, listeners, own properties,
@@ -349,20 +349,12 @@ plain.listen(0, '127.0.0.1', () => {
 
 
 def test_node_tls_client_leak_names_the_connect_line(tool, tmp_path):
-    node = need_node()
+    need_node()
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed (Debian package openssl)")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
                     "-out", cert, "-days", "1", "-subj", "/CN=localhost"], check=True,
                    capture_output=True, timeout=60)
-    script = tmp_path / "tls_client.js"
-    script.write_text(NODE_TLS_CLIENT)
-    run = sockleak_run([node, script, key, cert], tmp_path / "out", driver=ss_close_wait)
-    truth = [t for t in run.driver_result if t[2]]
-    assert len(truth) == 1, f"ss shows {run.driver_result}{describe(run)}"
-    rec, frames = one_finding(run, "close_wait")
-    assert rec["local"] == truth[0][0], describe(run)
-    js = js_frames(rec, frames, "open_stack")
-    assert js[:1] == [("dialTls", str(script), marked(NODE_TLS_CLIENT, "CONNECT-SITE"))], (
-        f"open_stack's JavaScript frames: {js}{describe(run)}")
+    client_leak(tmp_path, NODE_TLS_CLIENT, "tls_client.js", "dialTls", kind="close_wait",
+                args=(key, cert))
