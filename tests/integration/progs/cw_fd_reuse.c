@@ -6,17 +6,6 @@
  * own inode, not the first one's: one close_wait_unread, at the second
  * accept. */
 #include "prog.h"
-#include <sys/syscall.h>
-
-static long raw_close(int fd)
-{
-    long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"((long)SYS_close), "D"((long)fd)
-                     : "rcx", "r11", "memory");
-    return r;
-}
 
 int main(void)
 {

@@ -6,17 +6,6 @@
  * fd no longer holds a socket at all. */
 #include "prog.h"
 #include <fcntl.h>
-#include <sys/syscall.h>
-
-static long raw_close(int fd)
-{
-    long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"((long)SYS_close), "D"((long)fd)
-                     : "rcx", "r11", "memory");
-    return r;
-}
 
 int main(void)
 {
