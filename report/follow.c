@@ -231,52 +231,11 @@ static bool sl_follow_read(struct sl_follow *F, struct sl_follow_file *f)
 }
 
 /* The stacks that name a finding's call site, as report/group.c keys them. */
-static void sl_follow_site_stacks(const struct sl_logread_finding *f,
-                                  const struct sl_logread_stack **first,
-                                  const struct sl_logread_stack **second)
-{
-    *first = &f->eof_stack;
-    *second = &f->open_stack;
-    if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
-        *first = &f->open_stack;
-        *second = &f->last_read_stack;
-    } else if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
-        *first = &f->open_stack;
-        *second = &f->fork_stack;
-    } else if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
-        *first = &f->listen_stack;
-        *second = NULL;
-    }
-}
-
-/* Appends the call-site key of a symbolized stack to *key. */
-static void sl_follow_key_add(struct sl_follow *F, char **key, const struct sl_sym_stack *st)
-{
-    size_t n = F->ro->group_frames && F->ro->group_frames < st->n ? F->ro->group_frames : st->n;
-
-    for (size_t i = 0; i < n; i++) {
-        const struct sl_sym_frame *fr = &st->frames[i];
-        char *line = NULL;
-
-        if (asprintf(&line, "%s%s\x1f%s\x1f%d\x1f%s\x1e", *key, fr->function,
-                     fr->file ? fr->file : "", fr->line, fr->module) < 0)
-            abort();
-        free(*key);
-        *key = line;
-    }
-    char *joined = sl_util_xjoin(*key, "|", "");
-    free(*key);
-    *key = joined;
-}
-
 /* A finding's stacks symbolized, in a group of its own (what suppression
- * rules match against), and its call-site key (malloc'd). */
+ * rules match against), and the key the report groups it by (malloc'd). */
 static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_process *p,
                              const struct sl_logread_finding *f, struct sl_group *g)
 {
-    const struct sl_logread_stack *first, *second;
-    char *key = sl_util_xjoin(f->kind, "|", "");
-
     memset(g, 0, sizeof(*g));
     g->kind = f->kind;
     g->supp_scope = p->suppressions;
@@ -290,20 +249,7 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     sl_group_sym_stack(F->sym, p, &f->listen_stack, &g->listen_sym);
     struct sl_group_set where = {.source_root = F->ro->source_root};
     sl_group_call_site(&where, g);
-    sl_follow_site_stacks(f, &first, &second);
-    sl_follow_key_add(F, &key, first == &f->eof_stack    ? &g->eof_sym
-                            : first == &f->open_stack ? &g->open_sym
-                                                      : &g->listen_sym);
-    if (second)
-        sl_follow_key_add(F, &key, second == &f->open_stack        ? &g->open_sym
-                                : second == &f->last_read_stack ? &g->last_read_sym
-                                                                : &g->fork_sym);
-    if (p->suppressions) {
-        char *k = sl_util_xjoin(key, "|", p->suppressions);
-        free(key);
-        key = k;
-    }
-    return key;
+    return sl_group_key(p, f, F->ro->group_frames, F->ro->source_root);
 }
 
 static void sl_follow_group_free(struct sl_group *g)

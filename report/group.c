@@ -216,8 +216,8 @@ static void sl_group_add_swept(struct sl_group *g, const struct sl_logread_findi
 
 /* The group key of f (malloc'd): kind, both stacks, and the process's own
  * suppressions file. */
-static char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
-                          size_t max_frames, const char *root)
+char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
+                   size_t max_frames, const char *root)
 {
     struct sl_group_buf b = {0};
     struct sl_group_keyctx kc = {.p = p, .max_frames = max_frames, .root = root};

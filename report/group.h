@@ -111,6 +111,12 @@ const struct sl_sym_frame *sl_group_first_user(const struct sl_group_set *set,
 /* Symbolizes the representative stacks of every group and picks each
  * group's call site. */
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym);
+/* The key finding f of process p groups by (malloc'd): its kind, the stacks
+ * that name its call site (at most max_frames of each, 0: all; the user's
+ * frames when it has language frames) and its process's suppressions file;
+ * root: --source-root or NULL. */
+char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_finding *f,
+                   size_t max_frames, const char *root);
 /* One stack of process p symbolized into out (language frames included). */
 void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
                         const struct sl_logread_stack *st, struct sl_sym_stack *out);
