@@ -38,7 +38,7 @@ while [ "$i" -le "$runs" ]; do
     one "st_stress conns (forks)" '^connections 4800 leaked 7 forks' "$lib" st_stress conns 16 300 "$i" 1
     one "st_stress forklock" 'children ok' "$lib" st_stress forklock 1 4
     one "st_stress forklock (findings)" 'children ok' "$lib" st_stress forklock 1 4 100
-    one "sg_handler fork" '^iterations' "$lib" sg_handler fork 1
+    one "sg_handler fork" '^iterations 500 ' "$lib" sg_handler fork 500
     one "sg_handler dup" '^iterations 5000 ' "$lib" sg_handler dup 5000 40
     [ $((i % 20)) -eq 0 ] && echo "soak-fork: $i of $runs runs, $(( $(date +%s) - start )) s"
     i=$((i + 1))

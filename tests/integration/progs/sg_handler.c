@@ -2,19 +2,23 @@
  * interrupted thread works on sockets, and so may be inside the library's
  * own locked sections.
  *
- *   sg_handler dup ITERATIONS [INTERVAL_US]
- *                               a SIGALRM handler every INTERVAL_US (default
- *                               20) makes a socket, dup2s it over fd 114 and
- *                               closes both, while main reads end-of-stream,
- *                               dup2s onto fd 50 (the same fd-table stripe)
- *                               and closes
- *   sg_handler fork SECONDS [INTERVAL_US]
- *                               a SIGALRM handler every INTERVAL_US (default
- *                               500) forks a child that exits at once and
- *                               waits for it, while main reads end-of-stream
- *                               and closes (under valgrind a fork takes
- *                               longer than 500 us: the handler would run
- *                               back to back and main never get on)
+ *   sg_handler dup ITERATIONS [MAX_DELAY_US]
+ *                               a SIGALRM handler makes a socket, dup2s it
+ *                               over fd 114 and closes both, while main reads
+ *                               end-of-stream, dup2s onto fd 50 (the same
+ *                               fd-table stripe) and closes
+ *   sg_handler fork ITERATIONS [MAX_DELAY_US]
+ *                               a SIGALRM handler forks a child that exits at
+ *                               once and waits for it, while main reads
+ *                               end-of-stream and closes
+ *
+ * The signal rate follows the program's progress, never the wall clock: the
+ * one-shot timer is armed again, with a pseudo-random delay of 1 to
+ * MAX_DELAY_US (default 40), only after the last signal was handled and main
+ * finished one more iteration. However slow the machine or the handler (a
+ * fork under valgrind, a stack capture), main always gets on, and the signal
+ * still lands anywhere in main's work. At the end main waits for the signal
+ * still pending, so a run that armed the timer handles at least one.
  *
  * Both print "iterations N signals M" and exit 0; every socket is closed
  * right after its end-of-stream, so there is nothing to report. */
@@ -54,7 +58,7 @@ static void on_alarm_fork(int sig)
     errno = e;
 }
 
-static void start_timer(void (*handler)(int), long interval_us)
+static void install(void (*handler)(int))
 {
     struct sigaction sa = {0};
     sa.sa_handler = handler;
@@ -62,15 +66,38 @@ static void start_timer(void (*handler)(int), long interval_us)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGALRM, &sa, NULL) != 0)
         die("sigaction");
-    struct itimerval it = {{0, interval_us}, {0, interval_us}};
-    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
-        die("setitimer");
 }
 
-static void stop_timer(void)
+/* Arms the one-shot timer when the signal armed last has been handled. */
+static long armed;
+static unsigned long rng = 0x9e3779b97f4a7c15UL;
+
+static void arm_if_handled(long max_delay_us)
 {
-    struct itimerval it = {{0, 0}, {0, 0}};
-    setitimer(ITIMER_REAL, &it, NULL);
+    if (atomic_load(&signals) < armed)
+        return;
+    rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+    long delay = 1 + (long)((rng >> 33) % (unsigned long)max_delay_us);
+    struct itimerval it = {{0, 0}, {delay / 1000000, delay % 1000000}};
+    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+        die("setitimer");
+    armed++;
+}
+
+/* Waits for the signal still pending, if any (blocked while checking, so
+ * that it cannot slip in between the check and the wait). */
+static void wait_pending(void)
+{
+    sigset_t alrm, old;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    if (sigprocmask(SIG_BLOCK, &alrm, &old) != 0)
+        die("sigprocmask");
+    sigset_t wait_mask = old;
+    sigdelset(&wait_mask, SIGALRM);
+    while (atomic_load(&signals) < armed)
+        sigsuspend(&wait_mask);
+    sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* One connection's life: end-of-stream read, a dup2 onto MAIN_FD when asked,
@@ -97,34 +124,25 @@ static void one_eof(int with_dup)
     close(sv[1]);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
     int dup_mode = argc > 1 && strcmp(argv[1], "dup") == 0;
     int fork_mode = argc > 1 && strcmp(argv[1], "fork") == 0;
     if (!dup_mode && !fork_mode) {
-        fprintf(stderr, "usage: sg_handler dup ITERATIONS | fork SECONDS [INTERVAL_US]\n");
+        fprintf(stderr, "usage: sg_handler dup|fork ITERATIONS [MAX_DELAY_US]\n");
         return 2;
     }
-    long n = arg_long(argc, argv, 2, dup_mode ? 20000 : 2);
+    long n = arg_long(argc, argv, 2, dup_mode ? 20000 : 2000);
+    long max_delay_us = arg_long(argc, argv, 3, 40);
+    if (n < 0 || max_delay_us < 1)
+        die("bad ITERATIONS or MAX_DELAY_US");
     long done = 0;
-    long interval_us = arg_long(argc, argv, 3, dup_mode ? 20 : 500);
-    if (dup_mode) {
-        start_timer(on_alarm_dup, interval_us);
-        for (; done < n; done++)
-            one_eof(1);
-    } else {
-        start_timer(on_alarm_fork, interval_us);
-        for (double end = now_s() + (double)n; now_s() < end; done++)
-            one_eof(0);
+    install(dup_mode ? on_alarm_dup : on_alarm_fork);
+    for (; done < n; done++) {
+        arm_if_handled(max_delay_us);
+        one_eof(dup_mode);
     }
-    stop_timer();
+    wait_pending();
     if (atomic_load(&handler_failed)) {
         fprintf(stderr, "sg_handler: a hooked call failed inside the signal handler\n");
         return 1;
