@@ -14,6 +14,7 @@
 #ifndef SL_HOOKLIST_H
 #define SL_HOOKLIST_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -100,12 +101,13 @@
          (int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned int flags),         \
          (in, in_off, out, out_off, n, flags), Required)
 
-/* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2:
- * its caller's address; syscall: syscall.S in preload/arch/). */
+/* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2,
+ * sigprocmask: their caller's address; syscall: syscall.S in preload/arch/). */
 #define SL_HOOKS_BY_HAND(HOOK)                                                                     \
     HOOK(int, fcntl, (int fd, int cmd, ...), (), Required)                                         \
     HOOK(int, fcntl64, (int fd, int cmd, ...), (), Optional)                                       \
     HOOK(int, pipe2, (int fds[2], int flags), (), Required)                                        \
+    HOOK(int, sigprocmask, (int how, const sigset_t *set, sigset_t *old), (), Required)            \
     HOOK(long, syscall, (long nr, ...), (), Required)
 
 /* Every hook with a generated export and declaration. */

@@ -39,6 +39,11 @@ SL_EXPORT_FCNTL(fcntl64, 1)
 SL_EXPORT_FCNTL(__fcntl, 0)
 #undef SL_EXPORT_FCNTL
 
+SL_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    return sl_sigprocmask(how, set, old, __builtin_return_address(0));
+}
+
 SL_EXPORT int pipe2(int fds[2], int flags)
 {
     return sl_pipe2(fds, flags, __builtin_return_address(0));

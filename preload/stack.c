@@ -334,11 +334,20 @@ static _Atomic int sl_stack_ready;           /* prime finished, even if failed *
 static sl_unw_backtrace_fn sl_unw_backtrace; /* NULL: stacks unavailable */
 static uintptr_t sl_unw_lo, sl_unw_hi;       /* libunwind's code */
 static uintptr_t sl_self_lo, sl_self_hi;     /* ours */
+static int sl_unw_alone;                     /* nothing but us loaded libunwind */
+__thread int sl_stack_unmasked __attribute__((tls_model("initial-exec")));
 
 static void sl_stack_load(void)
 {
     int g = sl_guard_enter(); /* libunwind and its dependencies read and close */
     int saved_errno = errno;
+    /* Loaded already: the program unwinds too, maybe from a signal handler
+     * on a thread in the middle of our capture, so libunwind's masking of
+     * signals around its locks must stay (stack.h, sl_stack_unmasked). */
+    void *before = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_NOLOAD);
+    if (before)
+        dlclose(before);
+    (void)dlerror();
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     void *bt = h ? dlsym(h, "unw_backtrace") : NULL;
 
@@ -363,9 +372,12 @@ static void sl_stack_load(void)
     sl_modules_self_range(&sl_self_lo, &sl_self_hi);
     sl_py_init();
 
+    sl_unw_alone = !before;
     void *warm[SL_SKIP_MARGIN];
     uint32_t gate = SL_GATE_ENTER();
+    sl_stack_unmasked = sl_unw_alone;
     ((sl_unw_backtrace_fn)bt)(warm, SL_SKIP_MARGIN);
+    sl_stack_unmasked = 0;
     SL_GATE_LEAVE(gate);
     sl_unw_backtrace = (sl_unw_backtrace_fn)bt;
 done:
@@ -452,7 +464,9 @@ uint32_t sl_stack_capture(void)
     int fetch = sl_py_eval_hi ? sl_py_native_depth(want) : want;
     uintptr_t buf[fetch + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
     uint32_t gate = SL_GATE_ENTER();
+    sl_stack_unmasked = sl_unw_alone;
     int n = sl_unw_backtrace((void **)buf, fetch + SL_SKIP_MARGIN);
+    sl_stack_unmasked = 0;
     SL_GATE_LEAVE(gate);
     int i = 0;
 

@@ -25,6 +25,15 @@ void sl_stack_prime(void) SL_HIDDEN;
 /* Is pc inside the loaded libunwind (its pipe2 calls are emulated)? */
 int sl_stack_is_unwinder(const void *pc) SL_HIDDEN;
 
+/* Set on this thread while our own capture runs in libunwind, in a process
+ * where nothing else loaded libunwind: libunwind then masks every signal
+ * around each of its locks (two system calls a lock, about 20 a frame on its
+ * slow path), only so that a signal handler unwinding on the same thread
+ * cannot take a lock the thread holds. Here the only unwinder is ours, and
+ * a hook entered from a handler while we capture never unwinds (the re-entry
+ * guard): the masking is skipped (track.c, sl_sigprocmask). */
+extern __thread int sl_stack_unmasked __attribute__((tls_model("initial-exec"))) SL_HIDDEN;
+
 /* fork prepare, on a thread outside our code: when the program has
  * libunwind loaded itself, prime ours now (in the child its cache lock may be
  * held by a thread that no longer exists). */

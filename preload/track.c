@@ -96,6 +96,17 @@ int sl_pipe2(int fds[2], int flags, const void *caller)
     return sl_real.pipe2(fds, flags);
 }
 
+int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *caller)
+{
+    SL_ENSURE(sigprocmask);
+    if (SL_UNLIKELY(sl_stack_unmasked) && sl_stack_is_unwinder(caller)) {
+        if (old)
+            sigemptyset(old);
+        return 0;
+    }
+    return sl_real.sigprocmask(how, set, old);
+}
+
 /* In the child every socket is a copy: an end-of-stream read before the
  * fork is the parent's to report (SL_F_INHERITED), and a copy left in
  * CLOSE_WAIT is this process's (SL_F_FORKED, close_wait_inherited). */

@@ -3,6 +3,7 @@
 #ifndef SL_TRACK_H
 #define SL_TRACK_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -27,6 +28,9 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
 /* caller: the return address in the code that called pipe2 (libunwind's
  * validation pipe is emulated, see ownfd.h). */
 int sl_pipe2(int fds[2], int flags, const void *caller) SL_HIDDEN;
+/* caller: as for pipe2; libunwind's masking during our own captures is
+ * skipped (stack.h, sl_stack_unmasked). */
+int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *caller) SL_HIDDEN;
 /* Called from syscall.S: syscall(SYS_close, fd), and any syscall() reached
  * before the real one is bound (a0..a5 as the caller passed them). */
 long sl_syscall_close(long nr, long fd) SL_HIDDEN;
