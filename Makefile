@@ -297,7 +297,7 @@ fuzz: $(FUZZ_BIN)
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(B)/tests/progs/sg_capture
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g $< -o $@
