@@ -30,6 +30,10 @@ bool sl_fmt_rule_listed(const struct sl_supp_rule *r);
 
 /* The whole report as a JSON object (caller owns the reference). The groups
  * must be symbolized and suppressions applied. */
+/* The processes whose log has no footer, as JSON's incomplete[]. */
+json_t *sl_fmt_json_incomplete(const struct sl_group_set *set);
+/* Why p's log has no footer, for people (buf may hold the answer). */
+const char *sl_fmt_incomplete_why(const struct sl_logread_process *p, char *buf, size_t len);
 json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp);
 
 /* Adds what `sockleak run` could not watch: summary.watched and the

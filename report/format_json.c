@@ -165,6 +165,29 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
     return o;
 }
 
+json_t *sl_fmt_json_incomplete(const struct sl_group_set *set)
+{
+    json_t *list = json_array();
+    char why[64];
+    for (size_t i = 0; i < set->n_incomplete; i++) {
+        const struct sl_logread_process *p = set->incomplete[i];
+        const char *abbrev = p->end_signal > 0 ? sigabbrev_np(p->end_signal) : NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "pid", json_integer(p->pid));
+        json_object_set_new(o, "program", sl_fmt_json_str(p->program ? p->program : ""));
+        if (p->end_signal > 0) {
+            char name[32];
+            snprintf(name, sizeof name, "SIG%s", abbrev ? abbrev : "?");
+            json_object_set_new(o, "signal", json_string(name));
+            json_object_set_new(o, "signal_number", json_integer(p->end_signal));
+        }
+        json_object_set_new(o, "running", json_boolean(p->running));
+        json_object_set_new(o, "reason", json_string(sl_fmt_incomplete_why(p, why, sizeof why)));
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
 json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_set *supp)
 {
     json_t *root = json_object(), *sum = json_object(), *findings = json_array(),
@@ -182,7 +205,9 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
         json_object_set_new(sum, "lost_reason",
                             json_string(set->lost_errno ? strerror(set->lost_errno) : "unknown"));
     }
+    json_object_set_new(sum, "incomplete", json_integer((json_int_t)set->n_incomplete));
     json_object_set_new(root, "summary", sum);
+    json_object_set_new(root, "incomplete", sl_fmt_json_incomplete(set));
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0)
             json_array_append_new(findings, sl_fmt_json_group(set->groups[i]));

@@ -515,6 +515,8 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     json_object_set_new(props, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(props, "leaks", json_integer(set->leaks));
     json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks));
+    json_object_set_new(props, "incomplete", json_integer((json_int_t)set->n_incomplete));
+    json_object_set_new(props, "incomplete_processes", sl_fmt_json_incomplete(set));
     for (size_t i = 0; supp && i < supp->n; i++)
         if (sl_fmt_rule_listed(&supp->rules[i]))
             json_array_append_new(supps, json_pack("{s:o,s:I}", "rule",

@@ -390,6 +390,45 @@ static void sl_fmt_text_lost(FILE *out, const struct sl_group_set *set)
                      " full (%s); logs may have been cut short\n", why);
 }
 
+/* Why a process's log has no footer, for people. */
+const char *sl_fmt_incomplete_why(const struct sl_logread_process *p, char *buf, size_t len)
+{
+    const char *abbrev = p->end_signal > 0 ? sigabbrev_np(p->end_signal) : NULL;
+    if (p->running)
+        return "still running";
+    if (abbrev) {
+        snprintf(buf, len, "killed by SIG%s", abbrev);
+        return buf;
+    }
+    if (p->end_signal > 0) {
+        snprintf(buf, len, "killed by signal %d", p->end_signal);
+        return buf;
+    }
+    return "killed, ended by a raw _exit, or its log was cut";
+}
+
+/* Processes whose log ended without its footer: named, since their counts
+ * are a lower bound and "no leaks" would otherwise read as a clean run. */
+static void sl_fmt_text_incomplete(FILE *out, const struct sl_group_set *set)
+{
+    enum { SHOWN = 8 };
+    char why[64];
+    if (!set->n_incomplete)
+        return;
+    fprintf(out, "sockleak: counts are a lower bound: %zu process%s ended without %s log's footer:",
+            set->n_incomplete, set->n_incomplete == 1 ? "" : "es",
+            set->n_incomplete == 1 ? "its" : "their");
+    for (size_t i = 0; i < set->n_incomplete && i < SHOWN; i++) {
+        const struct sl_logread_process *p = set->incomplete[i];
+        fputs(i ? ", " : " ", out);
+        sl_fmt_put(out, p->program ? p->program : "?");
+        fprintf(out, " (pid %" PRId64 ", %s)", p->pid, sl_fmt_incomplete_why(p, why, sizeof why));
+    }
+    if (set->n_incomplete > SHOWN)
+        fprintf(out, " and %zu more", set->n_incomplete - SHOWN);
+    fputc('\n', out);
+}
+
 int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
                 bool colour, const struct sl_watch *watch)
 {
@@ -415,6 +454,7 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
     if (any)
         fputc('\n', out);
     sl_fmt_text_lost(out, set);
+    sl_fmt_text_incomplete(out, set);
     fprintf(out, "%sSUMMARY: sockleak: ", st.bold);
     if (set->leaks)
         fprintf(out, "%" PRId64 " leaked socket%s in %zu call site%s", set->leaks,
@@ -423,9 +463,14 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
         fprintf(out, "nothing was watched, so no leak could be seen");
     else
         fprintf(out, "no leaks");
-    fprintf(out, " (%" PRId64 " process%s, %" PRId64 " socket%s, %" PRId64 " end-of-stream read%s",
-            set->processes, set->processes == 1 ? "" : "es", set->sockets,
-            sl_fmt_s((size_t)set->sockets), set->eof_seen, sl_fmt_s((size_t)set->eof_seen));
+    const char *floor = set->n_incomplete ? "at least " : "";
+    fprintf(out,
+            " (%" PRId64 " process%s, %s%" PRId64 " socket%s, %s%" PRId64 " end-of-stream read%s",
+            set->processes, set->processes == 1 ? "" : "es", floor, set->sockets,
+            sl_fmt_s((size_t)set->sockets), floor, set->eof_seen, sl_fmt_s((size_t)set->eof_seen));
+    if (set->n_incomplete)
+        fprintf(out, ", %zu ended without %s footer", set->n_incomplete,
+                set->n_incomplete == 1 ? "its" : "their");
     if (suppressed)
         fprintf(out, ", %" PRId64 " suppressed", suppressed);
     fprintf(out, ")%s\n", st.off);

@@ -419,6 +419,11 @@ void sl_group_build_src(struct sl_group_set *set, const struct sl_logread_set *l
         set->eof_seen =
             sl_util_sat_add(set->eof_seen, p->eof_seen > eof_floor ? p->eof_seen : eof_floor);
         set->findings = sl_util_sat_add(set->findings, floor);
+        if (!p->has_footer) {
+            if (!set->incomplete)
+                set->incomplete = sl_util_xcalloc(logs->n_procs, sizeof(*set->incomplete));
+            set->incomplete[set->n_incomplete++] = p;
+        }
         set->lost = sl_util_sat_add(set->lost, p->lost);
         if (p->lost_errno)
             set->lost_errno = p->lost_errno;
@@ -576,6 +581,8 @@ void sl_group_free(struct sl_group_set *set)
     }
     free(set->groups);
     memset(set, 0, sizeof(*set));
+    free(set->incomplete);
+    set->incomplete = NULL;
 }
 
 const char *sl_group_closed_words(const struct sl_group *g)

@@ -86,6 +86,10 @@ struct sl_group_set {
     bool outdir_full;   /* the output file system was full at the end */
     int64_t leaks;      /* findings not suppressed */
     size_t groups_left; /* groups not suppressed */
+    /* Processes whose log has no footer (killed, a raw _exit, cut short, or
+     * still running): their counts are a lower bound. Borrowed from logs. */
+    const struct sl_logread_process **incomplete;
+    size_t n_incomplete;
     const char *source_root; /* --source-root (borrowed), or NULL */
 };
 

@@ -69,7 +69,7 @@ void sl_held_as_of(struct sl_logread_set *set, int64_t now_unix_ms)
         if (p->has_footer && p->end_unix_ms > 0)
             end = p->end_unix_ms;
         else if (!p->has_footer && sl_held_running(p, now_unix_ms))
-            end = now_unix_ms, as_of = SL_LOGREAD_HELD_NOW;
+            end = now_unix_ms, as_of = SL_LOGREAD_HELD_NOW, p->running = true;
         for (size_t j = 0; end && j < p->n_findings; j++) {
             struct sl_logread_finding *f = &p->findings[j];
 

@@ -116,6 +116,8 @@ struct sl_logread_process {
     size_t n_findings, cap_findings;
     bool ids_unordered; /* finding ids not strictly increasing in the log */
     bool has_footer;
+    bool running;    /* no footer, and still running here (sl_held_as_of) */
+    int end_signal;  /* the signal that killed it, when `sockleak run` saw it; 0 */
     int64_t lost;    /* records the writer could not write (footer) */
     int lost_errno;  /* why, as an errno value; 0 when not said */
     int64_t sockets; /* footer sums, saturated, never negative */

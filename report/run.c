@@ -46,6 +46,12 @@ struct sl_run_ctx {
     FILE *report_fp; /* --output-report, or NULL: stderr */
     int status;
     long descendants;
+#define SL_RUN_SIGNALS 256
+    struct {
+        pid_t pid;
+        int sig;
+    } signals[SL_RUN_SIGNALS]; /* processes killed by a signal */
+    size_t n_signals;
 };
 
 static char *sl_run_join(const char *a, const char *b)
@@ -399,6 +405,17 @@ static long sl_run_count_children(void)
     return n;
 }
 
+/* Processes of the run killed by a signal, for the report's processes
+ * without a footer (the first SL_RUN_SIGNALS of them). */
+static void sl_run_note_signal(struct sl_run_ctx *c, pid_t pid, int sig)
+{
+    if (c->n_signals < SL_RUN_SIGNALS) {
+        c->signals[c->n_signals].pid = pid;
+        c->signals[c->n_signals].sig = sig;
+        c->n_signals++;
+    }
+}
+
 /* Waits for the direct child and, unless told not to, every descendant it
  * left behind (we are their subreaper). The child is peeked at before it is
  * reaped, for its final name. A signal once the child is gone ends the wait. */
@@ -423,9 +440,14 @@ static void sl_run_wait(struct sl_run_ctx *c)
                 ;
             sl_run_child = 0;
             child_done = true;
+            if (WIFSIGNALED(c->status))
+                sl_run_note_signal(c, c->child, WTERMSIG(c->status));
         } else if (si.si_pid > 0) {
-            while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+            int st = 0;
+            while (waitpid(si.si_pid, &st, 0) < 0 && errno == EINTR)
                 ;
+            if (WIFSIGNALED(st))
+                sl_run_note_signal(c, si.si_pid, WTERMSIG(st));
             c->descendants++;
         }
     }
@@ -494,6 +516,10 @@ static int sl_run_report(struct sl_run_ctx *c, int rc)
         ro.watch = &watch;
     }
     sl_held_as_of(&logs, sl_held_now_ms());
+    for (size_t i = 0; i < logs.n_procs; i++)
+        for (size_t j = 0; !logs.procs[i].has_footer && j < c->n_signals; j++)
+            if (logs.procs[i].pid == c->signals[j].pid)
+                logs.procs[i].end_signal = c->signals[j].sig;
     if (c->report_fp)
         ro.out = c->report_fp;
     /* No log at all is normal: the library creates its file on the first

@@ -14,6 +14,7 @@ section) and a musl program (an ld-musl-* interpreter, a link to glibc's
 loader). They test the detection, not Go or musl themselves.
 """
 import json
+import re
 import os
 import shutil
 import signal
@@ -201,3 +202,64 @@ def test_signal_while_waiting_for_descendants_stops_the_wait(tool, tmp_path):
             pass
     assert proc.returncode == 9, f"the direct child's status, not {proc.returncode}: {err}"
     assert "still running" in err and "SUMMARY:" in err, err
+
+
+# ------------------------------------------- processes without their footer
+
+def test_a_killed_process_is_no_clean_zero(tool, tmp_path):
+    """A process killed by a signal's default action writes no footer, so
+    its socket counts are unknown: the report says so, names the process and
+    (from `run`) the signal, and never prints a clean "0 sockets"."""
+    run = sockleak_run([prog_path("rw_killed"), 20, "signal"], tmp_path / "out")
+    assert run.rc == 128 + signal.SIGTERM, run.describe()
+    rep = run.report
+    assert rep["summary"]["incomplete"] == 1, run.describe()
+    [inc] = rep["incomplete"]
+    assert inc["program"] == "rw_killed" and inc["pid"] > 0 and not inc["running"], inc
+    # `sockleak report` reads the logs afterwards: it cannot know the signal.
+    assert "signal" not in inc, inc
+    # `run` saw the signal: its own JSON report names it.
+    p = subprocess.run([str(tool), "run", "--output", str(tmp_path / "out2"), "--format", "json",
+                        "--", str(prog_path("rw_killed")), "20", "signal"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    report = json.loads(p.stderr[p.stderr.index("{"):])
+    [inc] = report["incomplete"]
+    assert (inc["signal"], inc["signal_number"]) == ("SIGTERM", signal.SIGTERM), report
+    # Text: "at least", and the line that names the process and the signal.
+    p = subprocess.run([str(tool), "run", "--output", str(tmp_path / "out3"), "--",
+                        str(prog_path("rw_killed")), "20", "signal"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert re.search(r"1 process ended without its log's footer: rw_killed \(pid \d+, killed by"
+                     r" SIGTERM\)", p.stderr), p.stderr
+    summary = [l for l in p.stderr.splitlines() if l.startswith("SUMMARY")]
+    assert summary and "at least" in summary[0] and " 0 sockets" not in summary[0].replace(
+        "at least 0 sockets", ""), p.stderr
+
+
+def test_a_raw_exit_is_incomplete_in_every_format(tool, tmp_path):
+    """exit_group through an inline system call runs no exit handler: the
+    same, in the text, JSON and SARIF reports of `sockleak report`."""
+    run = sockleak_run([prog_path("rw_killed"), 5, "rawexit"], tmp_path / "out")
+    assert run.rc == 0, run.describe()
+    assert run.report["summary"]["incomplete"] == 1, run.describe()
+    assert run.report["incomplete"][0]["reason"].startswith("killed, ended by a raw _exit")
+    p = subprocess.run([str(tool), "report", "--format", "sarif", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    props = json.loads(p.stdout)["runs"][0]["properties"]
+    assert props["incomplete"] == 1 and props["incomplete_processes"][0]["program"] == "rw_killed"
+    p = subprocess.run([str(tool), "report", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert "at least" in p.stdout and "ended without its footer" in p.stdout, p.stdout
+
+
+def test_a_clean_exit_is_complete(tool, tmp_path):
+    """The same program ending normally: no incomplete process, no "at least"."""
+    run = sockleak_run([prog_path("rw_killed"), 20, "exit"], tmp_path / "out")
+    assert run.rc == 0, run.describe()
+    assert run.report["summary"]["incomplete"] == 0 and run.report["incomplete"] == []
+    assert run.report["summary"]["sockets"] == 60, run.describe()
+    p = subprocess.run([str(tool), "report", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert "at least" not in p.stdout and "footer" not in p.stdout, p.stdout
