@@ -580,9 +580,8 @@ void sl_group_free(struct sl_group_set *set)
         free(g);
     }
     free(set->groups);
-    memset(set, 0, sizeof(*set));
     free(set->incomplete);
-    set->incomplete = NULL;
+    memset(set, 0, sizeof(*set));
 }
 
 const char *sl_group_closed_words(const struct sl_group *g)
