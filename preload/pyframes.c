@@ -32,6 +32,7 @@
 
 #include "lframe.h"
 #include "modules.h"
+#include "langframes.h"
 #include "pyframes.h"
 
 #define SL_PY_MAX_DEPTH 128
@@ -507,3 +508,22 @@ int sl_py_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
         out[k++] = in[j]; /* no Python frame came after them: all kept */
     return k;
 }
+
+static int sl_py_provider_init(void)
+{
+    sl_py_init();
+    return sl_py_eval_hi != 0;
+}
+
+static int sl_py_owns(uintptr_t pc)
+{
+    return sl_py_is_eval(pc);
+}
+
+const struct sl_lang_provider sl_lang_python = {
+    .name = "python",
+    .init = sl_py_provider_init,
+    .owns = sl_py_owns,
+    .splice = sl_py_splice,
+    .native_depth = sl_py_native_depth,
+};

@@ -22,7 +22,7 @@
 #include "locks.h"
 #include "modules.h"
 #include "options.h"
-#include "pyframes.h"
+#include "langframes.h"
 #include "stack.h"
 
 /* ------------------------------------------------------------ the arena */
@@ -337,6 +337,20 @@ static uintptr_t sl_self_lo, sl_self_hi;     /* ours */
 static int sl_unw_alone;                     /* nothing but us loaded libunwind */
 __thread int sl_stack_unmasked __attribute__((tls_model("initial-exec")));
 
+/* The language frame providers (langframes.h), tried in this order. */
+static const struct sl_lang_provider *const sl_lang_providers[] = {&sl_lang_python};
+#define SL_NPROVIDERS (sizeof sl_lang_providers / sizeof sl_lang_providers[0])
+/* Those whose runtime is in this process (set once, from the prime). */
+static const struct sl_lang_provider *sl_lang_active[SL_NPROVIDERS];
+static int sl_lang_n_active;
+
+static void sl_lang_init(void)
+{
+    for (size_t i = 0; i < SL_NPROVIDERS; i++)
+        if (sl_lang_providers[i]->init())
+            sl_lang_active[sl_lang_n_active++] = sl_lang_providers[i];
+}
+
 static void sl_stack_load(void)
 {
     int g = sl_guard_enter(); /* libunwind and its dependencies read and close */
@@ -370,7 +384,7 @@ static void sl_stack_load(void)
         sl_unw_hi = unw->hi;
     }
     sl_modules_self_range(&sl_self_lo, &sl_self_hi);
-    sl_py_init();
+    sl_lang_init();
 
     sl_unw_alone = !before;
     void *warm[SL_SKIP_MARGIN];
@@ -431,20 +445,38 @@ static int sl_frames_option(void)
     return f > SL_MAX_FRAMES ? SL_MAX_FRAMES : f;
 }
 
-/* Store the first `want` frames of pcs[0..n), with the Python frames the
- * interpreter's eval activations run in their place when there are any. */
+/* Native frames to unwind so that `want` remain once spliced. */
+static int sl_lang_native_depth(int want)
+{
+    int d = want;
+    for (int i = 0; i < sl_lang_n_active; i++) {
+        int p = sl_lang_active[i]->native_depth(want);
+        d = p > d ? p : d;
+    }
+    return d > SL_MAX_FRAMES ? SL_MAX_FRAMES : d;
+}
+
+/* Store the first `want` frames of pcs[0..n), with each active provider's
+ * language frames spliced in where its runtime's frames are. */
 static uint32_t sl_stack_finish(const uintptr_t *pcs, int n, int want)
 {
-    int j = 0;
-    if (sl_py_eval_hi)
-        while (j < n && !sl_py_is_eval(pcs[j]))
+    if (!sl_lang_n_active)
+        return sl_depot_intern(pcs, (uint32_t)(n > want ? want : n));
+    uintptr_t a[want], b[want]; /* want <= SL_MAX_FRAMES */
+    const uintptr_t *cur = pcs;
+    int len = n;
+    for (int i = 0; i < sl_lang_n_active; i++) {
+        const struct sl_lang_provider *p = sl_lang_active[i];
+        int j = 0;
+        while (j < len && !p->owns(cur[j]))
             j++;
-    if (j < n && sl_py_eval_hi) {
-        uintptr_t out[want];
-        int k = sl_py_splice(pcs, n, out, want);
-        return sl_depot_intern(out, (uint32_t)k);
+        if (j == len)
+            continue;
+        uintptr_t *out = cur == a ? b : a;
+        len = p->splice(cur, len, out, want);
+        cur = out;
     }
-    return sl_depot_intern(pcs, (uint32_t)(n > want ? want : n));
+    return sl_depot_intern(cur, (uint32_t)(len > want ? want : len));
 }
 
 uint32_t sl_stack_capture(void)
@@ -459,9 +491,9 @@ uint32_t sl_stack_capture(void)
     int g = sl_guard_enter();
     int saved_errno = errno; /* libunwind probes memory with syscalls that fail */
     int want = sl_frames_option();
-    /* Under Python, the interpreter's glue between Python frames is dropped
-     * (pyframes.h): unwind deeper so that `want` frames remain. */
-    int fetch = sl_py_eval_hi ? sl_py_native_depth(want) : want;
+    /* A runtime's glue between its language's frames is dropped when they
+     * are spliced in (langframes.h): unwind deeper so that `want` remain. */
+    int fetch = sl_lang_n_active ? sl_lang_native_depth(want) : want;
     uintptr_t buf[fetch + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
     uint32_t gate = SL_GATE_ENTER();
     sl_stack_unmasked = sl_unw_alone;
