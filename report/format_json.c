@@ -64,6 +64,18 @@ static json_t *sl_fmt_json_stack(const struct sl_sym_stack *st)
 /* The group's call site: its frame, the stack it is from ("stack"), and
  * whether it is user code ("user") or the listener an accepted socket came
  * from ("listener"); null when the stacks are empty. */
+/* {"function", "file", "line"} of a frame (file and line when known). */
+static json_t *sl_fmt_json_place(const struct sl_sym_frame *f)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "function", sl_fmt_json_str(f->function));
+    if (f->file)
+        json_object_set_new(o, "file", sl_fmt_json_str(f->file));
+    if (f->line > 0)
+        json_object_set_new(o, "line", json_integer(f->line));
+    return o;
+}
+
 json_t *sl_fmt_json_call_site(const struct sl_group *g)
 {
     json_t *o;
@@ -75,6 +87,10 @@ json_t *sl_fmt_json_call_site(const struct sl_group *g)
     json_object_set_new(o, "user", json_boolean(g->call_site_user));
     if (g->call_site_listener)
         json_object_set_new(o, "listener", json_true());
+    if (g->call_site_via)
+        json_object_set_new(o, "via", sl_fmt_json_place(g->call_site_via));
+    if (g->call_site_loop)
+        json_object_set_new(o, "event_loop", sl_fmt_json_place(g->call_site_loop));
     return o;
 }
 

@@ -167,9 +167,36 @@ static void sl_fmt_call_site(FILE *out, const struct sl_fmt_style *st, const str
     const struct sl_sym_frame *cs = g->call_site;
 
     if (!cs || !g->call_site_user ||
-        (!cs->lang && !g->call_site_listener && cs == &g->call_site_in->frames[0]))
+        (!cs->lang && !g->call_site_listener && !g->call_site_loop && !g->call_site_via &&
+         cs == &g->call_site_in->frames[0]))
         return;
     fputs("  call site: ", out);
+    if (g->call_site_loop) {
+        /* "created in accept_cb (server.c:40); end-of-stream read by the
+         * event loop in main (server.c:98)" */
+        fputs("created ", out);
+        sl_fmt_frame_where(out, st, cs);
+        fputs("; end-of-stream read by the event loop ", out);
+        sl_fmt_frame_where(out, st, g->call_site_loop);
+        fputc('\n', out);
+        return;
+    }
+    if (g->call_site_via) {
+        /* "in handle_rx conn.c:281 (proxy) via buffer_recv buffer.c:88" */
+        const struct sl_sym_frame *via = g->call_site_via;
+        sl_fmt_frame_where(out, st, cs);
+        fprintf(out, " via %s", st->func);
+        sl_fmt_put(out, via->function);
+        fputs(st->off, out);
+        if (via->file) {
+            fputc(' ', out);
+            sl_fmt_put(out, via->file);
+            if (via->line > 0)
+                fprintf(out, ":%d", via->line);
+        }
+        fputc('\n', out);
+        return;
+    }
     if (!g->call_site_listener || !cs->file) {
         sl_fmt_frame_where(out, st, cs);
         fputc('\n', out);

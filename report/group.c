@@ -105,15 +105,36 @@ static bool sl_group_frame_user(const struct sl_group_keyctx *kc, const struct s
     return m && sl_uc_module_user(m->path, kc->p->exe);
 }
 
+static bool sl_group_same_frame(const struct sl_logread_frame *a, const struct sl_logread_frame *b)
+{
+    return a->module == b->module && a->offset == b->offset;
+}
+
+/* How many outermost frames stacks a and b share: how the thread running
+ * both was entered (start_thread, or main and the C start-up), not where
+ * the socket was made or read. 0 unless both keep a frame of their own
+ * above them. */
+static size_t sl_group_shared_suffix(const struct sl_logread_stack *a,
+                                     const struct sl_logread_stack *b)
+{
+    size_t c = 0;
+    while (c < a->n && c < b->n &&
+           sl_group_same_frame(&a->frames[a->n - 1 - c], &b->frames[b->n - 1 - c]))
+        c++;
+    return c < a->n && c < b->n ? c : 0;
+}
+
 /* Appends the key of one stack. A C program's stack keys by every frame. A
  * stack of a finding with language frames keys by its frames in user code
  * only (the runtime's native frames and the standard library's frames vary
  * with how the interpreter got there, not with the call site), or, when it
  * has none, by its language frames. True when it had a frame in user code. */
 static bool sl_group_stack_key(struct sl_group_buf *b, const struct sl_group_keyctx *kc,
-                               const struct sl_logread_stack *st)
+                               const struct sl_logread_stack *st, size_t shared)
 {
-    size_t n = kc->max_frames && kc->max_frames < st->n ? kc->max_frames : st->n, used = 0;
+    size_t n = st->n - shared, used = 0;
+    if (kc->max_frames && kc->max_frames < n)
+        n = kc->max_frames;
 
     if (!kc->lang) {
         for (size_t i = 0; i < n; i++)
@@ -185,18 +206,22 @@ static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *
         second = NULL;
     }
     kc->lang = sl_group_has_lang(f);
+    /* Leaks whose stacks agree down to the thread's own loop are one
+     * finding however the thread was entered: the frames both stacks share
+     * at their outer end are left out of a C program's key. */
+    size_t shared = second && !kc->lang ? sl_group_shared_suffix(first, second) : 0;
     sl_group_append(b, f->kind);
     sl_group_append(b, "|");
-    user = sl_group_stack_key(b, kc, first);
+    user = sl_group_stack_key(b, kc, first, shared);
     if (second) {
         sl_group_append(b, "|");
-        user = sl_group_stack_key(b, kc, second) || user;
+        user = sl_group_stack_key(b, kc, second, shared) || user;
     }
     /* Sockets a runtime's event loop accepted and read, with no user code
      * on their stacks: the listener the user's code made tells them apart. */
     if (kc->lang && !user && second) {
         sl_group_append(b, "|listener:");
-        sl_group_stack_key(b, kc, &f->listen_stack);
+        sl_group_stack_key(b, kc, &f->listen_stack, 0);
     }
 }
 
@@ -505,14 +530,65 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
     return 2;
 }
 
+/* Two symbolized frames name the same place in the code. */
+static bool sl_group_sym_same(const struct sl_sym_frame *a, const struct sl_sym_frame *b)
+{
+    if (strcmp(a->function, b->function) != 0 || a->line != b->line)
+        return false;
+    if (a->file || b->file)
+        return a->file && b->file && strcmp(a->file, b->file) == 0;
+    return strcmp(a->module, b->module) == 0 && a->address == b->address;
+}
+
+/* The frames of st in user code, at most max, into out; their number. */
+static size_t sl_group_user_frames(const struct sl_group_set *set, const struct sl_group *g,
+                                   const struct sl_sym_stack *st,
+                                   const struct sl_sym_frame **out, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < st->n && k < max; i++)
+        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
+            out[k++] = &st->frames[i];
+    return k;
+}
+
+/* Event loop: the end-of-stream stack's user frames are only the loop that
+ * the creation stack runs in too (main -> event_base_dispatch, uv_run...):
+ * the code that made the socket, the creation stack's first user frame, is
+ * where the fix goes. True when it applied. */
+static bool sl_group_event_loop(const struct sl_group_set *set, struct sl_group *g)
+{
+    enum { MAXU = 64 };
+    const struct sl_sym_frame *ue[MAXU], *uo[MAXU];
+    size_t ne = sl_group_user_frames(set, g, &g->eof_sym, ue, MAXU);
+    size_t no = sl_group_user_frames(set, g, &g->open_sym, uo, MAXU);
+
+    if (ne == 0 || no <= ne || ne == MAXU || no == MAXU)
+        return false;
+    for (size_t i = 0; i < ne; i++)
+        if (!sl_group_sym_same(ue[i], uo[no - ne + i]))
+            return false;
+    g->call_site = uo[0];
+    g->call_site_stack = "open_stack";
+    g->call_site_in = &g->open_sym;
+    g->call_site_user = true;
+    g->call_site_loop = ue[0];
+    return true;
+}
+
 /* The call site: the first frame in user code of the stacks the finding is
- * about, else of its listener's stack, else the first frame shown. */
+ * about (the creation stack's when the end-of-stream read was the event
+ * loop's), else of its listener's stack, else the first frame shown. */
 void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
 {
     const struct sl_sym_stack *st[2];
     const char *names[2];
     size_t n = sl_group_primary(g, st, names);
 
+    g->call_site_loop = NULL;
+    g->call_site_via = NULL;
+    if (n == 2 && st[0] == &g->eof_sym && sl_group_event_loop(set, g))
+        return;
     for (size_t i = 0; i < n; i++)
         if ((g->call_site = sl_group_first_user(set, g, st[i]))) {
             g->call_site_stack = names[i];
@@ -536,6 +612,66 @@ void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
         }
 }
 
+/* The user frame after the call site in its stack, or NULL. */
+static const struct sl_sym_frame *sl_group_next_user(const struct sl_group_set *set,
+                                                     const struct sl_group *g)
+{
+    const struct sl_sym_stack *st = g->call_site_in;
+    for (size_t i = (size_t)(g->call_site - st->frames) + 1; i < st->n; i++)
+        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
+            return &st->frames[i];
+    return NULL;
+}
+
+static int sl_group_cmp_site(const void *a, const void *b)
+{
+    const struct sl_sym_frame *x = (*(struct sl_group *const *)a)->call_site;
+    const struct sl_sym_frame *y = (*(struct sl_group *const *)b)->call_site;
+    int c = strcmp(x->function, y->function);
+    if (c)
+        return c;
+    c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
+    if (c)
+        return c;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Wrappers: findings that share their call site (a read wrapper every
+ * handler calls) and whose next user frames differ are told apart by that
+ * caller, named with the wrapper: "handle_rx (conn.c:281) via buffer_recv
+ * (buffer.c:88)". */
+static void sl_group_wrappers(struct sl_group_set *set)
+{
+    struct sl_group **v = sl_util_xcalloc(set->n_groups ? set->n_groups : 1, sizeof(*v));
+    size_t n = 0;
+
+    for (size_t i = 0; i < set->n_groups; i++) {
+        struct sl_group *g = set->groups[i];
+        if (g->call_site && g->call_site_user && !g->call_site_listener && !g->call_site_loop)
+            v[n++] = g;
+    }
+    qsort(v, n, sizeof(*v), sl_group_cmp_site);
+    for (size_t a = 0, b; a < n; a = b) {
+        const struct sl_sym_frame *first = NULL;
+        bool differ = false;
+        for (b = a; b < n && sl_group_sym_same(v[a]->call_site, v[b]->call_site); b++) {
+            const struct sl_sym_frame *next = sl_group_next_user(set, v[b]);
+            if (b == a)
+                first = next;
+            else if (!next || !first || !sl_group_sym_same(next, first))
+                differ = true;
+        }
+        for (size_t i = a; differ && i < b; i++) {
+            const struct sl_sym_frame *next = sl_group_next_user(set, v[i]);
+            if (next) {
+                v[i]->call_site_via = v[i]->call_site;
+                v[i]->call_site = next;
+            }
+        }
+    }
+    free(v);
+}
+
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
 {
     for (size_t i = 0; i < set->n_groups; i++) {
@@ -547,6 +683,7 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
         sl_group_call_site(set, g);
     }
+    sl_group_wrappers(set);
 }
 
 void sl_group_count(struct sl_group_set *set)

@@ -70,6 +70,13 @@ struct sl_group {
     const char *call_site_stack; /* its stack's JSON name: "eof_stack", ... */
     bool call_site_user;
     bool call_site_listener;
+    /* Event loop: the end-of-stream stack's user frames were only the loop
+     * both stacks share, so the call site is the creation stack's; this is
+     * the loop's frame (in eof_sym), else NULL. */
+    const struct sl_sym_frame *call_site_loop;
+    /* Wrapper: the frame the call site was reached through (the first user
+     * frame, shared with other findings whose callers differ), else NULL. */
+    const struct sl_sym_frame *call_site_via;
     const char *supp_scope; /* its processes' own suppressions file, or NULL */
     long suppressed_by;     /* rule index, -1 when reported */
     UT_hash_handle hh;

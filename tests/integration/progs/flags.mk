@@ -44,3 +44,4 @@ PROG_LDLIBS_rw_muslfake := -Wl,--dynamic-linker=$(abspath $(B))/tests/progs/ld-m
 $(B)/tests/progs/py_sigsock.so: tests/integration/progs/py/sigsock.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) -shared -fPIC $< -o $@
 progs: $(B)/tests/progs/py_sigsock.so
+PROG_LDLIBS_cs_libevent := -levent
