@@ -32,7 +32,7 @@ include $(ARCH_DIR)/arch.mk
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace libevent-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -56,6 +56,7 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base /usr/bin/strace:strace \
+                /usr/include/event2/event.h:libevent-dev \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-$(CLANG_RT_ARCH).a:libclang-rt-14-dev
 
