@@ -87,19 +87,34 @@ static bool sl_uc_python_exe(const char *base)
                                strspn(base + 7, "0123456789.dmu") == strlen(base + 7));
 }
 
+/* name, or name followed by a version (ruby3.1, perl5.36.0, php8.2). */
+static bool sl_uc_versioned(const char *base, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(base, name, n) == 0 && strspn(base + n, "0123456789.") == strlen(base + n);
+}
+
+/* The interpreters and virtual machines whose own frames run a program. */
+static bool sl_uc_interpreter_exe(const char *base)
+{
+    return sl_uc_python_exe(base) || strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0 ||
+           strcmp(base, "java") == 0 || sl_uc_versioned(base, "ruby") ||
+           sl_uc_versioned(base, "perl") || sl_uc_versioned(base, "php") ||
+           sl_uc_versioned(base, "php-fpm");
+}
+
 /* A module of a language runtime, of the C and C++ runtimes, of sockleak
  * or of a sanitizer. */
 static bool sl_uc_runtime(const char *path)
 {
     static const char *const prefix[] = {
-        "libc.so", "libc-",    "libpthread", "libstdc++", "libgcc_s",    "ld-linux",
-        "ld-musl", "libm.so",  "libdl.so",   "librt.so",  "libpython",   "libnode",
-        "libuv",   "libjvm",   "libjava",    "libjli",    "libsockleak", "libasan",
-        "libtsan", "libubsan", "liblsan",    "libunwind", "libv8"};
+        "libc.so",   "libc-",    "libpthread",  "libstdc++", "libgcc_s", "ld-linux", "ld-musl",
+        "libm.so",   "libdl.so", "librt.so",    "libpython", "libnode",  "libuv",    "libjvm",
+        "libjava",   "libjli",   "libsockleak", "libasan",   "libtsan",  "libubsan", "liblsan",
+        "libunwind", "libv8",    "libruby",     "libperl",   "libphp",   "libnio",   "libnet.so"};
     const char *base = sl_util_basename(path);
 
-    if (sl_uc_python_exe(base) || strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0 ||
-        strcmp(base, "java") == 0)
+    if (sl_uc_interpreter_exe(base))
         return true;
     for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
         if (strncmp(base, prefix[i], strlen(prefix[i])) == 0)

@@ -87,3 +87,21 @@ def run_text(tool, outdir):
     p = subprocess.run([str(tool), "report", str(outdir)], capture_output=True, text=True,
                        timeout=TIMEOUT)
     return p.stdout
+
+
+def test_an_interpreter_is_never_the_users_code(tool, tmp_path):
+    """A Perl server's leak, read by perl's own sysread: the perl executable
+    is the interpreter, not the user's code, even though it is the program
+    that ran (the call site used to be `Perl_pp_sysread (perl)`, as user
+    code)."""
+    import shutil
+    import pytest
+    perl = shutil.which("perl")
+    if not perl:
+        pytest.skip("perl is not installed")
+    src = proc_src("perl/eof_server").with_suffix(".pl")
+    run = sockleak_run([perl, str(src), 2, 1000], tmp_path / "out", driver=hang_ups(2))
+    assert run.driver_result == 2 and sum(f["count"] for f in run.findings) == 2, run.describe()
+    for f in run.findings:
+        cs = f["call_site"]
+        assert not (cs.get("module", "").split("/")[-1].startswith("perl") and cs["user"]), cs
