@@ -15,6 +15,8 @@
  *                server close, over loopback TCP
  *   eof          socketpair, close one end, recv -> 0 on the other, close it
  *   noeof        the same without the recv: eof - noeof = one EOF read
+ *   forkwait     fork() of a process holding a connected TCP pair, the
+ *                child _exit(0)s at once, waitpid() for it (timed only)
  *   none         nothing at all, no warm-up: the cost of start-up and exit */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define WARMUP 200
@@ -202,10 +205,23 @@ static void noeof_iter(void)
     close(sv[0]);
 }
 
+static void forkwait_iter(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0)
+        _exit(0);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            die("waitpid");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: micro read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|none N\n");
+        fprintf(stderr, "usage: micro read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|forkwait|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -234,6 +250,9 @@ int main(int argc, char **argv)
         iter = eof_iter;
     } else if (!strcmp(name, "noeof")) {
         iter = noeof_iter;
+    } else if (!strcmp(name, "forkwait")) {
+        pair_setup();
+        iter = forkwait_iter;
     } else if (!strcmp(name, "none")) {
         printf("%s %ld 0\n", name, n);
         return 0;

@@ -47,13 +47,18 @@ want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 log() { echo "bench: $*" >&2; }
 note() { echo "$*" >>"$NOTES"; log "$*"; }
 
-# A deadline far beyond any run: no finding, no reaper wake-up during a case,
-# so instruction counts stay deterministic.
-# The kernel sweep is off here: its thread's periodic work would be counted
-# against each call, since a run twice as long sweeps twice as often. It has
-# a line of its own ("sweep").
-SL_OPTS="deadline_ms=600000:output=$WORK/sl-out:sweep=0"
+# A deadline far beyond any run: no finding during a case. Otherwise the
+# default configuration, what users run: the kernel sweep is on, so its
+# thread exists and glibc takes its multi-threaded paths on the program's
+# thread. The instruction counts are the program's main thread's alone
+# (callgrind --separate-threads), so the sweep thread's own periodic work is
+# not counted against each call; the sweep's cost has a line of its own
+# ("sweep"). The "sweep=0" lines beside the default ones show the same calls
+# without the sweep (and its thread).
+SL_OPTS="deadline_ms=600000:output=$WORK/sl-out"
+SL_OPTS_NOSWEEP="$SL_OPTS:sweep=0"
 with_sl() { env LD_PRELOAD="$LIB" SOCKLEAK_OPTIONS="$SL_OPTS" "$@"; }
+with_sl_nosweep() { env LD_PRELOAD="$LIB" SOCKLEAK_OPTIONS="$SL_OPTS_NOSWEEP" "$@"; }
 
 median() {
     printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{a[NR]=$1}
@@ -117,15 +122,23 @@ micro_ns() { # MODE CASE ITERS
     if [ "$1" = with ]; then with_sl "$MICRO" "$2" "$3"; else "$MICRO" "$2" "$3"; fi | awk '{print $3}'
 }
 
-# Total instructions of one run under callgrind.
+# Instructions of one run's main thread under callgrind. MODE: base, with
+# (the default configuration) or nosweep.
 cg_total() { # MODE CASE N
     out=$WORK/cg.$1.$2.$3
-    if [ "$1" = with ]; then
-        with_sl valgrind --tool=callgrind --callgrind-out-file="$out" "$MICRO" "$2" "$3" >/dev/null 2>&1
+    case $1 in
+    with) opts=$SL_OPTS ;;
+    nosweep) opts=$SL_OPTS_NOSWEEP ;;
+    *) opts= ;;
+    esac
+    if [ -n "$opts" ]; then
+        env LD_PRELOAD="$LIB" SOCKLEAK_OPTIONS="$opts" valgrind --tool=callgrind \
+            --separate-threads=yes --callgrind-out-file="$out" "$MICRO" "$2" "$3" >/dev/null 2>&1
     else
-        valgrind --tool=callgrind --callgrind-out-file="$out" "$MICRO" "$2" "$3" >/dev/null 2>&1
+        valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$out" \
+            "$MICRO" "$2" "$3" >/dev/null 2>&1
     fi
-    sed -n 's/^summary: *//p' "$out" | head -n1
+    sed -n 's/^summary: *//p' "$out-01" | head -n1
 }
 
 # Instructions per iteration: (I(2N) - I(N)) / N
@@ -177,6 +190,22 @@ if want micro; then
     micro_row recv_data "recv() tracked TCP, data ready"
     micro_row recv_eagain "recv() tracked TCP, EAGAIN"
     micro_row churn "churn: connect/accept/EOF/close"
+    # The same two calls with the sweep off (no thread of ours): what the
+    # sweep's thread costs the program's own calls.
+    for c in recv_data churn; do
+        it=$(micro_iters $c); wl=; r=0
+        while [ $r -lt "$REPS" ]; do
+            wl="$wl $(with_sl_nosweep "$MICRO" $c "$it" | awk '{print $3}')"
+            r=$((r + 1))
+        done
+        nw=$(median $wl); iw=n/a
+        [ $HAVE_VG = 1 ] && iw=$(cg_per_iter nosweep $c)
+        eval "nb=\$NS_B_$c ib=\$IR_B_$c"
+        added=$(calc "$iw - $ib"); [ "$iw" = n/a ] && added=n/a
+        label="recv() tracked TCP, data, sweep=0"
+        [ $c = churn ] && label="churn, sweep=0"
+        row "$label" "ns/call" "$(fmt "$nb")" "$(fmt "$nw")" "$(fmt "$(calc "$nw / $nb")" 3)" "$(fmt "$added") instr" "$REPS" "-/$(spread $wl)"
+    done
     micro_row eof "socketpair+close+EOF read+close"
     micro_row noeof "socketpair+close+close (no read)"
     # One EOF read (classification check, stack capture, deadline queued):
@@ -263,6 +292,20 @@ if want micro; then
         set -- $SYS_ADDED
         budget "churn: <= 1 added system call per cycle (EOF)" "$(verdict "$1" '<=' 1)" "$SYS_ADDED"
     fi
+    # fork()+waitpid() of a process that holds a TCP connection: the child
+    # sets up its own sweep (netlink socket, log, thread) at once.
+    bl=; wl=; nl=; r=0
+    while [ $r -lt "$REPS" ]; do
+        bl="$bl $("$MICRO" forkwait 300 | awk '{print $3}')"
+        wl="$wl $(with_sl "$MICRO" forkwait 300 | awk '{print $3}')"
+        nl="$nl $(with_sl_nosweep "$MICRO" forkwait 300 | awk '{print $3}')"
+        r=$((r + 1))
+    done
+    fb=$(median $bl); fw=$(median $wl); fn=$(median $nl)
+    row "fork+waitpid, holding a TCP socket" "ns/call" "$(fmt "$fb")" "$(fmt "$fw")" "$(fmt "$(calc "$fw / $fb")" 3)" "-" "$REPS" "$(spread $bl)/$(spread $wl)"
+    row "fork+waitpid, holding TCP, sweep=0" "ns/call" "$(fmt "$fb")" "$(fmt "$fn")" "$(fmt "$(calc "$fn / $fb")" 3)" "-" "$REPS" "-/$(spread $nl)"
+    budget "fork+waitpid holding TCP: <= 1.25x" "$(verdict "$(calc "$fw / $fb")" '<=' 1.25)" "ratio $(fmt "$(calc "$fw / $fb")" 3) median, $(fmt "$(calc "$(best lo $wl) / $(best lo $bl)")" 3) best-of-$REPS"
+    budget "recv() tracked, single-threaded: <= 25 added" "$(verdict "$(fmt "$ADD_recv_data" 0)" '<=' 25)" "$(fmt "$ADD_recv_data") instr/call (default options: the sweep's thread makes the program multi-threaded)"
     budget "recv() tracked, data: <= 40 added instructions" "$(verdict "$(fmt "$ADD_recv_data" 0)" '<=' 40)" "$(fmt "$ADD_recv_data") instr/call"
     budget "recv() tracked, data: < 5% added time" "$(verdict "$RATIO_recv_data" '<' 1.05)" "ratio $(fmt "$RATIO_recv_data" 3) median, $(fmt "$BEST_recv_data" 3) best-of-$REPS"
     budget "recv() tracked, EAGAIN: <= 40 added instructions" "$(verdict "$(fmt "$ADD_recv_eagain" 0)" '<=' 40)" "$(fmt "$ADD_recv_eagain") instr/call"
