@@ -221,7 +221,9 @@ static void forkwait_iter(void)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: micro read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|forkwait|none N\n");
+        fprintf(stderr,
+                "usage: micro "
+                "read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|forkwait|none N\n");
         return 2;
     }
     const char *name = argv[1];
