@@ -111,7 +111,7 @@ static bool sl_uc_runtime(const char *path)
         "libc.so",   "libc-",    "libpthread",  "libstdc++", "libgcc_s", "ld-linux", "ld-musl",
         "libm.so",   "libdl.so", "librt.so",    "libpython", "libnode",  "libuv",    "libjvm",
         "libjava",   "libjli",   "libsockleak", "libasan",   "libtsan",  "libubsan", "liblsan",
-        "libunwind", "libv8",    "libruby",     "libperl",   "libphp",   "libnio",   "libnet.so"};
+        "libunwind", "libv8",    "libruby",     "libperl",   "libphp"};
     const char *base = sl_util_basename(path);
 
     if (sl_uc_interpreter_exe(base))
