@@ -82,6 +82,12 @@
  * closed   {"t":"closed","id":1,"fd":7,"held_ms":8000}
  *          A reported socket was closed late; held_ms from EOF to close.
  *
+ * counts   {"t":"counts","sockets":1100,"eof_seen":850}
+ *          The same counts as the footer's, so far: written after a kernel
+ *          sweep when they changed, into a file that exists already. A log
+ *          without its footer (the process was killed) reads them as a
+ *          lower bound.
+ *
  * footer   {"t":"footer","sockets":1200,"eof_seen":900,"findings":7,
  *           "end_unix_ms":1764000009000}
  *          Written at normal exit. sockets: stream sockets tracked;
@@ -105,6 +111,7 @@
 #define SL_REC_FINDING "finding"
 #define SL_REC_CLOSED "closed"
 #define SL_REC_FOOTER "footer"
+#define SL_REC_COUNTS "counts"
 
 #define SL_KIND_CLOSE_WAIT "close_wait"
 #define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"

@@ -875,6 +875,31 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
     sl_log_unlock(cs);
 }
 
+/* The counts last written in a counts record (this process's file). */
+static uint64_t sl_log_counted_sockets, sl_log_counted_eof;
+
+void sl_log_counts(void)
+{
+    int cs = sl_log_lock();
+    uint64_t socks = atomic_load(&sl_count_sockets), eof = atomic_load(&sl_count_eof);
+    /* Only into a file that exists and is named: a process without a file
+     * keeps having none, as at exit. */
+    if (sl_log_created && !sl_log_unnamed &&
+        (socks != sl_log_counted_sockets || eof != sl_log_counted_eof) && sl_log_ready() == 0) {
+        char line[160];
+        struct sl_buf b = {.p = line, .cap = sizeof line};
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_COUNTS "\"," SL_JKEY(SOCKETS) "%llu,",
+                   (unsigned long long)socks);
+        sl_buf_fmt(&b, SL_JKEY(EOF_SEEN) "%llu}\n", (unsigned long long)eof);
+        if (!b.overflow) {
+            sl_log_put(b.p, b.len);
+            sl_log_counted_sockets = socks;
+            sl_log_counted_eof = eof;
+        }
+    }
+    sl_log_unlock(cs);
+}
+
 /* ,"lost":N,"lost_errno":E,"lost_error":"ENAME" when records were lost. */
 static void sl_log_footer_lost(struct sl_buf *b)
 {
@@ -1103,6 +1128,8 @@ void sl_log_reinit_child(void)
     if (fd >= 0)
         sl_real.close(fd);
     atomic_store(&sl_log_auxfd, -1);
+    sl_log_counted_sockets = 0;
+    sl_log_counted_eof = 0;
     sl_log_created = 0;
     sl_log_unnamed = 0;
     sl_log_path[0] = '\0';

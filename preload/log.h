@@ -39,6 +39,10 @@ int sl_log_finding(struct sl_finding *f) SL_HIDDEN;
 void sl_log_closed(uint32_t id, int fd, int64_t held_ms) SL_HIDDEN;
 /* At exit: footer with the counters below, only if the log was created. */
 void sl_log_footer(void) SL_HIDDEN;
+/* A counts record, when the counts changed since the last one and the
+ * process has a named file: a log cut short (a kill) still has a lower
+ * bound. From the deadline thread, after each sweep. */
+void sl_log_counts(void) SL_HIDDEN;
 /* Is fd our own log fd or pinned output directory? (close/dup2 hooks
  * protect them.) */
 int sl_log_owns_fd(int fd) SL_HIDDEN;

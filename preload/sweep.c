@@ -535,6 +535,8 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         if (tab)
             munmap(tab, SL_SWEEP_MAX * sizeof *tab);
     }
+    else
+        sl_log_counts();
     atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
     errno = e;
     sl_guard_leave(g);

@@ -440,9 +440,11 @@ void sl_group_build_src(struct sl_group_set *set, const struct sl_logread_set *l
             floor = sl_util_sat_add(floor, p->findings[fi].sockets);
             eof_floor = sl_util_sat_add(eof_floor, sl_group_read_eof(&p->findings[fi]));
         }
-        set->sockets = sl_util_sat_add(set->sockets, p->sockets > floor ? p->sockets : floor);
-        set->eof_seen =
-            sl_util_sat_add(set->eof_seen, p->eof_seen > eof_floor ? p->eof_seen : eof_floor);
+        /* Without a footer, the counts records it wrote before it ended. */
+        int64_t socks = p->has_footer ? p->sockets : p->counted_sockets;
+        int64_t eofs = p->has_footer ? p->eof_seen : p->counted_eof;
+        set->sockets = sl_util_sat_add(set->sockets, socks > floor ? socks : floor);
+        set->eof_seen = sl_util_sat_add(set->eof_seen, eofs > eof_floor ? eofs : eof_floor);
         set->findings = sl_util_sat_add(set->findings, floor);
         if (!p->has_footer) {
             if (!set->incomplete)

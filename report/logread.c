@@ -487,6 +487,16 @@ static void sl_logread_footer(struct sl_logread_process *p, json_t *o)
     p->end_unix_ms = sl_logread_count(o, SL_KEY(END_UNIX_MS), 0);
 }
 
+/* The latest counts so far: each record holds totals, never a delta. */
+static void sl_logread_counts(struct sl_logread_process *p, json_t *o)
+{
+    int64_t s = sl_logread_count(o, SL_KEY(SOCKETS), 0), e = sl_logread_count(o, SL_KEY(EOF_SEEN), 0);
+    if (s > p->counted_sockets)
+        p->counted_sockets = s;
+    if (e > p->counted_eof)
+        p->counted_eof = e;
+}
+
 static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
 {
     const char *t = sl_logread_str(o, SL_KEY(T));
@@ -502,7 +512,7 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
     }
     if (strcmp(t, SL_REC_MODULE) != 0 && strcmp(t, SL_REC_FINDING) != 0 &&
         strcmp(t, SL_REC_FRAME) != 0 && strcmp(t, SL_REC_CLOSED) != 0 &&
-        strcmp(t, SL_REC_FOOTER) != 0) {
+        strcmp(t, SL_REC_FOOTER) != 0 && strcmp(t, SL_REC_COUNTS) != 0) {
         sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
         return;
     }
@@ -524,6 +534,8 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
             sl_logread_finding(c, p, o);
     } else if (strcmp(t, SL_REC_CLOSED) == 0) {
         sl_logread_closed(c, p, o);
+    } else if (strcmp(t, SL_REC_COUNTS) == 0) {
+        sl_logread_counts(p, o);
     } else {
         sl_logread_footer(p, o);
     }

@@ -122,6 +122,8 @@ struct sl_logread_process {
     int lost_errno;  /* why, as an errno value; 0 when not said */
     int64_t sockets; /* footer sums, saturated, never negative */
     int64_t eof_seen;
+    /* The latest counts record's (no footer yet: a lower bound). */
+    int64_t counted_sockets, counted_eof;
     size_t bytes;     /* log bytes kept for this process (its budget) */
     bool over_budget; /* records past the budget were left out */
 };

@@ -263,3 +263,14 @@ def test_a_clean_exit_is_complete(tool, tmp_path):
     p = subprocess.run([str(tool), "report", str(tmp_path / "out")],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert "at least" not in p.stdout and "footer" not in p.stdout, p.stdout
+
+
+def test_a_killed_process_keeps_the_counts_it_had(tool, tmp_path):
+    """The library writes its counts so far after each sweep: a server
+    killed after 20 connections (60 sockets: listener, client, accepted)
+    reads "at least 60 sockets", not 0."""
+    out = tmp_path / "out"
+    run = sockleak_run([prog_path("rw_killed"), 20, "signal", out], out)
+    assert run.rc == 128 + signal.SIGTERM, run.describe()
+    s = run.report["summary"]
+    assert s["incomplete"] == 1 and s["sockets"] >= 60 and s["eof_seen"] >= 20, run.describe()
