@@ -33,6 +33,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "langframes.h"
 #include "lframe.h"
@@ -72,12 +73,12 @@ static const struct sl_pl_layout sl_pl_5360 = {
     .si_prev = 16,
     .si_cxix = 32,
     .si_cxmax = 36,
-    .cx_size = 104,
-    .cx_type = 0,
-    .cx_u16 = 2,
-    .cx_oldcop = 16,
-    .cx_sub_cv = 72,
-    .cx_retop = 48,
+    .ctx_size = 104,
+    .ctx_type = 0,
+    .ctx_u16 = 2,
+    .ctx_oldcop = 16,
+    .ctx_sub_cv = 72,
+    .ctx_retop = 48,
     .op_type = 32,
     .cop_line = 36,
     .cop_file = 48,
@@ -145,6 +146,28 @@ static void sl_pl_code_range(uintptr_t pc, uintptr_t *lo, uintptr_t *hi)
     }
 }
 
+/* The brk heap, where glibc's malloc puts the main thread's memory (the
+ * interpreter, its contexts, ops, SV arenas and strings): one mapping from
+ * the start of the heap to the program break, read without a system call
+ * (sbrk(0)). The start is not known without /proc, but nothing is mapped
+ * between the main program's last segment and it: a page above the program
+ * found readable once is in the heap, and so is every page from it up to
+ * the break. So heap pages are probed once per process, not per capture. */
+static uintptr_t sl_pl_exe_end;               /* end of the main program's segments */
+static uintptr_t sl_pl_heap_lo = UINTPTR_MAX; /* lowest heap page found readable */
+
+static int sl_pl_exe_end_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && end > *(uintptr_t *)data)
+            *(uintptr_t *)data = end;
+    }
+    return 1; /* the first object is the main program */
+}
+
 int sl_pl_init(void)
 {
     uintptr_t lo[2] = {0, 0}, hi[2] = {0, 0};
@@ -162,6 +185,9 @@ int sl_pl_init(void)
     if (!l || strcmp(bincompat, l->bincompat) != 0)
         return 0; /* another perl, or this one built otherwise: no guessing */
     sl_pl_func_range("Perl_runops_debug", &lo[1], &hi[1]);
+    uintptr_t exe_end = 0;
+    dl_iterate_phdr(sl_pl_exe_end_cb, &exe_end);
+    sl_pl_exe_end = (exe_end + SL_PL_PAGE - 1) & ~(uintptr_t)(SL_PL_PAGE - 1);
     sl_pl_lay = l;
     sl_pl_code_range(lo[0], &sl_pl_mod_lo, &sl_pl_mod_hi);
     sl_pl_code_range((uintptr_t)&gnu_get_libc_version, /* libc's: no sanitizer wraps it */
@@ -179,10 +205,14 @@ int sl_pl_init(void)
 struct sl_pl_rd {
     uintptr_t page[SL_PL_PAGES];
     int npage, probes;
+    uintptr_t brk; /* the program break, read once per capture */
 };
 
 static int sl_pl_page_ok(struct sl_pl_rd *r, uintptr_t page)
 {
+    uintptr_t lo = __atomic_load_n(&sl_pl_heap_lo, __ATOMIC_RELAXED);
+    if (page >= lo && page + SL_PL_PAGE <= r->brk)
+        return 1;
     for (int i = 0; i < r->npage; i++)
         if (r->page[i] == page)
             return 1;
@@ -191,6 +221,8 @@ static int sl_pl_page_ok(struct sl_pl_rd *r, uintptr_t page)
     r->probes++;
     if (sl_ownfd_validate((const void *)page) != 1)
         return 0;
+    if (sl_pl_exe_end && page >= sl_pl_exe_end && page + SL_PL_PAGE <= r->brk && page < lo)
+        __atomic_store_n(&sl_pl_heap_lo, page, __ATOMIC_RELAXED); /* any heap page is right */
     r->page[r->npage < SL_PL_PAGES ? r->npage++ : r->probes % SL_PL_PAGES] = page;
     return 1;
 }
@@ -363,6 +395,7 @@ static int sl_pl_start(struct sl_pl_walk *w)
 {
     const struct sl_pl_layout *l = sl_pl_lay;
     memset(w, 0, sizeof *w);
+    w->rd.brk = (uintptr_t)sbrk(0);
     if (!*(void *const volatile *)sl_pl_curinterp)
         return 0; /* no interpreter yet: the key may not even exist */
     uintptr_t interp = (uintptr_t)pthread_getspecific(*sl_pl_thr_key);
@@ -393,25 +426,25 @@ static int sl_pl_next(struct sl_pl_walk *w, uintptr_t *pc, int *entry)
         if (w->steps++ >= SL_PL_MAX_STEPS)
             return w->done = 1, 0;
         uintptr_t stack = sl_pl_ld(w->si, l->si_cxstack);
-        uintptr_t cx = stack + (uintptr_t)w->ix * l->cx_size;
+        uintptr_t cx = stack + (uintptr_t)w->ix * l->ctx_size;
         w->ix--;
-        if (!sl_pl_ptr(&w->rd, stack, 8) || !sl_pl_ptr(&w->rd, cx, l->cx_size))
+        if (!sl_pl_ptr(&w->rd, stack, 8) || !sl_pl_ptr(&w->rd, cx, l->ctx_size))
             return w->done = 1, 0;
-        unsigned flags = *(const volatile uint8_t *)(cx + l->cx_type);
+        unsigned flags = *(const volatile uint8_t *)(cx + l->ctx_type);
         int type = (int)(flags & (unsigned)l->cxt_typemask);
-        uintptr_t retop = sl_pl_ld(cx, l->cx_retop);
+        uintptr_t retop = sl_pl_ld(cx, l->ctx_retop);
         if (type == l->cxt_sub || type == l->cxt_format) {
-            sl_pl_sub_name(&w->rd, sl_pl_ld(cx, l->cx_sub_cv), fn, sizeof fn);
+            sl_pl_sub_name(&w->rd, sl_pl_ld(cx, l->ctx_sub_cv), fn, sizeof fn);
         } else if (type == l->cxt_eval && !(flags & (unsigned)l->cxp_try) &&
                    !((flags & (unsigned)l->cxp_evalblock) && !retop)) {
             /* eval {}, eval '' and require; not call_sv's own eval scope */
-            unsigned op = *(const volatile uint16_t *)(cx + l->cx_u16) >> 7;
+            unsigned op = *(const volatile uint16_t *)(cx + l->ctx_u16) >> 7;
             strcpy(fn, op == (unsigned)l->op_require ? "(require)" : "(eval)");
         } else {
             continue;
         }
         sl_pl_cop(&w->rd, w->interp, w->cop, file, sizeof file, &line);
-        w->cop = sl_pl_ld(cx, l->cx_oldcop);
+        w->cop = sl_pl_ld(cx, l->ctx_oldcop);
         *entry = retop == 0;
         *pc = sl_lframe_intern(SL_LANG_PERL, fn, file, line);
         w->depth++;

@@ -17,9 +17,9 @@ struct sl_pl_layout {
     uint32_t in_curcop, in_curstackinfo, in_compiling;
     /* PERL_SI */
     uint32_t si_cxstack, si_prev, si_cxix, si_cxmax;
-    /* PERL_CONTEXT: its size, cx_type, blk_u16, blk_oldcop, blk_sub.cv and
+    /* PERL_CONTEXT: its size, ctx_type, blk_u16, blk_oldcop, blk_sub.cv and
      * blk_sub.retop (== blk_eval.retop) */
-    uint32_t cx_size, cx_type, cx_u16, cx_oldcop, cx_sub_cv, cx_retop;
+    uint32_t ctx_size, ctx_type, ctx_u16, ctx_oldcop, ctx_sub_cv, ctx_retop;
     /* COP: the 16-bit word holding op_type (its low 9 bits), cop_line,
      * cop_file (a char * in threaded builds), its size */
     uint32_t op_type, cop_line, cop_file, cop_size;
