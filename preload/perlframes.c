@@ -514,15 +514,17 @@ int sl_pl_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
             runs += sl_pl_is_runops(in[i]);
     }
     for (int i = 0; i < n && k < max; i++) {
-        if (have && !w.done && sl_pl_is_runops(in[i])) {
+        if (have && sl_pl_is_runops(in[i])) {
             for (int j = held; j >= 0 && j < i && k < max; j++)
                 if (!sl_pl_is_interp(in[j]))
                     out[k++] = in[j]; /* glue dropped, other modules kept */
-            if (sl_pl_activation(&w, out, &k, max, ++seen == runs) > 0) {
+            /* An activation with no frame of its own once frames were
+             * spliced (a sort block's: it runs in no sub; or the walk has
+             * given them all) is glue too. */
+            if (sl_pl_activation(&w, out, &k, max, ++seen == runs) > 0 || held >= 0) {
                 held = i + 1;
                 continue;
             }
-            held = -1;
         }
         if (held < 0 && k < max)
             out[k++] = in[i];

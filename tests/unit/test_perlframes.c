@@ -236,14 +236,15 @@ static void check_frames(uint32_t id, const struct want *want, int nwant)
     "sub via_eval { eval 'K::m()' }\n"                                                             \
     "via_eval();\n"                                                                                \
     "my $anon = sub { eval { K::m() } };\n"                                                        \
-    "$anon->();\n"
+    "$anon->();\n"                                                                                 \
+    "my @b = sort { K::m(); $a <=> $b } 2, 1;\n"
 
 static void test_capture_names_perl_frames(void **state)
 {
     (void)state;
     sl_stack_skip_self = 0;
     sl_stack_skip_frames = 1;
-    assert_int_equal(run_perl(PL_SRC), 3);
+    assert_int_equal(run_perl(PL_SRC), 4);
     assert_non_null(sl_pl_layout_in_use());
     /* sort calls by_id from C (a run loop of its own) */
     const struct want sorted[] = {
@@ -257,6 +258,10 @@ static void test_capture_names_perl_frames(void **state)
     const struct want anon[] = {
         {"K::m", "-e", 2}, {"(eval)", "-e", 9}, {"main::__ANON__", "-e", 9}, {"main", "-e", 10}};
     check_frames(ids[2], anon, 4);
+    /* A sort block runs in a run loop of its own, but in no sub: the outer
+     * loop and pp_sort are glue, dropped all the same. */
+    const struct want block[] = {{"K::m", "-e", 2}, {"main", "-e", 11}};
+    check_frames(ids[3], block, 2);
     end_perl();
 }
 
