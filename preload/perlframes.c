@@ -395,7 +395,8 @@ static int sl_pl_start(struct sl_pl_walk *w)
 {
     const struct sl_pl_layout *l = sl_pl_lay;
     memset(w, 0, sizeof *w);
-    w->rd.brk = (uintptr_t)sbrk(0);
+    void *brk = sbrk(0);
+    w->rd.brk = brk == (void *)-1 ? 0 : (uintptr_t)brk; /* 0: no heap pages known */
     if (!*(void *const volatile *)sl_pl_curinterp)
         return 0; /* no interpreter yet: the key may not even exist */
     uintptr_t interp = (uintptr_t)pthread_getspecific(*sl_pl_thr_key);
