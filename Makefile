@@ -32,7 +32,8 @@ include $(ARCH_DIR)/arch.mk
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace libevent-dev
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace \
+            libevent-dev libperl-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -51,10 +52,11 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
 # and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
 # tests of the man pages and docs/deploy.md), CPython 3.11's headers (the
-# Python frames unit test and bench). `make deps` installs them,
-# `make all` does not ask for them.
+# Python frames unit test and bench), libperl-dev (the Perl frames unit
+# test). `make deps` installs them, `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
+                /usr/lib/$(DEB_MULTIARCH)/libperl.so:libperl-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base /usr/bin/strace:strace \
                 /usr/include/event2/event.h:libevent-dev \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
@@ -139,7 +141,7 @@ deps:
 # prometheus, prometheus-node-exporter: the tests start private ones (own
 # config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
-                python3-urllib3 prometheus prometheus-node-exporter
+                python3-urllib3 prometheus prometheus-node-exporter libwww-perl
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -199,6 +201,12 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B
 # The Python frames test is built against the installed CPython 3.11.
 UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
 UNIT_LIBS_test_pyframes := -lpython3.11
+# The Perl frames test embeds the installed perl 5.36 (libperl-dev); its
+# headers are system headers, not held to our warnings.
+PERL_CORE := /usr/lib/$(DEB_MULTIARCH)/perl/5.36/CORE
+UNIT_FLAGS_test_perlframes := -isystem $(PERL_CORE) -D_REENTRANT -D_LARGEFILE_SOURCE \
+                              -D_FILE_OFFSET_BITS=64 -fwrapv -fno-strict-aliasing
+UNIT_LIBS_test_perlframes := -lperl
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)

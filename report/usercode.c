@@ -37,6 +37,31 @@ static bool sl_uc_package_dir(const char *path)
     return strstr(path, "/lib/pypy") != NULL;
 }
 
+/* Where Perl keeps its library and installed modules: Debian's
+ * /usr/share/perl5, /usr/share/perl/5.36, /usr/lib/<multiarch>/perl5,
+ * perl/5.36 and perl-base, their /usr/local twins, other distributions'
+ * site_perl and vendor_perl, local::lib's ~/perl5/lib/perl5 and perlbrew's
+ * perls. */
+static bool sl_uc_perl_lib(const char *path)
+{
+    static const char *const dirs[] = {"/share/perl5/",   "/share/perl/",     "/lib/perl5/",
+                                       "/lib64/perl5/",   "/site_perl/",      "/vendor_perl/",
+                                       "/perl-base/",     "-linux-gnu/perl/", "-linux-gnu/perl5/",
+                                       "/perlbrew/perls/"};
+
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (strstr(path, dirs[i]))
+            return true;
+    return false;
+}
+
+/* A Perl file of the program: not Perl's library, not the text of a string
+ * eval ("(eval 12)", "(re_eval 3)"). */
+static bool sl_uc_perl_user(const char *file)
+{
+    return *file && file[0] != '(' && !sl_uc_perl_lib(file);
+}
+
 static bool sl_uc_python_user(const char *file)
 {
     return *file && file[0] != '<' && !sl_uc_package_dir(file);
@@ -75,6 +100,8 @@ bool sl_uc_lang_user(const char *lang, const char *function, const char *file, c
         return sl_uc_js_user(file);
     if (java)
         return sl_uc_java_user(function);
+    if (strcmp(lang, "perl") == 0)
+        return sl_uc_perl_user(file);
     return *file && file[0] != '<' && !sl_uc_package_dir(file);
 }
 
@@ -94,14 +121,23 @@ static bool sl_uc_versioned(const char *base, const char *name)
     return strncmp(base, name, n) == 0 && strspn(base + n, "0123456789.") == strlen(base + n);
 }
 
+/* perl, perl5.36.0, perl5.36-x86_64-linux-gnu: the Perl interpreter. */
+static bool sl_uc_perl_exe(const char *base)
+{
+    if (strncmp(base, "perl", 4) != 0)
+        return false;
+    return base[4] == '\0' || (base[4] == '5' && (base[5] == '\0' || base[5] == '.'));
+}
+
 /* The interpreters and virtual machines whose own frames run a program. */
 static bool sl_uc_interpreter_exe(const char *base)
 {
     return sl_uc_python_exe(base) || strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0 ||
            strcmp(base, "java") == 0 || sl_uc_versioned(base, "ruby") ||
            sl_uc_versioned(base, "perl") || sl_uc_versioned(base, "php") ||
-           sl_uc_versioned(base, "php-fpm");
+           sl_uc_versioned(base, "php-fpm") || sl_uc_perl_exe(base);
 }
+
 
 /* A module of a language runtime, of the C and C++ runtimes, of sockleak
  * or of a sanitizer. */
@@ -119,7 +155,7 @@ static bool sl_uc_runtime(const char *path)
     for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
         if (strncmp(base, prefix[i], strlen(prefix[i])) == 0)
             return true;
-    return sl_uc_package_dir(path);
+    return sl_uc_package_dir(path) || sl_uc_perl_lib(path);
 }
 
 static bool sl_uc_system_dir(const char *path)

@@ -1,27 +1,36 @@
-# A server whose handler sysreads end-of-stream and returns without
-# closing: the leaked sockets stay in CLOSE_WAIT until exit.
+# A plain IO::Socket::INET server whose handler reads to end-of-stream and
+# returns without closing the connection, which the main loop keeps: each
+# sits in CLOSE_WAIT. argv: how many connections, how long to hold (s).
 use strict;
 use warnings;
 use IO::Socket::INET;
-
-my $n = shift // 2;
-my $hold = (shift // 600) / 1000;
-my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16,
-                                Proto => 'tcp', ReuseAddr => 1) or die "listen: $!";
-$| = 1;
-print "listening on ", $srv->sockport, "\n";
-my @kept;
+use Time::HiRes qw(sleep);
 
 sub handle {
-    my ($c) = @_;
-    my $buf;
-    while (sysread($c, $buf, 64)) { }   # end-of-stream: 0
-    push @kept, $c;                     # the bug: never closed
+    my ($conn) = @_;
+    my $seen = 0;
+    while (1) {
+        my $got = sysread($conn, my $chunk, 4096);    # EOF-SITE
+        die "sysread: $!\n" unless defined $got;
+        return $seen unless $got;                     # end-of-stream: no close
+        $seen += $got;
+    }
 }
 
+my ($n, $hold) = @ARGV;
+my $server = IO::Socket::INET->new(
+    Listen    => 16,
+    LocalAddr => '127.0.0.1',
+    LocalPort => 0,
+    ReuseAddr => 1
+) or die "listen: $!\n";
+$| = 1;
+print "listening on ", $server->sockport, "\n";
+my @kept;
 for (1 .. $n) {
-    my $c = $srv->accept or die "accept: $!";
-    handle($c);
+    my $conn = $server->accept or die "accept: $!\n";
+    handle($conn);    # CALL-SITE
+    push @kept, $conn;
 }
-select(undef, undef, undef, $hold);
-print "served $n\n";
+print "kept ", scalar(@kept), "\n";
+sleep $hold;
