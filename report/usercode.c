@@ -138,7 +138,6 @@ static bool sl_uc_interpreter_exe(const char *base)
            sl_uc_versioned(base, "php-fpm") || sl_uc_perl_exe(base);
 }
 
-
 /* A module of a language runtime, of the C and C++ runtimes, of sockleak
  * or of a sanitizer. */
 static bool sl_uc_runtime(const char *path)
