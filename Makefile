@@ -32,7 +32,8 @@ include $(ARCH_DIR)/arch.mk
 # proves each one is there.
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
-            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace
+            valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace \
+            ruby3.1-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -51,10 +52,11 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
 # What only `make check` needs beyond the build: valgrind (helgrind), clang
 # and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
 # tests of the man pages and docs/deploy.md), CPython 3.11's headers (the
-# Python frames unit test and bench). `make deps` installs them,
-# `make all` does not ask for them.
+# Python frames unit test and bench), CRuby 3.1's (the Ruby frames unit
+# test). `make deps` installs them, `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
+                /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0/rb_mjit_min_header-3.1.2.h:ruby3.1-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base /usr/bin/strace:strace \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
                 /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-$(CLANG_RT_ARCH).a:libclang-rt-14-dev
@@ -138,7 +140,7 @@ deps:
 # prometheus, prometheus-node-exporter: the tests start private ones (own
 # config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
-                python3-urllib3 prometheus prometheus-node-exporter
+                python3-urllib3 prometheus prometheus-node-exporter ruby ruby-net-http-persistent
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -198,6 +200,10 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B
 # The Python frames test is built against the installed CPython 3.11.
 UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
 UNIT_LIBS_test_pyframes := -lpython3.11
+# The Ruby frames test is built against the installed CRuby 3.1.
+UNIT_FLAGS_test_rubyframes := -I/usr/include/ruby-3.1.0 -I/usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 \
+                              -Wno-unused-parameter -Wno-sign-compare -Wno-unused-function
+UNIT_LIBS_test_rubyframes := -lruby-3.1
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)

@@ -1,5 +1,5 @@
 /* Language frames: frames of the program's own language (Python, JavaScript,
- * Java) kept in captured stacks next to native pcs.
+ * Java, Ruby) kept in captured stacks next to native pcs.
  *
  * A language frame is interned once per process as (lang, function, file,
  * line) and stands in a stack as a tagged value: SL_LFRAME_TAG | id. Tagged
@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include "sl.h"
 
-enum sl_lang { SL_LANG_PYTHON = 1, SL_LANG_JS = 2, SL_LANG_JAVA = 3 };
+enum sl_lang { SL_LANG_PYTHON = 1, SL_LANG_JS = 2, SL_LANG_JAVA = 3, SL_LANG_RUBY = 4 };
 
 #define SL_LFRAME_TAG ((uintptr_t)0xfffe000000000000ull)
 #define SL_LFRAME_MASK ((uintptr_t)0xffff000000000000ull)
@@ -44,7 +44,7 @@ uintptr_t sl_lframe_intern(enum sl_lang lang, const char *function, const char *
 /* The frame a tagged pc names, or NULL. Valid for the life of the process. */
 struct sl_lframe *sl_lframe_get(uintptr_t pc) SL_HIDDEN;
 
-/* "python", "javascript", "java". */
+/* "python", "javascript", "java", "ruby". */
 const char *sl_lframe_lang_name(int lang) SL_HIDDEN;
 
 /* Fork child: a new log, every frame record is written again. */
