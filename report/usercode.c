@@ -37,6 +37,25 @@ static bool sl_uc_package_dir(const char *path)
     return strstr(path, "/lib/pypy") != NULL;
 }
 
+/* Where Ruby keeps its library and gems: /usr/lib/ruby (vendor_ruby,
+ * site_ruby), /var/lib/gems, /usr/share/rubygems-integration, any other
+ * prefix's lib/ruby, and any gems directory (bundler's vendor/bundle too). */
+static bool sl_uc_ruby_dir(const char *path)
+{
+    static const char *const dirs[] = {"/lib/ruby/",    "/gems/",      "/rubygems-integration/",
+                                       "/vendor_ruby/", "/site_ruby/", "/var/lib/gems/"};
+
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (strstr(path, dirs[i]))
+            return true;
+    return false;
+}
+
+static bool sl_uc_ruby_user(const char *file)
+{
+    return *file && file[0] != '<' && !sl_uc_ruby_dir(file);
+}
+
 static bool sl_uc_python_user(const char *file)
 {
     return *file && file[0] != '<' && !sl_uc_package_dir(file);
@@ -75,6 +94,8 @@ bool sl_uc_lang_user(const char *lang, const char *function, const char *file, c
         return sl_uc_js_user(file);
     if (java)
         return sl_uc_java_user(function);
+    if (strcmp(lang, "ruby") == 0)
+        return sl_uc_ruby_user(file);
     return *file && file[0] != '<' && !sl_uc_package_dir(file);
 }
 
@@ -87,6 +108,12 @@ static bool sl_uc_python_exe(const char *base)
                                strspn(base + 7, "0123456789.dmu") == strlen(base + 7));
 }
 
+/* ruby, ruby3.1, ruby3.1.2...: an interpreter. */
+static bool sl_uc_ruby_exe(const char *base)
+{
+    return strncmp(base, "ruby", 4) == 0 && strspn(base + 4, "0123456789.") == strlen(base + 4);
+}
+
 /* A module of a language runtime, of the C and C++ runtimes, of sockleak
  * or of a sanitizer. */
 static bool sl_uc_runtime(const char *path)
@@ -95,16 +122,16 @@ static bool sl_uc_runtime(const char *path)
         "libc.so", "libc-",    "libpthread", "libstdc++", "libgcc_s",    "ld-linux",
         "ld-musl", "libm.so",  "libdl.so",   "librt.so",  "libpython",   "libnode",
         "libuv",   "libjvm",   "libjava",    "libjli",    "libsockleak", "libasan",
-        "libtsan", "libubsan", "liblsan",    "libunwind", "libv8"};
+        "libtsan", "libubsan", "liblsan",    "libunwind", "libv8",       "libruby"};
     const char *base = sl_util_basename(path);
 
-    if (sl_uc_python_exe(base) || strcmp(base, "node") == 0 || strcmp(base, "nodejs") == 0 ||
-        strcmp(base, "java") == 0)
+    if (sl_uc_python_exe(base) || sl_uc_ruby_exe(base) || strcmp(base, "node") == 0 ||
+        strcmp(base, "nodejs") == 0 || strcmp(base, "java") == 0)
         return true;
     for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
         if (strncmp(base, prefix[i], strlen(prefix[i])) == 0)
             return true;
-    return sl_uc_package_dir(path);
+    return sl_uc_package_dir(path) || sl_uc_ruby_dir(path);
 }
 
 static bool sl_uc_system_dir(const char *path)
