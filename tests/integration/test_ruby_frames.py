@@ -183,3 +183,30 @@ def test_text_report_prints_ruby_frames(tool, tmp_path):
     assert f"call site: in serve {src}:{site} [ruby]" in p.stdout, p.stdout
     assert f" in serve {src}:{site} [ruby]" in p.stdout.split("end-of-stream read at:")[1], \
         p.stdout
+
+
+def test_threads_under_compaction_keep_their_result(tool, tmp_path):
+    """Eight Ruby threads read end-of-stream (captures made without the
+    GVL) while another compacts the heap under them: the program's own
+    result, and the one socket it keeps found at leak_one's read line."""
+    need_ruby("socket")
+    if subprocess.run([RUBY, "-e", "exit GC.respond_to?(:compact)"], timeout=60).returncode:
+        pytest.skip("this ruby has no GC.compact")
+    src = RB_SRC / "stress_compact.rb"
+    go = tmp_path / "go"
+    out = tmp_path / "out"
+    threads, rounds = 8, 60
+
+    def driver(port):
+        found = wait_for("finding", lambda: "close_wait" in log_kinds(out), timeout=120)
+        go.touch()
+        return found
+
+    run = sockleak_run([RUBY, src, threads, rounds, go], out, driver=driver, deadline=2000)
+    assert f"ok {threads * rounds} of {threads * rounds}" in run.stdout, run.describe()
+    assert "compacted" in run.stdout and "kept TCPSocket" in run.stdout, run.describe()
+    assert run.rc == ERROR_EXIT, run.describe()
+    assert kinds(run) == [("close_wait", 1)], run.describe()
+    cs = run.findings[0].get("call_site") or {}
+    assert (cs.get("function"), cs.get("line"), cs.get("lang")) == (
+        "leak_one", rb_marker(src, "LEAK-SITE"), "ruby"), cs
