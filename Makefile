@@ -201,8 +201,8 @@ $(B)/tests/unit/%: tests/unit/%.c $(B)/libsl_preload.a $(B)/libsl_report.a | $(B
 UNIT_FLAGS_test_pyframes := -I/usr/include/python3.11
 UNIT_LIBS_test_pyframes := -lpython3.11
 # The Ruby frames test is built against the installed CRuby 3.1.
-UNIT_FLAGS_test_rubyframes := -I/usr/include/ruby-3.1.0 -I/usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 \
-                              -Wno-unused-parameter -Wno-sign-compare -Wno-unused-function
+UNIT_FLAGS_test_rubyframes := -isystem /usr/include/ruby-3.1.0 \
+                              -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 -Wno-unused-function
 UNIT_LIBS_test_rubyframes := -lruby-3.1
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
@@ -302,7 +302,8 @@ fuzz: $(FUZZ_BIN)
 	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture \
+             $(B)/bench/rbcapture
 bench: all $(BENCH_BIN) $(B)/tests/progs/sg_capture
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
@@ -312,6 +313,10 @@ $(B)/bench/%: bench/%.c | $(B)/bench
 $(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -I/usr/include/python3.11 $< -o $@ \
 	  $(B)/libsl_preload.a -lpython3.11 -ldl
+# The same under Ruby frames: the installed CRuby 3.1.
+$(B)/bench/rbcapture: bench/rbcapture.c $(B)/libsl_preload.a | $(B)/bench
+	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem /usr/include/ruby-3.1.0 \
+	  -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 $< -o $@ $(B)/libsl_preload.a -lruby-3.1 -ldl
 $(B)/bench:
 	mkdir -p $@
 
