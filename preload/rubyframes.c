@@ -50,6 +50,17 @@
 #define SL_RB_IMEMO_ISEQ 7
 #define SL_RB_FL_USHIFT 12
 #define SL_RB_ISEQ_TYPE_TOP 0
+#define SL_RB_ENV_LOCAL 0x0002
+#define SL_RB_FL_SINGLETON 0x1000
+#define SL_RB_T_CLASS 0x02
+#define SL_RB_T_MODULE 0x03
+#define SL_RB_T_ICLASS 0x1c
+#define SL_RB_IMEMO_SVAR 2
+#define SL_RB_IMEMO_MENT 6
+#define SL_RB_METHOD_ISEQ 0
+#define SL_RB_ST_ENTRY 24 /* st.c: st_table_entry {hash, key, record} */
+#define SL_RB_MAX_IVARS 64
+#define SL_RB_MAX_ENVS 64
 
 uintptr_t sl_rb_exec_lo SL_HIDDEN, sl_rb_exec_hi SL_HIDDEN;
 
@@ -85,6 +96,15 @@ static const struct sl_rb_layout sl_rb_31 = {
     .ary_embed = 1u << 13,      /* RUBY_FL_USER1 */
     .ary_embed_mask = 3u << 15, /* RUBY_FL_USER3..4 */
     .ary_embed_shift = 15,
+    .body_base_label = 72,
+    .me_defined_class = 8,
+    .me_def = 16,
+    .svar_cref_or_me = 8,
+    .class_ext = 24,
+    .ext_iv_tbl = 8,
+    .st_entries_start = 32,
+    .st_entries_bound = 40,
+    .st_entries = 48,
 };
 
 static const struct sl_rb_layout *const sl_rb_lay = &sl_rb_31;
@@ -98,6 +118,10 @@ const struct sl_rb_layout *sl_rb_builtin_layout(void)
  * static block (it is loaded with the program), the same offset in every
  * thread. */
 static intptr_t sl_rb_ec_off;
+/* &rb_cObject; the IDs of __classpath__ and __attached__, found in
+ * Object's and its singleton class's instance variables at first use. */
+static uintptr_t sl_rb_cobject_addr;
+static uintptr_t sl_rb_classpath_id, sl_rb_attached_id;
 static uintptr_t sl_rb_mod_lo, sl_rb_mod_hi; /* libruby's code */
 
 /* ------------------------------------------------------------ reading */
@@ -241,6 +265,143 @@ static int sl_rb_line(uintptr_t body, uintptr_t pc)
     return line > 0 ? line : 0;
 }
 
+/* ------------------------------------------------------------ classes */
+
+static int sl_rb_imemo(uintptr_t obj, int type)
+{
+    return sl_rb_type(obj) == SL_RB_T_IMEMO &&
+           (int)((sl_rb_ld(obj, 0) >> SL_RB_FL_USHIFT) & 0xf) == type;
+}
+
+static int sl_rb_str_is(uintptr_t obj, const char *s)
+{
+    char buf[64];
+    return sl_rb_str(obj, buf, sizeof buf) && strcmp(buf, s) == 0;
+}
+
+/* A class's or module's instance variable table (variable.c keeps them in
+ * an st_table): with key, the value stored under it; without, the key
+ * whose value is `value`, or is a String reading `name`. 0 when not found. */
+static uintptr_t sl_rb_civar(uintptr_t klass, uintptr_t key, uintptr_t value, const char *name)
+{
+    const struct sl_rb_layout *l = sl_rb_lay;
+    int t = sl_rb_type(klass);
+    if (t != SL_RB_T_CLASS && t != SL_RB_T_MODULE)
+        return 0;
+    uintptr_t ext = sl_rb_ld(klass, l->class_ext);
+    uintptr_t tbl = sl_rb_ptr_ok(ext) ? sl_rb_ld(ext, l->ext_iv_tbl) : 0;
+    if (!sl_rb_ptr_ok(tbl))
+        return 0;
+    uintptr_t start = sl_rb_ld(tbl, l->st_entries_start);
+    uintptr_t bound = sl_rb_ld(tbl, l->st_entries_bound);
+    uintptr_t ent = sl_rb_ld(tbl, l->st_entries);
+    if (!sl_rb_ptr_ok(ent) || bound < start || bound - start > SL_RB_MAX_IVARS)
+        return 0;
+    for (uintptr_t i = start; i < bound; i++) {
+        uintptr_t e = ent + SL_RB_ST_ENTRY * i;
+        if (sl_rb_ld(e, 0) == ~(uintptr_t)0)
+            continue; /* deleted */
+        uintptr_t k = sl_rb_ld(e, 8), v = sl_rb_ld(e, 16);
+        if (key ? k == key : value ? v == value : sl_rb_str_is(v, name))
+            return key ? v : k;
+    }
+    return 0;
+}
+
+/* The two IDs, from Object: its __classpath__ is "Object", its singleton
+ * class's __attached__ is Object. */
+static void sl_rb_find_ids(void)
+{
+    uintptr_t obj = sl_rb_cobject_addr ? *(const volatile uintptr_t *)sl_rb_cobject_addr : 0;
+    if (!sl_rb_ptr_ok(obj))
+        return; /* the VM is not set up yet */
+    if (!__atomic_load_n(&sl_rb_classpath_id, __ATOMIC_RELAXED))
+        __atomic_store_n(&sl_rb_classpath_id, sl_rb_civar(obj, 0, 0, "Object"), __ATOMIC_RELAXED);
+    uintptr_t meta = sl_rb_ld(obj, 8); /* RBasic.klass */
+    if (!__atomic_load_n(&sl_rb_attached_id, __ATOMIC_RELAXED) &&
+        sl_rb_type(meta) == SL_RB_T_CLASS && (sl_rb_ld(meta, 0) & SL_RB_FL_SINGLETON))
+        __atomic_store_n(&sl_rb_attached_id, sl_rb_civar(meta, 0, obj, NULL), __ATOMIC_RELAXED);
+}
+
+/* vm.c: rb_vm_frame_method_entry. The method entry of the method the
+ * frame at cfp runs (a block's: the method it is in), if an iseq method. */
+static uintptr_t sl_rb_method_entry(uintptr_t cfp)
+{
+    const struct sl_rb_layout *l = sl_rb_lay;
+    uintptr_t ep = sl_rb_ld(cfp, l->cfp_ep), me = 0;
+    for (int i = 0; i < SL_RB_MAX_ENVS && sl_rb_ptr_ok(ep); i++) {
+        uintptr_t flags = sl_rb_ld(ep, 0);
+        uintptr_t v = *(const volatile uintptr_t *)(ep - 16); /* ep[ME_CREF] */
+        if (!(flags & 1))
+            return 0;
+        if (sl_rb_imemo(v, SL_RB_IMEMO_MENT)) {
+            me = v;
+            break;
+        }
+        if (flags & SL_RB_ENV_LOCAL) {
+            if (sl_rb_imemo(v, SL_RB_IMEMO_SVAR)) {
+                v = sl_rb_ld(v, l->svar_cref_or_me);
+                if (sl_rb_imemo(v, SL_RB_IMEMO_MENT))
+                    me = v;
+            }
+            break;
+        }
+        ep = *(const volatile uintptr_t *)(ep - 8) & ~(uintptr_t)3; /* ep[SPECVAL] */
+    }
+    uintptr_t def = me ? sl_rb_ld(me, l->me_def) : 0;
+    if (!sl_rb_ptr_ok(def) || (*(const volatile uint8_t *)def & 0xf) != SL_RB_METHOD_ISEQ)
+        return 0;
+    return me;
+}
+
+/* vm_backtrace.c: rb_profile_frame_classpath. The path of the class the
+ * method entry me is defined in ("Net::HTTP"), *single set for a singleton
+ * method; 0 for anonymous classes and singletons of other objects. */
+static int sl_rb_class_path(uintptr_t me, char *dst, size_t cap, int *single)
+{
+    const struct sl_rb_layout *l = sl_rb_lay;
+    uintptr_t cp = __atomic_load_n(&sl_rb_classpath_id, __ATOMIC_RELAXED);
+    uintptr_t at = __atomic_load_n(&sl_rb_attached_id, __ATOMIC_RELAXED);
+    uintptr_t klass = sl_rb_ld(me, l->me_defined_class);
+    *single = 0;
+    if (!cp)
+        return 0;
+    if (sl_rb_type(klass) == SL_RB_T_ICLASS)
+        klass = sl_rb_ld(klass, 8); /* RBasic.klass: the module */
+    else if (sl_rb_type(klass) == SL_RB_T_CLASS && (sl_rb_ld(klass, 0) & SL_RB_FL_SINGLETON)) {
+        klass = at ? sl_rb_civar(klass, at, 0, NULL) : 0;
+        *single = 1;
+    }
+    return sl_rb_str(sl_rb_civar(klass, cp, 0, NULL), dst, cap) && dst[0];
+}
+
+/* vm_backtrace.c: rb_profile_frame_full_label. fn (the frame's label,
+ * "block in fetch") with the method's name qualified: "block in
+ * Client#fetch", "Client.create"; left as is without a named class. */
+static void sl_rb_qualify(uintptr_t cfp, uintptr_t body, char *fn, size_t cap)
+{
+    char cls[SL_LFRAME_NAME_MAX + 1], base[SL_LFRAME_NAME_MAX + 1];
+    int single;
+    uintptr_t me = sl_rb_method_entry(cfp);
+    if (!me || !sl_rb_str(sl_rb_ld(body, sl_rb_lay->body_base_label), base, sizeof base) ||
+        !base[0])
+        return;
+    size_t n = strlen(fn), b = strlen(base);
+    if (b > n || strcmp(fn + n - b, base) != 0)
+        return;
+    if (!__atomic_load_n(&sl_rb_classpath_id, __ATOMIC_RELAXED) ||
+        !__atomic_load_n(&sl_rb_attached_id, __ATOMIC_RELAXED))
+        sl_rb_find_ids();
+    if (!sl_rb_class_path(me, cls, sizeof cls, &single))
+        return;
+    size_t c = strlen(cls), prefix = n - b;
+    if (prefix + c + 1 + b >= cap)
+        return; /* too long: the plain label */
+    memmove(fn + prefix + c + 1, base, b + 1);
+    memcpy(fn + prefix, cls, c);
+    fn[prefix + c] = single ? '.' : '#';
+}
+
 /* ------------------------------------------------------------ frames */
 
 /* The tagged pc of the Ruby frame at cfp (flags: its env's flags), or 0
@@ -258,6 +419,7 @@ static uintptr_t sl_rb_frame(uintptr_t cfp)
         return 0;
     int line = sl_rb_line(body, sl_rb_ld(cfp, l->cfp_pc));
     sl_rb_str(sl_rb_ld(body, l->body_label), fn, sizeof fn);
+    sl_rb_qualify(cfp, body, fn, sizeof fn);
     /* pathobj: the path, or [path, realpath] (realpath nil for eval). */
     uintptr_t path = sl_rb_ld(body, l->body_pathobj);
     if (!sl_rb_str(path, file, sizeof file) && !sl_rb_str(sl_rb_aref(path, 1), file, sizeof file))
@@ -403,6 +565,7 @@ static int sl_rb_init(void)
         sl_rb_mod_lo = m->lo;
         sl_rb_mod_hi = m->hi;
     }
+    sl_rb_cobject_addr = (uintptr_t)dlsym(RTLD_DEFAULT, "rb_cObject");
     sl_rb_ec_off = off;
     sl_rb_exec_lo = (uintptr_t)exec;
     sl_rb_exec_hi = (uintptr_t)exec + sym->st_size;

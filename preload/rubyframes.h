@@ -22,6 +22,10 @@ struct sl_rb_layout {
     uint32_t str_len, str_ptr, str_ary, ary_len, ary_ptr, ary_ary;
     uint64_t str_noembed, str_embed_mask, ary_embed, ary_embed_mask;
     uint32_t str_embed_shift, ary_embed_shift;
+    /* the method's class: the method entry (rb_callable_method_entry_t),
+     * struct vm_svar, struct RClass, struct rb_classext_struct, st_table */
+    uint32_t body_base_label, me_defined_class, me_def, svar_cref_or_me;
+    uint32_t class_ext, ext_iv_tbl, st_entries_start, st_entries_bound, st_entries;
 };
 
 const struct sl_rb_layout *sl_rb_builtin_layout(void) SL_HIDDEN;

@@ -106,9 +106,9 @@ def test_persistent_client_names_the_users_method(tool, tmp_path):
     assert f["examples"][0]["local"] == truth[0][0], run.describe()
     site = rb_marker(src, "OPEN-SITE")
     cs = f.get("call_site") or {}
-    assert (cs.get("function"), cs.get("line"), cs.get("lang")) == ("fetch", site, "ruby"), cs
+    assert (cs.get("function"), cs.get("line"), cs.get("lang")) == ("Client#fetch", site, "ruby"), cs
     assert Path(cs.get("file", "")).name == src.name, cs
-    assert_site(run, f, "open_stack", src, "fetch", site)
+    assert_site(run, f, "open_stack", src, "Client#fetch", site)
     # net/http's and the gem's frames lie between the socket call and the
     # user's; below it, the block and the main script.
     frames = ruby_frames(f["open_stack"])
@@ -116,7 +116,7 @@ def test_persistent_client_names_the_users_method(tool, tmp_path):
     assert "http.rb" in files and "persistent.rb" in files, files
     assert files.index("persistent.rb") < files.index(src.name), files
     names = [fr["function"] for fr in frames if Path(fr["file"]).name == src.name]
-    assert names[:2] == ["fetch", "block in <main>"], names
+    assert names[:2] == ["Client#fetch", "block in <main>"], names
     # No libruby frame left where Ruby frames stand: its glue is dropped.
     users = [fr for fr in f["open_stack"] if fr.get("file") == cs["file"]]
     assert all(fr.get("lang") == "ruby" for fr in users), users
@@ -151,20 +151,20 @@ def test_tcpserver_handler_names_the_read_line(tool, tmp_path):
     site = rb_marker(src, "EOF-SITE")
     cs = f.get("call_site") or {}
     assert (cs.get("function"), cs.get("line"), cs.get("lang"), cs.get("stack")) == (
-        "serve", site, "ruby", "eof_stack"), cs
-    assert_site(run, f, "eof_stack", src, "serve", site)
+        "Handler#serve", site, "ruby", "eof_stack"), cs
+    assert_site(run, f, "eof_stack", src, "Handler#serve", site)
     # The callers next: the accept loop's block, the method, the script.
     names = [fr["function"] for fr in ruby_frames(f["eof_stack"])]
-    assert names == ["serve", "block in run", "run", "<main>"], names
+    assert names == ["Handler#serve", "block in Object#run", "Object#run", "<main>"], names
     # Native frames innermost (libc, libruby's read) and outermost (main).
     assert "module" in f["eof_stack"][0] and "module" in f["eof_stack"][-1], f["eof_stack"]
     # The socket was made by the accept line.
-    assert [fr["function"] for fr in ruby_frames(f["open_stack"])][:1] == ["block in run"]
+    assert [fr["function"] for fr in ruby_frames(f["open_stack"])][:1] == ["block in Object#run"]
 
 
 def test_text_report_prints_ruby_frames(tool, tmp_path):
-    """In the text report a Ruby frame reads `#N in serve eof_server.rb:L
-    [ruby]`."""
+    """In the text report a Ruby frame reads `#N in Handler#serve
+    eof_server.rb:L [ruby]`."""
     need_ruby("socket")
     src = RB_SRC / "eof_server.rb"
     go = tmp_path / "go"
@@ -180,8 +180,8 @@ def test_text_report_prints_ruby_frames(tool, tmp_path):
     p = subprocess.run([str(tool), "report", str(out)], capture_output=True, text=True,
                        timeout=60)
     site = rb_marker(src, "EOF-SITE")
-    assert f"call site: in serve {src}:{site} [ruby]" in p.stdout, p.stdout
-    assert f" in serve {src}:{site} [ruby]" in p.stdout.split("end-of-stream read at:")[1], \
+    assert f"call site: in Handler#serve {src}:{site} [ruby]" in p.stdout, p.stdout
+    assert f" in Handler#serve {src}:{site} [ruby]" in p.stdout.split("end-of-stream read at:")[1], \
         p.stdout
 
 
@@ -209,4 +209,4 @@ def test_threads_under_compaction_keep_their_result(tool, tmp_path):
     assert kinds(run) == [("close_wait", 1)], run.describe()
     cs = run.findings[0].get("call_site") or {}
     assert (cs.get("function"), cs.get("line"), cs.get("lang")) == (
-        "leak_one", rb_marker(src, "LEAK-SITE"), "ruby"), cs
+        "Object#leak_one", rb_marker(src, "LEAK-SITE"), "ruby"), cs
