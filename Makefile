@@ -33,7 +33,7 @@ include $(ARCH_DIR)/arch.mk
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
             valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace \
-            libevent-dev libperl-dev
+            libevent-dev libperl-dev ruby3.1-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
@@ -53,10 +53,12 @@ DEP_PROBES := /usr/include/uthash.h:uthash-dev \
 # and its libFuzzer runtime (the fuzzing run), groff and python3-yaml (the
 # tests of the man pages and docs/deploy.md), CPython 3.11's headers (the
 # Python frames unit test and bench), libperl-dev (the Perl frames unit
-# test). `make deps` installs them, `make all` does not ask for them.
+# test), CRuby 3.1's (the Ruby frames unit test). `make deps` installs them,
+# `make all` does not ask for them.
 CHECK_PROBES := /usr/bin/valgrind:valgrind /usr/include/valgrind/helgrind.h:valgrind \
                 /usr/include/python3.11/internal/pycore_frame.h:python3.11-dev \
                 /usr/lib/$(DEB_MULTIARCH)/libperl.so:libperl-dev \
+                /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0/rb_mjit_min_header-3.1.2.h:ruby3.1-dev \
                 /usr/bin/clang:clang /usr/bin/groff:groff-base /usr/bin/strace:strace \
                 /usr/include/event2/event.h:libevent-dev \
                 /usr/lib/python3/dist-packages/yaml:python3-yaml \
@@ -141,7 +143,8 @@ deps:
 # prometheus, prometheus-node-exporter: the tests start private ones (own
 # config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
-                python3-urllib3 prometheus prometheus-node-exporter libwww-perl
+                python3-urllib3 prometheus prometheus-node-exporter libwww-perl ruby \
+                ruby-net-http-persistent
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
@@ -207,6 +210,10 @@ PERL_CORE := /usr/lib/$(DEB_MULTIARCH)/perl/5.36/CORE
 UNIT_FLAGS_test_perlframes := -isystem $(PERL_CORE) -D_REENTRANT -D_LARGEFILE_SOURCE \
                               -D_FILE_OFFSET_BITS=64 -fwrapv -fno-strict-aliasing
 UNIT_LIBS_test_perlframes := -lperl
+# The Ruby frames test is built against the installed CRuby 3.1.
+UNIT_FLAGS_test_rubyframes := -isystem /usr/include/ruby-3.1.0 \
+                              -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 -Wno-unused-function
+UNIT_LIBS_test_rubyframes := -lruby-3.1
 
 $(B)/tests/progs/%: tests/integration/progs/%.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $(PROG_FLAGS_$*) $< -o $@ $(PROG_LDLIBS_$*)
@@ -305,7 +312,8 @@ fuzz: $(FUZZ_BIN)
 	  -artifact_prefix=$(FUZZ_B)/ $(FUZZ_OPTS) $(FUZZ_B)/corpus tests/fuzz/corpus
 
 # Benchmark programs: optimised like the programs they stand for.
-BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture
+BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture \
+             $(B)/bench/rbcapture
 bench: all $(BENCH_BIN) $(B)/tests/progs/sg_capture
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
@@ -315,6 +323,10 @@ $(B)/bench/%: bench/%.c | $(B)/bench
 $(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -I/usr/include/python3.11 $< -o $@ \
 	  $(B)/libsl_preload.a -lpython3.11 -ldl
+# The same under Ruby frames: the installed CRuby 3.1.
+$(B)/bench/rbcapture: bench/rbcapture.c $(B)/libsl_preload.a | $(B)/bench
+	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem /usr/include/ruby-3.1.0 \
+	  -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 $< -o $@ $(B)/libsl_preload.a -lruby-3.1 -ldl
 $(B)/bench:
 	mkdir -p $@
 

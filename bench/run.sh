@@ -232,6 +232,22 @@ if want micro; then
     else
         note "build/bench/pycapture missing: no Python stack capture line"
     fi
+    # The same from C called 10 Ruby frames deep (bench/rbcapture.c).
+    if [ -x "$B/bench/rbcapture" ]; then
+        rn=; rr=; r=0
+        while [ $r -lt "$REPS" ]; do
+            out=$("$B/bench/rbcapture" 100000)
+            rn="$rn $(echo "$out" | awk '$1 == "native" {print $2}')"
+            rr="$rr $(echo "$out" | awk '$1 == "ruby" {print $3}')"
+            r=$((r + 1))
+        done
+        nn=$(median $rn); nr=$(median $rr)
+        row "capture: native | 10 Ruby frames" "ns/call" "$(fmt "$nn")" "$(fmt "$nr")" \
+            "$(fmt "$(calc "$nr / $nn")" 3)" "$(fmt "$(calc "$nr - $nn")") ns" "$REPS" "$(spread $rn)/$(spread $rr)"
+        log "  stack capture: native $nn ns, 10 Ruby frames $nr ns"
+    else
+        note "build/bench/rbcapture missing: no Ruby stack capture line"
+    fi
 
     # A socket() made in a signal handler, by what the signal interrupted
     # (tests/integration/progs/sg_capture.c): its creation stack's capture

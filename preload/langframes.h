@@ -34,6 +34,8 @@ struct sl_lang_provider {
 
 /* The Python provider (pyframes.c). */
 extern const struct sl_lang_provider sl_lang_python SL_HIDDEN;
+/* The Ruby provider (rubyframes.c). */
+extern const struct sl_lang_provider sl_lang_ruby SL_HIDDEN;
 /* The Perl provider (perlframes.c). */
 extern const struct sl_lang_provider sl_lang_perl SL_HIDDEN;
 

@@ -1,5 +1,5 @@
 /* Language frames: frames of the program's own language (Python, JavaScript,
- * Java, Perl) kept in captured stacks next to native pcs.
+ * Java, Ruby, Perl) kept in captured stacks next to native pcs.
  *
  * A language frame is interned once per process as (lang, function, file,
  * line) and stands in a stack as a tagged value: SL_LFRAME_TAG | id. Tagged
@@ -13,22 +13,28 @@
 #include <stdint.h>
 #include "sl.h"
 
-enum sl_lang { SL_LANG_PYTHON = 1, SL_LANG_JS = 2, SL_LANG_JAVA = 3, SL_LANG_PERL = 5 };
+enum sl_lang {
+    SL_LANG_PYTHON = 1,
+    SL_LANG_JS = 2,
+    SL_LANG_JAVA = 3,
+    SL_LANG_RUBY = 4,
+    SL_LANG_PERL = 5
+};
 
 #define SL_LFRAME_TAG ((uintptr_t)0xfffe000000000000ull)
 #define SL_LFRAME_MASK ((uintptr_t)0xffff000000000000ull)
-#define SL_LFRAME_IS(pc) (((uintptr_t)(pc) & SL_LFRAME_MASK) == SL_LFRAME_TAG)
-#define SL_LFRAME_ID(pc) ((uint32_t)((uintptr_t)(pc) & 0xffffffffu))
+#define SL_LFRAME_IS(pc) (((uintptr_t)(pc)&SL_LFRAME_MASK) == SL_LFRAME_TAG)
+#define SL_LFRAME_ID(pc) ((uint32_t)((uintptr_t)(pc)&0xffffffffu))
 
 /* Longest function or file name kept (bytes, UTF-8); longer ones are cut at
  * a character boundary. */
 #define SL_LFRAME_NAME_MAX 512
 
 struct sl_lframe {
-    uint32_t id;        /* 1.. */
-    uint8_t lang;       /* enum sl_lang */
-    int logged;         /* frame record already in this process's log */
-    int line;           /* 0 when unknown */
+    uint32_t id;  /* 1.. */
+    uint8_t lang; /* enum sl_lang */
+    int logged;   /* frame record already in this process's log */
+    int line;     /* 0 when unknown */
     const char *function;
     const char *file;
 };
@@ -44,7 +50,7 @@ uintptr_t sl_lframe_intern(enum sl_lang lang, const char *function, const char *
 /* The frame a tagged pc names, or NULL. Valid for the life of the process. */
 struct sl_lframe *sl_lframe_get(uintptr_t pc) SL_HIDDEN;
 
-/* "python", "javascript", "java", "perl". */
+/* "python", "javascript", "java", "ruby", "perl". */
 const char *sl_lframe_lang_name(int lang) SL_HIDDEN;
 
 /* Fork child: a new log, every frame record is written again. */

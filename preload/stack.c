@@ -295,6 +295,8 @@ const char *sl_lframe_lang_name(int lang)
         return "javascript";
     case SL_LANG_JAVA:
         return "java";
+    case SL_LANG_RUBY:
+        return "ruby";
     case SL_LANG_PERL:
         return "perl";
     }
@@ -340,7 +342,8 @@ static int sl_unw_alone;                     /* nothing but us loaded libunwind 
 __thread int sl_stack_unmasked __attribute__((tls_model("initial-exec")));
 
 /* The language frame providers (langframes.h), tried in this order. */
-static const struct sl_lang_provider *const sl_lang_providers[] = {&sl_lang_python, &sl_lang_perl};
+static const struct sl_lang_provider *const sl_lang_providers[] = {&sl_lang_python, &sl_lang_ruby,
+                                                                   &sl_lang_perl};
 #define SL_NPROVIDERS (sizeof sl_lang_providers / sizeof sl_lang_providers[0])
 /* Those whose runtime is in this process (set once, from the prime). */
 static const struct sl_lang_provider *sl_lang_active[SL_NPROVIDERS];

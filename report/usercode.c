@@ -37,6 +37,25 @@ static bool sl_uc_package_dir(const char *path)
     return strstr(path, "/lib/pypy") != NULL;
 }
 
+/* Where Ruby keeps its library and gems: /usr/lib/ruby (vendor_ruby,
+ * site_ruby), /var/lib/gems, /usr/share/rubygems-integration, any other
+ * prefix's lib/ruby, and any gems directory (bundler's vendor/bundle too). */
+static bool sl_uc_ruby_dir(const char *path)
+{
+    static const char *const dirs[] = {"/lib/ruby/",    "/gems/",      "/rubygems-integration/",
+                                       "/vendor_ruby/", "/site_ruby/", "/var/lib/gems/"};
+
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+        if (strstr(path, dirs[i]))
+            return true;
+    return false;
+}
+
+static bool sl_uc_ruby_user(const char *file)
+{
+    return *file && file[0] != '<' && !sl_uc_ruby_dir(file);
+}
+
 /* Where Perl keeps its library and installed modules: Debian's
  * /usr/share/perl5, /usr/share/perl/5.36, /usr/lib/<multiarch>/perl5,
  * perl/5.36 and perl-base, their /usr/local twins, other distributions'
@@ -102,6 +121,8 @@ bool sl_uc_lang_user(const char *lang, const char *function, const char *file, c
         return sl_uc_java_user(function);
     if (strcmp(lang, "perl") == 0)
         return sl_uc_perl_user(file);
+    if (strcmp(lang, "ruby") == 0)
+        return sl_uc_ruby_user(file);
     return *file && file[0] != '<' && !sl_uc_package_dir(file);
 }
 
@@ -154,7 +175,7 @@ static bool sl_uc_runtime(const char *path)
     for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
         if (strncmp(base, prefix[i], strlen(prefix[i])) == 0)
             return true;
-    return sl_uc_package_dir(path) || sl_uc_perl_lib(path);
+    return sl_uc_package_dir(path) || sl_uc_perl_lib(path) || sl_uc_ruby_dir(path);
 }
 
 static bool sl_uc_system_dir(const char *path)

@@ -18,17 +18,20 @@ bool sl_uc_under(const char *path, const char *root);
  * directories (lib/pythonX.Y, site-packages, dist-packages, <frozen ...>);
  * JavaScript files that are absolute paths (not node: or internal scripts)
  * outside node_modules; Java methods outside java.*, javax.*, sun.*, jdk.*,
- * com.sun.*; Perl files outside Perl's library and module directories
- * (/usr/share/perl5, /usr/share/perl/5.36, /usr/lib/<multiarch>/perl*,
- * site_perl, ...) and not a string eval's "(eval N)". With root: a file
- * under root (a Java file named without a directory falls back to the rule
- * above). */
+ * com.sun.*; Ruby files outside Ruby's library and gem directories (lib/ruby,
+ * vendor_ruby, site_ruby, /var/lib/gems, rubygems-integration, any gems/
+ * directory) and not <internal:...>; Perl files outside Perl's library and
+ * module directories (/usr/share/perl5, /usr/share/perl/5.36,
+ * /usr/lib/<multiarch>/perl*, site_perl, ...) and not a string eval's
+ * "(eval N)". With root: a file under root (a Java file named without a
+ * directory falls back to the rule above). */
 bool sl_uc_lang_user(const char *lang, const char *function, const char *file, const char *root);
 
 /* A native frame's module: the main executable (exe) unless it is a
  * language runtime, or a library outside the system directories (/lib,
- * /usr/lib, ...) that is not a runtime library (libpython*, libperl*, libuv*,
- * libjvm*, libsockleak*, ...) nor under a language's package directories. */
+ * /usr/lib, ...) that is not a runtime library (libpython*, libperl*,
+ * libruby*, libuv*, libjvm*, libsockleak*, ...) nor under a language's
+ * package directories. */
 bool sl_uc_module_user(const char *module, const char *exe);
 
 /* A symbolized frame: sl_uc_lang_user for a language frame; for a native
