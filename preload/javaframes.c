@@ -292,8 +292,7 @@ SL_EXPORT int sockleak__java_register(int abi, sockleak_java_frames_fn fn)
 {
     if (abi != SOCKLEAK_JAVA_ABI)
         return -1;
-    int g = sl_guard_enter();
-    sl_init();
+    int g = sl_guard_enter(); /* the library's constructor ran: it is preloaded */
     atomic_store_explicit(&sl_java_fn, fn, memory_order_release);
     if (fn) {
         sl_java_map(0);
