@@ -187,6 +187,8 @@ static int sl_java_lookup(const struct sl_jmap *map, uintptr_t pc)
  * module is looked up again in a fresh copy if the loader changed. */
 static int sl_java_kind(uintptr_t pc, const struct sl_jmap **mapp)
 {
+    if (SL_LFRAME_IS(pc))
+        return SL_JK_OTHER; /* another provider's language frame */
     const struct sl_jmap *map = *mapp ? *mapp : sl_java_map(0);
     if (!map)
         return SL_JK_OTHER;
