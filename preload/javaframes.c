@@ -229,6 +229,57 @@ static int sl_java_copy(const uintptr_t *in, int n, uintptr_t *out, int max)
     return k;
 }
 
+/* The tagged pcs of recent frames, by the agent's string pointers (the same
+ * pointer always names the same string, javaframes.h) and line: a hit costs
+ * no string hashing and no depot lock. Each entry is guarded by its own
+ * sequence number (odd while written); a reader that sees it change, or a
+ * writer that finds it taken, goes to the depot. */
+#define SL_JCACHE 4096u
+
+struct sl_jcache {
+    _Atomic uint32_t seq;
+    uint32_t epoch; /* sl_jcache_epoch when written */
+    const char *function, *file;
+    int line;
+    uintptr_t pc;
+};
+
+static struct sl_jcache sl_jcache[SL_JCACHE];
+static _Atomic uint32_t sl_jcache_epoch = 1; /* a new agent: every entry stale */
+
+static uintptr_t sl_java_intern(const struct sockleak_java_frame *f)
+{
+    int line = f->line > 0 ? f->line : 0;
+    uint32_t epoch = atomic_load_explicit(&sl_jcache_epoch, memory_order_relaxed);
+    uint64_t h = ((uintptr_t)f->function * 31 + (uintptr_t)f->file) * 0x9e3779b97f4a7c15ull;
+    struct sl_jcache *e = &sl_jcache[((h >> 32) ^ (uint64_t)line * 0x85ebca6bu) % SL_JCACHE];
+    uint32_t s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
+    if (!(s1 & 1)) {
+        const char *fn = __atomic_load_n(&e->function, __ATOMIC_RELAXED);
+        const char *file = __atomic_load_n(&e->file, __ATOMIC_RELAXED);
+        int l = __atomic_load_n(&e->line, __ATOMIC_RELAXED);
+        uint32_t ep = __atomic_load_n(&e->epoch, __ATOMIC_RELAXED);
+        uintptr_t pc = __atomic_load_n(&e->pc, __ATOMIC_RELAXED);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&e->seq, memory_order_relaxed) == s1 && pc && ep == epoch &&
+            fn == f->function && file == f->file && l == line)
+            return pc;
+    }
+    uintptr_t pc = sl_lframe_intern(SL_LANG_JAVA, f->function, f->file, line);
+    if (pc && !(s1 & 1) &&
+        atomic_compare_exchange_strong_explicit(&e->seq, &s1, s1 + 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        atomic_thread_fence(memory_order_release);
+        __atomic_store_n(&e->function, f->function, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->file, f->file, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->line, line, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->epoch, epoch, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->pc, pc, __ATOMIC_RELAXED);
+        atomic_store_explicit(&e->seq, s1 + 2, memory_order_release);
+    }
+    return pc;
+}
+
 static int sl_java_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
 {
     sockleak_java_frames_fn fn = atomic_load_explicit(&sl_java_fn, memory_order_acquire);
@@ -257,8 +308,7 @@ static int sl_java_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
     for (; k < first; k++)
         out[k] = in[k];
     for (int j = 0; j < got && k < max; j++) {
-        uintptr_t pc = sl_lframe_intern(SL_LANG_JAVA, jf[j].function, jf[j].file,
-                                        jf[j].line > 0 ? jf[j].line : 0);
+        uintptr_t pc = sl_java_intern(&jf[j]);
         if (pc)
             out[k++] = pc;
     }
@@ -295,6 +345,7 @@ SL_EXPORT int sockleak__java_register(int abi, sockleak_java_frames_fn fn)
     if (abi != SOCKLEAK_JAVA_ABI)
         return -1;
     int g = sl_guard_enter(); /* the library's constructor ran: it is preloaded */
+    atomic_fetch_add_explicit(&sl_jcache_epoch, 1, memory_order_relaxed);
     atomic_store_explicit(&sl_java_fn, fn, memory_order_release);
     if (fn) {
         sl_java_map(0);

@@ -10,8 +10,9 @@
 
 #define SOCKLEAK_JAVA_ABI 1
 
-/* One Java frame. The strings belong to the agent and stay valid for the
- * life of the process (the library copies them at once anyway). */
+/* One Java frame. The strings belong to the agent and stay valid, and
+ * unchanged, for the life of the process: the library keys a cache by
+ * these pointers (and copies the strings once). */
 struct sockleak_java_frame {
     const char *function; /* "com.example.App.fetch" */
     const char *file;     /* "App.java", "" when unknown */

@@ -187,6 +187,10 @@ static void test_native_method_stack_gets_java_frames(void **state)
     assert_java(out[1], "sun.nio.ch.Net.connect0", "Net.java", 0);
     assert_java(out[2], "com.example.App.fetch", "App.java", 42);
     assert_java(out[3], "com.example.App.main", "App.java", 7);
+    /* Again: the same frames (from the cache now). */
+    uintptr_t again[16];
+    assert_int_equal(splice(in, 6, again, 16), 4);
+    assert_memory_equal(again, out, 4 * sizeof *out);
     /* Cut at max. */
     assert_int_equal(splice(in, 6, out, 2), 2);
     assert_int_equal(out[0], self_pc);
