@@ -179,7 +179,6 @@ static int sj_line_of(const struct sj_method *m, jlocation loc)
 static int sj_frames(struct sockleak_java_frame *out, int max)
 {
     JNIEnv *jni = NULL;
-    jvmtiFrameInfo fi[SJ_MAX_FRAMES];
     jint n = 0;
 
     if (!sj_jvmti || max <= 0)
@@ -189,6 +188,7 @@ static int sj_frames(struct sockleak_java_frame *out, int max)
     /* A thread the JVM does not know gets nothing (GetEnv reads a TLS). */
     if ((*sj_vm)->GetEnv(sj_vm, (void **)&jni, JNI_VERSION_1_8) != JNI_OK || !jni)
         return -1;
+    jvmtiFrameInfo fi[max]; /* as many as the library has room for */
     if ((*sj_jvmti)->GetStackTrace(sj_jvmti, NULL, 0, max, fi, &n) != JVMTI_ERROR_NONE)
         return -1;
     for (jint i = 0; i < n; i++) {

@@ -299,9 +299,11 @@ static int sl_java_splice(const uintptr_t *in, int n, uintptr_t *out, int max)
     }
     if (first < 0 || kind != SL_JK_CODE || first >= max)
         return sl_java_copy(in, n, out, max);
-    struct sockleak_java_frame jf[SL_MAX_FRAMES];
-    int room = max - first;
-    int got = fn(jf, room < SL_MAX_FRAMES ? room : SL_MAX_FRAMES);
+    /* On a Java thread's stack, inside the JVM's shadow zone for native
+     * code: only the room left (want <= SL_MAX_FRAMES). */
+    int room = max - first < SL_MAX_FRAMES ? max - first : SL_MAX_FRAMES;
+    struct sockleak_java_frame jf[room];
+    int got = fn(jf, room);
     if (got <= 0)
         return sl_java_copy(in, n, out, max);
     int k = 0;
