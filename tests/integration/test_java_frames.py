@@ -45,7 +45,7 @@ def java(tmp_path):
     classes = tmp_path / "classes"
     classes.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "JAVA_TOOL_OPTIONS"}
-    p = subprocess.run([javac, "-g", "-d", str(classes), *sorted(map(str, JAVA_SRC.glob("*.java")))],
+    p = subprocess.run([javac, "-d", str(classes), *sorted(map(str, JAVA_SRC.glob("*.java")))],
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr
     return java, classes
@@ -176,3 +176,61 @@ def test_java_agent_keeps_the_users_options_and_can_be_turned_off(java, tmp_path
     assert "Picked up JAVA_TOOL_OPTIONS" not in off.stderr, off.stderr
     assert [f["kind"] for f in off.findings] == ["close_wait_unread"], describe(off)
     assert (off.findings[0].get("call_site") or {}).get("lang") != "java", describe(off)
+
+
+def test_java_attach_listener_is_left_alone(java, tmp_path):
+    """jcmd attaching makes the JVM's attach listener create a socket from
+    the VM's own code: its stack is not one to ask the agent about (the
+    JVMTI call would mark a thread in the VM as in native). The attach
+    works and the program ends as it would."""
+    jvm, classes = java
+    jcmd = shutil.which("jcmd")
+    if not jcmd:
+        pytest.skip("jcmd is not installed (Debian package openjdk-17-jdk-headless)")
+    done = tmp_path / "attached"
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_TOOL_OPTIONS"}
+
+    def attach(pid):
+        p = subprocess.run([jcmd, str(pid), "VM.version"], capture_output=True, text=True,
+                           timeout=TIMEOUT, env=env)
+        done.write_text("")
+        return p
+
+    run = sockleak_run([jvm, "-cp", classes, "Attachable", done], tmp_path / "out",
+                       driver=attach)
+    assert run.driver_result.returncode == 0, run.driver_result.stderr
+    assert "JDK" in run.driver_result.stdout, run.driver_result.stdout
+    assert run.rc == 0 and "attached true" in run.stdout, describe(run)
+    assert run.findings == [], describe(run)
+
+
+def java21():
+    """(java, javac) of a JDK 21 or later in /usr/lib/jvm, or a skip."""
+    for release in sorted(Path("/usr/lib/jvm").glob("*/release")):
+        text = release.read_text(errors="replace")
+        ver = text.split('JAVA_VERSION="', 1)[-1].split(".", 1)[0] if "JAVA_VERSION=" in text else ""
+        bin_dir = release.parent / "bin"
+        if ver.isdigit() and int(ver) >= 21 and (bin_dir / "javac").exists():
+            return bin_dir / "java", bin_dir / "javac"
+    pytest.skip("no JDK 21 or later in /usr/lib/jvm (virtual threads)")
+
+
+def test_java_virtual_thread_connect_is_named(java, tmp_path):
+    """A virtual thread's connect: the virtual thread's own frames."""
+    jvm, javac = java21()
+    classes = tmp_path / "classes21"
+    src = JAVA_SRC / "java21" / "VirtualLeak.java"
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_TOOL_OPTIONS"}
+    p = subprocess.run([str(javac), "-d", str(classes), str(src)], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    run = sockleak_run([jvm, "-cp", classes, "VirtualLeak"], tmp_path / "out",
+                       driver=ss_close_wait)
+    held = [t for t in run.driver_result if t[2]]
+    assert len(held) == 1, f"ss shows {run.driver_result}{describe(run)}"
+    assert [(f["kind"], f["count"]) for f in run.findings] == [("close_wait_unread", 1)], \
+        describe(run)
+    assert_call_site(run, "VirtualLeak.fetch", "VirtualLeak.java", marked(src, "CONNECT-SITE"))
+    rec, frames = log_findings(run.outdir)[0]
+    names = [f for f, _, _ in java_frames(rec, frames, "open_stack")]
+    assert "java.lang.VirtualThread.run" in names, f"{names}{describe(run)}"
