@@ -39,6 +39,7 @@ struct sj_line {
 
 struct sj_method {
     jmethodID id;
+    const void *target; /* sj_target(id) when looked up */
     const char *function;
     const char *file;
     int nlines;
@@ -84,7 +85,7 @@ static size_t sj_function(char *out, const char *sig, const char *name)
 }
 
 /* A new entry for method id, in the arena; NULL when it is full. */
-static struct sj_method *sj_build(JNIEnv *jni, jmethodID id)
+static struct sj_method *sj_build(JNIEnv *jni, jmethodID id, const void *target)
 {
     jvmtiEnv *t = sj_jvmti;
     char *name = NULL, *sig = NULL, *src = NULL;
@@ -118,7 +119,7 @@ static struct sj_method *sj_build(JNIEnv *jni, jmethodID id)
         s[sl] = '\0';
         for (jint i = 0; i < nl; i++)
             lines[i] = (struct sj_line){lt[i].start_location, (int)lt[i].line_number};
-        *m = (struct sj_method){id, f, s, nl > 0 ? (int)nl : 0, lines};
+        *m = (struct sj_method){id, target, f, s, nl > 0 ? (int)nl : 0, lines};
     } else {
         m = NULL;
     }
@@ -138,25 +139,43 @@ static size_t sj_hash(jmethodID id)
     return (size_t)x & (SJ_SLOTS - 1);
 }
 
-/* The cached entry of id, made on first sight; NULL when the table or the
- * arena is full (the frame is then named "?"). */
+/* What id designates now. In HotSpot a jmethodID is a slot holding the
+ * method's address: a redefined method (a debugger's hot swap) gets a new
+ * address in the same slot, with new lines, and a slot its old version
+ * freed may later hold another method of the same class loader. Either way
+ * the word changes and the entry is looked up again. (In a JVM whose ids
+ * are made otherwise the word just stays: entries are kept.) */
+static const void *sj_target(jmethodID id)
+{
+    return *(const void *const volatile *)id;
+}
+
+static int sj_same(const struct sj_method *m, jmethodID id, const void *target)
+{
+    return m->id == id && m->target == target;
+}
+
+/* The cached entry of id, made on first sight or when stale; NULL when the
+ * table or the arena is full (the frame is then named "?"). */
 static const struct sj_method *sj_method(JNIEnv *jni, jmethodID id)
 {
+    const void *target = sj_target(id);
     struct sj_method *mine = NULL;
     size_t h = sj_hash(id);
     for (int probe = 0; probe < SJ_PROBES; probe++, h = (h + 1) & (SJ_SLOTS - 1)) {
         struct sj_method *m = atomic_load_explicit(&sj_table[h], memory_order_acquire);
-        if (m && m->id == id)
+        if (m && sj_same(m, id, target))
             return m;
-        if (m)
+        if (m && m->id != id)
             continue;
-        if (!mine && !(mine = sj_build(jni, id)))
+        /* An empty slot, or id's stale entry: ours goes there. */
+        if (!mine && !(mine = sj_build(jni, id, target)))
             return NULL;
         if (atomic_compare_exchange_strong_explicit(&sj_table[h], &m, mine, memory_order_acq_rel,
                                                     memory_order_acquire))
             return mine;
         if (m->id == id)
-            return m; /* another thread filled it first */
+            return sj_same(m, id, target) ? m : mine; /* another thread was first */
     }
     return NULL;
 }

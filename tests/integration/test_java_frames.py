@@ -234,3 +234,38 @@ def test_java_virtual_thread_connect_is_named(java, tmp_path):
     rec, frames = log_findings(run.outdir)[0]
     names = [f for f, _, _ in java_frames(rec, frames, "open_stack")]
     assert "java.lang.VirtualThread.run" in names, f"{names}{describe(run)}"
+
+
+def test_java_redefined_method_gets_its_new_lines(java, tmp_path):
+    """A method redefined while the program runs (a debugger's hot swap):
+    the agent's cache notices, and the second connect is named at the new
+    version's line, not the first's."""
+    jvm, _ = java
+    bin_dir = Path(jvm).resolve().parent
+    javac, jar = bin_dir / "javac", bin_dir / "jar"
+    if not jar.exists():
+        pytest.skip(f"no jar tool beside {jvm}")
+    src = JAVA_SRC / "redefine"
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_TOOL_OPTIONS"}
+    v1, v2, main = tmp_path / "v1", tmp_path / "v2", tmp_path / "main"
+    for out, files, cp in ((v1, [src / "v1" / "Target.java"], None),
+                           (v2, [src / "v2" / "Target.java"], None),
+                           (main, [src / "Redefine.java"], v1)):
+        cmd = [str(javac), "-d", str(out), *(["-cp", str(cp)] if cp else []), *map(str, files)]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        assert p.returncode == 0, p.stderr
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("Premain-Class: Redefine\nCan-Redefine-Classes: true\n")
+    agent = tmp_path / "redefine.jar"
+    p = subprocess.run([str(jar), "cfm", str(agent), str(manifest), "-C", str(main), "."],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    run = sockleak_run([jvm, f"-javaagent:{agent}", "-cp", f"{v1}:{main}", "Redefine",
+                        v2 / "Target.class"], tmp_path / "out", driver=ss_close_wait)
+    held = [t for t in run.driver_result if t[2]]
+    assert len(held) == 2, f"ss shows {run.driver_result}{describe(run)}"
+    lines = set()
+    for rec, frames in log_findings(run.outdir):
+        lines |= {ln for fn, _, ln in java_frames(rec, frames, "open_stack") if fn == "Target.dial"}
+    assert lines == {marked(src / "v1" / "Target.java", "CONNECT-SITE"),
+                     marked(src / "v2" / "Target.java", "CONNECT-SITE")}, describe(run)
