@@ -90,6 +90,13 @@ LIB  := $(B)/libsockleak.so
 NODE_API_H := /usr/include/node/node_api.h
 NODE_DIR   := $(B)/sockleak-node
 NODE_FILES := $(if $(wildcard $(NODE_API_H)),$(NODE_DIR)/sockleak-node.js $(NODE_DIR)/sockleak_node.node)
+# The JVMTI agent (Java call sites): built when a JDK's headers are there
+# (/usr/lib/jvm/*/include/jvmti.h: Debian's openjdk-*-jdk-headless, or
+# JDK_INCLUDE=<jdk>/include). Any JDK's headers do: the agent asks for
+# JVMTI 1.2, which every JVM since Java 7 gives.
+JDK_INCLUDE ?= $(patsubst %/jvmti.h,%,$(firstword $(wildcard /usr/lib/jvm/*/include/jvmti.h)))
+JAVA_DIR    := $(B)/sockleak-java
+JAVA_FILES  := $(if $(JDK_INCLUDE),$(JAVA_DIR)/libsockleak_jvmti.so)
 TOOL := $(B)/sockleak
 STUB := $(B)/libsockleak-stub.a
 
@@ -106,7 +113,11 @@ PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread
         soak-fork helgrind helgrind-lib fuzz fuzz-build
 .DEFAULT_GOAL := all
 
-all: check-deps $(LIB) $(TOOL) $(NODE_FILES)
+all: check-deps $(LIB) $(TOOL) $(NODE_FILES) $(JAVA_FILES)
+ifeq ($(JDK_INCLUDE),)
+	@echo "note: no JDK headers (/usr/lib/jvm/*/include/jvmti.h, or JDK_INCLUDE=...):" \
+	  "the Java agent is not built, Java findings name no Java frames"
+endif
 
 help:
 	@echo "make            build $(LIB) and $(TOOL)"
@@ -180,6 +191,9 @@ $(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
 	  -o $@ $< -ldl
 $(NODE_DIR)/sockleak-node.js: node/sockleak-node.js | $(NODE_DIR)
 	cp $< $@
+$(JAVA_DIR)/libsockleak_jvmti.so: java/sockleak_jvmti.c preload/javaframes.h | $(JAVA_DIR)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -Ipreload -I$(JDK_INCLUDE) -I$(JDK_INCLUDE)/linux -fPIC -shared \
+	  -fvisibility=hidden -o $@ $< -ldl
 # The unit tests' copy of the internals, built again with SL_TESTING: the
 # test-only entry points (sl_log_forget_fd, the reaper's heap, the stack
 # knobs) exist only there, never in $(LIB).
@@ -228,7 +242,8 @@ include tests/integration/progs/flags.mk
 progs: $(PROG_BIN)
 examples: $(EXAMPLE_BIN)
 
-$(B)/preload $(B)/preload-test $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR):
+$(B)/preload $(B)/preload-test $(B)/report $(B)/tests/unit $(B)/tests/progs $(B)/examples $(NODE_DIR) \
+$(JAVA_DIR):
 	mkdir -p $@
 
 demo: deps
@@ -337,11 +352,13 @@ install: all
 	install -m 644 include/sockleak.h $(DESTDIR)$(INCDIR)/sockleak.h
 	$(if $(NODE_FILES),install -d $(DESTDIR)$(LIBDIR)/sockleak-node && \
 	  install -m 644 $(NODE_FILES) $(DESTDIR)$(LIBDIR)/sockleak-node/)
+	$(if $(JAVA_FILES),install -d $(DESTDIR)$(LIBDIR)/sockleak-java && \
+	  install -m 644 $(JAVA_FILES) $(DESTDIR)$(LIBDIR)/sockleak-java/)
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCDIR@|$(INCDIR)|; s|@VERSION@|$(VERSION)|' \
 	  sockleak.pc.in > $(DESTDIR)$(PCDIR)/sockleak.pc
 
 uninstall:
-	rm -rf $(DESTDIR)$(LIBDIR)/sockleak-node
+	rm -rf $(DESTDIR)$(LIBDIR)/sockleak-node $(DESTDIR)$(LIBDIR)/sockleak-java
 	rm -f $(DESTDIR)$(BINDIR)/sockleak $(DESTDIR)$(LIBDIR)/libsockleak.so \
 	  $(DESTDIR)$(INCDIR)/sockleak.h $(DESTDIR)$(PCDIR)/sockleak.pc
 

@@ -38,5 +38,11 @@ extern const struct sl_lang_provider sl_lang_python SL_HIDDEN;
 extern const struct sl_lang_provider sl_lang_ruby SL_HIDDEN;
 /* The Perl provider (perlframes.c). */
 extern const struct sl_lang_provider sl_lang_perl SL_HIDDEN;
+/* The Java provider (javaframes.c): active once the JVM's agent registered. */
+extern const struct sl_lang_provider sl_lang_java SL_HIDDEN;
+
+/* Make p active after the stack prime (stack.c): for a runtime that makes
+ * itself known later. Primes first; adding one already active does nothing. */
+void sl_stack_lang_activate(const struct sl_lang_provider *p) SL_HIDDEN;
 
 #endif

@@ -342,18 +342,43 @@ static int sl_unw_alone;                     /* nothing but us loaded libunwind 
 __thread int sl_stack_unmasked __attribute__((tls_model("initial-exec")));
 
 /* The language frame providers (langframes.h), tried in this order. */
-static const struct sl_lang_provider *const sl_lang_providers[] = {&sl_lang_python, &sl_lang_ruby,
-                                                                   &sl_lang_perl};
+static const struct sl_lang_provider *const sl_lang_providers[] = {&sl_lang_python, &sl_lang_java,
+                                                                   &sl_lang_ruby, &sl_lang_perl};
 #define SL_NPROVIDERS (sizeof sl_lang_providers / sizeof sl_lang_providers[0])
-/* Those whose runtime is in this process (set once, from the prime). */
+/* Those whose runtime is in this process: set from the prime, or later by
+ * sl_stack_lang_activate. An entry is written before the count that
+ * publishes it. */
 static const struct sl_lang_provider *sl_lang_active[SL_NPROVIDERS];
-static int sl_lang_n_active;
+static _Atomic int sl_lang_n_active;
+static _Atomic int sl_lang_adding; /* one writer at a time */
+
+static void sl_lang_add(const struct sl_lang_provider *p)
+{
+    int busy = 0;
+    while (!atomic_compare_exchange_weak(&sl_lang_adding, &busy, 1))
+        busy = 0;
+    int n = atomic_load_explicit(&sl_lang_n_active, memory_order_relaxed), seen = 0;
+    for (int i = 0; i < n; i++)
+        seen |= sl_lang_active[i] == p;
+    if (!seen && n < (int)SL_NPROVIDERS) {
+        sl_lang_active[n] = p;
+        atomic_store_explicit(&sl_lang_n_active, n + 1, memory_order_release);
+    }
+    atomic_store_explicit(&sl_lang_adding, 0, memory_order_release);
+}
 
 static void sl_lang_init(void)
 {
     for (size_t i = 0; i < SL_NPROVIDERS; i++)
         if (sl_lang_providers[i]->init())
-            sl_lang_active[sl_lang_n_active++] = sl_lang_providers[i];
+            sl_lang_add(sl_lang_providers[i]);
+}
+
+/* A runtime that makes itself known after the prime (the JVM's agent). */
+void sl_stack_lang_activate(const struct sl_lang_provider *p)
+{
+    sl_stack_prime();
+    sl_lang_add(p);
 }
 
 static void sl_stack_load(void)
@@ -451,10 +476,10 @@ static int sl_frames_option(void)
 }
 
 /* Native frames to unwind so that `want` remain once spliced. */
-static int sl_lang_native_depth(int want)
+static int sl_lang_native_depth(int want, int n_active)
 {
     int d = want;
-    for (int i = 0; i < sl_lang_n_active; i++) {
+    for (int i = 0; i < n_active; i++) {
         int p = sl_lang_active[i]->native_depth(want);
         d = p > d ? p : d;
     }
@@ -463,14 +488,14 @@ static int sl_lang_native_depth(int want)
 
 /* Store the first `want` frames of pcs[0..n), with each active provider's
  * language frames spliced in where its runtime's frames are. */
-static uint32_t sl_stack_finish(const uintptr_t *pcs, int n, int want)
+static uint32_t sl_stack_finish(const uintptr_t *pcs, int n, int want, int n_active)
 {
-    if (!sl_lang_n_active)
+    if (!n_active)
         return sl_depot_intern(pcs, (uint32_t)(n > want ? want : n));
     uintptr_t a[want], b[want]; /* want <= SL_MAX_FRAMES */
     const uintptr_t *cur = pcs;
     int len = n;
-    for (int i = 0; i < sl_lang_n_active; i++) {
+    for (int i = 0; i < n_active; i++) {
         const struct sl_lang_provider *p = sl_lang_active[i];
         int j = 0;
         while (j < len && !p->owns(cur[j]))
@@ -498,7 +523,8 @@ uint32_t sl_stack_capture(void)
     int want = sl_frames_option();
     /* A runtime's glue between its language's frames is dropped when they
      * are spliced in (langframes.h): unwind deeper so that `want` remain. */
-    int fetch = sl_lang_n_active ? sl_lang_native_depth(want) : want;
+    int n_active = atomic_load_explicit(&sl_lang_n_active, memory_order_acquire);
+    int fetch = n_active ? sl_lang_native_depth(want, n_active) : want;
     uintptr_t buf[fetch + SL_SKIP_MARGIN]; /* bounded: SL_MAX_FRAMES + margin */
     uint32_t gate = SL_GATE_ENTER();
     sl_stack_unmasked = sl_unw_alone;
@@ -517,7 +543,7 @@ uint32_t sl_stack_capture(void)
         if (i > n)
             i = n;
     }
-    uint32_t id = sl_stack_finish(buf + i, n - i, want);
+    uint32_t id = sl_stack_finish(buf + i, n - i, want, n_active);
     errno = saved_errno;
     sl_guard_leave(g);
     return id;

@@ -205,6 +205,35 @@ static void sl_run_node_env(const char *lib, char *const *argv)
     free(v);
 }
 
+/* The JVMTI agent installed beside the library (Makefile: JAVA_FILES) names
+ * the Java call sites: JAVA_TOOL_OPTIONS gets `-agentpath:PATH` after the
+ * user's own options. Every JVM reads JAVA_TOOL_OPTIONS, and says so on its
+ * stderr ("Picked up JAVA_TOOL_OPTIONS: ..."): that line is the JVM's. Not
+ * when the agent is missing, its path holds a space or a quote (the JVM
+ * splits the variable at spaces), it is there already, or SOCKLEAK_JAVA=0. */
+static void sl_run_java_env(const char *lib)
+{
+    const char *user = getenv("JAVA_TOOL_OPTIONS"), *off = getenv("SOCKLEAK_JAVA");
+    char *dir = sl_util_xstrdup(lib), *slash = strrchr(dir, '/');
+    char so[PATH_MAX + 64], opt[PATH_MAX + 80];
+
+    if (off && strcmp(off, "0") == 0) {
+        free(dir);
+        return;
+    }
+    if (slash)
+        *slash = '\0';
+    snprintf(so, sizeof(so), "%s/sockleak-java/libsockleak_jvmti.so", slash ? dir : ".");
+    free(dir);
+    if (so[0] != '/' || access(so, R_OK) != 0 || strpbrk(so, " \t\n\"'\\") ||
+        (user && strstr(user, so)))
+        return;
+    snprintf(opt, sizeof(opt), "-agentpath:%s", so);
+    char *v = user && *user ? sl_util_xjoin(user, " ", opt) : sl_util_xstrdup(opt);
+    setenv("JAVA_TOOL_OPTIONS", v, 1);
+    free(v);
+}
+
 /* Sets LD_PRELOAD and SOCKLEAK_OPTIONS for the child; ours come last in
  * SOCKLEAK_OPTIONS so they win over the user's own settings. A sanitizer
  * runtime goes first: it aborts unless it is the first library. Into a musl
@@ -226,6 +255,7 @@ static void sl_run_env(const struct sl_run_ctx *c)
         setenv("LD_PRELOAD", v, 1);
         free(v);
         sl_run_node_env(c->lib, c->o->argv);
+        sl_run_java_env(c->lib);
     }
     /* Deadline and frames only when given: otherwise the user's own
      * SOCKLEAK_OPTIONS, or the library's default (the same as ours), apply. */
