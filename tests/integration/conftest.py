@@ -198,6 +198,17 @@ def finding_records(outdir):
     return found
 
 
+def server_conns_open(port):
+    """Connections whose local port is port that the program serving them has
+    not closed yet (established, in CLOSE_WAIT, or still in the handshake), as
+    `ss` lines; [] once it closed every one."""
+    p = subprocess.run(["ss", "-tanH", "state", "established", "state", "close-wait",
+                        "state", "syn-recv", f"( sport = :{port} )"], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, f"ss failed: {p.stderr}"
+    return p.stdout.splitlines()
+
+
 def run_report(outdir_or_paths, *extra):
     """`sockleak report --format json PATH...`: (rc, parsed JSON or None,
     stdout, stderr)."""
