@@ -13,8 +13,8 @@ import signal
 import subprocess
 import time
 
-from conftest import (TIMEOUT, assert_site, marker_line, proc_src, prog_path, sockleak_run,
-                      ERROR_EXIT)
+from conftest import (TIMEOUT, assert_site, finding_records, marker_line, proc_src, prog_path,
+                      sockleak_run, ERROR_EXIT)
 
 SRC = proc_src("cw_shapes")
 
@@ -64,6 +64,35 @@ def sweep_run(argv, outdir, driver, findings, **kw):
     released once the findings expected (records in the logs) are there."""
     return sockleak_run(argv, outdir, driver=driver, stop_signal=RELEASE,
                         stop_after_findings=findings, **kw)
+
+
+def release_when_logged(outdir, findings, pids):
+    """Waits until outdir's logs hold findings finding records, then
+    releases pids (processes waiting for RELEASE); fails naming what it saw
+    when the findings do not come."""
+    end = time.monotonic() + TIMEOUT
+    while len(finding_records(outdir)) < findings and time.monotonic() < end:
+        time.sleep(0.05)
+    got = len(finding_records(outdir))
+    if got < findings:
+        raise AssertionError(f"{got} finding record(s) in {outdir}'s logs within {TIMEOUT} s,"
+                             f" expected {findings}")
+    for pid in pids:
+        os.kill(pid, RELEASE)
+
+
+def seen_then_released(outdir, count=1, findings=1):
+    """A driver for a program that holds its sockets until released with
+    RELEASE, sent to the processes ss shows holding them (whoever started
+    them): waits until ss shows count held CLOSE_WAIT sockets and the logs
+    findings records, then releases the holders. Returns what ss showed."""
+    def run(port):
+        truth = close_wait_seen(count, held=True)(port)
+        holders = {p for _, _, pids in truth for p in pids}
+        if holders:  # none: nothing to release, the test's checks say why
+            release_when_logged(outdir, findings, holders)
+        return truth
+    return run
 
 
 def kinds(run):
