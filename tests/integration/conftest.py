@@ -40,7 +40,7 @@ EXAMPLE_SRC = REPO / "examples"
 PYTHON = "/usr/bin/python3"
 
 TIMEOUT = 30          # seconds, for every subprocess
-PORT_TIMEOUT = 10     # seconds for a server to announce its port
+PORT_TIMEOUT = 20     # seconds for a server to announce its port (a JVM on a loaded machine)
 DEADLINE_MS = 200     # the detector's deadline in these tests
 ERROR_EXIT = 23       # --error-exitcode
 

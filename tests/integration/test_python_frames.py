@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client, frame_in,
-                      need_file, sockleak_run)
+                      need_file, sockleak_run, TIMEOUT)
 from test_sweep import IdleClosingServer, seen_then_released, ss_close_wait
 
 PY_SRC = PROG_SRC / "py"
@@ -87,7 +87,7 @@ def run_py(tmp_path, script, *args, driver=None, deadline=DEADLINE):
                         deadline=deadline)
 
 
-def wait_close_wait(port, count, timeout=10):
+def wait_close_wait(port, count, timeout=TIMEOUT):
     """Polls ss until count sockets on port sit in CLOSE_WAIT held by a
     process; returns what ss shows then."""
     end = time.monotonic() + timeout

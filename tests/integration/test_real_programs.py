@@ -33,7 +33,7 @@ from conftest import (ERROR_EXIT, PYTHON, TIMEOUT, TOOL, Run, _kill_group, attac
 
 DEADLINE = 300          # ms, the detector's deadline in these tests
 HOLD = 1.2              # s a leaky program keeps its sockets: well past DEADLINE
-READY_TIMEOUT = 10      # s for a server to accept connections
+READY_TIMEOUT = 20      # s for a server to accept connections
 
 SLOW = os.environ.get("SOCKLEAK_SLOW_TESTS") == "1"
 
