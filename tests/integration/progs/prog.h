@@ -3,7 +3,9 @@
  * Every program ends on its own within a bounded time: it takes the
  * detector's deadline as a hint (SOCKLEAK_TEST_DEADLINE_MS, default 200 ms)
  * and holds its sockets about three deadlines, long enough for a leak to be
- * reported and short enough for a quick suite. Servers listen on 127.0.0.1
+ * reported and short enough for a quick suite; a program whose sockets the
+ * test must see before it goes holds them until the test releases it
+ * (hold_until_released, below). Servers listen on 127.0.0.1
  * only and print "listening on PORT" for the test driver.
  *
  * Lines the tests check are marked in the programs' sources: the read that
