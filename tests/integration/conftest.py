@@ -40,7 +40,7 @@ EXAMPLE_SRC = REPO / "examples"
 PYTHON = "/usr/bin/python3"
 
 TIMEOUT = 30          # seconds, for every subprocess
-PORT_TIMEOUT = 10     # seconds for a server to announce its port
+PORT_TIMEOUT = 20     # seconds for a server to announce its port (a JVM on a loaded machine)
 DEADLINE_MS = 200     # the detector's deadline in these tests
 ERROR_EXIT = 23       # --error-exitcode
 
@@ -164,6 +164,51 @@ def _read_port(proc, timeout=PORT_TIMEOUT):
         buf += chunk
 
 
+def wait_until(what, cond, timeout=TIMEOUT, interval=0.05):
+    """Polls cond() until it returns something true, and returns that; fails
+    the test naming what when it does not within timeout seconds. For every
+    wait on something a program or the kernel does: a slow, loaded machine
+    only makes it take longer."""
+    end = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: not within {timeout} s (last seen: {got!r})", pytrace=False)
+        time.sleep(interval)
+
+
+def finding_records(outdir):
+    """The "finding" records the library has written to outdir's logs so far
+    (a line still being written is skipped)."""
+    found = []
+    for path in sorted(Path(outdir).glob("*.jsonl")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and rec.get("t") == "finding":
+                found.append(rec)
+    return found
+
+
+def server_conns_open(port):
+    """Connections whose local port is port that the program serving them has
+    not closed yet (established, in CLOSE_WAIT, or still in the handshake), as
+    `ss` lines; [] once it closed every one."""
+    p = subprocess.run(["ss", "-tanH", "state", "established", "state", "close-wait",
+                        "state", "syn-recv", f"( sport = :{port} )"], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, f"ss failed: {p.stderr}"
+    return p.stdout.splitlines()
+
+
 def run_report(outdir_or_paths, *extra):
     """`sockleak report --format json PATH...`: (rc, parsed JSON or None,
     stdout, stderr)."""
@@ -183,11 +228,13 @@ def run_report(outdir_or_paths, *extra):
 
 
 def sockleak_run(argv, outdir, driver=None, deadline=DEADLINE_MS, env=None,
-                 tool_args=(), read_report=True, stop_signal=None):
+                 tool_args=(), read_report=True, stop_signal=None, stop_after_findings=0):
     """Runs argv under `sockleak run` (JSON report, --error-exitcode 23) with
     the raw logs in outdir. When driver is given the program is a server:
     driver(port) runs once it printed its port; then stop_signal, if given,
-    goes to the tool (which passes it on). Then reads the report back with
+    goes to the tool (which passes it on), once stop_after_findings finding
+    records are in the logs and two deadlines have passed (time for a finding
+    that should not be there to show). Then reads the report back with
     `sockleak report --format json outdir`."""
     outdir = Path(outdir)
     cmd = [str(TOOL), "run", "--deadline", str(deadline), "--output", str(outdir),
@@ -207,7 +254,18 @@ def sockleak_run(argv, outdir, driver=None, deadline=DEADLINE_MS, env=None,
             port, head = _read_port(proc)
             driver_result = driver(port)
             if stop_signal is not None:
-                time.sleep(2 * deadline / 1000)  # leaks, if any, are reported now
+                quiet_until = time.monotonic() + 2 * deadline / 1000
+                end = time.monotonic() + TIMEOUT
+                while (len(finding_records(outdir)) < stop_after_findings
+                       and time.monotonic() < end and proc.poll() is None):
+                    time.sleep(0.05)
+                got = len(finding_records(outdir))
+                if got < stop_after_findings:
+                    raise AssertionError(f"{got} finding record(s) in {outdir}'s logs, not the"
+                                         f" {stop_after_findings} expected before signal"
+                                         f" {stop_signal} (waited {TIMEOUT} s or until the"
+                                         f" program ended)")
+                time.sleep(max(0.0, quiet_until - time.monotonic()))
                 proc.send_signal(stop_signal)
         out, err = proc.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -43,7 +43,8 @@ def test_leaky_client_c_leak_found_at_read_banner(tool, tmp_path, banner_server)
 @pytest.mark.parametrize("name,leaks", [("leaky_server", 2), ("fixed_server", 0)])
 def test_c_server_without_max_conns_stops_cleanly_on_sigterm(tool, tmp_path, name, leaks):
     run = sockleak_run([example_path(name), "0"], tmp_path / "out",
-                       driver=drive("echo", "quit", "echo"), stop_signal=signal.SIGTERM)
+                       driver=drive("echo", "quit", "echo"), stop_signal=signal.SIGTERM,
+                       stop_after_findings=leaks)
     assert "handled 3 connections" in run.stdout, f"no clean exit{run.describe()}"
     if leaks:
         assert_leaks(run, {"kind": "close_wait", "count": leaks})

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (DEADLINE_MS, LIB, TIMEOUT, TOOL, _kill_group, assert_leaks, expect_prog,
-                      prog_path, run_report, sockleak_run)
+                      prog_path, run_report, server_conns_open, sockleak_run)
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -270,13 +270,32 @@ def test_nginx_workers_as_nobody_log_into_root_owned_directory(tool, tmp_path):
         conns = 20
         for _ in range(conns):
             keepalive_then_close(port)
-        time.sleep(0.5)
-        masters = children_of(proc.pid)
+
+        def settled():
+            """(masters, workers, {worker: uid}) once the workers closed
+            every connection and both run as nobody; None before."""
+            masters = children_of(proc.pid)
+            workers = children_of(masters[0]) if len(masters) == 1 else []
+            try:
+                users = {w: Path(f"/proc/{w}/status").read_text().split("Uid:")[1].split()[1]
+                         for w in workers}
+            except OSError:  # a worker gone: the checks below tell
+                users = {}
+            state = (masters, workers, users)
+            if (len(workers) == 2 and set(users.values()) == {"65534"}
+                    and not server_conns_open(port)):
+                return state
+            return None if time.monotonic() < end else state
+
+        # Until the workers closed every connection (they read its
+        # end-of-stream) and both dropped to nobody; the checks below say
+        # what is wrong when that does not come.
+        end = time.monotonic() + TIMEOUT
+        while (state := settled()) is None:
+            time.sleep(0.05)
+        masters, workers, users = state
         assert len(masters) == 1, f"expected nginx's master under the tool: {masters}"
-        workers = children_of(masters[0])
         assert len(workers) == 2, f"expected two workers of {masters[0]}: {workers}"
-        users = {w: Path(f"/proc/{w}/status").read_text().split("Uid:")[1].split()[1]
-                 for w in workers}
         proc.send_signal(signal.SIGQUIT)
         proc.wait(TIMEOUT)
     except BaseException:

@@ -15,12 +15,11 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
 from conftest import sockleak_run, ERROR_EXIT
-from test_sweep import ss_close_wait
+from test_sweep import seen_then_released
 
 
 def need_node():
@@ -91,9 +90,10 @@ function dial(port) {
 srv.listen(0, '127.0.0.1', () => {
   const port = srv.address().port;
   dial(port);
-  setTimeout(() => console.log('listening on ' + port), 300);
-  setTimeout(() => process.exit(0), 900);
+  console.log('listening on ' + port);
 });
+process.on('SIGUSR2', () => process.exit(0));   // the test saw the leak: done
+setTimeout(() => process.exit(3), 20000).unref();
 """
 
 # http.request whose response nobody consumes: node stops reading the socket
@@ -114,9 +114,10 @@ function fetchIt(port) {
 srv.listen(0, '127.0.0.1', () => {
   const port = srv.address().port;
   fetchIt(port);
-  setTimeout(() => console.log('listening on ' + port), 600);
-  setTimeout(() => process.exit(0), 1300);
+  console.log('listening on ' + port);
 });
+process.on('SIGUSR2', () => process.exit(0));   // the test saw the leak: done
+setTimeout(() => process.exit(3), 20000).unref();
 """
 
 # A server that never ends a half-open socket (allowHalfOpen, 'end' ignored):
@@ -127,8 +128,9 @@ const kept = [];
 const srv = net.createServer({allowHalfOpen: true}, (sock) => {
   kept.push(sock);
   sock.on('data', () => {});
-  sock.on('end', () => setTimeout(() => process.exit(0), 600));
+  sock.on('end', () => {});   // held until the test saw the leak (SIGUSR2)
 });
+process.on('SIGUSR2', () => process.exit(0));
 function start() {
   srv.listen(0, '127.0.0.1', () => console.log('listening on ' + srv.address().port));   // LISTEN-SITE
 }
@@ -137,20 +139,21 @@ setTimeout(() => process.exit(3), 20000).unref();
 """
 
 
-def half_close_and_watch(port):
-    """One connection that sends, shuts down writing and stays: the server's
-    socket is in CLOSE_WAIT until the program exits. Returns what ss saw."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"hello\n")
-    s.shutdown(socket.SHUT_WR)
-    seen = []
-    for _ in range(100):
-        seen = [t for t in ss_close_wait(port) if t[2]]
-        if seen:
-            break
-        time.sleep(0.05)
-    s.close()
-    return seen
+def half_close_and_watch(outdir):
+    """A driver: one connection that sends, shuts down writing and stays: the
+    server's socket is in CLOSE_WAIT until the program exits, which it does
+    once released, when ss showed the socket and its finding is logged.
+    Returns what ss saw."""
+    def run(port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"hello\n")
+        s.shutdown(socket.SHUT_WR)
+        try:
+            seen = [t for t in seen_then_released(outdir)(port) if t[2]]
+        finally:
+            s.close()
+        return seen
+    return run
 
 
 def one_finding(run, kind):
@@ -182,7 +185,8 @@ def client_leak(tmp_path, source, name, function, kind="close_wait_unread", args
     script = tmp_path / name
     script.write_text(source)
     cmd = argv(node, script) if argv else [node, script, *args]
-    run = sockleak_run(cmd, tmp_path / "out", driver=ss_close_wait, env=env)
+    run = sockleak_run(cmd, tmp_path / "out", driver=seen_then_released(tmp_path / "out"),
+                       env=env)
     if truth:
         held = [t for t in run.driver_result if t[2]]
         assert len(held) == 1, f"ss shows {run.driver_result}{describe(run)}"
@@ -212,7 +216,8 @@ def test_node_server_leak_names_the_listen_line(tool, tmp_path):
     node = need_node()
     script = tmp_path / "server.js"
     script.write_text(NODE_SERVER)
-    run = sockleak_run([node, script], tmp_path / "out", driver=half_close_and_watch)
+    run = sockleak_run([node, script], tmp_path / "out",
+                       driver=half_close_and_watch(tmp_path / "out"))
     assert len(run.driver_result) == 1, f"ss shows {run.driver_result}{describe(run)}"
     rec, frames = one_finding(run, "close_wait")
     assert rec["local"] == run.driver_result[0][0], describe(run)
@@ -341,10 +346,11 @@ plain.listen(0, '127.0.0.1', () => {
   p.on('error', () => {});
   p.on('close', () => srv.listen(0, '127.0.0.1', () => {
     dialTls(srv.address().port);
-    setTimeout(() => console.log('listening on ' + srv.address().port), 400);
-    setTimeout(() => process.exit(0), 1000);
+    console.log('listening on ' + srv.address().port);
   }));
 });
+process.on('SIGUSR2', () => process.exit(0));   // the test saw the leak: done
+setTimeout(() => process.exit(3), 20000).unref();
 """
 
 

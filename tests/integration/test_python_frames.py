@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client, frame_in,
-                      need_file, sockleak_run)
-from test_sweep import IdleClosingServer, ss_close_wait
+                      need_file, sockleak_run, TIMEOUT)
+from test_sweep import IdleClosingServer, seen_then_released, ss_close_wait
 
 PY_SRC = PROG_SRC / "py"
 DEADLINE = 300          # ms
@@ -87,7 +87,7 @@ def run_py(tmp_path, script, *args, driver=None, deadline=DEADLINE):
                         deadline=deadline)
 
 
-def wait_close_wait(port, count, timeout=10):
+def wait_close_wait(port, count, timeout=TIMEOUT):
     """Polls ss until count sockets on port sit in CLOSE_WAIT held by a
     process; returns what ss shows then."""
     end = time.monotonic() + timeout
@@ -155,7 +155,8 @@ def test_pooled_connection_names_the_python_line_that_made_it(tool, tmp_path):
     src = PY_SRC / "pool_client.py"
     server = IdleClosingServer()
     try:
-        run = sockleak_run([PYTHON, src, server.port], tmp_path / "out", driver=ss_close_wait)
+        run = sockleak_run([PYTHON, src, server.port], tmp_path / "out",
+                           driver=seen_then_released(tmp_path / "out"))
     finally:
         server.close()
     truth = [t for t in run.driver_result if t[2]]

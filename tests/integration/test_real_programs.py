@@ -29,11 +29,11 @@ from pathlib import Path
 import pytest
 
 from conftest import (ERROR_EXIT, PYTHON, TIMEOUT, TOOL, Run, _kill_group, attach_report,
-                      client, drive, run_report, sockleak_run)
+                      client, drive, run_report, server_conns_open, sockleak_run, wait_until)
 
 DEADLINE = 300          # ms, the detector's deadline in these tests
 HOLD = 1.2              # s a leaky program keeps its sockets: well past DEADLINE
-READY_TIMEOUT = 10      # s for a server to accept connections
+READY_TIMEOUT = 20      # s for a server to accept connections
 
 SLOW = os.environ.get("SOCKLEAK_SLOW_TESTS") == "1"
 
@@ -214,9 +214,11 @@ def test_python_http_server_clean(tool, tmp_path, protocol):
         res = digest_http(port, 200, paths)
         hang_ups(port, 20)
         # Handler threads may still be on the last hang-ups: a final request
-        # proves they were accepted, a pause lets their threads read.
+        # proves they were accepted; then wait until every handler has read
+        # its end-of-stream and closed (no connection left open on the port).
         digest_http(port, 1, paths)
-        time.sleep(0.5)
+        wait_until(f"http.server closing every connection on port {port}",
+                   lambda: not server_conns_open(port))
         return res
 
     results = {}
@@ -672,10 +674,12 @@ def test_nginx_wrk_clean(tool, tmp_path, close):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             index = r.read()
         hang_ups(port, 5)
-        # Served after the hang-ups were accepted: the worker has seen them.
+        # Served after the hang-ups were accepted: the worker has seen them;
+        # wait until it closed every connection.
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=10) as r:
             r.read()
-        time.sleep(0.3)
+        wait_until(f"nginx closing every connection on port {port}",
+                   lambda: not server_conns_open(port))
         return p, index
 
     run = run_server(argv, tmp_path, port, driver, "nginx", stop=signal.SIGQUIT,
@@ -707,7 +711,8 @@ def test_nginx_worker_log_named_after_program(tool, tmp_path):
         hang_ups(port, 3)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=10) as r:
             r.read()
-        time.sleep(0.3)
+        wait_until(f"nginx closing every connection on port {port}",
+                   lambda: not server_conns_open(port))
 
     run = run_server(argv, tmp_path, port, driver, "nginx", stop=signal.SIGQUIT,
                      extra_logs=[d / "error.log"])

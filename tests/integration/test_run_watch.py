@@ -19,12 +19,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
 from conftest import (ERROR_EXIT, TIMEOUT, TOOL, assert_leaks, expect_prog, prog_path,
-                      sockleak_run)
+                      sockleak_run, wait_until)
 
 
 def run_json(run):
@@ -152,8 +151,41 @@ def test_asan_program_runs_and_its_leak_is_found(tool, tmp_path, banner_server):
 
 def background_client(port):
     """A shell that starts a leaky client in the background and exits 5 at
-    once: the finding lands after the shell is gone."""
-    return ["sh", "-c", f"(sleep 0.3; exec {prog_path('pos_client_banner')} {port}) & exit 5"]
+    once: the client starts only once the shell is gone (reaped; at most
+    about 30 s of polling), so the finding lands after it."""
+    wait_gone = ('i=0; while kill -0 $$ 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05;'
+                 ' i=$((i+1)); done')
+    return ["sh", "-c",
+            f"({wait_gone}; exec {prog_path('pos_client_banner')} {port}) & exit 5"]
+
+
+def finished_log(outdir, program):
+    """A log of program in outdir that ends with its footer (the process
+    exited normally), or None."""
+    for path in sorted(outdir.glob(f"{program}.*.jsonl")):
+        lines = path.read_text(errors="replace").splitlines()
+        if lines and '"t":"footer"' in lines[-1]:
+            return path
+    return None
+
+
+def children(pid):
+    """(pid, comm) of pid's children, zombies included."""
+    kids = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                kids += [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    out = []
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/comm") as f:
+                out.append((k, f.read().strip()))
+        except OSError:
+            pass
+    return out
 
 
 def test_run_waits_for_background_descendants(tool, tmp_path, banner_server):
@@ -174,7 +206,10 @@ def test_no_wait_descendants_reports_at_once_with_the_childs_status(tool, tmp_pa
     rep = run_json(run)
     assert run.rc == 5 and rep["findings"] == [], run.describe()
     assert "descendant" not in run.stderr, run.describe()
-    time.sleep(1.5)  # let the orphan finish before the banner server goes
+    # The orphan, still watched, finishes on its own: its log ends with a
+    # footer. Only then may the banner server go.
+    wait_until("the orphaned client's log with its footer",
+               lambda: finished_log(tmp_path / "out", "pos_client_banner"))
     helptext = subprocess.run([str(TOOL), "run", "--help"], capture_output=True, text=True,
                               timeout=TIMEOUT).stdout
     assert "--no-wait-descendants" in helptext, helptext
@@ -188,8 +223,13 @@ def test_signal_while_waiting_for_descendants_stops_the_wait(tool, tmp_path):
                                  "sh", "-c", "sleep 20 & exit 9"], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=errf, start_new_session=True)
     try:
-        time.sleep(1)
-        assert proc.poll() is None, "the run should still wait for the background sleep"
+        # The shell is gone (reaped) and its orphaned sleep adopted by the run
+        # (its subreaper): the run is now waiting for a descendant.
+        kids = wait_until("the shell gone and its background sleep adopted by the run",
+                          lambda: proc.poll() is not None or (
+                              [c for _, c in children(proc.pid)] == ["sleep"]))
+        assert proc.poll() is None, (f"the run should still wait for the background sleep"
+                                     f" (children seen: {kids})")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
         err = errfile.read_text()

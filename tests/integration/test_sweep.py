@@ -9,9 +9,12 @@ exactly those, at the call sites marked in tests/integration/progs/
 cw_shapes.c."""
 import os
 import re
+import signal
 import subprocess
+import time
 
-from conftest import (assert_site, marker_line, proc_src, prog_path, sockleak_run, ERROR_EXIT)
+from conftest import (TIMEOUT, assert_site, finding_records, marker_line, proc_src, prog_path,
+                      sockleak_run, ERROR_EXIT)
 
 SRC = proc_src("cw_shapes")
 
@@ -34,13 +37,71 @@ def ss_close_wait(port):
     return found
 
 
+def close_wait_seen(count, held=None):
+    """A driver: waits (a condition, not a time) until ss shows count
+    CLOSE_WAIT sockets on the port, counting only those held by a process
+    (held=True) or by none (held=False) when told; returns all ss showed
+    then (the test's ground truth), or what it showed last at the limit."""
+    def run(port):
+        end = time.monotonic() + TIMEOUT
+        while True:
+            found = ss_close_wait(port)
+            seen = [t for t in found if held is None or bool(t[2]) == held]
+            if len(seen) >= count or time.monotonic() > end:
+                return found
+            time.sleep(0.05)
+    return run
+
+
+# The programs below hold their sockets until released with SIGUSR2 (which
+# `sockleak run` passes on): once ss showed them and their findings are in
+# the logs, not after a fixed time a loaded machine may miss.
+RELEASE = signal.SIGUSR2
+
+
+def sweep_run(argv, outdir, driver, findings, **kw):
+    """sockleak_run of a program that holds its sockets until released:
+    released once the findings expected (records in the logs) are there."""
+    return sockleak_run(argv, outdir, driver=driver, stop_signal=RELEASE,
+                        stop_after_findings=findings, **kw)
+
+
+def release_when_logged(outdir, findings, pids):
+    """Waits until outdir's logs hold findings finding records, then
+    releases pids (processes waiting for RELEASE); fails naming what it saw
+    when the findings do not come."""
+    end = time.monotonic() + TIMEOUT
+    while len(finding_records(outdir)) < findings and time.monotonic() < end:
+        time.sleep(0.05)
+    got = len(finding_records(outdir))
+    if got < findings:
+        raise AssertionError(f"{got} finding record(s) in {outdir}'s logs within {TIMEOUT} s,"
+                             f" expected {findings}")
+    for pid in pids:
+        os.kill(pid, RELEASE)
+
+
+def seen_then_released(outdir, count=1, findings=1):
+    """A driver for a program that holds its sockets until released with
+    RELEASE, sent to the processes ss shows holding them (whoever started
+    them): waits until ss shows count held CLOSE_WAIT sockets and the logs
+    findings records, then releases the holders. Returns what ss showed."""
+    def run(port):
+        truth = close_wait_seen(count, held=True)(port)
+        holders = {p for _, _, pids in truth for p in pids}
+        if holders:  # none: nothing to release, the test's checks say why
+            release_when_logged(outdir, findings, holders)
+        return truth
+    return run
+
+
 def kinds(run):
     return sorted((f["kind"], f["count"]) for f in run.findings)
 
 
 def test_fin_never_read_is_close_wait_unread(tool, tmp_path):
-    run = sockleak_run([prog_path("cw_shapes"), "unread", 3], tmp_path / "out",
-                       driver=ss_close_wait)
+    run = sweep_run([prog_path("cw_shapes"), "unread", 3], tmp_path / "out",
+                    close_wait_seen(3), findings=3)
     truth = run.driver_result
     assert len(truth) == 3, f"ss shows {truth}{run.describe()}"
     assert run.rc == ERROR_EXIT, run.describe()
@@ -57,8 +118,8 @@ def test_fin_never_read_is_close_wait_unread(tool, tmp_path):
 
 
 def test_copy_kept_by_forked_worker_is_close_wait_inherited(tool, tmp_path):
-    run = sockleak_run([prog_path("cw_shapes"), "inherited"], tmp_path / "out",
-                       driver=ss_close_wait)
+    run = sweep_run([prog_path("cw_shapes"), "inherited"], tmp_path / "out",
+                    close_wait_seen(1), findings=1)
     truth = run.driver_result
     assert len(truth) == 1, f"ss shows {truth}{run.describe()}"
     holders = truth[0][2]
@@ -74,8 +135,8 @@ def test_copy_kept_by_forked_worker_is_close_wait_inherited(tool, tmp_path):
 
 
 def test_peer_closed_in_accept_queue_is_close_wait_unaccepted(tool, tmp_path):
-    run = sockleak_run([prog_path("cw_shapes"), "unaccepted", 4], tmp_path / "out",
-                       driver=ss_close_wait)
+    run = sweep_run([prog_path("cw_shapes"), "unaccepted", 4], tmp_path / "out",
+                    close_wait_seen(4), findings=1)
     truth = run.driver_result
     assert len(truth) == 4 and all(not pids for _, _, pids in truth), (
         f"ss shows {truth}{run.describe()}")
@@ -91,10 +152,19 @@ def test_short_lived_process_reports_at_exit(tool, tmp_path):
     deadline: with --at-exit both the socket that read its end-of-stream and
     the one left unread are reported, marked at_exit."""
     argv = [prog_path("cw_shapes"), "exit"]
-    quiet = sockleak_run(argv, tmp_path / "plain", driver=ss_close_wait, deadline=5000)
+
+    def look_then_release(port):
+        """Once ss showed both sockets held, the program may exit (it waits
+        half a deadline at most)."""
+        truth = close_wait_seen(2, held=True)(port)
+        for pid in {p for _, _, pids in truth for p in pids}:
+            os.kill(pid, RELEASE)
+        return truth
+
+    quiet = sockleak_run(argv, tmp_path / "plain", driver=look_then_release, deadline=5000)
     assert len(quiet.driver_result) == 2, quiet.describe()
     assert quiet.findings == [], "before the deadline, without --at-exit: nothing"
-    run = sockleak_run(argv, tmp_path / "out", driver=ss_close_wait, deadline=5000,
+    run = sockleak_run(argv, tmp_path / "out", driver=look_then_release, deadline=5000,
                        tool_args=("--at-exit",))
     assert kinds(run) == [("close_wait", 1), ("close_wait_unread", 1)], run.describe()
     for f in run.findings:
@@ -161,7 +231,7 @@ class IdleClosingServer:
         self.sock.close()
 
 
-def run_pool_client(code, tmp_path):
+def run_pool_client(code, tmp_path, driver=ss_close_wait, **kw):
     """Runs the Python client code (its argv[1]: the port) under sockleak
     against an IdleClosingServer; ss's CLOSE_WAIT view is the driver's."""
     server = IdleClosingServer()
@@ -169,20 +239,22 @@ def run_pool_client(code, tmp_path):
     script.write_text(code)
     try:
         return sockleak_run(["/usr/bin/python3", script, server.port], tmp_path / "out",
-                            driver=ss_close_wait)
+                            driver=driver, **kw)
     finally:
         server.close()
 
 
 POOL_CLIENT = r"""
-import sys, time, urllib3
+import signal, sys, urllib3
 port = int(sys.argv[1])
 pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1)
 for _ in range(3):
     assert pool.request("GET", "/").data == b"ok"
-time.sleep(0.4)               # idle in the pool: the server closes it
+# Idle in the pool: the server closes it and the pooled socket sits in
+# CLOSE_WAIT, until the test (which waits for that) releases the client.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
 print("listening on %d" % port, flush=True)
-time.sleep(0.6)               # the pooled socket sits in CLOSE_WAIT
+signal.sigtimedwait({signal.SIGUSR2}, 20)
 """
 
 
@@ -194,7 +266,8 @@ def test_python_pooled_connection_closed_by_server(tool, tmp_path):
         import urllib3  # noqa: F401 (the client needs it)
     except ImportError:
         pytest.skip("urllib3 is not installed (Debian package python3-urllib3)")
-    run = run_pool_client(POOL_CLIENT, tmp_path)
+    run = run_pool_client(POOL_CLIENT, tmp_path, driver=close_wait_seen(1, held=True),
+                          stop_signal=RELEASE, stop_after_findings=1)
     truth = [t for t in run.driver_result if t[2]]  # the client's end, held by a process
     assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()
@@ -203,20 +276,23 @@ def test_python_pooled_connection_closed_by_server(tool, tmp_path):
 
 
 FORKING_SERVER = r"""
-import os, socket, sys, time
+import os, signal, socket, sys
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4)
 port = srv.getsockname()[1]
 cli = socket.create_connection(("127.0.0.1", port))
 conn, _ = srv.accept()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # the helper's too
 pid = os.fork()               # a helper process, forked while conn is open
 if pid == 0:
     cli.close(); srv.close()  # it closes what it knows of, and forgets conn
-    time.sleep(1.0)
+    signal.sigtimedwait({signal.SIGUSR2}, 20)  # until the parent releases it
     os._exit(0)
 cli.close()
 assert conn.recv(10) == b""   # the parent reads end-of-stream
 conn.close()                  # and closes its copy correctly
 print("listening on %d" % port, flush=True)
+signal.sigtimedwait({signal.SIGUSR2}, 20)  # until the test releases it
+os.kill(pid, signal.SIGUSR2)
 os.waitpid(pid, 0)
 """
 
@@ -224,7 +300,8 @@ os.waitpid(pid, 0)
 def test_python_forked_helper_keeps_the_copy(tool, tmp_path):
     script = tmp_path / "forking.py"
     script.write_text(FORKING_SERVER)
-    run = sockleak_run(["/usr/bin/python3", script], tmp_path / "out", driver=ss_close_wait)
+    run = sweep_run(["/usr/bin/python3", script], tmp_path / "out", close_wait_seen(1),
+                    findings=1)
     truth = run.driver_result
     assert len(truth) == 1, f"ss shows {truth}{run.describe()}"
     assert kinds(run) == [("close_wait_inherited", 1)], run.describe()
@@ -241,8 +318,9 @@ srv.listen(0, '127.0.0.1', () => {
   const port = srv.address().port;
   const sock = net.connect(port, '127.0.0.1', () => {
     sock.pause();   // a pooled stream nobody resumes, reads or destroys
-    setTimeout(() => console.log('listening on ' + port), 300);
-    setTimeout(() => process.exit(0), 900);
+    // Held until the test saw it in CLOSE_WAIT and its finding logged.
+    process.on('SIGUSR2', () => process.exit(0));
+    console.log('listening on ' + port);
   });
 });
 """
@@ -256,7 +334,8 @@ def test_node_paused_stream_never_read(tool, tmp_path):
         pytest.skip("node is not installed (Debian package nodejs)")
     script = tmp_path / "unread.js"
     script.write_text(NODE_UNREAD)
-    run = sockleak_run([node, script], tmp_path / "out", driver=ss_close_wait)
+    run = sweep_run([node, script], tmp_path / "out", close_wait_seen(1, held=True),
+                    findings=1)
     truth = [t for t in run.driver_result if t[2]]
     assert len(truth) == 1, f"ss shows {run.driver_result}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()
@@ -299,7 +378,8 @@ def test_sweep_matches_a_reused_fd_by_the_new_connections_inode(tool, tmp_path):
     """The sweep takes a socket's inode when it first looks at it; a second
     connection at the same fd number is matched by its own."""
     src = proc_src("cw_fd_reuse")
-    run = sockleak_run([prog_path("cw_fd_reuse")], tmp_path / "out", driver=ss_close_wait)
+    run = sweep_run([prog_path("cw_fd_reuse")], tmp_path / "out", close_wait_seen(1),
+                    findings=1)
     truth = run.driver_result
     assert len(truth) == 1, f"ss shows {truth}{run.describe()}"
     assert kinds(run) == [("close_wait_unread", 1)], run.describe()

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import (ERROR_EXIT, TIMEOUT, TOOL, prog_path, run_report, sockleak_run)
+from conftest import (ERROR_EXIT, TIMEOUT, TOOL, prog_path, run_report, sockleak_run,
+                      wait_until)
 
 
 def sockleak(*args, timeout=TIMEOUT, **kw):
@@ -86,13 +87,32 @@ def test_run_program_killed_by_sigterm_exits_143(tool, tmp_path):
     assert run.rc == 128 + signal.SIGTERM, run.describe()
 
 
+def _child_runs(pid, comm):
+    """Whether a child of pid has comm as its name."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+    except OSError:
+        return False
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/comm") as f:
+                if f.read().strip() == comm:
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 def test_run_forwards_sigterm_to_program(tool, tmp_path):
     proc = subprocess.Popen([str(TOOL), "run", "--output", str(tmp_path / "out"), "--",
                              "sleep", "20"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        time.sleep(0.5)
+        # The program runs: the run's child is sleep (exec'd), so the run has
+        # its child's pid and forwards what it gets.
+        wait_until("sockleak run's child running sleep", lambda: _child_runs(proc.pid, "sleep"))
         start = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)

@@ -27,8 +27,9 @@ int main(void)
         die("the second connection got fd %d, not %d", s2, s1);
     close(c2);
     sleep_ms(50); /* the FIN is in */
+    hold_prepare();
     announce_port(port);
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     printf("held fd %d in CLOSE_WAIT\n", s2);
     return 0;
 }

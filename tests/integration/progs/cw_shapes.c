@@ -1,6 +1,7 @@
 /* Sockets in CLOSE_WAIT that no read revealed: each shape sets itself up,
  * prints "listening on PORT" (the port of its listener, for the test to
- * look the sockets up with ss), holds them three deadlines and exits 0.
+ * look the sockets up with ss), holds them until the test releases it
+ * (SIGUSR2, see hold_until_released; at most HOLD_LIMIT_MS) and exits 0.
  *
  *   cw_shapes unread N      N client connections read a response, then the
  *                           server sends 100 more bytes and closes: each
@@ -14,7 +15,8 @@
  *                           accepts, then close: their connections wait in
  *                           its accept queue in CLOSE_WAIT
  *   cw_shapes exit          reads end-of-stream on one connection and leaves
- *                           another in CLOSE_WAIT unread, then exits at once
+ *                           another in CLOSE_WAIT unread, then exits as soon
+ *                           as the test looked (at most half a deadline)
  *                           without closing either (a short-lived process)
  */
 #include <sys/wait.h>
@@ -72,8 +74,9 @@ static int unread_mode(long n)
         send_all(s, more, sizeof more); /* a response nobody reads */
         close(s);                       /* the server's idle timeout */
     }
+    hold_prepare();
     announce_port(port);
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     return 0;
 }
 
@@ -89,13 +92,14 @@ static int inherited_mode(void)
     int s = accept(lfd, NULL, NULL); /* OPEN-SITE-INHERITED */
     if (s < 0)
         die("accept");
+    hold_prepare(); /* in the worker too */
     pid_t pid = fork(); /* FORK-SITE */
     if (pid < 0)
         die("fork");
     if (pid == 0) { /* the worker closes what it knows of, and forgets s */
         close(c);
         close(lfd);
-        sleep_ms(4 * deadline_ms());
+        hold_until_released(HOLD_LIMIT_MS); /* the parent passes the release on */
         exit(0);
     }
     close(c); /* the client hangs up */
@@ -104,6 +108,8 @@ static int inherited_mode(void)
         die("read of end-of-stream");
     close(s); /* the parent's copy, closed correctly */
     announce_port(port);
+    hold_until_released(HOLD_LIMIT_MS);
+    kill(pid, HOLD_SIGNAL);
     int status;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         die("worker");
@@ -117,8 +123,9 @@ static int unaccepted_mode(long n)
     (void)lfd; /* never accepted: the application is stuck elsewhere */
     for (long i = 0; i < n && i < MAX_CONNS; i++)
         close(dial(port));
+    hold_prepare();
     announce_port(port);
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     return 0;
 }
 
@@ -136,8 +143,9 @@ static int exit_mode(void)
     sleep_ms(50); /* both FINs are in */
     if (read(c1, buf, sizeof buf) != 0) /* EOF-SITE */
         die("read of end-of-stream");
+    hold_prepare();
     announce_port(port);
-    sleep_ms(100); /* for the test to look, well before any deadline */
+    hold_until_released(deadline_ms() / 2); /* the test looks, well before any deadline */
     (void)c2;
     return 0;
 }

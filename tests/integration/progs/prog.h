@@ -3,7 +3,9 @@
  * Every program ends on its own within a bounded time: it takes the
  * detector's deadline as a hint (SOCKLEAK_TEST_DEADLINE_MS, default 200 ms)
  * and holds its sockets about three deadlines, long enough for a leak to be
- * reported and short enough for a quick suite. Servers listen on 127.0.0.1
+ * reported and short enough for a quick suite; a program whose sockets the
+ * test must see before it goes holds them until the test releases it
+ * (hold_until_released, below). Servers listen on 127.0.0.1
  * only and print "listening on PORT" for the test driver.
  *
  * Lines the tests check are marked in the programs' sources: the read that
@@ -17,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,50 @@ static inline void sleep_ms(long ms)
 static inline void linger(void)
 {
     sleep_ms(3 * deadline_ms());
+}
+
+/* Holding until the test says so: a program whose sockets the test must see
+ * (with ss, and in the logs) calls hold_prepare() before it prints its port
+ * and hold_until_released(limit_ms) after; the test sends SIGUSR2 (through
+ * `sockleak run`, which passes it on) once it has seen what it waits for. A
+ * slow machine then only makes the hold longer. limit_ms bounds it when no
+ * signal comes; returns 1 when released by the signal, 0 at the limit. */
+#define HOLD_SIGNAL SIGUSR2
+#define HOLD_LIMIT_MS 20000 /* below the tests' 30 s limit for a whole run */
+
+static inline void hold_prepare(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, HOLD_SIGNAL);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        die("sigprocmask");
+}
+
+static inline int hold_until_released(long limit_ms)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, HOLD_SIGNAL);
+    struct timespec end, now;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += limit_ms / 1000;
+    end.tv_nsec += (limit_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left_ns = (end.tv_sec - now.tv_sec) * 1000000000L + (end.tv_nsec - now.tv_nsec);
+        if (left_ns <= 0)
+            return 0;
+        struct timespec ts = {left_ns / 1000000000L, left_ns % 1000000000L};
+        if (sigtimedwait(&set, NULL, &ts) == HOLD_SIGNAL)
+            return 1;
+        if (errno != EINTR && errno != EAGAIN)
+            die("sigtimedwait");
+    }
 }
 
 /* A listening TCP socket on 127.0.0.1, any free port; *port gets the port. */

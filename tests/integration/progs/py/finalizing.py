@@ -17,7 +17,12 @@ srv.listen(n)
 port = srv.getsockname()[1]
 
 
+tids = []
+
+
 def reader(conn):
+    tids.append(threading.get_native_id())
+
     def nested(depth):
         if depth:
             return nested(depth - 1)
@@ -31,5 +36,20 @@ for _ in range(n):
     conn, _ = srv.accept()
     threading.Thread(target=reader, args=(conn,), daemon=True).start()
     lib.close_at_exit(peers[-1].fileno())
-time.sleep(0.2)
+
+
+def in_recv(tid):
+    """Whether thread tid is blocked in recvfrom(2) (45 on x86-64), as the
+    kernel says."""
+    try:
+        with open("/proc/self/task/%d/syscall" % tid) as f:
+            return f.read().split()[0] == "45"
+    except (OSError, IndexError):
+        return False
+
+
+# Until every reader is blocked in recv (at most 10 s), not a fixed time.
+end = time.monotonic() + 10
+while time.monotonic() < end and not (len(tids) == n and all(map(in_recv, tids))):
+    time.sleep(0.01)
 print("exiting", flush=True)
