@@ -328,7 +328,7 @@ fuzz: $(FUZZ_BIN)
 
 # Benchmark programs: optimised like the programs they stand for.
 BENCH_BIN := $(B)/bench/micro $(B)/bench/mem $(B)/bench/idle $(B)/bench/pycapture \
-             $(B)/bench/rbcapture
+             $(B)/bench/rbcapture $(B)/bench/plcapture
 bench: all $(BENCH_BIN) $(B)/tests/progs/sg_capture
 	sh bench/run.sh
 $(B)/bench/%: bench/%.c | $(B)/bench
@@ -342,6 +342,11 @@ $(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
 $(B)/bench/rbcapture: bench/rbcapture.c $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem /usr/include/ruby-3.1.0 \
 	  -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 $< -o $@ $(B)/libsl_preload.a -lruby-3.1 -ldl
+# The same under Perl frames: the installed perl 5.36 (libperl-dev).
+$(B)/bench/plcapture: bench/plcapture.c $(B)/libsl_preload.a | $(B)/bench
+	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem $(PERL_CORE) -D_REENTRANT \
+	  -D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -fwrapv -fno-strict-aliasing $< -o $@ \
+	  $(B)/libsl_preload.a -lperl -ldl -lm -lcrypt
 $(B)/bench:
 	mkdir -p $@
 

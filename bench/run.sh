@@ -249,6 +249,23 @@ if want micro; then
         note "build/bench/rbcapture missing: no Ruby stack capture line"
     fi
 
+    # The same from C called 10 Perl subs deep (bench/plcapture.c).
+    if [ -x "$B/bench/plcapture" ]; then
+        pn=; pp=; r=0
+        while [ $r -lt "$REPS" ]; do
+            out=$("$B/bench/plcapture" 100000)
+            pn="$pn $(echo "$out" | awk '$1 == "native" {print $2}')"
+            pp="$pp $(echo "$out" | awk '$1 == "perl" {print $3}')"
+            r=$((r + 1))
+        done
+        nn=$(median $pn); np=$(median $pp)
+        row "capture: native | 10 Perl frames" "ns/call" "$(fmt "$nn")" "$(fmt "$np")" \
+            "$(fmt "$(calc "$np / $nn")" 3)" "$(fmt "$(calc "$np - $nn")") ns" "$REPS" "$(spread $pn)/$(spread $pp)"
+        log "  stack capture: native $nn ns, 10 Perl frames $np ns"
+    else
+        note "build/bench/plcapture missing: no Perl stack capture line"
+    fi
+
     # A socket() made in a signal handler, by what the signal interrupted
     # (tests/integration/progs/sg_capture.c): its creation stack's capture
     # goes through the signal frame. A PLT stub's unwind rule sends libunwind
