@@ -266,6 +266,32 @@ if want micro; then
         note "build/bench/plcapture missing: no Perl stack capture line"
     fi
 
+    # Java frames: the JVMTI agent's part of a capture (bench/java/agentbench.c
+    # preloaded instead of the library calls the agent's frames function at
+    # a socket() made 10 Java frames deeper than OpenClose's own), per call
+    # once the methods are cached. The library's part (splice, interning) is
+    # that of the other languages.
+    AGENT=$B/sockleak-java/libsockleak_jvmti.so
+    if [ -f "$AGENT" ] && command -v javac >/dev/null 2>&1 && command -v java >/dev/null 2>&1 &&
+        cc -O2 -fPIC -shared -I"$ROOT/preload" -o "$WORK/agentbench.so" \
+            "$ROOT/bench/java/agentbench.c" -ldl 2>/dev/null &&
+        javac -d "$WORK/java" "$ROOT/bench/java/OpenClose.java" 2>/dev/null; then
+        jl=; jf=; r=0
+        while [ $r -lt "$REPS" ]; do
+            out=$(LD_PRELOAD="$WORK/agentbench.so" AGENTBENCH_N=20000 \
+                java -agentpath:"$AGENT" -cp "$WORK/java" OpenClose 10 10 2>&1 >/dev/null |
+                sed -n 's/^agentbench: \([0-9]*\) frames, .* then \([0-9.]*\) us per call.*/\1 \2/p')
+            set -- $out
+            jf=${1:-}; jl="$jl $(calc "${2:-0} * 1000")"
+            r=$((r + 1))
+        done
+        nj=$(median $jl)
+        row "capture: Java agent, $jf Java frames" "ns/call" "-" "$(fmt "$nj")" "-" "agent only" "$REPS" "-/$(spread $jl)"
+        log "  Java agent: $jf frames, $nj ns per call"
+    else
+        note "no JDK or no build/sockleak-java agent: no Java capture line"
+    fi
+
     # A socket() made in a signal handler, by what the signal interrupted
     # (tests/integration/progs/sg_capture.c): its creation stack's capture
     # goes through the signal frame. A PLT stub's unwind rule sends libunwind
