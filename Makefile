@@ -155,7 +155,7 @@ deps:
 # config, storage and a free port), whatever the packages' services do.
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
                 python3-urllib3 prometheus prometheus-node-exporter libwww-perl ruby \
-                ruby-net-http-persistent
+                ruby-net-http-persistent libhttpclient-java libpostgresql-jdbc-java postgresql-15
 deps-programs:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \

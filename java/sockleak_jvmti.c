@@ -11,11 +11,12 @@
  *
  * The function runs inside the library's hooks, on a Java thread running a
  * native method: GetStackTrace on the current thread, then each method's
- * class, name, source file and line table, looked up once per jmethodID and
+ * class, name, source file, line table and (for a class of a jar, through
+ * JNI calls to Java in a local frame) the jar, looked up once per jmethodID and
  * kept in a fixed table filled without locks (a thread that loses the race
  * to fill a slot uses the winner's entry). Names live in a static arena:
- * no malloc of ours, no JNI object kept (the one local reference
- * GetMethodDeclaringClass makes is deleted at once), and the memory JVMTI
+ * no malloc of ours, no JNI object kept (the local references are deleted
+ * at once), and the memory JVMTI
  * returns is given back with Deallocate. */
 #include <dlfcn.h>
 #include <stdatomic.h>
@@ -84,15 +85,80 @@ static size_t sj_function(char *out, const char *sig, const char *name)
     return k;
 }
 
+/* The jar cls was loaded from (its protection domain's code source), into
+ * out[0..max): "" for a class of the JDK, of a directory, or when it cannot
+ * be told. Java code is called here (Class.getProtectionDomain,
+ * ProtectionDomain.getCodeSource, CodeSource.getLocation, URL.getPath), so
+ * only when the thread's innermost frame is a native method (native is
+ * set: JNI may be called there) with no exception pending, in a local frame
+ * popped before returning; once per method, as the rest. */
+static void sj_jar(JNIEnv *jni, jclass cls, int native, char *out, size_t max)
+{
+    static const char *const chain[][3] = {
+        {"java/lang/Class", "getProtectionDomain", "()Ljava/security/ProtectionDomain;"},
+        {"java/security/ProtectionDomain", "getCodeSource", "()Ljava/security/CodeSource;"},
+        {"java/security/CodeSource", "getLocation", "()Ljava/net/URL;"},
+        {"java/net/URL", "getPath", "()Ljava/lang/String;"}};
+    jobject o = cls;
+
+    out[0] = '\0';
+    if (!native || (*jni)->ExceptionCheck(jni) || (*jni)->PushLocalFrame(jni, 16) != 0)
+        return;
+    for (size_t i = 0; o && i < sizeof(chain) / sizeof(chain[0]); i++) {
+        jclass k = (*jni)->FindClass(jni, chain[i][0]);
+        jmethodID m = k ? (*jni)->GetMethodID(jni, k, chain[i][1], chain[i][2]) : NULL;
+        o = m ? (*jni)->CallObjectMethod(jni, o, m) : NULL;
+        if ((*jni)->ExceptionCheck(jni))
+            o = NULL;
+    }
+    if (o) {
+        const char *path = (*jni)->GetStringUTFChars(jni, (jstring)o, NULL);
+        size_t n = path ? strlen(path) : 0;
+        if (n > 4 && n < max && strcmp(path + n - 4, ".jar") == 0)
+            memcpy(out, path, n + 1);
+        if (path)
+            (*jni)->ReleaseStringUTFChars(jni, (jstring)o, path);
+    }
+    if ((*jni)->ExceptionCheck(jni))
+        (*jni)->ExceptionClear(jni);
+    (*jni)->PopLocalFrame(jni, NULL);
+}
+
+/* A class of a jar has "<jar>!/<package dir>/<source file>" as its file
+ * (the report tells library jars by where they are); the others keep the
+ * bare source file name. */
+static size_t sj_file(char *out, const char *jar, const char *sig, const char *src)
+{
+    size_t k = 0, slash = 0;
+
+    if (!src)
+        return 0;
+    if (jar[0] && sig && sig[0] == 'L') {
+        for (const char *p = jar; *p && k < SJ_NAME_MAX - 3; p++)
+            out[k++] = *p;
+        out[k++] = '!';
+        out[k++] = '/';
+        for (size_t i = 1; sig[i] && sig[i] != ';'; i++)
+            if (sig[i] == '/')
+                slash = i;
+        for (size_t i = 1; i <= slash && k < SJ_NAME_MAX - 1; i++)
+            out[k++] = sig[i];
+    }
+    for (const char *p = src; *p && k < SJ_NAME_MAX - 1; p++)
+        out[k++] = *p;
+    out[k] = '\0';
+    return k;
+}
+
 /* A new entry for method id, in the arena; NULL when it is full. */
-static struct sj_method *sj_build(JNIEnv *jni, jmethodID id, const void *target)
+static struct sj_method *sj_build(JNIEnv *jni, jmethodID id, const void *target, int native)
 {
     jvmtiEnv *t = sj_jvmti;
     char *name = NULL, *sig = NULL, *src = NULL;
     jclass cls = NULL;
     jint nl = 0;
     jvmtiLineNumberEntry *lt = NULL;
-    char fn[SJ_NAME_MAX];
+    char fn[SJ_NAME_MAX], jar[SJ_NAME_MAX] = "", file[SJ_NAME_MAX];
 
     if ((*t)->GetMethodName(t, id, &name, NULL, NULL) != JVMTI_ERROR_NONE)
         name = NULL;
@@ -101,6 +167,7 @@ static struct sj_method *sj_build(JNIEnv *jni, jmethodID id, const void *target)
             sig = NULL;
         if ((*t)->GetSourceFileName(t, cls, &src) != JVMTI_ERROR_NONE)
             src = NULL;
+        sj_jar(jni, cls, native, jar, sizeof jar);
         (*jni)->DeleteLocalRef(jni, cls);
     }
     if ((*t)->GetLineNumberTable(t, id, &nl, &lt) != JVMTI_ERROR_NONE) {
@@ -108,14 +175,14 @@ static struct sj_method *sj_build(JNIEnv *jni, jmethodID id, const void *target)
         nl = 0;
     }
     size_t fl = sj_function(fn, sig, name);
-    size_t sl = src ? strnlen(src, SJ_NAME_MAX - 1) : 0;
+    size_t sl = sj_file(file, jar, sig, src);
     struct sj_method *m = sj_alloc(sizeof *m);
     char *f = sj_alloc(fl + 1), *s = sj_alloc(sl + 1);
     struct sj_line *lines = nl > 0 ? sj_alloc((size_t)nl * sizeof *lines) : NULL;
     if (m && f && s && (nl <= 0 || lines)) {
         memcpy(f, fn, fl + 1);
         if (sl)
-            memcpy(s, src, sl);
+            memcpy(s, file, sl);
         s[sl] = '\0';
         for (jint i = 0; i < nl; i++)
             lines[i] = (struct sj_line){lt[i].start_location, (int)lt[i].line_number};
@@ -157,7 +224,7 @@ static int sj_same(const struct sj_method *m, jmethodID id, const void *target)
 
 /* The cached entry of id, made on first sight or when stale; NULL when the
  * table or the arena is full (the frame is then named "?"). */
-static const struct sj_method *sj_method(JNIEnv *jni, jmethodID id)
+static const struct sj_method *sj_method(JNIEnv *jni, jmethodID id, int native)
 {
     const void *target = sj_target(id);
     struct sj_method *mine = NULL;
@@ -169,7 +236,7 @@ static const struct sj_method *sj_method(JNIEnv *jni, jmethodID id)
         if (m && m->id != id)
             continue;
         /* An empty slot, or id's stale entry: ours goes there. */
-        if (!mine && !(mine = sj_build(jni, id, target)))
+        if (!mine && !(mine = sj_build(jni, id, target, native)))
             return NULL;
         if (atomic_compare_exchange_strong_explicit(&sj_table[h], &m, mine, memory_order_acq_rel,
                                                     memory_order_acquire))
@@ -210,8 +277,10 @@ static int sj_frames(struct sockleak_java_frame *out, int max)
     jvmtiFrameInfo fi[max]; /* as many as the library has room for */
     if ((*sj_jvmti)->GetStackTrace(sj_jvmti, NULL, 0, max, fi, &n) != JVMTI_ERROR_NONE)
         return -1;
+    /* A native method innermost (the hooked call's): JNI may be called. */
+    int native = n > 0 && fi[0].location == -1;
     for (jint i = 0; i < n; i++) {
-        const struct sj_method *m = sj_method(jni, fi[i].method);
+        const struct sj_method *m = sj_method(jni, fi[i].method, native);
         out[i].function = m ? m->function : "?";
         out[i].file = m ? m->file : "";
         out[i].line = m ? sj_line_of(m, fi[i].location) : 0;

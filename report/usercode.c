@@ -93,9 +93,33 @@ static bool sl_uc_js_user(const char *file)
     return file[0] == '/' && !strstr(file, "/node_modules/");
 }
 
-static bool sl_uc_java_user(const char *function)
+/* A jar of Java's libraries: Debian's /usr/share/java (and
+ * /usr/share/maven-repo), Maven's repository, Gradle's caches. */
+static bool sl_uc_java_lib_jar(const char *file)
+{
+    static const char *const dirs[] = {"/share/java/", "/share/maven-repo/", "/.m2/repository/",
+                                       "/.gradle/caches/"};
+    const char *bang = strstr(file, ".jar!/");
+
+    if (!bang)
+        return false;
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        const char *d = strstr(file, dirs[i]);
+        if (d && d < bang)
+            return true;
+    }
+    return false;
+}
+
+/* A Java frame of the program: not the JDK's, not a library jar's (the
+ * agent gives a class loaded from a jar "<jar>!/<package dir>/<source>" as
+ * its file). */
+static bool sl_uc_java_user(const char *function, const char *file)
 {
     static const char *const lib[] = {"java.", "javax.", "sun.", "jdk.", "com.sun."};
+
+    if (sl_uc_java_lib_jar(file))
+        return false;
 
     for (size_t i = 0; i < sizeof(lib) / sizeof(lib[0]); i++)
         if (strncmp(function, lib[i], strlen(lib[i])) == 0)
@@ -111,6 +135,8 @@ bool sl_uc_lang_user(const char *lang, const char *function, const char *file, c
         file = "";
     if (!function)
         function = "";
+    if (java && sl_uc_java_lib_jar(file))
+        return false;
     if (root && !(java && !strchr(file, '/')))
         return sl_uc_under(file, root);
     if (strcmp(lang, "python") == 0)
@@ -118,7 +144,7 @@ bool sl_uc_lang_user(const char *lang, const char *function, const char *file, c
     if (strcmp(lang, "javascript") == 0)
         return sl_uc_js_user(file);
     if (java)
-        return sl_uc_java_user(function);
+        return sl_uc_java_user(function, file);
     if (strcmp(lang, "perl") == 0)
         return sl_uc_perl_user(file);
     if (strcmp(lang, "ruby") == 0)

@@ -9,6 +9,32 @@
 
 #include "usercode.h"
 
+static void test_java_frames(void **state)
+{
+    (void)state;
+    assert_true(sl_uc_lang_user("java", "PgPool.open", "PgPool.java", NULL));
+    assert_false(sl_uc_lang_user("java", "java.net.Socket.connect", "Socket.java", NULL));
+    /* A class from a jar: "<jar>!/<package dir>/<source>"; library jars
+     * are Debian's, Maven's and Gradle's. */
+    assert_false(sl_uc_lang_user("java", "org.postgresql.core.PGStream.createSocket",
+                                 "/usr/share/java/postgresql-42.5.5.jar!/org/postgresql/core/"
+                                 "PGStream.java",
+                                 NULL));
+    assert_false(sl_uc_lang_user("java", "org.apache.http.impl.client.X.execute",
+                                 "/home/u/.m2/repository/org/apache/httpcomponents/httpclient/"
+                                 "4.5.14/httpclient-4.5.14.jar!/org/apache/http/impl/client/X.java",
+                                 NULL));
+    assert_false(sl_uc_lang_user("java", "a.B.c",
+                                 "/home/u/.gradle/caches/modules-2/files-2.1/a/b.jar!/a/B.java",
+                                 "/home/u"));
+    assert_true(sl_uc_lang_user("java", "com.example.App.fetch",
+                                "/srv/app/app.jar!/com/example/App.java", NULL));
+    assert_true(sl_uc_lang_user("java", "com.example.App.fetch",
+                                "/srv/app/app.jar!/com/example/App.java", "/srv/app"));
+    /* A jar named like a library directory, but not in one. */
+    assert_true(sl_uc_lang_user("java", "x.Y.z", "/srv/app/lib/share-java.jar!/x/Y.java", NULL));
+}
+
 static void test_ruby_frames(void **state)
 {
     (void)state;
@@ -52,6 +78,7 @@ static void test_ruby_modules(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_java_frames),
         cmocka_unit_test(test_ruby_frames),
         cmocka_unit_test(test_ruby_modules),
     };
