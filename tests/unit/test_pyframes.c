@@ -20,31 +20,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "langtest.h"
 #include "lframe.h"
 #include "options.h"
 #include "pyframes.h"
 #include "stack.h"
-
-__attribute__((weak)) __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
-__attribute__((weak)) struct sl_options sl_opt = {.frames = 64, .verbosity = 1};
-__attribute__((weak)) void sl_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sockleak: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-/* The interpreter keeps memory until exit on purpose. */
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
-
-extern int sl_stack_skip_self;
-extern int sl_stack_skip_frames;
 
 static void test_layout_is_the_headers(void **state)
 {

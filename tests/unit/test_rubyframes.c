@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "langframes.h"
+#include "langtest.h"
 #include "lframe.h"
 #include "options.h"
 #include "rubyframes.h"
@@ -28,27 +29,6 @@ int rb_profile_frames(int start, int limit, VALUE *buff, int *lines);
 VALUE rb_profile_frame_path(VALUE frame);
 VALUE rb_profile_frame_absolute_path(VALUE frame);
 VALUE rb_profile_frame_full_label(VALUE frame);
-
-__attribute__((weak)) __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
-__attribute__((weak)) struct sl_options sl_opt = {.frames = 64, .verbosity = 1};
-__attribute__((weak)) void sl_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sockleak: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-/* The VM keeps memory until exit on purpose. */
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
-
-extern int sl_stack_skip_self;
-extern int sl_stack_skip_frames;
 
 static void test_layout_is_the_headers(void **state)
 {
