@@ -335,15 +335,15 @@ $(B)/bench/%: bench/%.c | $(B)/bench
 	$(CC) -std=gnu11 $(WARN) -D_GNU_SOURCE -O2 -g $< -o $@
 # One stack capture, native and under Python frames: the library's internals
 # and the installed CPython 3.11.
-$(B)/bench/pycapture: bench/pycapture.c $(B)/libsl_preload.a | $(B)/bench
+$(B)/bench/pycapture: bench/pycapture.c bench/capture.h $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -I/usr/include/python3.11 $< -o $@ \
 	  $(B)/libsl_preload.a -lpython3.11 -ldl
 # The same under Ruby frames: the installed CRuby 3.1.
-$(B)/bench/rbcapture: bench/rbcapture.c $(B)/libsl_preload.a | $(B)/bench
+$(B)/bench/rbcapture: bench/rbcapture.c bench/capture.h $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem /usr/include/ruby-3.1.0 \
 	  -isystem /usr/include/$(DEB_MULTIARCH)/ruby-3.1.0 $< -o $@ $(B)/libsl_preload.a -lruby-3.1 -ldl
 # The same under Perl frames: the installed perl 5.36 (libperl-dev).
-$(B)/bench/plcapture: bench/plcapture.c $(B)/libsl_preload.a | $(B)/bench
+$(B)/bench/plcapture: bench/plcapture.c bench/capture.h $(B)/libsl_preload.a | $(B)/bench
 	$(CC) $(BASE_CFLAGS) -O2 -g -pthread -Ipreload -isystem $(PERL_CORE) -D_REENTRANT \
 	  -D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -fwrapv -fno-strict-aliasing $< -o $@ \
 	  $(B)/libsl_preload.a -lperl -ldl -lm -lcrypt

@@ -10,48 +10,13 @@
  * and splicing are what is timed. */
 #include <ruby.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "options.h"
-#include "stack.h"
+#include "capture.h"
 
-/* Defined by files the archive may or may not pull in: weak here. */
-__attribute__((weak)) __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
-__attribute__((weak)) struct sl_options sl_opt = {.frames = 32, .verbosity = 1};
-__attribute__((weak)) void sl_warn(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-#define DEPTH 10
-
-static volatile uint32_t sink;
 static long count;
 static double ruby_ns;
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-__attribute__((noinline)) static double captures(long n)
-{
-    for (int i = 0; i < 200; i++) /* warm-up: libunwind's cache, the depot */
-        sink = sl_stack_capture();
-    double t0 = now_ns();
-    for (long i = 0; i < n; i++)
-        sink = sl_stack_capture();
-    return (now_ns() - t0) / (double)n;
-}
 
 static VALUE rb_captures(VALUE self)
 {

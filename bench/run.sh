@@ -215,56 +215,29 @@ if want micro; then
     [ "$IR_B_eof" = n/a ] && eadd=n/a
     row "one EOF read (eof - noeof)" "ns/call" "$(fmt "$eb")" "$(fmt "$ew")" "$(fmt "$(calc "$ew / $eb")" 3)" "$(fmt "$eadd") instr" "$REPS"
     ADD_EOFREAD=$eadd
-    # One stack capture from C, and from C called 10 Python frames deep
-    # (bench/pycapture.c): baseline column native, "with" column Python.
-    if [ -x "$B/bench/pycapture" ]; then
-        pn=; pp=; r=0
+    # One stack capture from C, and from C called 10 frames deep in a
+    # language (bench/pycapture.c, rbcapture.c, plcapture.c): baseline
+    # column native, "with" column under the language's frames.
+    capture_line() { # PROGRAM WORD LANGUAGE: WORD is the program's output tag
+        if [ ! -x "$B/bench/$1" ]; then
+            note "build/bench/$1 missing: no $3 stack capture line"
+            return
+        fi
+        cn=; cl=; r=0
         while [ $r -lt "$REPS" ]; do
-            out=$("$B/bench/pycapture" 100000)
-            pn="$pn $(echo "$out" | awk '$1 == "native" {print $2}')"
-            pp="$pp $(echo "$out" | awk '$1 == "python" {print $3}')"
+            out=$("$B/bench/$1" 100000)
+            cn="$cn $(echo "$out" | awk '$1 == "native" {print $2}')"
+            cl="$cl $(echo "$out" | awk -v w="$2" '$1 == w {print $3}')"
             r=$((r + 1))
         done
-        nn=$(median $pn); np=$(median $pp)
-        row "capture: native | 10 Python frames" "ns/call" "$(fmt "$nn")" "$(fmt "$np")" \
-            "$(fmt "$(calc "$np / $nn")" 3)" "$(fmt "$(calc "$np - $nn")") ns" "$REPS" "$(spread $pn)/$(spread $pp)"
-        log "  stack capture: native $nn ns, 10 Python frames $np ns"
-    else
-        note "build/bench/pycapture missing: no Python stack capture line"
-    fi
-    # The same from C called 10 Ruby frames deep (bench/rbcapture.c).
-    if [ -x "$B/bench/rbcapture" ]; then
-        rn=; rr=; r=0
-        while [ $r -lt "$REPS" ]; do
-            out=$("$B/bench/rbcapture" 100000)
-            rn="$rn $(echo "$out" | awk '$1 == "native" {print $2}')"
-            rr="$rr $(echo "$out" | awk '$1 == "ruby" {print $3}')"
-            r=$((r + 1))
-        done
-        nn=$(median $rn); nr=$(median $rr)
-        row "capture: native | 10 Ruby frames" "ns/call" "$(fmt "$nn")" "$(fmt "$nr")" \
-            "$(fmt "$(calc "$nr / $nn")" 3)" "$(fmt "$(calc "$nr - $nn")") ns" "$REPS" "$(spread $rn)/$(spread $rr)"
-        log "  stack capture: native $nn ns, 10 Ruby frames $nr ns"
-    else
-        note "build/bench/rbcapture missing: no Ruby stack capture line"
-    fi
-
-    # The same from C called 10 Perl subs deep (bench/plcapture.c).
-    if [ -x "$B/bench/plcapture" ]; then
-        pn=; pp=; r=0
-        while [ $r -lt "$REPS" ]; do
-            out=$("$B/bench/plcapture" 100000)
-            pn="$pn $(echo "$out" | awk '$1 == "native" {print $2}')"
-            pp="$pp $(echo "$out" | awk '$1 == "perl" {print $3}')"
-            r=$((r + 1))
-        done
-        nn=$(median $pn); np=$(median $pp)
-        row "capture: native | 10 Perl frames" "ns/call" "$(fmt "$nn")" "$(fmt "$np")" \
-            "$(fmt "$(calc "$np / $nn")" 3)" "$(fmt "$(calc "$np - $nn")") ns" "$REPS" "$(spread $pn)/$(spread $pp)"
-        log "  stack capture: native $nn ns, 10 Perl frames $np ns"
-    else
-        note "build/bench/plcapture missing: no Perl stack capture line"
-    fi
+        nn=$(median $cn); nl=$(median $cl)
+        row "capture: native | 10 $3 frames" "ns/call" "$(fmt "$nn")" "$(fmt "$nl")" \
+            "$(fmt "$(calc "$nl / $nn")" 3)" "$(fmt "$(calc "$nl - $nn")") ns" "$REPS" "$(spread $cn)/$(spread $cl)"
+        log "  stack capture: native $nn ns, 10 $3 frames $nl ns"
+    }
+    capture_line pycapture python Python
+    capture_line rbcapture ruby Ruby
+    capture_line plcapture perl Perl
 
     # Java frames: the JVMTI agent's part of a capture (bench/java/agentbench.c
     # preloaded instead of the library calls the agent's frames function at
