@@ -104,15 +104,11 @@ def test_lwp_cached_connections_name_the_perl_line_that_made_them(tool, tmp_path
             r["open_stack"])
 
 
-def test_server_sub_reading_eof_without_close_is_the_call_site(tool, tmp_path):
-    """An IO::Socket::INET server's handler sysreads end-of-stream and
-    returns without closing: the call site is that sub and the sysread
-    line, in JSON and in the text report."""
-    need_perl(("IO::Socket::INET", "perl-base"))
-    src = PL_SRC / "eof_server.pl"
-    site = py_marker(src, "EOF-SITE")
-    n = 3
-
+def served_leaks(tmp_path, src, n, done):
+    """Runs the Perl server src for n connections, each sent a line and
+    hung up, and checks what both server tests share: ss shows the n
+    sockets in CLOSE_WAIT, the server printed "DONE n", and the report is
+    one close_wait finding of n. Returns the run and that finding."""
     def driver(port):
         for _ in range(n):
             client(port, "send")
@@ -121,10 +117,20 @@ def test_server_sub_reading_eof_without_close_is_the_call_site(tool, tmp_path):
     run = sockleak_run([PERL, src, n, HOLD], tmp_path / "out", driver=driver,
                        deadline=DEADLINE)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
-    assert f"kept {n}" in run.stdout, run.describe()
+    assert f"{done} {n}" in run.stdout, run.describe()
     assert run.rc == ERROR_EXIT, run.describe()
     assert kinds(run) == [("close_wait", n)], run.describe()
-    f = run.findings[0]
+    return run, run.findings[0]
+
+
+def test_server_sub_reading_eof_without_close_is_the_call_site(tool, tmp_path):
+    """An IO::Socket::INET server's handler sysreads end-of-stream and
+    returns without closing: the call site is that sub and the sysread
+    line, in JSON and in the text report."""
+    need_perl(("IO::Socket::INET", "perl-base"))
+    src = PL_SRC / "eof_server.pl"
+    site = py_marker(src, "EOF-SITE")
+    run, f = served_leaks(tmp_path, src, 3, "kept")
     cs = f.get("call_site") or {}
     assert (cs.get("function"), os.path.basename(cs.get("file", "")), cs.get("line"),
             cs.get("lang"), cs.get("stack")) == ("main::handle", src.name, site, "perl",
@@ -152,20 +158,7 @@ def test_ithreads_handler_is_the_call_site(tool, tmp_path):
     need_perl(("threads", "perl"), ("IO::Socket::INET", "perl-base"))
     src = PL_SRC / "thread_server.pl"
     site = py_marker(src, "EOF-SITE")
-    n = 3
-
-    def driver(port):
-        for _ in range(n):
-            client(port, "send")
-        return wait_close_wait(port, n)
-
-    run = sockleak_run([PERL, src, n, HOLD], tmp_path / "out", driver=driver,
-                       deadline=DEADLINE)
-    assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
-    assert f"joined {n}" in run.stdout, run.describe()
-    assert run.rc == ERROR_EXIT, run.describe()
-    assert kinds(run) == [("close_wait", n)], run.describe()
-    f = run.findings[0]
+    run, f = served_leaks(tmp_path, src, 3, "joined")
     cs = f.get("call_site") or {}
     assert (cs.get("function"), cs.get("line"), cs.get("lang")) == (
         "main::read_all", site, "perl"), f"call site {cs}; eof_stack {f['eof_stack']}"
