@@ -504,15 +504,25 @@ void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process 
     }
 }
 
+/* The frames of st in user code, at most max, into out; their number. */
+static size_t sl_group_user_frames(const struct sl_group_set *set, const struct sl_group *g,
+                                   const struct sl_sym_stack *st, const struct sl_sym_frame **out,
+                                   size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < st->n && k < max; i++)
+        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
+            out[k++] = &st->frames[i];
+    return k;
+}
+
 /* The first frame of st in user code, or NULL. */
 const struct sl_sym_frame *sl_group_first_user(const struct sl_group_set *set,
                                                const struct sl_group *g,
                                                const struct sl_sym_stack *st)
 {
-    for (size_t i = 0; i < st->n; i++)
-        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
-            return &st->frames[i];
-    return NULL;
+    const struct sl_sym_frame *f;
+    return sl_group_user_frames(set, g, st, &f, 1) ? f : NULL;
 }
 
 /* The stacks a finding is about, in the order they name its call site. */
@@ -540,18 +550,6 @@ static bool sl_group_sym_same(const struct sl_sym_frame *a, const struct sl_sym_
     if (a->file || b->file)
         return a->file && b->file && strcmp(a->file, b->file) == 0;
     return strcmp(a->module, b->module) == 0 && a->address == b->address;
-}
-
-/* The frames of st in user code, at most max, into out; their number. */
-static size_t sl_group_user_frames(const struct sl_group_set *set, const struct sl_group *g,
-                                   const struct sl_sym_stack *st,
-                                   const struct sl_sym_frame **out, size_t max)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < st->n && k < max; i++)
-        if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
-            out[k++] = &st->frames[i];
-    return k;
 }
 
 /* Event loop: the end-of-stream stack's user frames are only the loop that
