@@ -154,6 +154,7 @@ __attribute__((destructor)) static void sl_destructor(void)
         sl_reaper_at_exit();
         sl_log_allow_create(0);
     }
+    sl_reaper_exit_due();
     sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
     sl_log_footer();
     sl_guard_leave(g);
