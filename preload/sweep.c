@@ -32,6 +32,7 @@
 struct sl_diag {
     uint64_t inode;
     uint32_t rqueue, wqueue, idle_ms;
+    uint32_t ack_ms; /* since the last ACK received: at most since the peer's FIN */
     uint8_t family, state;
     uint16_t lport, rport;
     uint32_t laddr[4], raddr[4];
@@ -153,6 +154,7 @@ static void sl_diag_tcp_info(struct sl_diag *d, const struct inet_diag_msg *m, i
         const struct tcp_info *ti = RTA_DATA(a);
         d->idle_ms = ti->tcpi_last_data_recv < ti->tcpi_last_data_sent ? ti->tcpi_last_data_recv
                                                                         : ti->tcpi_last_data_sent;
+        d->ack_ms = ti->tcpi_last_ack_recv;
     }
 }
 
@@ -364,8 +366,13 @@ static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
         return;
     }
     if (!v.cw_since) {
-        v.cw_since = c->now;
-        sl_sweep_mark(fd, s, v.gen, c->now);
+        /* In CLOSE_WAIT since the peer's FIN, which came no later than the
+         * last ACK received: a sweep that ran late (a single-threaded
+         * program that did not wait) still counts from then. An inherited
+         * copy counts from the first sweep of this process. */
+        int64_t ack_ns = (int64_t)d->ack_ms * 1000000;
+        v.cw_since = (f & SL_F_FORKED) || ack_ns > c->now ? c->now : c->now - ack_ns;
+        sl_sweep_mark(fd, s, v.gen, v.cw_since);
     }
     if (c->at_exit || c->now - v.cw_since >= c->deadline_ns)
         sl_sweep_report(fd, s, &v, d, c);

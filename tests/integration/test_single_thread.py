@@ -76,6 +76,27 @@ def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_p
                   "open": (src, "main", marker_line(src, "OPEN-SITE"))})
 
 
+def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
+    """st_idle busy leaks the same two sockets, then computes for 2 s (ten
+    deadlines) without a single wait, and exits: what fell due meanwhile is
+    reported when it exits, as a finding of its deadline, not lost."""
+    def driver(port):
+        a = socket.create_connection(("127.0.0.1", port))
+        b = socket.create_connection(("127.0.0.1", port))
+        a.close()
+        b.close()
+
+    run = sockleak_run([prog_path("st_idle"), "busy"], tmp_path, driver=driver)
+    src = PROG_SRC / "st_idle.c"
+    assert_leaks(run,
+                 {"kind": "close_wait", "count": 1,
+                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
+                 {"kind": "close_wait_unread", "count": 1,
+                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+    assert not any(r.get("at_exit") for r in finding_records(tmp_path)), (
+        f"reported as at_exit findings{run.describe()}")
+
+
 def _wait_calls(argv, env):
     """Each hooked wait's system calls made by argv, from strace -c."""
     p = subprocess.run(["strace", "-f", "-qq", "-c", "-e",
