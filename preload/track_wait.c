@@ -29,12 +29,14 @@
 
 /* ------------------------------------------------------------ blocking fds */
 
-/* 1 when fd is a socket in blocking mode: the slot's note, else the
+/* 1 when fd is a stream socket in blocking mode: the slot's note, else the
  * kernel's answer (noted). Guard set. */
 static int sl_fd_blocking(int fd)
 {
     struct sl_slot *s = sl_fdtable_peek(fd);
     uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
+    if ((f & SL_F_KNOWN) && !(f & SL_F_STREAM))
+        return 0; /* a datagram socket's connect never waits */
     if (f & SL_F_NBSET)
         return !(f & SL_F_NONBLOCK);
     int fl = sl_real.fcntl(fd, F_GETFL);

@@ -3,7 +3,8 @@
  * nanosleep, sleep, clock_nanosleep, pause, sigsuspend, sigtimedwait; or
  * busy: compute (no wait at all) for 2 s, then exit.
  *
- * Its sockets are non-blocking, its waits the only place it blocks. It
+ * Its TCP sockets are non-blocking, its waits the only place it blocks (a
+ * blocking UDP socket's connect never waits). It
  * accepts two connections; the first reads end-of-stream and is kept
  * (close_wait), the second is never read again after its peer closes
  * (close_wait_unread). Then it waits in MODE, with no timeout or a long
@@ -106,6 +107,11 @@ int main(int argc, char **argv)
         getsockname(lfd, (struct sockaddr *)&a, &len) < 0)
         die("listen");
     printf("listening on %d\n", ntohs(a.sin_port));
+    /* A blocking datagram socket's connect never waits: it makes no thread. */
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof a) < 0)
+        die("udp connect");
+    close(u);
 
     int conn[2];
     for (int i = 0; i < 2; i++) {
