@@ -90,8 +90,7 @@ static void sl_atfork_child(void)
     sl_track_fork_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
-    sl_modules_reset_logged();
-    sl_lframe_reset_logged();
+    sl_modules_reset_logged(); /* and language frames: a new log epoch */
     sl_sweep_reinit_child();
     sl_locks_child();
 }
