@@ -10,6 +10,7 @@
  *   rw_pipe      write() of 1 byte into a pipe, then read() of it back (fds not
  *                tracked): rw_pipe - read_pipe is one untracked write()
  *   recv_data    recv() of 1 byte on an accepted loopback TCP socket with data
+ *   recv_data_nb the same on non-blocking sockets, as an event loop has them
  *   recv_eagain  recv() on a non-blocking accepted TCP socket with no data
  *   churn        socket, connect, accept, client close, server recv -> 0 (EOF),
  *                server close, over loopback TCP
@@ -17,11 +18,13 @@
  *   noeof        the same without the recv: eof - noeof = one EOF read
  *   forkwait     fork() of a process holding a connected TCP pair, the
  *                child _exit(0)s at once, waitpid() for it (timed only)
+ *   forkwait_nb  the same with non-blocking sockets
  *   none         nothing at all, no warm-up: the cost of start-up and exit */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +143,31 @@ static void pair_setup(void)
     setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
 }
 
+/* The same pair, non-blocking, made as an event loop makes it. */
+static void pair_setup_nb(void)
+{
+    listener_setup();
+    if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
+        die("fcntl");
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (cfd < 0)
+        die("socket");
+    int big = 1 << 20;
+    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    if (connect(cfd, (struct sockaddr *)&laddr, sizeof laddr) < 0 && errno != EINPROGRESS)
+        die("connect");
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (poll(&p, 1, 10000) != 1)
+        die("poll");
+    sfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    if (sfd < 0)
+        die("accept4");
+    p = (struct pollfd){.fd = cfd, .events = POLLOUT};
+    if (poll(&p, 1, 10000) != 1)
+        die("poll");
+    setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+}
+
 static void recv_data_iter(void)
 {
     char c;
@@ -223,7 +251,8 @@ int main(int argc, char **argv)
     if (argc != 3) {
         fprintf(stderr,
                 "usage: micro "
-                "read_pipe|rw_pipe|recv_data|recv_eagain|churn|eof|noeof|forkwait|none N\n");
+                "read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|churn|eof|noeof|forkwait|"
+                "forkwait_nb|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -240,6 +269,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(name, "recv_data")) {
         pair_setup();
         iter = recv_data_iter;
+    } else if (!strcmp(name, "recv_data_nb")) {
+        pair_setup_nb();
+        iter = recv_data_iter;
     } else if (!strcmp(name, "recv_eagain")) {
         pair_setup();
         if (fcntl(sfd, F_SETFL, fcntl(sfd, F_GETFL) | O_NONBLOCK) < 0)
@@ -254,6 +286,9 @@ int main(int argc, char **argv)
         iter = noeof_iter;
     } else if (!strcmp(name, "forkwait")) {
         pair_setup();
+        iter = forkwait_iter;
+    } else if (!strcmp(name, "forkwait_nb")) {
+        pair_setup_nb();
         iter = forkwait_iter;
     } else if (!strcmp(name, "none")) {
         printf("%s %ld 0\n", name, n);

@@ -40,6 +40,11 @@
     X(at_exit, int, 0, 0, 1,                                                                       \
       "1: when a process exits, report every socket it still holds that read end-of-stream or "    \
       "sits in CLOSE_WAIT, whatever the deadline")
+#define SL_OPTION_thread(X)                                                                        \
+    X(thread, int, 0, 0, 1,                                                                        \
+      "0: a single-threaded program stays single-threaded, its deadlines and sweeps done inside "  \
+      "its own waits (epoll_wait, poll, select, sleeps) and a thread started only when it blocks " \
+      "where they cannot be; 1: a thread of the library's from the first socket")
 #define SL_OPTION_suppressions(X)                                                                  \
     X(suppressions, str, "", 0, 4095,                                                              \
       "a suppressions file, made absolute at start-up and named in each log header; `sockleak "    \
@@ -49,7 +54,7 @@
 #define SL_OPTION_TABLE(X)                                                                         \
     SL_OPTION_deadline_ms(X) SL_OPTION_output(X) SL_OPTION_frames(X) SL_OPTION_verbosity(X)        \
         SL_OPTION_run_id(X) SL_OPTION_unread_deadline_ms(X) SL_OPTION_sweep(X)                     \
-            SL_OPTION_at_exit(X) SL_OPTION_suppressions(X)
+            SL_OPTION_at_exit(X) SL_OPTION_thread(X) SL_OPTION_suppressions(X)
 
 /* One key's fields, as constants: SL_OPTION_MAX(frames) is 256,
  * SL_OPTION_DEFAULT_TEXT(frames) is "32" and SL_OPTION_RANGE_TEXT(frames)

@@ -18,8 +18,13 @@
 typedef _Atomic(struct sl_slot *) sl_chunk_ptr;
 
 static _Atomic(sl_chunk_ptr *) sl_top;
-/* One past the highest chunk index ever installed: bounds sl_fdtable_foreach. */
+/* One past the highest chunk index ever installed, and one past the highest
+ * fd whose slot was ever handed out: bound sl_fdtable_foreach, whose
+ * callbacks do nothing for a slot never used. A fork child that walked the
+ * whole chunk would fault in every page of it (its pages are not its
+ * parent's: each fault is a page of zeros mapped, and a TLB flush). */
 static _Atomic size_t sl_top_used;
+static _Atomic int sl_fd_used;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 uint8_t sl_eof_fd[SL_LAST_READ_FDS];
@@ -82,6 +87,9 @@ struct sl_slot *sl_fdtable_get(int fd)
             top = sl_seen(expected);
         }
     }
+    for (int used = atomic_load_explicit(&sl_fd_used, memory_order_relaxed);
+         used <= fd && !atomic_compare_exchange_weak(&sl_fd_used, &used, fd + 1);)
+        ;
     sl_chunk_ptr *cell = &top[(unsigned)fd >> SL_CHUNK_SHIFT];
     struct sl_slot *chunk = sl_seen(atomic_load_explicit(cell, memory_order_acquire));
     if (!chunk) {
@@ -109,11 +117,12 @@ void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *
     if (!top)
         return;
     size_t used = atomic_load(&sl_top_used);
+    size_t fds = (size_t)atomic_load(&sl_fd_used);
     for (size_t c = 0; c < used; c++) {
         struct sl_slot *chunk = sl_seen(atomic_load_explicit(&top[c], memory_order_acquire));
         if (!chunk)
             continue;
-        for (unsigned i = 0; i < SL_CHUNK_SLOTS; i++)
+        for (unsigned i = 0; i < SL_CHUNK_SLOTS && (c << SL_CHUNK_SHIFT) + i < fds; i++)
             fn((int)((c << SL_CHUNK_SHIFT) | i), &chunk[i], arg);
     }
 }
@@ -123,6 +132,9 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
 {
     if (lo < 0)
         lo = 0;
+    int fds = atomic_load(&sl_fd_used);
+    if (hi >= fds)
+        hi = fds - 1;
     if (hi < lo)
         return;
     sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));

@@ -21,8 +21,11 @@ enum sl_slot_flags {
     SL_F_REPORTED = 1u << 7, /* a finding was written; close writes "closed" */
     SL_F_INHERITED = 1u << 8, /* EOF state came from the parent across fork: ignore */
     SL_F_FORKED = 1u << 9,   /* open when this process was forked: an inherited copy */
-    SL_F_INET = 1u << 10     /* AF_INET or AF_INET6 stream: the sweep looks at it */
+    SL_F_INET = 1u << 10,     /* AF_INET or AF_INET6 stream: the sweep looks at it */
+    SL_F_NBSET = 1u << 11,    /* O_NONBLOCK is known: SL_F_NONBLOCK tells it */
+    SL_F_NONBLOCK = 1u << 12  /* the socket is non-blocking (as last set through this fd) */
 };
+#define SL_NB_BITS (SL_F_NBSET | SL_F_NONBLOCK)
 
 struct sl_slot {
     _Atomic uint32_t flags;
@@ -167,10 +170,22 @@ static inline void sl_slot_install(int fd, struct sl_slot *s, const struct sl_cl
     s->inode = c->inode;
     s->open_stack = c->open_stack;
     s->listen_stack = c->listen_stack;
-    atomic_store(&s->flags, c->flags & SL_CLASS_BITS);
+    atomic_store(&s->flags, c->flags & (SL_CLASS_BITS | SL_NB_BITS));
     sl_fdtable_unlock(fd);
     if ((unsigned)fd < SL_LAST_READ_FDS)
         sl_last_read_pc[fd] = 0;
+}
+
+/* fd's socket is now blocking or not (a flag set through this fd), when the
+ * slot describes a socket. */
+static inline void sl_slot_note_nonblock(int fd, struct sl_slot *s, int nonblock)
+{
+    sl_fdtable_lock(fd);
+    uint32_t f = atomic_load(&s->flags);
+    if ((f & (SL_F_KNOWN | SL_F_SOCKET)) == (SL_F_KNOWN | SL_F_SOCKET))
+        atomic_store(&s->flags,
+                     (f & ~(uint32_t)SL_NB_BITS) | SL_F_NBSET | (nonblock ? SL_F_NONBLOCK : 0));
+    sl_fdtable_unlock(fd);
 }
 
 /* The object at fd is gone (closed, replaced): the slot is reset. Returns
@@ -227,7 +242,8 @@ static inline void sl_slot_add_flags(int fd, struct sl_slot *s, uint32_t bits)
 
 /* End-of-stream on a stream socket still at generation gen and not marked,
  * shut for reading or inherited: 1 when it was marked now. */
-static inline int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen, const struct sl_eof *eof)
+static inline int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen,
+                                   const struct sl_eof *eof)
 {
     const uint32_t skip = SL_F_NOTSOCK | SL_F_EOF | SL_F_INHERITED | SL_F_SHUT_RD;
     int marked = 0;

@@ -14,9 +14,13 @@
 #ifndef SL_HOOKLIST_H
 #define SL_HOOKLIST_H
 
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -96,23 +100,73 @@
          (pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl, struct rlimit64 *old),    \
          (pid, res, rl, old), Required)                                                            \
     HOOK(pid_t, fork, (void), (), Required)                                                        \
+    HOOK(int, pthread_create,                                                                      \
+         (pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),      \
+         (thread, attr, start, arg), Required)                                                     \
     HOOK(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n), Required) \
     HOOK(ssize_t, splice,                                                                          \
          (int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned int flags),         \
          (in, in_off, out, out_off, n, flags), Required)
+
+/* Waits: in a single-threaded process with work of the library's pending
+ * (a deadline, a sweep) and no thread of its own, each is capped at the
+ * next due time, the work is done on the program's thread, and the wait
+ * goes on for what is left: same result, errno and remaining time
+ * (track_wait.c). */
+#define SL_HOOKS_WAIT(HOOK)                                                                        \
+    HOOK(int, epoll_wait, (int epfd, struct epoll_event *ev, int max, int timeout),                \
+         (epfd, ev, max, timeout), Required)                                                       \
+    HOOK(int, epoll_pwait,                                                                         \
+         (int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask),           \
+         (epfd, ev, max, timeout, mask), Required)                                                 \
+    HOOK(int, epoll_pwait2,                                                                        \
+         (int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,                   \
+          const sigset_t *mask),                                                                   \
+         (epfd, ev, max, tmo, mask), Optional)                                                     \
+    HOOK(int, poll, (struct pollfd * fds, nfds_t nfds, int timeout), (fds, nfds, timeout),         \
+         Required)                                                                                 \
+    HOOK(int, __poll_chk, (struct pollfd * fds, nfds_t nfds, int timeout, size_t fdslen),          \
+         (fds, nfds, timeout, fdslen), Optional)                                                   \
+    HOOK(int, ppoll,                                                                               \
+         (struct pollfd * fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask),     \
+         (fds, nfds, tmo, mask), Required)                                                         \
+    HOOK(int, __ppoll_chk,                                                                         \
+         (struct pollfd * fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask,      \
+          size_t fdslen),                                                                          \
+         (fds, nfds, tmo, mask, fdslen), Optional)                                                 \
+    HOOK(int, select, (int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv),          \
+         (nfds, rd, wr, ex, tv), Required)                                                         \
+    HOOK(int, pselect,                                                                             \
+         (int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *tmo,                \
+          const sigset_t *mask),                                                                   \
+         (nfds, rd, wr, ex, tmo, mask), Required)                                                  \
+    HOOK(int, nanosleep, (const struct timespec *req, struct timespec *rem), (req, rem), Required) \
+    HOOK(int, clock_nanosleep,                                                                     \
+         (clockid_t clk, int flags, const struct timespec *req, struct timespec *rem),             \
+         (clk, flags, req, rem), Required)                                                         \
+    HOOK(unsigned int, sleep, (unsigned int secs), (secs), Required)                               \
+    HOOK(int, usleep, (useconds_t usecs), (usecs), Required)                                       \
+    HOOK(int, pause, (void), (), Required)                                                         \
+    HOOK(int, sigsuspend, (const sigset_t *mask), (mask), Required)                                \
+    HOOK(int, sigtimedwait, (const sigset_t *set, siginfo_t *info, const struct timespec *tmo),    \
+         (set, info, tmo), Required)                                                               \
+    HOOK(int, sigwaitinfo, (const sigset_t *set, siginfo_t *info), (set, info), Required)          \
+    HOOK(int, sigwait, (const sigset_t *set, int *sig), (set, sig), Required)
 
 /* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2,
  * sigprocmask: their caller's address; syscall: syscall.S in preload/arch/). */
 #define SL_HOOKS_BY_HAND(HOOK)                                                                     \
     HOOK(int, fcntl, (int fd, int cmd, ...), (), Required)                                         \
     HOOK(int, fcntl64, (int fd, int cmd, ...), (), Optional)                                       \
+    HOOK(int, ioctl, (int fd, unsigned long req, ...), (), Required)                               \
     HOOK(int, pipe2, (int fds[2], int flags), (), Required)                                        \
     HOOK(int, sigprocmask, (int how, const sigset_t *set, sigset_t *old), (), Required)            \
     HOOK(long, syscall, (long nr, ...), (), Required)
 
 /* Every hook with a generated export and declaration. */
 #define SL_HOOKS_EXPORTED(HOOK)                                                                    \
-    SL_HOOKS_READ(HOOK) SL_HOOKS_SEND(HOOK) SL_HOOKS_IDENTITY(HOOK) SL_HOOKS_PLAIN(HOOK)
+    SL_HOOKS_READ(HOOK)                                                                            \
+    SL_HOOKS_SEND(HOOK) SL_HOOKS_IDENTITY(HOOK) SL_HOOKS_PLAIN(HOOK) SL_HOOKS_WAIT(HOOK)
 
 /* Every function bound. */
 #define SL_HOOKS(HOOK) SL_HOOKS_EXPORTED(HOOK) SL_HOOKS_BY_HAND(HOOK)
@@ -131,8 +185,10 @@
           (fd, buf, n, flags))                                                                     \
     ALIAS(int, __connect, connect, (int fd, const struct sockaddr *sa, socklen_t len),             \
           (fd, sa, len))                                                                           \
+    ALIAS(int, __nanosleep, nanosleep, (const struct timespec *req, struct timespec *rem),         \
+          (req, rem))                                                                              \
+    ALIAS(int, __sigsuspend, sigsuspend, (const sigset_t *mask), (mask))                           \
     ALIAS(int, __dup2, dup2, (int fd, int fd2), (fd, fd2))                                         \
-    ALIAS(ssize_t, sendfile64, sendfile, (int out, int in, off_t *off, size_t n),                  \
-          (out, in, off, n))
+    ALIAS(ssize_t, sendfile64, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n))
 
 #endif

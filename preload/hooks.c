@@ -39,6 +39,16 @@ SL_EXPORT_FCNTL(fcntl64, 1)
 SL_EXPORT_FCNTL(__fcntl, 0)
 #undef SL_EXPORT_FCNTL
 
+/* ioctl's third argument, like fcntl's, is passed on as a pointer-sized value. */
+SL_EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return sl_ioctl(fd, req, arg);
+}
+
 SL_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     return sl_sigprocmask(how, set, old, __builtin_return_address(0));

@@ -90,8 +90,7 @@ static void sl_atfork_child(void)
     sl_track_fork_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
-    sl_modules_reset_logged();
-    sl_lframe_reset_logged();
+    sl_modules_reset_logged(); /* and language frames: a new log epoch */
     sl_sweep_reinit_child();
     sl_locks_child();
 }
@@ -154,6 +153,7 @@ __attribute__((destructor)) static void sl_destructor(void)
         sl_reaper_at_exit();
         sl_log_allow_create(0);
     }
+    sl_reaper_exit_due();
     sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
     sl_log_footer();
     sl_guard_leave(g);

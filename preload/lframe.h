@@ -33,7 +33,7 @@ enum sl_lang {
 struct sl_lframe {
     uint32_t id;  /* 1.. */
     uint8_t lang; /* enum sl_lang */
-    int logged;   /* frame record already in this process's log */
+    uint32_t logged; /* log epoch its record was written in (log.h) */
     int line;     /* 0 when unknown */
     const char *function;
     const char *file;
@@ -52,8 +52,5 @@ struct sl_lframe *sl_lframe_get(uintptr_t pc) SL_HIDDEN;
 
 /* "python", "javascript", "java", "ruby", "perl". */
 const char *sl_lframe_lang_name(int lang) SL_HIDDEN;
-
-/* Fork child: a new log, every frame record is written again. */
-void sl_lframe_reset_logged(void) SL_HIDDEN;
 
 #endif

@@ -548,15 +548,14 @@ static int sl_log_named(void)
     return 0;
 }
 
+uint32_t sl_log_epoch = 1;
+
 /* A file of ours starts: header first, and every module is logged again in
  * it (a file replacing one that vanished is read on its own). Lock held. */
 static void sl_log_begin_file(void)
 {
-    struct sl_module *m;
-    for (uint32_t id = 0; sl_log_created && (m = sl_modules_get(id)); id++)
-        m->logged = 0;
     if (sl_log_created)
-        sl_lframe_reset_logged();
+        sl_log_epoch++;
     sl_log_created = 1;
     sl_log_header();
 }
@@ -703,7 +702,7 @@ static void sl_log_module(struct sl_module *m)
     sl_buf_jstr(&b, m->build_id);
     sl_buf_fmt(&b, "," SL_JKEY(BASE) "%llu}\n", (unsigned long long)m->base);
     if (!b.overflow && sl_log_put(b.p, b.len) == 0)
-        m->logged = 1;
+        m->logged = sl_log_epoch;
 }
 
 /* A stack's frames and their modules, resolved before the log lock: the
@@ -744,7 +743,7 @@ static void sl_log_lframe(struct sl_lframe *lf)
     sl_buf_jstr(&b, lf->file);
     sl_buf_fmt(&b, "," SL_JKEY(LINE) "%d}\n", lf->line);
     if (!b.overflow && sl_log_put(b.p, b.len) == 0)
-        lf->logged = 1;
+        lf->logged = sl_log_epoch;
 }
 
 /* Module records for every frame that needs one. Lock held. */
@@ -752,9 +751,9 @@ static void sl_log_stack_modules(const struct sl_frames *st)
 {
     for (int i = 0; i < st->n && !sl_log_broken; i++) {
         if (SL_LFRAME_IS(st->pcs[i])) {
-            if (st->ref[i].lf && !st->ref[i].lf->logged)
+            if (st->ref[i].lf && !SL_LOGGED(st->ref[i].lf))
                 sl_log_lframe(st->ref[i].lf);
-        } else if (st->ref[i].mod && !st->ref[i].mod->logged) {
+        } else if (st->ref[i].mod && !SL_LOGGED(st->ref[i].mod)) {
             sl_log_module(st->ref[i].mod);
         }
     }

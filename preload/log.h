@@ -107,6 +107,13 @@ void sl_log_snapshot_args(int argc, char **argv) SL_HIDDEN;
 void sl_log_program(char *out, size_t size) SL_HIDDEN;
 
 /* Counters for the footer (relaxed atomics). */
+/* Module and language frame records are written once per log file: each
+ * remembers the epoch it was written in, and a new file (a fork child's, or
+ * one replacing a vanished file) is a new epoch, one store, no page of the
+ * module map written (in a fork child each would be copied). */
+extern uint32_t sl_log_epoch SL_HIDDEN;
+#define SL_LOGGED(x) ((x)->logged == sl_log_epoch)
+
 extern _Atomic uint64_t sl_count_sockets SL_HIDDEN;
 extern _Atomic uint64_t sl_count_eof SL_HIDDEN;
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "locks.h"
+#include "log.h"
 #include "modules.h"
 #include "stack.h"
 
@@ -260,9 +261,7 @@ struct sl_module *sl_modules_get(uint32_t id)
 void sl_modules_reset_logged(void)
 {
     sl_mod_adds = sl_mod_subs = ~0ull;
-    uint32_t count = atomic_load_explicit(&sl_mod_count, memory_order_acquire);
-    for (uint32_t id = 0; id < count; id++)
-        sl_mod_slot(id)->m.logged = 0;
+    sl_log_epoch++;
 }
 
 static pthread_once_t sl_self_once = PTHREAD_ONCE_INIT;

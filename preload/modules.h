@@ -14,7 +14,7 @@ struct sl_module {
     uintptr_t lo, hi;         /* executable PT_LOAD range [lo, hi) */
     char path[PATH_MAX];      /* absolute; the main program via /proc/self/exe */
     char build_id[2 * 64 + 1];/* lowercase hex from NT_GNU_BUILD_ID, "" none */
-    int logged;               /* module record already in this process's log */
+    uint32_t logged;          /* the log epoch its record was written in (log.h) */
 };
 
 /* Find the module holding pc; refreshes the map when pc is unknown or the
@@ -22,7 +22,8 @@ struct sl_module {
  * frame is logged with module id -1 and the raw pc). Not async-signal-safe. */
 struct sl_module *sl_modules_find(uintptr_t pc) SL_HIDDEN;
 struct sl_module *sl_modules_get(uint32_t id) SL_HIDDEN;
-/* Fork child: a new log file, so every module must be logged again. */
+/* Fork child: a new log file, so every module (and language frame) must be
+ * logged again: a new log epoch. */
 void sl_modules_reset_logged(void) SL_HIDDEN;
 /* The [lo, hi) range of libsockleak.so's own code (frames to skip). */
 void sl_modules_self_range(uintptr_t *lo, uintptr_t *hi) SL_HIDDEN;

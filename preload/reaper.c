@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/single_threaded.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "fdtable.h"
@@ -365,39 +366,45 @@ void sl_reaper_at_exit(void)
     sl_guard_leave(g);
 }
 
+/* Everything due by now: sweeps, then deadlines in order. Reaper lock not
+ * held. Returns the next due time, 0 when nothing is queued. */
+static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
+{
+    for (;;) {
+        int64_t sweep = sl_sweep_due();
+        if (sweep && sweep <= now) {
+            sl_sweep_run(mode);
+            now = sl_now_ns();
+            continue;
+        }
+        SL_LOCK(SL_LK_REAPER);
+        if (!sl_heap_len || sl_heap[0].due_ns > now) {
+            int64_t due = sl_heap_len ? sl_heap[0].due_ns : 0;
+            SL_UNLOCK(SL_LK_REAPER);
+            return sweep && (!due || sweep < due) ? sweep : due;
+        }
+        int fd = -1;
+        uint32_t gen = 0;
+        int64_t due = 0;
+        sl_reaper_heap_pop(&fd, &gen, &due);
+        SL_UNLOCK(SL_LK_REAPER);
+        sl_reaper_check(fd, gen, 0);
+    }
+}
+
 static void *sl_reaper_main(void *arg)
 {
     (void)arg;
     sl_in_lib = 1; /* everything this thread calls is our own work */
-    SL_LOCK(SL_LK_REAPER);
     for (;;) {
-        int64_t due = sl_heap_len ? sl_heap[0].due_ns : 0, now = sl_now_ns();
-        int64_t sweep = sl_sweep_due();
-        if (sweep && sweep <= now) {
-            SL_UNLOCK(SL_LK_REAPER);
-            sl_sweep_run(SL_SWEEP_THREAD);
-            SL_LOCK(SL_LK_REAPER);
+        /* Read before the queue is: a push or a kick after that bumps it,
+         * so the wait below returns at once. */
+        uint32_t seq = atomic_load(&sl_reaper_seq);
+        int64_t due = sl_reaper_due_work(sl_now_ns(), SL_SWEEP_THREAD), now = sl_now_ns();
+        if (due && due <= now)
             continue;
-        }
-        if (sweep && (!sl_heap_len || sweep < due))
-            due = sweep;
-        if (!due || due > now) {
-            uint32_t seq = atomic_load(&sl_reaper_seq);
-            struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
-            /* Decided under the lock: the heap is the schedulers' once it
-             * is released (a push then bumps seq, so the wait returns). */
-            const struct timespec *timeout = due ? &ts : NULL;
-            SL_UNLOCK(SL_LK_REAPER);
-            sl_lock_wait_word(&sl_reaper_seq, seq, timeout);
-            SL_LOCK(SL_LK_REAPER);
-            continue;
-        }
-        int fd = -1;
-        uint32_t gen = 0;
-        sl_reaper_heap_pop(&fd, &gen, &due); /* not empty: due was set above */
-        SL_UNLOCK(SL_LK_REAPER);
-        sl_reaper_check(fd, gen, 0);
-        SL_LOCK(SL_LK_REAPER);
+        struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
+        sl_lock_wait_word(&sl_reaper_seq, seq, due ? &ts : NULL);
     }
     return NULL;
 }
@@ -419,13 +426,35 @@ static int sl_reaper_start(void)
     return e;
 }
 
-/* Start the thread (first use); reaper lock not held. */
+/* Work is pending (a deadline, a sweep): a thread of our own takes it,
+ * or, in a single-threaded process (thread=0), the program's own waits do
+ * (sl_reaper_service) until the program blocks where they cannot
+ * (sl_reaper_blocking). Reaper lock not held. */
+_Atomic int sl_sched_active;
+static int sl_reaper_force; /* the program blocks where no wait is capped */
+int sl_threads_made;        /* the program made a thread (since fork, in a child) */
+static int sl_reaper_alone; /* a fork child: one thread, whatever glibc's flag says */
+
+static int sl_reaper_single(void)
+{
+    return !__atomic_load_n(&sl_threads_made, __ATOMIC_RELAXED) &&
+           (sl_reaper_alone || __libc_single_threaded);
+}
+
 static void sl_reaper_ensure(void)
 {
     SL_LOCK(SL_LK_REAPER);
     int start = !sl_reaper_started;
-    sl_reaper_started = 1;
+    if (start && !sl_opt.thread && !sl_reaper_force && sl_reaper_single()) {
+        atomic_store(&sl_sched_active, 1);
+        start = 0;
+    } else if (start) {
+        sl_reaper_started = 1;
+        atomic_store(&sl_sched_active, 0);
+    }
     SL_UNLOCK(SL_LK_REAPER);
+    if (start)
+        sl_sweep_child_setup(); /* on the program's thread, before the thread */
     int e = start ? sl_reaper_start() : 0;
     if (e) {
         SL_LOCK(SL_LK_REAPER);
@@ -434,9 +463,107 @@ static void sl_reaper_ensure(void)
         sl_reaper_warned = 1;
         SL_UNLOCK(SL_LK_REAPER);
         if (warn)
-            sl_warn("cannot start the reaper thread: %s; leaks will not be reported",
-                    strerror(e));
+            sl_warn("cannot start the reaper thread: %s; leaks will not be reported", strerror(e));
     }
+}
+
+/* Guard set, no lock held. */
+static void sl_reaper_force_thread(void)
+{
+    SL_LOCK(SL_LK_REAPER);
+    int was = sl_reaper_force;
+    sl_reaper_force = 1;
+    int pending = atomic_load(&sl_sched_active);
+    SL_UNLOCK(SL_LK_REAPER);
+    if (!was && pending)
+        sl_reaper_ensure();
+}
+
+void sl_reaper_blocking(void)
+{
+    if (sl_reaper_force)
+        return;
+    int g = sl_guard_enter();
+    int e = errno;
+    sl_reaper_force_thread();
+    errno = e;
+    sl_guard_leave(g);
+}
+
+int sl_reaper_due_now(void)
+{
+    int64_t now = sl_now_ns(), sweep = sl_sweep_due();
+    if (sweep && sweep <= now)
+        return 1;
+    int g = sl_guard_enter();
+    SL_LOCK(SL_LK_REAPER);
+    int due = sl_heap_len && sl_heap[0].due_ns <= now;
+    SL_UNLOCK(SL_LK_REAPER);
+    sl_guard_leave(g);
+    return due;
+}
+
+void sl_reaper_exit_due(void)
+{
+    if (!atomic_load(&sl_sched_active))
+        return;
+    sl_log_allow_create(1);
+    sl_reaper_due_work(sl_now_ns(), SL_SWEEP_PROGRAM);
+    sl_log_allow_create(0);
+}
+
+/* Accepted blocking sockets, looked at by the next wait: still blocking
+ * then, the program reads them so. */
+#define SL_SUSPECTS 8
+static struct {
+    int fd;
+    uint32_t gen;
+} sl_suspects[SL_SUSPECTS];
+static int sl_nsuspects;
+
+void sl_reaper_suspect(int fd)
+{
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s)
+        return;
+    if (sl_nsuspects == SL_SUSPECTS) {
+        sl_reaper_blocking();
+        return;
+    }
+    sl_suspects[sl_nsuspects].fd = fd;
+    sl_suspects[sl_nsuspects].gen = s->gen;
+    sl_nsuspects++;
+}
+
+static int sl_reaper_suspects_blocking(void)
+{
+    int blocking = 0;
+    for (int i = 0; i < sl_nsuspects; i++) {
+        struct sl_slot *s = sl_fdtable_peek(sl_suspects[i].fd);
+        uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
+        if (s && s->gen == sl_suspects[i].gen && (f & SL_F_NBSET) && !(f & SL_F_NONBLOCK))
+            blocking = 1;
+    }
+    sl_nsuspects = 0;
+    return blocking;
+}
+
+int64_t sl_reaper_service(void)
+{
+    int g = sl_guard_enter();
+    int e = errno;
+    int64_t next = 0;
+    if (!sl_reaper_single() || sl_reaper_suspects_blocking())
+        sl_reaper_force_thread();
+    if (atomic_load(&sl_sched_active)) {
+        sl_sweep_child_setup();
+        next = sl_reaper_due_work(sl_now_ns(), SL_SWEEP_PROGRAM);
+        if (!next) /* nothing queued: no cap until something is */
+            atomic_store(&sl_sched_active, 0);
+    }
+    errno = e;
+    sl_guard_leave(g);
+    return next;
 }
 
 void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
@@ -444,9 +571,11 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
     int g = sl_guard_enter();
     SL_LOCK(SL_LK_REAPER);
     int pushed = sl_reaper_heap_push(fd, gen, due_ns) == 0;
-    int head = pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns;
+    int head =
+        pushed && sl_heap[0].fd == fd && sl_heap[0].gen == gen && sl_heap[0].due_ns == due_ns;
     if (head)
         atomic_fetch_add(&sl_reaper_seq, 1);
+    head = head && sl_reaper_started; /* a thread may be waiting: wake it */
     int warn_mem = !pushed && !sl_reaper_warned;
     if (warn_mem)
         sl_reaper_warned = 1;
@@ -464,7 +593,8 @@ void sl_reaper_kick(void)
 {
     int g = sl_guard_enter();
     atomic_fetch_add(&sl_reaper_seq, 1);
-    sl_lock_wake_word(&sl_reaper_seq);
+    if (__atomic_load_n(&sl_reaper_started, __ATOMIC_RELAXED))
+        sl_lock_wake_word(&sl_reaper_seq);
     sl_reaper_ensure();
     sl_guard_leave(g);
 }
@@ -473,4 +603,8 @@ void sl_reaper_reinit_child(void)
 {
     sl_heap_len = 0;
     sl_reaper_started = 0;
+    sl_reaper_force = 0;
+    sl_reaper_alone = 1;
+    sl_threads_made = 0;
+    atomic_store(&sl_sched_active, 0);
 }

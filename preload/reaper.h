@@ -2,6 +2,7 @@
 #ifndef SL_REAPER_H
 #define SL_REAPER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include "sl.h"
 
@@ -41,5 +42,26 @@ void sl_reaper_addrs(int fd, char *local, char *peer, size_t size) SL_HIDDEN;
 /* fork child: empty the queue (those deadlines were the parent's), forget the
  * thread (the next schedule starts a new one). */
 void sl_reaper_reinit_child(void) SL_HIDDEN;
+
+/* Non-zero while a single-threaded process has work pending and no thread
+ * of the library's: the wait hooks then cap their timeouts. */
+extern _Atomic int sl_sched_active SL_HIDDEN;
+#define SL_SCHED_ACTIVE() SL_UNLIKELY(atomic_load_explicit(&sl_sched_active, memory_order_relaxed))
+/* From a wait hook on the program's thread (guard not set): do what is due
+ * now; returns the next due time (CLOCK_MONOTONIC ns), 0 for no cap. */
+int64_t sl_reaper_service(void) SL_HIDDEN;
+/* 1 when some work is due now (a wait then blocks signals before doing it). */
+int sl_reaper_due_now(void) SL_HIDDEN;
+/* The program is about to block where no wait hook caps (a blocking accept,
+ * connect, or read): from now on a thread of the library's does the work. */
+void sl_reaper_blocking(void) SL_HIDDEN;
+/* At exit (guard set): the work already due that no wait of a
+ * single-threaded program came to do. */
+void sl_reaper_exit_due(void) SL_HIDDEN;
+/* fd was accepted blocking: the next wait looks at it again (still
+ * blocking: the program reads it so, and the thread starts). */
+void sl_reaper_suspect(int fd) SL_HIDDEN;
+/* Set when the program calls pthread_create. */
+extern int sl_threads_made SL_HIDDEN;
 
 #endif

@@ -303,15 +303,6 @@ const char *sl_lframe_lang_name(int lang)
     return "unknown";
 }
 
-/* A new log file (log lock held, so the depot lock cannot be taken: entries
- * are published before the release store of the count). */
-void sl_lframe_reset_logged(void)
-{
-    uint32_t count = __atomic_load_n(&sl_lframe_count, __ATOMIC_ACQUIRE);
-    for (uint32_t id = 1; id <= count; id++)
-        sl_lframe_dir[id / SL_DEPOT_CHUNK][id % SL_DEPOT_CHUNK]->f.logged = 0;
-}
-
 /* ------------------------------------------------------------ unwinding */
 
 /* Frames fetched beyond the option, to make room for the leading frames we

@@ -32,6 +32,7 @@
 struct sl_diag {
     uint64_t inode;
     uint32_t rqueue, wqueue, idle_ms;
+    uint32_t ack_ms; /* since the last ACK received: at most since the peer's FIN */
     uint8_t family, state;
     uint16_t lport, rport;
     uint32_t laddr[4], raddr[4];
@@ -56,9 +57,11 @@ struct sl_sweep_ctx {
     int64_t now, deadline_ns;
     int at_exit; /* report whatever the deadline, marked at_exit */
     int exiting; /* on the program's thread at exit: the log may be made */
+    int program; /* on the program's thread in a wait: the log may be made */
 };
 
 static _Atomic int sl_sw_armed;
+static _Atomic int sl_sw_child_lazy; /* a fork child's socket and log are still to make */
 static _Atomic int sl_sw_deferred; /* a due finding waits for the log */
 static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
 static _Atomic int64_t sl_sw_next_ns;
@@ -151,6 +154,7 @@ static void sl_diag_tcp_info(struct sl_diag *d, const struct inet_diag_msg *m, i
         const struct tcp_info *ti = RTA_DATA(a);
         d->idle_ms = ti->tcpi_last_data_recv < ti->tcpi_last_data_sent ? ti->tcpi_last_data_recv
                                                                         : ti->tcpi_last_data_sent;
+        d->ack_ms = ti->tcpi_last_ack_recv;
     }
 }
 
@@ -316,7 +320,7 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
     struct stat st;
     /* No log yet (a fork child): the finding waits for the program's next
      * hook, or its exit, to make one. */
-    if (!c->exiting && !sl_log_writable()) {
+    if (!c->exiting && !c->program && !sl_log_writable()) {
         atomic_store(&sl_sw_deferred, 1);
         return;
     }
@@ -362,8 +366,13 @@ static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
         return;
     }
     if (!v.cw_since) {
-        v.cw_since = c->now;
-        sl_sweep_mark(fd, s, v.gen, c->now);
+        /* In CLOSE_WAIT since the peer's FIN, which came no later than the
+         * last ACK received: a sweep that ran late (a single-threaded
+         * program that did not wait) still counts from then. An inherited
+         * copy counts from the first sweep of this process. */
+        int64_t ack_ns = (int64_t)d->ack_ms * 1000000;
+        v.cw_since = (f & SL_F_FORKED) || ack_ns > c->now ? c->now : c->now - ack_ns;
+        sl_sweep_mark(fd, s, v.gen, v.cw_since);
     }
     if (c->at_exit || c->now - v.cw_since >= c->deadline_ns)
         sl_sweep_report(fd, s, &v, d, c);
@@ -506,7 +515,9 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         return;
     int g = sl_guard_enter();
     int e = errno;
-    int exiting = mode != SL_SWEEP_THREAD;
+    int exiting = mode != SL_SWEEP_THREAD && mode != SL_SWEEP_PROGRAM;
+    if (mode == SL_SWEEP_PROGRAM)
+        sl_sweep_child_setup();
     if (!exiting && sl_sw_state_pid != (pid_t)sl_pid) {
         sl_sw_state_pid = (pid_t)sl_pid;
         sl_sw_npending = 0; /* the parent's accept queues are not ours */
@@ -515,11 +526,16 @@ void sl_sweep_run(enum sl_sweep_mode mode)
     struct sl_diag *tab = exiting ? sl_sweep_table() : (sl_sw_tab ? sl_sw_tab : sl_sweep_table());
     if (!exiting)
         sl_sw_tab = tab;
-    struct sl_sweep_ctx c = {tab, 0, sl_now_ns(), sl_sweep_deadline_ns(),
-                             mode == SL_SWEEP_EXIT_ALL, exiting};
+    struct sl_sweep_ctx c = {tab,
+                             0,
+                             sl_now_ns(),
+                             sl_sweep_deadline_ns(),
+                             mode == SL_SWEEP_EXIT_ALL,
+                             exiting,
+                             mode == SL_SWEEP_PROGRAM};
     const uint32_t cw = 1u << TCP_CLOSE_WAIT;
     int v6 = atomic_load(&sl_sw_inet6);
-    if (exiting)
+    if (exiting || c.program)
         sl_log_allow_create(1);
     if (nl >= 0 && tab && sl_diag_dump(nl, AF_INET, cw, tab, &c.n, SL_SWEEP_MAX) == 0 &&
         (!v6 || sl_diag_dump(nl, AF_INET6, cw, tab, &c.n, SL_SWEEP_MAX) == 0)) {
@@ -528,14 +544,15 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         if (!exiting)
             sl_sweep_unaccepted(nl, &c);
     }
+    if (c.program)
+        sl_log_allow_create(0);
     if (exiting) {
         sl_log_allow_create(0);
         if (nl >= 0)
             sl_real.close(nl);
         if (tab)
             munmap(tab, SL_SWEEP_MAX * sizeof *tab);
-    }
-    else
+    } else
         sl_log_counts();
     atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
     errno = e;
@@ -557,14 +574,17 @@ uint32_t sl_sweep_before_fork(void)
 void sl_sweep_reinit_child(void)
 {
     atomic_store(&sl_sw_deferred, 0);
+    atomic_store(&sl_sw_child_lazy, 0);
     sl_sw_fork_stack = 0;
     sl_sw_from_pid = 0;
 }
 
 /* The child's copies of the parent's TCP sockets are followed by a sweep of
- * its own: a netlink socket (the parent's would mix both one's replies) and
- * a deadline thread, made here on the forking thread, and an unnamed log
- * (see sl_sweep_arm_with). */
+ * its own, with a netlink socket of its own (the parent's would mix both
+ * one's replies) and an unnamed log (see sl_sweep_arm_with). Nothing is
+ * made here: a child that execs or exits at once costs no system call of
+ * ours. sl_sweep_child_setup makes them, on the program's thread, at the
+ * child's first due work or before its thread starts. */
 void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
 {
     if (!sl_sweep_armed() || sl_in_lib)
@@ -573,8 +593,26 @@ void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
     int g = sl_guard_enter();
     sl_sw_fork_stack = fork_stack;
     sl_sw_from_pid = parent;
-    atomic_store(&sl_sw_armed, 0);
-    sl_sweep_arm_with(0);
+    atomic_store(&sl_sw_child_lazy, 1);
+    atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
+    sl_reaper_kick();
     sl_guard_leave(g);
     errno = e;
+}
+
+void sl_sweep_child_setup(void)
+{
+    if (SL_LIKELY(!atomic_load_explicit(&sl_sw_child_lazy, memory_order_relaxed)))
+        return;
+    atomic_store(&sl_sw_child_lazy, 0);
+    int g = sl_guard_enter();
+    int e = errno;
+    int nl = sl_sweep_socket();
+    if (nl < 0 || sl_log_adopt_fd(nl) < 0)
+        sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
+                "end-of-stream is never read will not be found",
+                strerror(nl < 0 ? errno : EMFILE));
+    sl_log_reserve_unnamed();
+    errno = e;
+    sl_guard_leave(g);
 }

@@ -25,6 +25,7 @@ int sl_sweep_armed(void) SL_HIDDEN;
 int64_t sl_sweep_due(void) SL_HIDDEN;
 enum sl_sweep_mode {
     SL_SWEEP_THREAD,   /* the deadline thread: sockets past the unread deadline */
+    SL_SWEEP_PROGRAM,  /* the same, on the program's thread in a wait (may make the log) */
     SL_SWEEP_EXIT_DUE, /* exit handler: the same, with the log made if needed */
     SL_SWEEP_EXIT_ALL  /* exit handler, at_exit=1: every one, whatever the deadline */
 };
@@ -38,5 +39,8 @@ uint32_t sl_sweep_before_fork(void) SL_HIDDEN;
 void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent) SL_HIDDEN;
 /* atfork child handler: forget the parent's sweep state. */
 void sl_sweep_reinit_child(void) SL_HIDDEN;
+/* A fork child's own netlink socket and unnamed log, made on the program's
+ * thread at its first due work or before its thread starts, not at fork. */
+void sl_sweep_child_setup(void) SL_HIDDEN;
 
 #endif

@@ -120,10 +120,16 @@ static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
     uint32_t add = (f & SL_F_EOF) ? SL_F_INHERITED : 0;
     if ((f & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET)
         add |= SL_F_FORKED;
-    atomic_store(&s->flags, (f | add) & ~(uint32_t)SL_F_REPORTED);
-    s->finding_id = 0;
-    s->reported_ns = 0;
-    s->cw_since_ns = 0;
+    uint32_t nf = (f | add) & ~(uint32_t)SL_F_REPORTED;
+    /* Written only when it changes: each page written is copied. */
+    if (nf != f)
+        atomic_store(&s->flags, nf);
+    if (s->finding_id)
+        s->finding_id = 0;
+    if (s->reported_ns)
+        s->reported_ns = 0;
+    if (s->cw_since_ns)
+        s->cw_since_ns = 0;
 }
 
 void sl_track_fork_child(void)

@@ -25,6 +25,8 @@ SL_HOOKS_EXPORTED(SL_HOOK_DECL)
 void sl_track_close_range(unsigned int first, unsigned int last) SL_HIDDEN;
 /* arg: the variadic argument read as a pointer-sized value; use64: fcntl64. */
 int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
+/* arg: the variadic argument read as a pointer-sized value (FIONBIO is noted). */
+int sl_ioctl(int fd, unsigned long req, void *arg) SL_HIDDEN;
 /* caller: the return address in the code that called pipe2 (libunwind's
  * validation pipe is emulated, see ownfd.h). */
 int sl_pipe2(int fds[2], int flags, const void *caller) SL_HIDDEN;
@@ -43,6 +45,13 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
  * good once the program made a process by clone() or syscall(). */
 extern __thread int sl_vfork_child __attribute__((tls_model("initial-exec"))) SL_HIDDEN;
 extern int sl_raw_clones SL_HIDDEN;
+
+/* Blocking (track_wait.c), for a single-threaded process with work
+ * pending: fd is about to be waited on by accept or connect (a blocking one
+ * makes the library's thread); fd's O_NONBLOCK was set through fcntl or
+ * ioctl. */
+void sl_track_before_block(int fd) SL_HIDDEN;
+void sl_track_note_nonblock(int fd, int nonblock) SL_HIDDEN;
 
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;

@@ -168,7 +168,7 @@ static void sl_track_dup_guarded(int oldfd, int newfd)
         if (!(c.flags & SL_F_KNOWN))
             c = (struct sl_class){0};
     }
-    c.flags &= SL_CLASS_BITS;
+    c.flags &= SL_CLASS_BITS | SL_NB_BITS;
     struct sl_slot *n = c.flags ? sl_fdtable_get(newfd) : sl_fdtable_peek(newfd);
     if (!n)
         return;
@@ -292,6 +292,11 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64)
     if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
         int e = errno;
         sl_track_dup(fd, r);
+        errno = e;
+    }
+    if (SL_UNLIKELY(cmd == F_SETFL) && r == 0 && !sl_in_lib) {
+        int e = errno;
+        sl_track_note_nonblock(fd, ((int)(intptr_t)arg & O_NONBLOCK) != 0);
         errno = e;
     }
     return r;

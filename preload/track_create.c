@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include "fdtable.h"
 #include "log.h"
+#include "reaper.h"
 #include "real.h"
 #include "stack.h"
 #include "sweep.h"
@@ -38,12 +39,14 @@ static void sl_track_install(int fd, const struct sl_class *c)
  * Inside our own code (our own sockets, or a signal handler that interrupted
  * it on this thread) nothing is recorded: a stale slot left at that number
  * is caught by the inode check before any finding. */
-static void sl_track_created(const int *fds, int n, struct sl_class c)
+static void sl_track_created(const int *fds, int n, struct sl_class c, int nonblock)
 {
     if (sl_in_lib)
         return;
     int g = sl_guard_enter();
     c.flags &= SL_CLASS_BITS;
+    if (c.flags & SL_F_SOCKET)
+        c.flags |= SL_F_NBSET | (nonblock ? SL_F_NONBLOCK : 0);
     if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM) {
         sl_init_all();
         c.open_stack = sl_stack_capture();
@@ -67,7 +70,7 @@ int sl_socket(int domain, int type, int proto)
     int r = sl_real.socket(domain, type, proto);
     if (r >= 0) {
         int e = errno;
-        sl_track_created(&r, 1, sl_class_for(domain, type));
+        sl_track_created(&r, 1, sl_class_for(domain, type), (type & SOCK_NONBLOCK) != 0);
         errno = e;
     }
     return r;
@@ -79,14 +82,14 @@ int sl_socketpair(int domain, int type, int proto, int sv[2])
     int r = sl_real.socketpair(domain, type, proto, sv);
     if (r == 0) {
         int e = errno;
-        sl_track_created(sv, 2, sl_class_for(domain, type));
+        sl_track_created(sv, 2, sl_class_for(domain, type), (type & SOCK_NONBLOCK) != 0);
         errno = e;
     }
     return r;
 }
 
 /* An accepted socket has the listener's domain and type. */
-static void sl_track_accepted(int lfd, int fd)
+static void sl_track_accepted(int lfd, int fd, int nonblock)
 {
     struct sl_class c = {0};
     if (sl_in_lib)
@@ -103,16 +106,20 @@ static void sl_track_accepted(int lfd, int fd)
     c.inode = 0;
     c.listen_stack = c.open_stack;
     c.open_stack = 0;
-    sl_track_created(&fd, 1, c);
+    sl_track_created(&fd, 1, c, nonblock);
+    if (!nonblock && SL_SCHED_ACTIVE())
+        sl_reaper_suspect(fd);
 }
 
 int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     SL_ENSURE(accept);
+    if (SL_SCHED_ACTIVE() && !sl_in_lib)
+        sl_track_before_block(fd);
     int r = sl_real.accept(fd, sa, len);
     if (r >= 0) {
         int e = errno;
-        sl_track_accepted(fd, r);
+        sl_track_accepted(fd, r, 0);
         errno = e;
     }
     return r;
@@ -121,10 +128,12 @@ int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
 int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
     SL_ENSURE(accept4);
+    if (SL_SCHED_ACTIVE() && !sl_in_lib)
+        sl_track_before_block(fd);
     int r = sl_real.accept4(fd, sa, len, flags);
     if (r >= 0) {
         int e = errno;
-        sl_track_accepted(fd, r);
+        sl_track_accepted(fd, r, (flags & SOCK_NONBLOCK) != 0);
         errno = e;
     }
     return r;
@@ -134,6 +143,8 @@ int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     SL_ENSURE(connect);
+    if (SL_SCHED_ACTIVE() && !sl_in_lib)
+        sl_track_before_block(fd);
     int r = sl_real.connect(fd, sa, len);
     int e = errno;
     if ((r == 0 || e == EINPROGRESS) && !sl_in_lib) {

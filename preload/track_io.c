@@ -41,6 +41,9 @@ void sl_on_eof(int fd)
     if (scheduled) {
         atomic_fetch_add_explicit(&sl_count_eof, 1, memory_order_relaxed);
         sl_reaper_schedule(fd, gen, eof.now_ns + (int64_t)sl_opt.deadline_ms * 1000000);
+        /* A blocking socket: the program may next block where no wait is capped. */
+        if (SL_SCHED_ACTIVE())
+            sl_track_before_block(fd);
         /* The log's fd is made here, on the program's thread, long before
          * the reaper writes to it (never on the reaper: see log.h). */
         sl_log_reserve();

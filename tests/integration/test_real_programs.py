@@ -662,6 +662,18 @@ def nginx_setup(tmp_path, port):
     return [nginx, "-p", str(d), "-c", str(conf), "-e", str(d / "error.log")], d
 
 
+def listener_threads(port):
+    """{pid: number of threads} of the processes holding the listening
+    socket on port (from `ss -tlnp` and /proc)."""
+    out = subprocess.run(["ss", "-tlnpH", f"( sport = :{port} )"], capture_output=True,
+                         text=True, timeout=TIMEOUT).stdout
+    threads = {}
+    for pid in sorted({int(m) for m in re.findall(r"pid=(\d+)", out)}):
+        with open(f"/proc/{pid}/status") as f:
+            threads[pid] = int(next(l for l in f if l.startswith("Threads:")).split()[1])
+    return threads
+
+
 @pytest.mark.parametrize("close", [False, True], ids=["keepalive", "connection-close"])
 def test_nginx_wrk_clean(tool, tmp_path, close):
     """nginx (master and one forked worker, each with its own log) under wrk."""
@@ -673,6 +685,11 @@ def test_nginx_wrk_clean(tool, tmp_path, close):
         p = wrk_run(wrk, port, *(["Connection: close"] if close else []))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             index = r.read()
+        # nginx's master (sigsuspend) and worker (epoll_wait) are single-threaded
+        # and stay so: the library's work is done inside their waits.
+        threads = listener_threads(port)
+        assert len(threads) == 2 and set(threads.values()) == {1}, (
+            f"nginx processes and their threads: {threads}")
         hang_ups(port, 5)
         # Served after the hang-ups were accepted: the worker has seen them;
         # wait until it closed every connection.

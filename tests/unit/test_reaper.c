@@ -135,10 +135,58 @@ static int eof_socket(void)
     return sv[0];
 }
 
+/* A single-threaded process (thread=0): scheduling starts no thread; the
+ * waits' service does the work once due and says when the next is due. */
+static void test_single_threaded_service(void **state)
+{
+    (void)state;
+    sl_opt.deadline_ms = 100;
+    sl_opt.thread = 0;
+    int64_t now = sl_now_ns(), ms = 1000000;
+    int a = eof_socket();
+    uint32_t ga = mark_eof(a, 0, now);
+    sl_reaper_schedule(a, ga, now + 100 * ms);
+    assert_true(atomic_load(&sl_sched_active));
+    int b = eof_socket();
+    uint32_t gb = mark_eof(b, 0, now + 150 * ms);
+    sl_reaper_schedule(b, gb, now + 250 * ms);
+    /* Not due yet: nothing written, the next due time is a's. */
+    assert_int_equal(sl_reaper_service(), now + 100 * ms);
+    json_t *all = read_findings();
+    assert_int_equal(json_array_size(all), 0);
+    json_decref(all);
+    while (sl_now_ns() < now + 100 * ms)
+        usleep(1000);
+    /* Due: a reported, b next. */
+    assert_int_equal(sl_reaper_service(), now + 250 * ms);
+    all = read_findings();
+    assert_non_null(finding_for_fd(all, a));
+    assert_null(finding_for_fd(all, b));
+    assert_int_equal(json_array_size(all), 1);
+    json_decref(all);
+    /* No thread: the process has one. */
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int threads = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Threads: %d", &threads) == 1)
+            break;
+    if (f)
+        fclose(f);
+    assert_int_equal(threads, 1);
+    /* a stays open, so the next test's sockets get other numbers. */
+    close_tracked(b);
+}
+
+/* thread=1: the thread does the work on its own. */
 static void test_findings_and_requeue(void **state)
 {
     (void)state;
     sl_opt.deadline_ms = 100;
+    sl_opt.thread = 1;
+    json_t *before = read_findings();
+    size_t base = json_array_size(before);
+    json_decref(before);
     int64_t now = sl_now_ns();
     int64_t ms = 1000000;
 
@@ -202,7 +250,7 @@ static void test_findings_and_requeue(void **state)
     assert_non_null(fb);
     json_int_t held = json_integer_value(json_object_get(fb, "held_ms"));
     assert_true(held >= 100 && held < 300);
-    assert_int_equal(json_array_size(all), 3);
+    assert_int_equal(json_array_size(all), base + 3);
     json_decref(all);
     int fds[] = {a, b, c, d, e};
     for (int i = 0; i < 5; i++)
@@ -229,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_heap_order),
+        cmocka_unit_test(test_single_threaded_service),
         cmocka_unit_test(test_findings_and_requeue),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,144 @@
+"""A single-threaded program stays single-threaded, and is still watched.
+
+A single-threaded event-loop server (st_idle: non-blocking sockets, its
+waits the only place it blocks) leaks one socket that read end-of-stream
+and one whose end-of-stream it never reads, then sits idle in one kind of
+wait. Both findings must be written while it waits there, on time, by its
+one thread: /proc/PID/status says Threads: 1 once they are in the log, and
+the kernel (`ss`) shows the two sockets in CLOSE_WAIT.
+
+The waits' transparency (same result, errno and time left) is checked by
+tests/integration/progs/st_waits.c.
+"""
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import (PROG_SRC, TIMEOUT, assert_leaks, finding_records, marker_line,
+                      prog_path, sockleak_run, wait_until)
+import socket
+
+MODES = ["epoll", "poll", "ppoll", "select", "pselect", "nanosleep", "clock_nanosleep",
+         "sleep", "pause", "sigsuspend", "sigtimedwait"]
+
+
+def _threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return None
+
+
+def _close_wait(port):
+    p = subprocess.run(["ss", "-tanH", "state", "close-wait", f"( sport = :{port} )"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    return p.stdout.splitlines()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_path, mode):
+    seen = {}
+
+    def driver(port):
+        a = socket.create_connection(("127.0.0.1", port))
+        b = socket.create_connection(("127.0.0.1", port))
+        a.close()
+        b.close()
+        recs = wait_until("a close_wait and a close_wait_unread finding while the program waits",
+                          lambda: (lambda r: r if {x["kind"] for x in r} >=
+                                   {"close_wait", "close_wait_unread"} else None)(
+                                       finding_records(tmp_path)))
+        logs = sorted(tmp_path.glob("st_idle.*.jsonl"))
+        assert len(logs) == 1, f"one log expected, got {logs}"
+        pid = int(re.match(r"st_idle\.(\d+)", logs[0].name).group(1))
+        seen["threads"] = _threads(pid)
+        seen["close_wait"] = len(wait_until("two CLOSE_WAIT sockets in ss",
+                                            lambda: (lambda l: l if len(l) == 2 else None)(
+                                                _close_wait(port))))
+        seen["at_exit"] = [r.get("at_exit", False) for r in recs]
+
+    run = sockleak_run([prog_path("st_idle"), mode], tmp_path, driver=driver,
+                       stop_signal=signal.SIGUSR2, stop_after_findings=2)
+    assert seen["threads"] == 1, (
+        f"the program had {seen['threads']} threads while its findings were written: the"
+        f" library started a thread of its own in a single-threaded program{run.describe()}")
+    assert seen["close_wait"] == 2
+    assert not any(seen["at_exit"]), "findings written at exit, not while the program waited"
+    src = PROG_SRC / "st_idle.c"
+    assert_leaks(run,
+                 {"kind": "close_wait", "count": 1,
+                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
+                 {"kind": "close_wait_unread", "count": 1,
+                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+
+
+def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
+    """st_idle busy leaks the same two sockets, then computes for 2 s (ten
+    deadlines) without a single wait, and exits: what fell due meanwhile is
+    reported when it exits, as a finding of its deadline, not lost."""
+    def driver(port):
+        a = socket.create_connection(("127.0.0.1", port))
+        b = socket.create_connection(("127.0.0.1", port))
+        a.close()
+        b.close()
+
+    run = sockleak_run([prog_path("st_idle"), "busy"], tmp_path, driver=driver)
+    src = PROG_SRC / "st_idle.c"
+    assert_leaks(run,
+                 {"kind": "close_wait", "count": 1,
+                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
+                 {"kind": "close_wait_unread", "count": 1,
+                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+    assert not any(r.get("at_exit") for r in finding_records(tmp_path)), (
+        f"reported as at_exit findings{run.describe()}")
+
+
+def _wait_calls(argv, env):
+    """Each hooked wait's system calls made by argv, from strace -c."""
+    p = subprocess.run(["strace", "-f", "-qq", "-c", "-e",
+                        "trace=poll,ppoll,epoll_wait,epoll_pwait,pselect6,clock_nanosleep,"
+                        "rt_sigtimedwait,pause,rt_sigsuspend,clone,clone3", *argv],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    calls = {}
+    for line in p.stderr.splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            calls[f[-1]] = int(f[3])
+    return p, calls
+
+
+def test_capped_waits_keep_results_errno_and_time(tmp_path, lib):
+    """st_waits checks every hooked wait's result, errno and time (taken or
+    left) with a sweep due every 50 ms: the waits are cut at each due time,
+    the work done and the wait resumed, and the program sees none of it. The
+    system call counts show the caps happened, on the program's one thread."""
+    env = dict(os.environ)
+    bare, bare_calls = _wait_calls([str(prog_path("st_waits"))], env)
+    assert bare.returncode == 0, f"st_waits fails without the library:\n{bare.stdout}"
+    env["LD_PRELOAD"] = str(lib)
+    env["SOCKLEAK_OPTIONS"] = f"deadline_ms=100:output={tmp_path}"
+    p, calls = _wait_calls([str(prog_path("st_waits"))], env)
+    assert p.returncode == 0 and "0 failures" in p.stdout, (
+        f"a wait behaved differently under the library:\n{p.stdout}\n{p.stderr[-2000:]}")
+    assert sum(calls.values()) > 2 * sum(bare_calls.values()), (
+        f"the waits were not capped (calls {calls}, without the library {bare_calls})")
+    assert not calls.get("clone") and not calls.get("clone3"), (
+        f"the library started a thread: {calls}")
+
+
+def test_signal_during_the_librarys_work_in_a_wait_still_ends_it(tmp_path, lib):
+    """st_sigwork: SIGALRM comes while the library, inside the program's
+    poll, is blocked writing a finding's line to a full stderr pipe. Without
+    the library a signal during the poll ends it with EINTR; so it must with
+    the library, not be handled in the library's work and then lost while
+    the poll goes on to its 5 s."""
+    env = dict(os.environ, LD_PRELOAD=str(lib),
+               SOCKLEAK_OPTIONS=f"deadline_ms=100:verbosity=2:output={tmp_path}")
+    p = subprocess.run([str(prog_path("st_sigwork"))], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=env)
+    assert p.returncode == 0 and p.stdout.startswith("EINTR"), (
+        f"the signal did not end the wait: {p.stdout.strip()}")
