@@ -13,7 +13,7 @@ import subprocess
 from conftest import (ERROR_EXIT, PROG_SRC, PYTHON, marker_line, proc_src, prog_path,
                       sockleak_run, client)
 from test_python_frames import py_marker
-from test_sweep import RELEASE, seen_then_released
+from test_sweep import RELEASE, close_wait_seen, seen_then_released
 
 N = 3
 
@@ -90,3 +90,30 @@ def test_python_server_keeping_sockets_is_named_at_its_handler(tool, tmp_path):
     text = subprocess.run([str(tool), "report", str(out)], capture_output=True, text=True,
                           timeout=30).stdout
     assert f"call site: in handle {src}:{read_at} [python] (last read)" in text, text
+
+
+def test_ruby_server_keeping_sockets_is_named_at_its_handler(tool, tmp_path):
+    """The same server in Ruby: the last read's stack has the handler's
+    Ruby frame, and the call site is that line."""
+    from test_ruby_frames import RB_SRC, RUBY, need_ruby, rb_marker, log_kinds, wait_for
+    need_ruby("socket")
+    src = RB_SRC / "kept_server.rb"
+    go, out = tmp_path / "go", tmp_path / "out"
+
+    def driver(port):
+        for _ in range(N):
+            client(port, "send", payload=b"GET\n")
+        truth = close_wait_seen(N, held=True)(port)
+        wait_for("findings", lambda: log_kinds(out).count("close_wait_unread") >= N)
+        go.touch()
+        return truth
+
+    run = sockleak_run([RUBY, src, N, go], out, driver=driver)
+    f = check_truth(run, N)
+    read_at = rb_marker(src, "LAST-READ-SITE")
+    ruby = [(fr["function"], fr["line"]) for fr in f["last_read_stack"]
+            if fr.get("lang") == "ruby"]
+    assert ruby[:1] == [("Handler#take", read_at)], f"last_read_stack: {f['last_read_stack']}"
+    cs = f.get("call_site") or {}
+    assert (cs.get("function"), cs.get("line"), cs.get("lang"), cs.get("stack")) == (
+        "Handler#take", read_at, "ruby", "last_read_stack"), cs
