@@ -12,6 +12,7 @@ import subprocess
 
 from conftest import (ERROR_EXIT, PROG_SRC, PYTHON, marker_line, proc_src, prog_path,
                       sockleak_run, client)
+from test_java_frames import java  # noqa: F401 (a fixture)
 from test_python_frames import py_marker
 from test_sweep import RELEASE, close_wait_seen, seen_then_released
 
@@ -117,3 +118,30 @@ def test_ruby_server_keeping_sockets_is_named_at_its_handler(tool, tmp_path):
     cs = f.get("call_site") or {}
     assert (cs.get("function"), cs.get("line"), cs.get("lang"), cs.get("stack")) == (
         "Handler#take", read_at, "ruby", "last_read_stack"), cs
+
+
+def test_java_server_keeping_sockets_is_named_at_its_handler(java, tmp_path):
+    """The same server in Java: the last read's stack has the handler's
+    Java frame, and the call site is that line."""
+    from test_java_frames import JAVA_SRC, marked
+    from test_ruby_frames import log_kinds, wait_for
+    jvm, classes = java
+    go, out = tmp_path / "go", tmp_path / "out"
+
+    def driver(port):
+        for _ in range(N):
+            client(port, "send", payload=b"GET\n")
+        truth = close_wait_seen(N, held=True)(port)
+        wait_for("findings", lambda: log_kinds(out).count("close_wait_unread") >= N)
+        go.touch()
+        return truth
+
+    run = sockleak_run([jvm, "-cp", classes, "KeptServer", N, go], out, driver=driver)
+    f = check_truth(run, N)
+    read_at = marked(JAVA_SRC / "KeptServer.java", "LAST-READ-SITE")
+    java_frames = [(fr["function"], fr.get("line")) for fr in f["last_read_stack"]
+                   if fr.get("lang") == "java"]
+    assert ("KeptServer.take", read_at) in java_frames, f"last_read_stack: {f['last_read_stack']}"
+    cs = f.get("call_site") or {}
+    assert (cs.get("function"), cs.get("line"), cs.get("lang"), cs.get("stack")) == (
+        "KeptServer.take", read_at, "java", "last_read_stack"), cs
