@@ -84,17 +84,9 @@ static __attribute__((noinline, cold)) void sl_after_eof_read(int fd)
  * deadline reports): the "last read" stack of its finding. A socket keeps
  * the stacks of two places, so a loop reading from two places alternately
  * captures nothing after its first round. */
-static __attribute__((noinline, cold)) void sl_read_site(int fd, uintptr_t pc, int capture)
+static __attribute__((noinline, cold)) void sl_read_capture(int fd, struct sl_slot *s, uintptr_t pc)
 {
-    SL_READ_PC_AT(fd) = pc;
-    if (!capture || sl_in_lib)
-        return;
-    struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s)
-        return;
-    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_EOF)) != SL_F_INET ||
-        sl_slot_read_site_known(s, pc) || sl_in_vfork_child())
+    if (sl_in_vfork_child())
         return;
     int e = errno;
     int g = sl_guard_enter();
@@ -108,13 +100,35 @@ static __attribute__((noinline, cold)) void sl_read_site(int fd, uintptr_t pc, i
     errno = e;
 }
 
-/* The read-type hooks' cold ends, reached by tail calls that return the
- * read's result, so the hot path keeps nothing alive across them. */
+/* fd's last read is from pc from now on; on a TCP socket not read from pc
+ * before, pc's stack is captured (sl_read_capture, a tail call: a read
+ * alternating between two places known already saves no register). */
+static inline void sl_read_site_at(int fd, uintptr_t pc)
+{
+    SL_READ_PC_AT(fd) = pc;
+    if (sl_in_lib)
+        return;
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s)
+        return;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_EOF)) != SL_F_INET || sl_slot_read_site_known(s, pc))
+        return;
+    sl_read_capture(fd, s, pc);
+}
+
+/* A read-type hook's cold ends, reached by tail calls that return the
+ * read's result, so the hot path keeps nothing alive across them: a read
+ * from a new place (end-of-stream's own stack is the deadline's, so that
+ * read captures no other), and end-of-stream. */
 static __attribute__((noinline, cold)) ssize_t sl_read_new_site(int fd, ssize_t r, uintptr_t pc)
 {
-    sl_read_site(fd, pc, r != 0);
-    if (r == 0)
+    if (r == 0) {
+        SL_READ_PC_AT(fd) = pc;
         sl_after_eof_read(fd);
+        return 0;
+    }
+    sl_read_site_at(fd, pc);
     return r;
 }
 
@@ -124,7 +138,18 @@ static __attribute__((noinline, cold)) ssize_t sl_read_eof(int fd)
     return 0;
 }
 
-/* Any other read on fd: its site, when it changed. */
+/* A read that is not a read-type hook's (SL_NOTE_READ) from a new place:
+ * capture when it was not end-of-stream. */
+static __attribute__((noinline, cold)) void sl_read_site(int fd, uintptr_t pc, int capture)
+{
+    if (capture)
+        sl_read_site_at(fd, pc);
+    else
+        SL_READ_PC_AT(fd) = pc;
+}
+
+/* The read of a hook written by hand (recvmsg, readv...) on fd returned r:
+ * its site, when it changed. */
 #define SL_NOTE_READ(fd, r)                                                                        \
     do {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                    \
