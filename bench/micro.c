@@ -14,6 +14,10 @@
  *   recv_eagain  recv() on a non-blocking accepted TCP socket with no data
  *   churn        socket, connect, accept, client close, server recv -> 0 (EOF),
  *                server close, over loopback TCP
+ *   serve        churn with a request: the client sends 1 byte before it
+ *                closes, the server reads it, then end-of-stream, at one
+ *                place (a server's read loop): serve - churn is one data read
+ *                on a new connection, its first (read-site stack) included
  *   eof          socketpair, close one end, recv -> 0 on the other, close it
  *   noeof        the same without the recv: eof - noeof = one EOF read
  *   forkwait     fork() of a process holding a connected TCP pair, the
@@ -211,6 +215,28 @@ static void churn_iter(void)
     close(s1);
 }
 
+static void serve_iter(void)
+{
+    char c = 'x';
+    int c1 = socket(AF_INET, SOCK_STREAM, 0);
+    if (c1 < 0)
+        die("socket");
+    if (connect(c1, (struct sockaddr *)&laddr, sizeof laddr) < 0)
+        die("connect");
+    if (send(c1, &c, 1, 0) != 1)
+        die("send");
+    close(c1);
+    int s1 = accept(lfd, NULL, NULL);
+    if (s1 < 0)
+        die("accept");
+    ssize_t r;
+    while ((r = recv(s1, &c, 1, 0)) > 0) /* the request, then end-of-stream */
+        sink += c;
+    if (r != 0)
+        die("recv");
+    close(s1);
+}
+
 /* ---------------------------------------------------------------- eof */
 static void eof_iter(void)
 {
@@ -251,8 +277,8 @@ int main(int argc, char **argv)
     if (argc != 3) {
         fprintf(stderr,
                 "usage: micro "
-                "read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|churn|eof|noeof|forkwait|"
-                "forkwait_nb|none N\n");
+                "read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|churn|serve|eof|noeof|"
+                "forkwait|forkwait_nb|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -280,6 +306,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(name, "churn")) {
         listener_setup();
         iter = churn_iter;
+    } else if (!strcmp(name, "serve")) {
+        listener_setup();
+        iter = serve_iter;
     } else if (!strcmp(name, "eof")) {
         iter = eof_iter;
     } else if (!strcmp(name, "noeof")) {

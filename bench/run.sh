@@ -107,14 +107,14 @@ echo
 micro_iters() {
     case "$1" in
     read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain) echo 200000 ;;
-    churn) echo 2000 ;;
+    churn|serve) echo 2000 ;;
     eof|noeof) echo 20000 ;;
     esac
 }
 micro_cg_n() {
     case "$1" in
     read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain) echo 50000 ;;
-    churn) echo 400 ;;
+    churn|serve) echo 400 ;;
     eof|noeof) echo 2000 ;;
     esac
 }
@@ -157,7 +157,7 @@ command -v valgrind >/dev/null 2>&1 && HAVE_VG=1
 
 if want micro; then
     log "micro: timing and counting instructions"
-    for c in read_pipe rw_pipe recv_data recv_data_nb recv_eagain churn eof noeof; do
+    for c in read_pipe rw_pipe recv_data recv_data_nb recv_eagain churn serve eof noeof; do
         it=$(micro_iters $c)
         bl=; wl=
         r=0
@@ -194,6 +194,7 @@ if want micro; then
     micro_row recv_data_nb "recv() tracked, non-blocking (event loop)"
     micro_row recv_eagain "recv() tracked TCP, EAGAIN"
     micro_row churn "churn: connect/accept/EOF/close"
+    micro_row serve "serve: churn + 1 request byte read"
     # Switched-off lines: the sweep off (no work pending, so no thread of
     # ours in any program), and thread=1 (the library's thread from the
     # first socket, as in a multi-threaded program).

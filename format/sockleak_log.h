@@ -60,8 +60,14 @@
  *          eof_unix_ms 0, eof_stack [] and these keys as they apply:
  *          "close_wait_unread": in CLOSE_WAIT past the deadline, no
  *            end-of-stream read seen in this process. "last_read_stack":
- *            where the program last read from it (at least one frame: the
- *            caller of the read; [] when it never read), "idle_ms": time
+ *            where the program last read from it: the whole stack (language
+ *            frames included) as captured the first time the socket was
+ *            read from that place (the caller of the read: for a language
+ *            runtime, its native function that reads, so a Python socket's
+ *            is its first recv's); only the caller of the read, one frame,
+ *            when that stack was not captured (no unwinder, or a socket
+ *            read from more than 8 places in turn); [] when it never read.
+ *            "idle_ms": time
  *            since data last moved either way (the kernel's
  *            tcpi_last_data_recv/sent), "unread_bytes": bytes waiting in
  *            the receive queue.

@@ -39,21 +39,31 @@ struct sl_slot {
     uint32_t finding_id;           /* id of that finding record */
     uint8_t domain;                /* AF_* */
     uint8_t type;                  /* SOCK_STREAM, SOCK_DGRAM, ... */
+    uint8_t read_caps;             /* read-site stacks captured (at most SL_READ_CAPS) */
     uint32_t listen_stack;         /* accepted: the listener's open_stack */
+    uint32_t read_stack[2];        /* stacks of the last two read sites captured, 0 none */
     int64_t cw_since_ns;           /* first sweep that saw it in CLOSE_WAIT, 0 none */
+    _Atomic uintptr_t read_pc[2];  /* their first frames (the return addresses), 0 none */
 };
+
+/* Read-site stacks a socket may capture: each costs an unwind, and only a
+ * program that reads one socket from ever new places runs out. */
+#define SL_READ_CAPS 8
 
 /* The caller of the last read-type call on each fd (a return address, 0
  * none): the "last read" site of a socket whose end-of-stream was never
- * read. One store per read, no lookup, no branch. The table covers every
- * fd below the kernel's default nr_open (2^20); only a process allowed
- * more could see two fds share an entry. 8 MB of .bss: a page is touched
- * per 512 fd numbers read from. */
+ * read. A read compares its caller with the entry and stores only when it
+ * differs (sl_read_site: also where a TCP socket's read-site stack is
+ * captured, once per site), so a read from the same place as the last one
+ * costs a load and a compare, no store. The table covers every fd below
+ * the kernel's default nr_open (2^20); only a process allowed more could
+ * see two fds share an entry. 8 MB of .bss: a page is touched per 512 fd
+ * numbers read from. */
 #define SL_LAST_READ_FDS (1u << 20)
 extern uintptr_t sl_last_read_pc[SL_LAST_READ_FDS] SL_HIDDEN;
-#define SL_NOTE_READ(fd)                                                                           \
-    (sl_last_read_pc[(unsigned)(fd) & (SL_LAST_READ_FDS - 1)] =                                    \
-         (uintptr_t)__builtin_return_address(0))
+#define SL_READ_PC_AT(fd) sl_last_read_pc[(unsigned)(fd) & (SL_LAST_READ_FDS - 1)]
+/* The caller of this read differs from the last read's on fd. */
+#define SL_READ_SITE_NEW(fd, pc) SL_UNLIKELY(SL_READ_PC_AT(fd) != (pc))
 
 /* Non-zero for an fd whose slot read end-of-stream (set with SL_F_EOF,
  * cleared only when the slot is reset, so never clear while the flag is
@@ -157,6 +167,11 @@ static inline void sl_slot_reset(int fd, struct sl_slot *s)
     s->type = 0;
     s->listen_stack = 0;
     s->cw_since_ns = 0;
+    s->read_caps = 0;
+    for (int i = 0; i < 2; i++) {
+        s->read_stack[i] = 0;
+        atomic_store_explicit(&s->read_pc[i], 0, memory_order_relaxed);
+    }
 }
 
 /* A fresh object at fd (slot s) with classification c; fd's last read is
@@ -261,6 +276,50 @@ static inline int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen,
     }
     sl_fdtable_unlock(fd);
     return marked;
+}
+
+/* Is pc the first frame of one of the read-site stacks s captured? Lock-
+ * free: a read on a socket alternating between two places asks at every
+ * read. */
+static inline int sl_slot_read_site_known(struct sl_slot *s, uintptr_t pc)
+{
+    return atomic_load_explicit(&s->read_pc[0], memory_order_relaxed) == pc ||
+           atomic_load_explicit(&s->read_pc[1], memory_order_relaxed) == pc;
+}
+
+/* The slot's generation in *gen; 1 when it may still capture a read-site
+ * stack. */
+static inline int sl_slot_read_room(int fd, struct sl_slot *s, uint32_t *gen)
+{
+    sl_fdtable_lock(fd);
+    *gen = s->gen;
+    int room = s->read_caps < SL_READ_CAPS;
+    sl_fdtable_unlock(fd);
+    return room;
+}
+
+/* Record stack (its first frame pc), captured at a read of the socket at
+ * generation gen, in place of the older of the two it keeps. */
+static inline void sl_slot_add_read_site(int fd, struct sl_slot *s, uint32_t gen, uintptr_t pc,
+                                         uint32_t stack)
+{
+    sl_fdtable_lock(fd);
+    if (s->gen == gen && s->read_caps < SL_READ_CAPS) {
+        int i = s->read_caps++ & 1;
+        s->read_stack[i] = stack;
+        atomic_store_explicit(&s->read_pc[i], pc, memory_order_relaxed);
+    }
+    sl_fdtable_unlock(fd);
+}
+
+/* The read-site stack of s whose first frame is pc, 0 none. Stripe lock
+ * held. */
+static inline uint32_t sl_slot_read_stack(struct sl_slot *s, uintptr_t pc)
+{
+    for (int i = 0; i < 2; i++)
+        if (pc && atomic_load_explicit(&s->read_pc[i], memory_order_relaxed) == pc)
+            return s->read_stack[i];
+    return 0;
 }
 
 int sl_slot_class_slow(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen) SL_HIDDEN;

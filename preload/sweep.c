@@ -308,10 +308,19 @@ static int sl_sweep_claim(int fd, struct sl_slot *s, uint32_t gen, int64_t now)
     return ok;
 }
 
-static uint32_t sl_sweep_last_read(int fd)
+/* The last read's stack: the one captured the first time the socket was
+ * read from the last read's place (sl_read_site), else that place alone
+ * (its stack was not captured: an unwinder missing, or a socket read from
+ * more places than it captures). 0: never read. */
+static uint32_t sl_sweep_last_read(int fd, struct sl_slot *s, uint32_t gen)
 {
     uintptr_t pc = (unsigned)fd < SL_LAST_READ_FDS ? sl_last_read_pc[fd] : 0;
-    return pc ? sl_stack_store(&pc, 1) : 0;
+    if (!pc)
+        return 0;
+    sl_fdtable_lock(fd);
+    uint32_t id = s->gen == gen ? sl_slot_read_stack(s, pc) : 0;
+    sl_fdtable_unlock(fd);
+    return id ? id : sl_stack_store(&pc, 1);
 }
 
 static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slot *v,
@@ -339,7 +348,7 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
     f.held_ms = (c->now - v->cw_since) / 1000000;
     f.open_stack = v->c.open_stack;
     f.listen_stack = v->c.listen_stack;
-    f.last_read_stack = forked ? 0 : sl_sweep_last_read(fd);
+    f.last_read_stack = forked ? 0 : sl_sweep_last_read(fd, s, v->gen);
     f.fork_stack = forked ? sl_sw_fork_stack : 0;
     f.from_pid = forked ? (int)sl_sw_from_pid : 0;
     f.has_queue = 1;

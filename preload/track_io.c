@@ -1,8 +1,10 @@
-/* Reads and sends. A read hook's hot path is the real call and one
- * compare: a 0 result for a non-zero length (end-of-stream) goes to
- * sl_on_eof, which marks the slot and schedules its deadline. A send hook
- * goes straight on to libc unless fd read end-of-stream (a send then moves
- * the deadline: half-open use). */
+/* Reads and sends. A read hook's hot path is the real call, one compare of
+ * its caller with the last read's on the fd (a change goes to
+ * sl_read_site: the new site is stored, and a TCP socket's stack captured
+ * there once) and one compare of the result: a 0 result for a non-zero
+ * length (end-of-stream) goes to sl_on_eof, which marks the slot and
+ * schedules its deadline. A send hook goes straight on to libc unless fd
+ * read end-of-stream (a send then moves the deadline: half-open use). */
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -78,6 +80,86 @@ static __attribute__((noinline, cold)) void sl_after_eof_read(int fd)
             sl_after_eof_read(fd);                                                                 \
     } while (0)
 
+/* A read on fd from pc, a place other than the last read's: pc is the last
+ * read's site from now on. On a TCP socket the sweep may report
+ * (close_wait_unread), the first read from each place captures the stack
+ * once (capture: the read was not end-of-stream, whose own stack the
+ * deadline reports): the "last read" stack of its finding. A socket keeps
+ * the stacks of two places, so a loop reading from two places alternately
+ * captures nothing after its first round. */
+static __attribute__((noinline, cold)) void sl_read_capture(int fd, struct sl_slot *s, uintptr_t pc)
+{
+    if (sl_in_vfork_child())
+        return;
+    int e = errno;
+    int g = sl_guard_enter();
+    uint32_t gen;
+    if (sl_slot_read_room(fd, s, &gen)) {
+        uint32_t stack = sl_stack_capture();
+        if (stack)
+            sl_slot_add_read_site(fd, s, gen, pc, stack);
+    }
+    sl_guard_leave(g);
+    errno = e;
+}
+
+/* fd's last read is from pc from now on; on a TCP socket not read from pc
+ * before, pc's stack is captured (sl_read_capture, a tail call: a read
+ * alternating between two places known already saves no register). */
+static inline void sl_read_site_at(int fd, uintptr_t pc)
+{
+    SL_READ_PC_AT(fd) = pc;
+    if (sl_in_lib)
+        return;
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    if (!s)
+        return;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_EOF)) != SL_F_INET || sl_slot_read_site_known(s, pc))
+        return;
+    sl_read_capture(fd, s, pc);
+}
+
+/* A read-type hook's cold ends, reached by tail calls that return the
+ * read's result, so the hot path keeps nothing alive across them: a read
+ * from a new place (end-of-stream's own stack is the deadline's, so that
+ * read captures no other), and end-of-stream. */
+static __attribute__((noinline, cold)) ssize_t sl_read_new_site(int fd, ssize_t r, uintptr_t pc)
+{
+    if (r == 0) {
+        SL_READ_PC_AT(fd) = pc;
+        sl_after_eof_read(fd);
+        return 0;
+    }
+    sl_read_site_at(fd, pc);
+    return r;
+}
+
+static __attribute__((noinline, cold)) ssize_t sl_read_eof(int fd)
+{
+    sl_after_eof_read(fd);
+    return 0;
+}
+
+/* A read that is not a read-type hook's (SL_NOTE_READ) from a new place:
+ * capture when it was not end-of-stream. */
+static __attribute__((noinline, cold)) void sl_read_site(int fd, uintptr_t pc, int capture)
+{
+    if (capture)
+        sl_read_site_at(fd, pc);
+    else
+        SL_READ_PC_AT(fd) = pc;
+}
+
+/* The read of a hook written by hand (recvmsg, readv...) on fd returned r:
+ * its site, when it changed. */
+#define SL_NOTE_READ(fd, r)                                                                        \
+    do {                                                                                           \
+        uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                    \
+        if (SL_READ_SITE_NEW(fd, pc_))                                                             \
+            sl_read_site(fd, pc_, (r) != 0);                                                       \
+    } while (0)
+
 static size_t sl_iov_len(const struct iovec *iov, int cnt)
 {
     size_t n = 0;
@@ -86,8 +168,9 @@ static size_t sl_iov_len(const struct iovec *iov, int cnt)
     return n;
 }
 
-/* A read-type hook: one compare after the real call; end-of-stream (0 for
- * a non-zero length) goes to the cold path. */
+/* A read-type hook: two compares after the real call (the site, the
+ * result); a new site and end-of-stream (0 for a non-zero length) go to
+ * the cold paths. */
 #define SL_READ_HOOK(ret, fn, params, args, opt)                                                   \
     SL_UNBOUND(ret, fn, params, args)                                                              \
     ret sl_##fn params                                                                             \
@@ -97,9 +180,11 @@ static size_t sl_iov_len(const struct iovec *iov, int cnt)
         if (SL_UNLIKELY(n == 0)) /* no end-of-stream in a zero-length read */                      \
             return sl_real.fn args;                                                                \
         ret r = sl_real.fn args;                                                                   \
-        SL_NOTE_READ(fd);                                                                          \
+        uintptr_t pc = (uintptr_t)__builtin_return_address(0);                                     \
+        if (SL_READ_SITE_NEW(fd, pc))                                                              \
+            return sl_read_new_site(fd, r, pc);                                                    \
         if (SL_UNLIKELY(r == 0))                                                                   \
-            sl_after_eof_read(fd);                                                                 \
+            return sl_read_eof(fd);                                                                \
         return r;                                                                                  \
     }
 SL_HOOKS_READ(SL_READ_HOOK)
@@ -112,7 +197,7 @@ ssize_t sl_recvmsg(int fd, struct msghdr *msg, int flags)
     if (SL_UNLIKELY(!sl_real.recvmsg))
         return sl_recvmsg_unbound(fd, msg, flags);
     ssize_t r = sl_real.recvmsg(fd, msg, flags);
-    SL_NOTE_READ(fd);
+    SL_NOTE_READ(fd, r);
     /* MSG_ERRQUEUE returns 0 with control data on a live socket. */
     if (SL_UNLIKELY(r == 0) && !(flags & MSG_ERRQUEUE))
         SL_AFTER_READ(fd, r, msg ? sl_iov_len(msg->msg_iov, (int)msg->msg_iovlen) : 0);
@@ -130,7 +215,7 @@ int sl_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags, struc
     if (SL_UNLIKELY(!sl_real.recvmmsg))
         return sl_recvmmsg_unbound(fd, vec, vlen, flags, tmo);
     int r = sl_real.recvmmsg(fd, vec, vlen, flags, tmo);
-    SL_NOTE_READ(fd);
+    SL_NOTE_READ(fd, r);
     if (r > 0 && !(flags & MSG_ERRQUEUE)) {
         for (int i = 0; i < r; i++) {
             if (SL_UNLIKELY(vec[i].msg_len == 0) &&
@@ -152,7 +237,7 @@ ssize_t sl_readv(int fd, const struct iovec *iov, int cnt)
     if (SL_UNLIKELY(!sl_real.readv))
         return sl_readv_unbound(fd, iov, cnt);
     ssize_t r = sl_real.readv(fd, iov, cnt);
-    SL_NOTE_READ(fd);
+    SL_NOTE_READ(fd, r);
     if (SL_UNLIKELY(r == 0))
         SL_AFTER_READ(fd, r, sl_iov_len(iov, cnt));
     return r;
@@ -204,7 +289,7 @@ ssize_t sl_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t n, un
 {
     SL_ENSURE(splice);
     ssize_t r = sl_real.splice(in, in_off, out, out_off, n, flags);
-    SL_NOTE_READ(in);
+    SL_NOTE_READ(in, r);
     sl_after_send(out, r);
     SL_AFTER_READ(in, r, n);
     return r;

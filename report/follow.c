@@ -54,6 +54,16 @@ struct sl_follow_site {
     UT_hash_handle hh;
 };
 
+/* A frame seen as a call site that the wrapper rule may rename (a read
+ * wrapper), keyed by the place it names (sl_follow_place): the next user
+ * frame of the first finding there, and whether a later one's differed. */
+struct sl_follow_wrapper {
+    char *key;
+    char *first_next; /* its place, NULL when the first had none */
+    bool differ;
+    UT_hash_handle hh;
+};
+
 struct sl_follow {
     const struct sl_report_opts *ro;
     struct sl_logread_set set;
@@ -64,6 +74,7 @@ struct sl_follow {
     bool *from_dir; /* per process: its log was found in a directory */
     size_t cap_procs;
     struct sl_follow_site *sites;
+    struct sl_follow_wrapper *wrappers;
     struct sl_sym_ctx *sym;
     bool write_failed;
 };
@@ -261,6 +272,53 @@ static void sl_follow_group_free(struct sl_group *g)
     sl_sym_stack_free(&g->listen_sym);
 }
 
+/* The place a frame names, as sl_group_sym_same compares frames
+ * (malloc'd): function, file and line, or module and address. */
+static char *sl_follow_place(const struct sl_sym_frame *fr)
+{
+    char num[32];
+    if (fr->file)
+        snprintf(num, sizeof(num), "\x1f%d", fr->line);
+    else
+        snprintf(num, sizeof(num), "\x1f@%" PRIx64, fr->address);
+    char *a = sl_util_xjoin(fr->function, "\x1f", fr->file ? fr->file : fr->module);
+    char *s = sl_util_xjoin(a, "", num);
+    free(a);
+    return s;
+}
+
+/* The report's wrapper rule (report/group.c), as findings come: once a
+ * call site was seen with callers that differ, g and every later finding
+ * there are named by their caller, via the call site. A finding printed
+ * before that stays as it was printed. */
+static void sl_follow_wrapper_rule(struct sl_follow *F, struct sl_group *g)
+{
+    struct sl_group_set where = {.source_root = F->ro->source_root};
+    struct sl_follow_wrapper *w;
+    const struct sl_sym_frame *next;
+    char *key, *nk;
+
+    if (!sl_group_wrapper_candidate(g))
+        return;
+    next = sl_group_next_user(&where, g);
+    key = sl_follow_place(g->call_site);
+    nk = next ? sl_follow_place(next) : NULL;
+    HASH_FIND_STR(F->wrappers, key, w);
+    if (!w) {
+        w = sl_util_xcalloc(1, sizeof(*w));
+        w->key = key;
+        w->first_next = nk;
+        HASH_ADD_KEYPTR(hh, F->wrappers, w->key, strlen(w->key), w);
+    } else {
+        free(key);
+        if (!nk || !w->first_next || strcmp(nk, w->first_next) != 0)
+            w->differ = true;
+        free(nk);
+    }
+    if (w->differ && next)
+        sl_group_via(g, next);
+}
+
 static bool sl_follow_suppressed(const struct sl_follow *F, const struct sl_group *g)
 {
     for (size_t i = 0; F->ro->supp && i < F->ro->supp->n; i++)
@@ -340,6 +398,10 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
     fprintf(out, ": %s%s ", count > 1 ? "... again, " : "", what);
     sl_follow_put_frame(out, fr);
+    if (g->call_site_via) {
+        fputs(" via ", out);
+        sl_follow_put_frame(out, g->call_site_via);
+    }
     if (count > 1)
         fprintf(out, " (%zu sockets so far)", count);
     fputc('\n', out);
@@ -385,6 +447,7 @@ static void sl_follow_print(struct sl_follow *F, const struct sl_logread_process
         sl_follow_group_free(&g);
         return;
     }
+    sl_follow_wrapper_rule(F, &g);
     HASH_FIND_STR(F->sites, key, site);
     if (site) {
         free(key);
@@ -468,12 +531,20 @@ static void sl_follow_skip_earlier_runs(struct sl_follow *F, bool all_runs)
 static void sl_follow_free(struct sl_follow *F)
 {
     struct sl_follow_site *s, *tmp;
+    struct sl_follow_wrapper *w, *wtmp;
 
     HASH_ITER(hh, F->sites, s, tmp)
     {
         HASH_DEL(F->sites, s);
         free(s->key);
         free(s);
+    }
+    HASH_ITER(hh, F->wrappers, w, wtmp)
+    {
+        HASH_DEL(F->wrappers, w);
+        free(w->key);
+        free(w->first_next);
+        free(w);
     }
     for (size_t i = 0; i < F->n_files; i++) {
         HASH_DEL(F->by_key, F->files[i]);

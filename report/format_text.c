@@ -159,16 +159,33 @@ static void sl_fmt_frame_where(FILE *out, const struct sl_fmt_style *st,
     }
 }
 
+/* The stack the call site of a kernel-swept finding with two stacks was
+ * taken from, as its text names it (" (last read)"), else "". */
+static const char *sl_fmt_site_from(const struct sl_group *g)
+{
+    static const char *const from[][2] = {{"last_read_stack", " (last read)"},
+                                          {"open_stack", " (socket created)"},
+                                          {"fork_stack", " (fork)"}};
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) != 0 &&
+        strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0)
+        return "";
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+        if (strcmp(g->call_site_stack, from[i][0]) == 0)
+            return from[i][1];
+    return "";
+}
+
 /* "  call site: in handle /srv/app.py:12 [python]", when the stacks shown
  * do not already start with it: a language frame, a frame below the
- * runtime's, or the listener an event loop accepted the socket on. */
+ * runtime's, or the listener an event loop accepted the socket on; and for
+ * the kernel-swept kinds with two stacks, which one it is from. */
 static void sl_fmt_call_site(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
 {
     const struct sl_sym_frame *cs = g->call_site;
 
     if (!cs || !g->call_site_user ||
         (!cs->lang && !g->call_site_listener && !g->call_site_loop && !g->call_site_via &&
-         cs == &g->call_site_in->frames[0]))
+         cs == &g->call_site_in->frames[0] && !*sl_fmt_site_from(g)))
         return;
     fputs("  call site: ", out);
     if (g->call_site_loop) {
@@ -194,12 +211,12 @@ static void sl_fmt_call_site(FILE *out, const struct sl_fmt_style *st, const str
             if (via->line > 0)
                 fprintf(out, ":%d", via->line);
         }
-        fputc('\n', out);
+        fprintf(out, "%s\n", sl_fmt_site_from(g));
         return;
     }
     if (!g->call_site_listener || !cs->file) {
         sl_fmt_frame_where(out, st, cs);
-        fputc('\n', out);
+        fprintf(out, "%s\n", sl_fmt_site_from(g));
         return;
     }
     /* "accepted on the listener created at /srv/server.js:12 in start

@@ -542,8 +542,7 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
     return 2;
 }
 
-/* Two symbolized frames name the same place in the code. */
-static bool sl_group_sym_same(const struct sl_sym_frame *a, const struct sl_sym_frame *b)
+bool sl_group_sym_same(const struct sl_sym_frame *a, const struct sl_sym_frame *b)
 {
     if (strcmp(a->function, b->function) != 0 || a->line != b->line)
         return false;
@@ -612,15 +611,25 @@ void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g)
         }
 }
 
-/* The user frame after the call site in its stack, or NULL. */
-static const struct sl_sym_frame *sl_group_next_user(const struct sl_group_set *set,
-                                                     const struct sl_group *g)
+const struct sl_sym_frame *sl_group_next_user(const struct sl_group_set *set,
+                                              const struct sl_group *g)
 {
     const struct sl_sym_stack *st = g->call_site_in;
     for (size_t i = (size_t)(g->call_site - st->frames) + 1; i < st->n; i++)
         if (sl_uc_sym_user(&st->frames[i], g->rep_proc->exe, set->source_root))
             return &st->frames[i];
     return NULL;
+}
+
+bool sl_group_wrapper_candidate(const struct sl_group *g)
+{
+    return g->call_site && g->call_site_user && !g->call_site_listener && !g->call_site_loop;
+}
+
+void sl_group_via(struct sl_group *g, const struct sl_sym_frame *next)
+{
+    g->call_site_via = g->call_site;
+    g->call_site = next;
 }
 
 static int sl_group_cmp_site(const void *a, const void *b)
@@ -647,7 +656,7 @@ static void sl_group_wrappers(struct sl_group_set *set)
 
     for (size_t i = 0; i < set->n_groups; i++) {
         struct sl_group *g = set->groups[i];
-        if (g->call_site && g->call_site_user && !g->call_site_listener && !g->call_site_loop)
+        if (sl_group_wrapper_candidate(g))
             v[n++] = g;
     }
     qsort(v, n, sizeof(*v), sl_group_cmp_site);
@@ -663,10 +672,8 @@ static void sl_group_wrappers(struct sl_group_set *set)
         }
         for (size_t i = a; differ && i < b; i++) {
             const struct sl_sym_frame *next = sl_group_next_user(set, v[i]);
-            if (next) {
-                v[i]->call_site_via = v[i]->call_site;
-                v[i]->call_site = next;
-            }
+            if (next)
+                sl_group_via(v[i], next);
         }
     }
     free(v);

@@ -135,6 +135,21 @@ void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process 
  * set->source_root decides. */
 void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g);
 
+/* The wrapper rule (sl_group_symbolize): groups whose call sites are one
+ * frame (a read wrapper) and whose next user frames differ are each named
+ * by that next frame, via the wrapper. The pieces, for a caller that meets
+ * the groups one at a time (report --follow): */
+/* May the rule rename g's call site (a user frame, not the listener's nor
+ * an event loop's)? */
+bool sl_group_wrapper_candidate(const struct sl_group *g);
+/* The user frame after g's call site in its stack, or NULL. */
+const struct sl_sym_frame *sl_group_next_user(const struct sl_group_set *set,
+                                              const struct sl_group *g);
+/* g named by next, via its call site. */
+void sl_group_via(struct sl_group *g, const struct sl_sym_frame *next);
+/* Two symbolized frames name the same place in the code. */
+bool sl_group_sym_same(const struct sl_sym_frame *a, const struct sl_sym_frame *b);
+
 /* Recomputes leaks and groups_left from the groups' suppressed_by. */
 void sl_group_count(struct sl_group_set *set);
 

@@ -105,3 +105,48 @@ def test_an_interpreter_is_never_the_users_code(tool, tmp_path):
     for f in run.findings:
         cs = f["call_site"]
         assert not (cs.get("module", "").split("/")[-1].startswith("perl") and cs["user"]), cs
+
+
+def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
+    """`report --follow` applies the report's wrapper rule as findings come:
+    once a second handler's leak shows the wrapper shared by callers that
+    differ, that leak and every later one at the wrapper are named by their
+    handler, via the wrapper (the first, printed before, cannot be)."""
+    import json
+    import signal
+    import subprocess
+    from test_live import _lines_until
+    from conftest import _kill_group
+    out = tmp_path / "out"
+    run = sockleak_run([prog_path("cs_wrapper")], out, driver=hang_ups(4))
+    assert run.driver_result == 4, run.describe()
+    src = proc_src("cs_wrapper")
+    eof = marker_line(src, "EOF-SITE")
+    follow = subprocess.Popen([str(tool), "report", "--follow", "--format", "json", str(out)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, buf = _lines_until(follow, "", r"(\{.*\}\n){4}")
+        follow.send_signal(signal.SIGINT)
+        follow.communicate(timeout=TIMEOUT)
+    finally:
+        _kill_group(follow)
+    sites = [json.loads(line)["call_site"] for line in buf.splitlines()]
+    named = [(s["function"], s["line"], s.get("via", {}).get("function"),
+              s.get("via", {}).get("line")) for s in sites]
+    assert named[0] in {("buffer_recv", eof, None, None),
+                        ("handle_login", marker_line(src, "LOGIN-SITE"), "buffer_recv", eof)}, named
+    assert sorted(set(named[1:])) == [
+        ("handle_login", marker_line(src, "LOGIN-SITE"), "buffer_recv", eof),
+        ("handle_upload", marker_line(src, "UPLOAD-SITE"), "buffer_recv", eof)], named
+    text = subprocess.Popen([str(tool), "report", "--follow", str(out)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        _, buf = _lines_until(text, "", r"(.*close_wait .*\n){4}")
+        text.send_signal(signal.SIGINT)
+        text.communicate(timeout=TIMEOUT)
+    finally:
+        _kill_group(text)
+    assert f"handle_upload (cs_wrapper.c:{marker_line(src, 'UPLOAD-SITE')}) via buffer_recv" \
+           f" (cs_wrapper.c:{eof})" in buf, buf

@@ -115,12 +115,51 @@ static void test_concurrent_get(void **state)
     }
 }
 
+/* Read-site stacks: two places kept, the older replaced, at most
+ * SL_READ_CAPS captures, none for a slot that changed hands, all gone when
+ * the slot is reset. */
+static void test_read_sites(void **state)
+{
+    (void)state;
+    const int fd = 4321;
+    struct sl_slot *s = sl_fdtable_get(fd);
+    assert_non_null(s);
+    struct sl_class c = sl_class_for(AF_INET, SOCK_STREAM);
+    sl_slot_install(fd, s, &c);
+    uint32_t gen;
+    assert_true(sl_slot_read_room(fd, s, &gen));
+    assert_false(sl_slot_read_site_known(s, 0x1000));
+    sl_slot_add_read_site(fd, s, gen, 0x1000, 11);
+    sl_slot_add_read_site(fd, s, gen, 0x2000, 22);
+    assert_true(sl_slot_read_site_known(s, 0x1000) && sl_slot_read_site_known(s, 0x2000));
+    assert_int_equal(sl_slot_read_stack(s, 0x1000), 11);
+    assert_int_equal(sl_slot_read_stack(s, 0x2000), 22);
+    assert_int_equal(sl_slot_read_stack(s, 0x3000), 0);
+    assert_int_equal(sl_slot_read_stack(s, 0), 0);
+    sl_slot_add_read_site(fd, s, gen, 0x3000, 33); /* replaces the older, 0x1000 */
+    assert_int_equal(sl_slot_read_stack(s, 0x1000), 0);
+    assert_int_equal(sl_slot_read_stack(s, 0x2000), 22);
+    assert_int_equal(sl_slot_read_stack(s, 0x3000), 33);
+    sl_slot_add_read_site(fd, s, gen + 1, 0x4000, 44); /* a stale generation */
+    assert_int_equal(sl_slot_read_stack(s, 0x4000), 0);
+    for (uintptr_t pc = 0x5000; sl_slot_read_room(fd, s, &gen); pc += 0x1000)
+        sl_slot_add_read_site(fd, s, gen, pc, (uint32_t)pc);
+    assert_int_equal(s->read_caps, SL_READ_CAPS);
+    sl_slot_add_read_site(fd, s, gen, 0x100000, 55); /* over the cap */
+    assert_int_equal(sl_slot_read_stack(s, 0x100000), 0);
+    int64_t held;
+    sl_slot_end(fd, s, &held);
+    assert_true(sl_slot_read_room(fd, s, &gen));
+    assert_int_equal(sl_slot_read_stack(s, 0x2000), 0);
+    assert_false(sl_slot_read_site_known(s, 0x3000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_peek_unknown),   cmocka_unit_test(test_get_creates),
         cmocka_unit_test(test_generations),    cmocka_unit_test(test_foreach),
-        cmocka_unit_test(test_concurrent_get),
+        cmocka_unit_test(test_concurrent_get), cmocka_unit_test(test_read_sites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

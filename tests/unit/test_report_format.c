@@ -392,18 +392,20 @@ static void test_kinds_text(void **state)
                                  "queued of backlog 128\n"));
     assert_non_null(strstr(text, "==sockleak== close_wait_unread: 2 sockets sat in CLOSE_WAIT with "
                                  "their end-of-stream never read (idle up to 12.0 s, up to 512 "
-                                 "bytes unread; 1 reported at process exit)\n  socket created "
-                                 "at:\n    #0 0x1000 (/opt/sockleak-test/pool+0x1000)\n  last read "
-                                 "at:\n    #0 0x2000 (/opt/sockleak-test/pool+0x2000)\n"));
+                                 "bytes unread; 1 reported at process exit)\n  call site: in "
+                                 "pool+0x2000 (pool) (last read)\n  socket created at:\n    #0 "
+                                 "0x1000 (/opt/sockleak-test/pool+0x1000)\n  last read at:\n    #0 "
+                                 "0x2000 (/opt/sockleak-test/pool+0x2000)\n"));
     assert_non_null(strstr(text, "pid 300 fd 6: 127.0.0.1:40002 <- 127.0.0.1:80, held 7000 ms, "
                                  "idle 7000 ms, 0 bytes unread (at exit)\n"));
     assert_non_null(strstr(text, "==sockleak== close_wait_unread: 1 socket sat in CLOSE_WAIT with "
                                  "its end-of-stream never read (idle up to 3.0 s, up to 100 bytes "
-                                 "unread)\n"));
+                                 "unread)\n  call site: in pool+0x1000 (pool) (socket created)\n"));
     assert_non_null(strstr(text, "  last read at:\n    (never read)\n"));
     assert_non_null(strstr(text, "==sockleak== close_wait_inherited: 1 inherited socket sat in "
-                                 "CLOSE_WAIT: the copy made by fork was never closed\n  socket "
-                                 "created at:\n    #0 0x1000 (/opt/sockleak-test/pool+0x1000)\n  "
+                                 "CLOSE_WAIT: the copy made by fork was never closed\n  call "
+                                 "site: in pool+0x3000 (pool) (fork)\n  socket created at:\n    #0 "
+                                 "0x1000 (/opt/sockleak-test/pool+0x1000)\n  "
                                  "copied into pid 300 by fork in pid 299 at:\n    #0 0x3000 "
                                  "(/opt/sockleak-test/pool+0x3000)\n"));
     assert_non_null(strstr(text, "pid 300 fd 3: 127.0.0.1:8080 <- 127.0.0.1:50000, held 6000 ms, "
