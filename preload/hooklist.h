@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #define SL_HOOK_Required 0
@@ -151,7 +152,13 @@
     HOOK(int, sigtimedwait, (const sigset_t *set, siginfo_t *info, const struct timespec *tmo),    \
          (set, info, tmo), Required)                                                               \
     HOOK(int, sigwaitinfo, (const sigset_t *set, siginfo_t *info), (set, info), Required)          \
-    HOOK(int, sigwait, (const sigset_t *set, int *sig), (set, sig), Required)
+    HOOK(int, sigwait, (const sigset_t *set, int *sig), (set, sig), Required)                     \
+    HOOK(pid_t, wait, (int *status), (status), Required)                                           \
+    HOOK(pid_t, waitpid, (pid_t pid, int *status, int options), (pid, status, options), Required) \
+    HOOK(pid_t, wait4, (pid_t pid, int *status, int options, struct rusage *ru),                   \
+         (pid, status, options, ru), Required)                                                     \
+    HOOK(int, waitid, (idtype_t idtype, id_t id, siginfo_t *info, int options),                    \
+         (idtype, id, info, options), Required)
 
 /* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2,
  * sigprocmask: their caller's address; syscall: syscall.S in preload/arch/). */

@@ -13,7 +13,7 @@
  * blocking socket) makes a thread of the library's (sl_reaper_blocking):
  * accept and connect are checked before the call, an accepted blocking
  * socket at the next wait (an event loop sets O_NONBLOCK on it first), a
- * blocking socket at its end-of-stream. */
+ * blocking socket at its end-of-stream, a wait for a child. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -674,4 +674,38 @@ int sl_sigwait(const sigset_t *set, int *sig)
             return err;
         }
     }
+}
+
+/* Waiting for a child has no timeout to cap: a blocking one makes the
+ * library's thread (a WNOHANG one never waits). */
+pid_t sl_wait(int *status)
+{
+    SL_ENSURE(wait);
+    if (sl_wait_capping())
+        sl_reaper_blocking();
+    return sl_real.wait(status);
+}
+
+pid_t sl_waitpid(pid_t pid, int *status, int options)
+{
+    SL_ENSURE(waitpid);
+    if (sl_wait_capping() && !(options & WNOHANG))
+        sl_reaper_blocking();
+    return sl_real.waitpid(pid, status, options);
+}
+
+pid_t sl_wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    SL_ENSURE(wait4);
+    if (sl_wait_capping() && !(options & WNOHANG))
+        sl_reaper_blocking();
+    return sl_real.wait4(pid, status, options, ru);
+}
+
+int sl_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
+{
+    SL_ENSURE(waitid);
+    if (sl_wait_capping() && !(options & WNOHANG))
+        sl_reaper_blocking();
+    return sl_real.waitid(idtype, id, info, options);
 }

@@ -1,6 +1,8 @@
 /* A single-threaded event-loop server that leaks, then sits idle in one kind
  * of wait: st_idle MODE, MODE one of epoll, poll, select, pselect, ppoll,
- * nanosleep, sleep, clock_nanosleep, pause, sigsuspend, sigtimedwait; or
+ * nanosleep, sleep, clock_nanosleep, pause, sigsuspend, sigtimedwait,
+ * waitpid (for a child that waits to be killed: a wait with no timeout,
+ * where the library's thread must take over); or
  * busy: compute (no wait at all) for 2 s, then exit.
  *
  * Its TCP sockets are non-blocking, its waits the only place it blocks (a
@@ -16,6 +18,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include "prog.h"
 
 static volatile sig_atomic_t released;
@@ -69,6 +72,23 @@ static void wait_once(const char *mode, int lfd)
         sigset_t none;
         sigemptyset(&none);
         sigsuspend(&none);
+    } else if (!strcmp(mode, "waitpid")) {
+        static pid_t child;
+        if (!child) {
+            child = fork();
+            if (child < 0)
+                die("fork");
+            if (child == 0) { /* holds none of the parent's sockets */
+                closefrom(3);
+                for (;;)
+                    pause();
+            }
+        }
+        int st;
+        if (waitpid(child, &st, 0) == child || released) {
+            kill(child, SIGKILL);
+            waitpid(child, &st, 0);
+        }
     } else if (!strcmp(mode, "sigtimedwait")) {
         sigset_t set;
         sigemptyset(&set);
