@@ -185,7 +185,7 @@ $(B)/preload/%.o: preload/%.S
 	@mkdir -p $(dir $@)
 	$(CC) -fPIC -c $< -o $@
 $(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-z,now -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
+	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
 $(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(dir $(NODE_API_H)) -fPIC -shared -fvisibility=hidden \
 	  -o $@ $< -ldl
