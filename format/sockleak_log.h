@@ -118,6 +118,7 @@
 #define SL_KIND_CLOSE_WAIT_UNREAD "close_wait_unread"
 #define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
+#define SL_KIND_DOUBLE_CLOSE "double_close"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -165,6 +166,8 @@
 #define SL_KEY_LAST_READ_STACK "last_read_stack"
 #define SL_KEY_FORK_STACK "fork_stack"
 #define SL_KEY_LISTEN_STACK "listen_stack"
+#define SL_KEY_CLOSE_STACK "close_stack"
+#define SL_KEY_FIRST_CLOSE_STACK "first_close_stack"
 #define SL_KEY_IDLE_MS "idle_ms"
 #define SL_KEY_UNREAD_BYTES "unread_bytes"
 #define SL_KEY_FROM_PID "from_pid"

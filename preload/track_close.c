@@ -13,6 +13,8 @@
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
+#include "sockleak_log.h"
+#include "stack.h"
 #include "track.h"
 #include "track_int.h"
 
@@ -33,16 +35,72 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     errno = e;
 }
 
+/* The stack of the last close() of a tracked socket at each fd (a depot
+ * id, 0 none): the first close of a double_close. Written only when a
+ * tracked socket is closed (which already does work), cleared when the
+ * number is seen to hold another object (a close that succeeds on an fd we
+ * do not track, a dup2 onto it). Same span as the last read. */
+static uint32_t sl_closed_stack[SL_LAST_READ_FDS];
+
 /* Inside our own code (a signal handler on a thread in a locked section)
- * the slot is left as it is: the inode check catches it later. */
-static void sl_track_close(int fd)
+ * the slot is left as it is: the inode check catches it later. Returns 1
+ * when a tracked socket's slot ended. */
+static int sl_track_close(int fd)
 {
     struct sl_slot *s = sl_fdtable_peek(fd);
     if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed) || sl_in_lib)
-        return;
+        return 0;
     if (SL_UNLIKELY(sl_in_vfork_child()))
-        return;
+        return 0;
     sl_track_close_slot(fd, s);
+    return 1;
+}
+
+/* A close of fd by the program (close, syscall(SYS_close)): a tracked
+ * socket's slot ends and the closing stack is kept. */
+static int sl_track_close_kept(int fd)
+{
+    if (!sl_track_close(fd))
+        return 0;
+    if ((unsigned)fd < SL_LAST_READ_FDS) {
+        int e = errno;
+        int g = sl_guard_enter();
+        sl_closed_stack[fd] = sl_stack_capture();
+        sl_guard_leave(g);
+        errno = e;
+    }
+    return 1;
+}
+
+/* fd now holds another object, or nothing we closed: forget its close. */
+static inline void sl_forget_close(int fd)
+{
+    if ((unsigned)fd < SL_LAST_READ_FDS && SL_UNLIKELY(sl_closed_stack[fd] != 0))
+        sl_closed_stack[fd] = 0;
+}
+
+/* A close (or dup2/dup3 source) failed with EBADF on fd: when the program
+ * closed a tracked socket at that number before, with nothing seen there
+ * since, that is a double_close (reported once per earlier close). The
+ * program's errno and return value are kept. */
+static void sl_double_close(int fd)
+{
+    if ((unsigned)fd >= SL_LAST_READ_FDS || sl_in_lib || sl_in_vfork_child())
+        return;
+    uint32_t first = sl_closed_stack[fd];
+    if (!first)
+        return;
+    sl_closed_stack[fd] = 0;
+    int e = errno;
+    int g = sl_guard_enter();
+    struct sl_finding f = {.kind = SL_KIND_DOUBLE_CLOSE, .fd = fd, .family = "inet"};
+    f.close_stack = sl_stack_capture();
+    f.first_close_stack = first;
+    f.eof_unix_ms = sl_wall_ms();
+    sl_log_reserve(); /* the program's thread: the log may be made here */
+    sl_log_finding(&f);
+    sl_guard_leave(g);
+    errno = e;
 }
 
 static void sl_range_close_slot(int fd, struct sl_slot *s, void *arg)
@@ -73,8 +131,13 @@ int sl_close(int fd)
         errno = EBADF;
         return -1;
     }
-    sl_track_close(fd);
-    return sl_real.close(fd);
+    int tracked = sl_track_close_kept(fd);
+    int r = sl_real.close(fd);
+    if (SL_UNLIKELY(r < 0) && errno == EBADF)
+        sl_double_close(fd);
+    else if (!tracked)
+        sl_forget_close(fd);
+    return r;
 }
 
 long sl_syscall_close(long nr, long fd)
@@ -84,8 +147,13 @@ long sl_syscall_close(long nr, long fd)
         errno = EBADF;
         return -1;
     }
-    sl_track_close((int)fd);
-    return sl_real.syscall(nr, fd);
+    int tracked = sl_track_close_kept((int)fd);
+    long r = sl_real.syscall(nr, fd);
+    if (SL_UNLIKELY(r < 0) && errno == EBADF)
+        sl_double_close((int)fd);
+    else if (!tracked)
+        sl_forget_close((int)fd);
+    return r;
 }
 
 long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
@@ -230,6 +298,7 @@ static void sl_after_dup_over(int fd, int fd2)
     int e = errno;
     if (fd != fd2) {
         sl_track_close(fd2);
+        sl_forget_close(fd2);
         sl_track_dup(fd, fd2);
     }
     errno = e;
@@ -244,6 +313,8 @@ int sl_dup2(int fd, int fd2)
     int r = sl_real.dup2(fd, fd2);
     if (r >= 0)
         sl_after_dup_over(fd, r);
+    else if (errno == EBADF)
+        sl_double_close(fd);
     return r;
 }
 
@@ -256,6 +327,8 @@ int sl_dup3(int fd, int fd2, int flags)
     int r = sl_real.dup3(fd, fd2, flags);
     if (r >= 0)
         sl_after_dup_over(fd, r);
+    else if (errno == EBADF)
+        sl_double_close(fd);
     return r;
 }
 
