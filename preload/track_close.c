@@ -79,26 +79,86 @@ static inline void sl_forget_close(int fd)
         sl_closed_stack[fd] = 0;
 }
 
-/* A close (or dup2/dup3 source) failed with EBADF on fd: when the program
- * closed a tracked socket at that number before, with nothing seen there
- * since, that is a double_close (reported once per earlier close). The
- * program's errno and return value are kept. */
-static void sl_double_close(int fd)
+/* Double closes found on this thread and not yet written, all at one call
+ * site (pc). A program that closes every number it does not know (daemons,
+ * "for fd in 3..1024: close(fd)") also closes its sockets' old numbers
+ * again: when the same call site then gets EBADF on a number that never
+ * held a socket we closed, it is such a sweep, and what it found is
+ * dropped. The rest is written at the thread's next close from another
+ * call site, or at exit (exiting thread). */
+#define SL_DCLOSE_PENDING 8
+struct sl_dclose_pending {
+    uintptr_t pc;
+    int n;
+    int fd[SL_DCLOSE_PENDING];
+    uint32_t first[SL_DCLOSE_PENDING], second[SL_DCLOSE_PENDING];
+};
+static __thread struct sl_dclose_pending sl_dcp __attribute__((tls_model("initial-exec")));
+
+/* Guard set. */
+static void sl_dclose_write(void)
 {
-    if ((unsigned)fd >= SL_LAST_READ_FDS || sl_in_lib || sl_in_vfork_child())
+    int n = sl_dcp.n;
+    sl_dcp.n = 0;
+    for (int i = 0; i < n; i++) {
+        struct sl_finding f = {.kind = SL_KIND_DOUBLE_CLOSE, .fd = sl_dcp.fd[i], .family = "inet"};
+        f.close_stack = sl_dcp.second[i];
+        f.first_close_stack = sl_dcp.first[i];
+        f.eof_unix_ms = sl_wall_ms();
+        sl_log_reserve(); /* the program's thread: the log may be made here */
+        sl_log_finding(&f);
+    }
+}
+
+void sl_track_dclose_flush(void)
+{
+    if (SL_UNLIKELY(sl_dcp.n) && !sl_in_vfork_child()) {
+        int e = errno;
+        int g = sl_guard_enter();
+        sl_dclose_write();
+        sl_guard_leave(g);
+        errno = e;
+    }
+}
+
+/* A fork child: the parent writes what it found. */
+void sl_track_dclose_fork_child(void)
+{
+    sl_dcp.n = 0;
+}
+
+/* A close-type call from pc is about to run: double closes pending from
+ * another call site are written first. */
+static inline void sl_dclose_next(uintptr_t pc)
+{
+    if (SL_UNLIKELY(sl_dcp.n) && sl_dcp.pc != pc && !sl_in_lib)
+        sl_track_dclose_flush();
+}
+
+/* A close (or dup2/dup3 source) from pc failed with EBADF on fd: when the
+ * program closed a tracked socket at that number before, with nothing seen
+ * there since, that is a double_close (once per earlier close). The
+ * program's errno and return value are kept. */
+static void sl_double_close(int fd, uintptr_t pc)
+{
+    if (fd < 0 || sl_in_lib || sl_in_vfork_child())
         return;
-    uint32_t first = sl_closed_stack[fd];
-    if (!first)
+    uint32_t first = (unsigned)fd < SL_LAST_READ_FDS ? sl_closed_stack[fd] : 0;
+    if (!first) {
+        if (sl_dcp.n && sl_dcp.pc == pc)
+            sl_dcp.n = 0; /* a sweep over numbers it does not know */
         return;
+    }
     sl_closed_stack[fd] = 0;
     int e = errno;
     int g = sl_guard_enter();
-    struct sl_finding f = {.kind = SL_KIND_DOUBLE_CLOSE, .fd = fd, .family = "inet"};
-    f.close_stack = sl_stack_capture();
-    f.first_close_stack = first;
-    f.eof_unix_ms = sl_wall_ms();
-    sl_log_reserve(); /* the program's thread: the log may be made here */
-    sl_log_finding(&f);
+    if (sl_dcp.n == SL_DCLOSE_PENDING)
+        sl_dclose_write();
+    sl_dcp.pc = pc;
+    sl_dcp.fd[sl_dcp.n] = fd;
+    sl_dcp.first[sl_dcp.n] = first;
+    sl_dcp.second[sl_dcp.n] = sl_stack_capture();
+    sl_dcp.n++;
     sl_guard_leave(g);
     errno = e;
 }
@@ -126,15 +186,18 @@ void sl_track_close_range(unsigned int first, unsigned int last)
 int sl_close(int fd)
 {
     SL_ENSURE(close);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     /* Our log fd looks closed to the program, exactly as without us. */
     if (SL_UNLIKELY(sl_log_owns_fd(fd))) {
+        sl_double_close(fd, pc);
         errno = EBADF;
         return -1;
     }
     int tracked = sl_track_close_kept(fd);
     int r = sl_real.close(fd);
     if (SL_UNLIKELY(r < 0) && errno == EBADF)
-        sl_double_close(fd);
+        sl_double_close(fd, pc);
     else if (!tracked)
         sl_forget_close(fd);
     return r;
@@ -143,14 +206,17 @@ int sl_close(int fd)
 long sl_syscall_close(long nr, long fd)
 {
     SL_ENSURE(syscall);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_log_owns_fd((int)fd))) {
+        sl_double_close((int)fd, pc);
         errno = EBADF;
         return -1;
     }
     int tracked = sl_track_close_kept((int)fd);
     long r = sl_real.syscall(nr, fd);
     if (SL_UNLIKELY(r < 0) && errno == EBADF)
-        sl_double_close((int)fd);
+        sl_double_close((int)fd, pc);
     else if (!tracked)
         sl_forget_close((int)fd);
     return r;
@@ -307,28 +373,32 @@ static void sl_after_dup_over(int fd, int fd2)
 int sl_dup2(int fd, int fd2)
 {
     SL_ENSURE(dup2);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup2(fd, fd2);
     if (r >= 0)
         sl_after_dup_over(fd, r);
-    else if (errno == EBADF)
-        sl_double_close(fd);
+    else if (errno == EBADF && fd2 >= 0) /* else EBADF names fd2 */
+        sl_double_close(fd, pc);
     return r;
 }
 
 int sl_dup3(int fd, int fd2, int flags)
 {
     SL_ENSURE(dup3);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup3(fd, fd2, flags);
     if (r >= 0)
         sl_after_dup_over(fd, r);
-    else if (errno == EBADF)
-        sl_double_close(fd);
+    else if (errno == EBADF && fd2 >= 0) /* else EBADF names fd2 */
+        sl_double_close(fd, pc);
     return r;
 }
 
