@@ -35,12 +35,14 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     errno = e;
 }
 
-/* The stack of the last close() of a tracked socket at each fd (a depot
- * id, 0 none): the first close of a double_close. Written only when a
- * tracked socket is closed (which already does work), cleared when the
- * number is seen to hold another object (a close that succeeds on an fd we
- * do not track, a dup2 onto it). Same span as the last read. */
-static uint32_t sl_closed_stack[SL_LAST_READ_FDS];
+/* The caller of the last close() of a tracked socket at each fd (a return
+ * address, 0 none): the first close of a double_close, one frame. Written
+ * only when a tracked socket is closed (one store: a full capture there
+ * cost about 1300 instructions a close), cleared when the number is seen
+ * to hold another object (a close that succeeds on an fd we do not track,
+ * a dup2 onto it). Same span as the last read; 8 MB of .bss, a page touched
+ * per 512 socket numbers closed. */
+static uintptr_t sl_closed_pc[SL_LAST_READ_FDS];
 
 /* Inside our own code (a signal handler on a thread in a locked section)
  * the slot is left as it is: the inode check catches it later. Returns 1
@@ -56,27 +58,22 @@ static int sl_track_close(int fd)
     return 1;
 }
 
-/* A close of fd by the program (close, syscall(SYS_close)): a tracked
- * socket's slot ends and the closing stack is kept. */
-static int sl_track_close_kept(int fd)
+/* A close of fd by the program (close, syscall(SYS_close)) from pc: a
+ * tracked socket's slot ends and the closing call site is kept. */
+static int sl_track_close_kept(int fd, uintptr_t pc)
 {
     if (!sl_track_close(fd))
         return 0;
-    if ((unsigned)fd < SL_LAST_READ_FDS) {
-        int e = errno;
-        int g = sl_guard_enter();
-        sl_closed_stack[fd] = sl_stack_capture();
-        sl_guard_leave(g);
-        errno = e;
-    }
+    if ((unsigned)fd < SL_LAST_READ_FDS)
+        sl_closed_pc[fd] = pc;
     return 1;
 }
 
 /* fd now holds another object, or nothing we closed: forget its close. */
 static inline void sl_forget_close(int fd)
 {
-    if ((unsigned)fd < SL_LAST_READ_FDS && SL_UNLIKELY(sl_closed_stack[fd] != 0))
-        sl_closed_stack[fd] = 0;
+    if ((unsigned)fd < SL_LAST_READ_FDS && SL_UNLIKELY(sl_closed_pc[fd] != 0))
+        sl_closed_pc[fd] = 0;
 }
 
 /* Double closes found on this thread and not yet written, all at one call
@@ -143,20 +140,20 @@ static void sl_double_close(int fd, uintptr_t pc)
 {
     if (fd < 0 || sl_in_lib || sl_in_vfork_child())
         return;
-    uint32_t first = (unsigned)fd < SL_LAST_READ_FDS ? sl_closed_stack[fd] : 0;
+    uintptr_t first = (unsigned)fd < SL_LAST_READ_FDS ? sl_closed_pc[fd] : 0;
     if (!first) {
         if (sl_dcp.n && sl_dcp.pc == pc)
             sl_dcp.n = 0; /* a sweep over numbers it does not know */
         return;
     }
-    sl_closed_stack[fd] = 0;
+    sl_closed_pc[fd] = 0;
     int e = errno;
     int g = sl_guard_enter();
     if (sl_dcp.n == SL_DCLOSE_PENDING)
         sl_dclose_write();
     sl_dcp.pc = pc;
     sl_dcp.fd[sl_dcp.n] = fd;
-    sl_dcp.first[sl_dcp.n] = first;
+    sl_dcp.first[sl_dcp.n] = sl_stack_store(&first, 1);
     sl_dcp.second[sl_dcp.n] = sl_stack_capture();
     sl_dcp.n++;
     sl_guard_leave(g);
@@ -194,7 +191,7 @@ int sl_close(int fd)
         errno = EBADF;
         return -1;
     }
-    int tracked = sl_track_close_kept(fd);
+    int tracked = sl_track_close_kept(fd, pc);
     int r = sl_real.close(fd);
     if (SL_UNLIKELY(r < 0) && errno == EBADF)
         sl_double_close(fd, pc);
@@ -213,7 +210,7 @@ long sl_syscall_close(long nr, long fd)
         errno = EBADF;
         return -1;
     }
-    int tracked = sl_track_close_kept((int)fd);
+    int tracked = sl_track_close_kept((int)fd, pc);
     long r = sl_real.syscall(nr, fd);
     if (SL_UNLIKELY(r < 0) && errno == EBADF)
         sl_double_close((int)fd, pc);
