@@ -75,6 +75,12 @@
  *            every other record), "listen_stack": where the listener was
  *            made, "backlog": the listener's backlog, "queued": its accept
  *            queue length.
+ *          "double_close": close (or dup2/dup3 from it) failed with EBADF
+ *            on the number of a socket this process closed before, nothing
+ *            seen there since. fd: that number; local/peer "", inode 0,
+ *            tcp_state null, held_ms 0, eof_unix_ms: when it was written;
+ *            "close_stack": the failing call, "first_close_stack": the
+ *            earlier close; eof_stack and open_stack [].
  *          Any kind may carry "at_exit":true: reported when the process
  *          exited (at_exit=1) rather than at its deadline. Accepted sockets
  *          may carry "listen_stack" too (the listener they came from).
