@@ -81,6 +81,12 @@
  *            every other record), "listen_stack": where the listener was
  *            made, "backlog": the listener's backlog, "queued": its accept
  *            queue length.
+ *          "double_close": close (or dup2/dup3 from it) failed with EBADF
+ *            on the number of a socket this process closed before, nothing
+ *            seen there since. fd: that number; local/peer "", inode 0,
+ *            tcp_state null, held_ms 0, eof_unix_ms: when it was written;
+ *            "close_stack": the failing call, "first_close_stack": the
+ *            earlier close; eof_stack and open_stack [].
  *          Any kind may carry "at_exit":true: reported when the process
  *          exited (at_exit=1) rather than at its deadline. Accepted sockets
  *          may carry "listen_stack" too (the listener they came from).
@@ -124,6 +130,7 @@
 #define SL_KIND_CLOSE_WAIT_UNREAD "close_wait_unread"
 #define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
+#define SL_KIND_DOUBLE_CLOSE "double_close"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -171,6 +178,8 @@
 #define SL_KEY_LAST_READ_STACK "last_read_stack"
 #define SL_KEY_FORK_STACK "fork_stack"
 #define SL_KEY_LISTEN_STACK "listen_stack"
+#define SL_KEY_CLOSE_STACK "close_stack"
+#define SL_KEY_FIRST_CLOSE_STACK "first_close_stack"
 #define SL_KEY_IDLE_MS "idle_ms"
 #define SL_KEY_UNREAD_BYTES "unread_bytes"
 #define SL_KEY_FROM_PID "from_pid"

@@ -88,6 +88,7 @@ static void sl_atfork_child(void)
 {
     sl_pid = getpid();
     sl_track_fork_child();
+    sl_track_dclose_fork_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
@@ -155,6 +156,9 @@ __attribute__((destructor)) static void sl_destructor(void)
     }
     sl_reaper_exit_due();
     sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
+    sl_log_allow_create(1);
+    sl_track_dclose_flush();
+    sl_log_allow_create(0);
     sl_log_footer();
     sl_guard_leave(g);
     errno = saved;

@@ -780,14 +780,18 @@ static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
     sl_buf_put(b, "]", 1);
 }
 
+#define SL_EXTRA_STACKS 5
+
 /* The optional parts of a finding (the kernel-swept kinds, at_exit). */
 static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
-                                 const struct sl_frames extra[3])
+                                 const struct sl_frames extra[SL_EXTRA_STACKS])
 {
-    static const char *const keys[3] = {"," SL_JKEY(LAST_READ_STACK), "," SL_JKEY(FORK_STACK),
-                                        "," SL_JKEY(LISTEN_STACK)};
-    const uint32_t ids[3] = {f->last_read_stack, f->fork_stack, f->listen_stack};
-    for (int i = 0; i < 3; i++) {
+    static const char *const keys[SL_EXTRA_STACKS] = {
+        "," SL_JKEY(LAST_READ_STACK), "," SL_JKEY(FORK_STACK), "," SL_JKEY(LISTEN_STACK),
+        "," SL_JKEY(CLOSE_STACK), "," SL_JKEY(FIRST_CLOSE_STACK)};
+    const uint32_t ids[SL_EXTRA_STACKS] = {f->last_read_stack, f->fork_stack, f->listen_stack,
+                                           f->close_stack, f->first_close_stack};
+    for (int i = 0; i < SL_EXTRA_STACKS; i++) {
         if (!ids[i])
             continue;
         sl_buf_put(b, keys[i], strlen(keys[i]));
@@ -812,17 +816,19 @@ int sl_log_finding(struct sl_finding *f)
     int rc = -1;
     /* 4 KB each, resolved before the log lock: the deadline thread has a
      * full stack, and the exit handler runs on the program's main one. */
-    struct sl_frames eof, open, extra[3];
+    struct sl_frames eof, open, extra[SL_EXTRA_STACKS];
     sl_frames_of(f->eof_stack, &eof);
     sl_frames_of(f->open_stack, &open);
     sl_frames_of(f->last_read_stack, &extra[0]);
     sl_frames_of(f->fork_stack, &extra[1]);
     sl_frames_of(f->listen_stack, &extra[2]);
+    sl_frames_of(f->close_stack, &extra[3]);
+    sl_frames_of(f->first_close_stack, &extra[4]);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0 && sl_log_named() == 0) {
         sl_log_stack_modules(&eof);
         sl_log_stack_modules(&open);
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < SL_EXTRA_STACKS; i++)
             sl_log_stack_modules(&extra[i]);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};

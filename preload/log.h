@@ -24,6 +24,8 @@ struct sl_finding {
     uint32_t eof_stack, open_stack; /* depot ids, 0 none */
     /* The kernel-swept kinds (format/sockleak_log.h); 0 when absent. */
     uint32_t last_read_stack, fork_stack, listen_stack;
+    /* double_close: the failing close and the earlier one. */
+    uint32_t close_stack, first_close_stack;
     int has_queue;                 /* idle_ms and unread_bytes are known */
     int64_t idle_ms, unread_bytes;
     int from_pid;                  /* 0: not inherited */

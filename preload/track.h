@@ -23,6 +23,10 @@ SL_HOOKS_EXPORTED(SL_HOOK_DECL)
 /* End every slot in [first, last] (fds about to be closed); nothing in a
  * vfork child. Cost bounded by the table's mapped chunks. */
 void sl_track_close_range(unsigned int first, unsigned int last) SL_HIDDEN;
+/* Double closes this thread found and has not written yet are written
+ * (exit). */
+void sl_track_dclose_flush(void) SL_HIDDEN;
+void sl_track_dclose_fork_child(void) SL_HIDDEN;
 /* arg: the variadic argument read as a pointer-sized value; use64: fcntl64. */
 int sl_fcntl(int fd, int cmd, void *arg, int use64) SL_HIDDEN;
 /* arg: the variadic argument read as a pointer-sized value (FIONBIO is noted). */

@@ -13,6 +13,8 @@
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
+#include "sockleak_log.h"
+#include "stack.h"
 #include "track.h"
 #include "track_int.h"
 
@@ -33,16 +35,129 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
     errno = e;
 }
 
+/* The caller of the last close() of a tracked socket at each fd (a return
+ * address, 0 none): the first close of a double_close, one frame. Written
+ * only when a tracked socket is closed (one store: a full capture there
+ * cost about 1300 instructions a close), cleared when the number is seen
+ * to hold another object (a close that succeeds on an fd we do not track,
+ * a dup2 onto it). Same span as the last read; 8 MB of .bss, a page touched
+ * per 512 socket numbers closed. */
+static uintptr_t sl_closed_pc[SL_LAST_READ_FDS];
+
 /* Inside our own code (a signal handler on a thread in a locked section)
- * the slot is left as it is: the inode check catches it later. */
-static void sl_track_close(int fd)
+ * the slot is left as it is: the inode check catches it later. Returns 1
+ * when a tracked socket's slot ended. */
+static int sl_track_close(int fd)
 {
     struct sl_slot *s = sl_fdtable_peek(fd);
     if (!s || !atomic_load_explicit(&s->flags, memory_order_relaxed) || sl_in_lib)
-        return;
+        return 0;
     if (SL_UNLIKELY(sl_in_vfork_child()))
-        return;
+        return 0;
     sl_track_close_slot(fd, s);
+    return 1;
+}
+
+/* A close of fd by the program (close, syscall(SYS_close)) from pc: a
+ * tracked socket's slot ends and the closing call site is kept. */
+static int sl_track_close_kept(int fd, uintptr_t pc)
+{
+    if (!sl_track_close(fd))
+        return 0;
+    if ((unsigned)fd < SL_LAST_READ_FDS)
+        sl_closed_pc[fd] = pc;
+    return 1;
+}
+
+/* fd now holds another object, or nothing we closed: forget its close. */
+static inline void sl_forget_close(int fd)
+{
+    if ((unsigned)fd < SL_LAST_READ_FDS && SL_UNLIKELY(sl_closed_pc[fd] != 0))
+        sl_closed_pc[fd] = 0;
+}
+
+/* Double closes found on this thread and not yet written, all at one call
+ * site (pc). A program that closes every number it does not know (daemons,
+ * "for fd in 3..1024: close(fd)") also closes its sockets' old numbers
+ * again: when the same call site then gets EBADF on a number that never
+ * held a socket we closed, it is such a sweep, and what it found is
+ * dropped. The rest is written at the thread's next close from another
+ * call site, or at exit (exiting thread). */
+#define SL_DCLOSE_PENDING 8
+struct sl_dclose_pending {
+    uintptr_t pc;
+    int n;
+    int fd[SL_DCLOSE_PENDING];
+    uint32_t first[SL_DCLOSE_PENDING], second[SL_DCLOSE_PENDING];
+};
+static __thread struct sl_dclose_pending sl_dcp __attribute__((tls_model("initial-exec")));
+
+/* Guard set. */
+static void sl_dclose_write(void)
+{
+    int n = sl_dcp.n;
+    sl_dcp.n = 0;
+    for (int i = 0; i < n; i++) {
+        struct sl_finding f = {.kind = SL_KIND_DOUBLE_CLOSE, .fd = sl_dcp.fd[i], .family = "inet"};
+        f.close_stack = sl_dcp.second[i];
+        f.first_close_stack = sl_dcp.first[i];
+        f.eof_unix_ms = sl_wall_ms();
+        sl_log_reserve(); /* the program's thread: the log may be made here */
+        sl_log_finding(&f);
+    }
+}
+
+void sl_track_dclose_flush(void)
+{
+    if (SL_UNLIKELY(sl_dcp.n) && !sl_in_vfork_child()) {
+        int e = errno;
+        int g = sl_guard_enter();
+        sl_dclose_write();
+        sl_guard_leave(g);
+        errno = e;
+    }
+}
+
+/* A fork child: the parent writes what it found. */
+void sl_track_dclose_fork_child(void)
+{
+    sl_dcp.n = 0;
+}
+
+/* A close-type call from pc is about to run: double closes pending from
+ * another call site are written first. */
+static inline void sl_dclose_next(uintptr_t pc)
+{
+    if (SL_UNLIKELY(sl_dcp.n) && sl_dcp.pc != pc && !sl_in_lib)
+        sl_track_dclose_flush();
+}
+
+/* A close (or dup2/dup3 source) from pc failed with EBADF on fd: when the
+ * program closed a tracked socket at that number before, with nothing seen
+ * there since, that is a double_close (once per earlier close). The
+ * program's errno and return value are kept. */
+static void sl_double_close(int fd, uintptr_t pc)
+{
+    if (fd < 0 || sl_in_lib || sl_in_vfork_child())
+        return;
+    uintptr_t first = (unsigned)fd < SL_LAST_READ_FDS ? sl_closed_pc[fd] : 0;
+    if (!first) {
+        if (sl_dcp.n && sl_dcp.pc == pc)
+            sl_dcp.n = 0; /* a sweep over numbers it does not know */
+        return;
+    }
+    sl_closed_pc[fd] = 0;
+    int e = errno;
+    int g = sl_guard_enter();
+    if (sl_dcp.n == SL_DCLOSE_PENDING)
+        sl_dclose_write();
+    sl_dcp.pc = pc;
+    sl_dcp.fd[sl_dcp.n] = fd;
+    sl_dcp.first[sl_dcp.n] = sl_stack_store(&first, 1);
+    sl_dcp.second[sl_dcp.n] = sl_stack_capture();
+    sl_dcp.n++;
+    sl_guard_leave(g);
+    errno = e;
 }
 
 static void sl_range_close_slot(int fd, struct sl_slot *s, void *arg)
@@ -68,24 +183,40 @@ void sl_track_close_range(unsigned int first, unsigned int last)
 int sl_close(int fd)
 {
     SL_ENSURE(close);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     /* Our log fd looks closed to the program, exactly as without us. */
     if (SL_UNLIKELY(sl_log_owns_fd(fd))) {
+        sl_double_close(fd, pc);
         errno = EBADF;
         return -1;
     }
-    sl_track_close(fd);
-    return sl_real.close(fd);
+    int tracked = sl_track_close_kept(fd, pc);
+    int r = sl_real.close(fd);
+    if (SL_UNLIKELY(r < 0) && errno == EBADF)
+        sl_double_close(fd, pc);
+    else if (!tracked)
+        sl_forget_close(fd);
+    return r;
 }
 
 long sl_syscall_close(long nr, long fd)
 {
     SL_ENSURE(syscall);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_log_owns_fd((int)fd))) {
+        sl_double_close((int)fd, pc);
         errno = EBADF;
         return -1;
     }
-    sl_track_close((int)fd);
-    return sl_real.syscall(nr, fd);
+    int tracked = sl_track_close_kept((int)fd, pc);
+    long r = sl_real.syscall(nr, fd);
+    if (SL_UNLIKELY(r < 0) && errno == EBADF)
+        sl_double_close((int)fd, pc);
+    else if (!tracked)
+        sl_forget_close((int)fd);
+    return r;
 }
 
 long sl_syscall_slow(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
@@ -230,6 +361,7 @@ static void sl_after_dup_over(int fd, int fd2)
     int e = errno;
     if (fd != fd2) {
         sl_track_close(fd2);
+        sl_forget_close(fd2);
         sl_track_dup(fd, fd2);
     }
     errno = e;
@@ -238,24 +370,32 @@ static void sl_after_dup_over(int fd, int fd2)
 int sl_dup2(int fd, int fd2)
 {
     SL_ENSURE(dup2);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup2(fd, fd2);
     if (r >= 0)
         sl_after_dup_over(fd, r);
+    else if (errno == EBADF && fd2 >= 0) /* else EBADF names fd2 */
+        sl_double_close(fd, pc);
     return r;
 }
 
 int sl_dup3(int fd, int fd2, int flags)
 {
     SL_ENSURE(dup3);
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    sl_dclose_next(pc);
     if (SL_UNLIKELY(sl_own_ebadf(fd)))
         return -1;
     sl_before_dup_over(fd, fd2);
     int r = sl_real.dup3(fd, fd2, flags);
     if (r >= 0)
         sl_after_dup_over(fd, r);
+    else if (errno == EBADF && fd2 >= 0) /* else EBADF names fd2 */
+        sl_double_close(fd, pc);
     return r;
 }
 

@@ -258,6 +258,8 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     sl_group_sym_stack(F->sym, p, &f->last_read_stack, &g->last_read_sym);
     sl_group_sym_stack(F->sym, p, &f->fork_stack, &g->fork_sym);
     sl_group_sym_stack(F->sym, p, &f->listen_stack, &g->listen_sym);
+    sl_group_sym_stack(F->sym, p, &f->close_stack, &g->close_sym);
+    sl_group_sym_stack(F->sym, p, &f->first_close_stack, &g->first_close_sym);
     struct sl_group_set where = {.source_root = F->ro->source_root};
     sl_group_call_site(&where, g);
     return sl_group_key(p, f, F->ro->group_frames, F->ro->source_root);
@@ -270,6 +272,8 @@ static void sl_follow_group_free(struct sl_group *g)
     sl_sym_stack_free(&g->last_read_sym);
     sl_sym_stack_free(&g->fork_sym);
     sl_sym_stack_free(&g->listen_sym);
+    sl_sym_stack_free(&g->close_sym);
+    sl_sym_stack_free(&g->first_close_sym);
 }
 
 /* The place a frame names, as sl_group_sym_same compares frames
@@ -338,7 +342,7 @@ static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g,
     static const char *const said[][2] = {
         {"eof_stack", "end-of-stream read at"},      {"open_stack", "socket created at"},
         {"last_read_stack", "last read at"},         {"fork_stack", "forked at"},
-        {"listen_stack", "listener created at"},
+        {"listen_stack", "listener created at"},     {"close_stack", "closed again at"},
     };
 
     *what = "at";
@@ -392,15 +396,27 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     sl_util_fputs_safe(f->kind, out);
     fprintf(out, " pid %" PRId64 " ", p->pid);
     sl_util_fputs_safe(p->program, out);
-    fprintf(out, " fd %" PRId64 " ", f->fd);
-    sl_util_fputs_safe(*f->local ? f->local : "?", out);
-    fputs(" <- ", out);
-    sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
+    fprintf(out, " fd %" PRId64, f->fd);
+    bool dclose = strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0;
+    if (!dclose) {
+        fputc(' ', out);
+        sl_util_fputs_safe(*f->local ? f->local : "?", out);
+        fputs(" <- ", out);
+        sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
+    }
     fprintf(out, ": %s%s ", count > 1 ? "... again, " : "", what);
     sl_follow_put_frame(out, fr);
     if (g->call_site_via) {
         fputs(" via ", out);
         sl_follow_put_frame(out, g->call_site_via);
+    }
+    if (dclose) {
+        struct sl_group_set where = {.source_root = F->ro->source_root};
+        const struct sl_sym_frame *first = sl_group_first_user(&where, g, &g->first_close_sym);
+        if (!first && g->first_close_sym.n)
+            first = &g->first_close_sym.frames[0];
+        fputs(", first closed at ", out);
+        sl_follow_put_frame(out, first);
     }
     if (count > 1)
         fprintf(out, " (%zu sockets so far)", count);
@@ -470,8 +486,10 @@ static void sl_follow_print(struct sl_follow *F, const struct sl_logread_process
  * follow keeps grows by a few bytes per finding, not by its stacks. */
 static void sl_follow_forget_stacks(struct sl_logread_finding *f)
 {
-    struct sl_logread_stack *st[] = {&f->eof_stack, &f->open_stack, &f->last_read_stack,
-                                     &f->fork_stack, &f->listen_stack};
+    struct sl_logread_stack *st[] = {&f->eof_stack,         &f->open_stack,
+                                     &f->last_read_stack,   &f->fork_stack,
+                                     &f->listen_stack,      &f->close_stack,
+                                     &f->first_close_stack};
 
     for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
         free(st[i]->frames);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "sockleak_log.h"
 
 json_t *sl_fmt_json_str(const char *s)
 {
@@ -103,6 +104,10 @@ static void sl_fmt_json_swept_stacks(json_t *o, const struct sl_group *g)
         json_object_set_new(o, "fork_stack", sl_fmt_json_stack(&g->fork_sym));
     if (g->listen_sym.n)
         json_object_set_new(o, "listen_stack", sl_fmt_json_stack(&g->listen_sym));
+    if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+        json_object_set_new(o, "close_stack", sl_fmt_json_stack(&g->close_sym));
+        json_object_set_new(o, "first_close_stack", sl_fmt_json_stack(&g->first_close_sym));
+    }
 }
 
 void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g)

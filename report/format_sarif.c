@@ -74,6 +74,13 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
      "it is served at.",
      "Accept from the listener promptly (or close it when the program stops serving), and size "
      "its backlog to what the program can serve. The location is where the listener was made."},
+    {SL_KIND_DOUBLE_CLOSE, "SocketClosedTwice",
+     "A socket's file descriptor was closed twice",
+     "The program closed a socket, then called close (or dup2/dup3 from it) on the same number "
+     "again, which failed with EBADF. Had another thread or call been handed that number in "
+     "between, the second close would have closed someone else's connection or file.",
+     "Close each descriptor once, and forget its number when closing it (set the variable to "
+     "-1). The location is the second close; the related location is the first."},
 };
 #define SL_FMT_SARIF_NSWEPT (sizeof(sl_fmt_sarif_swept_rules) / sizeof(sl_fmt_sarif_swept_rules[0]))
 
@@ -96,6 +103,8 @@ static const struct sl_sym_stack *sl_fmt_sarif_swept_stack(const struct sl_group
         return &g->fork_sym;
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0)
         return &g->listen_sym;
+    if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0)
+        return &g->close_sym;
     return NULL;
 }
 
@@ -240,7 +249,11 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
     bool one = g->count == 1;
 
     fprintf(m, "%s: %zu ", g->kind, g->count);
-    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
+    if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+        fprintf(m, "socket%s closed again", one ? "" : "s");
+        sl_fmt_sarif_in(m, " in ", set, g, &g->close_sym);
+        sl_fmt_sarif_in(m, " (EBADF) after the first close in ", set, g, &g->first_close_sym);
+    } else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         fprintf(m, "socket%s sat in CLOSE_WAIT with %s end-of-stream never read", one ? "" : "s",
                 one ? "its" : "their");
         if (g->last_read_sym.n)
@@ -266,7 +279,8 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
         fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
     if (g->more_programs)
         fprintf(m, " and %zu more", g->more_programs);
-    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0)
+    if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
+        strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) != 0)
         sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
     fputc('.', m);
 }
@@ -349,6 +363,11 @@ static void sl_fmt_sarif_swept_extras(json_t *stacks, json_t *props, const struc
                                                  strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0
                                                      ? "listener created at"
                                                      : "accepted from the listener created at"));
+    if (g->close_sym.n)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->close_sym, cwd, "closed again at"));
+    if (g->first_close_sym.n)
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->first_close_sym, cwd, "first closed at"));
     sl_fmt_json_swept_counts(props, g);
 }
 
@@ -423,11 +442,13 @@ static json_t *sl_fmt_sarif_fingerprint(const struct sl_group *g, const char *ba
 static void sl_fmt_sarif_related(json_t *res, const struct sl_group_set *set,
                                  const struct sl_group *g, const char *cwd)
 {
-    const struct sl_sym_frame *open = sl_fmt_sarif_pick(set, g, &g->open_sym);
+    bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
+    const struct sl_sym_frame *open =
+        sl_fmt_sarif_pick(set, g, dclose ? &g->first_close_sym : &g->open_sym);
     json_t *rels = json_array(), *rel;
 
     if (open) {
-        rel = sl_fmt_sarif_location(open, cwd, "socket created here");
+        rel = sl_fmt_sarif_location(open, cwd, dclose ? "first closed here" : "socket created here");
         json_object_set_new(rel, "id", json_integer(1));
         json_array_append_new(rels, rel);
     }

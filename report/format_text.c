@@ -93,6 +93,11 @@ static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
                 "accept queue and %s never accepted",
                 st->head, g->kind, g->count, sl_fmt_s(g->count), one ? "was" : "were",
                 one ? "its" : "their", one ? "was" : "were");
+    else if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0)
+        fprintf(out,
+                "%s==sockleak== %s: %zu socket%s closed twice: the second close failed with "
+                "EBADF; once the number is reused it closes another connection",
+                st->head, g->kind, g->count, sl_fmt_s(g->count));
     else
         return false;
     sl_fmt_swept_details(out, g);
@@ -285,6 +290,11 @@ static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const 
         sl_fmt_stack(out, st, "listener created at:", &g->listen_sym, SL_FMT_OPEN_UNKNOWN);
         return true;
     }
+    if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+        sl_fmt_stack(out, st, "closed again at:", &g->close_sym, "stack unknown");
+        sl_fmt_stack(out, st, "first closed at:", &g->first_close_sym, "stack unknown");
+        return true;
+    }
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
         sl_fmt_stack(out, st, "last read at:", &g->last_read_sym, "never read");
@@ -390,11 +400,19 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         if (g->listen_sym.n)
             sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
     }
-    fputs("  kernel state at the deadline: ", out);
-    sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
-    fputc('\n', out);
+    bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
+    if (!dclose) {
+        fputs("  kernel state at the deadline: ", out);
+        sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
+        fputc('\n', out);
+    }
     for (i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
         const struct sl_group_example *e = &g->examples[i];
+        if (dclose) {
+            fprintf(out, "  pid %" PRId64 " fd %" PRId64 "\n", e->pid, e->fd);
+            sl_fmt_command(out, g, i);
+            continue;
+        }
         if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
             sl_fmt_listener_example(out, e);
             sl_fmt_command(out, g, i);
@@ -408,10 +426,13 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         sl_fmt_swept_example(out, e);
         sl_fmt_command(out, g, i);
     }
-    fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median, g->held_max);
-    if (g->closed_late)
-        fprintf(out, "; %zu closed after the deadline", g->closed_late);
-    fputc('\n', out);
+    if (!dclose) {
+        fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median,
+                g->held_max);
+        if (g->closed_late)
+            fprintf(out, "; %zu closed after the deadline", g->closed_late);
+        fputc('\n', out);
+    }
     fprintf(out, "  in %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
     for (i = 0; i < g->n_programs; i++) {
         fputs(i ? ", " : "", out);

@@ -168,7 +168,9 @@ static bool sl_group_has_lang(const struct sl_logread_finding *f)
 {
     return sl_group_stack_has_lang(&f->eof_stack) || sl_group_stack_has_lang(&f->open_stack) ||
            sl_group_stack_has_lang(&f->last_read_stack) ||
-           sl_group_stack_has_lang(&f->fork_stack) || sl_group_stack_has_lang(&f->listen_stack);
+           sl_group_stack_has_lang(&f->fork_stack) || sl_group_stack_has_lang(&f->listen_stack) ||
+           sl_group_stack_has_lang(&f->close_stack) ||
+           sl_group_stack_has_lang(&f->first_close_stack);
 }
 
 /* Counts add up without wrapping: one record may stand for any number of
@@ -204,6 +206,9 @@ static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *
     } else if (strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
         first = &f->listen_stack;
         second = NULL;
+    } else if (strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+        first = &f->close_stack;
+        second = &f->first_close_stack;
     }
     kc->lang = sl_group_has_lang(f);
     /* Leaks whose stacks agree down to the thread's own loop are one
@@ -406,7 +411,8 @@ static int sl_group_read_eof(const struct sl_logread_finding *f)
 {
     return strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) != 0 &&
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0 &&
-           strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0;
+           strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
+           strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) != 0;
 }
 
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
@@ -532,6 +538,11 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) == 0) {
         st[0] = &g->listen_sym, names[0] = "listen_stack";
         return 1;
+    }
+    if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+        st[0] = &g->close_sym, names[0] = "close_stack";
+        st[1] = &g->first_close_sym, names[1] = "first_close_stack";
+        return 2;
     }
     st[0] = &g->eof_sym, names[0] = "eof_stack";
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
@@ -688,6 +699,8 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->last_read_stack, &g->last_read_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->fork_stack, &g->fork_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->close_stack, &g->close_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->first_close_stack, &g->first_close_sym);
         sl_group_call_site(set, g);
     }
     sl_group_wrappers(set);
@@ -718,6 +731,8 @@ void sl_group_free(struct sl_group_set *set)
         sl_sym_stack_free(&g->last_read_sym);
         sl_sym_stack_free(&g->fork_sym);
         sl_sym_stack_free(&g->listen_sym);
+        sl_sym_stack_free(&g->close_sym);
+        sl_sym_stack_free(&g->first_close_sym);
         free(g->held);
         free(g->states);
         free(g->key);

@@ -56,6 +56,7 @@ struct sl_group {
     struct sl_sym_stack eof_sym, open_sym;
     /* The kernel-swept kinds' stacks (empty when not logged) and fields. */
     struct sl_sym_stack last_read_sym, fork_sym, listen_sym;
+    struct sl_sym_stack close_sym, first_close_sym; /* double_close */
     int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
     size_t at_exit_count;                  /* sockets reported at process exit */
     unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */

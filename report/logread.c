@@ -376,6 +376,8 @@ static void sl_logread_swept(struct sl_logread_ctx *c, struct sl_logread_finding
     sl_logread_stack(c, o, SL_KEY(LAST_READ_STACK), &f->last_read_stack);
     sl_logread_stack(c, o, SL_KEY(FORK_STACK), &f->fork_stack);
     sl_logread_stack(c, o, SL_KEY(LISTEN_STACK), &f->listen_stack);
+    sl_logread_stack(c, o, SL_KEY(CLOSE_STACK), &f->close_stack);
+    sl_logread_stack(c, o, SL_KEY(FIRST_CLOSE_STACK), &f->first_close_stack);
 }
 
 static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
@@ -759,6 +761,8 @@ static void sl_logread_free_proc(struct sl_logread_process *p)
         sl_logread_free_stack(&f->last_read_stack);
         sl_logread_free_stack(&f->fork_stack);
         sl_logread_free_stack(&f->listen_stack);
+        sl_logread_free_stack(&f->close_stack);
+        sl_logread_free_stack(&f->first_close_stack);
     }
     for (size_t j = 0; j < p->argc; j++)
         free(p->argv[j]);

@@ -85,6 +85,9 @@ struct sl_logread_finding {
     struct sl_logread_stack last_read_stack;
     struct sl_logread_stack fork_stack;
     struct sl_logread_stack listen_stack; /* the listener, or an accepted socket's */
+    /* double_close: the close that failed with EBADF, and the earlier one. */
+    struct sl_logread_stack close_stack;
+    struct sl_logread_stack first_close_stack;
 };
 
 struct sl_logread_process {

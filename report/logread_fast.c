@@ -63,6 +63,10 @@ static const struct sl_fast_key sl_fast_keys[] = {
     {SL_KEY(FORK_STACK), sizeof(SL_KEY(FORK_STACK)) - 1, SL_FAST_STACK, SL_FAST_AT(fork_stack), 0},
     {SL_KEY(LISTEN_STACK), sizeof(SL_KEY(LISTEN_STACK)) - 1, SL_FAST_STACK,
      SL_FAST_AT(listen_stack), 0},
+    {SL_KEY(CLOSE_STACK), sizeof(SL_KEY(CLOSE_STACK)) - 1, SL_FAST_STACK, SL_FAST_AT(close_stack),
+     0},
+    {SL_KEY(FIRST_CLOSE_STACK), sizeof(SL_KEY(FIRST_CLOSE_STACK)) - 1, SL_FAST_STACK,
+     SL_FAST_AT(first_close_stack), 0},
     {SL_KEY(IDLE_MS), sizeof(SL_KEY(IDLE_MS)) - 1, SL_FAST_INT, SL_FAST_AT(idle_ms),
      SL_LOGREAD_HAS_IDLE_MS},
     {SL_KEY(UNREAD_BYTES), sizeof(SL_KEY(UNREAD_BYTES)) - 1, SL_FAST_INT, SL_FAST_AT(unread_bytes),
@@ -278,5 +282,7 @@ void sl_logread_fast_free(struct sl_logread_finding *f)
     free(f->last_read_stack.frames);
     free(f->fork_stack.frames);
     free(f->listen_stack.frames);
+    free(f->close_stack.frames);
+    free(f->first_close_stack.frames);
     memset(f, 0, sizeof(*f));
 }

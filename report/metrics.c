@@ -276,6 +276,9 @@ static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metri
 #define SL_METRICS_LEAKED_HELP                                                                     \
     "Sockets sockleak found leaked (read end-of-stream or sat in CLOSE_WAIT past the deadline "    \
     "without being closed), by kind, program and call site."
+#define SL_METRICS_DOUBLE_HELP                                                                     \
+    "Sockets closed twice: a close (or dup2/dup3 from it) failed with EBADF on the number of a "    \
+    "socket the program had closed before, by program and call site (the second close)."
 #define SL_METRICS_HELD_HELP                                                                       \
     "Leaked sockets of a close_wait kind still held: no closed record followed and the "           \
     "process still runs on this machine."
@@ -329,9 +332,20 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metri
     bool om = x->o->openmetrics;
     size_t dropped = n_all - n;
 
+    size_t doubles = 0;
+
     sl_metrics_family(out, om, "sockleak_leaked_sockets", "counter", SL_METRICS_LEAKED_HELP);
     for (size_t i = 0; i < n; i++)
-        sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
+        if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) != 0)
+            sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
+        else
+            doubles++;
+    /* Not a leak: a family of its own, there only when it has series. */
+    if (doubles)
+        sl_metrics_family(out, om, "sockleak_double_closes", "counter", SL_METRICS_DOUBLE_HELP);
+    for (size_t i = 0; i < n && doubles; i++)
+        if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0)
+            sl_metrics_sample(out, "sockleak_double_closes_total", list[i], list[i]->leaked);
     sl_metrics_family(out, om, "sockleak_close_wait_sockets", "gauge", SL_METRICS_HELD_HELP);
     for (size_t i = 0; i < n; i++)
         if (strncmp(list[i]->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0)

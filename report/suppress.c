@@ -131,9 +131,10 @@ static int sl_supp_read(struct sl_supp_set *set, const char *file, bool scoped)
         else {
             fprintf(stderr, ":%zu: bad suppression \"", lineno);
             sl_util_fputs_safe(buf, stderr);
-            fprintf(stderr, "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s or *\n",
+            fprintf(stderr, "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s, %s or *\n",
                     SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN, SL_KIND_CLOSE_WAIT_UNREAD,
-                    SL_KIND_CLOSE_WAIT_INHERITED, SL_KIND_CLOSE_WAIT_UNACCEPTED);
+                    SL_KIND_CLOSE_WAIT_INHERITED, SL_KIND_CLOSE_WAIT_UNACCEPTED,
+                    SL_KIND_DOUBLE_CLOSE);
         }
         rc = -1;
     }
@@ -188,7 +189,9 @@ bool sl_supp_match(const struct sl_supp_rule *rule, const struct sl_group *g)
         return false;
     return sl_supp_match_stack(rule, &g->eof_sym) || sl_supp_match_stack(rule, &g->open_sym) ||
            sl_supp_match_stack(rule, &g->last_read_sym) ||
-           sl_supp_match_stack(rule, &g->fork_sym) || sl_supp_match_stack(rule, &g->listen_sym);
+           sl_supp_match_stack(rule, &g->fork_sym) || sl_supp_match_stack(rule, &g->listen_sym) ||
+           sl_supp_match_stack(rule, &g->close_sym) ||
+           sl_supp_match_stack(rule, &g->first_close_sym);
 }
 
 void sl_supp_apply(struct sl_supp_set *set, struct sl_group_set *groups)
