@@ -114,33 +114,31 @@ void sl_sweep_note_inet6(void)
         atomic_store(&sl_sw_inet6, 1);
 }
 
-/* make_log: make the log now, on this thread; a fork child makes it
- * unnamed, named only when it has something to write (a child that execs
- * at once leaves no file). */
-static void sl_sweep_arm_with(int make_log)
+/* The sweep's own netlink socket, placed above the program's fds; a
+ * warning when there is none. */
+static void sl_sweep_own_socket(void)
+{
+    int nl = sl_sweep_socket();
+    if (nl < 0 || sl_log_adopt_fd(nl) < 0)
+        sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
+                "end-of-stream is never read will not be found",
+                strerror(nl < 0 ? errno : EMFILE));
+}
+
+/* The first TCP socket: the sweep's socket and the log are made now, on the
+ * program's thread (a fork child's, later: sl_sweep_child_setup). */
+void sl_sweep_arm(void)
 {
     int expect = 0;
     if (SL_LIKELY(sl_sweep_armed()) || !sl_opt.sweep ||
         !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
         return;
     int e = errno;
-    int nl = sl_sweep_socket();
-    if (nl < 0 || sl_log_adopt_fd(nl) < 0)
-        sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
-                "end-of-stream is never read will not be found",
-                strerror(nl < 0 ? errno : EMFILE));
-    if (make_log)
-        sl_log_reserve();
-    else
-        sl_log_reserve_unnamed();
+    sl_sweep_own_socket();
+    sl_log_reserve();
     atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
     sl_reaper_kick();
     errno = e;
-}
-
-void sl_sweep_arm(void)
-{
-    sl_sweep_arm_with(1);
 }
 
 /* ------------------------------------------------------------ the dump */
@@ -590,7 +588,8 @@ void sl_sweep_reinit_child(void)
 
 /* The child's copies of the parent's TCP sockets are followed by a sweep of
  * its own, with a netlink socket of its own (the parent's would mix both
- * one's replies) and an unnamed log (see sl_sweep_arm_with). Nothing is
+ * one's replies) and an unnamed log, named only when it has something to
+ * write (a child that execs at once leaves no file). Nothing is
  * made here: a child that execs or exits at once costs no system call of
  * ours. sl_sweep_child_setup makes them, on the program's thread, at the
  * child's first due work or before its thread starts. */
@@ -616,11 +615,7 @@ void sl_sweep_child_setup(void)
     atomic_store(&sl_sw_child_lazy, 0);
     int g = sl_guard_enter();
     int e = errno;
-    int nl = sl_sweep_socket();
-    if (nl < 0 || sl_log_adopt_fd(nl) < 0)
-        sl_warn("cannot open a NETLINK_SOCK_DIAG socket (%s): CLOSE_WAIT sockets whose "
-                "end-of-stream is never read will not be found",
-                strerror(nl < 0 ? errno : EMFILE));
+    sl_sweep_own_socket();
     sl_log_reserve_unnamed();
     errno = e;
     sl_guard_leave(g);

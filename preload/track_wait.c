@@ -185,6 +185,16 @@ static int sl_wait_next(struct sl_wait *w, int64_t *ns)
     return 1;
 }
 
+/* One turn of a wait's loop: sl_wait_next, and *first, whether no call
+ * was made yet. */
+static int sl_wait_turn(struct sl_wait *w, int64_t *ns, int *first)
+{
+    int capped = sl_wait_next(w, ns);
+    *first = w->first;
+    w->first = 0;
+    return capped;
+}
+
 /* A capped call returned r (timed out: more to wait): the caller's mask
  * back when it returns for good. */
 static int sl_wait_done(struct sl_wait *w, int r)
@@ -230,9 +240,7 @@ static int sl_ns_ms(int64_t ns)
         sl_wait_begin(&w, timeout_ns);                                                             \
         for (;;) {                                                                                 \
             int64_t ns;                                                                            \
-            int capped = sl_wait_next(&w, &ns);                                                    \
-            int first = w.first;                                                                   \
-            w.first = 0;                                                                           \
+            int first, capped = sl_wait_turn(&w, &ns, &first);                                     \
             if (!capped) {                                                                         \
                 if (sl_wait_unblock(&w)) {                                                         \
                     errno = EINTR;                                                                 \
@@ -392,9 +400,7 @@ int sl_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
     sl_wait_begin(&w, tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1);
     for (;;) {
         int64_t ns;
-        int capped = sl_wait_next(&w, &ns);
-        int first = w.first;
-        w.first = 0;
+        int first, capped = sl_wait_turn(&w, &ns, &first);
         if (!first)
             sl_sets_restore(sets, copy, bytes);
         if (!capped) {
@@ -483,9 +489,7 @@ int sl_nanosleep(const struct timespec *req, struct timespec *rem)
     sl_wait_begin(&w, sl_ts_ns(req));
     for (;;) {
         int64_t ns;
-        int capped = sl_wait_next(&w, &ns);
-        int first = w.first;
-        w.first = 0;
+        int first, capped = sl_wait_turn(&w, &ns, &first);
         if (!capped) {
             if (sl_wait_unblock(&w)) {
                 sl_rem_left(rem, &w);
@@ -528,9 +532,7 @@ int sl_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, str
             w.end = sl_now_ns() + (left > 0 ? left : 0);
         }
         int64_t ns;
-        int capped = sl_wait_next(&w, &ns);
-        int first = w.first;
-        w.first = 0;
+        int first, capped = sl_wait_turn(&w, &ns, &first);
         if (!capped) {
             if (sl_wait_unblock(&w)) {
                 if (!abs)
@@ -626,9 +628,7 @@ int sl_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec 
     sl_wait_begin(&w, sl_ts_ns(tmo));
     for (;;) {
         int64_t ns;
-        int capped = sl_wait_next(&w, &ns);
-        int first = w.first;
-        w.first = 0;
+        int first, capped = sl_wait_turn(&w, &ns, &first);
         if (sl_wait_unblock(&w)) {
             errno = EINTR;
             return -1;

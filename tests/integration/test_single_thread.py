@@ -39,15 +39,30 @@ def _close_wait(port):
     return p.stdout.splitlines()
 
 
+def _hang_up_twice(port):
+    """Two connections to st_idle, closed at once: the first is read to its
+    end-of-stream and kept, the second kept unread."""
+    a = socket.create_connection(("127.0.0.1", port))
+    b = socket.create_connection(("127.0.0.1", port))
+    a.close()
+    b.close()
+
+
+def _assert_st_idle_leaks(run):
+    src = PROG_SRC / "st_idle.c"
+    assert_leaks(run,
+                 {"kind": "close_wait", "count": 1,
+                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
+                 {"kind": "close_wait_unread", "count": 1,
+                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_path, mode):
     seen = {}
 
     def driver(port):
-        a = socket.create_connection(("127.0.0.1", port))
-        b = socket.create_connection(("127.0.0.1", port))
-        a.close()
-        b.close()
+        _hang_up_twice(port)
         recs = wait_until("a close_wait and a close_wait_unread finding while the program waits",
                           lambda: (lambda r: r if {x["kind"] for x in r} >=
                                    {"close_wait", "close_wait_unread"} else None)(
@@ -72,12 +87,7 @@ def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_p
             f" library started a thread of its own in a single-threaded program{run.describe()}")
     assert seen["close_wait"] == 2
     assert not any(seen["at_exit"]), "findings written at exit, not while the program waited"
-    src = PROG_SRC / "st_idle.c"
-    assert_leaks(run,
-                 {"kind": "close_wait", "count": 1,
-                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
-                 {"kind": "close_wait_unread", "count": 1,
-                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+    _assert_st_idle_leaks(run)
 
 
 def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
@@ -85,18 +95,10 @@ def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
     deadlines) without a single wait, and exits: what fell due meanwhile is
     reported when it exits, as a finding of its deadline, not lost."""
     def driver(port):
-        a = socket.create_connection(("127.0.0.1", port))
-        b = socket.create_connection(("127.0.0.1", port))
-        a.close()
-        b.close()
+        _hang_up_twice(port)
 
     run = sockleak_run([prog_path("st_idle"), "busy"], tmp_path, driver=driver)
-    src = PROG_SRC / "st_idle.c"
-    assert_leaks(run,
-                 {"kind": "close_wait", "count": 1,
-                  "eof": (src, "main", marker_line(src, "EOF-SITE"))},
-                 {"kind": "close_wait_unread", "count": 1,
-                  "open": (src, "main", marker_line(src, "OPEN-SITE"))})
+    _assert_st_idle_leaks(run)
     assert not any(r.get("at_exit") for r in finding_records(tmp_path)), (
         f"reported as at_exit findings{run.describe()}")
 

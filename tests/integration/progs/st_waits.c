@@ -10,7 +10,9 @@
  * long after it ends is the machine's business (a loaded machine makes it
  * late). Time left (select's timeval, a sleep's remainder) is what the
  * wait had left when it returned: never more than its time less what this
- * program saw pass, never less than that measured before the call. */
+ * program saw pass, never less than that measured before the call. A
+ * signal that comes during the library's own work inside a wait is
+ * st_sigwork's check. */
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -90,23 +92,9 @@ int main(void)
     t0 = now_ms();
     alarm_in(T_MS / 2);
     errno = 0;
-    r = poll(&p, 1, -1);
+    r = poll(&p, 1, 20000); /* ends by the signal: 20 s only so as never to hang */
     check("poll-eintr", r == -1 && errno == EINTR && took(t0, T_MS / 2), "r=%d errno=%d after %.0f ms",
           r, errno, now_ms() - t0);
-
-    /* A signal that comes while the library does its work between two capped
-     * waits still ends the wait: 100 signals at times spread over the
-     * sweep's 50 ms period, each must end its 2 s poll. */
-    int lost = 0;
-    for (int i = 0; i < 100; i++) {
-        struct itimerval it = {.it_value = {0, 5000 + (i * 5311) % 60000}};
-        setitimer(ITIMER_REAL, &it, NULL);
-        errno = 0;
-        r = poll(&p, 1, 2000);
-        if (r != -1 || errno != EINTR)
-            lost++;
-    }
-    check("poll-eintr-during-work", lost == 0, "%d of 100 signals did not end the wait", lost);
 
     if (write(pipefd[1], "x", 1) != 1)
         die("write");
