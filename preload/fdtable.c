@@ -24,7 +24,7 @@ static _Atomic(sl_chunk_ptr *) sl_top;
  * whole chunk would fault in every page of it (its pages are not its
  * parent's: each fault is a page of zeros mapped, and a TLB flush). */
 static _Atomic size_t sl_top_used;
-static _Atomic int sl_fd_used;
+static _Atomic long sl_fd_used;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 uint8_t sl_eof_fd[SL_LAST_READ_FDS];
@@ -87,8 +87,8 @@ struct sl_slot *sl_fdtable_get(int fd)
             top = sl_seen(expected);
         }
     }
-    for (int used = atomic_load_explicit(&sl_fd_used, memory_order_relaxed);
-         used <= fd && !atomic_compare_exchange_weak(&sl_fd_used, &used, fd + 1);)
+    for (long used = atomic_load_explicit(&sl_fd_used, memory_order_relaxed);
+         used <= fd && !atomic_compare_exchange_weak(&sl_fd_used, &used, (long)fd + 1);)
         ;
     sl_chunk_ptr *cell = &top[(unsigned)fd >> SL_CHUNK_SHIFT];
     struct sl_slot *chunk = sl_seen(atomic_load_explicit(cell, memory_order_acquire));
@@ -132,9 +132,9 @@ void sl_fdtable_foreach_range(int lo, int hi, void (*fn)(int fd, struct sl_slot 
 {
     if (lo < 0)
         lo = 0;
-    int fds = atomic_load(&sl_fd_used);
+    long fds = atomic_load(&sl_fd_used);
     if (hi >= fds)
-        hi = fds - 1;
+        hi = (int)(fds - 1);
     if (hi < lo)
         return;
     sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
