@@ -61,6 +61,9 @@ struct sl_slot {
  * numbers read from. */
 #define SL_LAST_READ_FDS (1u << 20)
 extern uintptr_t sl_last_read_pc[SL_LAST_READ_FDS] SL_HIDDEN;
+/* The caller of the close that ended each fd's tracked socket, 0 none
+ * (track_close.c: double_close). */
+extern uintptr_t sl_closed_pc[SL_LAST_READ_FDS] SL_HIDDEN;
 #define SL_READ_PC_AT(fd) sl_last_read_pc[(unsigned)(fd) & (SL_LAST_READ_FDS - 1)]
 /* The caller of this read differs from the last read's on fd. */
 #define SL_READ_SITE_NEW(fd, pc) SL_UNLIKELY(SL_READ_PC_AT(fd) != (pc))

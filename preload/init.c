@@ -110,6 +110,10 @@ static void sl_do_init(void)
     SL_HG_ATOMIC(&sl_real, sizeof sl_real);
     SL_HG_ATOMIC(&sl_real_syscall, sizeof sl_real_syscall);
     SL_HG_ATOMIC(&sl_raw_clones, sizeof sl_raw_clones);
+    /* Flags read by every wait and set once: the program made a thread, work
+     * is pending for the waits (reaper.h). */
+    SL_HG_ATOMIC(&sl_threads_made, sizeof sl_threads_made);
+    SL_HG_ATOMIC(&sl_sched_active, sizeof sl_sched_active);
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* A first pass for verbosity alone, so verbosity=0 silences the second
      * (needed only when it is set). Parsed in place: no other thread reads

@@ -592,8 +592,11 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
 void sl_reaper_kick(void)
 {
     int g = sl_guard_enter();
+    SL_LOCK(SL_LK_REAPER);
     atomic_fetch_add(&sl_reaper_seq, 1);
-    if (__atomic_load_n(&sl_reaper_started, __ATOMIC_RELAXED))
+    int started = sl_reaper_started; /* a thread may be waiting: wake it */
+    SL_UNLOCK(SL_LK_REAPER);
+    if (started)
         sl_lock_wake_word(&sl_reaper_seq);
     sl_reaper_ensure();
     sl_guard_leave(g);

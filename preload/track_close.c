@@ -41,8 +41,7 @@ static void sl_track_close_slot(int fd, struct sl_slot *s)
  * cost about 1300 instructions a close), cleared when the number is seen
  * to hold another object (a close that succeeds on an fd we do not track,
  * a dup2 onto it). Same span as the last read; 8 MB of .bss, a page touched
- * per 512 socket numbers closed. */
-static uintptr_t sl_closed_pc[SL_LAST_READ_FDS];
+ * per 512 socket numbers closed (sl_closed_pc, fdtable.h). */
 
 /* Inside our own code (a signal handler on a thread in a locked section)
  * the slot is left as it is: the inode check catches it later. Returns 1
