@@ -122,15 +122,20 @@ def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
     assert run.driver_result == 4, run.describe()
     src = proc_src("cs_wrapper")
     eof = marker_line(src, "EOF-SITE")
-    follow = subprocess.Popen([str(tool), "report", "--follow", "--format", "json", str(out)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        _, buf = _lines_until(follow, "", r"(\{.*\}\n){4}")
-        follow.send_signal(signal.SIGINT)
-        follow.communicate(timeout=TIMEOUT)
-    finally:
-        _kill_group(follow)
+    def follow(args, until):
+        """`report --follow ARGS out`'s output once it matches until."""
+        p = subprocess.Popen([str(tool), "report", "--follow", *args, str(out)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            _, buf = _lines_until(p, "", until)
+            p.send_signal(signal.SIGINT)
+            p.communicate(timeout=TIMEOUT)
+        finally:
+            _kill_group(p)
+        return buf
+
+    buf = follow(["--format", "json"], r"(\{.*\}\n){4}")
     sites = [json.loads(line)["call_site"] for line in buf.splitlines()]
     named = [(s["function"], s["line"], s.get("via", {}).get("function"),
               s.get("via", {}).get("line")) for s in sites]
@@ -139,14 +144,6 @@ def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
     assert sorted(set(named[1:])) == [
         ("handle_login", marker_line(src, "LOGIN-SITE"), "buffer_recv", eof),
         ("handle_upload", marker_line(src, "UPLOAD-SITE"), "buffer_recv", eof)], named
-    text = subprocess.Popen([str(tool), "report", "--follow", str(out)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
-        _, buf = _lines_until(text, "", r"(.*close_wait .*\n){4}")
-        text.send_signal(signal.SIGINT)
-        text.communicate(timeout=TIMEOUT)
-    finally:
-        _kill_group(text)
+    buf = follow([], r"(.*close_wait .*\n){4}")
     assert f"handle_upload (cs_wrapper.c:{marker_line(src, 'UPLOAD-SITE')}) via buffer_recv" \
            f" (cs_wrapper.c:{eof})" in buf, buf

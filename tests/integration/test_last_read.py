@@ -32,6 +32,21 @@ def sent_then_held(outdir, n, payload):
     return run
 
 
+def sent_then_touched(outdir, go, n, payload):
+    """The same for a program released by a file: once ss shows the n
+    sockets held in CLOSE_WAIT and n findings are logged, go is made."""
+    from test_ruby_frames import log_kinds, wait_for
+
+    def run(port):
+        for _ in range(n):
+            client(port, "send", payload=payload)
+        truth = close_wait_seen(n, held=True)(port)
+        wait_for("findings", lambda: log_kinds(outdir).count("close_wait_unread") >= n)
+        go.touch()
+        return truth
+    return run
+
+
 def frames_from(stack, name):
     """(function, line) of every frame of stack in the file called name."""
     return [(fr.get("function"), fr.get("line")) for fr in stack
@@ -96,20 +111,12 @@ def test_python_server_keeping_sockets_is_named_at_its_handler(tool, tmp_path):
 def test_ruby_server_keeping_sockets_is_named_at_its_handler(tool, tmp_path):
     """The same server in Ruby: the last read's stack has the handler's
     Ruby frame, and the call site is that line."""
-    from test_ruby_frames import RB_SRC, RUBY, need_ruby, rb_marker, log_kinds, wait_for
+    from test_ruby_frames import RB_SRC, RUBY, need_ruby, rb_marker
     need_ruby("socket")
     src = RB_SRC / "kept_server.rb"
     go, out = tmp_path / "go", tmp_path / "out"
 
-    def driver(port):
-        for _ in range(N):
-            client(port, "send", payload=b"GET\n")
-        truth = close_wait_seen(N, held=True)(port)
-        wait_for("findings", lambda: log_kinds(out).count("close_wait_unread") >= N)
-        go.touch()
-        return truth
-
-    run = sockleak_run([RUBY, src, N, go], out, driver=driver)
+    run = sockleak_run([RUBY, src, N, go], out, driver=sent_then_touched(out, go, N, b"GET\n"))
     f = check_truth(run, N)
     read_at = rb_marker(src, "LAST-READ-SITE")
     ruby = [(fr["function"], fr["line"]) for fr in f["last_read_stack"]
@@ -124,19 +131,11 @@ def test_java_server_keeping_sockets_is_named_at_its_handler(java, tmp_path):
     """The same server in Java: the last read's stack has the handler's
     Java frame, and the call site is that line."""
     from test_java_frames import JAVA_SRC, marked
-    from test_ruby_frames import log_kinds, wait_for
     jvm, classes = java
     go, out = tmp_path / "go", tmp_path / "out"
 
-    def driver(port):
-        for _ in range(N):
-            client(port, "send", payload=b"GET\n")
-        truth = close_wait_seen(N, held=True)(port)
-        wait_for("findings", lambda: log_kinds(out).count("close_wait_unread") >= N)
-        go.touch()
-        return truth
-
-    run = sockleak_run([jvm, "-cp", classes, "KeptServer", N, go], out, driver=driver)
+    run = sockleak_run([jvm, "-cp", classes, "KeptServer", N, go], out,
+                       driver=sent_then_touched(out, go, N, b"GET\n"))
     f = check_truth(run, N)
     read_at = marked(JAVA_SRC / "KeptServer.java", "LAST-READ-SITE")
     java_frames = [(fr["function"], fr.get("line")) for fr in f["last_read_stack"]
