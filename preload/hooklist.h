@@ -158,7 +158,10 @@
     HOOK(pid_t, wait4, (pid_t pid, int *status, int options, struct rusage *ru),                   \
          (pid, status, options, ru), Required)                                                     \
     HOOK(int, waitid, (idtype_t idtype, id_t id, siginfo_t *info, int options),                    \
-         (idtype, id, info, options), Required)
+         (idtype, id, info, options), Required)                                                    \
+    HOOK(int, sigaction, (int sig, const struct sigaction *act, struct sigaction *old),            \
+         (sig, act, old), Required)                                                                \
+    HOOK(__sighandler_t, signal, (int sig, __sighandler_t handler), (sig, handler), Required)
 
 /* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2,
  * sigprocmask: their caller's address; syscall: syscall.S in preload/arch/). */

@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
+#include "ownfd.h"
+#include "rawsys.h"
 #include "fdtable.h"
 #include "real.h"
 #include "reaper.h"
@@ -676,29 +679,165 @@ int sl_sigwait(const sigset_t *set, int *sig)
     }
 }
 
-/* Waiting for a child has no timeout to cap: a blocking one makes the
- * library's thread (a WNOHANG one never waits). */
+/* ------------------------------------------------------ waits for a child
+ *
+ * A wait for one child (waitpid, wait4 with a pid > 0, no option but
+ * __WALL/__WCLONE) is capped by polling a pidfd of the child, readable once
+ * it has exited; the child is then reaped by the same call made with
+ * WNOHANG. Without a cap to keep (nothing due) the caller's call is made
+ * as it is. A signal handler that runs during the poll ends it with EINTR
+ * where the blocking call would have gone on (SA_RESTART): so the poll is
+ * used only while every handler the program has set restarts. A wait for
+ * any child or a group, or for stops (WUNTRACED, WCONTINUED, which a pidfd
+ * does not report), makes the library's thread, as a handler that does not
+ * restart does. */
+
+/* Dispositions changed through sigaction or signal since the scan below. */
+static _Atomic unsigned sl_sig_epoch = 1;
+static unsigned sl_sig_seen;
+static int sl_sig_norestart;
+
+static void sl_sig_changed(void)
+{
+    atomic_fetch_add_explicit(&sl_sig_epoch, 1, memory_order_relaxed);
+}
+
+int sl_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    SL_ENSURE(sigaction);
+    int r = sl_real.sigaction(sig, act, old);
+    if (act)
+        sl_sig_changed();
+    return r;
+}
+
+__sighandler_t sl_signal(int sig, __sighandler_t handler)
+{
+    SL_ENSURE(signal);
+    __sighandler_t r = sl_real.signal(sig, handler);
+    sl_sig_changed();
+    return r;
+}
+
+/* Does some handler of the program's not restart? Scanned again after a
+ * change (the first time: handlers set before the library was bound). */
+static int sl_sig_some_norestart(void)
+{
+    unsigned ep = atomic_load_explicit(&sl_sig_epoch, memory_order_relaxed);
+    if (ep == sl_sig_seen)
+        return sl_sig_norestart;
+    SL_ENSURE(sigaction);
+    int e = errno, any = 0;
+    for (int sig = 1; sig < NSIG && !any; sig++) {
+        struct sigaction sa;
+        if (sl_real.sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+            sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+            any = 1;
+    }
+    errno = e;
+    sl_sig_norestart = any;
+    sl_sig_seen = ep;
+    return any;
+}
+
+/* A pidfd of pid out of the program's numbering; -1 when none. */
+static int sl_child_pidfd(pid_t pid)
+{
+    long fd = sl_raw_syscall4(SYS_pidfd_open, pid, 0, 0, 0);
+    if (fd < 0)
+        return -1;
+    int e = errno;
+    int placed = sl_ownfd_place((int)fd);
+    errno = e;
+    return placed;
+}
+
+static void sl_child_pidfd_close(int fd)
+{
+    if (fd >= 0)
+        sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
+}
+
+/* -2: the caller makes its own call (after the thread was started, or with
+ * nothing due); else the call's result. */
+static pid_t sl_wait_child(pid_t pid, int *status, int options, struct rusage *ru)
+{
+    if (pid <= 0 || (options & ~(__WALL | __WCLONE)) || sl_sig_some_norestart()) {
+        /* A child already done, or none, is answered without waiting: no
+         * thread for that. */
+        int e = errno;
+        pid_t r = sl_real.wait4(pid, status, options | WNOHANG, ru);
+        if (r != 0)
+            return r;
+        errno = e;
+        sl_reaper_blocking();
+        return -2;
+    }
+    struct sl_wait w;
+    sl_wait_begin(&w, -1);
+    int pfd = -1;
+    for (;;) {
+        int64_t ns;
+        int first, capped = sl_wait_turn(&w, &ns, &first);
+        if (!capped) {
+            sl_child_pidfd_close(pfd);
+            sl_wait_unblock(&w); /* a handler that restarts runs, and the wait goes on */
+            return -2;
+        }
+        int e = errno;
+        pid_t r = sl_real.wait4(pid, status, options | WNOHANG, ru);
+        if (r != 0) {
+            sl_child_pidfd_close(pfd);
+            return sl_wait_done(&w, r);
+        }
+        if (pfd < 0 && (pfd = sl_child_pidfd(pid)) < 0) {
+            sl_wait_unblock(&w);
+            sl_reaper_blocking();
+            errno = e;
+            return -2;
+        }
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        struct timespec ts = sl_ns_ts(ns);
+        sl_real.ppoll(&p, 1, &ts, w.masked ? &w.orig : NULL); /* exited, cap, or a handler ran */
+        errno = e;
+    }
+}
+
 pid_t sl_wait(int *status)
 {
     SL_ENSURE(wait);
-    if (sl_wait_capping())
-        sl_reaper_blocking();
+    if (sl_wait_capping()) {
+        SL_ENSURE(wait4);
+        SL_ENSURE(ppoll);
+        pid_t r = sl_wait_child(-1, status, 0, NULL);
+        if (r != -2)
+            return r;
+    }
     return sl_real.wait(status);
 }
 
 pid_t sl_waitpid(pid_t pid, int *status, int options)
 {
     SL_ENSURE(waitpid);
-    if (sl_wait_capping() && !(options & WNOHANG))
-        sl_reaper_blocking();
+    if (sl_wait_capping() && !(options & WNOHANG)) {
+        SL_ENSURE(wait4);
+        SL_ENSURE(ppoll);
+        pid_t r = sl_wait_child(pid, status, options, NULL);
+        if (r != -2)
+            return r;
+    }
     return sl_real.waitpid(pid, status, options);
 }
 
 pid_t sl_wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
     SL_ENSURE(wait4);
-    if (sl_wait_capping() && !(options & WNOHANG))
-        sl_reaper_blocking();
+    if (sl_wait_capping() && !(options & WNOHANG)) {
+        SL_ENSURE(ppoll);
+        pid_t r = sl_wait_child(pid, status, options, ru);
+        if (r != -2)
+            return r;
+    }
     return sl_real.wait4(pid, status, options, ru);
 }
 

@@ -2,7 +2,9 @@
  * of wait: st_idle MODE, MODE one of epoll, poll, select, pselect, ppoll,
  * nanosleep, sleep, clock_nanosleep, pause, sigsuspend, sigtimedwait,
  * waitpid (for a child that waits to be killed: a wait with no timeout,
- * where the library's thread must take over); or
+ * where the library's thread must take over, for SIGUSR2's handler does not
+ * restart it), waitpid_restart (the same with a handler that restarts it
+ * and kills the child: the library polls a pidfd of the child); or
  * busy: compute (no wait at all) for 2 s, then exit.
  *
  * Its TCP sockets are non-blocking, its waits the only place it blocks (a
@@ -22,11 +24,14 @@
 #include "prog.h"
 
 static volatile sig_atomic_t released;
+static pid_t child; /* waitpid modes */
 
 static void on_release(int sig)
 {
     (void)sig;
     released = 1;
+    if (child > 0)
+        kill(child, SIGKILL); /* waitpid_restart: the restarted wait then returns */
 }
 
 /* One wait in mode, up to 60 s (or for ever where the call takes no time). */
@@ -72,8 +77,7 @@ static void wait_once(const char *mode, int lfd)
         sigset_t none;
         sigemptyset(&none);
         sigsuspend(&none);
-    } else if (!strcmp(mode, "waitpid")) {
-        static pid_t child;
+    } else if (!strcmp(mode, "waitpid") || !strcmp(mode, "waitpid_restart")) {
         if (!child) {
             child = fork();
             if (child < 0)
@@ -117,6 +121,8 @@ int main(int argc, char **argv)
     }
     setvbuf(stdout, NULL, _IONBF, 0);
     struct sigaction sa = {.sa_handler = on_release};
+    if (!strcmp(argv[1], "waitpid_restart"))
+        sa.sa_flags = SA_RESTART; /* the wait goes on after the handler */
     sigaction(SIGUSR2, &sa, NULL);
 
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -15,7 +15,9 @@
  * st_sigwork's check. */
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include "prog.h"
 
 #define T_MS 300
@@ -260,6 +262,47 @@ int main(void)
     check("sigwait", r == 0 && sig == SIGALRM && took(t0, T_MS), "r=%d sig=%d after %.0f ms", r,
           sig, now_ms() - t0);
     sigprocmask(SIG_SETMASK, &old, NULL);
+
+    /* Waits for a child, with SIGALRM's handler restarting (SA_RESTART):
+     * the library polls a pidfd of the child. The handler runs and the wait
+     * goes on to the child's exit, with its pid and status. */
+    struct sigaction restart = {.sa_handler = on_alarm, .sa_flags = SA_RESTART}, plain;
+    sigaction(SIGALRM, &restart, &plain);
+    t0 = now_ms();
+    pid_t kid = fork();
+    if (kid == 0) {
+        struct timespec d = {0, T_MS * 1000000L};
+        while (nanosleep(&d, &d) < 0)
+            ;
+        _exit(7);
+    }
+    before = alarms;
+    alarm_in(T_MS / 2);
+    int st = 0;
+    pid_t w = waitpid(kid, &st, 0);
+    check("waitpid-restart", w == kid && WIFEXITED(st) && WEXITSTATUS(st) == 7 &&
+                                 alarms == before + 1 && took(t0, T_MS),
+          "r=%d status=%#x alarms=%d after %.0f ms", (int)w, st, alarms - before, now_ms() - t0);
+    t0 = now_ms();
+    kid = fork();
+    if (kid == 0) {
+        struct timespec d = {0, T_MS * 1000000L};
+        while (nanosleep(&d, &d) < 0)
+            ;
+        _exit(3);
+    }
+    struct rusage ru = {0};
+    w = wait4(kid, &st, 0, &ru);
+    check("wait4-rusage", w == kid && WIFEXITED(st) && WEXITSTATUS(st) == 3 && ru.ru_maxrss > 0 &&
+                              took(t0, T_MS),
+          "r=%d status=%#x maxrss=%ld after %.0f ms", (int)w, st, ru.ru_maxrss, now_ms() - t0);
+    errno = 0;
+    w = waitpid(getppid(), &st, 0);
+    check("waitpid-echild", w == -1 && errno == ECHILD, "r=%d errno=%d", (int)w, errno);
+    errno = 0;
+    w = wait(&st);
+    check("wait-none-echild", w == -1 && errno == ECHILD, "r=%d errno=%d", (int)w, errno);
+    sigaction(SIGALRM, &plain, NULL);
 
     errno = 12345;
     poll(NULL, 0, 1);
