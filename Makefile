@@ -184,8 +184,9 @@ $(B)/preload/%.o: preload/%.c $(PRELOAD_H) | $(B)/preload
 $(B)/preload/%.o: preload/%.S
 	@mkdir -p $(dir $@)
 	$(CC) -fPIC -c $< -o $@
-$(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ)
-	$(CC) -shared -o $@ $^ -Wl,-z,defs -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
+$(LIB): $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ) preload/forked.ld
+	$(CC) -shared -o $@ $(PRELOAD_OBJ) $(PRELOAD_ASM_OBJ) -Wl,-T,preload/forked.ld -Wl,-z,defs \
+	  -Wl,-soname,libsockleak.so $(PRELOAD_LDLIBS)
 $(NODE_DIR)/sockleak_node.node: node/sockleak_node.c $(NODE_API_H) | $(NODE_DIR)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -I$(dir $(NODE_API_H)) -fPIC -shared -fvisibility=hidden \
 	  -o $@ $< -ldl

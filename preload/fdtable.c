@@ -115,7 +115,7 @@ struct sl_slot *sl_fdtable_get(int fd)
     return &chunk[(unsigned)fd & (SL_CHUNK_SLOTS - 1)];
 }
 
-void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg)
+SL_FORK_TEXT void sl_fdtable_foreach(void (*fn)(int fd, struct sl_slot *s, void *arg), void *arg)
 {
     sl_chunk_ptr *top = sl_seen(atomic_load_explicit(&sl_top, memory_order_acquire));
     if (!top)

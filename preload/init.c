@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include "rawsys.h"
 #include "fdtable.h"
 #include "hg.h"
 #include "loaded.h"
@@ -84,9 +86,9 @@ static void sl_atfork_parent(void)
 /* The child has one thread: its locks start afresh, the parent's pending
  * deadlines and log are dropped. The guard stays set from prepare until
  * sl_locks_child restores it. */
-static void sl_atfork_child(void)
+SL_FORK_TEXT static void sl_atfork_child(void)
 {
-    sl_pid = getpid();
+    sl_pid = (int)sl_raw_syscall4(SYS_getpid, 0, 0, 0, 0);
     sl_track_fork_child();
     sl_track_dclose_fork_child();
     sl_reaper_reinit_child();

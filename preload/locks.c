@@ -23,15 +23,18 @@
 #include <unistd.h>
 #include "hg.h"
 #include "locks.h"
+#include "reaper.h"
 #include "stack.h"
 
 #define SL_LK_WAITERS 0x80000000u /* high bit of a mutex word: someone sleeps on it */
 
-static _Atomic uint32_t sl_lk_word[SL_LK_COUNT]; /* gate and stripe entries unused */
-static _Atomic uint32_t sl_lk_stripe[SL_STRIPES];
+/* Taken by fork's prepare, released by parent and reset by child: the page
+ * of SL_FORKED state, each group on its own cache line. */
+SL_FORKED __attribute__((aligned(64))) static _Atomic uint32_t sl_lk_word[SL_LK_COUNT]; /* gate and stripe entries unused */
+SL_FORKED __attribute__((aligned(64))) static _Atomic uint32_t sl_lk_stripe[SL_STRIPES];
 
-static _Atomic uint64_t sl_gate_word;   /* epoch << 32 | readers inside */
-static _Atomic uint32_t sl_gate_forks;  /* forks waiting or under way */
+SL_FORKED __attribute__((aligned(64))) static _Atomic uint64_t sl_gate_word; /* epoch << 32 | readers inside */
+SL_FORKED static _Atomic uint32_t sl_gate_forks;                            /* forks waiting or under way */
 
 static __thread pid_t sl_lk_tid __attribute__((tls_model("initial-exec")));
 /* Set from just before this thread enters the gate to just after it leaves. */
@@ -40,6 +43,8 @@ static __thread int sl_gate_mine __attribute__((tls_model("initial-exec")));
 static __thread uint32_t sl_lk_taken __attribute__((tls_model("initial-exec")));
 static __thread uint64_t sl_lk_taken_stripes __attribute__((tls_model("initial-exec")));
 static __thread int sl_lk_fork_guard __attribute__((tls_model("initial-exec")));
+/* prepare found the process with one thread and took nothing. */
+static __thread int sl_lk_fork_alone __attribute__((tls_model("initial-exec")));
 /* The bit for SL_LK_GATE in sl_lk_taken: prepare closed the gate itself
  * (helgrind builds: holds it as a writer until parent or child). */
 #define SL_LK_TAKEN_GATE (1u << SL_LK_GATE)
@@ -252,7 +257,11 @@ static int sl_lk_take_for_fork(_Atomic uint32_t *w)
     return 1;
 }
 
-void sl_locks_prepare(void)
+/* With one thread in the process no other can hold a lock or be inside
+ * the gate: nothing is taken, so the parent writes none of the lock words
+ * after the fork (each page it writes then is copied). The child still
+ * hands the locks its own interrupted section holds to its new thread id. */
+SL_FORK_TEXT void sl_locks_prepare(void)
 {
     int was = sl_guard_enter();
     sl_lk_fork_guard = was;
@@ -260,6 +269,9 @@ void sl_locks_prepare(void)
         sl_stack_prime_before_fork();
     sl_lk_taken = 0;
     sl_lk_taken_stripes = 0;
+    sl_lk_fork_alone = sl_reaper_one_thread();
+    if (sl_lk_fork_alone)
+        return;
     sl_gate_close();
     for (int i = 0; i < SL_STRIPES; i++)
         if (sl_lk_take_for_fork(&sl_lk_stripe[i]))
@@ -271,8 +283,12 @@ void sl_locks_prepare(void)
      * on this thread meanwhile must not wait for the locks just taken. */
 }
 
-void sl_locks_parent(void)
+SL_FORK_TEXT void sl_locks_parent(void)
 {
+    if (sl_lk_fork_alone) {
+        sl_guard_leave(sl_lk_fork_guard);
+        return;
+    }
     for (int id = SL_LK_COUNT - 1; id >= SL_LK_DEPOT; id--)
         if (sl_lk_taken & (1u << id))
             sl_lk_give(&sl_lk_word[id]);
@@ -287,19 +303,21 @@ void sl_locks_parent(void)
 
 /* One lock in the child: free, or still held by this thread's interrupted
  * section (under its new thread id, so its release matches). */
-static void sl_lk_reset_child(_Atomic uint32_t *w, int taken, pid_t old_tid)
+SL_FORK_TEXT static void sl_lk_reset_child(_Atomic uint32_t *w, int taken, pid_t old_tid)
 {
-    uint32_t owner = atomic_load(w) & ~SL_LK_WAITERS;
+    uint32_t was = atomic_load(w), owner = was & ~SL_LK_WAITERS;
     int mine = !taken && old_tid && owner == (uint32_t)old_tid;
     if (taken)
         SL_HG_UNLOCK(w);
-    atomic_store(w, mine ? (uint32_t)sl_lk_tid : 0);
+    uint32_t now = mine ? (uint32_t)sl_lk_tid : 0;
+    if (now != was)
+        atomic_store(w, now);
 }
 
-void sl_locks_child(void)
+SL_FORK_TEXT void sl_locks_child(void)
 {
     pid_t old = sl_lk_tid;
-    sl_lk_tid = gettid();
+    sl_lk_tid = (pid_t)sl_raw_syscall4(SYS_gettid, 0, 0, 0, 0);
     for (int i = 0; i < SL_STRIPES; i++)
         sl_lk_reset_child(&sl_lk_stripe[i], (sl_lk_taken_stripes >> i) & 1, old);
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
@@ -308,6 +326,7 @@ void sl_locks_child(void)
         SL_HG_RW_RELEASED(&sl_gate_word, 1);
     uint64_t w = atomic_load(&sl_gate_word);
     atomic_store(&sl_gate_word, ((w >> 32) + 1) << 32);
-    atomic_store(&sl_gate_forks, 0);
+    if (atomic_load(&sl_gate_forks))
+        atomic_store(&sl_gate_forks, 0);
     sl_guard_leave(sl_lk_fork_guard);
 }

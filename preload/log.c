@@ -13,6 +13,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include "rawsys.h"
 #include "log.h"
 #include "lframe.h"
 #include "modules.h"
@@ -30,15 +32,15 @@
 /* Names tried when <program>.<pid>.jsonl is taken: .1 up to this. */
 #define SL_LOG_NAME_TRIES 100
 
-_Atomic uint64_t sl_count_sockets;
-_Atomic uint64_t sl_count_eof;
+SL_FORKED __attribute__((aligned(64))) _Atomic uint64_t sl_count_sockets;
+SL_FORKED _Atomic uint64_t sl_count_eof;
 
-static _Atomic int sl_log_fd = -1; /* written under the log lock */
-static int sl_log_created;         /* this process made its file */
+SL_FORKED __attribute__((aligned(64))) static _Atomic int sl_log_fd = -1; /* written under the log lock */
+SL_FORKED static int sl_log_created;         /* this process made its file */
 /* A fork child's log is made without a name (O_TMPFILE) and linked into the
  * output directory at its first record after the header: a child that
  * execs or _exits with nothing to say leaves no file. */
-static int sl_log_unnamed;
+SL_FORKED static int sl_log_unnamed;
 static int sl_log_broken;          /* cannot ever be created: silent from now on */
 static int sl_log_open_warned;     /* a transient failure to create it was said */
 static _Atomic int sl_log_want;    /* no usable fd: make one at the next chance */
@@ -57,12 +59,14 @@ static _Atomic int sl_log_dirfd = -1; /* written under the log lock */
 static dev_t sl_log_dir_dev;
 static ino_t sl_log_dir_ino;
 /* One more fd of ours, protected the same way: the sweep's netlink socket. */
-static _Atomic int sl_log_auxfd = -1;
+SL_FORKED static _Atomic int sl_log_auxfd = -1;
 static dev_t sl_log_aux_dev;
 static ino_t sl_log_aux_ino;
 static char sl_log_path[PATH_MAX];
-static uint32_t sl_log_next_id;
-static uint64_t sl_log_findings;
+SL_FORKED static uint32_t sl_log_next_id;
+SL_FORKED static uint64_t sl_log_findings;
+/* sl_log_path holds this process's name (a fork child has none yet). */
+SL_FORKED static int sl_log_path_set;
 /* Under the log lock: a static buffer keeps our stack use small in close hooks
  * running on program threads with small stacks. */
 static char sl_log_buf[SL_LOG_MAX_LINE];
@@ -548,7 +552,7 @@ static int sl_log_named(void)
     return 0;
 }
 
-uint32_t sl_log_epoch = 1;
+SL_FORKED uint32_t sl_log_epoch = 1;
 
 /* A file of ours starts: header first, and every module is logged again in
  * it (a file replacing one that vanished is read on its own). Lock held. */
@@ -564,13 +568,14 @@ static void sl_log_begin_file(void)
  * Lock held. Returns 0 or -1 (warned). */
 static int sl_log_open(void)
 {
-    if (!sl_log_path[0]) {
+    if (!sl_log_path_set) {
         /* A new file (first use, or a fork child): nothing of it lost yet. */
         sl_log_lost = 0;
         sl_log_lost_errno = 0;
         sl_log_write_warned = 0;
         /* Named from the first attempt on, for any warning about it. */
         int err = sl_log_name(0);
+        sl_log_path_set = 1;
         if (err) {
             sl_log_fail("create", err);
             return -1;
@@ -881,7 +886,7 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
 }
 
 /* The counts last written in a counts record (this process's file). */
-static uint64_t sl_log_counted_sockets, sl_log_counted_eof;
+SL_FORKED static uint64_t sl_log_counted_sockets, sl_log_counted_eof;
 
 void sl_log_counts(void)
 {
@@ -1122,22 +1127,22 @@ void sl_log_forget_fd(void)
 }
 #endif
 
-void sl_log_reinit_child(void)
+SL_FORK_TEXT void sl_log_reinit_child(void)
 {
     int fd = atomic_load(&sl_log_fd);
     if (fd >= 0)
-        sl_real.close(fd);
+        sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
     atomic_store(&sl_log_fd, -1);
     /* A netlink socket shared with the parent would mix both one's replies. */
     fd = atomic_load(&sl_log_auxfd);
     if (fd >= 0)
-        sl_real.close(fd);
+        sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
     atomic_store(&sl_log_auxfd, -1);
     sl_log_counted_sockets = 0;
     sl_log_counted_eof = 0;
     sl_log_created = 0;
     sl_log_unnamed = 0;
-    sl_log_path[0] = '\0';
+    sl_log_path_set = 0;
     sl_log_next_id = 0;
     sl_log_findings = 0;
     atomic_store(&sl_count_sockets, 0);

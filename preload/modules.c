@@ -34,7 +34,7 @@ static struct sl_mod_slot *sl_mod_dir[SL_MOD_DIR];
  * fork child (which may inherit a scan cut short) read it without the lock. */
 static _Atomic uint32_t sl_mod_count;
 static uint64_t sl_mod_scan; /* scans done; 0: never */
-static unsigned long long sl_mod_adds = ~0ull, sl_mod_subs = ~0ull;
+SL_FORKED static unsigned long long sl_mod_adds = ~0ull, sl_mod_subs = ~0ull;
 static char sl_mod_exe[PATH_MAX]; /* /proc/self/exe, read once */
 static int sl_mod_full_warned;
 
@@ -258,7 +258,7 @@ struct sl_module *sl_modules_get(uint32_t id)
 
 /* Fork child (the module lock was taken by prepare, so no scan was under
  * way): a new log, and a rescan on next use. */
-void sl_modules_reset_logged(void)
+SL_FORK_TEXT void sl_modules_reset_logged(void)
 {
     sl_mod_adds = sl_mod_subs = ~0ull;
     sl_log_epoch++;

@@ -6,7 +6,7 @@
 
 struct sl_real_table sl_real;
 __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
-int sl_pid;
+SL_FORKED int sl_pid;
 long (*sl_real_syscall)(long, ...);
 
 static pthread_once_t sl_real_once = PTHREAD_ONCE_INIT;

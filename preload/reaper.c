@@ -23,6 +23,7 @@
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
+#include "track.h"
 #include "stack.h"
 #include "sweep.h"
 #include "sockleak_log.h"
@@ -35,11 +36,12 @@ struct sl_due {
 
 /* Bumped (reaper lock held) when the queue's earliest entry changes; the
  * thread sleeps on it with a futex. */
-static _Atomic uint32_t sl_reaper_seq;
-static int sl_reaper_started;  /* a thread runs, or is being started */
+SL_FORKED static _Atomic uint32_t sl_reaper_seq;
+SL_FORKED __attribute__((aligned(64))) static int sl_reaper_started;  /* a thread runs, or is being started */
 static int sl_reaper_warned;
 static struct sl_due *sl_heap;
-static size_t sl_heap_len, sl_heap_cap;
+SL_FORKED static size_t sl_heap_len;
+static size_t sl_heap_cap;
 
 static void sl_heap_swap(size_t a, size_t b)
 {
@@ -430,10 +432,10 @@ static int sl_reaper_start(void)
  * or, in a single-threaded process (thread=0), the program's own waits do
  * (sl_reaper_service) until the program blocks where they cannot
  * (sl_reaper_blocking). Reaper lock not held. */
-_Atomic int sl_sched_active;
-static int sl_reaper_force; /* the program blocks where no wait is capped */
-int sl_threads_made;        /* the program made a thread (since fork, in a child) */
-static int sl_reaper_alone; /* a fork child: one thread, whatever glibc's flag says */
+SL_FORKED _Atomic int sl_sched_active;
+SL_FORKED static int sl_reaper_force; /* the program blocks where no wait is capped */
+SL_FORKED int sl_threads_made;        /* the program made a thread (since fork, in a child) */
+SL_FORKED static int sl_reaper_alone; /* a fork child: one thread, whatever glibc's flag says */
 
 static int sl_reaper_single(void)
 {
@@ -477,6 +479,12 @@ static void sl_reaper_force_thread(void)
     SL_UNLOCK(SL_LK_REAPER);
     if (!was && pending)
         sl_reaper_ensure();
+}
+
+int sl_reaper_one_thread(void)
+{
+    return sl_reaper_single() && !__atomic_load_n(&sl_reaper_started, __ATOMIC_RELAXED) &&
+           !__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED);
 }
 
 void sl_reaper_blocking(void)
@@ -544,7 +552,8 @@ static int sl_reaper_suspects_blocking(void)
         if (s && s->gen == sl_suspects[i].gen && (f & SL_F_NBSET) && !(f & SL_F_NONBLOCK))
             blocking = 1;
     }
-    sl_nsuspects = 0;
+    if (sl_nsuspects)
+        sl_nsuspects = 0; /* a page written is a page copied after a fork */
     return blocking;
 }
 
@@ -589,7 +598,7 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
     sl_guard_leave(g);
 }
 
-void sl_reaper_kick(void)
+SL_FORK_TEXT void sl_reaper_kick(void)
 {
     int g = sl_guard_enter();
     SL_LOCK(SL_LK_REAPER);
@@ -602,7 +611,7 @@ void sl_reaper_kick(void)
     sl_guard_leave(g);
 }
 
-void sl_reaper_reinit_child(void)
+SL_FORK_TEXT void sl_reaper_reinit_child(void)
 {
     sl_heap_len = 0;
     sl_reaper_started = 0;

@@ -55,6 +55,10 @@ int sl_reaper_due_now(void) SL_HIDDEN;
 /* The program is about to block where no wait hook caps (a blocking accept,
  * connect, or read): from now on a thread of the library's does the work. */
 void sl_reaper_blocking(void) SL_HIDDEN;
+
+/* The process has one thread, the caller's: no thread of the program's
+ * (pthread_create, clone) and none of the library's. */
+int sl_reaper_one_thread(void) SL_HIDDEN;
 /* At exit (guard set): the work already due that no wait of a
  * single-threaded program came to do. */
 void sl_reaper_exit_due(void) SL_HIDDEN;

@@ -56,4 +56,13 @@ void sl_init(void) SL_HIDDEN;
 /* getpid() cached at init and refreshed in the fork child. */
 extern int sl_pid SL_HIDDEN;
 
+/* State that fork's handlers write (locks, the pid, the log's and the
+ * sweep's per-process state): kept in one page (forked.ld), so a fork costs
+ * one copied page in the parent and one in the child for all of it, not
+ * one per module. Each page written after a fork is a fault and a copy. */
+#define SL_FORKED __attribute__((section("sl_forked")))
+/* The code a fork child runs in the library, kept together (the linker puts
+ * .text.hot.* first): each page of code it runs is a fault in the child. */
+#define SL_FORK_TEXT __attribute__((section(".text.hot.sl_fork")))
+
 #endif

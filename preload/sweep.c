@@ -61,12 +61,12 @@ struct sl_sweep_ctx {
 };
 
 static _Atomic int sl_sw_armed;
-static _Atomic int sl_sw_child_lazy; /* a fork child's socket and log are still to make */
-static _Atomic int sl_sw_deferred; /* a due finding waits for the log */
+SL_FORKED __attribute__((aligned(64))) static _Atomic int sl_sw_child_lazy; /* a fork child's socket and log are still to make */
+SL_FORKED static _Atomic int sl_sw_deferred; /* a due finding waits for the log */
 static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
-static _Atomic int64_t sl_sw_next_ns;
-static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
-static pid_t sl_sw_from_pid;
+SL_FORKED static _Atomic int64_t sl_sw_next_ns;
+SL_FORKED static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
+SL_FORKED static pid_t sl_sw_from_pid;
 static uint32_t sl_sw_seq;
 /* Deadline thread only (the exit sweep has tables of its own); a fork
  * child's thread starts them afresh (sl_sw_state_pid), never its forking
@@ -568,17 +568,18 @@ void sl_sweep_run(enum sl_sweep_mode mode)
 
 /* ------------------------------------------------------------ fork */
 
-uint32_t sl_sweep_before_fork(void)
+uint32_t sl_sweep_before_fork(int64_t *now)
 {
     if (!sl_sweep_armed() || sl_in_lib)
         return 0;
     int g = sl_guard_enter();
     uint32_t id = sl_stack_capture();
+    *now = sl_now_ns(); /* read here: the child's first call into libc's code is a fault */
     sl_guard_leave(g);
     return id;
 }
 
-void sl_sweep_reinit_child(void)
+SL_FORK_TEXT void sl_sweep_reinit_child(void)
 {
     atomic_store(&sl_sw_deferred, 0);
     atomic_store(&sl_sw_child_lazy, 0);
@@ -593,19 +594,23 @@ void sl_sweep_reinit_child(void)
  * made here: a child that execs or exits at once costs no system call of
  * ours. sl_sweep_child_setup makes them, on the program's thread, at the
  * child's first due work or before its thread starts. */
-void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent)
+SL_FORK_TEXT void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent, int64_t now)
 {
     if (!sl_sweep_armed() || sl_in_lib)
         return;
-    int e = errno;
     int g = sl_guard_enter();
     sl_sw_fork_stack = fork_stack;
     sl_sw_from_pid = parent;
     atomic_store(&sl_sw_child_lazy, 1);
-    atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
-    sl_reaper_kick();
+    atomic_store(&sl_sw_next_ns, now + sl_sweep_period_ns());
+    if (sl_reaper_one_thread() && !sl_opt.thread) {
+        sl_reaper_kick(); /* no system call: the waits will do the work */
+    } else {
+        int e = errno;
+        sl_reaper_kick();
+        errno = e;
+    }
     sl_guard_leave(g);
-    errno = e;
 }
 
 void sl_sweep_child_setup(void)

@@ -35,8 +35,8 @@ void sl_sweep_run(enum sl_sweep_mode mode) SL_HIDDEN;
 
 /* fork: the caller's stack before (0 unless armed), and in the child where
  * the copy came from; the child makes its own netlink socket and thread. */
-uint32_t sl_sweep_before_fork(void) SL_HIDDEN;
-void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent) SL_HIDDEN;
+uint32_t sl_sweep_before_fork(int64_t *now) SL_HIDDEN;
+void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent, int64_t now) SL_HIDDEN;
 /* atfork child handler: forget the parent's sweep state. */
 void sl_sweep_reinit_child(void) SL_HIDDEN;
 /* A fork child's own netlink socket and unnamed log, made on the program's

@@ -67,14 +67,15 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
     return sl_real_clone(fn, stack, flags, arg, ptid, tls, ctid);
 }
 
-pid_t sl_fork(void)
+SL_FORK_TEXT pid_t sl_fork(void)
 {
     SL_ENSURE(fork);
-    uint32_t stack = sl_sweep_before_fork();
+    int64_t now = 0;
+    uint32_t stack = sl_sweep_before_fork(&now);
     pid_t parent = (pid_t)sl_pid;
     pid_t pid = sl_real.fork();
     if (pid == 0)
-        sl_sweep_after_fork_child(stack, parent);
+        sl_sweep_after_fork_child(stack, parent, now);
     return pid;
 }
 
@@ -110,7 +111,7 @@ int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *call
 /* In the child every socket is a copy: an end-of-stream read before the
  * fork is the parent's to report (SL_F_INHERITED), and a copy left in
  * CLOSE_WAIT is this process's (SL_F_FORKED, close_wait_inherited). */
-static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
+SL_FORK_TEXT static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
 {
     (void)fd;
     (void)arg;
@@ -132,7 +133,7 @@ static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
         s->cw_since_ns = 0;
 }
 
-void sl_track_fork_child(void)
+SL_FORK_TEXT void sl_track_fork_child(void)
 {
     sl_fdtable_foreach(sl_fork_child_slot, NULL);
 }

@@ -118,7 +118,7 @@ void sl_track_dclose_flush(void)
 }
 
 /* A fork child: the parent writes what it found. */
-void sl_track_dclose_fork_child(void)
+SL_FORK_TEXT void sl_track_dclose_fork_child(void)
 {
     sl_dcp.n = 0;
 }
