@@ -161,7 +161,11 @@
          (idtype, id, info, options), Required)                                                    \
     HOOK(int, sigaction, (int sig, const struct sigaction *act, struct sigaction *old),            \
          (sig, act, old), Required)                                                                \
-    HOOK(__sighandler_t, signal, (int sig, __sighandler_t handler), (sig, handler), Required)
+    HOOK(__sighandler_t, signal, (int sig, __sighandler_t handler), (sig, handler), Required)     \
+    HOOK(__sighandler_t, sysv_signal, (int sig, __sighandler_t handler), (sig, handler), Optional) \
+    HOOK(__sighandler_t, bsd_signal, (int sig, __sighandler_t handler), (sig, handler), Optional)  \
+    HOOK(__sighandler_t, sigset, (int sig, __sighandler_t handler), (sig, handler), Optional)      \
+    HOOK(int, siginterrupt, (int sig, int flag), (sig, flag), Optional)
 
 /* Bound from the list, exported by hand in hooks.c (fcntl: variadic; pipe2,
  * sigprocmask: their caller's address; syscall: syscall.S in preload/arch/). */

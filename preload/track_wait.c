@@ -711,10 +711,25 @@ int sl_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
     return r;
 }
 
-__sighandler_t sl_signal(int sig, __sighandler_t handler)
+/* signal() and its variants, and siginterrupt (SA_RESTART itself). */
+#define SL_SIG_SETTER(name)                                                                        \
+    __sighandler_t sl_##name(int sig, __sighandler_t handler)                                      \
+    {                                                                                              \
+        SL_ENSURE(name);                                                                           \
+        __sighandler_t r = sl_real.name(sig, handler);                                             \
+        sl_sig_changed();                                                                          \
+        return r;                                                                                  \
+    }
+SL_SIG_SETTER(signal)
+SL_SIG_SETTER(sysv_signal)
+SL_SIG_SETTER(bsd_signal)
+SL_SIG_SETTER(sigset)
+#undef SL_SIG_SETTER
+
+int sl_siginterrupt(int sig, int flag)
 {
-    SL_ENSURE(signal);
-    __sighandler_t r = sl_real.signal(sig, handler);
+    SL_ENSURE(siginterrupt);
+    int r = sl_real.siginterrupt(sig, flag);
     sl_sig_changed();
     return r;
 }

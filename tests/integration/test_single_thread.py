@@ -140,6 +140,23 @@ def test_capped_waits_keep_results_errno_and_time(tmp_path, lib):
         f"the library started a thread: {calls}, without the library {bare_calls}")
 
 
+def test_waitpid_ends_with_eintr_when_a_handler_stops_restarting(tmp_path, lib):
+    """st_waitintr: the library first caps a waitpid (every handler restarts,
+    so it polls a pidfd of the child), then the program turns SIGALRM's
+    restarting off (siginterrupt), on again, and sets a SysV handler
+    (sysv_signal): each waitpid ends with EINTR, or goes on, exactly as it
+    does without the library."""
+    bare = subprocess.run([str(prog_path("st_waitintr"))], capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert bare.returncode == 0, f"st_waitintr fails without the library:\n{bare.stdout}"
+    env = dict(os.environ, LD_PRELOAD=str(lib),
+               SOCKLEAK_OPTIONS=f"deadline_ms=100:output={tmp_path}")
+    p = subprocess.run([str(prog_path("st_waitintr"))], capture_output=True, text=True,
+                       timeout=TIMEOUT, env=env)
+    assert p.returncode == 0 and "0 failures" in p.stdout, (
+        f"a waitpid ended differently under the library:\n{p.stdout}\n{p.stderr[-2000:]}")
+
+
 def test_signal_during_the_librarys_work_in_a_wait_still_ends_it(tmp_path, lib):
     """st_sigwork: SIGALRM comes while the library, inside the program's
     poll, is blocked writing a finding's line to a full stderr pipe. Without
