@@ -7,6 +7,8 @@
 struct sl_real_table sl_real;
 __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
 SL_FORKED int sl_pid;
+/* A clone() made a thread glibc does not count (track.c sets it). */
+int sl_raw_clones;
 long (*sl_real_syscall)(long, ...);
 
 static pthread_once_t sl_real_once = PTHREAD_ONCE_INIT;

@@ -38,7 +38,6 @@ __attribute__((noinline, cold)) void sl_ensure_real(void *const *fn, const char 
 }
 
 __thread int sl_vfork_child __attribute__((tls_model("initial-exec")));
-int sl_raw_clones;
 
 /* vfork.S: a failed vfork (the parent's flag is already restored). */
 long sl_vfork_failed(long r)
