@@ -23,7 +23,8 @@ struct sl_serve_client {
     size_t req_len;
     char *resp; /* NULL while the request is read */
     size_t resp_len, resp_off;
-    int64_t deadline; /* monotonic ms */
+    int64_t accepted; /* monotonic ms */
+    int64_t deadline; /* the headers' (SL_SERVE_HEADER_MS), then the answer's */
 };
 
 struct sl_serve {
@@ -102,7 +103,7 @@ static int sl_serve_bind(const char *host, const char *port, const char *addr)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (!host && ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
             saved = errno;
             close(fd);
             fd = -1;
@@ -266,6 +267,8 @@ static bool sl_serve_read(struct sl_serve *s, size_t i)
         sl_serve_respond(s, c, 431, SL_SERVE_TEXT, "request too large\n", 18, false);
     else if (memchr(c->req, '\0', c->req_len))
         sl_serve_respond(s, c, 400, SL_SERVE_TEXT, "bad request\n", 12, false);
+    if (c->resp)
+        c->deadline = c->accepted + SL_SERVE_TIMEOUT_MS; /* the answer's time */
     return c->resp != NULL || c->req_len < SL_SERVE_MAX_REQUEST;
 }
 
@@ -285,20 +288,48 @@ static bool sl_serve_write(struct sl_serve *s, size_t i)
     return false;
 }
 
+/* The client that has sent no whole request for the longest, or
+ * SIZE_MAX when every one has (each is being answered). */
+static size_t sl_serve_idlest(const struct sl_serve *s)
+{
+    size_t best = SIZE_MAX;
+
+    for (size_t i = 0; i < s->n_clients; i++)
+        if (!s->clients[i].resp &&
+            (best == SIZE_MAX || s->clients[i].accepted < s->clients[best].accepted))
+            best = i;
+    return best;
+}
+
+/* Takes the waiting connections, at most a table's worth a round. At the
+ * limit the client that has sent no whole request for the longest makes
+ * room: idle or slow connections never keep a scrape waiting. A request
+ * already in is read at once, so the newcomer is answered, not evicted. */
 static void sl_serve_accept(struct sl_serve *s, int64_t now)
 {
-    while (s->n_clients < SL_SERVE_MAX_CLIENTS) {
-        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    for (size_t k = 0; k < SL_SERVE_MAX_CLIENTS; k++) {
+        size_t victim = SIZE_MAX;
         struct sl_serve_client *c;
+        int fd;
 
+        if (s->n_clients == SL_SERVE_MAX_CLIENTS &&
+            (victim = sl_serve_idlest(s)) == SIZE_MAX)
+            return;
+        fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        if (victim != SIZE_MAX)
+            sl_serve_drop(s, victim);
         c = &s->clients[s->n_clients++];
         c->fd = fd;
         c->req_len = 0;
         c->req[0] = '\0';
         c->resp = NULL;
-        c->deadline = now + SL_SERVE_TIMEOUT_MS;
+        c->resp_len = c->resp_off = 0;
+        c->accepted = now;
+        c->deadline = now + SL_SERVE_HEADER_MS;
+        if (!sl_serve_read(s, s->n_clients - 1) || (c->resp && !sl_serve_write(s, s->n_clients - 1)))
+            sl_serve_drop(s, s->n_clients - 1);
     }
 }
 
@@ -317,7 +348,9 @@ static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
         pfd[i].events = s->clients[i].resp ? POLLOUT : POLLIN;
         wait = wait < 0 || left < wait ? (left > 0 ? left : 0) : wait;
     }
-    pfd[n].fd = n < SL_SERVE_MAX_CLIENTS ? s->listen_fd : -1;
+    /* At the limit new connections still come in while some client has no
+     * whole request yet: it makes room for them. */
+    pfd[n].fd = n < SL_SERVE_MAX_CLIENTS || sl_serve_idlest(s) != SIZE_MAX ? s->listen_fd : -1;
     pfd[n].events = POLLIN;
     ts.tv_sec = wait / 1000;
     ts.tv_nsec = (wait % 1000) * 1000000;

@@ -12,6 +12,7 @@
 #define SL_SERVE_MAX_CLIENTS 32
 #define SL_SERVE_MAX_REQUEST 8192 /* bytes of request line and headers */
 #define SL_SERVE_TIMEOUT_MS 10000 /* per connection, from accept to the last byte */
+#define SL_SERVE_HEADER_MS 3000   /* from accept to the end of the request's headers */
 
 struct sl_serve_opts {
     const char *listen; /* HOST:PORT, :PORT or [IPV6]:PORT */
