@@ -604,7 +604,10 @@ static const char sl_main_serve_usage[] =
     "Options:\n"
     "  --listen ADDR          where to listen: HOST:PORT, :PORT (every address) or\n"
     "                         [IPV6]:PORT (default: " SL_SERVE_DEFAULT_LISTEN "); port 0\n"
-    "                         picks a free one; the address is printed on stderr\n"
+    "                         picks a free one; each address is printed on stderr.\n"
+    "                         May be given up to 16 times. Under systemd socket\n"
+    "                         activation (LISTEN_FDS, LISTEN_PID) the sockets passed\n"
+    "                         are used instead, and no --listen may be given\n"
     "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -620,7 +623,9 @@ static const char sl_main_serve_usage[] =
     "  sockleak_metrics_dropped_series    gauge: series left out past the cap of 1000\n"
     "The response is OpenMetrics 1.0.0 when the request accepts it (Prometheus\n"
     "does), else the text format 0.0.4. Other paths get 404, other methods 405;\n"
-    "requests are limited to 8 KiB of headers and connections to 10 seconds.\n"
+    "requests are limited to 8 KiB of headers (sent within 3 seconds) and\n"
+    "connections to 10 seconds; at most 32 are open, and a new one closes the one\n"
+    "that has sent no whole request for the longest.\n"
     "\n"
     "Exit status: 0 after SIGINT or SIGTERM, 2 for bad arguments or when it cannot\n"
     "listen.\n";
@@ -633,7 +638,7 @@ static int sl_main_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct sl_serve_opts so = {.listen = SL_SERVE_DEFAULT_LISTEN};
+    struct sl_serve_opts so = {0};
     struct sl_supp_set supp = {0};
     int c, rc;
 
@@ -646,7 +651,11 @@ static int sl_main_serve(int argc, char **argv)
             return 0;
         }
         if (c == 'l') {
-            so.listen = optarg;
+            if (so.n_listen == SL_SERVE_MAX_LISTEN) {
+                sl_supp_free(&supp);
+                return sl_main_bad("serve", "%s", "more than 16 --listen addresses");
+            }
+            so.listen[so.n_listen++] = optarg;
         } else if (c == SL_OPT_SUPP) {
             if (sl_supp_load(&supp, optarg) < 0) {
                 sl_supp_free(&supp);

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,7 +30,8 @@ struct sl_serve_client {
 
 struct sl_serve {
     const struct sl_serve_opts *o;
-    int listen_fd;
+    int listen_fd[SL_SERVE_MAX_LISTEN];
+    size_t n_listen;
     struct sl_serve_client clients[SL_SERVE_MAX_CLIENTS];
     size_t n_clients;
     struct sl_logscan scan;
@@ -305,7 +307,7 @@ static size_t sl_serve_idlest(const struct sl_serve *s)
  * limit the client that has sent no whole request for the longest makes
  * room: idle or slow connections never keep a scrape waiting. A request
  * already in is read at once, so the newcomer is answered, not evicted. */
-static void sl_serve_accept(struct sl_serve *s, int64_t now)
+static void sl_serve_accept(struct sl_serve *s, int lfd, int64_t now)
 {
     for (size_t k = 0; k < SL_SERVE_MAX_CLIENTS; k++) {
         size_t victim = SIZE_MAX;
@@ -315,7 +317,7 @@ static void sl_serve_accept(struct sl_serve *s, int64_t now)
         if (s->n_clients == SL_SERVE_MAX_CLIENTS &&
             (victim = sl_serve_idlest(s)) == SIZE_MAX)
             return;
-        fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
         if (victim != SIZE_MAX)
@@ -336,7 +338,7 @@ static void sl_serve_accept(struct sl_serve *s, int64_t now)
 /* One round of poll: what is ready is served, what is late is dropped. */
 static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
 {
-    struct pollfd pfd[SL_SERVE_MAX_CLIENTS + 1];
+    struct pollfd pfd[SL_SERVE_MAX_CLIENTS + SL_SERVE_MAX_LISTEN];
     int64_t now = sl_serve_now(), wait = -1;
     size_t n = s->n_clients;
     struct timespec ts;
@@ -350,11 +352,14 @@ static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
     }
     /* At the limit new connections still come in while some client has no
      * whole request yet: it makes room for them. */
-    pfd[n].fd = n < SL_SERVE_MAX_CLIENTS || sl_serve_idlest(s) != SIZE_MAX ? s->listen_fd : -1;
-    pfd[n].events = POLLIN;
+    bool room = n < SL_SERVE_MAX_CLIENTS || sl_serve_idlest(s) != SIZE_MAX;
+    for (size_t l = 0; l < s->n_listen; l++) {
+        pfd[n + l].fd = room ? s->listen_fd[l] : -1;
+        pfd[n + l].events = POLLIN;
+    }
     ts.tv_sec = wait / 1000;
     ts.tv_nsec = (wait % 1000) * 1000000;
-    r = ppoll(pfd, n + 1, wait >= 0 ? &ts : NULL, unblocked);
+    r = ppoll(pfd, n + s->n_listen, wait >= 0 ? &ts : NULL, unblocked);
     if (r < 0)
         return errno == EINTR ? 0 : -1;
     now = sl_serve_now();
@@ -368,8 +373,9 @@ static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
         if (!keep || now >= c->deadline)
             sl_serve_drop(s, i);
     }
-    if (pfd[n].revents & POLLIN)
-        sl_serve_accept(s, now);
+    for (size_t l = 0; l < s->n_listen; l++)
+        if (pfd[n + l].revents & POLLIN)
+            sl_serve_accept(s, s->listen_fd[l], now);
     return 0;
 }
 
@@ -387,29 +393,93 @@ static void sl_serve_missing(const struct sl_serve_opts *o)
     }
 }
 
+/* systemd socket activation: the listening sockets passed from fd 3 on
+ * (LISTEN_FDS, for this pid: LISTEN_PID). Returns how many were taken, 0
+ * when none was passed, -1 when the passed ones are not listening stream
+ * sockets (said on stderr). */
+static int sl_serve_inherited(struct sl_serve *s)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    char *end;
+    long n;
+
+    if (!pid || !fds || strtol(pid, &end, 10) != (long)getpid() || *end)
+        return 0;
+    n = strtol(fds, &end, 10);
+    if (*end || n < 1 || n > SL_SERVE_MAX_LISTEN) {
+        fprintf(stderr, "sockleak serve: LISTEN_FDS=%s: 1 to %d sockets expected\n", fds,
+                SL_SERVE_MAX_LISTEN);
+        return -1;
+    }
+    for (int fd = 3; fd < 3 + n; fd++) {
+        int type = 0, listening = 0;
+        socklen_t len = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+            (len = sizeof(listening),
+             getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) ||
+            !listening) {
+            fprintf(stderr, "sockleak serve: LISTEN_FDS: fd %d is not a listening stream socket\n",
+                    fd);
+            return -1;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        s->listen_fd[s->n_listen++] = fd;
+    }
+    /* Not passed on to anything this process might start. */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return (int)n;
+}
+
+/* Binds every --listen address (or the default). False, said on stderr,
+ * when one cannot be used. */
+static bool sl_serve_listen(struct sl_serve *s, const struct sl_serve_opts *o)
+{
+    size_t n = o->n_listen ? o->n_listen : 1;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *addr = o->n_listen ? o->listen[i] : SL_SERVE_DEFAULT_LISTEN;
+        char *host = NULL, *port = NULL;
+        int fd;
+
+        if (!sl_serve_parse_addr(addr, &host, &port)) {
+            fprintf(stderr,
+                    "sockleak serve: --listen needs HOST:PORT, :PORT or [IPV6]:PORT, "
+                    "not '%s'\n",
+                    addr);
+            free(host);
+            free(port);
+            return false;
+        }
+        fd = sl_serve_bind(host, port, addr);
+        free(host);
+        free(port);
+        if (fd < 0)
+            return false;
+        s->listen_fd[s->n_listen++] = fd;
+    }
+    return true;
+}
+
 int sl_serve(const struct sl_serve_opts *o)
 {
     struct sl_serve *s = sl_util_xcalloc(1, sizeof(*s));
     struct sigaction sa = {.sa_handler = sl_serve_on_signal};
     sigset_t block, orig;
-    char *host = NULL, *port = NULL;
-    int rc = 0;
+    int rc = 0, passed;
 
-    if (!sl_serve_parse_addr(o->listen, &host, &port)) {
-        fprintf(stderr,
-                "sockleak serve: --listen needs HOST:PORT, :PORT or [IPV6]:PORT, "
-                "not '%s'\n",
-                o->listen);
-        free(host);
-        free(port);
-        free(s);
-        return 2;
-    }
     s->o = o;
-    s->listen_fd = sl_serve_bind(host, port, o->listen);
-    free(host);
-    free(port);
-    if (s->listen_fd < 0) {
+    passed = sl_serve_inherited(s);
+    if (passed > 0 && o->n_listen) {
+        fprintf(stderr, "sockleak serve: sockets passed by systemd (LISTEN_FDS) and --listen: "
+                        "give one or the other\n");
+        passed = -1;
+    }
+    if (passed < 0 || (passed == 0 && !sl_serve_listen(s, o))) {
+        for (size_t l = 0; l < s->n_listen; l++)
+            close(s->listen_fd[l]);
         free(s);
         return 2;
     }
@@ -425,7 +495,8 @@ int sl_serve(const struct sl_serve_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     sigdelset(&orig, SIGINT);
     sigdelset(&orig, SIGTERM);
-    sl_serve_announce(s->listen_fd);
+    for (size_t l = 0; l < s->n_listen; l++)
+        sl_serve_announce(s->listen_fd[l]);
     /* The backlog read now, not at the first scrape. */
     if (sl_logscan_update(&s->scan) < 0)
         sl_serve_missing(o);
@@ -435,7 +506,8 @@ int sl_serve(const struct sl_serve_opts *o)
         fprintf(stderr, "sockleak serve: poll failed: %s\n", strerror(errno));
     while (s->n_clients)
         sl_serve_drop(s, s->n_clients - 1);
-    close(s->listen_fd);
+    for (size_t l = 0; l < s->n_listen; l++)
+        close(s->listen_fd[l]);
     sl_logscan_free(&s->scan);
     sl_sym_free(s->sym);
     free(s);

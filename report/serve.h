@@ -13,9 +13,11 @@
 #define SL_SERVE_MAX_REQUEST 8192 /* bytes of request line and headers */
 #define SL_SERVE_TIMEOUT_MS 10000 /* per connection, from accept to the last byte */
 #define SL_SERVE_HEADER_MS 3000   /* from accept to the end of the request's headers */
+#define SL_SERVE_MAX_LISTEN 16    /* --listen addresses, or sockets from systemd */
 
 struct sl_serve_opts {
-    const char *listen; /* HOST:PORT, :PORT or [IPV6]:PORT */
+    const char *listen[SL_SERVE_MAX_LISTEN]; /* HOST:PORT, :PORT or [IPV6]:PORT */
+    size_t n_listen;                         /* 0: the default address */
     char *const *paths;
     size_t n_paths;
     struct sl_supp_set *supp; /* may be NULL */

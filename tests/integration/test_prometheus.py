@@ -376,6 +376,88 @@ def test_serve_answers_a_scrape_past_idle_and_slow_connections(tool, tmp_path, s
     assert srv.stop() == 0
 
 
+def _serve_ports(proc, n):
+    """The ports of the first n "listening on" lines serve prints (read from
+    the raw pipe: never blocking past wait_until's limit)."""
+    import select as sel
+    got = [b""]
+
+    def more():
+        if sel.select([proc.stderr], [], [], 0.2)[0]:
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            if not chunk and proc.poll() is not None:
+                pytest.fail(f"sockleak serve exited {proc.returncode}: {got[0]!r}", pytrace=False)
+            got[0] += chunk
+        return len(re.findall(rb"listening on http://\S*:(\d+)/metrics", got[0])) >= n
+    wait_until(f"{n} listening addresses from sockleak serve", more)
+    return [int(p) for p in re.findall(rb"listening on http://\S*:(\d+)/metrics", got[0])[:n]]
+
+
+def _scrape(host, port):
+    c = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    return r.status, body
+
+
+def test_serve_listens_on_every_address_and_on_systemd_sockets(tool, tmp_path):
+    """--listen may repeat: each address answers. Under systemd socket
+    activation (LISTEN_FDS, LISTEN_PID) the sockets passed from fd 3 on are
+    served and nothing else is bound; with --listen beside them, or a passed
+    fd that is not a listening socket, it refuses to start (2)."""
+    (tmp_path / "x.jsonl").write_text(EXTRA_LOG)
+    proc = subprocess.Popen([str(TOOL), "serve", "--listen", "127.0.0.1:0", "--listen",
+                             "127.0.0.1:0", str(tmp_path)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        ports = _serve_ports(proc, 2)
+        assert len(set(ports)) == 2, ports
+        for port in ports:
+            status, body = _scrape("127.0.0.1", port)
+            assert status == 200 and "sockleak_leaked_sockets_total" in body, (port, body)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+
+    activate = ['sh', '-c', 'exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', 'sh']
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        port = ls.getsockname()[1]
+        proc = subprocess.Popen([*activate, str(TOOL), "serve", str(tmp_path)], stdin=ls.fileno(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    try:
+        assert _serve_ports(proc, 1) == [port]
+        status, body = _scrape("127.0.0.1", port)
+        assert status == 200 and "sockleak_leaked_sockets_total" in body, body
+        # Nothing bound on the default address by this process.
+        p = subprocess.run(["ss", "-tlnpH"], capture_output=True, text=True, timeout=TIMEOUT)
+        mine = [l for l in p.stdout.splitlines() if f"pid={proc.pid}," in l]
+        assert len(mine) == 1 and f":{port} " in mine[0], p.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        p = subprocess.run([*activate, str(TOOL), "serve", "--listen", "127.0.0.1:0",
+                            str(tmp_path)], stdin=ls.fileno(), capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert p.returncode == 2 and "one or the other" in p.stderr, p.stderr
+    with socket.socket() as notlistening:
+        p = subprocess.run([*activate, str(TOOL), "serve", str(tmp_path)],
+                           stdin=notlistening.fileno(), capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert p.returncode == 2 and "not a listening stream socket" in p.stderr, p.stderr
+    p = subprocess.run([str(TOOL), "serve", *["--listen=127.0.0.1:0"] * 17, str(tmp_path)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 2 and "more than 16" in p.stderr, p.stderr
+
+
 def test_serve_reads_regular_files_only(tool, tmp_path, serve_factory):
     """A FIFO or a link to a device among the logs must not hang or feed
     serve: only regular files are opened, never through a link."""
