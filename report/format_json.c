@@ -219,7 +219,9 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     json_object_set_new(sum, "sockets", json_integer(set->sockets));
     json_object_set_new(sum, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(sum, "leaks", json_integer(set->leaks));
-    json_object_set_new(sum, "suppressed", json_integer(set->findings - set->leaks));
+    json_object_set_new(sum, "double_closes", json_integer(set->double_closes));
+    json_object_set_new(sum, "suppressed",
+                        json_integer(set->findings - set->leaks - set->double_closes));
     /* Present only when the counts are a lower bound. */
     if (set->lost || set->outdir_full) {
         json_object_set_new(sum, "lost_records", json_integer(set->lost));

@@ -535,7 +535,9 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     json_object_set_new(props, "sockets", json_integer(set->sockets));
     json_object_set_new(props, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(props, "leaks", json_integer(set->leaks));
-    json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks));
+    json_object_set_new(props, "double_closes", json_integer(set->double_closes));
+    json_object_set_new(props, "suppressed",
+                        json_integer(set->findings - set->leaks - set->double_closes));
     json_object_set_new(props, "incomplete", json_integer((json_int_t)set->n_incomplete));
     json_object_set_new(props, "incomplete_processes", sl_fmt_json_incomplete(set));
     for (size_t i = 0; supp && i < supp->n; i++)

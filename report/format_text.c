@@ -498,7 +498,7 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
                 bool colour, const struct sl_watch *watch)
 {
     struct sl_fmt_style st = {"", "", "", ""};
-    int64_t suppressed = set->findings - set->leaks;
+    int64_t suppressed = set->findings - set->leaks - set->double_closes;
     bool any = false;
 
     if (colour)
@@ -528,6 +528,10 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
         fprintf(out, "nothing was watched, so no leak could be seen");
     else
         fprintf(out, "no leaks");
+    if (set->double_closes)
+        fprintf(out, ", %" PRId64 " double close%s in %zu call site%s", set->double_closes,
+                set->double_closes == 1 ? "" : "s", set->double_close_sites,
+                sl_fmt_s(set->double_close_sites));
     const char *floor = set->n_incomplete ? "at least " : "";
     fprintf(out,
             " (%" PRId64 " process%s, %s%" PRId64 " socket%s, %s%" PRId64 " end-of-stream read%s",

@@ -710,12 +710,19 @@ void sl_group_count(struct sl_group_set *set)
 {
     set->leaks = 0;
     set->groups_left = 0;
+    set->double_closes = 0;
+    set->double_close_sites = 0;
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0) {
-            set->leaks = sl_group_sat_add64(set->leaks, set->groups[i]->count > INT64_MAX
-                                                            ? INT64_MAX
-                                                            : (int64_t)set->groups[i]->count);
-            set->groups_left++;
+            int64_t n = set->groups[i]->count > INT64_MAX ? INT64_MAX
+                                                          : (int64_t)set->groups[i]->count;
+            if (strcmp(set->groups[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
+                set->double_closes = sl_group_sat_add64(set->double_closes, n);
+                set->double_close_sites++;
+            } else {
+                set->leaks = sl_group_sat_add64(set->leaks, n);
+                set->groups_left++;
+            }
         }
 }
 

@@ -92,8 +92,10 @@ struct sl_group_set {
     int64_t lost;       /* records the library could not write */
     int lost_errno;     /* why (an errno value), 0 when not known */
     bool outdir_full;   /* the output file system was full at the end */
-    int64_t leaks;      /* findings not suppressed */
-    size_t groups_left; /* groups not suppressed */
+    int64_t leaks;      /* leaked sockets not suppressed (every kind but double_close) */
+    size_t groups_left; /* their groups */
+    int64_t double_closes;     /* double_close findings not suppressed */
+    size_t double_close_sites; /* their groups */
     /* Processes whose log has no footer (killed, a raw _exit, cut short, or
      * still running): their counts are a lower bound. Borrowed from logs. */
     const struct sl_logread_process **incomplete;
