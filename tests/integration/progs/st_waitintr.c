@@ -7,36 +7,12 @@
  * is open, so the library has a sweep due and caps the waits. Prints "ok
  * NAME" or "FAIL NAME: why"; the exit status is the number of failures. */
 #include <sys/wait.h>
-#include "prog.h"
+#include "checks.h"
 
 /* Deprecated, and still what programs call: the library must see it. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 #define T_MS 300
-
-static int failures;
-static volatile sig_atomic_t alarms;
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    alarms++;
-}
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-    if (ok) {
-        printf("ok %s\n", name);
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL %s: ", name);
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    failures++;
-}
 
 /* A child that exits with code after T_MS. */
 static pid_t child_after_t(int code)
