@@ -455,9 +455,11 @@ static void sl_reaper_ensure(void)
         atomic_store(&sl_sched_active, 0);
     }
     SL_UNLOCK(SL_LK_REAPER);
-    if (start)
-        sl_sweep_child_setup(); /* on the program's thread, before the thread */
-    int e = start ? sl_reaper_start() : 0;
+    if (!start)
+        return; /* no system call but the futex's: errno is untouched */
+    int saved = errno;
+    sl_sweep_child_setup(); /* on the program's thread, before the thread */
+    int e = sl_reaper_start();
     if (e) {
         SL_LOCK(SL_LK_REAPER);
         sl_reaper_started = 0;
@@ -467,6 +469,7 @@ static void sl_reaper_ensure(void)
         if (warn)
             sl_warn("cannot start the reaper thread: %s; leaks will not be reported", strerror(e));
     }
+    errno = saved;
 }
 
 /* Guard set, no lock held. */

@@ -10,7 +10,7 @@
  * reaper thread on first use. No allocation through malloc. */
 void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
 /* Start the thread if it does not run, and have it look at its due times
- * again (the sweep was armed). */
+ * again (the sweep was armed). errno is kept. */
 void sl_reaper_kick(void) SL_HIDDEN;
 /* At exit: every socket still open after end-of-stream is reported now,
  * marked at_exit. */

@@ -603,13 +603,7 @@ SL_FORK_TEXT void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent, i
     sl_sw_from_pid = parent;
     atomic_store(&sl_sw_child_lazy, 1);
     atomic_store(&sl_sw_next_ns, now + sl_sweep_period_ns());
-    if (sl_reaper_one_thread() && !sl_opt.thread) {
-        sl_reaper_kick(); /* no system call: the waits will do the work */
-    } else {
-        int e = errno;
-        sl_reaper_kick();
-        errno = e;
-    }
+    sl_reaper_kick(); /* keeps errno: the child's first libc call would be a fault */
     sl_guard_leave(g);
 }
 

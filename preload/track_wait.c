@@ -777,6 +777,8 @@ static void sl_child_pidfd_close(int fd)
  * nothing due); else the call's result. */
 static pid_t sl_wait_child(pid_t pid, int *status, int options, struct rusage *ru)
 {
+    SL_ENSURE(wait4);
+    SL_ENSURE(ppoll);
     if (pid <= 0 || (options & ~(__WALL | __WCLONE)) || sl_sig_some_norestart()) {
         /* A child already done, or none, is answered without waiting: no
          * thread for that. */
@@ -822,8 +824,6 @@ pid_t sl_wait(int *status)
 {
     SL_ENSURE(wait);
     if (sl_wait_capping()) {
-        SL_ENSURE(wait4);
-        SL_ENSURE(ppoll);
         pid_t r = sl_wait_child(-1, status, 0, NULL);
         if (r != -2)
             return r;
@@ -835,8 +835,6 @@ pid_t sl_waitpid(pid_t pid, int *status, int options)
 {
     SL_ENSURE(waitpid);
     if (sl_wait_capping() && !(options & WNOHANG)) {
-        SL_ENSURE(wait4);
-        SL_ENSURE(ppoll);
         pid_t r = sl_wait_child(pid, status, options, NULL);
         if (r != -2)
             return r;
@@ -848,7 +846,6 @@ pid_t sl_wait4(pid_t pid, int *status, int options, struct rusage *ru)
 {
     SL_ENSURE(wait4);
     if (sl_wait_capping() && !(options & WNOHANG)) {
-        SL_ENSURE(ppoll);
         pid_t r = sl_wait_child(pid, status, options, ru);
         if (r != -2)
             return r;
