@@ -124,6 +124,7 @@
 #define SL_REC_CLOSED "closed"
 #define SL_REC_FOOTER "footer"
 #define SL_REC_COUNTS "counts"
+#define SL_REC_UPDATE "update"
 
 #define SL_KIND_CLOSE_WAIT "close_wait"
 #define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"
@@ -131,6 +132,7 @@
 #define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
 #define SL_KIND_DOUBLE_CLOSE "double_close"
+#define SL_KIND_TIME_WAIT_CHURN "time_wait_churn"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -187,6 +189,14 @@
 #define SL_KEY_BACKLOG "backlog"
 #define SL_KEY_QUEUED "queued"
 #define SL_KEY_AT_EXIT "at_exit"
+#define SL_KEY_DESTINATION "destination"
+#define SL_KEY_CONNECTIONS "connections" /* update too */
+#define SL_KEY_RATE_PER_S "rate_per_s"   /* update too */
+#define SL_KEY_TIME_WAIT_PEAK "time_wait_peak" /* update too */
+#define SL_KEY_PORT_RANGE "port_range"
+#define SL_KEY_EXHAUSTED "exhausted"
+#define SL_KEY_TOP_SITES "top_sites"
+#define SL_KEY_TIME_WAIT "time_wait"
 /* footer */
 #define SL_KEY_EOF_SEEN "eof_seen"
 #define SL_KEY_FINDINGS "findings"
