@@ -16,6 +16,9 @@
  *                             another call site until connect fails: it
  *                             must fail with EADDRNOTAVAIL
  *
+ * With TW_HOLD_FILE set, the client waits (nanosleep) until that file
+ * exists before it exits, its server gone.
+ *
  * Exit status 0 when every call did what it does without the library. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -196,5 +199,10 @@ int main(int argc, char **argv)
     if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return fprintf(stderr, "server ended badly (%d)\n", st), 2;
     fflush(stdout);
+    const char *hold = getenv("TW_HOLD_FILE");
+    for (int i = 0; hold && i < 600 && access(hold, F_OK) != 0; i++) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
     return rc;
 }
