@@ -343,8 +343,11 @@ static void sl_churn_decide(int k, int64_t threshold, int64_t now, int writable)
         return;
     }
     e->next_dump_ns = now + SL_CHURN_UPDATE_NS;
-    if (held > e->peak)
-        e->peak = held;
+    if (held <= e->peak)
+        return;
+    e->peak = held;
+    if (writable)
+        sl_churn_update(k);
 }
 
 /* Takes the check's turn; wait: as long as another check runs (exit). */
