@@ -9,6 +9,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "churn.h"
+#include "hg.h"
 #include "log.h"
 #include "options.h"
 #include "real.h"
@@ -100,6 +101,7 @@ static int sl_churn_add(uint32_t k, uint32_t stack, int family, uint16_t port, c
     sl_churn_tab[k].born_ns = sl_now_ns();
     sl_churn_tab[k].fold_s = sl_churn_tab[k].born_ns / 1000000000;
     atomic_fetch_add_explicit(&sl_churn_used, 1, memory_order_relaxed);
+    SL_HG_HAPPENS_BEFORE(e);
     atomic_store_explicit(&e->state, SL_CHURN_READY, memory_order_release);
     return (int)k;
 }
@@ -147,12 +149,16 @@ void sl_churn_read_range(void)
     sl_churn_lo = lo;
     sl_churn_hi = hi;
     errno = e;
+    SL_HG_HAPPENS_BEFORE(&sl_churn_range_state);
     atomic_store_explicit(&sl_churn_range_state, 2, memory_order_release);
 }
 
 static int sl_churn_range_known(void)
 {
-    return atomic_load_explicit(&sl_churn_range_state, memory_order_acquire) == 2 && sl_churn_hi;
+    if (atomic_load_explicit(&sl_churn_range_state, memory_order_acquire) != 2)
+        return 0;
+    SL_HG_HAPPENS_AFTER(&sl_churn_range_state);
+    return sl_churn_hi != 0;
 }
 
 /* TIME_WAIT sockets to one destination that churn_share of the range
@@ -358,12 +364,22 @@ static int sl_churn_take(int wait)
             return 0;
         sched_yield();
     }
+    SL_HG_HAPPENS_AFTER(&sl_churn_busy); /* the last check's writes */
     return 1;
+}
+
+static void sl_churn_give(void)
+{
+    SL_HG_HAPPENS_BEFORE(&sl_churn_busy);
+    atomic_store(&sl_churn_busy, 0);
 }
 
 static int sl_churn_ready(int k)
 {
-    return atomic_load_explicit(&sl_churn_keys[k].state, memory_order_acquire) == SL_CHURN_READY;
+    if (atomic_load_explicit(&sl_churn_keys[k].state, memory_order_acquire) != SL_CHURN_READY)
+        return 0;
+    SL_HG_HAPPENS_AFTER(&sl_churn_keys[k]);
+    return 1;
 }
 
 /* Fold entry k's connections into its window at now; 1 when the kernel is to
@@ -406,7 +422,7 @@ void sl_churn_check(int nl)
     if (!atomic_load_explicit(&sl_churn_used, memory_order_relaxed) || !sl_churn_take(0))
         return;
     sl_churn_run(nl, 0, sl_log_writable());
-    atomic_store(&sl_churn_busy, 0);
+    sl_churn_give();
 }
 
 void sl_churn_exit(void)
@@ -420,7 +436,7 @@ void sl_churn_exit(void)
             sl_churn_tab[k].finding_pid == sl_pid)
             sl_churn_update(k);
     sl_log_allow_create(0);
-    atomic_store(&sl_churn_busy, 0);
+    sl_churn_give();
 }
 
 /* The entries holding the most ports (estimated connections in the window),
@@ -491,6 +507,21 @@ void sl_churn_exhausted(uint32_t stack, const struct sockaddr *sa, socklen_t len
     int64_t est[SL_CHURN_TOP];
     int n = sl_churn_top(top, est);
     sl_churn_write_exhausted(k, stack, top, est, n);
+}
+
+void sl_churn_init(void)
+{
+    /* Only ever touched atomically (relaxed: counts and estimates). */
+    SL_HG_ATOMIC(sl_churn_conns, sizeof sl_churn_conns);
+    SL_HG_ATOMIC(&sl_churn_used, sizeof sl_churn_used);
+    SL_HG_ATOMIC(&sl_churn_busy, sizeof sl_churn_busy);
+    SL_HG_ATOMIC(&sl_churn_range_state, sizeof sl_churn_range_state);
+    for (int k = 0; k < SL_CHURN_SITES; k++) {
+        SL_HG_ATOMIC(&sl_churn_keys[k].state, sizeof sl_churn_keys[k].state);
+        SL_HG_ATOMIC(&sl_churn_tab[k].folded, sizeof sl_churn_tab[k].folded);
+        SL_HG_ATOMIC(&sl_churn_tab[k].window, sizeof sl_churn_tab[k].window);
+        SL_HG_ATOMIC(&sl_churn_tab[k].exhausted, sizeof sl_churn_tab[k].exhausted);
+    }
 }
 
 SL_FORK_TEXT void sl_churn_reinit_child(void)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "hg.h"
 #include "sl.h"
 
 /* (call site, destination) pairs followed per process. */
@@ -70,11 +71,13 @@ static inline void sl_churn_connected(uint32_t stack, const struct sockaddr *sa,
         uint32_t addr = in->sin_addr.s_addr, port = in->sin_port;
         uint32_t k = ((stack ^ addr ^ (port << 16)) * 0x9e3779b1u) >> 24; /* sl_churn_hash */
         const struct sl_churn_key *e = &sl_churn_keys[k];
-        if (SL_LIKELY(atomic_load_explicit(&e->state, memory_order_acquire) == SL_CHURN_READY &&
-                      e->stack == stack && e->addr[0] == addr &&
-                      e->famport == SL_CHURN_FAMPORT(AF_INET, port))) {
-            atomic_fetch_add_explicit(&sl_churn_conns[k], 1, memory_order_relaxed);
-            return;
+        if (SL_LIKELY(atomic_load_explicit(&e->state, memory_order_acquire) == SL_CHURN_READY)) {
+            SL_HG_HAPPENS_AFTER(e);
+            if (SL_LIKELY(e->stack == stack && e->addr[0] == addr &&
+                          e->famport == SL_CHURN_FAMPORT(AF_INET, port))) {
+                atomic_fetch_add_explicit(&sl_churn_conns[k], 1, memory_order_relaxed);
+                return;
+            }
         }
     }
     int k = sl_churn_entry(stack, sa, len);
@@ -102,6 +105,10 @@ void sl_churn_exit(void) SL_HIDDEN;
  * program's thread): a finding, once per call site and destination, with
  * the kernel's count and the entries that hold the most ports. */
 void sl_churn_exhausted(uint32_t stack, const struct sockaddr *sa, socklen_t len) SL_HIDDEN;
+
+/* At start-up, before other threads: tells helgrind (SL_VALGRIND builds)
+ * which words are only ever touched atomically; otherwise nothing. */
+void sl_churn_init(void) SL_HIDDEN;
 
 /* fork child: the check's state is free again; findings are the parent's. */
 void sl_churn_reinit_child(void) SL_HIDDEN;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
+#include "hg.h"
 #include "log.h"
 #include "lframe.h"
 #include "modules.h"
@@ -865,6 +866,7 @@ static const struct sl_frames *sl_log_top_resolve(const struct sl_finding *f)
 {
     if (!f->n_top || atomic_exchange(&sl_log_top_busy, 1))
         return NULL;
+    SL_HG_HAPPENS_AFTER(&sl_log_top_busy); /* the frames' last user */
     for (int i = 0; i < f->n_top; i++)
         sl_frames_of(f->top[i].stack, &sl_log_top_frames[i]);
     return sl_log_top_frames;
@@ -925,8 +927,10 @@ int sl_log_finding(struct sl_finding *f)
         sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
-    if (top)
+    if (top) {
+        SL_HG_HAPPENS_BEFORE(&sl_log_top_busy);
         atomic_store(&sl_log_top_busy, 0);
+    }
     return rc;
 }
 
