@@ -13,6 +13,7 @@
 #include "log.h"
 #include "options.h"
 #include "real.h"
+#include "reaper.h"
 #include "sockleak_log.h"
 #include "sweep.h"
 
@@ -285,6 +286,25 @@ static void sl_churn_finding_base(struct sl_finding *f, int k)
     f->port_hi = sl_churn_hi;
 }
 
+/* verbosity=2: one line per finding, as the other kinds have. */
+static void sl_churn_say(const struct sl_finding *f)
+{
+    char prog[80], where[600];
+    if (sl_opt.verbosity < 2)
+        return;
+    sl_log_program(prog, sizeof prog);
+    sl_reaper_frame_words(f->open_stack, where, sizeof where);
+    if (f->exhausted)
+        sl_warn("pid %d %s: %s: connect to %s failed with EADDRNOTAVAIL, %lld sockets to it in "
+                "TIME_WAIT; connect at %s",
+                sl_pid, prog, f->kind, f->destination, (long long)f->time_wait_peak, where);
+    else
+        sl_warn("pid %d %s: %s to %s: %lld connections left %lld sockets in TIME_WAIT (ports "
+                "%d-%d); connected at %s",
+                sl_pid, prog, f->kind, f->destination, (long long)f->connections,
+                (long long)f->time_wait_peak, f->port_lo, f->port_hi, where);
+}
+
 static uint64_t sl_churn_conns_of(int k)
 {
     return atomic_load_explicit(&sl_churn_conns[k], memory_order_relaxed);
@@ -302,6 +322,7 @@ static void sl_churn_write(int k, int64_t held)
     f.time_wait_peak = held;
     if (sl_log_finding(&f) != 0)
         return;
+    sl_churn_say(&f);
     e->peak = held;
     e->finding_id = f.id;
     e->finding_pid = sl_pid;
@@ -417,11 +438,11 @@ static void sl_churn_run(int nl, int own, int writable)
         sl_churn_decide(c.k[i], threshold, now, writable);
 }
 
-void sl_churn_check(int nl)
+void sl_churn_check(int nl, int program)
 {
     if (!atomic_load_explicit(&sl_churn_used, memory_order_relaxed) || !sl_churn_take(0))
         return;
-    sl_churn_run(nl, 0, sl_log_writable());
+    sl_churn_run(nl, 0, program || sl_log_writable());
     sl_churn_give();
 }
 
@@ -494,7 +515,8 @@ static void sl_churn_write_exhausted(int k, uint32_t stack, const int *top, cons
         s->time_wait = asked && tw[i] < est[i] ? tw[i] : est[i];
     }
     sl_log_reserve(); /* the program's thread: the log may be made here */
-    sl_log_finding(&f);
+    if (sl_log_finding(&f) == 0)
+        sl_churn_say(&f);
 }
 
 void sl_churn_exhausted(uint32_t stack, const struct sockaddr *sa, socklen_t len)

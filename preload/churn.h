@@ -93,8 +93,9 @@ void sl_churn_read_range(void) SL_HIDDEN;
 /* From the sweep (guard set), after its own dumps: fold the counters into
  * the windows and, when an entry passes the threshold, count TIME_WAIT
  * sockets through nl (one dump per family) and write or update findings.
- * nl < 0: no dump. */
-void sl_churn_check(int nl) SL_HIDDEN;
+ * nl < 0: no dump. program: on the program's thread in a wait, where the
+ * log may be made; else findings wait for a log that exists. */
+void sl_churn_check(int nl, int program) SL_HIDDEN;
 
 /* At exit, on the program's thread (guard set): the same check (with a
  * netlink socket of its own when a dump is needed), then the final

@@ -601,7 +601,7 @@ void sl_sweep_run(enum sl_sweep_mode mode)
             sl_sweep_unaccepted(nl, &c);
     }
     if (!exiting)
-        sl_churn_check(nl);
+        sl_churn_check(nl, c.program);
     if (c.program)
         sl_log_allow_create(0);
     if (exiting) {
