@@ -34,15 +34,15 @@ struct sl_churn_entry {
     int64_t counted;      /* this check: the kernel's TIME_WAIT count to it, -1 not asked */
     int64_t next_dump_ns; /* not asked again before */
     int64_t peak, rate_x10;
-    uint32_t finding_id;  /* its finding, 0 none */
-    int finding_pid;      /* the process whose log holds it (a fork child's copy: not ours) */
+    uint32_t finding_id; /* its finding, 0 none */
+    int finding_pid;     /* the process whose log holds it (a fork child's copy: not ours) */
     uint64_t written_conns;
     int64_t written_peak, written_rate;
     _Atomic int exhausted; /* an EADDRNOTAVAIL finding was written for it */
 };
 static struct sl_churn_entry sl_churn_tab[SL_CHURN_SITES];
 
-static _Atomic int sl_churn_used; /* entries ever added */
+static _Atomic int sl_churn_used;           /* entries ever added */
 SL_FORKED static _Atomic int sl_churn_busy; /* a check runs */
 static _Atomic int sl_churn_range_state;    /* 0 unread, 1 being read, 2 read */
 static int sl_churn_lo, sl_churn_hi;        /* 0, 0: unknown */
@@ -335,8 +335,7 @@ static void sl_churn_update(int k)
 {
     struct sl_churn_entry *e = &sl_churn_tab[k];
     uint64_t conns = sl_churn_conns_of(k);
-    if (conns == e->written_conns && e->peak == e->written_peak &&
-        e->rate_x10 == e->written_rate)
+    if (conns == e->written_conns && e->peak == e->written_peak && e->rate_x10 == e->written_rate)
         return;
     sl_log_update(e->finding_id, (int64_t)conns, e->rate_x10, e->peak);
     e->written_conns = conns;

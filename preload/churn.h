@@ -54,7 +54,6 @@ static inline uint32_t sl_churn_hash(uint32_t stack, uint32_t port, const uint32
 }
 _Static_assert(SL_CHURN_SITES == 256, "sl_churn_hash gives 8 bits");
 
-
 /* The entry of (call site stack (depot id), sa): its number, added when
  * new; -1 (not inet, the table full, or another thread adding this very
  * entry at this instant). */
