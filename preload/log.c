@@ -872,6 +872,15 @@ static const struct sl_frames *sl_log_top_resolve(const struct sl_finding *f)
     return sl_log_top_frames;
 }
 
+/* The frames sl_log_top_resolve gave (NULL: none) are free again. */
+static void sl_log_top_release(const struct sl_frames *top)
+{
+    if (!top)
+        return;
+    SL_HG_HAPPENS_BEFORE(&sl_log_top_busy);
+    atomic_store(&sl_log_top_busy, 0);
+}
+
 int sl_log_finding(struct sl_finding *f)
 {
     int rc = -1;
@@ -927,10 +936,7 @@ int sl_log_finding(struct sl_finding *f)
         sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
-    if (top) {
-        SL_HG_HAPPENS_BEFORE(&sl_log_top_busy);
-        atomic_store(&sl_log_top_busy, 0);
-    }
+    sl_log_top_release(top);
     return rc;
 }
 
