@@ -162,10 +162,11 @@ static json_t *sl_fmt_json_site_of(const struct sl_sym_frame *f)
 
 void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct sl_group *g)
 {
-    json_t *range = json_array(), *top;
+    json_t *range, *top;
 
     if (!g->destination)
         return;
+    range = json_array();
     json_object_set_new(o, "destination", sl_fmt_json_str(g->destination));
     json_object_set_new(o, "connections", json_integer(g->connections));
     json_object_set_new(o, "rate_per_s", json_real((double)(int64_t)(g->rate_per_s * 10 + 0.5) / 10));
