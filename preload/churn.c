@@ -39,6 +39,10 @@ struct sl_churn_entry {
     uint64_t written_conns;
     int64_t written_peak, written_rate;
     _Atomic int exhausted; /* an EADDRNOTAVAIL finding was written for it */
+    /* The process whose entry this is: a fork child's copy is adopted
+     * (sl_churn_adopt) at its first look, its counts starting afresh. */
+    int pid;
+    uint64_t base; /* connections counted before it was adopted */
 };
 static struct sl_churn_entry sl_churn_tab[SL_CHURN_SITES];
 
@@ -101,6 +105,7 @@ static int sl_churn_add(uint32_t k, uint32_t stack, int family, uint16_t port, c
     memcpy(e->addr, a, sizeof e->addr);
     sl_churn_tab[k].born_ns = sl_now_ns();
     sl_churn_tab[k].fold_s = sl_churn_tab[k].born_ns / 1000000000;
+    sl_churn_tab[k].pid = sl_pid;
     atomic_fetch_add_explicit(&sl_churn_used, 1, memory_order_relaxed);
     SL_HG_HAPPENS_BEFORE(e);
     atomic_store_explicit(&e->state, SL_CHURN_READY, memory_order_release);
@@ -305,9 +310,10 @@ static void sl_churn_say(const struct sl_finding *f)
                 (long long)f->time_wait_peak, f->port_lo, f->port_hi, where);
 }
 
+/* Entry k's connections in this process. */
 static uint64_t sl_churn_conns_of(int k)
 {
-    return atomic_load_explicit(&sl_churn_conns[k], memory_order_relaxed);
+    return atomic_load_explicit(&sl_churn_conns[k], memory_order_relaxed) - sl_churn_tab[k].base;
 }
 
 /* Entry k's finding, the kernel having counted held of its TIME_WAIT
@@ -394,11 +400,37 @@ static void sl_churn_give(void)
     atomic_store(&sl_churn_busy, 0);
 }
 
+/* Entry k copied from the parent by fork: its connections, window and
+ * findings were the parent's; from now on it counts this process's. */
+static void sl_churn_adopt(int k)
+{
+    struct sl_churn_entry *e = &sl_churn_tab[k];
+    uint64_t c = atomic_load_explicit(&sl_churn_conns[k], memory_order_relaxed);
+    int exhausted = atomic_load_explicit(&e->exhausted, memory_order_relaxed);
+    memset(e->bucket, 0, sizeof e->bucket);
+    e->base = c;
+    atomic_store_explicit(&e->folded, c, memory_order_relaxed);
+    atomic_store_explicit(&e->window, 0, memory_order_relaxed);
+    e->born_ns = sl_now_ns();
+    e->fold_s = e->born_ns / 1000000000;
+    e->next_dump_ns = e->peak = e->rate_x10 = 0;
+    e->finding_id = 0;
+    e->written_conns = 0;
+    e->written_peak = e->written_rate = 0;
+    if (exhausted)
+        atomic_store_explicit(&e->exhausted, 0, memory_order_relaxed);
+    e->pid = sl_pid;
+}
+
+/* Entry k holds a key (and is this process's: adopted if need be); the
+ * caller has the check's turn. */
 static int sl_churn_ready(int k)
 {
     if (atomic_load_explicit(&sl_churn_keys[k].state, memory_order_acquire) != SL_CHURN_READY)
         return 0;
     SL_HG_HAPPENS_AFTER(&sl_churn_keys[k]);
+    if (SL_UNLIKELY(sl_churn_tab[k].pid != sl_pid))
+        sl_churn_adopt(k);
     return 1;
 }
 
@@ -522,12 +554,16 @@ void sl_churn_exhausted(uint32_t stack, const struct sockaddr *sa, socklen_t len
 {
     sl_churn_read_range();
     int k = sl_churn_entry(stack, sa, len);
-    if (k < 0 || atomic_exchange(&sl_churn_tab[k].exhausted, 1))
+    /* The check's turn: its entries are read and may be adopted. */
+    if (k < 0 || !sl_churn_take(1))
         return;
-    int top[SL_CHURN_TOP];
-    int64_t est[SL_CHURN_TOP];
-    int n = sl_churn_top(top, est);
-    sl_churn_write_exhausted(k, stack, top, est, n);
+    if (sl_churn_ready(k) && !atomic_exchange(&sl_churn_tab[k].exhausted, 1)) {
+        int top[SL_CHURN_TOP];
+        int64_t est[SL_CHURN_TOP];
+        int n = sl_churn_top(top, est);
+        sl_churn_write_exhausted(k, stack, top, est, n);
+    }
+    sl_churn_give();
 }
 
 void sl_churn_init(void)

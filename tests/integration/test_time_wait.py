@@ -134,6 +134,15 @@ def test_connection_per_request_is_one_finding_at_the_connect(percon):
     assert summary["time_wait_churn"] == 1 and summary["leaks"] == 0, summary
 
 
+def test_fork_child_does_not_report_its_parents_connections(tmp_path):
+    """A child forked after the 300 connections inherits their counts:
+    the finding is the parent's alone."""
+    run = tw_run(tmp_path, "forked", 300)
+    found = churns(run)
+    assert [site(f) for f in found] == [CONNECT] and found[0]["processes"] == 1, run.describe()
+    assert found[0]["connections"] == 300, run.describe()
+
+
 def test_pooled_client_is_no_finding(tmp_path):
     """The same 300 requests over one connection: one TIME_WAIT socket."""
     run = tw_run(tmp_path, "pooled", 300)

@@ -12,6 +12,8 @@
  *                             closes first (its accepted sockets go to
  *                             TIME_WAIT); the client waits for the server's
  *                             FIN (poll POLLRDHUP, no read of it) and closes
+ *   tw_churn forked N PORT    percon, then a fork child that exits at once
+ *                             (normally: its exit handlers run)
  *   tw_churn exhaust N PORT   N connections per request, then more from
  *                             another call site until connect fails: it
  *                             must fail with EADDRNOTAVAIL
@@ -172,7 +174,7 @@ int main(int argc, char **argv)
     close(pp[0]);
     close(l);
     int rc = 0;
-    if (!strcmp(mode, "percon") || srvfirst) {
+    if (!strcmp(mode, "percon") || !strcmp(mode, "forked") || srvfirst) {
         for (int i = 0; i < n; i++) {
             if (pause_ms && i == n / 2) {
                 struct timespec ts = {pause_ms / 1000, pause_ms % 1000 * 1000000};
@@ -182,6 +184,15 @@ int main(int argc, char **argv)
             per_request();
         }
         printf("%d connections\n", n);
+        if (!strcmp(mode, "forked")) {
+            fflush(stdout);
+            pid_t child = fork();
+            if (child == 0)
+                exit(0);
+            int cst;
+            if (child < 0 || waitpid(child, &cst, 0) != child || !WIFEXITED(cst))
+                die("fork child");
+        }
     } else if (!strcmp(mode, "pooled")) {
         pooled(n);
         printf("%d requests on one connection\n", n);
