@@ -482,6 +482,9 @@ void sl_churn_exit(void)
     if (!atomic_load_explicit(&sl_churn_used, memory_order_relaxed) || !sl_churn_take(1))
         return;
     sl_log_allow_create(1);
+    /* The last word: the kernel asked whatever the waits between checks. */
+    for (int k = 0; k < SL_CHURN_SITES; k++)
+        sl_churn_tab[k].next_dump_ns = 0;
     sl_churn_run(-1, sl_opt.sweep, 1);
     for (int k = 0; k < SL_CHURN_SITES; k++)
         if (sl_churn_ready(k) && sl_churn_tab[k].finding_id &&
