@@ -283,7 +283,12 @@ def test_peak_updated_later_and_metrics_while_running(tmp_path):
         rc, data, _, err = run_report(outdir)
         f = [x for x in data["findings"] if x["kind"] == "time_wait_churn"]
         assert len(f) == 1, (err, data)
-        samples = parse(tool("report", "--format", "prometheus", outdir)[1])
+        text = tool("report", "--format", "prometheus", outdir)[1]
+        samples = parse(text)
+        if shutil.which("promtool"):
+            lint = subprocess.run(["promtool", "check", "metrics"], input=text,
+                                  capture_output=True, text=True, timeout=TIMEOUT)
+            assert lint.returncode == 0, (lint.stdout, lint.stderr, text)
         gauge = samples.get(("sockleak_time_wait_sockets", frozenset({
             ("program", "tw_churn"), ("function", CONNECT[0]), ("file", NAME),
             ("line", str(CONNECT[2])), ("destination", f"127.0.0.1:{PORT}")})))
