@@ -87,12 +87,34 @@
  *            tcp_state null, held_ms 0, eof_unix_ms: when it was written;
  *            "close_stack": the failing call, "first_close_stack": the
  *            earlier close; eof_stack and open_stack [].
+ *          "time_wait_churn": a connect call site (open_stack) whose
+ *            connections to one destination left more TIME_WAIT sockets
+ *            than churn_share percent of the ephemeral port range. fd -1,
+ *            local/peer "", inode 0, tcp_state "TIME_WAIT", held_ms 0,
+ *            eof_unix_ms: when it was written, eof_stack []; then
+ *            "destination":"10.0.0.7:5432" ("[v6]:port" for IPv6),
+ *            "connections": connects this site made to it, "rate_per_s":
+ *            their highest rate over 60-second windows (a number with one
+ *            decimal), "time_wait_peak": the most TIME_WAIT sockets to the
+ *            destination the kernel counted (sock_diag), at most the
+ *            site's connections of the window, "port_range":[low,high]
+ *            ([0,0] unknown). A connect that failed with EADDRNOTAVAIL is
+ *            one too, with "exhausted":true, open_stack the failing
+ *            connect, time_wait_peak the kernel's count to its destination
+ *            then, and "top_sites":[{"open_stack":[...],"destination":"..",
+ *            "connections":N,"time_wait":N},...]: the connect call sites
+ *            holding the most ports, largest first (at most 4).
  *          Any kind may carry "at_exit":true: reported when the process
  *          exited (at_exit=1) rather than at its deadline. Accepted sockets
  *          may carry "listen_stack" too (the listener they came from).
  *
  * closed   {"t":"closed","id":1,"fd":7,"held_ms":8000}
  *          A reported socket was closed late; held_ms from EOF to close.
+ *
+ * update   {"t":"update","id":3,"connections":9000,"rate_per_s":150.0,
+ *           "time_wait_peak":8800}
+ *          A time_wait_churn finding's counts as they are now (its peak
+ *          grew, or the process exits): they replace the finding's.
  *
  * counts   {"t":"counts","sockets":1100,"eof_seen":850}
  *          The same counts as the footer's, so far: written after a kernel
@@ -124,6 +146,7 @@
 #define SL_REC_CLOSED "closed"
 #define SL_REC_FOOTER "footer"
 #define SL_REC_COUNTS "counts"
+#define SL_REC_UPDATE "update"
 
 #define SL_KIND_CLOSE_WAIT "close_wait"
 #define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"
@@ -131,6 +154,7 @@
 #define SL_KIND_CLOSE_WAIT_INHERITED "close_wait_inherited"
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
 #define SL_KIND_DOUBLE_CLOSE "double_close"
+#define SL_KIND_TIME_WAIT_CHURN "time_wait_churn"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -187,6 +211,14 @@
 #define SL_KEY_BACKLOG "backlog"
 #define SL_KEY_QUEUED "queued"
 #define SL_KEY_AT_EXIT "at_exit"
+#define SL_KEY_DESTINATION "destination"
+#define SL_KEY_CONNECTIONS "connections" /* update too */
+#define SL_KEY_RATE_PER_S "rate_per_s"   /* update too */
+#define SL_KEY_TIME_WAIT_PEAK "time_wait_peak" /* update too */
+#define SL_KEY_PORT_RANGE "port_range"
+#define SL_KEY_EXHAUSTED "exhausted"
+#define SL_KEY_TOP_SITES "top_sites"
+#define SL_KEY_TIME_WAIT "time_wait"
 /* footer */
 #define SL_KEY_EOF_SEEN "eof_seen"
 #define SL_KEY_FINDINGS "findings"

@@ -50,11 +50,18 @@
       "a suppressions file, made absolute at start-up and named in each log header; `sockleak "    \
       "report` applies it to that process's own findings")
 
+#define SL_OPTION_churn_share(X)                                                                   \
+    X(churn_share, int, 10, 0, 100,                                                                \
+      "percent of the ephemeral port range (net.ipv4.ip_local_port_range) that one connect call "  \
+      "site's TIME_WAIT sockets to one destination may fill before it is a time_wait_churn "       \
+      "finding; 0: only connects that fail with EADDRNOTAVAIL are")
+
 /* Every key, in the order the help and the docs list them. */
 #define SL_OPTION_TABLE(X)                                                                         \
     SL_OPTION_deadline_ms(X) SL_OPTION_output(X) SL_OPTION_frames(X) SL_OPTION_verbosity(X)        \
         SL_OPTION_run_id(X) SL_OPTION_unread_deadline_ms(X) SL_OPTION_sweep(X)                     \
-            SL_OPTION_at_exit(X) SL_OPTION_thread(X) SL_OPTION_suppressions(X)
+            SL_OPTION_at_exit(X) SL_OPTION_thread(X) SL_OPTION_suppressions(X)                     \
+                SL_OPTION_churn_share(X)
 
 /* One key's fields, as constants: SL_OPTION_MAX(frames) is 256,
  * SL_OPTION_DEFAULT_TEXT(frames) is "32" and SL_OPTION_RANGE_TEXT(frames)

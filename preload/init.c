@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
+#include "churn.h"
 #include "fdtable.h"
 #include "hg.h"
 #include "loaded.h"
@@ -91,6 +92,7 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_pid = (int)sl_raw_syscall4(SYS_getpid, 0, 0, 0, 0);
     sl_track_fork_child();
     sl_track_dclose_fork_child();
+    sl_churn_reinit_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
@@ -116,6 +118,7 @@ static void sl_do_init(void)
      * is pending for the waits (reaper.h). */
     SL_HG_ATOMIC(&sl_threads_made, sizeof sl_threads_made);
     SL_HG_ATOMIC(&sl_sched_active, sizeof sl_sched_active);
+    sl_churn_init();
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* A first pass for verbosity alone, so verbosity=0 silences the second
      * (needed only when it is set). Parsed in place: no other thread reads
@@ -162,6 +165,7 @@ __attribute__((destructor)) static void sl_destructor(void)
     }
     sl_reaper_exit_due();
     sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
+    sl_churn_exit();
     sl_log_allow_create(1);
     sl_track_dclose_flush();
     sl_log_allow_create(0);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
+#include "hg.h"
 #include "log.h"
 #include "lframe.h"
 #include "modules.h"
@@ -336,7 +337,7 @@ static int sl_mkdir_p(const char *dir)
     return 0;
 }
 
-static ssize_t sl_read_file(const char *path, char *buf, size_t size)
+ssize_t sl_read_file(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -816,6 +817,70 @@ static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
         SL_BUF_LIT(b, "," SL_JKEY(AT_EXIT) "true");
 }
 
+/* rate (tenths) as a JSON number with one decimal. */
+static void sl_buf_tenths(struct sl_buf *b, int64_t x10)
+{
+    if (x10 < 0)
+        x10 = 0;
+    sl_buf_fmt(b, "%lld.%d", (long long)(x10 / 10), (int)(x10 % 10));
+}
+
+/* The stacks of an EADDRNOTAVAIL finding's top sites: resolved before the
+ * log lock like the others, but kept here rather than on the caller's stack
+ * (a connect hook's, on any thread of the program). Taken by one finding
+ * at a time (sl_log_top_busy); another at that instant writes them []. */
+static struct sl_frames sl_log_top_frames[SL_LOG_TOP_SITES];
+static _Atomic int sl_log_top_busy;
+
+/* time_wait_churn's keys. top: the top sites' frames, or NULL. */
+static void sl_buf_churn(struct sl_buf *b, const struct sl_finding *f, const struct sl_frames *top)
+{
+    SL_BUF_LIT(b, "," SL_JKEY(DESTINATION));
+    sl_buf_json(b, f->destination, strnlen(f->destination, sizeof f->destination));
+    sl_buf_fmt(b, "," SL_JKEY(CONNECTIONS) "%lld," SL_JKEY(RATE_PER_S),
+               (long long)f->connections);
+    sl_buf_tenths(b, f->rate_x10);
+    sl_buf_fmt(b, "," SL_JKEY(TIME_WAIT_PEAK) "%lld," SL_JKEY(PORT_RANGE) "[%d,%d]",
+               (long long)f->time_wait_peak, f->port_lo, f->port_hi);
+    if (!f->exhausted)
+        return;
+    SL_BUF_LIT(b, "," SL_JKEY(EXHAUSTED) "true," SL_JKEY(TOP_SITES) "[");
+    for (int i = 0; i < f->n_top; i++) {
+        const struct sl_log_site *s = &f->top[i];
+        sl_buf_fmt(b, "%s{" SL_JKEY(OPEN_STACK), i ? "," : "");
+        if (top)
+            sl_buf_stack(b, &top[i]);
+        else
+            SL_BUF_LIT(b, "[]");
+        SL_BUF_LIT(b, "," SL_JKEY(DESTINATION));
+        sl_buf_json(b, s->destination, strnlen(s->destination, sizeof s->destination));
+        sl_buf_fmt(b, "," SL_JKEY(CONNECTIONS) "%lld," SL_JKEY(TIME_WAIT) "%lld}",
+                   (long long)s->connections, (long long)s->time_wait);
+    }
+    sl_buf_put(b, "]", 1);
+}
+
+/* The top sites' frames (and their modules' records) when f names any and
+ * the shared frames are free: NULL otherwise. */
+static const struct sl_frames *sl_log_top_resolve(const struct sl_finding *f)
+{
+    if (!f->n_top || atomic_exchange(&sl_log_top_busy, 1))
+        return NULL;
+    SL_HG_HAPPENS_AFTER(&sl_log_top_busy); /* the frames' last user */
+    for (int i = 0; i < f->n_top; i++)
+        sl_frames_of(f->top[i].stack, &sl_log_top_frames[i]);
+    return sl_log_top_frames;
+}
+
+/* The frames sl_log_top_resolve gave (NULL: none) are free again. */
+static void sl_log_top_release(const struct sl_frames *top)
+{
+    if (!top)
+        return;
+    SL_HG_HAPPENS_BEFORE(&sl_log_top_busy);
+    atomic_store(&sl_log_top_busy, 0);
+}
+
 int sl_log_finding(struct sl_finding *f)
 {
     int rc = -1;
@@ -829,12 +894,15 @@ int sl_log_finding(struct sl_finding *f)
     sl_frames_of(f->listen_stack, &extra[2]);
     sl_frames_of(f->close_stack, &extra[3]);
     sl_frames_of(f->first_close_stack, &extra[4]);
+    const struct sl_frames *top = sl_log_top_resolve(f);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0 && sl_log_named() == 0) {
         sl_log_stack_modules(&eof);
         sl_log_stack_modules(&open);
         for (int i = 0; i < SL_EXTRA_STACKS; i++)
             sl_log_stack_modules(&extra[i]);
+        for (int i = 0; top && i < f->n_top; i++)
+            sl_log_stack_modules(&top[i]);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
         sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_FINDING "\"," SL_JKEY(ID) "%u," SL_JKEY(KIND),
@@ -857,6 +925,8 @@ int sl_log_finding(struct sl_finding *f)
         SL_BUF_LIT(&b, "," SL_JKEY(OPEN_STACK));
         sl_buf_stack(&b, &open);
         sl_buf_finding_extra(&b, f, extra);
+        if (f->churn)
+            sl_buf_churn(&b, f, top);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0) {
             sl_log_findings++;
@@ -866,6 +936,7 @@ int sl_log_finding(struct sl_finding *f)
         sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
+    sl_log_top_release(top);
     return rc;
 }
 
@@ -877,6 +948,24 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms)
         struct sl_buf b = {.p = line, .cap = sizeof line};
         sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_CLOSED "\"," SL_JKEY(ID) "%u,", id);
         sl_buf_fmt(&b, SL_JKEY(FD) "%d," SL_JKEY(HELD_MS) "%lld}\n", fd, (long long)held_ms);
+        if (!b.overflow)
+            sl_log_put(b.p, b.len);
+    } else if (sl_log_created) {
+        sl_log_count_lost(0);
+    }
+    sl_log_unlock(cs);
+}
+
+void sl_log_update(uint32_t id, int64_t connections, int64_t rate_x10, int64_t time_wait_peak)
+{
+    int cs = sl_log_lock();
+    if (sl_log_created && sl_log_ready() == 0) {
+        char line[200];
+        struct sl_buf b = {.p = line, .cap = sizeof line};
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_UPDATE "\"," SL_JKEY(ID) "%u,", id);
+        sl_buf_fmt(&b, SL_JKEY(CONNECTIONS) "%lld," SL_JKEY(RATE_PER_S), (long long)connections);
+        sl_buf_tenths(&b, rate_x10);
+        sl_buf_fmt(&b, "," SL_JKEY(TIME_WAIT_PEAK) "%lld}\n", (long long)time_wait_peak);
         if (!b.overflow)
             sl_log_put(b.p, b.len);
     } else if (sl_log_created) {

@@ -9,7 +9,16 @@
 #define SL_LOG_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include "sl.h"
+
+/* A (connect call site, destination) an EADDRNOTAVAIL finding names. */
+#define SL_LOG_TOP_SITES 4
+struct sl_log_site {
+    uint32_t stack;
+    char destination[64];
+    int64_t connections, time_wait;
+};
 
 struct sl_finding {
     const char *kind;          /* SL_KIND_* */
@@ -33,12 +42,24 @@ struct sl_finding {
     int has_backlog;               /* backlog and queued are known */
     int64_t backlog, queued;
     int at_exit;
+    /* time_wait_churn (churn.c): written when churn is set. */
+    int churn, exhausted;
+    char destination[64];
+    int64_t connections, rate_x10, time_wait_peak; /* rate in tenths a second */
+    int port_lo, port_hi;
+    int n_top;
+    struct sl_log_site top[SL_LOG_TOP_SITES];
 };
 
 /* Write a finding (and any module records its stacks need first). Returns 0,
  * or -1 when the log cannot be written (warned once). Assigns f->id. */
 int sl_log_finding(struct sl_finding *f) SL_HIDDEN;
 void sl_log_closed(uint32_t id, int fd, int64_t held_ms) SL_HIDDEN;
+/* A time_wait_churn finding's counts as they are now (an "update"). */
+void sl_log_update(uint32_t id, int64_t connections, int64_t rate_x10,
+                   int64_t time_wait_peak) SL_HIDDEN;
+/* A small file read whole into buf (at most size bytes): its length, or -1. */
+ssize_t sl_read_file(const char *path, char *buf, size_t size) SL_HIDDEN;
 /* At exit: footer with the counters below, only if the log was created. */
 void sl_log_footer(void) SL_HIDDEN;
 /* A counts record, when the counts changed since the last one and the

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "churn.h"
 #include "fdtable.h"
 #include "log.h"
 #include "options.h"
@@ -67,7 +68,7 @@ static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that fam
 SL_FORKED static _Atomic int64_t sl_sw_next_ns;
 SL_FORKED static uint32_t sl_sw_fork_stack; /* where this process was forked, 0 none */
 SL_FORKED static pid_t sl_sw_from_pid;
-static uint32_t sl_sw_seq;
+static uint32_t sl_sw_seq; /* atomic: dumps run on several threads */
 /* Deadline thread only (the exit sweep has tables of its own); a fork
  * child's thread starts them afresh (sl_sw_state_pid), never its forking
  * thread. */
@@ -103,7 +104,7 @@ int64_t sl_sweep_due(void)
     return sl_sweep_armed() ? atomic_load(&sl_sw_next_ns) : 0;
 }
 
-static int sl_sweep_socket(void)
+int sl_sweep_socket(void)
 {
     return sl_real.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 }
@@ -136,6 +137,7 @@ void sl_sweep_arm(void)
     int e = errno;
     sl_sweep_own_socket();
     sl_log_reserve();
+    sl_churn_read_range();
     atomic_store(&sl_sw_next_ns, sl_now_ns() + sl_sweep_period_ns());
     sl_reaper_kick();
     errno = e;
@@ -172,9 +174,12 @@ static void sl_diag_take(struct sl_diag *d, const struct nlmsghdr *h)
     sl_diag_tcp_info(d, m, (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m)));
 }
 
-/* Replies to request seq into tab[*n..max). 0 at the end of the dump, -1
- * on an error (errno). */
-static int sl_diag_recv(int nl, uint32_t seq, struct sl_diag *tab, int *n, int max)
+/* What a dump does with each socket's message. */
+typedef void (*sl_diag_fn)(void *arg, const struct nlmsghdr *h);
+
+/* Replies to request seq, each socket's handed to fn. 0 at the end of the
+ * dump, -1 on an error (errno). */
+static int sl_diag_recv(int nl, uint32_t seq, sl_diag_fn fn, void *arg)
 {
     char buf[8192] __attribute__((aligned(8)));
     for (;;) {
@@ -194,14 +199,16 @@ static int sl_diag_recv(int nl, uint32_t seq, struct sl_diag *tab, int *n, int m
                 errno = err->error ? -err->error : EPROTO;
                 return -1;
             }
-            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)) && *n < max)
-                sl_diag_take(&tab[(*n)++], h);
+            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                fn(arg, h);
         }
     }
 }
 
-/* Every TCP socket of family in one of states, appended to tab. */
-static int sl_diag_dump(int nl, int family, uint32_t states, struct sl_diag *tab, int *n, int max)
+/* Every TCP socket of family in one of states, handed to fn (with
+ * tcp_info when info is set). */
+static int sl_diag_dump_each(int nl, int family, uint32_t states, int info, sl_diag_fn fn,
+                             void *arg)
 {
     struct {
         struct nlmsghdr nlh;
@@ -211,11 +218,13 @@ static int sl_diag_dump(int nl, int family, uint32_t states, struct sl_diag *tab
     req.nlh.nlmsg_len = sizeof req;
     req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    req.nlh.nlmsg_seq = ++sl_sw_seq;
+    /* The exit's and an EADDRNOTAVAIL's dumps run beside the thread's, on
+     * sockets of their own. */
+    req.nlh.nlmsg_seq = __atomic_add_fetch(&sl_sw_seq, 1, __ATOMIC_RELAXED);
     req.r.sdiag_family = (uint8_t)family;
     req.r.sdiag_protocol = IPPROTO_TCP;
     req.r.idiag_states = states;
-    req.r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+    req.r.idiag_ext = info ? 1 << (INET_DIAG_INFO - 1) : 0;
     struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
     ssize_t w;
     while ((w = sl_real.sendto(nl, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa)) < 0 &&
@@ -223,7 +232,47 @@ static int sl_diag_dump(int nl, int family, uint32_t states, struct sl_diag *tab
         ;
     if (w < 0)
         return -1;
-    return sl_diag_recv(nl, req.nlh.nlmsg_seq, tab, n, max);
+    return sl_diag_recv(nl, req.nlh.nlmsg_seq, fn, arg);
+}
+
+struct sl_diag_into {
+    struct sl_diag *tab;
+    int *n, max;
+};
+
+static void sl_diag_into_tab(void *arg, const struct nlmsghdr *h)
+{
+    struct sl_diag_into *t = arg;
+    if (*t->n < t->max)
+        sl_diag_take(&t->tab[(*t->n)++], h);
+}
+
+/* Every TCP socket of family in one of states, appended to tab. */
+static int sl_diag_dump(int nl, int family, uint32_t states, struct sl_diag *tab, int *n, int max)
+{
+    struct sl_diag_into t = {tab, n, max};
+    return sl_diag_dump_each(nl, family, states, 1, sl_diag_into_tab, &t);
+}
+
+struct sl_peer_each {
+    void (*fn)(void *arg, const uint32_t raddr[4], uint16_t rport);
+    void *arg;
+};
+
+static void sl_diag_peer(void *arg, const struct nlmsghdr *h)
+{
+    const struct sl_peer_each *p = arg;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    uint32_t raddr[4];
+    memcpy(raddr, m->id.idiag_dst, sizeof raddr);
+    p->fn(p->arg, raddr, ntohs(m->id.idiag_dport));
+}
+
+int sl_sweep_each_peer(int nl, int family, uint32_t states,
+                       void (*fn)(void *arg, const uint32_t raddr[4], uint16_t rport), void *arg)
+{
+    struct sl_peer_each p = {fn, arg};
+    return sl_diag_dump_each(nl, family, states, 0, sl_diag_peer, &p);
 }
 
 static int sl_diag_cmp(const void *a, const void *b)
@@ -551,6 +600,8 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         if (!exiting)
             sl_sweep_unaccepted(nl, &c);
     }
+    if (!exiting)
+        sl_churn_check(nl, c.program);
     if (c.program)
         sl_log_allow_create(0);
     if (exiting) {

@@ -33,6 +33,15 @@ enum sl_sweep_mode {
  * program's thread with a netlink socket of their own. */
 void sl_sweep_run(enum sl_sweep_mode mode) SL_HIDDEN;
 
+/* A NETLINK_SOCK_DIAG socket (close-on-exec, no room made for it), or -1. */
+int sl_sweep_socket(void) SL_HIDDEN;
+/* One dump of the network namespace's TCP sockets of family in states (a
+ * mask of 1 << TCP_*) through nl: fn(arg, peer address (an IPv4 one in
+ * raddr[0]), peer port) for each. 0, or -1 (errno). */
+int sl_sweep_each_peer(int nl, int family, uint32_t states,
+                       void (*fn)(void *arg, const uint32_t raddr[4], uint16_t rport),
+                       void *arg) SL_HIDDEN;
+
 /* fork: the caller's stack before (0 unless armed), and in the child where
  * the copy came from; the child makes its own netlink socket and thread. */
 uint32_t sl_sweep_before_fork(int64_t *now) SL_HIDDEN;

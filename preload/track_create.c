@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include "churn.h"
 #include "fdtable.h"
 #include "log.h"
 #include "reaper.h"
@@ -139,7 +140,24 @@ int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
     return r;
 }
 
-/* connect names the code that made the connection: refresh open_stack. */
+/* A TCP connect failed with EADDRNOTAVAIL: no ephemeral port was left. */
+static void sl_track_no_port(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct sl_slot *s = sl_fdtable_get(fd);
+    if (!s || sl_in_vfork_child())
+        return;
+    int g = sl_guard_enter();
+    sl_init_all();
+    struct sl_class c;
+    uint32_t gen;
+    sl_track_class(fd, s, &c, &gen, 0);
+    if ((c.flags & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET)
+        sl_churn_exhausted(sl_stack_capture(), sa, len);
+    sl_guard_leave(g);
+}
+
+/* connect names the code that made the connection: refresh open_stack. A
+ * TCP connection is counted for its (call site, destination) (churn.h). */
 int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
     SL_ENSURE(connect);
@@ -156,10 +174,15 @@ int sl_connect(int fd, const struct sockaddr *sa, socklen_t len)
             uint32_t gen;
             sl_track_class(fd, s, &c, &gen, 0);
             if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK | SL_F_EOF)) == SL_F_STREAM) {
-                sl_slot_set_open_stack(fd, s, gen, sl_stack_capture());
+                uint32_t stack = sl_stack_capture();
+                sl_slot_set_open_stack(fd, s, gen, stack);
+                if (c.flags & SL_F_INET)
+                    sl_churn_connected(stack, sa, len);
             }
             sl_guard_leave(g);
         }
+    } else if (SL_UNLIKELY(r < 0 && e == EADDRNOTAVAIL) && !sl_in_lib) {
+        sl_track_no_port(fd, sa, len);
     }
     errno = e;
     return r;

@@ -260,6 +260,15 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     sl_group_sym_stack(F->sym, p, &f->listen_stack, &g->listen_sym);
     sl_group_sym_stack(F->sym, p, &f->close_stack, &g->close_sym);
     sl_group_sym_stack(F->sym, p, &f->first_close_stack, &g->first_close_sym);
+    g->destination = f->destination;
+    g->exhausted = f->exhausted;
+    g->connections = f->connections;
+    g->time_wait_peak = f->time_wait_peak;
+    g->rate_per_s = f->rate_per_s;
+    g->port_lo = f->port_lo;
+    g->port_hi = f->port_hi;
+    g->processes = 1;
+    sl_group_sym_sites(F->sym, g);
     struct sl_group_set where = {.source_root = F->ro->source_root};
     sl_group_call_site(&where, g);
     return sl_group_key(p, f, F->ro->group_frames, F->ro->source_root);
@@ -274,6 +283,7 @@ static void sl_follow_group_free(struct sl_group *g)
     sl_sym_stack_free(&g->listen_sym);
     sl_sym_stack_free(&g->close_sym);
     sl_sym_stack_free(&g->first_close_sym);
+    sl_group_free_sites(g);
 }
 
 /* The place a frame names, as sl_group_sym_same compares frames
@@ -346,7 +356,9 @@ static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g,
     };
 
     *what = "at";
-    if (g->call_site_listener)
+    if (g->destination)
+        *what = g->exhausted ? "connect failed with EADDRNOTAVAIL at" : "connected at";
+    else if (g->call_site_listener)
         *what = "accepted on the listener created at";
     else
         for (size_t i = 0; g->call_site && i < sizeof(said) / sizeof(said[0]); i++)
@@ -373,6 +385,27 @@ static void sl_follow_put_frame(FILE *out, const struct sl_sym_frame *fr)
     }
 }
 
+/* time_wait_churn's counts after its call site; the sites holding the
+ * ports when none was left. */
+static void sl_follow_churn(struct sl_follow *F, const struct sl_group *g, FILE *out)
+{
+    struct sl_group_set where = {.source_root = F->ro->source_root};
+    int64_t ports = g->port_hi && g->port_hi >= g->port_lo ? g->port_hi - g->port_lo + 1 : 0;
+
+    if (!g->exhausted)
+        fprintf(out, ", %" PRId64 " connections, %.1f a second", g->connections, g->rate_per_s);
+    fprintf(out, ", %" PRId64 " in TIME_WAIT", g->time_wait_peak);
+    if (ports)
+        fprintf(out, " of %" PRId64 " ephemeral ports", ports);
+    for (size_t i = 0; i < g->n_top; i++) {
+        const struct sl_sym_frame *fr = sl_group_first_user(&where, g, &g->top_sym[i]);
+        if (!fr && g->top_sym[i].n)
+            fr = &g->top_sym[i].frames[0];
+        fprintf(out, "%s%" PRId64 " held by ", i ? ", " : "; ", g->rep->top_sites[i].time_wait);
+        sl_follow_put_frame(out, fr);
+    }
+}
+
 /* One text line: "HH:MM:SS KIND pid PID PROGRAM fd FD LOCAL <- PEER:
  * end-of-stream read at FUNCTION (FILE:LINE)", or for a site printed
  * before "... again (N sockets so far)". */
@@ -396,9 +429,14 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     sl_util_fputs_safe(f->kind, out);
     fprintf(out, " pid %" PRId64 " ", p->pid);
     sl_util_fputs_safe(p->program, out);
-    fprintf(out, " fd %" PRId64, f->fd);
     bool dclose = strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0;
-    if (!dclose) {
+    if (g->destination) {
+        fputs(" to ", out);
+        sl_util_fputs_safe(g->destination, out);
+    } else {
+        fprintf(out, " fd %" PRId64, f->fd);
+    }
+    if (!dclose && !g->destination) {
         fputc(' ', out);
         sl_util_fputs_safe(*f->local ? f->local : "?", out);
         fputs(" <- ", out);
@@ -418,8 +456,10 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
         fputs(", first closed at ", out);
         sl_follow_put_frame(out, first);
     }
+    if (g->destination)
+        sl_follow_churn(F, g, out);
     if (count > 1)
-        fprintf(out, " (%zu sockets so far)", count);
+        fprintf(out, " (%zu %s so far)", count, g->destination ? "findings" : "sockets");
     fputc('\n', out);
 }
 
@@ -440,6 +480,8 @@ static void sl_follow_json(struct sl_follow *F, const struct sl_logread_process 
     json_object_set_new(o, "peer", sl_fmt_json_str(f->peer));
     json_object_set_new(o, "held_ms", json_integer(f->held_ms));
     json_object_set_new(o, "call_site", sl_fmt_json_call_site(g));
+    struct sl_group_set where = {.source_root = F->ro->source_root};
+    sl_fmt_json_churn(o, &where, g);
     json_object_set_new(o, "count_so_far", json_integer((json_int_t)count));
     json_object_set_new(o, "again", json_boolean(count > 1));
     s = json_dumps(o, JSON_COMPACT);

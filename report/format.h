@@ -12,6 +12,19 @@
 
 #define SL_FMT_JSON_VERSION 1
 
+/* What to do about a time_wait_churn finding, one line for every format. */
+#define SL_FMT_CHURN_ADVICE                                                                        \
+    "keep connections open and reuse them (HTTP keep-alive, a connection pool) instead of one "    \
+    "connection per request; sysctls such as tcp_tw_reuse or a wider ip_local_port_range only "    \
+    "hide it"
+/* The threshold's meaning, for the headline. */
+#define SL_FMT_CHURN_WHAT "TIME_WAIT sockets of one connect call site to one destination"
+
+/* A time_wait_churn group's own keys (destination, connections, rate_per_s,
+ * time_wait_peak, port_range, exhausted, advice, top_sites) into o: JSON's
+ * finding, SARIF's result properties. */
+void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct sl_group *g);
+
 /* A JSON string for s, which need not be valid UTF-8 (names from debug
  * information may not be): invalid bytes become U+FFFD rather than the value
  * going missing. Never NULL. */

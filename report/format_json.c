@@ -150,7 +150,52 @@ static void sl_fmt_json_example_extra(json_t *x, const struct sl_group_example *
     json_object_set_new(x, "held_until", json_string(sl_held_until_name(e->held_as_of)));
 }
 
-static json_t *sl_fmt_json_group(const struct sl_group *g)
+/* A frame's place: function, file, line (the call_site's first keys). */
+static json_t *sl_fmt_json_site_of(const struct sl_sym_frame *f)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "function", sl_fmt_json_str(f->function));
+    json_object_set_new(o, "file", f->file ? sl_fmt_json_str(f->file) : json_null());
+    json_object_set_new(o, "line", json_integer(f->line > 0 ? f->line : 0));
+    return o;
+}
+
+void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct sl_group *g)
+{
+    json_t *range, *top;
+
+    if (!g->destination)
+        return;
+    range = json_array();
+    json_object_set_new(o, "destination", sl_fmt_json_str(g->destination));
+    json_object_set_new(o, "connections", json_integer(g->connections));
+    json_object_set_new(o, "rate_per_s", json_real((double)(int64_t)(g->rate_per_s * 10 + 0.5) / 10));
+    json_object_set_new(o, "time_wait_peak", json_integer(g->time_wait_peak));
+    json_array_append_new(range, json_integer(g->port_lo));
+    json_array_append_new(range, json_integer(g->port_hi));
+    json_object_set_new(o, "port_range", range);
+    json_object_set_new(o, "exhausted", json_boolean(g->exhausted));
+    json_object_set_new(o, "advice", json_string(SL_FMT_CHURN_ADVICE));
+    if (!g->exhausted)
+        return;
+    top = json_array();
+    for (size_t i = 0; i < g->n_top; i++) {
+        const struct sl_logread_site *ls = &g->rep->top_sites[i];
+        const struct sl_sym_frame *f = sl_group_first_user(set, g, &g->top_sym[i]);
+        json_t *x = json_object();
+        if (!f && g->top_sym[i].n)
+            f = &g->top_sym[i].frames[0];
+        json_object_set_new(x, "call_site", f ? sl_fmt_json_site_of(f) : json_null());
+        json_object_set_new(x, "destination", sl_fmt_json_str(ls->destination));
+        json_object_set_new(x, "connections", json_integer(ls->connections));
+        json_object_set_new(x, "time_wait", json_integer(ls->time_wait));
+        json_object_set_new(x, "open_stack", sl_fmt_json_stack(&g->top_sym[i]));
+        json_array_append_new(top, x);
+    }
+    json_object_set_new(o, "top_sites", top);
+}
+
+static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl_group *g)
 {
     json_t *o = json_object(), *progs = json_array(), *ex = json_array();
 
@@ -169,6 +214,7 @@ static json_t *sl_fmt_json_group(const struct sl_group *g)
     json_object_set_new(o, "held_ms_max", json_integer(g->held_max));
     json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
     sl_fmt_json_swept_counts(o, g);
+    sl_fmt_json_churn(o, set, g);
     for (size_t i = 0; i < g->n_examples; i++) {
         const struct sl_group_example *e = &g->examples[i];
         json_t *x = json_object();
@@ -220,8 +266,11 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     json_object_set_new(sum, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(sum, "leaks", json_integer(set->leaks));
     json_object_set_new(sum, "double_closes", json_integer(set->double_closes));
-    json_object_set_new(sum, "suppressed",
-                        json_integer(set->findings - set->leaks - set->double_closes));
+    /* Present only when there are some: reports without them look as before. */
+    if (set->churns)
+        json_object_set_new(sum, "time_wait_churn", json_integer(set->churns));
+    json_object_set_new(sum, "suppressed", json_integer(set->findings - set->leaks -
+                                                        set->double_closes - set->churns));
     /* Present only when the counts are a lower bound. */
     if (set->lost || set->outdir_full) {
         json_object_set_new(sum, "lost_records", json_integer(set->lost));
@@ -233,7 +282,7 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     json_object_set_new(root, "incomplete", sl_fmt_json_incomplete(set));
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0)
-            json_array_append_new(findings, sl_fmt_json_group(set->groups[i]));
+            json_array_append_new(findings, sl_fmt_json_group(set, set->groups[i]));
     json_object_set_new(root, "findings", findings);
     for (size_t i = 0; supp && i < supp->n; i++) {
         json_t *r;

@@ -81,6 +81,17 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
      "between, the second close would have closed someone else's connection or file.",
      "Close each descriptor once, and forget its number when closing it (set the variable to "
      "-1). The location is the second close; the related location is the first."},
+    {SL_KIND_TIME_WAIT_CHURN, "EphemeralPortChurn",
+     "A connect call site fills the ephemeral port range with TIME_WAIT sockets",
+     "The program opens a new connection per request to one destination and closes it first: "
+     "each such close leaves a TIME_WAIT socket holding an ephemeral port for 60 s, and this "
+     "call site's TIME_WAIT sockets to one destination passed churn_share percent of the range "
+     "(net.ipv4.ip_local_port_range), as the kernel counted them. When the range runs out, "
+     "connect fails with EADDRNOTAVAIL (a finding marked exhausted, which names the call sites "
+     "holding the most ports).",
+     "Keep connections open and reuse them (HTTP keep-alive, a connection pool) instead of one "
+     "connection per request; sysctls such as tcp_tw_reuse or a wider ip_local_port_range only "
+     "hide it. The location is the connect."},
 };
 #define SL_FMT_SARIF_NSWEPT (sizeof(sl_fmt_sarif_swept_rules) / sizeof(sl_fmt_sarif_swept_rules[0]))
 
@@ -105,6 +116,8 @@ static const struct sl_sym_stack *sl_fmt_sarif_swept_stack(const struct sl_group
         return &g->listen_sym;
     if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0)
         return &g->close_sym;
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0)
+        return &g->open_sym;
     return NULL;
 }
 
@@ -242,12 +255,44 @@ static void sl_fmt_sarif_in(FILE *m, const char *what, const struct sl_group_set
     fprintf(m, "%s%s", what, where);
 }
 
+/* time_wait_churn's message: the destination, the kernel's count against
+ * the port range, the call site, the advice. */
+static void sl_fmt_sarif_churn_message(FILE *m, const struct sl_group_set *set,
+                                       const struct sl_group *g)
+{
+    int64_t ports = g->port_hi && g->port_hi >= g->port_lo ? g->port_hi - g->port_lo + 1 : 0;
+
+    if (g->exhausted)
+        fprintf(m, "%s: connect to %s failed with EADDRNOTAVAIL (no ephemeral port left; %" PRId64
+                   " sockets to it in TIME_WAIT)",
+                g->kind, g->destination, g->time_wait_peak);
+    else
+        fprintf(m, "%s: %" PRId64 " connections to %s left %" PRId64 " sockets in TIME_WAIT",
+                g->kind, g->connections, g->destination, g->time_wait_peak);
+    if (ports)
+        fprintf(m, " of a %" PRId64 "-port ephemeral range", ports);
+    sl_fmt_sarif_in(m, "; connect in ", set, g, &g->open_sym);
+    for (size_t i = 0; i < g->n_top; i++)
+        sl_fmt_sarif_in(m, i ? ", " : "; most ports held by connections from ", set, g,
+                        &g->top_sym[i]);
+    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++)
+        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(m, " and %zu more", g->more_programs);
+    fprintf(m, ". Fix: %s.", SL_FMT_CHURN_ADVICE);
+}
+
 /* The message of a kernel-swept kind: what happened, where, how much. */
 static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
                                        const struct sl_group *g)
 {
     bool one = g->count == 1;
 
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+        sl_fmt_sarif_churn_message(m, set, g);
+        return;
+    }
     fprintf(m, "%s: %zu ", g->kind, g->count);
     if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
         fprintf(m, "socket%s closed again", one ? "" : "s");
@@ -431,6 +476,8 @@ static json_t *sl_fmt_sarif_fingerprint(const struct sl_group *g, const char *ba
             file += n + 1;
     }
     sl_fmt_sarif_fnv(&h, g->kind);
+    if (g->exhausted) /* not the destination: it differs between deployments */
+        sl_fmt_sarif_fnv(&h, "exhausted");
     sl_fmt_sarif_fnv(&h, fn);
     sl_fmt_sarif_fnv(&h, file);
     snprintf(hex, sizeof(hex), "%016" PRIx64, h);
@@ -444,9 +491,22 @@ static void sl_fmt_sarif_related(json_t *res, const struct sl_group_set *set,
 {
     bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
     const struct sl_sym_frame *open =
-        sl_fmt_sarif_pick(set, g, dclose ? &g->first_close_sym : &g->open_sym);
+        g->destination ? NULL
+                       : sl_fmt_sarif_pick(set, g, dclose ? &g->first_close_sym : &g->open_sym);
     json_t *rels = json_array(), *rel;
 
+    /* time_wait_churn found no port left: the connects holding the most. */
+    for (size_t i = 0; i < g->n_top; i++) {
+        const struct sl_sym_frame *f = sl_fmt_sarif_pick(set, g, &g->top_sym[i]);
+        char what[160];
+        if (!f)
+            continue;
+        snprintf(what, sizeof what, "holds %" PRId64 " ephemeral ports (TIME_WAIT) here",
+                 g->rep->top_sites[i].time_wait);
+        rel = sl_fmt_sarif_location(f, cwd, what);
+        json_object_set_new(rel, "id", json_integer((json_int_t)i + 1));
+        json_array_append_new(rels, rel);
+    }
     if (open) {
         rel = sl_fmt_sarif_location(open, cwd, dclose ? "first closed here" : "socket created here");
         json_object_set_new(rel, "id", json_integer(1));
@@ -485,7 +545,13 @@ static json_t *sl_fmt_sarif_result(const struct sl_group_set *set, const struct 
         json_array_append_new(stacks,
                               sl_fmt_sarif_stack(&g->eof_sym, cwd, "end-of-stream read at"));
     if (g->open_sym.n)
-        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->open_sym, cwd, "socket created at"));
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->open_sym, cwd,
+                                                 g->destination ? "connected at"
+                                                                : "socket created at"));
+    for (size_t i = 0; i < g->n_top; i++)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->top_sym[i], cwd,
+                                                         "ports held by the connect at"));
     json_object_set_new(res, "stacks", stacks);
     props = json_object();
     json_object_set_new(props, "count", json_integer((json_int_t)g->count));
@@ -496,6 +562,7 @@ static json_t *sl_fmt_sarif_result(const struct sl_group_set *set, const struct 
     json_object_set_new(props, "tcp_state",
                         g->tcp_state ? sl_fmt_json_str(g->tcp_state) : json_null());
     sl_fmt_sarif_swept_extras(stacks, props, g, cwd);
+    sl_fmt_json_churn(props, set, g);
     json_object_set_new(res, "properties", props);
     return res;
 }
@@ -536,8 +603,10 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     json_object_set_new(props, "eof_seen", json_integer(set->eof_seen));
     json_object_set_new(props, "leaks", json_integer(set->leaks));
     json_object_set_new(props, "double_closes", json_integer(set->double_closes));
-    json_object_set_new(props, "suppressed",
-                        json_integer(set->findings - set->leaks - set->double_closes));
+    if (set->churns)
+        json_object_set_new(props, "time_wait_churn", json_integer(set->churns));
+    json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks -
+                                                          set->double_closes - set->churns));
     json_object_set_new(props, "incomplete", json_integer((json_int_t)set->n_incomplete));
     json_object_set_new(props, "incomplete_processes", sl_fmt_json_incomplete(set));
     for (size_t i = 0; supp && i < supp->n; i++)

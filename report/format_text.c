@@ -69,6 +69,47 @@ static void sl_fmt_swept_details(FILE *out, const struct sl_group *g)
         fputc(')', out);
 }
 
+/* The ephemeral port range's size, 0 when unknown. */
+static int64_t sl_fmt_ports(const struct sl_group *g)
+{
+    return g->port_hi >= g->port_lo && g->port_hi ? g->port_hi - g->port_lo + 1 : 0;
+}
+
+/* " (range 40000-40999, 1000 ports)", or nothing when unknown. */
+static void sl_fmt_churn_range(FILE *out, const struct sl_group *g)
+{
+    if (sl_fmt_ports(g))
+        fprintf(out, " (%" PRId64 "-%" PRId64 ", %" PRId64 " ports)", g->port_lo, g->port_hi,
+                sl_fmt_ports(g));
+}
+
+/* time_wait_churn: the destination and how much of the port range its
+ * TIME_WAIT sockets took, or the connect that found none left. */
+static bool sl_fmt_churn_headline(FILE *out, const struct sl_fmt_style *st,
+                                  const struct sl_group *g)
+{
+    fprintf(out, "%s==sockleak== %s: ", st->head, g->kind);
+    if (g->exhausted) {
+        fputs("connect to ", out);
+        sl_fmt_put(out, g->destination ? g->destination : "?");
+        fputs(" failed with EADDRNOTAVAIL: no ephemeral port left", out);
+        sl_fmt_churn_range(out, g);
+        fprintf(out, ", %" PRId64 " socket%s to it in TIME_WAIT%s\n", g->time_wait_peak,
+                sl_fmt_s((size_t)g->time_wait_peak), st->off);
+        return true;
+    }
+    fputs("connections to ", out);
+    sl_fmt_put(out, g->destination ? g->destination : "?");
+    fprintf(out, " left %" PRId64 " socket%s in TIME_WAIT", g->time_wait_peak,
+            sl_fmt_s((size_t)g->time_wait_peak));
+    if (sl_fmt_ports(g))
+        fprintf(out, ", %" PRId64 "%% of the ephemeral port range",
+                g->time_wait_peak * 100 / sl_fmt_ports(g));
+    sl_fmt_churn_range(out, g);
+    fprintf(out, "%s\n", st->off);
+    return true;
+}
+
 /* The kernel-swept kinds say what happened without an end-of-stream read.
  * False for the other kinds. */
 static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
@@ -98,6 +139,8 @@ static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
                 "%s==sockleak== %s: %zu socket%s closed twice: the second close failed with "
                 "EBADF; once the number is reused it closes another connection",
                 st->head, g->kind, g->count, sl_fmt_s(g->count));
+    else if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0)
+        return sl_fmt_churn_headline(out, st, g);
     else
         return false;
     sl_fmt_swept_details(out, g);
@@ -295,6 +338,11 @@ static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const 
         sl_fmt_stack(out, st, "first closed at:", &g->first_close_sym, "stack unknown");
         return true;
     }
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+        sl_fmt_stack(out, st, g->exhausted ? "connect failed at:" : "connected at:", &g->open_sym,
+                     "stack unknown");
+        return true;
+    }
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
         sl_fmt_stack(out, st, "last read at:", &g->last_read_sym, "never read");
@@ -387,7 +435,53 @@ static void sl_fmt_listener_example(FILE *out, const struct sl_group_example *e)
     fprintf(out, "%s\n", e->at_exit ? " (at exit)" : "");
 }
 
-static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group *g)
+/* "in 2 processes of server, worker", a group's last line. */
+static void sl_fmt_group_programs(FILE *out, const struct sl_group *g)
+{
+    fprintf(out, "  in %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++) {
+        fputs(i ? ", " : "", out);
+        sl_fmt_put(out, g->programs[i]);
+    }
+    if (g->more_programs)
+        fprintf(out, " and %zu more", g->more_programs);
+    fputs("\n\n", out);
+}
+
+/* time_wait_churn's counts, the sites holding the ports when none was
+ * left, and the advice. */
+static void sl_fmt_churn(FILE *out, const struct sl_fmt_style *st, const struct sl_group_set *set,
+                         const struct sl_group *g)
+{
+    if (g->exhausted) {
+        fputs("  ports held by (TIME_WAIT sockets, connections made, from):\n", out);
+        for (size_t i = 0; i < g->n_top; i++) {
+            const struct sl_logread_site *ls = &g->rep->top_sites[i];
+            const struct sl_sym_frame *f = sl_group_first_user(set, g, &g->top_sym[i]);
+            if (!f && g->top_sym[i].n)
+                f = &g->top_sym[i].frames[0];
+            fprintf(out, "    %" PRId64 " to ", ls->time_wait);
+            sl_fmt_put(out, ls->destination);
+            fprintf(out, ", %" PRId64 " connection%s, ", ls->connections,
+                    sl_fmt_s((size_t)ls->connections));
+            if (f)
+                sl_fmt_function_at(out, st, f);
+            else
+                fputs("stack unknown", out);
+            fputc('\n', out);
+        }
+    } else {
+        fprintf(out,
+                "  %" PRId64 " connection%s, %.1f a second at most (60 s windows); TIME_WAIT "
+                "peak %" PRId64 "\n",
+                g->connections, sl_fmt_s((size_t)g->connections), g->rate_per_s,
+                g->time_wait_peak);
+    }
+    fputs("  advice: " SL_FMT_CHURN_ADVICE "\n", out);
+}
+
+static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group_set *set,
+                         const struct sl_group *g)
 {
     size_t i;
 
@@ -399,6 +493,11 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
                      "unknown: created before sockleak was loaded, or inherited");
         if (g->listen_sym.n)
             sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
+    }
+    if (g->destination) {
+        sl_fmt_churn(out, st, set, g);
+        sl_fmt_group_programs(out, g);
+        return;
     }
     bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
     if (!dclose) {
@@ -433,14 +532,7 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
             fprintf(out, "; %zu closed after the deadline", g->closed_late);
         fputc('\n', out);
     }
-    fprintf(out, "  in %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (i = 0; i < g->n_programs; i++) {
-        fputs(i ? ", " : "", out);
-        sl_fmt_put(out, g->programs[i]);
-    }
-    if (g->more_programs)
-        fprintf(out, " and %zu more", g->more_programs);
-    fputs("\n\n", out);
+    sl_fmt_group_programs(out, g);
 }
 
 /* Counts that miss records the library could not write say so, and why. */
@@ -498,14 +590,14 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
                 bool colour, const struct sl_watch *watch)
 {
     struct sl_fmt_style st = {"", "", "", ""};
-    int64_t suppressed = set->findings - set->leaks - set->double_closes;
+    int64_t suppressed = set->findings - set->leaks - set->double_closes - set->churns;
     bool any = false;
 
     if (colour)
         st = (struct sl_fmt_style){"\033[1;31m", "\033[1m", "\033[34m", "\033[0m"};
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0)
-            sl_fmt_group(out, &st, set->groups[i]);
+            sl_fmt_group(out, &st, set, set->groups[i]);
     for (size_t i = 0; supp && i < supp->n; i++) {
         if (!supp->rules[i].count)
             continue;
@@ -532,6 +624,9 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
         fprintf(out, ", %" PRId64 " double close%s in %zu call site%s", set->double_closes,
                 set->double_closes == 1 ? "" : "s", set->double_close_sites,
                 sl_fmt_s(set->double_close_sites));
+    if (set->churns)
+        fprintf(out, ", %" PRId64 " TIME_WAIT churn finding%s in %zu call site%s", set->churns,
+                sl_fmt_s((size_t)set->churns), set->churn_sites, sl_fmt_s(set->churn_sites));
     const char *floor = set->n_incomplete ? "at least " : "";
     fprintf(out,
             " (%" PRId64 " process%s, %s%" PRId64 " socket%s, %s%" PRId64 " end-of-stream read%s",

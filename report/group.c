@@ -209,6 +209,9 @@ static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *
     } else if (strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
         first = &f->close_stack;
         second = &f->first_close_stack;
+    } else if (strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+        first = &f->open_stack;
+        second = NULL;
     }
     kc->lang = sl_group_has_lang(f);
     /* Leaks whose stacks agree down to the thread's own loop are one
@@ -253,6 +256,12 @@ char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_f
     struct sl_group_keyctx kc = {.p = p, .max_frames = max_frames, .root = root};
 
     sl_group_stacks_key(&b, &kc, f);
+    /* One connect call site churns apart for each destination; a connect
+     * that found no port left is a finding of its own. */
+    if (f->destination) {
+        sl_group_append(&b, f->exhausted ? "|exhausted|" : "|");
+        sl_group_append(&b, f->destination);
+    }
     /* A process's own suppressions file applies to its findings only: they
      * group apart from those of processes without it. */
     if (p->suppressions) {
@@ -300,6 +309,10 @@ static struct sl_group *sl_group_find(struct sl_group_set *set, const struct sl_
     g->rep = f;
     g->supp_scope = p->suppressions;
     g->suppressed_by = -1;
+    g->destination = f->destination;
+    g->exhausted = f->exhausted;
+    g->port_lo = f->port_lo;
+    g->port_hi = f->port_hi;
     HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
     return g;
 }
@@ -358,6 +371,13 @@ static void sl_group_add(struct sl_group_set *set, long pi, const struct sl_logr
     if (g->n_examples < SL_GROUP_MAX_EXAMPLES)
         sl_group_example(&g->examples[g->n_examples++], p, f);
     sl_group_add_swept(g, f);
+    if (f->destination) {
+        g->connections = sl_group_sat_add64(g->connections, f->connections);
+        if (f->time_wait_peak > g->time_wait_peak)
+            g->time_wait_peak = f->time_wait_peak;
+        if (f->rate_per_s > g->rate_per_s)
+            g->rate_per_s = f->rate_per_s;
+    }
     if (g->n_held == g->cap_held) {
         g->cap_held = g->cap_held ? 2 * g->cap_held : 4;
         g->held = sl_util_xrealloc(g->held, g->cap_held * sizeof(*g->held));
@@ -412,7 +432,8 @@ static int sl_group_read_eof(const struct sl_logread_finding *f)
     return strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNREAD) != 0 &&
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0 &&
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
-           strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) != 0;
+           strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) != 0 &&
+           strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) != 0;
 }
 
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
@@ -543,6 +564,10 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
         st[0] = &g->close_sym, names[0] = "close_stack";
         st[1] = &g->first_close_sym, names[1] = "first_close_stack";
         return 2;
+    }
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+        st[0] = &g->open_sym, names[0] = "open_stack";
+        return 1;
     }
     st[0] = &g->eof_sym, names[0] = "eof_stack";
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0)
@@ -690,6 +715,23 @@ static void sl_group_wrappers(struct sl_group_set *set)
     free(v);
 }
 
+void sl_group_sym_sites(struct sl_sym_ctx *sym, struct sl_group *g)
+{
+    g->n_top = g->rep->n_top_sites;
+    g->top_sym = g->n_top ? sl_util_xcalloc(g->n_top, sizeof(*g->top_sym)) : NULL;
+    for (size_t i = 0; i < g->n_top; i++)
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->top_sites[i].open_stack, &g->top_sym[i]);
+}
+
+void sl_group_free_sites(struct sl_group *g)
+{
+    for (size_t i = 0; i < g->n_top; i++)
+        sl_sym_stack_free(&g->top_sym[i]);
+    free(g->top_sym);
+    g->top_sym = NULL;
+    g->n_top = 0;
+}
+
 void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
 {
     for (size_t i = 0; i < set->n_groups; i++) {
@@ -701,6 +743,7 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->close_stack, &g->close_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->first_close_stack, &g->first_close_sym);
+        sl_group_sym_sites(sym, g);
         sl_group_call_site(set, g);
     }
     sl_group_wrappers(set);
@@ -712,6 +755,8 @@ void sl_group_count(struct sl_group_set *set)
     set->groups_left = 0;
     set->double_closes = 0;
     set->double_close_sites = 0;
+    set->churns = 0;
+    set->churn_sites = 0;
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0) {
             int64_t n = set->groups[i]->count > INT64_MAX ? INT64_MAX
@@ -719,6 +764,9 @@ void sl_group_count(struct sl_group_set *set)
             if (strcmp(set->groups[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
                 set->double_closes = sl_group_sat_add64(set->double_closes, n);
                 set->double_close_sites++;
+            } else if (strcmp(set->groups[i]->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+                set->churns = sl_group_sat_add64(set->churns, n);
+                set->churn_sites++;
             } else {
                 set->leaks = sl_group_sat_add64(set->leaks, n);
                 set->groups_left++;
@@ -740,6 +788,7 @@ void sl_group_free(struct sl_group_set *set)
         sl_sym_stack_free(&g->listen_sym);
         sl_sym_stack_free(&g->close_sym);
         sl_sym_stack_free(&g->first_close_sym);
+        sl_group_free_sites(g);
         free(g->held);
         free(g->states);
         free(g->key);

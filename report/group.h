@@ -57,6 +57,17 @@ struct sl_group {
     /* The kernel-swept kinds' stacks (empty when not logged) and fields. */
     struct sl_sym_stack last_read_sym, fork_sym, listen_sym;
     struct sl_sym_stack close_sym, first_close_sym; /* double_close */
+    /* time_wait_churn: the destination (borrowed), the connections summed,
+     * the highest rate and peak, the port range and the EADDRNOTAVAIL flag
+     * (part of the key), and an exhausted finding's top sites (the
+     * representative's, symbolized). */
+    const char *destination;
+    int64_t connections, time_wait_peak;
+    double rate_per_s;
+    int64_t port_lo, port_hi;
+    bool exhausted;
+    struct sl_sym_stack *top_sym;
+    size_t n_top;
     int64_t idle_ms_max, unread_bytes_max; /* over findings that had the key */
     size_t at_exit_count;                  /* sockets reported at process exit */
     unsigned has;                          /* SL_LOGREAD_HAS_* of any finding */
@@ -92,10 +103,13 @@ struct sl_group_set {
     int64_t lost;       /* records the library could not write */
     int lost_errno;     /* why (an errno value), 0 when not known */
     bool outdir_full;   /* the output file system was full at the end */
-    int64_t leaks;      /* leaked sockets not suppressed (every kind but double_close) */
+    int64_t leaks;      /* leaked sockets not suppressed (every kind but double_close and
+                         * time_wait_churn) */
     size_t groups_left; /* their groups */
     int64_t double_closes;     /* double_close findings not suppressed */
     size_t double_close_sites; /* their groups */
+    int64_t churns;            /* time_wait_churn findings not suppressed */
+    size_t churn_sites;        /* their groups */
     /* Processes whose log has no footer (killed, a raw _exit, cut short, or
      * still running): their counts are a lower bound. Borrowed from logs. */
     const struct sl_logread_process **incomplete;
@@ -134,6 +148,10 @@ char *sl_group_key(const struct sl_logread_process *p, const struct sl_logread_f
 /* One stack of process p symbolized into out (language frames included). */
 void sl_group_sym_stack(struct sl_sym_ctx *sym, const struct sl_logread_process *p,
                         const struct sl_logread_stack *st, struct sl_sym_stack *out);
+/* An exhausted time_wait_churn group's top sites symbolized (g->rep's),
+ * and freed. */
+void sl_group_sym_sites(struct sl_sym_ctx *sym, struct sl_group *g);
+void sl_group_free_sites(struct sl_group *g);
 /* g's call site from its symbolized stacks (g->rep_proc set); user code as
  * set->source_root decides. */
 void sl_group_call_site(const struct sl_group_set *set, struct sl_group *g);

@@ -73,9 +73,9 @@ void sl_libopts_help(FILE *out)
     fputs("Usage: LD_PRELOAD=/path/to/libsockleak.so SOCKLEAK_OPTIONS=key=value:... PROGRAM\n"
           "The options of libsockleak.so for a program run without the tool: key=value\n"
           "pairs separated by ':' (`sockleak run` sets deadline_ms, output, frames,\n"
-          "verbosity, at_exit and run_id from its own options). An unknown key or a bad\n"
-          "value prints a warning and keeps the default. Set-user-ID and set-group-ID\n"
-          "programs ignore SOCKLEAK_OPTIONS.\n"
+          "verbosity, at_exit, churn_share and run_id from its own options). An unknown\n"
+          "key or a bad value prints a warning and keeps the default. Set-user-ID and\n"
+          "set-group-ID programs ignore SOCKLEAK_OPTIONS.\n"
           "\n"
           "Keys:\n",
           out);

@@ -380,6 +380,67 @@ static void sl_logread_swept(struct sl_logread_ctx *c, struct sl_logread_finding
     sl_logread_stack(c, o, SL_KEY(FIRST_CLOSE_STACK), &f->first_close_stack);
 }
 
+/* A non-negative number (rate_per_s), 0 when absent or damaged. */
+static double sl_logread_rate(json_t *o, const char *key, double dflt)
+{
+    json_t *v = json_object_get(o, key);
+    double x = json_is_number(v) ? json_number_value(v) : dflt;
+    return x >= 0 && x < 1e15 ? x : 0; /* NaN and negatives read as 0 */
+}
+
+/* The counts of a time_wait_churn finding, from the finding or an update. */
+static void sl_logread_churn_counts(struct sl_logread_finding *f, json_t *o)
+{
+    f->connections = sl_logread_count(o, SL_KEY(CONNECTIONS), f->connections);
+    f->time_wait_peak = sl_logread_count(o, SL_KEY(TIME_WAIT_PEAK), f->time_wait_peak);
+    f->rate_per_s = sl_logread_rate(o, SL_KEY(RATE_PER_S), f->rate_per_s);
+}
+
+/* "top_sites": at most SL_LOGREAD_MAX_SITES, each with a stack. */
+static void sl_logread_top_sites(struct sl_logread_ctx *c, struct sl_logread_finding *f,
+                                 json_t *o)
+{
+    json_t *arr = json_object_get(o, SL_KEY(TOP_SITES)), *site;
+    size_t i;
+
+    if (!json_is_array(arr))
+        return;
+    f->top_sites = sl_util_xcalloc(SL_LOGREAD_MAX_SITES, sizeof(*f->top_sites));
+    json_array_foreach(arr, i, site)
+    {
+        if (!json_is_object(site) || f->n_top_sites == SL_LOGREAD_MAX_SITES)
+            continue;
+        struct sl_logread_site *s = &f->top_sites[f->n_top_sites++];
+        sl_logread_stack(c, site, SL_KEY(OPEN_STACK), &s->open_stack);
+        s->destination = sl_logread_dup(sl_logread_str(site, SL_KEY(DESTINATION)));
+        s->connections = sl_logread_count(site, SL_KEY(CONNECTIONS), 0);
+        s->time_wait = sl_logread_count(site, SL_KEY(TIME_WAIT), 0);
+    }
+}
+
+/* time_wait_churn's keys (format/sockleak_log.h). */
+static void sl_logread_churn(struct sl_logread_ctx *c, struct sl_logread_finding *f, json_t *o)
+{
+    json_t *range = json_object_get(o, SL_KEY(PORT_RANGE));
+
+    if (strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) != 0)
+        return;
+    f->destination = sl_logread_dup(sl_logread_str(o, SL_KEY(DESTINATION)));
+    sl_logread_churn_counts(f, o);
+    if (json_is_array(range) && json_array_size(range) == 2 &&
+        json_is_integer(json_array_get(range, 0)) && json_is_integer(json_array_get(range, 1))) {
+        int64_t lo = json_integer_value(json_array_get(range, 0));
+        int64_t hi = json_integer_value(json_array_get(range, 1));
+        if (lo >= 0 && hi <= 65535 && lo <= hi) {
+            f->port_lo = lo;
+            f->port_hi = hi;
+        }
+    }
+    f->exhausted = json_is_true(json_object_get(o, SL_KEY(EXHAUSTED)));
+    if (f->exhausted)
+        sl_logread_top_sites(c, f, o);
+}
+
 static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
     const char *kind = sl_logread_str(o, SL_KEY(KIND));
@@ -412,6 +473,7 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     sl_logread_stack(c, o, SL_KEY(EOF_STACK), &f->eof_stack);
     sl_logread_stack(c, o, SL_KEY(OPEN_STACK), &f->open_stack);
     sl_logread_swept(c, f, o);
+    sl_logread_churn(c, f, o);
 }
 
 /* The finding with this id, or NULL. The writer numbers findings in order,
@@ -455,6 +517,25 @@ static void sl_logread_closed(struct sl_logread_ctx *c, struct sl_logread_proces
         return;
     }
     sl_logread_warn(c, "closed record for unknown finding %lld, ignored",
+                    (long long)json_integer_value(id));
+}
+
+/* A time_wait_churn finding's counts as they became later. */
+static void sl_logread_update(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    json_t *id = json_object_get(o, SL_KEY(ID));
+    struct sl_logread_finding *f;
+
+    if (!json_is_integer(id)) {
+        sl_logread_warn(c, "update record without id, ignored");
+        return;
+    }
+    f = sl_logread_find(p, json_integer_value(id));
+    if (f && f->destination) {
+        sl_logread_churn_counts(f, o);
+        return;
+    }
+    sl_logread_warn(c, "update record for unknown finding %lld, ignored",
                     (long long)json_integer_value(id));
 }
 
@@ -514,7 +595,8 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
     }
     if (strcmp(t, SL_REC_MODULE) != 0 && strcmp(t, SL_REC_FINDING) != 0 &&
         strcmp(t, SL_REC_FRAME) != 0 && strcmp(t, SL_REC_CLOSED) != 0 &&
-        strcmp(t, SL_REC_FOOTER) != 0 && strcmp(t, SL_REC_COUNTS) != 0) {
+        strcmp(t, SL_REC_FOOTER) != 0 && strcmp(t, SL_REC_COUNTS) != 0 &&
+        strcmp(t, SL_REC_UPDATE) != 0) {
         sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
         return;
     }
@@ -538,6 +620,8 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
         sl_logread_closed(c, p, o);
     } else if (strcmp(t, SL_REC_COUNTS) == 0) {
         sl_logread_counts(p, o);
+    } else if (strcmp(t, SL_REC_UPDATE) == 0) {
+        sl_logread_update(c, p, o);
     } else {
         sl_logread_footer(p, o);
     }
@@ -763,6 +847,12 @@ static void sl_logread_free_proc(struct sl_logread_process *p)
         sl_logread_free_stack(&f->listen_stack);
         sl_logread_free_stack(&f->close_stack);
         sl_logread_free_stack(&f->first_close_stack);
+        free(f->destination);
+        for (size_t k = 0; k < f->n_top_sites; k++) {
+            sl_logread_free_stack(&f->top_sites[k].open_stack);
+            free(f->top_sites[k].destination);
+        }
+        free(f->top_sites);
     }
     for (size_t j = 0; j < p->argc; j++)
         free(p->argv[j]);

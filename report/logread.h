@@ -58,6 +58,15 @@ struct sl_logread_module {
 #define SL_LOGREAD_HAS_QUEUED 0x10u
 #define SL_LOGREAD_HAS_SOCKETS 0x20u
 
+/* A (connect call site, destination) a time_wait_churn finding with
+ * "exhausted" names among those holding the most ports. */
+struct sl_logread_site {
+    struct sl_logread_stack open_stack;
+    char *destination;
+    int64_t connections, time_wait;
+};
+#define SL_LOGREAD_MAX_SITES 16 /* kept per finding */
+
 struct sl_logread_finding {
     int64_t id;
     char *kind;
@@ -88,6 +97,15 @@ struct sl_logread_finding {
     /* double_close: the close that failed with EBADF, and the earlier one. */
     struct sl_logread_stack close_stack;
     struct sl_logread_stack first_close_stack;
+    /* time_wait_churn (NULL destination for the other kinds); "update"
+     * records bring connections, rate_per_s and time_wait_peak up to date. */
+    char *destination;
+    int64_t connections, time_wait_peak;
+    double rate_per_s;
+    int64_t port_lo, port_hi; /* 0, 0: unknown */
+    bool exhausted;
+    struct sl_logread_site *top_sites;
+    size_t n_top_sites;
 };
 
 struct sl_logread_process {

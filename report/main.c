@@ -75,9 +75,10 @@ static const char sl_main_report_usage[] =
     "  --suppressions FILE    suppression rules, one `KIND:PATTERN` a line, KIND being\n"
     "                         close_wait, unclosed_after_shutdown, close_wait_unread,\n"
     "                         close_wait_inherited, close_wait_unaccepted,\n"
-    "                         double_close or *, PATTERN a glob matched against the\n"
-    "                         function, source file and module of every frame of\n"
-    "                         every stack of the finding; # starts a comment\n"
+    "                         double_close, time_wait_churn or *, PATTERN a glob\n"
+    "                         matched against the function, source file and module of\n"
+    "                         every frame of every stack of the finding; # starts a\n"
+    "                         comment\n"
     "                         (default: none). A file a log header names\n"
     "                         (SOCKLEAK_OPTIONS suppressions=) applies to that\n"
     "                         process alone, and only from logs owned by you or root\n"
@@ -147,6 +148,11 @@ static const char sl_main_run_usage[] =
     "  --at-exit              also report what each process still holds when it exits,\n"
     "                         whatever the deadline: sockets that read end-of-stream\n"
     "                         or sit in CLOSE_WAIT (for tests and short-lived programs)\n"
+    "  --churn-share PERCENT  a connect call site whose TIME_WAIT sockets to one\n"
+    "                         destination fill PERCENT of the ephemeral port range is\n"
+    "                         a time_wait_churn finding; 0: only connects failing\n"
+    "                         with EADDRNOTAVAIL are (default: "
+    SL_OPTION_DEFAULT_TEXT(churn_share) "; " SL_OPTION_RANGE_TEXT(churn_share) ")\n"
     "  --no-wait-descendants  report as soon as PROGRAM ends, without waiting for the\n"
     "                         processes it left running (their later leaks are missed)\n"
     "  -o, --output-report FILE\n"
@@ -178,6 +184,7 @@ enum {
     SL_OPT_COLOR,
     SL_OPT_NO_WAIT,
     SL_OPT_AT_EXIT,
+    SL_OPT_CHURN_SHARE,
     SL_OPT_SOURCE_ROOT,
     SL_OPT_FOLLOW,
     SL_OPT_ALL_RUNS,
@@ -487,6 +494,12 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
     case SL_OPT_AT_EXIT:
         o->at_exit = true;
         break;
+    case SL_OPT_CHURN_SHARE:
+        if (!sl_util_parse_long(arg, SL_OPTION_MIN(churn_share), SL_OPTION_MAX(churn_share),
+                                &o->churn_share))
+            *bad = "--churn-share needs a percentage " SL_OPTION_RANGE_TEXT(churn_share)
+                   ", not '%s'";
+        break;
     case 'o':
         if (!*arg)
             *bad = "--output-report needs a file name%s";
@@ -518,6 +531,7 @@ static int sl_main_run_options(int argc, char **argv, struct sl_run_opts *o,
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
         {"no-wait-descendants", no_argument, NULL, SL_OPT_NO_WAIT},
         {"at-exit", no_argument, NULL, SL_OPT_AT_EXIT},
+        {"churn-share", required_argument, NULL, SL_OPT_CHURN_SHARE},
         {"output-report", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -552,6 +566,7 @@ static int sl_main_run(int argc, char **argv)
 {
     struct sl_run_opts o = {
         .deadline_ms = -1,
+        .churn_share = -1,
         .output = SL_OPTION_DEFAULT_TEXT(output),
         .frames = -1,
         .verbosity = -1,
@@ -616,6 +631,14 @@ static const char sl_main_serve_usage[] =
     "  sockleak_leaked_sockets_total      counter: sockets found leaked\n"
     "  sockleak_double_closes_total       counter: double_close findings (only when\n"
     "                                     there are some)\n"
+    "  sockleak_time_wait_churn_total     counter: time_wait_churn findings, at the\n"
+    "                                     connect (only when there are some)\n"
+    "  sockleak_time_wait_sockets{program,function,file,line,destination}\n"
+    "                                     gauge: TIME_WAIT sockets the kernel last\n"
+    "                                     counted to the destination of such a call\n"
+    "                                     site, while its process runs here\n"
+    "  sockleak_ephemeral_ports{program}  gauge: size of the ephemeral port range\n"
+    "                                     those findings were measured against\n"
     "  sockleak_close_wait_sockets        gauge: of a close_wait kind, not closed yet,\n"
     "                                     held by a process still running here\n"
     "  sockleak_tcp_sockets{program,state} gauge: TCP sockets per kernel state of\n"

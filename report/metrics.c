@@ -55,6 +55,24 @@ char *sl_metrics_escape(const char *s)
     return out;
 }
 
+/* One TIME_WAIT series: a time_wait_churn call site and destination of
+ * one program, with the most TIME_WAIT sockets the kernel last counted for
+ * it in a process still running (0 when none runs). */
+struct sl_metrics_tw {
+    char *key; /* program, function, file, line, destination: \x1f-separated */
+    const char *program;        /* borrowed from the logs */
+    char *function, *file, *destination;
+    int line;
+    int64_t peak;
+    UT_hash_handle hh;
+};
+
+/* The ephemeral port range's size a program's findings gave. */
+struct sl_metrics_ports {
+    const char *program; /* borrowed */
+    int64_t ports;
+};
+
 /* The TCP sockets of one program's running processes, per kernel state. */
 struct sl_metrics_tcp {
     const char *program; /* borrowed from the logs */
@@ -67,6 +85,9 @@ struct sl_metrics_ctx {
     const struct sl_metrics_opts *o;
     struct sl_supp_set supp;
     struct sl_metrics_series *hash;
+    struct sl_metrics_tw *tw;
+    struct sl_metrics_ports *ports;
+    size_t n_ports;
     struct sl_metrics_tcp *tcp;
     size_t n_tcp;
     struct sl_tcpstate_cache *tcpc;
@@ -88,9 +109,49 @@ bool sl_metrics_alive(const struct sl_logread_process *p)
     return start >= 0 && llabs(start - p->start_unix_ms) <= SL_METRICS_START_SLACK_MS;
 }
 
-static void sl_metrics_add(struct sl_metrics_series **hash, const struct sl_group *g,
-                           const char *program, bool held)
+/* A time_wait_churn group g of program at call site function, file,
+ * line: its TIME_WAIT series (the peak when held: a running process's),
+ * and the program's port range. */
+static void sl_metrics_add_tw(struct sl_metrics_ctx *x, const struct sl_group *g,
+                              const char *program, const char *function, const char *file,
+                              int line, bool held)
 {
+    struct sl_metrics_tw *t;
+    char *key;
+    int64_t ports = g->port_hi && g->port_hi >= g->port_lo ? g->port_hi - g->port_lo + 1 : 0;
+
+    if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%010d\x1f%s", program, function, file, line,
+                 g->destination) < 0)
+        key = sl_util_xstrdup("?"); /* not reached but for memory exhaustion */
+    HASH_FIND_STR(x->tw, key, t);
+    if (t) {
+        free(key);
+    } else {
+        t = sl_util_xcalloc(1, sizeof(*t));
+        t->key = key;
+        t->program = program;
+        t->function = sl_util_xstrdup(function);
+        t->file = sl_util_xstrdup(file);
+        t->destination = sl_util_xstrdup(g->destination);
+        t->line = line;
+        HASH_ADD_KEYPTR(hh, x->tw, t->key, strlen(t->key), t);
+    }
+    if (held && g->time_wait_peak > t->peak)
+        t->peak = g->time_wait_peak;
+    if (!ports)
+        return;
+    if (!x->n_ports || strcmp(x->ports[x->n_ports - 1].program, program) != 0) {
+        x->ports = sl_util_xrealloc(x->ports, (x->n_ports + 1) * sizeof(*x->ports));
+        x->ports[x->n_ports++] = (struct sl_metrics_ports){program, 0};
+    }
+    if (ports > x->ports[x->n_ports - 1].ports)
+        x->ports[x->n_ports - 1].ports = ports;
+}
+
+static void sl_metrics_add(struct sl_metrics_ctx *x, const struct sl_group *g, const char *program,
+                           bool held)
+{
+    struct sl_metrics_series **hash = &x->hash;
     /* The call site: the first frame in user code, else the first frame of
      * the stacks the finding is about; NULL when those are empty. */
     const struct sl_sym_frame *f = g->call_site;
@@ -119,6 +180,8 @@ static void sl_metrics_add(struct sl_metrics_series **hash, const struct sl_grou
         s->held += g->count;
     else
         s->leaked += g->count;
+    if (g->destination)
+        sl_metrics_add_tw(x, g, program, s->function, s->file, line, held);
 }
 
 /* Groups the n processes of one program (copies: the view is theirs alone)
@@ -135,7 +198,7 @@ static void sl_metrics_add_view(struct sl_metrics_ctx *x, struct sl_logread_proc
         sl_supp_apply(&x->supp, &groups);
     for (size_t i = 0; i < groups.n_groups; i++)
         if (groups.groups[i]->suppressed_by < 0)
-            sl_metrics_add(&x->hash, groups.groups[i], procs[0].program, held);
+            sl_metrics_add(x, groups.groups[i], procs[0].program, held);
     sl_group_free(&groups);
 }
 
@@ -143,7 +206,8 @@ static void sl_metrics_add_view(struct sl_metrics_ctx *x, struct sl_logread_proc
  * followed by a closed record, in a process still running. */
 static bool sl_metrics_held(const struct sl_logread_finding *f)
 {
-    return !f->closed && strncmp(f->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0;
+    return (!f->closed && strncmp(f->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0) ||
+           f->destination; /* time_wait_churn: its peak, while the process runs */
 }
 
 /* A running process of the program: its sockets go to the TCP counts. */
@@ -279,6 +343,16 @@ static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metri
 #define SL_METRICS_DOUBLE_HELP                                                                     \
     "Sockets closed twice: a close (or dup2/dup3 from it) failed with EBADF on the number of a "    \
     "socket the program had closed before, by program and call site (the second close)."
+#define SL_METRICS_CHURN_HELP                                                                      \
+    "time_wait_churn findings: a connect call site whose TIME_WAIT sockets to one destination "    \
+    "passed churn_share of the ephemeral port range, or a connect that failed with "              \
+    "EADDRNOTAVAIL, by program and call site (the connect)."
+#define SL_METRICS_TW_HELP                                                                         \
+    "TIME_WAIT sockets to the destination that the kernel last counted for a time_wait_churn "    \
+    "call site (its peak), in processes still running on this machine; 0 once none runs."
+#define SL_METRICS_PORTS_HELP                                                                      \
+    "Size of the ephemeral port range (net.ipv4.ip_local_port_range) a program's "                \
+    "time_wait_churn findings were measured against."
 #define SL_METRICS_HELD_HELP                                                                       \
     "Leaked sockets of a close_wait kind still held: no closed record followed and the "           \
     "process still runs on this machine."
@@ -325,6 +399,82 @@ static size_t sl_metrics_emit_tcp(FILE *out, struct sl_metrics_ctx *x, size_t ma
     return (x->n_tcp - kept) * per;
 }
 
+/* time_wait_churn's counter: a family of its own (not a leak), there only
+ * when it has series. */
+static void sl_metrics_emit_churn(FILE *out, struct sl_metrics_series **list, size_t n, bool om)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i]->kind, SL_KIND_TIME_WAIT_CHURN) != 0)
+            continue;
+        if (!any)
+            sl_metrics_family(out, om, "sockleak_time_wait_churn", "counter",
+                              SL_METRICS_CHURN_HELP);
+        any = true;
+        sl_metrics_sample(out, "sockleak_time_wait_churn_total", list[i], list[i]->leaked);
+    }
+}
+
+/* Most TIME_WAIT sockets first, so that the cap leaves out the least. */
+static int sl_metrics_cmp_tw(const void *a, const void *b)
+{
+    const struct sl_metrics_tw *x = *(struct sl_metrics_tw *const *)a;
+    const struct sl_metrics_tw *y = *(struct sl_metrics_tw *const *)b;
+
+    if (x->peak != y->peak)
+        return x->peak > y->peak ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int sl_metrics_cmp_tw_key(const void *a, const void *b)
+{
+    return strcmp((*(struct sl_metrics_tw *const *)a)->key,
+                  (*(struct sl_metrics_tw *const *)b)->key);
+}
+
+/* The TIME_WAIT gauge (at most max series) and the port range gauge,
+ * there only when some program had a time_wait_churn finding; returns the
+ * series left out. */
+static size_t sl_metrics_emit_tw(FILE *out, struct sl_metrics_ctx *x, size_t max, bool om)
+{
+    size_t n = HASH_COUNT(x->tw), i = 0, kept = n < max ? n : max;
+    struct sl_metrics_tw *t, *tmp, **list;
+
+    if (!n)
+        return 0;
+    list = sl_util_xcalloc(n, sizeof(*list));
+    HASH_ITER(hh, x->tw, t, tmp) list[i++] = t;
+    qsort(list, n, sizeof(*list), sl_metrics_cmp_tw);
+    qsort(list, kept, sizeof(*list), sl_metrics_cmp_tw_key);
+    sl_metrics_family(out, om, "sockleak_time_wait_sockets", "gauge", SL_METRICS_TW_HELP);
+    for (i = 0; i < kept; i++) {
+        const char *v[5] = {list[i]->program, list[i]->function, list[i]->file, NULL,
+                            list[i]->destination};
+        const char *k[5] = {"program", "function", "file", "line", "destination"};
+        fputs("sockleak_time_wait_sockets{", out);
+        for (int j = 0; j < 5; j++) {
+            char *e = v[j] ? sl_metrics_escape(v[j]) : NULL;
+            if (e)
+                fprintf(out, "%s%s=\"%s\"", j ? "," : "", k[j], e);
+            else
+                fprintf(out, ",%s=\"%d\"", k[j], list[i]->line);
+            free(e);
+        }
+        fprintf(out, "} %" PRId64 "\n", list[i]->peak);
+    }
+    free(list);
+    if (x->n_ports)
+        sl_metrics_family(out, om, "sockleak_ephemeral_ports", "gauge", SL_METRICS_PORTS_HELP);
+    for (i = 0; i < x->n_ports; i++) {
+        char *e = sl_metrics_escape(x->ports[i].program);
+        fprintf(out, "sockleak_ephemeral_ports{program=\"%s\"} %" PRId64 "\n", e,
+                x->ports[i].ports);
+        free(e);
+    }
+    return n - kept;
+}
+
 /* Every family; the leak series in list (n of them kept out of n_all). */
 static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metrics_series **list,
                             size_t n, size_t n_all, size_t max)
@@ -336,16 +486,18 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metri
 
     sl_metrics_family(out, om, "sockleak_leaked_sockets", "counter", SL_METRICS_LEAKED_HELP);
     for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) != 0)
-            sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
-        else
+        if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0)
             doubles++;
+        else if (strcmp(list[i]->kind, SL_KIND_TIME_WAIT_CHURN) != 0)
+            sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
     /* Not a leak: a family of its own, there only when it has series. */
     if (doubles)
         sl_metrics_family(out, om, "sockleak_double_closes", "counter", SL_METRICS_DOUBLE_HELP);
     for (size_t i = 0; i < n && doubles; i++)
         if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0)
             sl_metrics_sample(out, "sockleak_double_closes_total", list[i], list[i]->leaked);
+    sl_metrics_emit_churn(out, list, n, om);
+    dropped += sl_metrics_emit_tw(out, x, max, om);
     sl_metrics_family(out, om, "sockleak_close_wait_sockets", "gauge", SL_METRICS_HELD_HELP);
     for (size_t i = 0; i < n; i++)
         if (strncmp(list[i]->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0)
@@ -369,6 +521,17 @@ static void sl_metrics_free(struct sl_metrics_ctx *x)
         free(s->file_own);
         free(s);
     }
+    struct sl_metrics_tw *t, *ttmp;
+    HASH_ITER(hh, x->tw, t, ttmp)
+    {
+        HASH_DEL(x->tw, t);
+        free(t->key);
+        free(t->function);
+        free(t->file);
+        free(t->destination);
+        free(t);
+    }
+    free(x->ports);
     free(x->tcp);
     sl_tcpstate_free(x->tcpc);
     sl_supp_free(&x->supp);

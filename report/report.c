@@ -58,9 +58,9 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     sl_group_symbolize(&groups, sym);
     if (supp)
         sl_supp_apply(supp, &groups);
-    /* The exit status counts every finding left: a double close is a bug
-     * as a leak is. */
-    leaks = groups.leaks + groups.double_closes;
+    /* The exit status counts every finding left: a double close or a call
+     * site churning through the port range is a bug as a leak is. */
+    leaks = groups.leaks + groups.double_closes + groups.churns;
     /* An unwatched run is no clean one: --quiet keeps its report. */
     if (!(o->quiet && leaks == 0 && !(o->watch && !o->watch->watched))) {
         bool colour = o->colour == SL_REPORT_COLOUR_ALWAYS ||

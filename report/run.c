@@ -266,6 +266,8 @@ static void sl_run_env(const struct sl_run_ctx *c)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":frames=%ld", o->frames);
     if (o->at_exit)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":at_exit=1");
+    if (o->churn_share >= 0)
+        n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":churn_share=%ld", o->churn_share);
     if (o->verbosity >= 0)
         snprintf(ours + n, sizeof(ours) - (size_t)n, ":verbosity=%ld", o->verbosity);
     else if (o->quiet)

@@ -12,6 +12,7 @@ struct sl_run_opts {
     bool quiet;
     bool no_wait_descendants; /* report when the direct child ends */
     bool at_exit;        /* report what each process leaves open at exit */
+    long churn_share;    /* -1: not given */
     long error_exitcode; /* -1: unset */
     const char *report_file; /* -o FILE: the report goes there, not to stderr; NULL */
     char **argv;         /* PROGRAM ARGS..., NULL-terminated */

@@ -267,7 +267,7 @@ def test_libsockleak_3_matches_the_library(tool):
 # `sockleak run` options that set a library key: their defaults and ranges
 # in sockleak-run(1) and README.md's table of run's options.
 RUN_KEYS = {"--deadline": "deadline_ms", "--output": "output", "--frames": "frames",
-            "--verbosity": "verbosity"}
+            "--verbosity": "verbosity", "--churn-share": "churn_share"}
 
 
 def test_run_options_docs_match_the_library(tool):
