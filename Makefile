@@ -33,10 +33,13 @@ include $(ARCH_DIR)/arch.mk
 DEB_PKGS := gcc g++ make pkg-config libunwind-dev libdw-dev libelf-dev uthash-dev \
             libcmocka-dev libjansson-dev python3 python3-pytest elfutils binutils iproute2 \
             valgrind clang libclang-rt-14-dev scdoc groff-base python3-yaml python3.11-dev strace \
-            libevent-dev libperl-dev ruby3.1-dev
+            libevent-dev libperl-dev ruby3.1-dev libssl-dev libyaml-dev libcrypt-dev
 DEP_PROBES := /usr/include/uthash.h:uthash-dev \
               /usr/include/cmocka.h:libcmocka-dev \
               /usr/include/jansson.h:libjansson-dev \
+              /usr/include/openssl/ssl.h:libssl-dev \
+              /usr/include/yaml.h:libyaml-dev \
+              /usr/include/crypt.h:libcrypt-dev \
               /usr/include/elfutils/libdwfl.h:libdw-dev \
               /usr/include/libelf.h:libelf-dev \
               /usr/lib/$(DEB_MULTIARCH)/libunwind.so.8:libunwind-dev \
@@ -103,7 +106,7 @@ STUB := $(B)/libsockleak-stub.a
 PRELOAD_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -I$(ARCH_DIR) -fPIC -fvisibility=hidden -pthread
 PRELOAD_LDLIBS := -ldl -pthread
 REPORT_CFLAGS  := $(BASE_CFLAGS) $(CFLAGS) -pthread
-REPORT_LDLIBS  := -ldw -lelf -ljansson -pthread
+REPORT_LDLIBS  := -ldw -lelf -ljansson -lssl -lcrypto -lyaml -lcrypt -pthread
 # Test programs and examples: debug info and no optimisation unless a program
 # asks otherwise (see PROG_FLAGS_<name> below), so call sites are exact.
 PROG_CFLAGS    := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -g -O0 -pthread

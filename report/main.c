@@ -623,6 +623,18 @@ static const char sl_main_serve_usage[] =
     "                         May be given up to 16 times. Under systemd socket\n"
     "                         activation (LISTEN_FDS, LISTEN_PID) the sockets passed\n"
     "                         are used instead, and no --listen may be given\n"
+    "  --web.config.file FILE\n"
+    "                         TLS, client certificates, basic auth and response\n"
+    "                         headers, in the Prometheus exporter toolkit's format:\n"
+    "                         tls_server_config (cert_file, key_file, client_ca_file,\n"
+    "                         client_auth_type, min_version, max_version),\n"
+    "                         basic_auth_users (user: bcrypt hash) and\n"
+    "                         http_server_config (headers, http2). The file must be\n"
+    "                         yours (or root's) and writable by no one else; a bad\n"
+    "                         key exits 2, naming it. SIGHUP reads it again:\n"
+    "                         certificates and users change without closing the\n"
+    "                         listening sockets; a file that no longer reads is\n"
+    "                         said on stderr and the old configuration stays\n"
     "  --suppressions FILE    suppression rules (see `sockleak report --help`)\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -650,13 +662,14 @@ static const char sl_main_serve_usage[] =
     "connections to 10 seconds; at most 32 are open, and a new one closes the one\n"
     "that has sent no whole request for the longest.\n"
     "\n"
-    "Exit status: 0 after SIGINT or SIGTERM, 2 for bad arguments or when it cannot\n"
-    "listen.\n";
+    "Exit status: 0 after SIGINT or SIGTERM, 2 for bad arguments, a bad web config\n"
+    "file, or when it cannot listen.\n";
 
 static int sl_main_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
+        {"web.config.file", required_argument, NULL, 'w'},
         {"suppressions", required_argument, NULL, SL_OPT_SUPP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -679,6 +692,8 @@ static int sl_main_serve(int argc, char **argv)
                 return sl_main_bad("serve", "%s", "more than 16 --listen addresses");
             }
             so.listen[so.n_listen++] = optarg;
+        } else if (c == 'w') {
+            so.web_config = optarg;
         } else if (c == SL_OPT_SUPP) {
             if (sl_supp_load(&supp, optarg) < 0) {
                 sl_supp_free(&supp);

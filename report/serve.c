@@ -2,11 +2,15 @@
 #include "logscan.h"
 #include "metrics.h"
 #include "util.h"
+#include "webcfg.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +24,10 @@
 
 struct sl_serve_client {
     int fd;
+    SSL *ssl;    /* under tls_server_config; NULL: plain HTTP */
+    bool peeked; /* its first byte was seen */
+    bool secure; /* the TLS handshake is done */
+    short want;  /* what TLS waits for (POLLIN, POLLOUT), 0: what the state says */
     char req[SL_SERVE_MAX_REQUEST + 1];
     size_t req_len;
     char *resp; /* NULL while the request is read */
@@ -36,13 +44,17 @@ struct sl_serve {
     size_t n_clients;
     struct sl_logscan scan;
     struct sl_sym_ctx *sym;
+    struct sl_webcfg *cfg; /* --web.config.file, or NULL */
 };
 
-static volatile sig_atomic_t sl_serve_stop;
+static volatile sig_atomic_t sl_serve_stop, sl_serve_hup;
 
 static void sl_serve_on_signal(int sig)
 {
-    sl_serve_stop = sig;
+    if (sig == SIGHUP)
+        sl_serve_hup = 1;
+    else
+        sl_serve_stop = sig;
 }
 
 static int64_t sl_serve_now(void)
@@ -120,7 +132,7 @@ static int sl_serve_bind(const char *host, const char *port, const char *addr)
 }
 
 /* Says where it listens: the port chosen when ADDR asked for port 0. */
-static void sl_serve_announce(int fd)
+static void sl_serve_announce(int fd, bool tls)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -130,7 +142,7 @@ static void sl_serve_announce(int fd)
         getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV) != 0)
         return;
-    fprintf(stderr, "sockleak serve: listening on http://%s%s%s:%s/metrics\n",
+    fprintf(stderr, "sockleak serve: listening on %s://%s%s%s:%s/metrics\n", tls ? "https" : "http",
             ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "", port);
 }
 
@@ -164,6 +176,7 @@ static void sl_serve_respond(struct sl_serve *s, struct sl_serve_client *c, int 
 {
     static const char *reasons[] = {[200] = "OK",
                                     [400] = "Bad Request",
+                                    [401] = "Unauthorized",
                                     [404] = "Not Found",
                                     [405] = "Method Not Allowed",
                                     [431] = "Request Header Fields Too Large",
@@ -171,12 +184,15 @@ static void sl_serve_respond(struct sl_serve *s, struct sl_serve_client *c, int 
     char *hdr = NULL;
     int n;
 
-    (void)s;
     n = asprintf(&hdr,
-                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s"
                  "Connection: close\r\n\r\n",
                  status, reasons[status], type, body_len,
-                 status == 405 ? "Allow: GET, HEAD\r\n" : "");
+                 status == 405 ? "Allow: GET, HEAD\r\n"
+                 : status == 401
+                     ? "WWW-Authenticate: Basic realm=\"sockleak\", charset=\"UTF-8\"\r\n"
+                     : "",
+                 s->cfg && s->cfg->headers ? s->cfg->headers : "");
     if (n < 0) {
         c->resp = NULL;
         return;
@@ -220,6 +236,11 @@ static void sl_serve_request(struct sl_serve *s, struct sl_serve_client *c)
         return;
     }
     head = strcmp(method, "HEAD") == 0;
+    if (!sl_webcfg_authorized(s->cfg, c->req)) {
+        msg = "unauthorized: a user and password of basic_auth_users are needed\n";
+        sl_serve_respond(s, c, 401, SL_SERVE_TEXT, msg, strlen(msg), head);
+        return;
+    }
     if ((q = strchr(target, '?')))
         *q = '\0';
     if (strcmp(target, "/metrics") != 0) {
@@ -245,9 +266,76 @@ static void sl_serve_request(struct sl_serve *s, struct sl_serve_client *c)
 
 static void sl_serve_drop(struct sl_serve *s, size_t i)
 {
+    SSL_free(s->clients[i].ssl);
     close(s->clients[i].fd);
     free(s->clients[i].resp);
     s->clients[i] = s->clients[--s->n_clients];
+}
+
+/* What an SSL call that returned r waits for: c->want set and -1 with
+ * errno EAGAIN, or -1 with EPROTO when the connection is lost. */
+static ssize_t sl_serve_tls_wait(struct sl_serve_client *c, int r)
+{
+    int e = SSL_get_error(c->ssl, r);
+
+    ERR_clear_error();
+    c->want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    errno = c->want ? EAGAIN : EPROTO;
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+/* Plain HTTP sent to a TLS port: a TLS connection starts with a handshake
+ * record (22), looked for before the handshake reads anything. When the
+ * first byte is another, the client is answered in plain text, as Go's
+ * servers do, and its request refused: 1. 0 when it is TLS, -1 when
+ * nothing came yet (EAGAIN) or the connection ended. */
+static int sl_serve_plain_on_tls(struct sl_serve_client *c)
+{
+    unsigned char first;
+    ssize_t n = recv(c->fd, &first, 1, MSG_PEEK);
+
+    if (n != 1) {
+        if (n == 0)
+            errno = 0;
+        return -1;
+    }
+    c->peeked = true;
+    if (first == 22)
+        return 0;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    return 1;
+}
+
+/* recv, through TLS when the client speaks it (the handshake first). */
+static ssize_t sl_serve_recv(struct sl_serve_client *c, void *buf, size_t len)
+{
+    int r;
+
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    c->want = 0;
+    if (!c->secure) {
+        ERR_clear_error();
+        if ((r = SSL_accept(c->ssl)) != 1)
+            return sl_serve_tls_wait(c, r);
+        c->secure = true;
+    }
+    ERR_clear_error();
+    r = SSL_read(c->ssl, buf, (int)(len > INT_MAX ? INT_MAX : len));
+    return r > 0 ? r : sl_serve_tls_wait(c, r);
+}
+
+static ssize_t sl_serve_send(struct sl_serve_client *c, const void *buf, size_t len)
+{
+    int r;
+
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    c->want = 0;
+    ERR_clear_error();
+    r = SSL_write(c->ssl, buf, (int)(len > INT_MAX ? INT_MAX : len));
+    return r > 0 ? r : sl_serve_tls_wait(c, r);
 }
 
 /* Reads more of client i's request; answers once its headers are whole.
@@ -255,12 +343,30 @@ static void sl_serve_drop(struct sl_serve *s, size_t i)
 static bool sl_serve_read(struct sl_serve *s, size_t i)
 {
     struct sl_serve_client *c = &s->clients[i];
-    ssize_t n = recv(c->fd, c->req + c->req_len, SL_SERVE_MAX_REQUEST - c->req_len, 0);
+    int plain = c->ssl && !c->peeked ? sl_serve_plain_on_tls(c) : 0;
+    ssize_t n;
 
+    if (plain < 0)
+        return errno == EAGAIN || errno == EINTR;
+    n = sl_serve_recv(c, c->req + c->req_len, SL_SERVE_MAX_REQUEST - c->req_len);
+    if (plain) {
+        const char *msg = "Client sent an HTTP request to an HTTPS server.\n";
+        sl_serve_respond(s, c, 400, SL_SERVE_TEXT, msg, strlen(msg), false);
+        c->deadline = c->accepted + SL_SERVE_TIMEOUT_MS;
+        return c->resp != NULL;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return true;
     if (n <= 0)
         return false;
+    /* TLS may hold more of the request than the socket says: read it all. */
+    while (c->ssl && SSL_has_pending(c->ssl) && c->req_len + (size_t)n < SL_SERVE_MAX_REQUEST) {
+        ssize_t more = sl_serve_recv(c, c->req + c->req_len + n,
+                                     SL_SERVE_MAX_REQUEST - c->req_len - (size_t)n);
+        if (more <= 0)
+            break;
+        n += more;
+    }
     c->req_len += (size_t)n;
     c->req[c->req_len] = '\0';
     if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))
@@ -278,14 +384,17 @@ static bool sl_serve_read(struct sl_serve *s, size_t i)
 static bool sl_serve_write(struct sl_serve *s, size_t i)
 {
     struct sl_serve_client *c = &s->clients[i];
-    ssize_t n =
-        send(c->fd, c->resp + c->resp_off, c->resp_len - c->resp_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = sl_serve_send(c, c->resp + c->resp_off, c->resp_len - c->resp_off);
 
     if (n < 0)
         return errno == EAGAIN || errno == EINTR;
     c->resp_off += (size_t)n;
     if (c->resp_off < c->resp_len)
         return true;
+    if (c->ssl) {
+        ERR_clear_error();
+        SSL_shutdown(c->ssl); /* the close_notify, sent or not: the connection ends here */
+    }
     shutdown(c->fd, SHUT_WR);
     return false;
 }
@@ -314,8 +423,7 @@ static void sl_serve_accept(struct sl_serve *s, int lfd, int64_t now)
         struct sl_serve_client *c;
         int fd;
 
-        if (s->n_clients == SL_SERVE_MAX_CLIENTS &&
-            (victim = sl_serve_idlest(s)) == SIZE_MAX)
+        if (s->n_clients == SL_SERVE_MAX_CLIENTS && (victim = sl_serve_idlest(s)) == SIZE_MAX)
             return;
         fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
@@ -324,13 +432,25 @@ static void sl_serve_accept(struct sl_serve *s, int lfd, int64_t now)
             sl_serve_drop(s, victim);
         c = &s->clients[s->n_clients++];
         c->fd = fd;
+        c->secure = c->peeked = false;
+        c->want = 0;
+        c->ssl = s->cfg && s->cfg->tls ? SSL_new(s->cfg->tls) : NULL;
+        if (c->ssl && SSL_set_fd(c->ssl, fd) == 1)
+            SSL_set_accept_state(c->ssl);
+        else if (s->cfg && s->cfg->tls) {
+            ERR_clear_error();
+            c->resp = NULL;
+            sl_serve_drop(s, s->n_clients - 1); /* no memory for it: refused */
+            continue;
+        }
         c->req_len = 0;
         c->req[0] = '\0';
         c->resp = NULL;
         c->resp_len = c->resp_off = 0;
         c->accepted = now;
         c->deadline = now + SL_SERVE_HEADER_MS;
-        if (!sl_serve_read(s, s->n_clients - 1) || (c->resp && !sl_serve_write(s, s->n_clients - 1)))
+        if (!sl_serve_read(s, s->n_clients - 1) ||
+            (c->resp && !sl_serve_write(s, s->n_clients - 1)))
             sl_serve_drop(s, s->n_clients - 1);
     }
 }
@@ -347,7 +467,9 @@ static int sl_serve_round(struct sl_serve *s, const sigset_t *unblocked)
     for (size_t i = 0; i < s->n_clients; i++) {
         int64_t left = s->clients[i].deadline - now;
         pfd[i].fd = s->clients[i].fd;
-        pfd[i].events = s->clients[i].resp ? POLLOUT : POLLIN;
+        pfd[i].events = s->clients[i].want   ? s->clients[i].want
+                        : s->clients[i].resp ? POLLOUT
+                                             : POLLIN;
         wait = wait < 0 || left < wait ? (left > 0 ? left : 0) : wait;
     }
     /* At the limit new connections still come in while some client has no
@@ -463,6 +585,27 @@ static bool sl_serve_listen(struct sl_serve *s, const struct sl_serve_opts *o)
     return true;
 }
 
+/* SIGHUP: the web config file read again. Connections already open keep
+ * the certificate they were made with; the listening sockets stay. A file
+ * that no longer reads leaves the old configuration in force. */
+static void sl_serve_reload(struct sl_serve *s)
+{
+    struct sl_webcfg *cfg;
+
+    sl_serve_hup = 0;
+    if (!s->o->web_config) {
+        fputs("sockleak serve: SIGHUP: no --web.config.file to read again\n", stderr);
+        return;
+    }
+    if (!(cfg = sl_webcfg_load(s->o->web_config))) {
+        fputs("sockleak serve: SIGHUP: the web config file kept as it was\n", stderr);
+        return;
+    }
+    sl_webcfg_free(s->cfg); /* the open connections' SSL keep their own reference */
+    s->cfg = cfg;
+    fputs("sockleak serve: SIGHUP: web config file read again\n", stderr);
+}
+
 int sl_serve(const struct sl_serve_opts *o)
 {
     struct sl_serve *s = sl_util_xcalloc(1, sizeof(*s));
@@ -471,6 +614,10 @@ int sl_serve(const struct sl_serve_opts *o)
     int rc = 0, passed;
 
     s->o = o;
+    if (o->web_config && !(s->cfg = sl_webcfg_load(o->web_config))) {
+        free(s);
+        return 2;
+    }
     passed = sl_serve_inherited(s);
     if (passed > 0 && o->n_listen) {
         fprintf(stderr, "sockleak serve: sockets passed by systemd (LISTEN_FDS) and --listen: "
@@ -480,6 +627,7 @@ int sl_serve(const struct sl_serve_opts *o)
     if (passed < 0 || (passed == 0 && !sl_serve_listen(s, o))) {
         for (size_t l = 0; l < s->n_listen; l++)
             close(s->listen_fd[l]);
+        sl_webcfg_free(s->cfg);
         free(s);
         return 2;
     }
@@ -488,20 +636,29 @@ int sl_serve(const struct sl_serve_opts *o)
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
     /* Blocked but while ppoll waits: a signal never slips in between the
      * check and the wait. */
     sigprocmask(SIG_BLOCK, &block, &orig);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* OpenSSL writes with write(): a client gone mid-answer must be EPIPE,
+     * not the end of serve. */
+    signal(SIGPIPE, SIG_IGN);
     sigdelset(&orig, SIGINT);
     sigdelset(&orig, SIGTERM);
+    sigdelset(&orig, SIGHUP);
     for (size_t l = 0; l < s->n_listen; l++)
-        sl_serve_announce(s->listen_fd[l]);
+        sl_serve_announce(s->listen_fd[l], s->cfg && s->cfg->tls);
     /* The backlog read now, not at the first scrape. */
     if (sl_logscan_update(&s->scan) < 0)
         sl_serve_missing(o);
-    while (!sl_serve_stop && rc == 0)
+    while (!sl_serve_stop && rc == 0) {
+        if (sl_serve_hup)
+            sl_serve_reload(s);
         rc = sl_serve_round(s, &orig);
+    }
     if (rc != 0)
         fprintf(stderr, "sockleak serve: poll failed: %s\n", strerror(errno));
     while (s->n_clients)
@@ -510,6 +667,7 @@ int sl_serve(const struct sl_serve_opts *o)
         close(s->listen_fd[l]);
     sl_logscan_free(&s->scan);
     sl_sym_free(s->sym);
+    sl_webcfg_free(s->cfg);
     free(s);
     return rc == 0 ? 0 : 2;
 }

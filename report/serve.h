@@ -21,6 +21,7 @@ struct sl_serve_opts {
     char *const *paths;
     size_t n_paths;
     struct sl_supp_set *supp; /* may be NULL */
+    const char *web_config;   /* --web.config.file, or NULL: plain HTTP for anyone */
 };
 
 /* Splits ADDR into host (NULL for every address) and port, malloc'd;

@@ -183,8 +183,8 @@ def test_promtool_accepts_both_formats(live, tmp_path):
 
 
 class Serve:
-    def __init__(self, *paths):
-        self.proc = subprocess.Popen([str(TOOL), "serve", "--listen", "127.0.0.1:0",
+    def __init__(self, *paths, args=()):
+        self.proc = subprocess.Popen([str(TOOL), "serve", "--listen", "127.0.0.1:0", *args,
                                       *map(str, paths)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True)
@@ -195,7 +195,7 @@ class Serve:
         line = self.proc.stderr.readline()
         if not line and self.proc.poll() is not None:
             pytest.fail(f"sockleak serve exited {self.proc.returncode}", pytrace=False)
-        return line if b"listening on http://" in line else None
+        return line if re.search(rb"listening on https?://", line) else None
 
     def get(self, path="/metrics", method="GET", headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
@@ -231,8 +231,8 @@ class Serve:
 def serve_factory():
     started = []
 
-    def start(*paths):
-        s = Serve(*paths)
+    def start(*paths, args=()):
+        s = Serve(*paths, args=args)
         started.append(s)
         return s
     yield start

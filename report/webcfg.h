@@ -1,0 +1,42 @@
+/* `sockleak serve --web.config.file`: the Prometheus exporter toolkit's web
+ * configuration (tls_server_config, basic_auth_users, http_server_config),
+ * read with libyaml, served with OpenSSL, passwords checked with libcrypt. */
+#ifndef SL_REPORT_WEBCFG_H
+#define SL_REPORT_WEBCFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SL_WEBCFG_MAX_BYTES (64 * 1024) /* a web config file larger than this is refused */
+#define SL_WEBCFG_MAX_USERS 256
+#define SL_WEBCFG_MAX_HEADERS 32
+#define SL_WEBCFG_CACHE 16 /* credentials remembered as checked, so a scrape costs no bcrypt */
+
+struct ssl_ctx_st;
+
+struct sl_webcfg_user {
+    char *name;
+    char *hash; /* bcrypt: $2a$, $2b$ or $2y$ */
+};
+
+struct sl_webcfg {
+    struct ssl_ctx_st *tls; /* NULL: plain HTTP */
+    struct sl_webcfg_user *users;
+    size_t n_users;
+    char *headers; /* "Name: value\r\n" lines added to every response, or NULL */
+    unsigned char ok[SL_WEBCFG_CACHE][32]; /* SHA-256 of credentials found good */
+    size_t n_ok, next_ok;
+};
+
+/* Reads PATH: a regular file owned by this user (or root) that no other
+ * user may write. NULL after one line on stderr naming the file, the line
+ * and the key at fault. */
+struct sl_webcfg *sl_webcfg_load(const char *path);
+void sl_webcfg_free(struct sl_webcfg *cfg);
+
+/* True when cfg asks for no password, or the request's Authorization
+ * header names a user of cfg with the right password. req: the request's
+ * line and headers, NUL-terminated. */
+bool sl_webcfg_authorized(struct sl_webcfg *cfg, const char *req);
+
+#endif

@@ -1,0 +1,358 @@
+"""`sockleak serve --web.config.file`: the Prometheus exporter toolkit's web
+configuration. TLS with client certificates (OpenSSL), basic auth against
+bcrypt hashes (libcrypt), refusals (no CA, no client certificate, a wrong
+password, plain HTTP), bad files, SIGHUP, and a private Prometheus scraping
+over TLS with basic auth."""
+import http.client
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import urllib.parse
+import urllib.request
+import warnings
+from base64 import b64encode
+
+import pytest
+
+from conftest import TIMEOUT, TOOL, _kill_group, marker_line
+from test_prometheus import (NO_PROMETHEUS, PROMETHEUS, PROMTOOL, SRC, free_port, live,  # noqa: F401
+                             serve_factory, ss_close_wait, wait_until)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+OPENSSL = "openssl"
+PASSWORD = "s3cret pass"
+
+
+def openssl(*args, cwd):
+    p = subprocess.run([OPENSSL, *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert p.returncode == 0, f"openssl {' '.join(args)}: {p.stderr}"
+
+
+def make_pki(d):
+    """A CA, a server certificate for 127.0.0.1 (serial 1001) and a client
+    certificate, all signed by the CA; EC keys, quick to make."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-subj", "/CN=sockleak test CA", "-days", "2",
+            "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+    (d / "srv.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    (d / "cli.ext").write_text("extendedKeyUsage=clientAuth\n")
+    openssl("req", *ec, "-subj", "/CN=scraper", "-keyout", "cli.key", "-out", "cli.csr", cwd=d)
+    openssl("x509", "-req", "-in", "cli.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-set_serial", "77", "-days", "2", "-extfile", "cli.ext", "-out", "cli.crt", cwd=d)
+    server_cert(d, 1001)
+
+
+def server_cert(d, serial, name="srv"):
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", *ec, "-subj", "/CN=127.0.0.1", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", cwd=d)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-set_serial", str(serial), "-days", "2", "-extfile", "srv.ext",
+            "-out", f"{name}.crt", cwd=d)
+
+
+def bcrypt(password, prefix="$2y$"):
+    """A bcrypt hash as htpasswd -B writes it ($2y$), at cost 4 to keep the
+    tests quick."""
+    h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+    assert h.startswith("$2b$"), h
+    return prefix + h[4:]
+
+
+def web_config(d, text, mode=0o600):
+    f = d / "web.yml"
+    f.write_text(text)
+    f.chmod(mode)
+    return f
+
+
+TLS_AUTH = """\
+tls_server_config:
+  cert_file: srv.crt
+  key_file: srv.key
+  client_ca_file: ca.crt
+  client_auth_type: RequireAndVerifyClientCert
+  min_version: TLS12
+basic_auth_users:
+  prometheus: '{hash}'
+http_server_config:
+  headers:
+    X-Content-Type-Options: nosniff
+"""
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    make_pki(d)
+    return d
+
+
+def context(pki, ca=True, client=True):
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt") if ca else None)
+    if client:
+        ctx.load_cert_chain(str(pki / "cli.crt"), str(pki / "cli.key"))
+    return ctx
+
+
+def get(port, ctx, user=None, password=None):
+    """GET /metrics over TLS: (status, headers, body)."""
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT, context=ctx)
+    headers = {}
+    if user is not None:
+        headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
+    try:
+        c.request("GET", "/metrics", headers=headers)
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read().decode()
+    finally:
+        c.close()
+
+
+def served_serial(port, pki):
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with context(pki).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return int(s.getpeercert()["serialNumber"], 16)
+
+
+def test_tls_client_certificates_and_basic_auth(live, serve_factory, pki):
+    live.leak(2)
+    cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
+    srv = serve_factory(live.outdir, args=["--web.config.file", str(cfg)])
+    status, headers, body = get(srv.port, context(pki), "prometheus", PASSWORD)
+    assert status == 200, (status, body)
+    assert headers.get("X-Content-Type-Options") == "nosniff", headers
+    line = str(marker_line(SRC, "EOF-SITE"))
+    assert (f'sockleak_leaked_sockets_total{{kind="close_wait",program="leaky_server",'
+            f'function="handle_client",file="leaky_server.c",line="{line}"}} 2') in body, body
+    assert ss_close_wait(live.pid) == 2
+    # A wrong password, an unknown user, no Authorization: 401 and the challenge.
+    for user, password in (("prometheus", "wrong"), ("nobody", PASSWORD), (None, None)):
+        status, headers, body = get(srv.port, context(pki), user, password)
+        assert status == 401, (user, status, body)
+        assert headers.get("WWW-Authenticate", "").startswith("Basic "), headers
+        assert "sockleak_" not in body
+    # Without the CA, the server's certificate is not trusted.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        get(srv.port, context(pki, ca=False), "prometheus", PASSWORD)
+    # Without a client certificate, the server ends the handshake.
+    with pytest.raises((ssl.SSLError, ConnectionResetError, http.client.RemoteDisconnected,
+                        BrokenPipeError)):
+        get(srv.port, context(pki, client=False), "prometheus", PASSWORD)
+    # Plain HTTP to the TLS port: refused in plain text, never the metrics.
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=TIMEOUT)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    assert r.status == 400 and "HTTP request to an HTTPS server" in body, (r.status, body)
+    # curl, the way an operator checks it by hand.
+    curl = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+            "--cert", str(pki / "cli.crt"), "--key", str(pki / "cli.key"),
+            f"https://127.0.0.1:{srv.port}/metrics"]
+    if not shutil.which("curl"):
+        return
+    ok = subprocess.run([*curl[:-1], "--cacert", str(pki / "ca.crt"), "-u",
+                         f"prometheus:{PASSWORD}", curl[-1]], capture_output=True, text=True,
+                        timeout=TIMEOUT)
+    assert ok.stdout == "200", ok
+    wrong = subprocess.run([*curl[:-1], "--cacert", str(pki / "ca.crt"), "-u",
+                            "prometheus:nope", curl[-1]], capture_output=True, text=True,
+                           timeout=TIMEOUT)
+    assert wrong.stdout == "401", wrong
+    no_ca = subprocess.run([*curl, "-u", f"prometheus:{PASSWORD}"], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+    assert no_ca.returncode == 60, no_ca  # the peer's certificate cannot be verified
+    plain = subprocess.run(["curl", "-sS", "-w", "%{http_code}",
+                            f"http://127.0.0.1:{srv.port}/metrics"], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+    assert plain.stdout.endswith("400") and "sockleak_" not in plain.stdout, plain
+
+
+def test_basic_auth_without_tls_and_an_empty_file(tool, tmp_path, serve_factory):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cfg = web_config(tmp_path, f"basic_auth_users:\n  alice: {bcrypt('pw', '$2b$')}\n")
+    srv = serve_factory(logs, args=["--web.config.file", str(cfg)])
+    assert srv.get()[0] == 401
+    auth = "Basic " + b64encode(b"alice:pw").decode()
+    assert srv.get(headers={"Authorization": auth})[0] == 200
+    # An empty file asks for nothing: plain HTTP, no password, as the toolkit reads it.
+    empty = tmp_path / "empty.yml"
+    empty.write_text("")
+    empty.chmod(0o600)
+    srv = serve_factory(logs, args=["--web.config.file", str(empty)])
+    assert srv.get()[0] == 200
+
+
+BAD = [
+    ("tls_server_config:\n  cert_file: srv.crt\n  key_file: srv.key\n  ciphers: x\n",
+     ":4: tls_server_config.ciphers: unknown or unsupported key"),
+    ("tls_server_config:\n  cert_file: srv.crt\n  key_file: srv.key\n  min_version: TLS14\n",
+     ":4: tls_server_config.min_version: 'TLS14' is not one of"),
+    ("tls_server_config:\n  cert_file: srv.crt\n",
+     "tls_server_config.key_file: missing"),
+    ("tls_server_config:\n  cert_file: srv.crt\n  key_file: ca.key\n",
+     "tls_server_config.key_file: "),
+    ("tls_server_config:\n  cert_file: srv.crt\n  key_file: srv.key\n"
+     "  client_auth_type: RequireAndVerifyClientCert\n",
+     "tls_server_config.client_ca_file: missing"),
+    ("tls_server_config:\n  cert_file: nonexistent.crt\n  key_file: srv.key\n",
+     ":2: tls_server_config.cert_file: "),
+    ("basic_auth_users:\n  alice: plaintext\n", ":2: basic_auth_users: user alice: not a bcrypt"),
+    ("http_server_config:\n  headers:\n    Content-Length: 5\n",
+     ":3: http_server_config.headers: 'Content-Length' cannot be added"),
+    ("basic_auth_user:\n  alice: x\n", ":1: basic_auth_user: unknown key"),
+    ("tls_server_config: [\n", "not YAML"),
+]
+
+
+@pytest.mark.parametrize("text,said", BAD, ids=[b[1].split(":")[-2] if b[1].count(":") > 1
+                                                 else b[1] for b in BAD])
+def test_a_bad_web_config_exits_2_naming_the_key(tool, pki, text, said):
+    cfg = web_config(pki, text)
+    p = subprocess.run([str(TOOL), "serve", "--listen", "127.0.0.1:0", "--web.config.file",
+                        str(cfg), str(pki)], capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 2, p
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(cfg) in lines[0] and said in lines[0], p.stderr
+
+
+def test_a_web_config_others_may_write_or_own_is_refused(tool, pki):
+    cfg = web_config(pki, "", mode=0o602)
+    cmd = [str(TOOL), "serve", "--listen", "127.0.0.1:0", "--web.config.file", str(cfg),
+           str(pki)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 2 and "writable by other users" in p.stderr, p
+    cfg.chmod(0o600)
+    if os.geteuid() == 0:  # only root can give a file away
+        os.chown(cfg, 65534, 65534)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+        assert p.returncode == 2 and "not owned by this user or root" in p.stderr, p
+        os.chown(cfg, 0, 0)
+
+
+def stderr_says(srv, text):
+    """True once serve has written text on stderr since its address line.
+    Raw reads (the address line was the only thing buffered then), so that
+    nothing sits unseen in a Python buffer while select says nothing new."""
+    while select.select([srv.proc.stderr], [], [], 0.1)[0]:
+        chunk = os.read(srv.proc.stderr.fileno(), 65536)
+        if not chunk:
+            break
+        srv.err = getattr(srv, "err", b"") + chunk
+    return text in getattr(srv, "err", b"")
+
+
+def test_sighup_serves_a_new_certificate_while_scrapes_go_on(tool, tmp_path, pki,
+                                                             serve_factory):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
+    srv = serve_factory(logs, args=["--web.config.file", str(cfg)])
+    assert served_serial(srv.port, pki) == 1001
+    results, stop = [], threading.Event()
+
+    def scrape():
+        while not stop.is_set():
+            try:
+                results.append(get(srv.port, context(pki), "prometheus", PASSWORD)[0])
+            except (OSError, http.client.HTTPException) as e:
+                results.append(repr(e))
+
+    t = threading.Thread(target=scrape)
+    t.start()
+    try:
+        wait_until("scrapes before the reload", lambda: len(results) >= 5)
+        # A file that does not read leaves the old configuration in force.
+        cfg.write_text("tls_server_config: [\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until("the reload's refusal on stderr",
+                   lambda: stderr_says(srv, b"kept as it was"))
+        n = len(results)
+        wait_until("scrapes after the refused reload", lambda: len(results) >= n + 5)
+        assert served_serial(srv.port, pki) == 1001
+        # A new certificate and a new password: both taken at SIGHUP.
+        server_cert(pki, 1002)
+        web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until("the reload on stderr", lambda: stderr_says(srv, b"file read again"))
+        assert served_serial(srv.port, pki) == 1002
+        n = len(results)
+        wait_until("scrapes after the reload", lambda: len(results) >= n + 5)
+    finally:
+        stop.set()
+        t.join(TIMEOUT)
+    assert srv.proc.poll() is None
+    assert set(results) == {200}, [r for r in results if r != 200][:5]
+
+
+@pytest.mark.skipif(not PROMETHEUS or not PROMTOOL, reason=NO_PROMETHEUS)
+def test_prometheus_scrapes_serve_over_tls_with_basic_auth(live, serve_factory, pki, tmp_path):
+    live.leak(3)
+    cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
+    srv = serve_factory(live.outdir, args=["--web.config.file", str(cfg)])
+    prom_port = free_port()
+    (tmp_path / "password").write_text(PASSWORD)
+    prom_cfg = tmp_path / "prometheus.yml"
+    prom_cfg.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: sockleak\n    scheme: https\n"
+        f"    tls_config:\n      ca_file: {pki / 'ca.crt'}\n"
+        f"      cert_file: {pki / 'cli.crt'}\n      key_file: {pki / 'cli.key'}\n"
+        f"    basic_auth:\n      username: prometheus\n"
+        f"      password_file: {tmp_path / 'password'}\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{srv.port}']\n")
+    p = subprocess.run([PROMTOOL, "check", "config", str(prom_cfg)], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    log = open(tmp_path / "prometheus.log", "w")
+    prom = subprocess.Popen([PROMETHEUS, f"--config.file={prom_cfg}",
+                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    try:
+        query = urllib.parse.quote("sockleak_leaked_sockets_total")
+        url = f"http://127.0.0.1:{prom_port}/api/v1/query?query={query}"
+
+        def leak_series():
+            if prom.poll() is not None:
+                pytest.fail(f"prometheus exited {prom.returncode}: "
+                            f"{(tmp_path / 'prometheus.log').read_text()[-3000:]}",
+                            pytrace=False)
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    return json.load(r)["data"]["result"] or None
+            except (OSError, ValueError, KeyError):
+                return None
+
+        res = wait_until("the leak series in Prometheus, scraped over TLS", leak_series,
+                         timeout=90)
+        assert len(res) == 1 and res[0]["value"][1] == "3", res
+        assert res[0]["metric"]["function"] == "handle_client", res
+        assert ss_close_wait(live.pid) == 3
+        with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/targets",
+                                    timeout=5) as r:
+            target = json.load(r)["data"]["activeTargets"][0]
+        assert target["health"] == "up" and not target["lastError"], target
+        assert target["scrapeUrl"].startswith("https://"), target
+    finally:
+        prom.terminate()
+        try:
+            prom.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_group(prom)
+            prom.wait(timeout=TIMEOUT)
+        log.close()
