@@ -21,7 +21,7 @@ from conftest import BUILD, LIB, REPO, TIMEOUT, TOOL
 
 MAN = BUILD / "man"
 # An option as help texts and man pages spell it: -o, --error-exitcode.
-OPT_RE = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+OPT_RE = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*(?:\.[\w-]+)*")
 
 
 def sockleak(*args):
@@ -351,3 +351,51 @@ def test_deploy_systemd_drop_in_verifies(tmp_path):
                            text=True, timeout=TIMEOUT,
                            env={"PATH": "/usr/bin:/bin", "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
         assert p.returncode == 0 and conf not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_deploy_web_config_serves_tls_and_prometheus_config_checks(tool, tmp_path):
+    import ssl
+    from base64 import b64encode
+    from test_serve_tls import bcrypt, get, make_pki
+    web, prom = deploy_blocks("yml")
+    assert web.startswith("# /etc/sockleak/web.yml") and prom.startswith("# prometheus.yml")
+    make_pki(tmp_path)
+    for ours, theirs in (("srv.crt", "sockleak.crt"), ("srv.key", "sockleak.key"),
+                         ("ca.crt", "scrapers-ca.crt")):
+        shutil.copy(tmp_path / ours, tmp_path / theirs)
+    placeholder = re.search(r"prometheus: (\$2y\$10\$\S+)", web).group(1)
+    cfg = tmp_path / "web.yml"
+    cfg.write_text(web.replace(placeholder, bcrypt("pw")))
+    cfg.chmod(0o600)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    proc = subprocess.Popen([str(TOOL), "serve", "--listen", "127.0.0.1:0",
+                             "--web.config.file", str(cfg), str(logs)],
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        line = proc.stderr.readline()
+        m = re.search(r"listening on https://127\.0\.0\.1:(\d+)/metrics", line)
+        assert m, line + (proc.stderr.read() if proc.poll() is not None else "")
+        ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.crt"))
+        ctx.load_cert_chain(str(tmp_path / "cli.crt"), str(tmp_path / "cli.key"))
+        status, headers, body = get(int(m.group(1)), ctx, "prometheus", "pw")
+        assert status == 200 and "# TYPE sockleak_leaked_sockets_total counter" in body, body
+        assert headers["Strict-Transport-Security"] == "max-age=31536000", headers
+        assert get(int(m.group(1)), ctx, "prometheus", "not it")[0] == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=TIMEOUT)
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool is missing (Debian: prometheus)")
+    made = {"sockleak-ca.crt": "ca.crt", "scraper.crt": "cli.crt", "scraper.key": "cli.key"}
+    (tmp_path / "sockleak.password").write_text("pw")
+    for f in re.findall(r"/etc/prometheus/(\S+)", prom):
+        if f in made:
+            shutil.copy(tmp_path / made[f], tmp_path / f)
+        prom = prom.replace(f"/etc/prometheus/{f}", str(tmp_path / f))
+    (tmp_path / "prometheus.yml").write_text(prom)
+    p = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stdout + p.stderr
