@@ -356,3 +356,36 @@ def test_prometheus_scrapes_serve_over_tls_with_basic_auth(live, serve_factory, 
             _kill_group(prom)
             prom.wait(timeout=TIMEOUT)
         log.close()
+
+
+@pytest.mark.skipif(not shutil.which("systemd-socket-activate"),
+                    reason="systemd-socket-activate is missing (Debian: systemd)")
+def test_systemd_socket_activation_serves_tls(tool, tmp_path, pki):
+    """systemd's own activation tool owns the socket and starts serve at the
+    first connection, as the socket unit of docs/deploy.md does."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
+    port = free_port()
+    proc = subprocess.Popen(["systemd-socket-activate", "-l", f"127.0.0.1:{port}", str(TOOL),
+                             "serve", "--web.config.file", str(cfg), str(logs)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        def listening():
+            if proc.poll() is not None:
+                pytest.fail(f"systemd-socket-activate exited {proc.returncode}: "
+                            f"{proc.stderr.read().decode()}", pytrace=False)
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+        wait_until("systemd-socket-activate's socket", listening)
+        status, _, body = wait_until("serve started by the activation", lambda: get(
+            port, context(pki), "prometheus", PASSWORD))
+        assert status == 200 and "# TYPE sockleak_leaked_sockets_total counter" in body, body
+        assert get(port, context(pki), "prometheus", "wrong")[0] == 401
+        out = subprocess.run(["ss", "-tlnpH", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=TIMEOUT).stdout
+        assert '"sockleak"' in out, out  # serve holds the socket systemd's tool made
+    finally:
+        _kill_group(proc)
+        proc.wait(timeout=TIMEOUT)
