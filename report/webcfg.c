@@ -563,6 +563,7 @@ static char *sl_webcfg_credentials(const char *req)
     for (const char *l = strchr(req, '\n'); l; l = strchr(l + 1, '\n')) {
         const char *v = l + 1, *end;
         unsigned char *out;
+        char after;
         size_t len;
         int n;
 
@@ -576,8 +577,9 @@ static char *sl_webcfg_credentials(const char *req)
         v += strspn(v, " \t");
         end = v + strcspn(v, " \t\r\n");
         len = (size_t)(end - v);
-        if (len == 0 || len % 4 || len > 4096)
-            return NULL;
+        after = end[strspn(end, " \t")];
+        if (len == 0 || len % 4 || len > 4096 || (after != '\r' && after != '\n'))
+            return NULL; /* one base64 token, nothing after it on its line */
         out = sl_util_xmalloc(len / 4 * 3 + 1);
         n = EVP_DecodeBlock(out, (const unsigned char *)v, (int)len);
         if (n < 0) {

@@ -106,10 +106,10 @@ def context(pki, ca=True, client=True):
     return ctx
 
 
-def get(port, ctx, user=None, password=None):
+def get(port, ctx, user=None, password=None, auth=None):
     """GET /metrics over TLS: (status, headers, body)."""
     c = http.client.HTTPSConnection("127.0.0.1", port, timeout=TIMEOUT, context=ctx)
-    headers = {}
+    headers = {"Authorization": auth} if auth else {}
     if user is not None:
         headers["Authorization"] = "Basic " + b64encode(f"{user}:{password}".encode()).decode()
     try:
@@ -143,6 +143,12 @@ def test_tls_client_certificates_and_basic_auth(live, serve_factory, pki):
         assert status == 401, (user, status, body)
         assert headers.get("WWW-Authenticate", "").startswith("Basic "), headers
         assert "sockleak_" not in body
+    # The right credentials with more after them, or not base64: refused.
+    good = b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    for auth in (f"Basic {good} extra", f"Basic {good[:-1]}", f"Bearer {good}",
+                 "Basic " + b64encode(f"prometheus\0:{PASSWORD}".encode()).decode()):
+        assert get(srv.port, context(pki), auth=auth)[0] == 401, auth
+    assert get(srv.port, context(pki), auth=f"basic  {good}  ")[0] == 200
     # Without the CA, the server's certificate is not trusted.
     with pytest.raises(ssl.SSLCertVerificationError):
         get(srv.port, context(pki, ca=False), "prometheus", PASSWORD)
