@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "options.h"
+#include "rawsys.h"
 #include "real.h"
 
 /* write(2) straight to the kernel: usable before sl_real is bound and from
@@ -14,11 +15,7 @@
 static void sl_raw_write(int fd, const char *buf, size_t len)
 {
     while (len > 0) {
-        long r;
-        __asm__ volatile("syscall"
-                         : "=a"(r)
-                         : "0"((long)SYS_write), "D"((long)fd), "S"(buf), "d"(len)
-                         : "rcx", "r11", "memory");
+        long r = sl_raw_syscall4(SYS_write, fd, (long)buf, (long)len, 0);
         if (r == -EINTR)
             continue;
         if (r <= 0)

@@ -216,7 +216,7 @@ static char *sl_elfinfo_ldconfig(const char *soname)
 
 char *sl_elfinfo_find_lib(const char *soname)
 {
-    static const char *const dirs[] = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
+    static const char *const dirs[] = {"/usr/lib/" SL_MULTIARCH, "/lib/" SL_MULTIARCH,
                                        "/usr/lib64", "/lib64", "/usr/lib", "/lib"};
     Dl_info dl;
     char *cand;

@@ -2,3 +2,4 @@
 # dependency probes look at) and the name clang gives its runtimes.
 DEB_MULTIARCH := x86_64-linux-gnu
 CLANG_RT_ARCH := x86_64
+GLIBC_LD_SO   := /lib64/ld-linux-x86-64.so.2

@@ -17,4 +17,7 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
     return r;
 }
 
+/* The interrupted instruction's address in a signal handler's ucontext_t. */
+#define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
+
 #endif

@@ -31,13 +31,13 @@ PROG_FLAGS_rw_asan_client := -fsanitize=address -fno-omit-frame-pointer
 $(B)/tests/progs/rw_gofake: tests/integration/progs/rw_gofake.c tests/integration/progs/rw_exit.c | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) $< -o $@.tmp
 	printf '\377 Go buildinf:' > $@.buildinfo
-	objcopy --add-section .go.buildinfo=$@.buildinfo --set-section-flags .go.buildinfo=alloc,readonly $@.tmp $@
+	$(CROSS)objcopy --add-section .go.buildinfo=$@.buildinfo --set-section-flags .go.buildinfo=alloc,readonly $@.tmp $@
 	rm -f $@.tmp $@.buildinfo
 # rw_muslfake: its interpreter is named like musl's loader (a link to glibc's).
-$(B)/tests/progs/ld-musl-x86_64.so.1: | $(B)/tests/progs
-	ln -sf $$(readlink -f /lib64/ld-linux-x86-64.so.2) $@
-$(B)/tests/progs/rw_muslfake: $(B)/tests/progs/ld-musl-x86_64.so.1 tests/integration/progs/rw_exit.c
-PROG_LDLIBS_rw_muslfake := -Wl,--dynamic-linker=$(abspath $(B))/tests/progs/ld-musl-x86_64.so.1
+$(B)/tests/progs/ld-musl-$(ARCH).so.1: | $(B)/tests/progs
+	ln -sf $$(readlink -f $(GLIBC_LD_SO)) $@
+$(B)/tests/progs/rw_muslfake: $(B)/tests/progs/ld-musl-$(ARCH).so.1 tests/integration/progs/rw_exit.c
+PROG_LDLIBS_rw_muslfake := -Wl,--dynamic-linker=$(abspath $(B))/tests/progs/ld-musl-$(ARCH).so.1
 
 # A library of C signal handlers doing socket work, which the Python program
 # tests/integration/progs/py/signals.py loads with ctypes.

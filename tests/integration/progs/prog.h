@@ -26,6 +26,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <stdint.h>
+#include "rawsys.h" /* preload/arch/$(ARCH)/: the processor's raw system call */
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,16 +180,12 @@ static inline void tcp_pair(int *client, int *server)
 }
 
 /* The number in argv[i], or def when absent. */
-/* close(2) behind the library's back: an inline system call (x86-64), as a Go
- * runtime or a static helper makes it, which no hook sees. */
+/* close(2) behind the library's back: an inline system call (the
+ * processor's, preload/arch/), as a Go runtime or a static helper makes
+ * it, which no hook sees. */
 static inline long raw_close(int fd)
 {
-    long r;
-    __asm__ volatile("syscall"
-                     : "=a"(r)
-                     : "0"((long)SYS_close), "D"((long)fd)
-                     : "rcx", "r11", "memory");
-    return r;
+    return sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
 }
 
 static inline long arg_long(int argc, char **argv, int i, long def)

@@ -64,9 +64,7 @@ int main(int argc, char **argv)
     if (argc > 3)
         wait_for_counts(argv[3], 3 * n);
     if (strcmp(how, "rawexit") == 0) {
-        long r;
-        __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_exit_group), "D"(0L) : "rcx", "r11");
-        return (int)r;
+        return (int)sl_raw_syscall4(SYS_exit_group, 0, 0, 0, 0);
     }
     if (strcmp(how, "exit") == 0)
         return 0;

@@ -137,7 +137,7 @@ static void on_trap(int sig, siginfo_t *si, void *ucv)
     (void)sig;
     (void)si;
     ucontext_t *uc = ucv;
-    if (done || !interrupted_where((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
+    if (done || !interrupted_where((uintptr_t)SL_UCONTEXT_PC(uc)))
         return;
     sockets(iterations);
     if (leak)

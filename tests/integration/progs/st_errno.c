@@ -541,7 +541,11 @@ static void raw_syscalls(void)
     /* fork and clone through syscall(): the child runs and exits. */
     fflush(stdout);
     int status = -1;
+#ifdef SYS_fork
     long pid = syscall(SYS_fork);
+#else /* arm64 has only clone */
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+#endif
     if (pid == 0)
         _exit(3);
     T(pid > 0);
@@ -561,6 +565,9 @@ static void raw_syscalls(void)
 extern int __close(int);
 extern ssize_t __read(int, void *, size_t);
 extern ssize_t __write(int, const void *, size_t);
+#if !defined(__x86_64__)
+#define __send send /* glibc exports __send on x86-64 only */
+#endif
 extern ssize_t __send(int, const void *, size_t, int);
 extern int __connect(int, const struct sockaddr *, socklen_t);
 extern int __dup2(int, int);

@@ -469,6 +469,16 @@ static int forklock_mode(int argc, char **argv)
 
 /* ---------------------------------------------------------- forkunwind */
 
+/* libunwind's local unwinder of this processor, looked up by name; the
+ * context taken without linking libunwind (x86-64: a ucontext_t that
+ * getcontext fills; arm64: the header's inline code). */
+#if defined(__x86_64__)
+#define UNW_LOCAL(f) "_ULx86_64_" f
+#define UNW_GETCONTEXT(uc) getcontext(uc)
+#elif defined(__aarch64__)
+#define UNW_LOCAL(f) "_ULaarch64_" f
+#define UNW_GETCONTEXT(uc) unw_tdep_getcontext(uc)
+#endif
 static int (*unw_init_local_fn)(unw_cursor_t *, unw_context_t *);
 static int (*unw_step_fn)(unw_cursor_t *);
 
@@ -477,9 +487,9 @@ static void *unwinder(void *arg)
 {
     (void)arg;
     while (!atomic_load(&stop)) {
-        unw_context_t uc; /* a ucontext_t on x86_64 */
+        unw_context_t uc;
         unw_cursor_t cur;
-        getcontext(&uc);
+        UNW_GETCONTEXT(&uc);
         if (unw_init_local_fn(&cur, &uc) == 0)
             while (unw_step_fn(&cur) > 0)
                 ;
@@ -497,10 +507,11 @@ static int forkunwind_mode(int argc, char **argv)
         fprintf(stderr, "st_stress: %s\n", dlerror());
         return 1;
     }
-    unw_init_local_fn = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
-    unw_step_fn = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
+    unw_init_local_fn = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, UNW_LOCAL("init_local"));
+    unw_step_fn = (int (*)(unw_cursor_t *))dlsym(h, UNW_LOCAL("step"));
     if (!unw_init_local_fn || !unw_step_fn) {
-        fprintf(stderr, "st_stress: libunwind without _ULx86_64_init_local/_ULx86_64_step\n");
+        fprintf(stderr, "st_stress: libunwind without %s/%s\n", UNW_LOCAL("init_local"),
+                UNW_LOCAL("step"));
         return 1;
     }
     pthread_t th[2];

@@ -1,0 +1,23 @@
+/* Raw system calls for arm64. The library cannot call glibc's syscall():
+ * that is its own hook (syscall.S). Everything specific to the processor
+ * is in this folder; the Makefile picks it by `uname -m` or ARCH. */
+#ifndef SL_RAWSYS_H
+#define SL_RAWSYS_H
+
+/* syscall(nr, a0, a1, a2, a3) straight to the kernel: the result, or
+ * -errno (errno is not set). */
+static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
+{
+    register long x8 __asm__("x8") = nr;
+    register long x0 __asm__("x0") = a0;
+    register long x1 __asm__("x1") = a1;
+    register long x2 __asm__("x2") = a2;
+    register long x3 __asm__("x3") = a3;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+    return x0;
+}
+
+/* The interrupted instruction's address in a signal handler's ucontext_t. */
+#define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
+
+#endif
