@@ -137,6 +137,46 @@ def _kill_group(proc):
         pass
 
 
+def _lines_until(proc, buf, pattern, timeout=TIMEOUT):
+    """Reads proc's stdout until pattern matches what was read (buf: what
+    was read before); returns (match, everything read). Fails with what came
+    when it does not within timeout (a bound, not a measurement)."""
+    fd = proc.stdout.fileno()
+    end = time.monotonic() + timeout
+    while True:
+        m = re.search(pattern, buf)
+        if m:
+            return m, buf
+        left = end - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"no line matching {pattern!r} within {timeout} s; got {buf!r}",
+                        pytrace=False)
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                _, err = proc.communicate(timeout=TIMEOUT)
+                pytest.fail(f"{proc.args} ended (status {proc.returncode}) before a line"
+                            f" matching {pattern!r}; got {buf!r}, stderr {err!r}",
+                            pytrace=False)
+            buf += chunk.decode(errors="replace")
+
+def follow_until(outdir, until, args=()):
+    """`sockleak report --follow ARGS outdir`'s output once it matches until
+    (a regex), then SIGINT; fails with what came when it does not within
+    TIMEOUT."""
+    p = subprocess.Popen([str(TOOL), "report", "--follow", *map(str, args), str(outdir)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, buf = _lines_until(p, "", until)
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=TIMEOUT)
+    finally:
+        _kill_group(p)
+    return buf
+
+
 def _read_port(proc, timeout=PORT_TIMEOUT):
     """Reads proc's stdout up to a "listening on PORT" line; returns
     (port, bytes read so far). Fails clearly if the line never comes."""

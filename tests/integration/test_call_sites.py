@@ -10,7 +10,7 @@ Ground truth is the kernel's (`ss -tanp state close-wait`)."""
 import socket
 import time
 
-from conftest import (assert_site, marker_line, proc_src, prog_path, sockleak_run, TIMEOUT)
+from conftest import (assert_site, follow_until, marker_line, proc_src, prog_path, sockleak_run, TIMEOUT)
 from test_sweep import ss_close_wait
 
 
@@ -113,29 +113,12 @@ def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
     differ, that leak and every later one at the wrapper are named by their
     handler, via the wrapper (the first, printed before, cannot be)."""
     import json
-    import signal
-    import subprocess
-    from test_live import _lines_until
-    from conftest import _kill_group
     out = tmp_path / "out"
     run = sockleak_run([prog_path("cs_wrapper")], out, driver=hang_ups(4))
     assert run.driver_result == 4, run.describe()
     src = proc_src("cs_wrapper")
     eof = marker_line(src, "EOF-SITE")
-    def follow(args, until):
-        """`report --follow ARGS out`'s output once it matches until."""
-        p = subprocess.Popen([str(tool), "report", "--follow", *args, str(out)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, start_new_session=True)
-        try:
-            _, buf = _lines_until(p, "", until)
-            p.send_signal(signal.SIGINT)
-            p.communicate(timeout=TIMEOUT)
-        finally:
-            _kill_group(p)
-        return buf
-
-    buf = follow(["--format", "json"], r"(\{.*\}\n){4}")
+    buf = follow_until(out, r"(\{.*\}\n){4}", ["--format", "json"])
     sites = [json.loads(line)["call_site"] for line in buf.splitlines()]
     named = [(s["function"], s["line"], s.get("via", {}).get("function"),
               s.get("via", {}).get("line")) for s in sites]
@@ -144,6 +127,6 @@ def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
     assert sorted(set(named[1:])) == [
         ("handle_login", marker_line(src, "LOGIN-SITE"), "buffer_recv", eof),
         ("handle_upload", marker_line(src, "UPLOAD-SITE"), "buffer_recv", eof)], named
-    buf = follow([], r"(.*close_wait .*\n){4}")
+    buf = follow_until(out, r"(.*close_wait .*\n){4}")
     assert f"handle_upload (cs_wrapper.c:{marker_line(src, 'UPLOAD-SITE')}) via buffer_recv" \
            f" (cs_wrapper.c:{eof})" in buf, buf

@@ -355,7 +355,6 @@ def test_deploy_systemd_drop_in_verifies(tmp_path):
 
 def test_deploy_web_config_serves_tls_and_prometheus_config_checks(tool, tmp_path):
     import ssl
-    from base64 import b64encode
     from test_serve_tls import bcrypt, get, make_pki
     web, prom = deploy_blocks("yml")
     assert web.startswith("# /etc/sockleak/web.yml") and prom.startswith("# prometheus.yml")

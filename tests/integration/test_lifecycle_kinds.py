@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import (ERROR_EXIT, TIMEOUT, TOOL, assert_clean, frame_in, marker_line, proc_src,
+from conftest import (ERROR_EXIT, TIMEOUT, TOOL, assert_clean, follow_until, frame_in, marker_line, proc_src,
                       prog_path, run_report, sockleak_run)
 from test_prometheus import parse
 
@@ -133,15 +133,7 @@ def test_double_close_suppressed(double, tmp_path):
 
 def test_double_close_follow(double):
     ln = lines()
-    p = subprocess.Popen([str(TOOL), "report", "--follow", str(double.outdir)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=3)
-    except subprocess.TimeoutExpired:
-        p.terminate()
-        out, err = p.communicate(timeout=TIMEOUT)
-    assert f"double_close pid " in out, (out, err)
+    out = follow_until(double.outdir, r"double_close pid .*\n")
     assert (f"closed again at release_again ({NAME}:{ln['SECOND-CLOSE']}), first closed at"
             f" release ({NAME}:{ln['FIRST-CLOSE']})") in out, out
 

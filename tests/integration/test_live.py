@@ -6,46 +6,19 @@ baseline per test."""
 import json
 import os
 import re
-import select
 import signal
 import socket
 import stat
 import subprocess
 import time
 
-import pytest
 
-from conftest import (EXAMPLE_SRC, LIB, PROG_SRC, TIMEOUT, TOOL, _kill_group, _read_port,
+from conftest import (EXAMPLE_SRC, LIB, PROG_SRC, TIMEOUT, TOOL, _kill_group, _lines_until, _read_port,
                       example_path, marker_line, need_file, prog_path, run_report,
                       sockleak_run)
 from test_sweep import ss_close_wait
 
 DEADLINE = 200
-
-
-def _lines_until(proc, buf, pattern, timeout=TIMEOUT):
-    """Reads proc's stdout until pattern matches what was read (buf: what
-    was read before); returns (match, everything read). Fails with what came
-    when it does not within timeout (a bound, not a measurement)."""
-    fd = proc.stdout.fileno()
-    end = time.monotonic() + timeout
-    while True:
-        m = re.search(pattern, buf)
-        if m:
-            return m, buf
-        left = end - time.monotonic()
-        if left <= 0:
-            pytest.fail(f"no line matching {pattern!r} within {timeout} s; got {buf!r}",
-                        pytrace=False)
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                _, err = proc.communicate(timeout=TIMEOUT)
-                pytest.fail(f"{proc.args} ended (status {proc.returncode}) before a line"
-                            f" matching {pattern!r}; got {buf!r}, stderr {err!r}",
-                            pytrace=False)
-            buf += chunk.decode(errors="replace")
 
 
 def _preloaded(outdir, deadline=DEADLINE, verbosity=1):

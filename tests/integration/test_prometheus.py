@@ -523,6 +523,60 @@ def test_node_exporter_textfile_collector_reads_the_report(live, tmp_path):
         ("sockleak_leaked_sockets_total", site_labels())] == 2, text
 
 
+class PrivatePrometheus:
+    """A private Prometheus (own config, storage and a free port, so a
+    system-wide one, the package's service, is never touched) scraping one
+    job, sockleak, every second; scrape: the job's lines after its name."""
+
+    def __init__(self, tmp_path, scrape):
+        self.tmp_path, self.port = tmp_path, free_port()
+        self.cfg = tmp_path / "prometheus.yml"
+        self.cfg.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                            "scrape_configs:\n  - job_name: sockleak\n" + scrape)
+
+    def __enter__(self):
+        p = subprocess.run([PROMTOOL, "check", "config", str(self.cfg)], capture_output=True,
+                           text=True, timeout=TIMEOUT)
+        assert p.returncode == 0, p.stdout + p.stderr
+        self.log = open(self.tmp_path / "prometheus.log", "w")
+        self.proc = subprocess.Popen([PROMETHEUS, f"--config.file={self.cfg}",
+                                      f"--storage.tsdb.path={self.tmp_path / 'tsdb'}",
+                                      f"--web.listen-address=127.0.0.1:{self.port}"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.proc)
+            self.proc.wait(timeout=TIMEOUT)
+        self.log.close()
+
+    def api(self, path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/{path}",
+                                    timeout=5) as r:
+            return json.load(r)["data"]
+
+    def wait_series(self, name):
+        """The query's result once Prometheus has scraped the series."""
+        def series():
+            if self.proc.poll() is not None:
+                pytest.fail(f"prometheus exited {self.proc.returncode}: "
+                            f"{(self.tmp_path / 'prometheus.log').read_text()[-3000:]}",
+                            pytrace=False)
+            try:
+                return self.api(f"query?query={urllib.parse.quote(name)}")["result"] or None
+            except (OSError, ValueError, KeyError):
+                return None
+        return wait_until(f"the {name} series in Prometheus", series, timeout=90)
+
+    def target(self):
+        return self.api("targets")["activeTargets"][0]
+
+
 @pytest.mark.skipif(not PROMETHEUS or not PROMTOOL, reason=NO_PROMETHEUS)
 def test_prometheus_scrapes_serve(live, serve_factory, tmp_path):
     live.leak(3)
@@ -531,36 +585,10 @@ def test_prometheus_scrapes_serve(live, serve_factory, tmp_path):
     p = subprocess.run([PROMTOOL, "check", "metrics"], input=body, capture_output=True,
                        text=True, timeout=TIMEOUT)
     assert p.returncode == 0, f"promtool check metrics on serve: {p.stdout}{p.stderr}\n{body}"
-    # A private Prometheus: own config, storage and a free port, so a
-    # system-wide one (the package's service) is never touched.
-    prom_port = free_port()
-    cfg = tmp_path / "prometheus.yml"
-    cfg.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                   "scrape_configs:\n  - job_name: sockleak\n    static_configs:\n"
-                   f"      - targets: ['127.0.0.1:{srv.port}']\n")
-    log = open(tmp_path / "prometheus.log", "w")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={cfg}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{prom_port}"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
-    try:
-        query = urllib.parse.quote("sockleak_leaked_sockets_total")
-        url = f"http://127.0.0.1:{prom_port}/api/v1/query?query={query}"
-
-        def leak_series():
-            if prom.poll() is not None:
-                pytest.fail(f"prometheus exited {prom.returncode}: "
-                            f"{(tmp_path / 'prometheus.log').read_text()[-3000:]}",
-                            pytrace=False)
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    res = json.load(r)["data"]["result"]
-            except (OSError, ValueError, KeyError):
-                return None
-            return res or None
-
-        res = wait_until("the leak series in Prometheus", leak_series, timeout=90)
+    scrape = ("    static_configs:\n"
+              f"      - targets: ['127.0.0.1:{srv.port}']\n")
+    with PrivatePrometheus(tmp_path, scrape) as prom:
+        res = prom.wait_series("sockleak_leaked_sockets_total")
         assert len(res) == 1, res
         labels = dict(res[0]["metric"])
         assert labels.pop("job") == "sockleak" and labels.pop("instance")
@@ -568,15 +596,5 @@ def test_prometheus_scrapes_serve(live, serve_factory, tmp_path):
                           "program": "leaky_server", "function": "handle_client",
                           "file": "leaky_server.c", "line": str(marker_line(SRC, "EOF-SITE"))}
         assert res[0]["value"][1] == "3" and ss_close_wait(live.pid) == 3
-        with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/targets",
-                                    timeout=5) as r:
-            target = json.load(r)["data"]["activeTargets"][0]
+        target = prom.target()
         assert target["health"] == "up" and not target["lastError"], target
-    finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_group(prom)
-            prom.wait(timeout=TIMEOUT)
-        log.close()

@@ -4,7 +4,6 @@ bcrypt hashes (libcrypt), refusals (no CA, no client certificate, a wrong
 password, plain HTTP), bad files, SIGHUP, and a private Prometheus scraping
 over TLS with basic auth."""
 import http.client
-import json
 import os
 import select
 import shutil
@@ -13,16 +12,14 @@ import socket
 import ssl
 import subprocess
 import threading
-import urllib.parse
-import urllib.request
 import warnings
 from base64 import b64encode
 
 import pytest
 
 from conftest import TIMEOUT, TOOL, _kill_group, marker_line
-from test_prometheus import (NO_PROMETHEUS, PROMETHEUS, PROMTOOL, SRC, free_port, live,  # noqa: F401
-                             serve_factory, ss_close_wait, wait_until)
+from test_prometheus import (NO_PROMETHEUS, PROMETHEUS, PROMTOOL, SRC, PrivatePrometheus,  # noqa: F401
+                             free_port, live, serve_factory, ss_close_wait, wait_until)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -309,59 +306,21 @@ def test_prometheus_scrapes_serve_over_tls_with_basic_auth(live, serve_factory, 
     live.leak(3)
     cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD)))
     srv = serve_factory(live.outdir, args=["--web.config.file", str(cfg)])
-    prom_port = free_port()
     (tmp_path / "password").write_text(PASSWORD)
-    prom_cfg = tmp_path / "prometheus.yml"
-    prom_cfg.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        "scrape_configs:\n  - job_name: sockleak\n    scheme: https\n"
-        f"    tls_config:\n      ca_file: {pki / 'ca.crt'}\n"
-        f"      cert_file: {pki / 'cli.crt'}\n      key_file: {pki / 'cli.key'}\n"
-        f"    basic_auth:\n      username: prometheus\n"
-        f"      password_file: {tmp_path / 'password'}\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{srv.port}']\n")
-    p = subprocess.run([PROMTOOL, "check", "config", str(prom_cfg)], capture_output=True,
-                       text=True, timeout=TIMEOUT)
-    assert p.returncode == 0, p.stdout + p.stderr
-    log = open(tmp_path / "prometheus.log", "w")
-    prom = subprocess.Popen([PROMETHEUS, f"--config.file={prom_cfg}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{prom_port}"],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
-    try:
-        query = urllib.parse.quote("sockleak_leaked_sockets_total")
-        url = f"http://127.0.0.1:{prom_port}/api/v1/query?query={query}"
-
-        def leak_series():
-            if prom.poll() is not None:
-                pytest.fail(f"prometheus exited {prom.returncode}: "
-                            f"{(tmp_path / 'prometheus.log').read_text()[-3000:]}",
-                            pytrace=False)
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    return json.load(r)["data"]["result"] or None
-            except (OSError, ValueError, KeyError):
-                return None
-
-        res = wait_until("the leak series in Prometheus, scraped over TLS", leak_series,
-                         timeout=90)
+    scrape = ("    scheme: https\n"
+              f"    tls_config:\n      ca_file: {pki / 'ca.crt'}\n"
+              f"      cert_file: {pki / 'cli.crt'}\n      key_file: {pki / 'cli.key'}\n"
+              f"    basic_auth:\n      username: prometheus\n"
+              f"      password_file: {tmp_path / 'password'}\n"
+              f"    static_configs:\n      - targets: ['127.0.0.1:{srv.port}']\n")
+    with PrivatePrometheus(tmp_path, scrape) as prom:
+        res = prom.wait_series("sockleak_leaked_sockets_total")
         assert len(res) == 1 and res[0]["value"][1] == "3", res
         assert res[0]["metric"]["function"] == "handle_client", res
         assert ss_close_wait(live.pid) == 3
-        with urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/api/v1/targets",
-                                    timeout=5) as r:
-            target = json.load(r)["data"]["activeTargets"][0]
+        target = prom.target()
         assert target["health"] == "up" and not target["lastError"], target
         assert target["scrapeUrl"].startswith("https://"), target
-    finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _kill_group(prom)
-            prom.wait(timeout=TIMEOUT)
-        log.close()
 
 
 @pytest.mark.skipif(not shutil.which("systemd-socket-activate"),

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import (DEADLINE_MS, ERROR_EXIT, REPO, TIMEOUT, TOOL, Run, attach_report, frame_in,
-                      finding_records, marker_line, proc_src, prog_path, run_report)
+                      finding_records, follow_until, marker_line, proc_src, prog_path, run_report)
 from test_prometheus import parse
 
 SRC = proc_src("tw_churn")
@@ -248,16 +248,10 @@ def test_suppressions(exhaust, tmp_path):
 
 
 def test_follow(exhaust):
-    p = subprocess.Popen([str(TOOL), "report", "--follow", str(exhaust.outdir)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=3)
-    except subprocess.TimeoutExpired:
-        p.terminate()
-        out, err = p.communicate(timeout=TIMEOUT)
-    assert re.search(rf"time_wait_churn pid \d+ tw_churn to 127\.0\.0\.1:{PORT}: connected at "
-                     rf"bulk \({NAME}:{BULK[2]}\), 900 connections", out), (out, err)
+    first = (rf"time_wait_churn pid \d+ tw_churn to 127\.0\.0\.1:{PORT}: connected at "
+             rf"bulk \({NAME}:{BULK[2]}\), 900 connections")
+    # Both lines, in whichever order the two findings come.
+    out = follow_until(exhaust.outdir, rf"(?s)^(?=.*{first})(?=.*EADDRNOTAVAIL[^\n]*\n)")
     assert re.search(rf"connect failed with EADDRNOTAVAIL at until_no_port \({NAME}:"
                      rf"{EXHAUST[2]}\), \d+ in TIME_WAIT of 1000 ephemeral ports; 900 held by "
                      rf"bulk \({NAME}:{BULK[2]}\)", out), out
