@@ -327,6 +327,8 @@ def test_deploy_workflow_is_valid_yaml_and_reports_always():
     yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
     for block in deploy_blocks("yaml"):
         wf = yaml.safe_load(block)
+        if "jobs" not in wf:
+            continue
         steps = [s for job in wf["jobs"].values() for s in job["steps"]]
         assert all(("uses" in s) != ("run" in s) for s in steps), steps
         runs = [s for s in steps if "sockleak run" in s.get("run", "")]
@@ -334,6 +336,94 @@ def test_deploy_workflow_is_valid_yaml_and_reports_always():
         after = [s for s in steps if "sockleak report" in s.get("run", "")
                  or "upload-sarif" in s.get("uses", "")]
         assert len(after) == 2 and all(s.get("if") == "always()" for s in after), after
+
+
+def deploy_rules():
+    rules = [b for b in deploy_blocks("yaml") if b.startswith("# prometheus rules")]
+    assert len(rules) == 1, "one ```yaml block of Prometheus rules in docs/deploy.md"
+    return rules[0]
+
+
+def promtool():
+    tool = shutil.which("promtool")
+    if not tool:
+        pytest.skip("promtool is missing (Debian: prometheus; run: make deps-programs)")
+    return tool
+
+
+def test_deploy_alert_rules_check(tmp_path):
+    tool = promtool()
+    (tmp_path / "rules.yml").write_text(deploy_rules())
+    r = subprocess.run([tool, "check", "rules", str(tmp_path / "rules.yml")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS: 6 rules found" in r.stdout, r.stdout
+
+
+# Series that make each alert fire (and one call site that stays quiet).
+RULES_TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'sockleak_close_wait_sockets{kind="close_wait",program="srv",function="handle",file="srv.c",line="42"}'
+        values: '0+25x80'
+      - series: 'sockleak_close_wait_sockets{kind="close_wait",program="srv",function="quiet",file="srv.c",line="7"}'
+        values: '3x80'
+      - series: 'sockleak_time_wait_sockets{program="cli",function="fetch",file="cli.c",line="9",destination="10.0.0.1:80"}'
+        values: '25000x20'
+      - series: 'sockleak_ephemeral_ports{program="cli"}'
+        values: '28232x20'
+      - series: 'sockleak_open_sockets{program="srv",function="accept_loop",file="srv.c",line="30",state="ESTABLISHED"}'
+        values: '900x20'
+      - series: 'sockleak_open_sockets{program="srv",function="accept_loop",file="srv.c",line="30",state="CLOSE_WAIT"}'
+        values: '500x20'
+      - series: 'sockleak_fd_limit{program="srv"}'
+        values: '1024x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: SockleakTimeWaitCritical
+        exp_alerts:
+          - exp_labels: {severity: critical, program: cli, function: fetch, file: cli.c, line: "9"}
+      - eval_time: 15m
+        alertname: SockleakTimeWaitWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, program: cli, function: fetch, file: cli.c, line: "9"}
+      - eval_time: 15m
+        alertname: SockleakEstablishedNearFdLimit
+        exp_alerts:
+          - exp_labels: {severity: critical, program: srv}
+      - eval_time: 20m
+        alertname: SockleakCloseWaitWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 60m
+        alertname: SockleakCloseWaitCritical
+        exp_alerts:
+          - exp_labels: {severity: critical, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 60m
+        alertname: SockleakCloseWaitGrowing
+        exp_alerts:
+          - exp_labels: {severity: warning, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 2m
+        alertname: SockleakCloseWaitWarning
+        exp_alerts: []
+"""
+
+
+def test_deploy_alert_rules_fire(tmp_path):
+    tool = promtool()
+    yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
+    rules = yaml.safe_load(deploy_rules())
+    for group in rules["groups"]:  # promtool compares annotations too: the labels say enough
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "test.yml").write_text(RULES_TEST)
+    r = subprocess.run([tool, "test", "rules", "test.yml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_deploy_systemd_drop_in_verifies(tmp_path):
