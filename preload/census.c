@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include "census.h"
 #include "fdtable.h"
+#include "hg.h"
 #include "log.h"
 #include "options.h"
 #include "real.h"
@@ -171,6 +172,7 @@ void sl_census_run(int nl, int64_t now_ns, int64_t period_ns)
 {
     if (now_ns < atomic_load(&sl_census_next_ns) || atomic_exchange(&sl_census_busy, 1))
         return;
+    SL_HG_HAPPENS_AFTER(&sl_census_busy); /* the tables' last user */
     atomic_store(&sl_census_next_ns, now_ns + SL_CENSUS_PERIODS * period_ns);
     struct sl_census_walk w = {0};
     struct sl_census_site top[SL_CENSUS_SITES];
@@ -192,6 +194,7 @@ void sl_census_run(int nl, int64_t now_ns, int64_t period_ns)
             sl_census_last_pid = sl_pid;
         }
     }
+    SL_HG_HAPPENS_BEFORE(&sl_census_busy);
     atomic_store(&sl_census_busy, 0);
 }
 

@@ -332,7 +332,7 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
         fprintf(m, "; idle up to %" PRId64 " ms", g->idle_ms_max);
     if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
         fprintf(m, "; up to %" PRId64 " bytes unread", g->unread_bytes_max);
-    if (g->at_exit_count)
+    if (g->at_exit_count && strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
         fprintf(m, "; %zu reported at process exit", g->at_exit_count);
     fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
     for (size_t i = 0; i < g->n_programs; i++)
