@@ -202,6 +202,26 @@ def test_at_exit_all_lists_open_sockets_by_site_with_their_states(tmp_path, peer
                           text=True, timeout=TIMEOUT).stdout
     assert "7 sockets open at exit in 2 call sites" in text, text
     assert "5 sockets still open when the process exited (5 ESTABLISHED)" in text, text
+    # --follow: a line a finding, with its state.
+    p = subprocess.Popen([str(TOOL), "report", "--follow", str(tmp_path / "out")],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, _ = p.communicate(timeout=3)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        out, _ = p.communicate(timeout=TIMEOUT)
+    follow = re.findall(rf"open_at_exit pid {pid} {PROGRAM} fd \d+ \S+ <- \S+ (\S+): "
+                        rf"(?:\.\.\. again, )?socket created at (\w+) ", out)
+    assert Counter(follow) == Counter({("ESTABLISHED", "connect_held"): 5,
+                                       ("CLOSE_WAIT", "connect_closing"): 2}), out
+    # SARIF: a rule of its own; suppressions by kind.
+    sarif = subprocess.run([str(TOOL), "report", "--format", "sarif", str(tmp_path / "out")],
+                           capture_output=True, text=True, timeout=TIMEOUT).stdout
+    assert sarif.count('"ruleId": "open_at_exit"') == 2 and "SocketOpenAtExit" in sarif, sarif
+    (tmp_path / "supp").write_text("open_at_exit:connect_held\n")
+    _, data, _, _ = run_report(tmp_path / "out", "--suppressions", str(tmp_path / "supp"))
+    assert data["summary"]["open_at_exit"] == 2, data["summary"]
 
 
 def test_at_exit_all_and_a_program_that_closes_everything(tmp_path, peers):
