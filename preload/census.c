@@ -32,7 +32,7 @@ struct sl_census_diag {
 
 /* One census at a time (the deadline thread's, or the program's in a
  * wait); what follows is the census's own. */
-static _Atomic int sl_census_busy;
+SL_FORKED static _Atomic int sl_census_busy;
 static _Atomic int64_t sl_census_next_ns;
 static struct sl_census_site sl_census_tab[SL_CENSUS_TABLE];
 static struct sl_census_diag *sl_census_diag;
@@ -138,6 +138,14 @@ static void sl_census_visit(int fd, struct sl_slot *s, void *arg)
     site->n[st]++;
 }
 
+static void sl_census_count_inet(int fd, struct sl_slot *s, void *arg)
+{
+    (void)fd;
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_KNOWN | SL_F_INET | SL_F_NOTSOCK)) == (SL_F_KNOWN | SL_F_INET))
+        ++*(size_t *)arg;
+}
+
 /* The k sites holding the most sockets, largest first, into out. */
 static int sl_census_top(struct sl_census_site *out, int k)
 {
@@ -176,10 +184,15 @@ void sl_census_run(int nl, int64_t now_ns, int64_t period_ns)
     atomic_store(&sl_census_next_ns, now_ns + SL_CENSUS_PERIODS * period_ns);
     struct sl_census_walk w = {0};
     struct sl_census_site top[SL_CENSUS_SITES];
+    size_t inet = 0;
     memset(sl_census_tab, 0, sizeof sl_census_tab);
-    if (sl_census_dump(nl) < 0)
+    /* No dump (a walk of the namespace's whole table) while none is open. */
+    sl_fdtable_foreach(sl_census_count_inet, &inet);
+    sl_census_ndiag = 0;
+    if (inet && sl_census_dump(nl) < 0)
         sl_census_ndiag = 0; /* TCP_INFO for each */
-    sl_fdtable_foreach(sl_census_visit, &w);
+    if (inet)
+        sl_fdtable_foreach(sl_census_visit, &w);
     memset(top, 0, sizeof top);
     int n = sl_census_top(top, SL_CENSUS_SITES);
     int64_t limit = sl_census_fd_limit();
@@ -195,6 +208,13 @@ void sl_census_run(int nl, int64_t now_ns, int64_t period_ns)
         }
     }
     SL_HG_HAPPENS_BEFORE(&sl_census_busy);
+    atomic_store(&sl_census_busy, 0);
+}
+
+/* A census the fork's other threads were running is not the child's; its
+ * file has no record yet (sl_census_last_pid tells). */
+SL_FORK_TEXT void sl_census_reinit_child(void)
+{
     atomic_store(&sl_census_busy, 0);
 }
 

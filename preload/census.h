@@ -34,6 +34,9 @@ void sl_census_run(int nl, int64_t now_ns, int64_t period_ns) SL_HIDDEN;
  * last carrying the rest in "sockets"). */
 void sl_census_exit(void) SL_HIDDEN;
 
+/* atfork child handler: a census interrupted by the fork is forgotten. */
+void sl_census_reinit_child(void) SL_HIDDEN;
+
 #define SL_CENSUS_PERIODS 4
 #define SL_CENSUS_EXAMPLES 8
 

@@ -94,6 +94,7 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_track_fork_child();
     sl_track_dclose_fork_child();
     sl_churn_reinit_child();
+    sl_census_reinit_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */

@@ -41,7 +41,8 @@ class Peer:
         self.port = self.sock.getsockname()[1]
         self.close_all = close
         self.held = []
-        threading.Thread(target=self._loop, daemon=True).start()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
 
     def _loop(self):
         while True:
@@ -55,9 +56,15 @@ class Peer:
                 self.held.append(c)
 
     def stop(self):
+        """Wakes the accept (shutdown of a listener) and closes everything."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(TIMEOUT)
+        self.sock.close()
         for c in self.held:
             c.close()
-        self.sock.close()
 
 
 @pytest.fixture
