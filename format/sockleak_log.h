@@ -104,8 +104,16 @@
  *            then, and "top_sites":[{"open_stack":[...],"destination":"..",
  *            "connections":N,"time_wait":N},...]: the connect call sites
  *            holding the most ports, largest first (at most 4).
+ *          "open_at_exit": with at_exit=all, a stream socket the process
+ *            still held when it exited, whatever its state: fd, family,
+ *            local, peer, inode and tcp_state (null for unix sockets) as
+ *            the kernel gave them at exit, held_ms 0, eof_unix_ms: when it
+ *            was written, eof_stack [], open_stack where it was made
+ *            (listen_stack: an accepted socket's listener), "at_exit":true.
+ *            At most 8 findings per creation stack and state: the 8th has
+ *            "sockets" for itself and the rest.
  *          Any kind may carry "at_exit":true: reported when the process
- *          exited (at_exit=1) rather than at its deadline. Accepted sockets
+ *          exited (at_exit=1 or all) rather than at its deadline. Accepted sockets
  *          may carry "listen_stack" too (the listener they came from).
  *
  * closed   {"t":"closed","id":1,"fd":7,"held_ms":8000}
@@ -115,6 +123,17 @@
  *           "time_wait_peak":8800}
  *          A time_wait_churn finding's counts as they are now (its peak
  *          grew, or the process exits): they replace the finding's.
+ *
+ * open     {"t":"open","sockets":7,"fd_limit":1024,"sites":[{"open_stack":
+ *           [[0,6656]],"states":{"ESTABLISHED":5,"CLOSE_WAIT":2}}]}
+ *          The open-socket census: the TCP sockets the process holds now
+ *          ("sockets", all of them), per creation stack (at most 16 sites,
+ *          those holding the most, largest first) and kernel state name
+ *          ("UNKNOWN": the kernel could not tell); fd_limit: the
+ *          RLIMIT_NOFILE soft limit, -1 unlimited. Written by the due work
+ *          at most every 4 sweep periods (10 s by default), only when it
+ *          changed, into a file that exists already; the latest one of a
+ *          running process is what it holds.
  *
  * counts   {"t":"counts","sockets":1100,"eof_seen":850}
  *          The same counts as the footer's, so far: written after a kernel
@@ -147,6 +166,7 @@
 #define SL_REC_FOOTER "footer"
 #define SL_REC_COUNTS "counts"
 #define SL_REC_UPDATE "update"
+#define SL_REC_OPEN "open"
 
 #define SL_KIND_CLOSE_WAIT "close_wait"
 #define SL_KIND_UNCLOSED_AFTER_SHUTDOWN "unclosed_after_shutdown"
@@ -155,6 +175,7 @@
 #define SL_KIND_CLOSE_WAIT_UNACCEPTED "close_wait_unaccepted"
 #define SL_KIND_DOUBLE_CLOSE "double_close"
 #define SL_KIND_TIME_WAIT_CHURN "time_wait_churn"
+#define SL_KIND_OPEN_AT_EXIT "open_at_exit"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -219,6 +240,10 @@
 #define SL_KEY_EXHAUSTED "exhausted"
 #define SL_KEY_TOP_SITES "top_sites"
 #define SL_KEY_TIME_WAIT "time_wait"
+/* open */
+#define SL_KEY_FD_LIMIT "fd_limit"
+#define SL_KEY_SITES "sites"
+#define SL_KEY_STATES "states"
 /* footer */
 #define SL_KEY_EOF_SEEN "eof_seen"
 #define SL_KEY_FINDINGS "findings"

@@ -37,9 +37,10 @@
       "0: no kernel sweep; no netlink socket is opened, and CLOSE_WAIT sockets are found only "    \
       "when a read returns their end-of-stream")
 #define SL_OPTION_at_exit(X)                                                                       \
-    X(at_exit, int, 0, 0, 1,                                                                       \
+    X(at_exit, int, 0, 0, 2,                                                                       \
       "1: when a process exits, report every socket it still holds that read end-of-stream or "    \
-      "sits in CLOSE_WAIT, whatever the deadline")
+      "sits in CLOSE_WAIT, whatever the deadline; all (or 2): that, and every stream socket "      \
+      "still open as an open_at_exit finding with its TCP state")
 #define SL_OPTION_thread(X)                                                                        \
     X(thread, int, 0, 0, 1,                                                                        \
       "0: a single-threaded program stays single-threaded, its deadlines and sweeps done inside "  \

@@ -129,6 +129,7 @@ int sl_churn_entry(uint32_t stack, const struct sockaddr *sa, socklen_t len)
             return sl_churn_add(k, stack, family, port, a);
         if (st == SL_CHURN_FILLING)
             return -1; /* maybe this very key, added now: this connection is not counted */
+        SL_HG_HAPPENS_AFTER(e); /* the key sl_churn_add published (helgrind only) */
         if (sl_churn_same(e, stack, family, port, a))
             return (int)k;
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
+#include "census.h"
 #include "churn.h"
 #include "fdtable.h"
 #include "hg.h"
@@ -93,6 +94,7 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_track_fork_child();
     sl_track_dclose_fork_child();
     sl_churn_reinit_child();
+    sl_census_reinit_child();
     sl_reaper_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
@@ -165,6 +167,8 @@ __attribute__((destructor)) static void sl_destructor(void)
     }
     sl_reaper_exit_due();
     sl_sweep_run(sl_opt.at_exit ? SL_SWEEP_EXIT_ALL : SL_SWEEP_EXIT_DUE);
+    if (sl_opt.at_exit == 2)
+        sl_census_exit();
     sl_churn_exit();
     sl_log_allow_create(1);
     sl_track_dclose_flush();

@@ -22,6 +22,8 @@
 #include "ownfd.h"
 #include "options.h"
 #include "real.h"
+#include "reaper.h"
+#include "census.h"
 #include "sockleak_log.h"
 #include "stack.h"
 #include "track.h"
@@ -972,6 +974,54 @@ void sl_log_update(uint32_t id, int64_t connections, int64_t rate_x10, int64_t t
         sl_log_count_lost(0);
     }
     sl_log_unlock(cs);
+}
+
+/* The census's sites' frames, resolved before the log lock and kept here,
+ * not on the caller's stack: one census runs at a time (census.c). */
+static struct sl_frames sl_log_census_frames[SL_CENSUS_SITES];
+
+/* "states":{"ESTABLISHED":5,...} of a census site. */
+static void sl_buf_states(struct sl_buf *b, const struct sl_census_site *s)
+{
+    int first = 1;
+    SL_BUF_LIT(b, "," SL_JKEY(STATES) "{");
+    for (unsigned st = 0; st < SL_CENSUS_STATES; st++) {
+        if (!s->n[st])
+            continue;
+        const char *name = sl_reaper_state_name(st);
+        sl_buf_fmt(b, "%s\"%s\":%u", first ? "" : ",", name ? name : "UNKNOWN", s->n[st]);
+        first = 0;
+    }
+    sl_buf_put(b, "}", 1);
+}
+
+int sl_log_census(const struct sl_census_site *sites, int n, int64_t sockets, int64_t fd_limit)
+{
+    int rc = -1;
+    for (int i = 0; i < n; i++)
+        sl_frames_of(sites[i].stack, &sl_log_census_frames[i]);
+    int cs = sl_log_lock();
+    /* Into a file that exists; a fork child's unnamed one is named only
+     * when it holds sockets. */
+    if (sl_log_created && sl_log_ready() == 0 && (n ? sl_log_named() == 0 : !sl_log_unnamed)) {
+        for (int i = 0; i < n; i++)
+            sl_log_stack_modules(&sl_log_census_frames[i]);
+        struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
+        sl_buf_fmt(&b, "{" SL_JKEY(T) "\"" SL_REC_OPEN "\"," SL_JKEY(SOCKETS) "%lld,",
+                   (long long)sockets);
+        sl_buf_fmt(&b, SL_JKEY(FD_LIMIT) "%lld," SL_JKEY(SITES) "[", (long long)fd_limit);
+        for (int i = 0; i < n; i++) {
+            sl_buf_fmt(&b, "%s{" SL_JKEY(OPEN_STACK), i ? "," : "");
+            sl_buf_stack(&b, &sl_log_census_frames[i]);
+            sl_buf_states(&b, &sites[i]);
+            sl_buf_put(&b, "}", 1);
+        }
+        SL_BUF_LIT(&b, "]}\n");
+        if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0)
+            rc = 0;
+    }
+    sl_log_unlock(cs);
+    return rc;
 }
 
 /* The counts last written in a counts record (this process's file). */

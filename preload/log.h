@@ -58,6 +58,12 @@ void sl_log_closed(uint32_t id, int fd, int64_t held_ms) SL_HIDDEN;
 /* A time_wait_churn finding's counts as they are now (an "update"). */
 void sl_log_update(uint32_t id, int64_t connections, int64_t rate_x10,
                    int64_t time_wait_peak) SL_HIDDEN;
+struct sl_census_site;
+/* An "open" record: the census's n sites (census.h), the TCP sockets
+ * counted in all and the RLIMIT_NOFILE soft limit (-1 unlimited). 0, or
+ * -1 when not written (no file yet, or it failed). */
+int sl_log_census(const struct sl_census_site *sites, int n, int64_t sockets,
+                  int64_t fd_limit) SL_HIDDEN;
 /* A small file read whole into buf (at most size bytes): its length, or -1. */
 ssize_t sl_read_file(const char *path, char *buf, size_t size) SL_HIDDEN;
 /* At exit: footer with the counters below, only if the log was created. */

@@ -102,6 +102,11 @@ static void sl_opt_item(struct sl_options *o, const char *p, size_t len,
     }
     const char *v = eq + 1;
     size_t vlen = len - klen - 1;
+    /* at_exit=all is at_exit=2: every socket still open. */
+    if (strcmp(d->name, "at_exit") == 0 && vlen == 3 && memcmp(v, "all", 3) == 0) {
+        v = "2";
+        vlen = 1;
+    }
     if (sl_opt_set(o, d, v, vlen) == 0)
         return;
     sl_opt_set(o, d, d->def, strlen(d->def));

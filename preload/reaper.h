@@ -35,6 +35,9 @@ void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding
  * Takes the loader lock (dladdr): no lock of ours may be held. */
 void sl_reaper_frame_words(uint32_t id, char *out, size_t size) SL_HIDDEN;
 
+/* The kernel's name of TCP state ("CLOSE_WAIT"), or NULL. */
+const char *sl_reaper_state_name(unsigned state) SL_HIDDEN;
+
 /* fd's addresses as the report shows them ("" when unknown), control
  * characters as '?'. */
 void sl_reaper_addrs(int fd, char *local, char *peer, size_t size) SL_HIDDEN;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "census.h"
 #include "churn.h"
 #include "fdtable.h"
 #include "log.h"
@@ -275,6 +276,30 @@ int sl_sweep_each_peer(int nl, int family, uint32_t states,
     return sl_diag_dump_each(nl, family, states, 0, sl_diag_peer, &p);
 }
 
+struct sl_state_each {
+    void (*fn)(void *arg, uint64_t inode, uint8_t state);
+    void *arg;
+};
+
+static void sl_diag_state(void *arg, const struct nlmsghdr *h)
+{
+    const struct sl_state_each *p = arg;
+    const struct inet_diag_msg *m = NLMSG_DATA(h);
+    p->fn(p->arg, m->idiag_inode, m->idiag_state);
+}
+
+int sl_sweep_each_state(int nl, int family, uint32_t states,
+                        void (*fn)(void *arg, uint64_t inode, uint8_t state), void *arg)
+{
+    struct sl_state_each p = {fn, arg};
+    return sl_diag_dump_each(nl, family, states, 0, sl_diag_state, &p);
+}
+
+int sl_sweep_inet6(void)
+{
+    return atomic_load(&sl_sw_inet6);
+}
+
 static int sl_diag_cmp(const void *a, const void *b)
 {
     uint64_t x = ((const struct sl_diag *)a)->inode, y = ((const struct sl_diag *)b)->inode;
@@ -328,6 +353,16 @@ static uint64_t sl_sweep_inode(int fd, struct sl_slot *s, struct sl_sweep_slot *
     v->c.inode = s->gen == v->gen ? s->inode : 0;
     sl_fdtable_unlock(fd);
     return v->c.inode;
+}
+
+uint64_t sl_sweep_slot_inode(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen)
+{
+    struct sl_sweep_slot v;
+    sl_sweep_read(fd, s, &v);
+    uint64_t inode = sl_sweep_inode(fd, s, &v);
+    *c = v.c;
+    *gen = v.gen;
+    return inode;
 }
 
 /* Set the slot's CLOSE_WAIT start (0: left it) if it still holds gen. */
@@ -600,8 +635,10 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         if (!exiting)
             sl_sweep_unaccepted(nl, &c);
     }
-    if (!exiting)
+    if (!exiting) {
         sl_churn_check(nl, c.program);
+        sl_census_run(nl, c.now, sl_sweep_period_ns());
+    }
     if (c.program)
         sl_log_allow_create(0);
     if (exiting) {

@@ -27,7 +27,7 @@ enum sl_sweep_mode {
     SL_SWEEP_THREAD,   /* the deadline thread: sockets past the unread deadline */
     SL_SWEEP_PROGRAM,  /* the same, on the program's thread in a wait (may make the log) */
     SL_SWEEP_EXIT_DUE, /* exit handler: the same, with the log made if needed */
-    SL_SWEEP_EXIT_ALL  /* exit handler, at_exit=1: every one, whatever the deadline */
+    SL_SWEEP_EXIT_ALL  /* exit handler, at_exit=1 or all: every one, whatever the deadline */
 };
 /* One sweep: findings for sockets in CLOSE_WAIT. The exit modes run on the
  * program's thread with a netlink socket of their own. */
@@ -41,6 +41,18 @@ int sl_sweep_socket(void) SL_HIDDEN;
 int sl_sweep_each_peer(int nl, int family, uint32_t states,
                        void (*fn)(void *arg, const uint32_t raddr[4], uint16_t rport),
                        void *arg) SL_HIDDEN;
+
+/* One dump of the namespace's TCP sockets of family in states, without
+ * tcp_info: fn(arg, inode, state) for each. 0, or -1 (errno). */
+int sl_sweep_each_state(int nl, int family, uint32_t states,
+                        void (*fn)(void *arg, uint64_t inode, uint8_t state), void *arg) SL_HIDDEN;
+/* Has an AF_INET6 TCP socket been tracked? */
+int sl_sweep_inet6(void) SL_HIDDEN;
+struct sl_slot;
+struct sl_class;
+/* The slot's class and generation, and its inode, taken (fstat) the first
+ * time and kept in the slot; 0 when fd holds no socket. Guard set. */
+uint64_t sl_sweep_slot_inode(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *gen) SL_HIDDEN;
 
 /* fork: the caller's stack before (0 unless armed), and in the child where
  * the copy came from; the child makes its own netlink socket and thread. */

@@ -442,6 +442,10 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
         fputs(" <- ", out);
         sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
     }
+    if (strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0 && f->tcp_state) {
+        fputc(' ', out);
+        sl_util_fputs_safe(f->tcp_state, out);
+    }
     fprintf(out, ": %s%s ", count > 1 ? "... again, " : "", what);
     sl_follow_put_frame(out, fr);
     if (g->call_site_via) {

@@ -195,6 +195,21 @@ void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct s
     json_object_set_new(o, "top_sites", top);
 }
 
+/* open_at_exit: "states", the group's sockets per TCP state ("none": no
+ * TCP state, a unix socket). */
+static void sl_fmt_json_states(json_t *o, const struct sl_group *g)
+{
+    json_t *states;
+
+    if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
+        return;
+    states = json_object();
+    for (size_t i = 0; i < g->n_states; i++)
+        json_object_set_new(states, g->states[i].state ? g->states[i].state : "none",
+                            json_integer((json_int_t)g->states[i].count));
+    json_object_set_new(o, "states", states);
+}
+
 static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl_group *g)
 {
     json_t *o = json_object(), *progs = json_array(), *ex = json_array();
@@ -215,6 +230,7 @@ static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl
     json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
     sl_fmt_json_swept_counts(o, g);
     sl_fmt_json_churn(o, set, g);
+    sl_fmt_json_states(o, g);
     for (size_t i = 0; i < g->n_examples; i++) {
         const struct sl_group_example *e = &g->examples[i];
         json_t *x = json_object();
@@ -225,6 +241,9 @@ static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl
         json_object_set_new(x, "held_ms", json_integer(e->held_ms));
         json_object_set_new(x, "closed", json_boolean(e->closed));
         sl_fmt_json_swept_example(x, e);
+        if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0)
+            json_object_set_new(x, "tcp_state",
+                                e->tcp_state ? sl_fmt_json_str(e->tcp_state) : json_null());
         sl_fmt_json_example_extra(x, e);
         json_array_append_new(ex, x);
     }
@@ -269,8 +288,11 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
     /* Present only when there are some: reports without them look as before. */
     if (set->churns)
         json_object_set_new(sum, "time_wait_churn", json_integer(set->churns));
-    json_object_set_new(sum, "suppressed", json_integer(set->findings - set->leaks -
-                                                        set->double_closes - set->churns));
+    if (set->open_at_exit)
+        json_object_set_new(sum, "open_at_exit", json_integer(set->open_at_exit));
+    json_object_set_new(sum, "suppressed",
+                        json_integer(set->findings - set->leaks - set->double_closes -
+                                     set->churns - set->open_at_exit));
     /* Present only when the counts are a lower bound. */
     if (set->lost || set->outdir_full) {
         json_object_set_new(sum, "lost_records", json_integer(set->lost));

@@ -92,6 +92,14 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
      "Keep connections open and reuse them (HTTP keep-alive, a connection pool) instead of one "
      "connection per request; sysctls such as tcp_tw_reuse or a wider ip_local_port_range only "
      "hide it. The location is the connect."},
+    {SL_KIND_OPEN_AT_EXIT, "SocketOpenAtExit",
+     "A socket was still open when the process exited",
+     "Asked for with at_exit=all (sockleak run --at-exit=all): the process exited holding this "
+     "socket, whatever its TCP state, as valgrind's --track-fds lists descriptors left open. "
+     "The kernel closes it at exit, but a long-running program that leaves sockets open this "
+     "way holds them until it stops.",
+     "Close every socket when its work is done (or before exiting, for a test that wants no "
+     "socket left). The location is where the socket was made."},
 };
 #define SL_FMT_SARIF_NSWEPT (sizeof(sl_fmt_sarif_swept_rules) / sizeof(sl_fmt_sarif_swept_rules[0]))
 
@@ -116,7 +124,8 @@ static const struct sl_sym_stack *sl_fmt_sarif_swept_stack(const struct sl_group
         return &g->listen_sym;
     if (strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0)
         return &g->close_sym;
-    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0)
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
+        strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0)
         return &g->open_sym;
     return NULL;
 }
@@ -305,6 +314,12 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
             sl_fmt_sarif_in(m, "; last read in ", set, g, &g->last_read_sym);
         else
             fprintf(m, "; the program never read from it");
+    } else if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
+        fprintf(m, "socket%s still open when the process exited (", one ? "" : "s");
+        for (size_t i = 0; i < g->n_states; i++)
+            fprintf(m, "%s%zu %s", i ? ", " : "", g->states[i].count,
+                    g->states[i].state ? g->states[i].state : "no TCP state");
+        fputc(')', m);
     } else if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_INHERITED) == 0) {
         fprintf(m, "inherited socket%s sat in CLOSE_WAIT, never closed", one ? "" : "s");
         sl_fmt_sarif_in(m, "; copied by fork in ", set, g, &g->fork_sym);
@@ -317,7 +332,7 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
         fprintf(m, "; idle up to %" PRId64 " ms", g->idle_ms_max);
     if (g->has & SL_LOGREAD_HAS_UNREAD_BYTES)
         fprintf(m, "; up to %" PRId64 " bytes unread", g->unread_bytes_max);
-    if (g->at_exit_count)
+    if (g->at_exit_count && strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
         fprintf(m, "; %zu reported at process exit", g->at_exit_count);
     fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
     for (size_t i = 0; i < g->n_programs; i++)
@@ -325,7 +340,7 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
     if (g->more_programs)
         fprintf(m, " and %zu more", g->more_programs);
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
-        strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) != 0)
+        strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) != 0 && strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
         sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
     fputc('.', m);
 }
@@ -605,8 +620,11 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
     json_object_set_new(props, "double_closes", json_integer(set->double_closes));
     if (set->churns)
         json_object_set_new(props, "time_wait_churn", json_integer(set->churns));
-    json_object_set_new(props, "suppressed", json_integer(set->findings - set->leaks -
-                                                          set->double_closes - set->churns));
+    if (set->open_at_exit)
+        json_object_set_new(props, "open_at_exit", json_integer(set->open_at_exit));
+    json_object_set_new(props, "suppressed",
+                        json_integer(set->findings - set->leaks - set->double_closes -
+                                     set->churns - set->open_at_exit));
     json_object_set_new(props, "incomplete", json_integer((json_int_t)set->n_incomplete));
     json_object_set_new(props, "incomplete_processes", sl_fmt_json_incomplete(set));
     for (size_t i = 0; supp && i < supp->n; i++)

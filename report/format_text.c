@@ -110,6 +110,19 @@ static bool sl_fmt_churn_headline(FILE *out, const struct sl_fmt_style *st,
     return true;
 }
 
+/* open_at_exit: how many sockets the processes held at exit, per state. */
+static bool sl_fmt_open_headline(FILE *out, const struct sl_fmt_style *st,
+                                 const struct sl_group *g)
+{
+    fprintf(out, "%s==sockleak== %s: %zu socket%s still open when the process exited (",
+            st->head, g->kind, g->count, sl_fmt_s(g->count));
+    for (size_t i = 0; i < g->n_states; i++)
+        fprintf(out, "%s%zu %s", i ? ", " : "", g->states[i].count,
+                g->states[i].state ? g->states[i].state : "no TCP state");
+    fprintf(out, ")%s\n", st->off);
+    return true;
+}
+
 /* The kernel-swept kinds say what happened without an end-of-stream read.
  * False for the other kinds. */
 static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
@@ -141,6 +154,8 @@ static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
                 st->head, g->kind, g->count, sl_fmt_s(g->count));
     else if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0)
         return sl_fmt_churn_headline(out, st, g);
+    else if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0)
+        return sl_fmt_open_headline(out, st, g);
     else
         return false;
     sl_fmt_swept_details(out, g);
@@ -343,6 +358,13 @@ static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const 
                      "stack unknown");
         return true;
     }
+    if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
+        sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
+        if (g->listen_sym.n)
+            sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym,
+                         SL_FMT_OPEN_UNKNOWN);
+        return true;
+    }
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
         sl_fmt_stack(out, st, "last read at:", &g->last_read_sym, "never read");
@@ -435,6 +457,20 @@ static void sl_fmt_listener_example(FILE *out, const struct sl_group_example *e)
     fprintf(out, "%s\n", e->at_exit ? " (at exit)" : "");
 }
 
+/* A socket open at exit: its addresses and TCP state. */
+static void sl_fmt_open_example(FILE *out, const struct sl_group_example *e)
+{
+    fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": ", e->pid, e->fd);
+    sl_fmt_put(out, *e->local ? e->local : "?");
+    fputs(" <- ", out);
+    sl_fmt_put(out, *e->peer ? e->peer : "?");
+    fputs(", ", out);
+    sl_fmt_put(out, e->tcp_state ? e->tcp_state : "no TCP state");
+    if ((e->has & SL_LOGREAD_HAS_SOCKETS) && e->sockets > 1)
+        fprintf(out, " (and %" PRId64 " more like it)", e->sockets - 1);
+    fputc('\n', out);
+}
+
 /* "in 2 processes of server, worker", a group's last line. */
 static void sl_fmt_group_programs(FILE *out, const struct sl_group *g)
 {
@@ -500,7 +536,8 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         return;
     }
     bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
-    if (!dclose) {
+    bool open = strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0;
+    if (!dclose && !open) {
         fputs("  kernel state at the deadline: ", out);
         sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
         fputc('\n', out);
@@ -517,6 +554,11 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
             sl_fmt_command(out, g, i);
             continue;
         }
+        if (open) {
+            sl_fmt_open_example(out, e);
+            sl_fmt_command(out, g, i);
+            continue;
+        }
         fprintf(out, "  pid %" PRId64 " fd %" PRId64 ": ", e->pid, e->fd);
         sl_fmt_put(out, *e->local ? e->local : "?");
         fputs(" <- ", out);
@@ -525,7 +567,7 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         sl_fmt_swept_example(out, e);
         sl_fmt_command(out, g, i);
     }
-    if (!dclose) {
+    if (!dclose && !open) {
         fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median,
                 g->held_max);
         if (g->closed_late)
@@ -590,7 +632,8 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
                 bool colour, const struct sl_watch *watch)
 {
     struct sl_fmt_style st = {"", "", "", ""};
-    int64_t suppressed = set->findings - set->leaks - set->double_closes - set->churns;
+    int64_t suppressed =
+        set->findings - set->leaks - set->double_closes - set->churns - set->open_at_exit;
     bool any = false;
 
     if (colour)
@@ -627,6 +670,10 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
     if (set->churns)
         fprintf(out, ", %" PRId64 " TIME_WAIT churn finding%s in %zu call site%s", set->churns,
                 sl_fmt_s((size_t)set->churns), set->churn_sites, sl_fmt_s(set->churn_sites));
+    if (set->open_at_exit)
+        fprintf(out, ", %" PRId64 " socket%s open at exit in %zu call site%s", set->open_at_exit,
+                sl_fmt_s((size_t)set->open_at_exit), set->open_at_exit_sites,
+                sl_fmt_s(set->open_at_exit_sites));
     const char *floor = set->n_incomplete ? "at least " : "";
     fprintf(out,
             " (%" PRId64 " process%s, %s%" PRId64 " socket%s, %s%" PRId64 " end-of-stream read%s",

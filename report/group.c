@@ -209,7 +209,8 @@ static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *
     } else if (strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0) {
         first = &f->close_stack;
         second = &f->first_close_stack;
-    } else if (strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+    } else if (strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
+               strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
         first = &f->open_stack;
         second = NULL;
     }
@@ -286,7 +287,10 @@ static void sl_group_add_state(struct sl_group *g, const struct sl_logread_findi
         g->states[g->n_states].count = 0;
         g->n_states++;
     }
-    g->states[i].count++;
+    /* An open_at_exit finding may stand for several sockets of its state. */
+    g->states[i].count += strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0 && f->sockets > 1
+                              ? (size_t)f->sockets
+                              : 1;
 }
 
 /* The group of f's key, made (empty, f its representative) when new. */
@@ -349,6 +353,7 @@ static void sl_group_example(struct sl_group_example *e, const struct sl_logread
         .held_ms = f->held_ms,
         .held_as_of = f->held_as_of,
         .closed = f->closed,
+        .tcp_state = f->tcp_state,
         .proc = p,
         .sockets = f->sockets,
         .idle_ms = f->idle_ms,
@@ -433,7 +438,8 @@ static int sl_group_read_eof(const struct sl_logread_finding *f)
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_INHERITED) != 0 &&
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
            strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) != 0 &&
-           strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) != 0;
+           strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) != 0 &&
+           strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) != 0;
 }
 
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
@@ -565,7 +571,8 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
         st[1] = &g->first_close_sym, names[1] = "first_close_stack";
         return 2;
     }
-    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
+    if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
+        strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
         st[0] = &g->open_sym, names[0] = "open_stack";
         return 1;
     }
@@ -757,6 +764,8 @@ void sl_group_count(struct sl_group_set *set)
     set->double_close_sites = 0;
     set->churns = 0;
     set->churn_sites = 0;
+    set->open_at_exit = 0;
+    set->open_at_exit_sites = 0;
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0) {
             int64_t n = set->groups[i]->count > INT64_MAX ? INT64_MAX
@@ -767,6 +776,9 @@ void sl_group_count(struct sl_group_set *set)
             } else if (strcmp(set->groups[i]->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
                 set->churns = sl_group_sat_add64(set->churns, n);
                 set->churn_sites++;
+            } else if (strcmp(set->groups[i]->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
+                set->open_at_exit = sl_group_sat_add64(set->open_at_exit, n);
+                set->open_at_exit_sites++;
             } else {
                 set->leaks = sl_group_sat_add64(set->leaks, n);
                 set->groups_left++;

@@ -25,6 +25,7 @@ struct sl_group_example {
     int64_t sockets, idle_ms, unread_bytes, from_pid, backlog, queued;
     bool at_exit;
     unsigned has; /* SL_LOGREAD_HAS_*: which of them the log gave */
+    const char *tcp_state; /* borrowed; NULL: unknown (shown for open_at_exit) */
 };
 
 struct sl_group_state {
@@ -103,13 +104,15 @@ struct sl_group_set {
     int64_t lost;       /* records the library could not write */
     int lost_errno;     /* why (an errno value), 0 when not known */
     bool outdir_full;   /* the output file system was full at the end */
-    int64_t leaks;      /* leaked sockets not suppressed (every kind but double_close and
-                         * time_wait_churn) */
+    int64_t leaks;      /* leaked sockets not suppressed (every kind but double_close,
+                         * time_wait_churn and open_at_exit) */
     size_t groups_left; /* their groups */
     int64_t double_closes;     /* double_close findings not suppressed */
     size_t double_close_sites; /* their groups */
     int64_t churns;            /* time_wait_churn findings not suppressed */
     size_t churn_sites;        /* their groups */
+    int64_t open_at_exit;      /* open_at_exit sockets not suppressed (at_exit=all) */
+    size_t open_at_exit_sites; /* their groups */
     /* Processes whose log has no footer (killed, a raw _exit, cut short, or
      * still running): their counts are a lower bound. Borrowed from logs. */
     const struct sl_logread_process **incomplete;

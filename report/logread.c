@@ -580,6 +580,72 @@ static void sl_logread_counts(struct sl_logread_process *p, json_t *o)
         p->counted_eof = e;
 }
 
+static void sl_logread_free_stack(struct sl_logread_stack *st);
+
+static const char *const sl_logread_states[SL_LOGREAD_STATES] = {
+    "UNKNOWN",    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+    "TIME_WAIT",  "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",  "CLOSING"};
+
+const char *sl_logread_state_name(int i)
+{
+    return i >= 0 && i < SL_LOGREAD_STATES ? sl_logread_states[i] : NULL;
+}
+
+static void sl_logread_free_census(struct sl_logread_process *p)
+{
+    for (size_t i = 0; i < p->n_census; i++)
+        sl_logread_free_stack(&p->census[i].open_stack);
+    free(p->census);
+    p->census = NULL;
+    p->n_census = 0;
+}
+
+/* A census site's "states": counts by name; names it does not know are
+ * counted as UNKNOWN. */
+static void sl_logread_census_states(struct sl_logread_census_site *cs, json_t *states)
+{
+    const char *name;
+    json_t *v;
+
+    json_object_foreach(states, name, v)
+    {
+        int st = 0;
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            continue;
+        for (int i = 1; i < SL_LOGREAD_STATES && !st; i++)
+            if (strcmp(name, sl_logread_states[i]) == 0)
+                st = i;
+        cs->counts[st] = sl_util_sat_add(cs->counts[st], json_integer_value(v));
+    }
+}
+
+/* The latest census of the process: the record replaces the one before. */
+static void sl_logread_census(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
+{
+    json_t *sites = json_object_get(o, SL_KEY(SITES)), *site;
+    size_t i;
+
+    if (!json_is_array(sites)) {
+        sl_logread_warn(c, "open record without \"sites\", ignored");
+        return;
+    }
+    sl_logread_free_census(p);
+    p->has_census = true;
+    p->census_sockets = sl_logread_count(o, SL_KEY(SOCKETS), 0);
+    p->fd_limit = sl_logread_int(o, SL_KEY(FD_LIMIT), -1);
+    p->census = sl_util_xcalloc(SL_LOGREAD_MAX_CENSUS, sizeof(*p->census));
+    json_array_foreach(sites, i, site)
+    {
+        json_t *states = json_object_get(site, SL_KEY(STATES));
+        if (!json_is_object(site) || !json_is_object(states) ||
+            p->n_census == SL_LOGREAD_MAX_CENSUS)
+            continue;
+        struct sl_logread_census_site *cs = &p->census[p->n_census++];
+        sl_logread_stack(c, site, SL_KEY(OPEN_STACK), &cs->open_stack);
+        sl_logread_census_states(cs, states);
+    }
+}
+
 static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
 {
     const char *t = sl_logread_str(o, SL_KEY(T));
@@ -596,7 +662,7 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
     if (strcmp(t, SL_REC_MODULE) != 0 && strcmp(t, SL_REC_FINDING) != 0 &&
         strcmp(t, SL_REC_FRAME) != 0 && strcmp(t, SL_REC_CLOSED) != 0 &&
         strcmp(t, SL_REC_FOOTER) != 0 && strcmp(t, SL_REC_COUNTS) != 0 &&
-        strcmp(t, SL_REC_UPDATE) != 0) {
+        strcmp(t, SL_REC_UPDATE) != 0 && strcmp(t, SL_REC_OPEN) != 0) {
         sl_logread_warn(c, "unknown record type \"%s\", ignored", t);
         return;
     }
@@ -622,6 +688,8 @@ static void sl_logread_record(struct sl_logread_ctx *c, json_t *o, size_t len)
         sl_logread_counts(p, o);
     } else if (strcmp(t, SL_REC_UPDATE) == 0) {
         sl_logread_update(c, p, o);
+    } else if (strcmp(t, SL_REC_OPEN) == 0) {
+        sl_logread_census(c, p, o);
     } else {
         sl_logread_footer(p, o);
     }
@@ -854,6 +922,7 @@ static void sl_logread_free_proc(struct sl_logread_process *p)
         }
         free(f->top_sites);
     }
+    sl_logread_free_census(p);
     for (size_t j = 0; j < p->argc; j++)
         free(p->argv[j]);
     free(p->argv);

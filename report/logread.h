@@ -108,6 +108,19 @@ struct sl_logread_finding {
     size_t n_top_sites;
 };
 
+/* The open-socket census ("open" records): a creation site's sockets per
+ * kernel TCP state, indexed by state number (1 ESTABLISHED .. 11 CLOSING;
+ * 0 a state the kernel could not tell, "UNKNOWN"). */
+#define SL_LOGREAD_STATES 12
+#define SL_LOGREAD_MAX_CENSUS 64 /* sites kept of a record */
+struct sl_logread_census_site {
+    struct sl_logread_stack open_stack;
+    int64_t counts[SL_LOGREAD_STATES];
+};
+
+/* The log's (and the kernel's) name of state i ("ESTABLISHED"), or NULL. */
+const char *sl_logread_state_name(int i);
+
 struct sl_logread_process {
     char *source; /* file the header came from */
     int64_t pid;
@@ -145,6 +158,12 @@ struct sl_logread_process {
     int64_t eof_seen;
     /* The latest counts record's (no footer yet: a lower bound). */
     int64_t counted_sockets, counted_eof;
+    /* The latest "open" record's census: replaces the one before. */
+    bool has_census;
+    struct sl_logread_census_site *census;
+    size_t n_census;
+    int64_t census_sockets; /* its TCP sockets in all */
+    int64_t fd_limit;       /* RLIMIT_NOFILE soft limit, -1 unlimited */
     size_t bytes;     /* log bytes kept for this process (its budget) */
     bool over_budget; /* records past the budget were left out */
 };

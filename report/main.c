@@ -75,10 +75,10 @@ static const char sl_main_report_usage[] =
     "  --suppressions FILE    suppression rules, one `KIND:PATTERN` a line, KIND being\n"
     "                         close_wait, unclosed_after_shutdown, close_wait_unread,\n"
     "                         close_wait_inherited, close_wait_unaccepted,\n"
-    "                         double_close, time_wait_churn or *, PATTERN a glob\n"
-    "                         matched against the function, source file and module of\n"
-    "                         every frame of every stack of the finding; # starts a\n"
-    "                         comment\n"
+    "                         double_close, time_wait_churn, open_at_exit or *,\n"
+    "                         PATTERN a glob matched against the function, source\n"
+    "                         file and module of every frame of every stack of the\n"
+    "                         finding; # starts a comment\n"
     "                         (default: none). A file a log header names\n"
     "                         (SOCKLEAK_OPTIONS suppressions=) applies to that\n"
     "                         process alone, and only from logs owned by you or root\n"
@@ -145,9 +145,12 @@ static const char sl_main_run_usage[] =
     "                         per finding (default: " SL_OPTION_DEFAULT_TEXT(verbosity)
     ", or 0 with --quiet); from 1 the\n"
     "                         tool also says what it preloaded and waited for\n"
-    "  --at-exit              also report what each process still holds when it exits,\n"
+    "  --at-exit[=all]        also report what each process still holds when it exits,\n"
     "                         whatever the deadline: sockets that read end-of-stream\n"
-    "                         or sit in CLOSE_WAIT (for tests and short-lived programs)\n"
+    "                         or sit in CLOSE_WAIT (for tests and short-lived programs);\n"
+    "                         =all: also every stream socket still open, whatever its\n"
+    "                         state (open_at_exit, with its TCP state), for CI that\n"
+    "                         wants none\n"
     "  --churn-share PERCENT  a connect call site whose TIME_WAIT sockets to one\n"
     "                         destination fill PERCENT of the ephemeral port range is\n"
     "                         a time_wait_churn finding; 0: only connects failing\n"
@@ -492,7 +495,11 @@ static bool sl_main_run_option(int c, const char *arg, struct sl_run_opts *o, co
         o->no_wait_descendants = true;
         break;
     case SL_OPT_AT_EXIT:
-        o->at_exit = true;
+        o->at_exit = 1;
+        if (arg && strcmp(arg, "all") == 0)
+            o->at_exit = 2;
+        else if (arg)
+            *bad = "--at-exit takes no value or =all, not '%s'";
         break;
     case SL_OPT_CHURN_SHARE:
         if (!sl_util_parse_long(arg, SL_OPTION_MIN(churn_share), SL_OPTION_MAX(churn_share),
@@ -530,7 +537,7 @@ static int sl_main_run_options(int argc, char **argv, struct sl_run_opts *o,
         {"quiet", no_argument, NULL, SL_OPT_QUIET},
         {"verbosity", required_argument, NULL, SL_OPT_VERBOSITY},
         {"no-wait-descendants", no_argument, NULL, SL_OPT_NO_WAIT},
-        {"at-exit", no_argument, NULL, SL_OPT_AT_EXIT},
+        {"at-exit", optional_argument, NULL, SL_OPT_AT_EXIT},
         {"churn-share", required_argument, NULL, SL_OPT_CHURN_SHARE},
         {"output-report", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -651,6 +658,14 @@ static const char sl_main_serve_usage[] =
     "                                     site, while its process runs here\n"
     "  sockleak_ephemeral_ports{program}  gauge: size of the ephemeral port range\n"
     "                                     those findings were measured against\n"
+    "  sockleak_open_sockets{program,function,file,line,state}\n"
+    "                                     gauge: TCP sockets held per creation site\n"
+    "                                     and kernel state by the processes still\n"
+    "                                     running here (their latest census)\n"
+    "  sockleak_fd_limit{program}         gauge: RLIMIT_NOFILE soft limit of its\n"
+    "                                     running processes (the lowest)\n"
+    "  sockleak_open_fds{program}         gauge: open descriptors of its running\n"
+    "                                     process holding the most\n"
     "  sockleak_close_wait_sockets        gauge: of a close_wait kind, not closed yet,\n"
     "                                     held by a process still running here\n"
     "  sockleak_tcp_sockets{program,state} gauge: TCP sockets per kernel state of\n"

@@ -73,11 +73,25 @@ struct sl_metrics_ports {
     int64_t ports;
 };
 
-/* The TCP sockets of one program's running processes, per kernel state. */
+/* The TCP sockets of one program's running processes, per kernel state;
+ * their descriptors and fd limits. */
 struct sl_metrics_tcp {
     const char *program; /* borrowed from the logs */
     uint64_t counts[SL_TCPSTATE_N];
     uint64_t total;
+    size_t fds_max;      /* open descriptors of the process holding the most */
+    int64_t limit_min;   /* lowest RLIMIT_NOFILE soft limit of a census, 0 none */
+};
+
+/* One open-socket series: the sockets a creation site of one program holds
+ * in one TCP state, summed over its running processes' latest census. */
+struct sl_metrics_open {
+    char *key; /* program, function, file, line, state: \x1f-separated */
+    const char *program, *state; /* borrowed */
+    char *function, *file;
+    int line;
+    int64_t n;
+    UT_hash_handle hh;
 };
 
 /* What one call of sl_metrics_write gathers. */
@@ -91,6 +105,7 @@ struct sl_metrics_ctx {
     struct sl_metrics_tcp *tcp;
     size_t n_tcp;
     struct sl_tcpstate_cache *tcpc;
+    struct sl_metrics_open *open;
 };
 
 /* Start times agree within this: clock ticks and two reads of two clocks. */
@@ -216,7 +231,9 @@ static void sl_metrics_add_tcp(struct sl_metrics_ctx *x, const struct sl_logread
     struct sl_metrics_tcp *t = x->n_tcp ? &x->tcp[x->n_tcp - 1] : NULL;
     uint64_t counts[SL_TCPSTATE_N] = {0};
 
-    if (!sl_tcpstate_count(x->tcpc, p->pid, counts))
+    size_t fds = 0;
+
+    if (!sl_tcpstate_count(x->tcpc, p->pid, counts, &fds))
         return;
     if (!t || strcmp(t->program, p->program) != 0) {
         x->tcp = sl_util_xrealloc(x->tcp, (x->n_tcp + 1) * sizeof(*x->tcp));
@@ -228,6 +245,84 @@ static void sl_metrics_add_tcp(struct sl_metrics_ctx *x, const struct sl_logread
         t->counts[i] += counts[i];
         t->total += counts[i];
     }
+    if (fds > t->fds_max)
+        t->fds_max = fds;
+    if (p->has_census && p->fd_limit > 0 && (!t->limit_min || p->fd_limit < t->limit_min))
+        t->limit_min = p->fd_limit;
+}
+
+/* The series of sockets at call site g of program, in the state its
+ * synthetic findings carried (sl_metrics_add_census). */
+static void sl_metrics_add_open(struct sl_metrics_ctx *x, const struct sl_group *g,
+                                const char *program)
+{
+    const struct sl_sym_frame *f = g->call_site;
+    const char *function = f ? f->function : "unknown";
+    const char *file = f && f->file ? sl_util_basename(f->file) : "";
+    int line = f && f->line > 0 ? f->line : 0;
+    const char *state = g->destination;
+    struct sl_metrics_open *o;
+    char *key;
+
+    if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%010d\x1f%s", program, function, file, line, state) < 0)
+        key = sl_util_xstrdup("?"); /* not reached but for memory exhaustion */
+    HASH_FIND_STR(x->open, key, o);
+    if (o) {
+        free(key);
+    } else {
+        o = sl_util_xcalloc(1, sizeof(*o));
+        o->key = key;
+        o->program = program;
+        o->state = state;
+        o->function = sl_util_xstrdup(function);
+        o->file = sl_util_xstrdup(file);
+        o->line = line;
+        HASH_ADD_KEYPTR(hh, x->open, o->key, strlen(o->key), o);
+    }
+    o->n += g->count > INT64_MAX ? INT64_MAX : (int64_t)g->count;
+}
+
+/* The latest census of the n running processes of one program: each
+ * creation site's sockets in one state stand as one finding of kind
+ * open_at_exit (grouped and named by its open_stack, as the report names
+ * an open_at_exit call site, the wrapper rule included), the state in its
+ * destination, which the group key keeps apart. */
+static void sl_metrics_add_census(struct sl_metrics_ctx *x, const struct sl_logread_process *live,
+                                  size_t n)
+{
+    struct sl_logread_process *view = sl_util_xcalloc(n, sizeof(*view));
+    struct sl_logread_set set = {.procs = view, .n_procs = n, .cap_procs = n};
+    struct sl_group_set groups;
+    bool any = false;
+
+    for (size_t i = 0; i < n; i++) {
+        view[i] = live[i];
+        view[i].findings =
+            sl_util_xcalloc(live[i].n_census * SL_LOGREAD_STATES + 1, sizeof(*view[i].findings));
+        view[i].n_findings = view[i].cap_findings = 0;
+        for (size_t j = 0; live[i].has_census && j < live[i].n_census; j++)
+            for (int st = 0; st < SL_LOGREAD_STATES; st++) {
+                struct sl_logread_finding *f;
+                if (!live[i].census[j].counts[st])
+                    continue;
+                f = &view[i].findings[view[i].n_findings++];
+                f->kind = (char *)SL_KIND_OPEN_AT_EXIT;
+                f->destination = (char *)sl_logread_state_name(st);
+                f->open_stack = live[i].census[j].open_stack;
+                f->sockets = live[i].census[j].counts[st];
+                any = true;
+            }
+    }
+    if (any) {
+        sl_group_build(&groups, &set);
+        sl_group_symbolize(&groups, x->o->sym);
+        for (size_t i = 0; i < groups.n_groups; i++)
+            sl_metrics_add_open(x, groups.groups[i], live[0].program);
+        sl_group_free(&groups);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(view[i].findings);
+    free(view);
 }
 
 /* Both views of the n processes of one program: all findings (the counter)
@@ -258,6 +353,8 @@ static void sl_metrics_program(struct sl_metrics_ctx *x,
     sl_metrics_add_view(x, all, n, false);
     if (n_live)
         sl_metrics_add_view(x, live, n_live, true);
+    if (n_live)
+        sl_metrics_add_census(x, live, n_live);
     for (size_t i = 0; i < n_live; i++)
         free(live[i].findings);
     free(live);
@@ -359,8 +456,19 @@ static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metri
 #define SL_METRICS_TCP_HELP                                                                        \
     "TCP sockets of the processes with a log that still run on this machine, by program and "      \
     "kernel state."
+#define SL_METRICS_OPEN_HELP                                                                       \
+    "TCP sockets the processes still running on this machine hold, by program, creation site "    \
+    "(the socket, accept or connect call) and kernel state, from each one's latest open-socket "  \
+    "census (the 16 sites holding the most per process, every 10 s by default)."
+#define SL_METRICS_LIMIT_HELP                                                                      \
+    "RLIMIT_NOFILE soft limit of a program's running processes (the lowest, when they differ), "  \
+    "from their open-socket census."
+#define SL_METRICS_FDS_HELP                                                                        \
+    "Open file descriptors of a program's running process holding the most (/proc/PID/fd)."
 #define SL_METRICS_DROPPED_HELP                                                                    \
     "Series left out of the families above because there were more than the cap."
+
+static void sl_metrics_emit_fds(FILE *out, struct sl_metrics_ctx *x, size_t kept, bool om);
 
 /* Programs with most sockets first, so that the cap leaves out the least. */
 static int sl_metrics_cmp_tcp(const void *a, const void *b)
@@ -396,6 +504,7 @@ static size_t sl_metrics_emit_tcp(FILE *out, struct sl_metrics_ctx *x, size_t ma
                     sl_tcpstate_name(st), x->tcp[i].counts[st]);
         free(prog);
     }
+    sl_metrics_emit_fds(out, x, kept, om);
     return (x->n_tcp - kept) * per;
 }
 
@@ -475,6 +584,77 @@ static size_t sl_metrics_emit_tw(FILE *out, struct sl_metrics_ctx *x, size_t max
     return n - kept;
 }
 
+/* Most sockets first, so that the cap leaves out the least. */
+static int sl_metrics_cmp_open(const void *a, const void *b)
+{
+    const struct sl_metrics_open *x = *(struct sl_metrics_open *const *)a;
+    const struct sl_metrics_open *y = *(struct sl_metrics_open *const *)b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+static int sl_metrics_cmp_open_key(const void *a, const void *b)
+{
+    return strcmp((*(struct sl_metrics_open *const *)a)->key,
+                  (*(struct sl_metrics_open *const *)b)->key);
+}
+
+/* sockleak_open_sockets (at most max series), there only when a running
+ * process wrote a census; returns the series left out. */
+static size_t sl_metrics_emit_open(FILE *out, struct sl_metrics_ctx *x, size_t max, bool om)
+{
+    size_t n = HASH_COUNT(x->open), i = 0, kept = n < max ? n : max;
+    struct sl_metrics_open *o, *tmp, **list;
+
+    if (!n)
+        return 0;
+    list = sl_util_xcalloc(n, sizeof(*list));
+    HASH_ITER(hh, x->open, o, tmp) list[i++] = o;
+    qsort(list, n, sizeof(*list), sl_metrics_cmp_open);
+    qsort(list, kept, sizeof(*list), sl_metrics_cmp_open_key);
+    sl_metrics_family(out, om, "sockleak_open_sockets", "gauge", SL_METRICS_OPEN_HELP);
+    for (i = 0; i < kept; i++) {
+        char *v[4] = {sl_metrics_escape(list[i]->program), sl_metrics_escape(list[i]->function),
+                      sl_metrics_escape(list[i]->file), sl_metrics_escape(list[i]->state)};
+        fprintf(out,
+                "sockleak_open_sockets{program=\"%s\",function=\"%s\",file=\"%s\",line=\"%d\","
+                "state=\"%s\"} %" PRId64 "\n",
+                v[0], v[1], v[2], list[i]->line, v[3], list[i]->n);
+        for (int j = 0; j < 4; j++)
+            free(v[j]);
+    }
+    free(list);
+    return n - kept;
+}
+
+/* sockleak_fd_limit and sockleak_open_fds of the programs running (those
+ * kept by the TCP family's cap). */
+static void sl_metrics_emit_fds(FILE *out, struct sl_metrics_ctx *x, size_t kept, bool om)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < kept; i++) {
+        char *prog;
+        if (!x->tcp[i].limit_min)
+            continue;
+        if (!any)
+            sl_metrics_family(out, om, "sockleak_fd_limit", "gauge", SL_METRICS_LIMIT_HELP);
+        any = true;
+        prog = sl_metrics_escape(x->tcp[i].program);
+        fprintf(out, "sockleak_fd_limit{program=\"%s\"} %" PRId64 "\n", prog, x->tcp[i].limit_min);
+        free(prog);
+    }
+    if (kept)
+        sl_metrics_family(out, om, "sockleak_open_fds", "gauge", SL_METRICS_FDS_HELP);
+    for (size_t i = 0; i < kept; i++) {
+        char *prog = sl_metrics_escape(x->tcp[i].program);
+        fprintf(out, "sockleak_open_fds{program=\"%s\"} %zu\n", prog, x->tcp[i].fds_max);
+        free(prog);
+    }
+}
+
 /* Every family; the leak series in list (n of them kept out of n_all). */
 static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metrics_series **list,
                             size_t n, size_t n_all, size_t max)
@@ -502,6 +682,7 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metri
     for (size_t i = 0; i < n; i++)
         if (strncmp(list[i]->kind, SL_KIND_CLOSE_WAIT, strlen(SL_KIND_CLOSE_WAIT)) == 0)
             sl_metrics_sample(out, "sockleak_close_wait_sockets", list[i], list[i]->held);
+    dropped += sl_metrics_emit_open(out, x, max, om);
     dropped += sl_metrics_emit_tcp(out, x, max, om);
     sl_metrics_family(out, om, "sockleak_metrics_dropped_series", "gauge", SL_METRICS_DROPPED_HELP);
     fprintf(out, "sockleak_metrics_dropped_series %zu\n", dropped);
@@ -530,6 +711,15 @@ static void sl_metrics_free(struct sl_metrics_ctx *x)
         free(t->file);
         free(t->destination);
         free(t);
+    }
+    struct sl_metrics_open *o, *otmp;
+    HASH_ITER(hh, x->open, o, otmp)
+    {
+        HASH_DEL(x->open, o);
+        free(o->key);
+        free(o->function);
+        free(o->file);
+        free(o);
     }
     free(x->ports);
     free(x->tcp);

@@ -265,7 +265,8 @@ static void sl_run_env(const struct sl_run_ctx *c)
     if (o->frames > 0)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":frames=%ld", o->frames);
     if (o->at_exit)
-        n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":at_exit=1");
+        n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":at_exit=%s",
+                      o->at_exit == 2 ? "all" : "1");
     if (o->churn_share >= 0)
         n += snprintf(ours + n, sizeof(ours) - (size_t)n, ":churn_share=%ld", o->churn_share);
     if (o->verbosity >= 0)

@@ -11,7 +11,7 @@ struct sl_run_opts {
     long verbosity;     /* -1: the library's default (0 with quiet) */
     bool quiet;
     bool no_wait_descendants; /* report when the direct child ends */
-    bool at_exit;        /* report what each process leaves open at exit */
+    int at_exit;         /* report what each process leaves open at exit: 1, 2 (=all) */
     long churn_share;    /* -1: not given */
     long error_exitcode; /* -1: unset */
     const char *report_file; /* -o FILE: the report goes there, not to stderr; NULL */

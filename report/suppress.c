@@ -132,10 +132,10 @@ static int sl_supp_read(struct sl_supp_set *set, const char *file, bool scoped)
             fprintf(stderr, ":%zu: bad suppression \"", lineno);
             sl_util_fputs_safe(buf, stderr);
             fprintf(stderr,
-                    "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s, %s, %s or *\n",
+                    "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s, %s, %s, %s or *\n",
                     SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN, SL_KIND_CLOSE_WAIT_UNREAD,
                     SL_KIND_CLOSE_WAIT_INHERITED, SL_KIND_CLOSE_WAIT_UNACCEPTED,
-                    SL_KIND_DOUBLE_CLOSE, SL_KIND_TIME_WAIT_CHURN);
+                    SL_KIND_DOUBLE_CLOSE, SL_KIND_TIME_WAIT_CHURN, SL_KIND_OPEN_AT_EXIT);
         }
         rc = -1;
     }

@@ -114,7 +114,8 @@ static struct sl_tcpstate_ns *sl_tcpstate_ns_of(struct sl_tcpstate_cache *c, int
     return n;
 }
 
-bool sl_tcpstate_count(struct sl_tcpstate_cache *c, int64_t pid, uint64_t counts[SL_TCPSTATE_N])
+bool sl_tcpstate_count(struct sl_tcpstate_cache *c, int64_t pid, uint64_t counts[SL_TCPSTATE_N],
+                       size_t *fds)
 {
     char path[64], target[64];
     struct sl_tcpstate_ns *n = sl_tcpstate_ns_of(c, pid);
@@ -141,5 +142,7 @@ bool sl_tcpstate_count(struct sl_tcpstate_cache *c, int64_t pid, uint64_t counts
             counts[s->state]++;
     }
     closedir(d);
+    if (fds)
+        *fds = seen;
     return true;
 }

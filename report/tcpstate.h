@@ -6,6 +6,7 @@
 #define SL_REPORT_TCPSTATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Kernel TCP states are 1 (ESTABLISHED) .. 11 (CLOSING); 12 covers them. */
@@ -22,8 +23,11 @@ void sl_tcpstate_free(struct sl_tcpstate_cache *c);
 /* The lower-case name of kernel state st ("close_wait"), or NULL. */
 const char *sl_tcpstate_name(int st);
 
-/* Adds pid's TCP sockets to counts, per state. False when pid's descriptors
- * or tables cannot be read (gone, or another user's process). */
-bool sl_tcpstate_count(struct sl_tcpstate_cache *c, int64_t pid, uint64_t counts[SL_TCPSTATE_N]);
+/* Adds pid's TCP sockets to counts, per state, and gives its open
+ * descriptors in *fds (NULL: not wanted; at most SL_TCPSTATE_MAX_FDS).
+ * False when pid's descriptors or tables cannot be read (gone, or another
+ * user's process). */
+bool sl_tcpstate_count(struct sl_tcpstate_cache *c, int64_t pid, uint64_t counts[SL_TCPSTATE_N],
+                       size_t *fds);
 
 #endif

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import BUILD, LIB, REPO, TIMEOUT, TOOL
+from conftest import BUILD, LIB, REPO, TIMEOUT, TOOL, wait_until
 
 MAN = BUILD / "man"
 # An option as help texts and man pages spell it: -o, --error-exitcode.
@@ -327,6 +327,8 @@ def test_deploy_workflow_is_valid_yaml_and_reports_always():
     yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
     for block in deploy_blocks("yaml"):
         wf = yaml.safe_load(block)
+        if "jobs" not in wf:
+            continue
         steps = [s for job in wf["jobs"].values() for s in job["steps"]]
         assert all(("uses" in s) != ("run" in s) for s in steps), steps
         runs = [s for s in steps if "sockleak run" in s.get("run", "")]
@@ -334,6 +336,196 @@ def test_deploy_workflow_is_valid_yaml_and_reports_always():
         after = [s for s in steps if "sockleak report" in s.get("run", "")
                  or "upload-sarif" in s.get("uses", "")]
         assert len(after) == 2 and all(s.get("if") == "always()" for s in after), after
+
+
+def deploy_rules():
+    rules = [b for b in deploy_blocks("yaml") if b.startswith("# prometheus rules")]
+    assert len(rules) == 1, "one ```yaml block of Prometheus rules in docs/deploy.md"
+    return rules[0]
+
+
+def promtool():
+    tool = shutil.which("promtool")
+    if not tool:
+        pytest.skip("promtool is missing (Debian: prometheus; run: make deps-programs)")
+    return tool
+
+
+def test_deploy_alert_rules_check(tmp_path):
+    tool = promtool()
+    (tmp_path / "rules.yml").write_text(deploy_rules())
+    r = subprocess.run([tool, "check", "rules", str(tmp_path / "rules.yml")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS: 6 rules found" in r.stdout, r.stdout
+
+
+# Series that make each alert fire (and one call site that stays quiet).
+RULES_TEST = """
+rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'sockleak_close_wait_sockets{kind="close_wait",program="srv",function="handle",file="srv.c",line="42"}'
+        values: '0+25x80'
+      - series: 'sockleak_close_wait_sockets{kind="close_wait",program="srv",function="quiet",file="srv.c",line="7"}'
+        values: '3x80'
+      - series: 'sockleak_time_wait_sockets{program="cli",function="fetch",file="cli.c",line="9",destination="10.0.0.1:80"}'
+        values: '25000x20'
+      - series: 'sockleak_ephemeral_ports{program="cli"}'
+        values: '28232x20'
+      - series: 'sockleak_open_sockets{program="srv",function="accept_loop",file="srv.c",line="30",state="ESTABLISHED"}'
+        values: '900x20'
+      - series: 'sockleak_open_sockets{program="srv",function="accept_loop",file="srv.c",line="30",state="CLOSE_WAIT"}'
+        values: '500x20'
+      - series: 'sockleak_fd_limit{program="srv"}'
+        values: '1024x20'
+    alert_rule_test:
+      - eval_time: 15m
+        alertname: SockleakTimeWaitCritical
+        exp_alerts:
+          - exp_labels: {severity: critical, program: cli, function: fetch, file: cli.c, line: "9"}
+      - eval_time: 15m
+        alertname: SockleakTimeWaitWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, program: cli, function: fetch, file: cli.c, line: "9"}
+      - eval_time: 15m
+        alertname: SockleakEstablishedNearFdLimit
+        exp_alerts:
+          - exp_labels: {severity: critical, program: srv}
+      - eval_time: 20m
+        alertname: SockleakCloseWaitWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 60m
+        alertname: SockleakCloseWaitCritical
+        exp_alerts:
+          - exp_labels: {severity: critical, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 60m
+        alertname: SockleakCloseWaitGrowing
+        exp_alerts:
+          - exp_labels: {severity: warning, program: srv, function: handle, file: srv.c, line: "42"}
+      - eval_time: 2m
+        alertname: SockleakCloseWaitWarning
+        exp_alerts: []
+"""
+
+
+def test_deploy_alert_rules_fire(tmp_path):
+    tool = promtool()
+    yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
+    rules = yaml.safe_load(deploy_rules())
+    for group in rules["groups"]:  # promtool compares annotations too: the labels say enough
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "test.yml").write_text(RULES_TEST)
+    r = subprocess.run([tool, "test", "rules", "test.yml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def rule_metric_names(rules):
+    """The sockleak_* metric names the rules' expressions use."""
+    return {name for group in rules["groups"] for rule in group["rules"]
+            for name in re.findall(r"\bsockleak_[a-z_]+", rule["expr"])}
+
+
+def churn_log(into):
+    """tests/unit/data/golden/churn.jsonl.in (two time_wait_churn findings of
+    a process that ended), its placeholders filled in: a log our reader
+    turns into the TIME_WAIT gauges."""
+    text = (REPO / "tests/unit/data/golden/churn.jsonl.in").read_text()
+    for key, value in {"@BIN@": str(TOOL), "@BUILD_ID@": "", "@RET_OUTER@": "4096",
+                       "@RET_PLAIN@": "4096"}.items():
+        text = text.replace(key, value)
+    into.mkdir()
+    (into / "prog.4101.jsonl").write_text(text)
+    return into
+
+
+def test_deploy_alert_rules_on_our_own_metrics(tmp_path):
+    """The rules against what `sockleak report --format openmetrics` really
+    gives: every metric they use is in it, and promtool evaluates them over
+    its series, labels as we emit them (values scaled up where a real
+    program cannot reach a threshold), each alert firing for its site."""
+    tool = promtool()
+    yaml = pytest.importorskip("yaml", reason="python3-yaml is missing (run: make deps)")
+    from test_open_sockets import PROGRAM, Peer, finish, open_gauge, start
+    from test_prometheus import parse
+
+    rules = yaml.safe_load(deploy_rules())
+    held, closing = Peer(False), Peer(True)
+    churn = churn_log(tmp_path / "churn")
+    proc, pid = start(tmp_path, (held, closing), "hold")  # 1 s deadline: CLOSE_WAIT findings
+
+    def scrape():
+        p = subprocess.run([str(TOOL), "report", "--format", "openmetrics", str(tmp_path / "out"),
+                            str(churn)], capture_output=True, text=True, timeout=TIMEOUT)
+        samples = parse(p.stdout)
+        cw = [v for (n, lab), v in samples.items()
+              if n == "sockleak_close_wait_sockets" and ("program", PROGRAM) in lab]
+        want = {("connect_held", "ESTABLISHED"): 5, ("connect_closing", "CLOSE_WAIT"): 2}
+        return samples if open_gauge(p.stdout) == want and cw == [2] else None
+
+    try:
+        samples = wait_until("the census and the CLOSE_WAIT findings in the metrics", scrape)
+    finally:
+        finish(proc, pid)
+        held.stop()
+        closing.stop()
+    names = {n for n, _ in samples}
+    assert rule_metric_names(rules) <= names, (
+        f"metrics the rules use but sockleak does not emit: {rule_metric_names(rules) - names}")
+
+    def series(name, labels):
+        return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels)) + "}"
+
+    inputs, expect = [], []
+    limit = samples[("sockleak_fd_limit", frozenset({("program", PROGRAM)}))]
+    ports = {dict(lab)["program"]: v for (n, lab), v in samples.items()
+             if n == "sockleak_ephemeral_ports"}
+    for (name, labels), value in samples.items():
+        lab = dict(labels)
+        if name not in rule_metric_names(rules):
+            continue
+        if name == "sockleak_close_wait_sockets" and value:
+            inputs.append({"series": series(name, labels), "values": "0+25x80"})
+            site = {k: lab[k] for k in ("program", "function", "file", "line")}
+            expect += [("SockleakCloseWaitWarning", "20m", "warning", site),
+                       ("SockleakCloseWaitCritical", "60m", "critical", site),
+                       ("SockleakCloseWaitGrowing", "60m", "warning", site)]
+        elif name == "sockleak_time_wait_sockets":
+            inputs.append({"series": series(name, labels),
+                           "values": f"{int(ports[lab['program']] * 0.85)}x20"})
+            site = {k: lab[k] for k in ("program", "function", "file", "line")}
+            expect += [("SockleakTimeWaitWarning", "15m", "warning", site),
+                       ("SockleakTimeWaitCritical", "15m", "critical", site)]
+        elif name == "sockleak_open_sockets" and lab["state"] == "ESTABLISHED":
+            inputs.append({"series": series(name, labels), "values": f"{int(limit * 0.9)}x20"})
+            expect.append(("SockleakEstablishedNearFdLimit", "15m", "critical",
+                           {"program": PROGRAM}))
+        elif name != "sockleak_close_wait_sockets":
+            inputs.append({"series": series(name, labels), "values": f"{value}x20"})
+    assert {e[0] for e in expect} == {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert [e for e in expect if e[0] == "SockleakCloseWaitWarning" and
+            e[3]["program"] == PROGRAM and e[3]["file"] == "oe_census.c"], expect
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m",
+             "tests": [{"interval": "1m", "input_series": inputs, "alert_rule_test": [
+                 {"eval_time": t, "alertname": a,
+                  # an empty label is no label to Prometheus
+                  "exp_alerts": [{"exp_labels": {"severity": sev,
+                                                 **{k: v for k, v in site.items() if v}}}]}
+                 for a, t, sev, site in expect]}]}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(tests))
+    r = subprocess.run([tool, "test", "rules", "test.yml"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr + "\n" + yaml.safe_dump(tests)
 
 
 def test_deploy_systemd_drop_in_verifies(tmp_path):

@@ -144,10 +144,20 @@ def test_openmetrics_report_counts_what_the_kernel_shows(live):
                             frozenset({("program", "leaky_server"), ("state", state)})))
     assert tcp("close_wait") == 3 and tcp("listen") == 1 and tcp("established") == 0, text
     # Labels: call site, kind and program, never pids, fds, ports, addresses.
+    per_name = {"sockleak_tcp_sockets": {"program", "state"},
+                "sockleak_open_sockets": {"program", "function", "file", "line", "state"},
+                "sockleak_fd_limit": {"program"}, "sockleak_open_fds": {"program"}}
     for name, labels in samples:
-        want = {"program", "state"} if name == "sockleak_tcp_sockets" else LABELS
+        want = per_name.get(name, LABELS)
         if labels:
             assert {k for k, _ in labels} == want, (name, labels)
+    # The census (written every 4 sweep periods): every socket the server
+    # holds, by creation site and state.
+    def census():
+        return {dict(lab)["state"]: v for (n, lab), v in
+                parse(report(live.outdir, "openmetrics")).items() if n == "sockleak_open_sockets"}
+    wait_until("the census of 3 CLOSE_WAIT and the listener",
+               lambda: census() == {"CLOSE_WAIT": 3, "LISTEN": 1})
     assert str(live.port) not in text and f"pid" not in text
     assert "# TYPE sockleak_leaked_sockets counter\n" in text
     assert "# TYPE sockleak_close_wait_sockets gauge\n" in text
@@ -159,6 +169,7 @@ def test_openmetrics_report_counts_what_the_kernel_shows(live):
     assert samples[("sockleak_leaked_sockets_total", site)] == 3
     assert samples[("sockleak_close_wait_sockets", site)] == 0
     assert not [k for k in samples if k[0] == "sockleak_tcp_sockets"], samples
+    assert not [k for k in samples if k[0] == "sockleak_open_sockets"], samples
 
 
 @pytest.mark.skipif(not PROMTOOL, reason=NO_PROMETHEUS)

@@ -76,6 +76,17 @@ static void test_each_key(void **state)
     assert_int_equal(o.frames, 1);
     assert_int_equal(o.verbosity, 2);
     assert_string_equal(o.run_id, "x");
+    /* at_exit=all is 2, as is at_exit=2; 1 keeps its meaning. */
+    o = parse("at_exit=all");
+    assert_int_equal(o.at_exit, 2);
+    o = parse("at_exit=2");
+    assert_int_equal(o.at_exit, 2);
+    o = parse("at_exit=1");
+    assert_int_equal(o.at_exit, 1);
+    assert_int_equal(warnings, 0);
+    o = parse("at_exit=ALL");
+    assert_int_equal(o.at_exit, 0);
+    assert_int_equal(warnings, 1);
     /* Last one wins. */
     o = parse("frames=3:frames=4");
     assert_int_equal(o.frames, 4);
@@ -95,6 +106,8 @@ static void test_bad_values(void **state)
                          "frames= 5",
                          "verbosity=3",
                          "verbosity=-1",
+                         "at_exit=3",
+                         "at_exit=al",
                          "output=",
                          "deadline_ms=86400001"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -237,6 +237,34 @@ static void load_text(struct sl_logread_set *set, const char *text)
 #define CL_FIND(id) "{\"t\":\"finding\",\"id\":" #id ",\"kind\":\"close_wait\",\"held_ms\":1}\n"
 #define CL_CLOSE(id) "{\"t\":\"closed\",\"id\":" #id ",\"held_ms\":" #id "00}\n"
 
+#define CL_OPEN(states)                                                                            \
+    "{\"t\":\"open\",\"sockets\":7,\"fd_limit\":1024,\"sites\":[{\"open_stack\":[[0,16]],"           \
+    "\"states\":" states "},{\"open_stack\":[]}]}\n"
+
+/* The newest open record is the process's census: states by name (one it
+ * does not know counts as UNKNOWN), a site without states left out. */
+static void test_open_records_replace_the_census(void **state)
+{
+    struct sl_logread_set set;
+    (void)state;
+
+    load_text(&set, CL_HDR CL_OPEN("{\"ESTABLISHED\":5,\"CLOSE_WAIT\":2}")
+                        CL_OPEN("{\"LISTEN\":1,\"NEW_STATE\":3,\"CLOSE_WAIT\":-1}"));
+    struct sl_logread_process *p = &set.procs[0];
+    assert_true(p->has_census);
+    assert_int_equal(p->n_census, 1);
+    assert_int_equal(p->fd_limit, 1024);
+    assert_int_equal(p->census_sockets, 7);
+    assert_int_equal(p->census[0].open_stack.n, 1);
+    assert_int_equal(p->census[0].counts[10], 1); /* LISTEN */
+    assert_int_equal(p->census[0].counts[0], 3);  /* UNKNOWN */
+    assert_int_equal(p->census[0].counts[1], 0);  /* the first record's ESTABLISHED: gone */
+    assert_int_equal(p->census[0].counts[8], 0);  /* a negative count is left out */
+    assert_string_equal(sl_logread_state_name(8), "CLOSE_WAIT");
+    assert_int_equal(set.n_warnings, 0);
+    sl_logread_free(&set);
+}
+
 /* Closed records find their finding in any order, ids in order or not. */
 static void test_closed_records_find_their_finding(void **state)
 {
@@ -417,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_overlong_line_and_blank_lines),
         cmocka_unit_test(test_kernel_swept_kinds_keys),
         cmocka_unit_test(test_language_frames),
+        cmocka_unit_test(test_open_records_replace_the_census),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,14 +421,14 @@ static void test_tcpstate_counts_own_sockets(void **state)
     assert_true(s >= 0);
     close(cl);
     assert_int_equal(read(s, buf, sizeof(buf)), 0); /* the FIN is in: CLOSE_WAIT */
-    assert_true(sl_tcpstate_count(c, getpid(), counts));
+    assert_true(sl_tcpstate_count(c, getpid(), counts, NULL));
     assert_string_equal(sl_tcpstate_name(8), "close_wait");
     assert_string_equal(sl_tcpstate_name(10), "listen");
     assert_null(sl_tcpstate_name(0));
     assert_int_equal(counts[8], 1);
     assert_int_equal(counts[10], 1);
     assert_int_equal(counts[1], 0);
-    assert_false(sl_tcpstate_count(c, 1 << 30, counts));
+    assert_false(sl_tcpstate_count(c, 1 << 30, counts, NULL));
     close(s);
     close(l);
     sl_tcpstate_free(c);
