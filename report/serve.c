@@ -606,11 +606,32 @@ static void sl_serve_reload(struct sl_serve *s)
     fputs("sockleak serve: SIGHUP: web config file read again\n", stderr);
 }
 
+/* SIGINT and SIGTERM stop, SIGHUP reloads: blocked but while ppoll waits
+ * (*unblocked: the mask it waits with), so that a signal never slips in
+ * between the check and the wait. */
+static void sl_serve_signals(sigset_t *unblocked)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa = {.sa_handler = sl_serve_on_signal};
+    sigset_t block;
+
+    sigemptyset(&block);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaddset(&block, sigs[i]);
+    sigprocmask(SIG_BLOCK, &block, unblocked);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaction(sigs[i], &sa, NULL);
+        sigdelset(unblocked, sigs[i]);
+    }
+    /* OpenSSL writes with write(): a client gone mid-answer must be EPIPE,
+     * not the end of serve. */
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int sl_serve(const struct sl_serve_opts *o)
 {
     struct sl_serve *s = sl_util_xcalloc(1, sizeof(*s));
-    struct sigaction sa = {.sa_handler = sl_serve_on_signal};
-    sigset_t block, orig;
+    sigset_t orig;
     int rc = 0, passed;
 
     s->o = o;
@@ -633,22 +654,7 @@ int sl_serve(const struct sl_serve_opts *o)
     }
     sl_logscan_init(&s->scan, o->paths, o->n_paths);
     s->sym = sl_sym_new(false);
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    /* Blocked but while ppoll waits: a signal never slips in between the
-     * check and the wait. */
-    sigprocmask(SIG_BLOCK, &block, &orig);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    /* OpenSSL writes with write(): a client gone mid-answer must be EPIPE,
-     * not the end of serve. */
-    signal(SIGPIPE, SIG_IGN);
-    sigdelset(&orig, SIGINT);
-    sigdelset(&orig, SIGTERM);
-    sigdelset(&orig, SIGHUP);
+    sl_serve_signals(&orig);
     for (size_t l = 0; l < s->n_listen; l++)
         sl_serve_announce(s->listen_fd[l], s->cfg && s->cfg->tls);
     /* The backlog read now, not at the first scrape. */

@@ -139,94 +139,108 @@ static int sl_webcfg_auth_mode(const char *type, bool *verify)
     return -1;
 }
 
+/* The versions and the client certificate policy tls_server_config asks
+ * for; false (said) when they are not ones it can. */
+static bool sl_webcfg_tls_check(const struct sl_webcfg_ctx *c, const yaml_node_t *section,
+                                const struct sl_webcfg_tls *t, int *min, int *max, int *mode,
+                                bool *verify)
+{
+    if (!t->cert_file || !t->key_file) {
+        sl_webcfg_err(c, section,
+                      !t->cert_file ? "tls_server_config.cert_file" : "tls_server_config.key_file",
+                      "missing: TLS needs a certificate and its key");
+        return false;
+    }
+    if ((t->min_version && (*min = sl_webcfg_version(c, t->min, "tls_server_config.min_version",
+                                                     t->min_version)) < 0) ||
+        (t->max_version && (*max = sl_webcfg_version(c, t->max, "tls_server_config.max_version",
+                                                     t->max_version)) < 0))
+        return false;
+    if (t->auth_type && (*mode = sl_webcfg_auth_mode(t->auth_type, verify)) < 0) {
+        sl_webcfg_err(c, t->auth, "tls_server_config.client_auth_type",
+                      "'%s' is not one of NoClientCert, RequestClientCert, RequireAnyClientCert, "
+                      "VerifyClientCertIfGiven, RequireAndVerifyClientCert",
+                      t->auth_type);
+        return false;
+    }
+    if (*verify && !t->ca_file) {
+        sl_webcfg_err(c, t->auth, "tls_server_config.client_ca_file",
+                      "missing: client_auth_type %s verifies certificates against it",
+                      t->auth_type);
+        return false;
+    }
+    if (t->ca_file && !*verify) {
+        sl_webcfg_err(c, t->ca, "tls_server_config.client_auth_type",
+                      "client_ca_file is given but client_auth_type does not verify client "
+                      "certificates (VerifyClientCertIfGiven or RequireAndVerifyClientCert)");
+        return false;
+    }
+    return true;
+}
+
+/* The certificate, its key and the client CAs loaded into ctx; false
+ * (said) when one does not load. */
+static bool sl_webcfg_tls_files(const struct sl_webcfg_ctx *c, SSL_CTX *ctx,
+                                const struct sl_webcfg_tls *t)
+{
+    char *cert = sl_webcfg_file(c, t->cert_file), *key = sl_webcfg_file(c, t->key_file);
+    char *ca = t->ca_file ? sl_webcfg_file(c, t->ca_file) : NULL;
+    STACK_OF(X509_NAME) *names = NULL;
+    bool ok = false;
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+        sl_webcfg_err(c, t->cert, "tls_server_config.cert_file", "%s: %s", cert,
+                      sl_webcfg_ssl_why());
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+        sl_webcfg_err(c, t->key, "tls_server_config.key_file", "%s: %s", key, sl_webcfg_ssl_why());
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        sl_webcfg_err(c, t->key, "tls_server_config.key_file", "%s is not the key of %s", key,
+                      cert);
+    else if (ca && (!(names = SSL_load_client_CA_file(ca)) ||
+                    SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1))
+        sl_webcfg_err(c, t->ca, "tls_server_config.client_ca_file", "%s: %s", ca,
+                      names ? sl_webcfg_ssl_why() : "no certificate in it");
+    else {
+        if (names)
+            SSL_CTX_set_client_CA_list(ctx, names); /* ctx owns them now */
+        names = NULL;
+        ok = true;
+    }
+    if (names)
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+    free(cert);
+    free(key);
+    free(ca);
+    return ok;
+}
+
 /* The TLS context the tls_server_config asks for, or NULL (said). */
 static SSL_CTX *sl_webcfg_tls_ctx(const struct sl_webcfg_ctx *c, const yaml_node_t *section,
                                   const struct sl_webcfg_tls *t)
 {
     int min = TLS1_2_VERSION, max = 0, mode = SSL_VERIFY_NONE;
-    char *cert = NULL, *key = NULL, *ca = NULL;
     bool verify = false;
-    SSL_CTX *ctx = NULL;
+    SSL_CTX *ctx;
 
-    if (!t->cert_file || !t->key_file) {
-        sl_webcfg_err(c, section,
-                      !t->cert_file ? "tls_server_config.cert_file" : "tls_server_config.key_file",
-                      "missing: TLS needs a certificate and its key");
+    if (!sl_webcfg_tls_check(c, section, t, &min, &max, &mode, &verify))
         return NULL;
-    }
-    if ((t->min_version && (min = sl_webcfg_version(c, t->min, "tls_server_config.min_version",
-                                                    t->min_version)) < 0) ||
-        (t->max_version &&
-         (max = sl_webcfg_version(c, t->max, "tls_server_config.max_version", t->max_version)) < 0))
-        return NULL;
-    if (t->auth_type && (mode = sl_webcfg_auth_mode(t->auth_type, &verify)) < 0) {
-        sl_webcfg_err(c, t->auth, "tls_server_config.client_auth_type",
-                      "'%s' is not one of NoClientCert, RequestClientCert, RequireAnyClientCert, "
-                      "VerifyClientCertIfGiven, RequireAndVerifyClientCert",
-                      t->auth_type);
-        return NULL;
-    }
-    if (verify && !t->ca_file) {
-        sl_webcfg_err(c, t->auth, "tls_server_config.client_ca_file",
-                      "missing: client_auth_type %s verifies certificates against it",
-                      t->auth_type);
-        return NULL;
-    }
-    if (t->ca_file && !verify) {
-        sl_webcfg_err(c, t->ca, "tls_server_config.client_auth_type",
-                      "client_ca_file is given but client_auth_type does not verify client "
-                      "certificates (VerifyClientCertIfGiven or RequireAndVerifyClientCert)");
-        return NULL;
-    }
-    cert = sl_webcfg_file(c, t->cert_file);
-    key = sl_webcfg_file(c, t->key_file);
-    ca = t->ca_file ? sl_webcfg_file(c, t->ca_file) : NULL;
-    ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
+    if (!(ctx = SSL_CTX_new(TLS_server_method()))) {
         sl_webcfg_err(c, section, "tls_server_config", "%s", sl_webcfg_ssl_why());
-        goto out;
+        return NULL;
     }
     SSL_CTX_set_default_passwd_cb(ctx, sl_webcfg_no_passphrase);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (!SSL_CTX_set_min_proto_version(ctx, min) || !SSL_CTX_set_max_proto_version(ctx, max)) {
         sl_webcfg_err(c, t->min, "tls_server_config.min_version", "%s", sl_webcfg_ssl_why());
-        goto fail;
+        SSL_CTX_free(ctx);
+        return NULL;
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        sl_webcfg_err(c, t->cert, "tls_server_config.cert_file", "%s: %s", cert,
-                      sl_webcfg_ssl_why());
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        sl_webcfg_err(c, t->key, "tls_server_config.key_file", "%s: %s", key, sl_webcfg_ssl_why());
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        sl_webcfg_err(c, t->key, "tls_server_config.key_file", "%s is not the key of %s", key,
-                      cert);
-        goto fail;
-    }
-    if (ca) {
-        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
-        if (!names || SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-            sl_webcfg_err(c, t->ca, "tls_server_config.client_ca_file", "%s: %s", ca,
-                          names ? sl_webcfg_ssl_why() : "no certificate in it");
-            if (names)
-                sk_X509_NAME_pop_free(names, X509_NAME_free);
-            goto fail;
-        }
-        SSL_CTX_set_client_CA_list(ctx, names);
+    if (!sl_webcfg_tls_files(c, ctx, t)) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
     SSL_CTX_set_verify(ctx, mode, verify ? NULL : sl_webcfg_any_cert);
-    goto out;
-fail:
-    SSL_CTX_free(ctx);
-    ctx = NULL;
-out:
-    free(cert);
-    free(key);
-    free(ca);
     return ctx;
 }
 
