@@ -179,6 +179,7 @@ static void sl_serve_respond(struct sl_serve *s, struct sl_serve_client *c, int 
                                     [401] = "Unauthorized",
                                     [404] = "Not Found",
                                     [405] = "Method Not Allowed",
+                                    [429] = "Too Many Requests",
                                     [431] = "Request Header Fields Too Large",
                                     [500] = "Internal Server Error"};
     char *hdr = NULL;
@@ -188,7 +189,8 @@ static void sl_serve_respond(struct sl_serve *s, struct sl_serve_client *c, int 
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s"
                  "Connection: close\r\n\r\n",
                  status, reasons[status], type, body_len,
-                 status == 405 ? "Allow: GET, HEAD\r\n"
+                 status == 405   ? "Allow: GET, HEAD\r\n"
+                 : status == 429 ? "Retry-After: 1\r\n"
                  : status == 401
                      ? "WWW-Authenticate: Basic realm=\"sockleak\", charset=\"UTF-8\"\r\n"
                      : "",
@@ -226,6 +228,7 @@ static void sl_serve_request(struct sl_serve *s, struct sl_serve_client *c)
     char method[16], target[1024], version[16];
     const char *msg;
     bool head, om;
+    int auth;
     char *body, *q;
     size_t len;
 
@@ -236,9 +239,12 @@ static void sl_serve_request(struct sl_serve *s, struct sl_serve_client *c)
         return;
     }
     head = strcmp(method, "HEAD") == 0;
-    if (!sl_webcfg_authorized(s->cfg, c->req)) {
-        msg = "unauthorized: a user and password of basic_auth_users are needed\n";
-        sl_serve_respond(s, c, 401, SL_SERVE_TEXT, msg, strlen(msg), head);
+    if ((auth = sl_webcfg_authorized(s->cfg, c->req)) != SL_WEBCFG_OK) {
+        msg = auth == SL_WEBCFG_BUSY
+                  ? "too many wrong passwords this second: try again\n"
+                  : "unauthorized: a user and password of basic_auth_users are needed\n";
+        sl_serve_respond(s, c, auth == SL_WEBCFG_BUSY ? 429 : 401, SL_SERVE_TEXT, msg,
+                         strlen(msg), head);
         return;
     }
     if ((q = strchr(target, '?')))

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -611,20 +612,53 @@ static char *sl_webcfg_credentials(const char *req)
     return NULL;
 }
 
-bool sl_webcfg_authorized(struct sl_webcfg *cfg, const char *req)
+/* SHA-256 of user, password and hash: how good credentials are known
+ * again. False when OpenSSL cannot make it. */
+static bool sl_webcfg_digest(const char *user, const char *password, const char *hash,
+                             unsigned char digest[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int dlen = 0;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
+              EVP_DigestUpdate(md, user, strlen(user) + 1) &&
+              EVP_DigestUpdate(md, password, strlen(password) + 1) &&
+              EVP_DigestUpdate(md, hash, strlen(hash)) && EVP_DigestFinal_ex(md, digest, &dlen) &&
+              dlen == 32;
+
+    EVP_MD_CTX_free(md);
+    return ok;
+}
+
+/* True when a bcrypt may run now: at most SL_WEBCFG_FAILS_PER_S checks
+ * that failed within the last second. */
+static bool sl_webcfg_may_check(struct sl_webcfg *cfg)
+{
+    struct timespec ts;
+    int64_t now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now - cfg->fail_window_ms >= 1000) {
+        cfg->fail_window_ms = now;
+        cfg->fails = 0;
+    }
+    return cfg->fails < SL_WEBCFG_FAILS_PER_S;
+}
+
+int sl_webcfg_authorized(struct sl_webcfg *cfg, const char *req)
 {
     const struct sl_webcfg_user *u = NULL;
     unsigned char digest[32];
     struct crypt_data *cd;
     char *cred, *colon;
     const char *out, *hash;
-    bool ok;
+    int ok;
 
     if (!cfg || !cfg->n_users)
-        return true;
+        return SL_WEBCFG_OK;
     if (!(cred = sl_webcfg_credentials(req)) || !(colon = strchr(cred, ':'))) {
         free(cred);
-        return false;
+        return SL_WEBCFG_DENIED;
     }
     *colon = '\0';
     for (size_t i = 0; i < cfg->n_users && !u; i++)
@@ -632,37 +666,27 @@ bool sl_webcfg_authorized(struct sl_webcfg *cfg, const char *req)
             u = &cfg->users[i];
     /* An unknown user costs a bcrypt too, at the cost of the first user's. */
     hash = u ? u->hash : cfg->users[0].hash;
-    /* Known good credentials are remembered by a digest of user, password
-     * and hash: a scrape every 15 s costs no bcrypt after the first. */
-    {
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        unsigned int dlen = 0;
-        ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(md, cred, strlen(cred) + 1) &&
-             EVP_DigestUpdate(md, colon + 1, strlen(colon + 1) + 1) &&
-             EVP_DigestUpdate(md, hash, strlen(hash)) && EVP_DigestFinal_ex(md, digest, &dlen) &&
-             dlen == sizeof(digest);
-        EVP_MD_CTX_free(md);
-    }
-    if (ok && u)
-        for (size_t i = 0; i < cfg->n_ok; i++)
-            if (CRYPTO_memcmp(cfg->ok[i], digest, sizeof(digest)) == 0) {
-                OPENSSL_cleanse(cred, strlen(cred) + strlen(colon + 1) + 1);
-                free(cred);
-                return true;
-            }
-    cd = sl_util_xcalloc(1, sizeof(*cd));
-    out = crypt_r(colon + 1, hash, cd);
-    ok = ok && u && out && out[0] != '*' && strlen(out) == strlen(hash) &&
-         CRYPTO_memcmp(out, hash, strlen(hash)) == 0;
-    if (ok) {
-        memcpy(cfg->ok[cfg->next_ok], digest, sizeof(digest));
-        cfg->next_ok = (cfg->next_ok + 1) % SL_WEBCFG_CACHE;
-        if (cfg->n_ok < SL_WEBCFG_CACHE)
-            cfg->n_ok++;
+    /* Known good credentials cost no bcrypt after the first time. */
+    ok = sl_webcfg_digest(cred, colon + 1, hash, digest) ? SL_WEBCFG_DENIED : -2;
+    for (size_t i = 0; ok == SL_WEBCFG_DENIED && u && i < cfg->n_ok; i++)
+        if (CRYPTO_memcmp(cfg->ok[i], digest, sizeof(digest)) == 0)
+            ok = SL_WEBCFG_OK;
+    if (ok == SL_WEBCFG_DENIED && !sl_webcfg_may_check(cfg))
+        ok = SL_WEBCFG_BUSY; /* a flood of wrong passwords costs no bcrypt */
+    else if (ok == SL_WEBCFG_DENIED) {
+        cd = sl_util_xcalloc(1, sizeof(*cd));
+        out = crypt_r(colon + 1, hash, cd);
+        if (u && out && out[0] != '*' && strlen(out) == strlen(hash) &&
+            CRYPTO_memcmp(out, hash, strlen(hash)) == 0) {
+            memcpy(cfg->ok[cfg->next_ok], digest, sizeof(digest));
+            cfg->next_ok = (cfg->next_ok + 1) % SL_WEBCFG_CACHE;
+            cfg->n_ok += cfg->n_ok < SL_WEBCFG_CACHE;
+            ok = SL_WEBCFG_OK;
+        } else
+            cfg->fails++;
+        free(cd);
     }
     OPENSSL_cleanse(cred, strlen(cred) + strlen(colon + 1) + 1);
     free(cred);
-    free(cd);
-    return ok;
+    return ok == -2 ? SL_WEBCFG_DENIED : ok;
 }

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import warnings
 from base64 import b64encode
 
@@ -58,10 +59,10 @@ def server_cert(d, serial, name="srv"):
             "-out", f"{name}.crt", cwd=d)
 
 
-def bcrypt(password, prefix="$2y$"):
-    """A bcrypt hash as htpasswd -B writes it ($2y$), at cost 4 to keep the
-    tests quick."""
-    h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+def bcrypt(password, prefix="$2y$", rounds=16):
+    """A bcrypt hash as htpasswd -B writes it ($2y$), at cost 4 (16 rounds)
+    unless asked, to keep the tests quick."""
+    h = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=rounds))
     assert h.startswith("$2b$"), h
     return prefix + h[4:]
 
@@ -244,6 +245,50 @@ def test_a_web_config_others_may_write_or_own_is_refused(tool, pki):
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
         assert p.returncode == 2 and "not owned by this user or root" in p.stderr, p
         os.chown(cfg, 0, 0)
+
+
+def test_a_flood_of_wrong_passwords_costs_a_few_bcrypts_a_second(tool, tmp_path, pki,
+                                                                  serve_factory):
+    """Each wrong password costs a bcrypt (cost 10 here, as htpasswd -B
+    makes them): past 4 failed checks in a second, credentials not known
+    good get 429 at once, so a flood cannot keep serve busy; a scraper whose
+    password was checked before goes on getting its metrics."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    cfg = web_config(pki, TLS_AUTH.format(hash=bcrypt(PASSWORD, rounds=1024)))
+    srv = serve_factory(logs, args=["--web.config.file", str(cfg)])
+    assert get(srv.port, context(pki), "prometheus", PASSWORD)[0] == 200
+    statuses, lock = [], threading.Lock()
+
+    def flood():
+        ctx = context(pki)
+        for _ in range(15):
+            status = get(srv.port, ctx, "prometheus", "wrong")[0]
+            with lock:
+                statuses.append(status)
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for t in threads:
+        t.start()
+    scrapes = []
+    while any(t.is_alive() for t in threads):
+        scrapes.append(get(srv.port, context(pki), "prometheus", PASSWORD)[0])
+    for t in threads:
+        t.join(TIMEOUT)
+    elapsed = time.monotonic() - start
+    assert len(statuses) == 120 and set(statuses) <= {401, 429}, statuses
+    checked = statuses.count(401)
+    # At most 4 failed checks in each second begun (the window restarts at
+    # the first check after a second has passed).
+    assert checked <= 4 * (int(elapsed) + 2), (checked, elapsed)
+    assert statuses.count(429) > 0 and scrapes and set(scrapes) == {200}, (statuses, scrapes)
+    c = http.client.HTTPSConnection("127.0.0.1", srv.port, timeout=TIMEOUT, context=context(pki))
+    c.request("GET", "/metrics", headers={"Authorization": "Basic " + b64encode(
+        b"prometheus:wrong").decode()})
+    r = c.getresponse()
+    assert r.status in (401, 429) and (r.status == 401 or r.getheader("Retry-After") == "1")
+    c.close()
 
 
 def stderr_says(srv, text):
