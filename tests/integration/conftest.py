@@ -27,6 +27,15 @@ from pathlib import Path
 
 import pytest
 
+# A test run started in the background by a shell without job control (a
+# script's `make check &`) ignores SIGINT and SIGQUIT, and so would every
+# program the tests start: http.server would not stop at SIGINT. Ignored
+# signals stay ignored across exec, handled ones do not: handle them here.
+for _sig, _handler in ((signal.SIGINT, signal.default_int_handler),
+                       (signal.SIGQUIT, signal.SIG_DFL)):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, _handler)
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SOCKLEAK_BUILD") or REPO / "build").resolve()
 TOOL = BUILD / "sockleak"
