@@ -98,7 +98,7 @@ SL_TESTABLE int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
     return 1;
 }
 
-static const char *sl_tcp_state_name(unsigned state)
+const char *sl_tcp_state_name(unsigned state)
 {
     static const char *const names[] = {NULL,         "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
                                         "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",

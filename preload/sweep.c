@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "churn.h"
+#include "fdexh.h"
 #include "fdtable.h"
 #include "log.h"
 #include "options.h"
@@ -600,8 +601,10 @@ void sl_sweep_run(enum sl_sweep_mode mode)
         if (!exiting)
             sl_sweep_unaccepted(nl, &c);
     }
-    if (!exiting)
+    if (!exiting) {
         sl_churn_check(nl, c.program);
+        sl_fdexh_check();
+    }
     if (c.program)
         sl_log_allow_create(0);
     if (exiting) {

@@ -23,6 +23,7 @@
 #include "real.h"
 #include "stack.h"
 #include "sweep.h"
+#include "fdexh.h"
 #include "track.h"
 #include "track_int.h"
 
@@ -93,7 +94,10 @@ int sl_pipe2(int fds[2], int flags, const void *caller)
         fds[1] = SL_UNW_PIPE_W;
         return 0;
     }
-    return sl_real.pipe2(fds, flags);
+    int r = sl_real.pipe2(fds, flags);
+    if (SL_UNLIKELY(r < 0))
+        SL_FDEXH_ON_FAIL("pipe2");
+    return r;
 }
 
 int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *caller)
