@@ -788,6 +788,9 @@ static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
 }
 
 #define SL_EXTRA_STACKS 6
+#define SL_EXTRA_STACK_IDS(f)                                                                      \
+    (f)->last_read_stack, (f)->fork_stack, (f)->listen_stack, (f)->close_stack,                    \
+        (f)->first_close_stack, (f)->fail_stack
 
 /* The optional parts of a finding (the kernel-swept kinds, at_exit). */
 static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
@@ -796,8 +799,7 @@ static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
     static const char *const keys[SL_EXTRA_STACKS] = {
         "," SL_JKEY(LAST_READ_STACK), "," SL_JKEY(FORK_STACK), "," SL_JKEY(LISTEN_STACK),
         "," SL_JKEY(CLOSE_STACK), "," SL_JKEY(FIRST_CLOSE_STACK), "," SL_JKEY(FAIL_STACK)};
-    const uint32_t ids[SL_EXTRA_STACKS] = {f->last_read_stack, f->fork_stack, f->listen_stack,
-                                           f->close_stack, f->first_close_stack, f->fail_stack};
+    const uint32_t ids[SL_EXTRA_STACKS] = {SL_EXTRA_STACK_IDS(f)};
     for (int i = 0; i < SL_EXTRA_STACKS; i++) {
         if (!ids[i])
             continue;
@@ -926,12 +928,9 @@ int sl_log_finding(struct sl_finding *f)
     struct sl_frames eof, open, extra[SL_EXTRA_STACKS];
     sl_frames_of(f->eof_stack, &eof);
     sl_frames_of(f->open_stack, &open);
-    sl_frames_of(f->last_read_stack, &extra[0]);
-    sl_frames_of(f->fork_stack, &extra[1]);
-    sl_frames_of(f->listen_stack, &extra[2]);
-    sl_frames_of(f->close_stack, &extra[3]);
-    sl_frames_of(f->first_close_stack, &extra[4]);
-    sl_frames_of(f->fail_stack, &extra[5]);
+    const uint32_t ids[SL_EXTRA_STACKS] = {SL_EXTRA_STACK_IDS(f)};
+    for (int i = 0; i < SL_EXTRA_STACKS; i++)
+        sl_frames_of(ids[i], &extra[i]);
     const struct sl_frames *top = sl_log_top_resolve(f);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0 && sl_log_named() == 0) {
