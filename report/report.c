@@ -60,7 +60,7 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
         sl_supp_apply(supp, &groups);
     /* The exit status counts every finding left: a double close or a call
      * site churning through the port range is a bug as a leak is. */
-    leaks = groups.leaks + groups.double_closes + groups.churns;
+    leaks = groups.leaks + groups.double_closes + groups.churns + groups.fdexhs;
     /* An unwatched run is no clean one: --quiet keeps its report. */
     if (!(o->quiet && leaks == 0 && !(o->watch && !o->watch->watched))) {
         bool colour = o->colour == SL_REPORT_COLOUR_ALWAYS ||
