@@ -159,6 +159,8 @@ static json_t *sl_fmt_json_site_of(const struct sl_sym_frame *f)
     json_object_set_new(o, "function", sl_fmt_json_str(f->function));
     json_object_set_new(o, "file", f->file ? sl_fmt_json_str(f->file) : json_null());
     json_object_set_new(o, "line", json_integer(f->line > 0 ? f->line : 0));
+    if (f->lang)
+        json_object_set_new(o, "lang", sl_fmt_json_str(f->lang));
     return o;
 }
 
