@@ -16,7 +16,6 @@
 #include "real.h"
 #include "sockleak_log.h"
 #include "stack.h"
-#include "track_int.h"
 
 /* Creation sites told apart in one snapshot; sockets of any more are left
  * out of the holders (the largest are nearly always among the first). */
@@ -150,9 +149,7 @@ static void sl_fdexh_say(const struct sl_finding *f)
             (long long)f->open_fds, (long long)held, where[0] ? where : "an unknown place");
 }
 
-/* The snapshot and its finding: the episode's first failure, on the
- * program's thread inside the guard. */
-static void sl_fdexh_write(const char *call, int err, uint32_t stack)
+void sl_fdexh_write(const char *call, int err, uint32_t stack)
 {
     static struct sl_finding f; /* 1.5 KB of holders: not on a hook's stack */
     memset(&f, 0, sizeof f);
@@ -176,18 +173,11 @@ static void sl_fdexh_write(const char *call, int err, uint32_t stack)
         sl_fdexh_say(&f);
 }
 
-void sl_fdexh_failed(const char *call, int err)
+int sl_fdexh_begin(void)
 {
-    if (sl_in_lib)
-        return;
     atomic_fetch_add_explicit(&sl_fdexh_failures, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&sl_fdexh_active, memory_order_relaxed) ||
-        sl_in_vfork_child() || atomic_exchange(&sl_fdexh_active, 1))
-        return;
-    int g = sl_guard_enter();
-    sl_init_all();
-    sl_fdexh_write(call, err, sl_stack_capture());
-    sl_guard_leave(g);
+    return !atomic_load_explicit(&sl_fdexh_active, memory_order_relaxed) &&
+           !atomic_exchange(&sl_fdexh_active, 1);
 }
 
 void sl_fdexh_check(void)

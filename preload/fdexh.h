@@ -12,11 +12,18 @@
 #ifndef SL_FDEXH_H
 #define SL_FDEXH_H
 
+#include <stdint.h>
 #include "sl.h"
 
 /* call (its name) failed with err, EMFILE or ENFILE, on the program's
- * thread; errno is the caller's to restore. */
+ * thread; errno is the caller's to restore (track.c: the guard, the
+ * library's start and the capture are the hooks'). */
 void sl_fdexh_failed(const char *call, int err) SL_HIDDEN;
+/* A failure: 1 when it starts an episode (the caller then writes it). */
+int sl_fdexh_begin(void) SL_HIDDEN;
+/* The snapshot and its finding, stack the failing call's: the episode's
+ * first failure, on the program's thread inside the guard. */
+void sl_fdexh_write(const char *call, int err, uint32_t stack) SL_HIDDEN;
 /* The due work (never at exit): an episode under way ends when the fds are
  * free again. */
 void sl_fdexh_check(void) SL_HIDDEN;
