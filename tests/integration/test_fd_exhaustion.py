@@ -231,7 +231,9 @@ def run_plain_or_not(outdir):
         drain(srv, clients)
     finally:
         srv.stop()
-    fds = [ln for ln in srv.lines if ln.startswith("fd ")]
+    # Until the table was full: what follows depends on when the peers' closes
+    # and the queued connections reach the server, with or without the library.
+    fds = [ln for ln in srv.lines[:srv.lines.index(full)] if ln.startswith("fd ")]
     return fds, full.split()[2:]
 
 
