@@ -515,7 +515,10 @@ static void sl_fmt_fdexh(FILE *out, const struct sl_fmt_style *st, const struct 
 {
     const struct sl_logread_finding *rep = g->rep;
 
-    fputs("  fds held by (sockets, TCP states, oldest, made at):\n", out);
+    fputs(rep->n_holders ? "  fds held by (sockets, TCP states, oldest, made at):\n"
+                         : "  fds held by: no socket sockleak tracks (files, pipes, datagram "
+                           "sockets...)\n",
+          out);
     for (size_t i = 0; i < g->n_top && i < rep->n_holders; i++) {
         const struct sl_logread_holder *h = &rep->holders[i];
         const struct sl_sym_frame *f = sl_group_first_user(set, g, &g->top_sym[i]);

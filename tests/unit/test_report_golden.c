@@ -50,6 +50,7 @@ static const struct golden_case cases[] = {
     {"unaccepted", "unaccepted.jsonl.in", NULL, 0, true},
     {"kinds-suppressed", "kinds.jsonl.in", "kinds.supp", 0, true},
     {"churn", "churn.jsonl.in", NULL, 0, true},
+    {"fdexh", "fdexh.jsonl.in", NULL, 0, true},
 };
 
 static const struct {
