@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include "fdexh.h"
 #include "fdtable.h"
+#include "hg.h"
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
@@ -27,8 +28,6 @@
 
 /* 1 from an episode's first failure until the due work sees fds free. */
 static _Atomic int sl_fdexh_active;
-/* Failures seen in episodes (the first of each included). */
-static _Atomic uint64_t sl_fdexh_failures;
 
 /* The snapshot's groups: one snapshot at a time (the one that set
  * sl_fdexh_active), so they are static rather than on a hook's stack. */
@@ -152,6 +151,13 @@ static void sl_fdexh_say(const struct sl_finding *f)
 void sl_fdexh_write(const char *call, int err, uint32_t stack)
 {
     static struct sl_finding f; /* 1.5 KB of holders: not on a hook's stack */
+    /* The due work may end the episode while its snapshot is taken, and the
+     * next failure start another: the static tables serve one at a time,
+     * the other is not written. */
+    static _Atomic int busy;
+    if (atomic_exchange(&busy, 1))
+        return;
+    SL_HG_HAPPENS_AFTER(&busy); /* the last snapshot's writes */
     memset(&f, 0, sizeof f);
     f.kind = SL_KIND_FD_EXHAUSTION;
     f.fd = -1;
@@ -171,11 +177,12 @@ void sl_fdexh_write(const char *call, int err, uint32_t stack)
     sl_log_reserve(); /* the program's thread: the log may be made here */
     if (sl_log_finding(&f) == 0)
         sl_fdexh_say(&f);
+    SL_HG_HAPPENS_BEFORE(&busy);
+    atomic_store(&busy, 0);
 }
 
 int sl_fdexh_begin(void)
 {
-    atomic_fetch_add_explicit(&sl_fdexh_failures, 1, memory_order_relaxed);
     return !atomic_load_explicit(&sl_fdexh_active, memory_order_relaxed) &&
            !atomic_exchange(&sl_fdexh_active, 1);
 }

@@ -19,7 +19,8 @@
  * thread; errno is the caller's to restore (track.c: the guard, the
  * library's start and the capture are the hooks'). */
 void sl_fdexh_failed(const char *call, int err) SL_HIDDEN;
-/* A failure: 1 when it starts an episode (the caller then writes it). */
+/* A failure: 1 when it starts an episode (the caller then writes it); a
+ * failure within one costs a load. */
 int sl_fdexh_begin(void) SL_HIDDEN;
 /* The snapshot and its finding, stack the failing call's: the episode's
  * first failure, on the program's thread inside the guard. */
