@@ -96,9 +96,9 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
      "A call that makes a file descriptor failed with EMFILE or ENFILE",
      "The process reached its open file limit (RLIMIT_NOFILE, EMFILE) or the system's (ENFILE): "
      "socket, accept, dup and the like fail until descriptors are closed. One finding per "
-     "episode (until three quarters of the limit is free again); it names the sockets the "
-     "process held then, grouped by where they were made, with their TCP states and the "
-     "oldest's age.",
+     "episode (until at most three quarters of the limit is open again); it names the "
+     "sockets the process held then, grouped by where they were made, with their TCP states "
+     "and the oldest's age.",
      "Close the sockets the largest holder keeps (a connection that is done, an idle keep-alive "
      "past its use) or bound how many it keeps (a pool size, a connection limit); a higher "
      "ulimit -n only postpones it. The location is the failing call; the related locations "
