@@ -315,7 +315,7 @@ integration-lockdebug: all progs lockdebug
 	  $(PYTHON) -m pytest -q -p no:cacheprovider -k "not cpython" \
 	  tests/integration/test_signals.py tests/integration/test_stress.py \
 	  tests/integration/test_lifecycle.py tests/integration/test_positives.py \
-	  tests/integration/test_fds.py
+	  tests/integration/test_fds.py tests/integration/test_fd_exhaustion.py
 
 # The fork and signal stress programs SOAK_RUNS times in a row, each under a
 # time limit: one hang or crash fails the loop.

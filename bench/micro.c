@@ -23,6 +23,9 @@
  *   forkwait     fork() of a process holding a connected TCP pair, the
  *                child _exit(0)s at once, waitpid() for it (timed only)
  *   forkwait_nb  the same with non-blocking sockets
+ *   emfile       socket() failing with EMFILE, the soft fd limit (64) filled
+ *                with TCP sockets: the storm after an episode's first failure
+ *                (which the warm-up takes, with its snapshot)
  *   none         nothing at all, no warm-up: the cost of start-up and exit */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -259,6 +263,27 @@ static void noeof_iter(void)
     close(sv[0]);
 }
 
+/* ---------------------------------------------------------------- emfile */
+static void emfile_setup(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        die("getrlimit");
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        die("setrlimit");
+    while (socket(AF_INET, SOCK_STREAM, 0) >= 0)
+        ;
+    if (errno != EMFILE)
+        die("socket");
+}
+
+static void emfile_iter(void)
+{
+    if (socket(AF_INET, SOCK_STREAM, 0) != -1 || errno != EMFILE)
+        die("socket emfile");
+}
+
 static void forkwait_iter(void)
 {
     pid_t pid = fork();
@@ -278,7 +303,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: micro "
                 "read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|churn|serve|eof|noeof|"
-                "forkwait|forkwait_nb|none N\n");
+                "forkwait|forkwait_nb|emfile|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -319,6 +344,9 @@ int main(int argc, char **argv)
     } else if (!strcmp(name, "forkwait_nb")) {
         pair_setup_nb();
         iter = forkwait_iter;
+    } else if (!strcmp(name, "emfile")) {
+        emfile_setup();
+        iter = emfile_iter;
     } else if (!strcmp(name, "none")) {
         printf("%s %ld 0\n", name, n);
         return 0;

@@ -106,14 +106,14 @@ echo
 # Iterations for timing and N for callgrind (2N is also run).
 micro_iters() {
     case "$1" in
-    read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain) echo 200000 ;;
+    read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|emfile) echo 200000 ;;
     churn|serve) echo 2000 ;;
     eof|noeof) echo 20000 ;;
     esac
 }
 micro_cg_n() {
     case "$1" in
-    read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain) echo 50000 ;;
+    read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|emfile) echo 50000 ;;
     churn|serve) echo 400 ;;
     eof|noeof) echo 2000 ;;
     esac
@@ -157,7 +157,7 @@ command -v valgrind >/dev/null 2>&1 && HAVE_VG=1
 
 if want micro; then
     log "micro: timing and counting instructions"
-    for c in read_pipe rw_pipe recv_data recv_data_nb recv_eagain churn serve eof noeof; do
+    for c in read_pipe rw_pipe recv_data recv_data_nb recv_eagain churn serve eof noeof emfile; do
         it=$(micro_iters $c)
         bl=; wl=
         r=0
@@ -195,6 +195,7 @@ if want micro; then
     micro_row recv_eagain "recv() tracked TCP, EAGAIN"
     micro_row churn "churn: connect/accept/EOF/close"
     micro_row serve "serve: churn + 1 request byte read"
+    micro_row emfile "socket() failing with EMFILE (a storm)"
     # Switched-off lines: the sweep off (no work pending, so no thread of
     # ours in any program), and thread=1 (the library's thread from the
     # first socket, as in a multi-threaded program).

@@ -112,6 +112,23 @@
  *            (listen_stack: an accepted socket's listener), "at_exit":true.
  *            At most 8 findings per creation stack and state: the 8th has
  *            "sockets" for itself and the rest.
+ *          "fd_exhaustion": a call that makes an fd (socket, socketpair,
+ *            accept, accept4, dup, fcntl F_DUPFD, pipe2) failed with EMFILE
+ *            or ENFILE, the first of an episode: the episode ends when a
+ *            later look (the due work) counts at most three quarters of
+ *            the limit open, and the next failure starts another. fd -1,
+ *            family "other", local/peer "", inode 0, tcp_state null,
+ *            held_ms 0, eof_unix_ms: when it was written, eof_stack [] and
+ *            open_stack []; then "fail_stack": the failing call,
+ *            "call":"accept4" (its name), "errno":"EMFILE" or "ENFILE",
+ *            "limit": the soft RLIMIT_NOFILE then, "open_fds": the fds
+ *            open then below the limit (-1 unknown), and "holders":
+ *            [{"open_stack":[...],"count":61,"states":{"ESTABLISHED":61},
+ *            "oldest_ms":4000},...]: the process's tracked stream sockets
+ *            (TCP and unix) grouped by where they were made, largest first
+ *            (at most 8); states counts the TCP ones by the kernel's state
+ *            (TCP_INFO) then; oldest_ms: the age of the oldest, -1 when
+ *            none was seen made.
  *          Any kind may carry "at_exit":true: reported when the process
  *          exited (at_exit=1 or all) rather than at its deadline. Accepted sockets
  *          may carry "listen_stack" too (the listener they came from).
@@ -176,6 +193,7 @@
 #define SL_KIND_DOUBLE_CLOSE "double_close"
 #define SL_KIND_TIME_WAIT_CHURN "time_wait_churn"
 #define SL_KIND_OPEN_AT_EXIT "open_at_exit"
+#define SL_KIND_FD_EXHAUSTION "fd_exhaustion"
 
 /* The keys, each spelt once. Both sides name a key through these macros,
  * never as a literal, so a misspelt key is a compile error: SL_KEY(PID) is
@@ -244,6 +262,15 @@
 #define SL_KEY_FD_LIMIT "fd_limit"
 #define SL_KEY_SITES "sites"
 #define SL_KEY_STATES "states"
+/* fd_exhaustion */
+#define SL_KEY_FAIL_STACK "fail_stack"
+#define SL_KEY_CALL "call"
+#define SL_KEY_ERRNO "errno"
+#define SL_KEY_LIMIT "limit"
+#define SL_KEY_OPEN_FDS "open_fds"
+#define SL_KEY_HOLDERS "holders"
+#define SL_KEY_COUNT "count"
+#define SL_KEY_OLDEST_MS "oldest_ms"
 /* footer */
 #define SL_KEY_EOF_SEEN "eof_seen"
 #define SL_KEY_FINDINGS "findings"

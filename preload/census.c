@@ -281,7 +281,7 @@ static void sl_census_write_open(const struct sl_census_open *o, int64_t sockets
                                        : "other";
     sl_reaper_addrs(o->fd, f.local, f.peer, sizeof f.local);
     f.inode = o->inode;
-    f.tcp_state = o->state ? sl_reaper_state_name(o->state) : NULL;
+    f.tcp_state = o->state ? sl_tcp_state_name(o->state) : NULL;
     f.eof_unix_ms = sl_wall_ms();
     f.open_stack = o->stack;
     f.listen_stack = o->listen_stack;

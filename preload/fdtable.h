@@ -43,6 +43,7 @@ struct sl_slot {
     uint32_t listen_stack;         /* accepted: the listener's open_stack */
     uint32_t read_stack[2];        /* stacks of the last two read sites captured, 0 none */
     int64_t cw_since_ns;           /* first sweep that saw it in CLOSE_WAIT, 0 none */
+    int64_t open_ns;               /* made (CLOCK_MONOTONIC_COARSE), 0 unknown: fd_exhaustion's ages */
     _Atomic uintptr_t read_pc[2];  /* their first frames (the return addresses), 0 none */
 };
 
@@ -100,6 +101,7 @@ struct sl_class {
     uint64_t inode;
     uint32_t open_stack;
     uint32_t listen_stack; /* accepted sockets: the listener's open_stack */
+    int64_t open_ns;       /* when it was made, 0 unknown (slot's open_ns) */
 };
 
 /* Striped locks by fd (locks.h): never held across a real blocking call or
@@ -170,6 +172,7 @@ static inline void sl_slot_reset(int fd, struct sl_slot *s)
     s->type = 0;
     s->listen_stack = 0;
     s->cw_since_ns = 0;
+    s->open_ns = 0;
     s->read_caps = 0;
     for (int i = 0; i < 2; i++) {
         s->read_stack[i] = 0;
@@ -188,6 +191,7 @@ static inline void sl_slot_install(int fd, struct sl_slot *s, const struct sl_cl
     s->inode = c->inode;
     s->open_stack = c->open_stack;
     s->listen_stack = c->listen_stack;
+    s->open_ns = c->open_ns;
     atomic_store(&s->flags, c->flags & (SL_CLASS_BITS | SL_NB_BITS));
     sl_fdtable_unlock(fd);
     if ((unsigned)fd < SL_LAST_READ_FDS)
@@ -230,6 +234,7 @@ static inline void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t 
     c->inode = s->inode;
     c->open_stack = s->open_stack;
     c->listen_stack = s->listen_stack;
+    c->open_ns = s->open_ns;
     *gen = s->gen;
 }
 

@@ -788,7 +788,10 @@ static void sl_buf_stack(struct sl_buf *b, const struct sl_frames *st)
     sl_buf_put(b, "]", 1);
 }
 
-#define SL_EXTRA_STACKS 5
+#define SL_EXTRA_STACKS 6
+#define SL_EXTRA_STACK_IDS(f)                                                                      \
+    (f)->last_read_stack, (f)->fork_stack, (f)->listen_stack, (f)->close_stack,                    \
+        (f)->first_close_stack, (f)->fail_stack
 
 /* The optional parts of a finding (the kernel-swept kinds, at_exit). */
 static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
@@ -796,9 +799,8 @@ static void sl_buf_finding_extra(struct sl_buf *b, const struct sl_finding *f,
 {
     static const char *const keys[SL_EXTRA_STACKS] = {
         "," SL_JKEY(LAST_READ_STACK), "," SL_JKEY(FORK_STACK), "," SL_JKEY(LISTEN_STACK),
-        "," SL_JKEY(CLOSE_STACK), "," SL_JKEY(FIRST_CLOSE_STACK)};
-    const uint32_t ids[SL_EXTRA_STACKS] = {f->last_read_stack, f->fork_stack, f->listen_stack,
-                                           f->close_stack, f->first_close_stack};
+        "," SL_JKEY(CLOSE_STACK), "," SL_JKEY(FIRST_CLOSE_STACK), "," SL_JKEY(FAIL_STACK)};
+    const uint32_t ids[SL_EXTRA_STACKS] = {SL_EXTRA_STACK_IDS(f)};
     for (int i = 0; i < SL_EXTRA_STACKS; i++) {
         if (!ids[i])
             continue;
@@ -831,7 +833,7 @@ static void sl_buf_tenths(struct sl_buf *b, int64_t x10)
  * log lock like the others, but kept here rather than on the caller's stack
  * (a connect hook's, on any thread of the program). Taken by one finding
  * at a time (sl_log_top_busy); another at that instant writes them []. */
-static struct sl_frames sl_log_top_frames[SL_LOG_TOP_SITES];
+static struct sl_frames sl_log_top_frames[SL_LOG_HOLDERS];
 static _Atomic int sl_log_top_busy;
 
 /* time_wait_churn's keys. top: the top sites' frames, or NULL. */
@@ -862,15 +864,51 @@ static void sl_buf_churn(struct sl_buf *b, const struct sl_finding *f, const str
     sl_buf_put(b, "]", 1);
 }
 
-/* The top sites' frames (and their modules' records) when f names any and
- * the shared frames are free: NULL otherwise. */
+/* fd_exhaustion's keys. top: the holders' frames, or NULL. */
+static void sl_buf_fdexh(struct sl_buf *b, const struct sl_finding *f, const struct sl_frames *top)
+{
+    SL_BUF_LIT(b, "," SL_JKEY(CALL));
+    sl_buf_jstr(b, f->call ? f->call : "");
+    SL_BUF_LIT(b, "," SL_JKEY(ERRNO));
+    sl_buf_jstr(b, f->err_name ? f->err_name : "");
+    sl_buf_fmt(b, "," SL_JKEY(LIMIT) "%lld," SL_JKEY(OPEN_FDS) "%lld," SL_JKEY(HOLDERS) "[",
+               (long long)f->limit, (long long)f->open_fds);
+    for (int i = 0; i < f->n_holders; i++) {
+        const struct sl_log_holder *h = &f->holders[i];
+        sl_buf_fmt(b, "%s{" SL_JKEY(OPEN_STACK), i ? "," : "");
+        if (top)
+            sl_buf_stack(b, &top[i]);
+        else
+            SL_BUF_LIT(b, "[]");
+        sl_buf_fmt(b, "," SL_JKEY(COUNT) "%lld," SL_JKEY(STATES) "{", (long long)h->count);
+        int n = 0;
+        for (unsigned st = 0; st < SL_LOG_TCP_STATES; st++) {
+            const char *name = h->states[st] ? sl_tcp_state_name(st) : NULL;
+            if (name)
+                sl_buf_fmt(b, "%s\"%s\":%lld", n++ ? "," : "", name, (long long)h->states[st]);
+        }
+        sl_buf_fmt(b, "}," SL_JKEY(OLDEST_MS) "%lld}", (long long)h->oldest_ms);
+    }
+    sl_buf_put(b, "]", 1);
+}
+
+/* The number of shared stacks f names: an EADDRNOTAVAIL finding's top
+ * sites, or an fd_exhaustion finding's holders. */
+static int sl_log_top_count(const struct sl_finding *f)
+{
+    return f->n_top ? f->n_top : f->n_holders;
+}
+
+/* The top sites' (or holders') frames, and their modules' records, when f
+ * names any and the shared frames are free: NULL otherwise. */
 static const struct sl_frames *sl_log_top_resolve(const struct sl_finding *f)
 {
-    if (!f->n_top || atomic_exchange(&sl_log_top_busy, 1))
+    int n = sl_log_top_count(f);
+    if (!n || atomic_exchange(&sl_log_top_busy, 1))
         return NULL;
     SL_HG_HAPPENS_AFTER(&sl_log_top_busy); /* the frames' last user */
-    for (int i = 0; i < f->n_top; i++)
-        sl_frames_of(f->top[i].stack, &sl_log_top_frames[i]);
+    for (int i = 0; i < n; i++)
+        sl_frames_of(f->n_top ? f->top[i].stack : f->holders[i].stack, &sl_log_top_frames[i]);
     return sl_log_top_frames;
 }
 
@@ -891,11 +929,9 @@ int sl_log_finding(struct sl_finding *f)
     struct sl_frames eof, open, extra[SL_EXTRA_STACKS];
     sl_frames_of(f->eof_stack, &eof);
     sl_frames_of(f->open_stack, &open);
-    sl_frames_of(f->last_read_stack, &extra[0]);
-    sl_frames_of(f->fork_stack, &extra[1]);
-    sl_frames_of(f->listen_stack, &extra[2]);
-    sl_frames_of(f->close_stack, &extra[3]);
-    sl_frames_of(f->first_close_stack, &extra[4]);
+    const uint32_t ids[SL_EXTRA_STACKS] = {SL_EXTRA_STACK_IDS(f)};
+    for (int i = 0; i < SL_EXTRA_STACKS; i++)
+        sl_frames_of(ids[i], &extra[i]);
     const struct sl_frames *top = sl_log_top_resolve(f);
     int cs = sl_log_lock();
     if (sl_log_ready() == 0 && sl_log_named() == 0) {
@@ -903,7 +939,7 @@ int sl_log_finding(struct sl_finding *f)
         sl_log_stack_modules(&open);
         for (int i = 0; i < SL_EXTRA_STACKS; i++)
             sl_log_stack_modules(&extra[i]);
-        for (int i = 0; top && i < f->n_top; i++)
+        for (int i = 0; top && i < sl_log_top_count(f); i++)
             sl_log_stack_modules(&top[i]);
         f->id = ++sl_log_next_id;
         struct sl_buf b = {.p = sl_log_buf, .cap = sizeof sl_log_buf};
@@ -929,6 +965,8 @@ int sl_log_finding(struct sl_finding *f)
         sl_buf_finding_extra(&b, f, extra);
         if (f->churn)
             sl_buf_churn(&b, f, top);
+        if (f->fdexh)
+            sl_buf_fdexh(&b, f, top);
         sl_buf_put(&b, "}\n", 2);
         if (!b.overflow && !sl_log_broken && sl_log_put(b.p, b.len) == 0) {
             sl_log_findings++;
@@ -988,7 +1026,7 @@ static void sl_buf_states(struct sl_buf *b, const struct sl_census_site *s)
     for (unsigned st = 0; st < SL_CENSUS_STATES; st++) {
         if (!s->n[st])
             continue;
-        const char *name = sl_reaper_state_name(st);
+        const char *name = sl_tcp_state_name(st);
         sl_buf_fmt(b, "%s\"%s\":%u", first ? "" : ",", name ? name : "UNKNOWN", s->n[st]);
         first = 0;
     }

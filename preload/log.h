@@ -20,6 +20,16 @@ struct sl_log_site {
     int64_t connections, time_wait;
 };
 
+/* A creation site holding sockets when an fd could not be made
+ * (fd_exhaustion): its sockets by TCP state (tcpi_state, 0 not TCP). */
+#define SL_LOG_HOLDERS 8
+#define SL_LOG_TCP_STATES 12
+struct sl_log_holder {
+    uint32_t stack;
+    int64_t count, oldest_ms; /* oldest_ms -1: no socket's age is known */
+    int64_t states[SL_LOG_TCP_STATES];
+};
+
 struct sl_finding {
     const char *kind;          /* SL_KIND_* */
     int fd;
@@ -49,6 +59,13 @@ struct sl_finding {
     int port_lo, port_hi;
     int n_top;
     struct sl_log_site top[SL_LOG_TOP_SITES];
+    /* fd_exhaustion (fdexh.c): written when fdexh is set. */
+    int fdexh;
+    uint32_t fail_stack;
+    const char *call, *err_name; /* the failing function, "EMFILE"/"ENFILE" */
+    int64_t limit, open_fds;     /* open_fds -1: not counted */
+    int n_holders;
+    struct sl_log_holder holders[SL_LOG_HOLDERS];
 };
 
 /* Write a finding (and any module records its stacks need first). Returns 0,

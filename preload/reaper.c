@@ -98,7 +98,7 @@ SL_TESTABLE int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
     return 1;
 }
 
-const char *sl_reaper_state_name(unsigned state)
+const char *sl_tcp_state_name(unsigned state)
 {
     static const char *const names[] = {NULL,         "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
                                         "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
@@ -208,7 +208,7 @@ static int sl_reaper_facts(int fd, struct sl_slot *s, uint32_t gen, struct sl_fi
                 sl_reaper_drop(fd, s, gen, 0);
                 return -1;
             }
-            f->tcp_state = sl_reaper_state_name(ti.tcpi_state);
+            f->tcp_state = sl_tcp_state_name(ti.tcpi_state);
         }
     }
     struct sockaddr_storage ss;

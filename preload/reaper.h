@@ -12,6 +12,8 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
 /* Start the thread if it does not run, and have it look at its due times
  * again (the sweep was armed). errno is kept. */
 void sl_reaper_kick(void) SL_HIDDEN;
+/* The kernel's name of a TCP state (tcpi_state), NULL when unknown. */
+const char *sl_tcp_state_name(unsigned state) SL_HIDDEN;
 /* At exit: every socket still open after end-of-stream is reported now,
  * marked at_exit. */
 void sl_reaper_at_exit(void) SL_HIDDEN;
@@ -34,9 +36,6 @@ void sl_reaper_logged(int fd, struct sl_slot *s, uint32_t gen, struct sl_finding
  * dladdr, or "module+0xoff" when the address is in no exported symbol.
  * Takes the loader lock (dladdr): no lock of ours may be held. */
 void sl_reaper_frame_words(uint32_t id, char *out, size_t size) SL_HIDDEN;
-
-/* The kernel's name of TCP state ("CLOSE_WAIT"), or NULL. */
-const char *sl_reaper_state_name(unsigned state) SL_HIDDEN;
 
 /* fd's addresses as the report shows them ("" when unknown), control
  * characters as '?'. */

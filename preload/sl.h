@@ -35,6 +35,15 @@ static inline int64_t sl_now_ns(void) /* CLOCK_MONOTONIC */
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The last tick's CLOCK_MONOTONIC (a few ms behind sl_now_ns, no more):
+ * cheap enough for every socket's creation. */
+static inline int64_t sl_coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static inline int64_t sl_wall_ms(void)
 {
     struct timespec ts;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "census.h"
 #include "churn.h"
+#include "fdexh.h"
 #include "fdtable.h"
 #include "log.h"
 #include "options.h"
@@ -638,6 +639,7 @@ void sl_sweep_run(enum sl_sweep_mode mode)
     if (!exiting) {
         sl_churn_check(nl, c.program);
         sl_census_run(nl, c.now, sl_sweep_period_ns());
+        sl_fdexh_check();
     }
     if (c.program)
         sl_log_allow_create(0);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#include "fdexh.h"
 #include "fdtable.h"
 #include "ownfd.h"
 #include "real.h"
@@ -84,6 +85,16 @@ SL_FORK_TEXT pid_t sl_fork(void)
  * syscall() and is answered by sl_ownfd_validate, its read and close of
  * them fail with EBADF (after which it simply asks for a pipe again). So
  * no fd is held for it at all. */
+void sl_fdexh_failed(const char *call, int err)
+{
+    if (sl_in_lib || sl_in_vfork_child() || !sl_fdexh_begin())
+        return;
+    int g = sl_guard_enter();
+    sl_init_all();
+    sl_fdexh_write(call, err, sl_stack_capture());
+    sl_guard_leave(g);
+}
+
 int sl_pipe2(int fds[2], int flags, const void *caller)
 {
     SL_ENSURE(pipe2);
@@ -93,7 +104,10 @@ int sl_pipe2(int fds[2], int flags, const void *caller)
         fds[1] = SL_UNW_PIPE_W;
         return 0;
     }
-    return sl_real.pipe2(fds, flags);
+    int r = sl_real.pipe2(fds, flags);
+    if (SL_UNLIKELY(r < 0))
+        SL_FDEXH_ON_FAIL("pipe2");
+    return r;
 }
 
 int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *caller)

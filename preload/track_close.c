@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "fdexh.h"
 #include "fdtable.h"
 #include "log.h"
 #include "ownfd.h"
@@ -336,6 +337,8 @@ int sl_dup(int fd)
         int e = errno;
         sl_track_dup(fd, r);
         errno = e;
+    } else {
+        SL_FDEXH_ON_FAIL("dup");
     }
     return r;
 }
@@ -432,6 +435,8 @@ int sl_fcntl(int fd, int cmd, void *arg, int use64)
         int e = errno;
         sl_track_dup(fd, r);
         errno = e;
+    } else if (r < 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+        SL_FDEXH_ON_FAIL("fcntl");
     }
     if (SL_UNLIKELY(cmd == F_SETFL) && r == 0 && !sl_in_lib) {
         int e = errno;

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include "churn.h"
+#include "fdexh.h"
 #include "fdtable.h"
 #include "log.h"
 #include "reaper.h"
@@ -51,6 +52,7 @@ static void sl_track_created(const int *fds, int n, struct sl_class c, int nonbl
     if ((c.flags & (SL_F_STREAM | SL_F_NOTSOCK)) == SL_F_STREAM) {
         sl_init_all();
         c.open_stack = sl_stack_capture();
+        c.open_ns = sl_coarse_ns();
     }
     /* No inode yet: it is taken when first needed (end-of-stream, the
      * sweep), so a connection costs no system call of ours before then. */
@@ -73,6 +75,8 @@ int sl_socket(int domain, int type, int proto)
         int e = errno;
         sl_track_created(&r, 1, sl_class_for(domain, type), (type & SOCK_NONBLOCK) != 0);
         errno = e;
+    } else {
+        SL_FDEXH_ON_FAIL("socket");
     }
     return r;
 }
@@ -85,6 +89,8 @@ int sl_socketpair(int domain, int type, int proto, int sv[2])
         int e = errno;
         sl_track_created(sv, 2, sl_class_for(domain, type), (type & SOCK_NONBLOCK) != 0);
         errno = e;
+    } else {
+        SL_FDEXH_ON_FAIL("socketpair");
     }
     return r;
 }
@@ -105,6 +111,7 @@ static void sl_track_accepted(int lfd, int fd, int nonblock)
     }
     c.flags = (c.flags & SL_F_SOCKET) ? sl_class_for(c.domain, c.type).flags : 0;
     c.inode = 0;
+    c.open_ns = 0;
     c.listen_stack = c.open_stack;
     c.open_stack = 0;
     sl_track_created(&fd, 1, c, nonblock);
@@ -122,6 +129,8 @@ int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
         int e = errno;
         sl_track_accepted(fd, r, 0);
         errno = e;
+    } else {
+        SL_FDEXH_ON_FAIL("accept");
     }
     return r;
 }
@@ -136,6 +145,8 @@ int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         int e = errno;
         sl_track_accepted(fd, r, (flags & SOCK_NONBLOCK) != 0);
         errno = e;
+    } else {
+        SL_FDEXH_ON_FAIL("accept4");
     }
     return r;
 }

@@ -260,6 +260,8 @@ static char *sl_follow_group(struct sl_follow *F, const struct sl_logread_proces
     sl_group_sym_stack(F->sym, p, &f->listen_stack, &g->listen_sym);
     sl_group_sym_stack(F->sym, p, &f->close_stack, &g->close_sym);
     sl_group_sym_stack(F->sym, p, &f->first_close_stack, &g->first_close_sym);
+    sl_group_sym_stack(F->sym, p, &f->fail_stack, &g->fail_sym);
+    g->fdexh = f->fdexh;
     g->destination = f->destination;
     g->exhausted = f->exhausted;
     g->connections = f->connections;
@@ -283,6 +285,7 @@ static void sl_follow_group_free(struct sl_group *g)
     sl_sym_stack_free(&g->listen_sym);
     sl_sym_stack_free(&g->close_sym);
     sl_sym_stack_free(&g->first_close_sym);
+    sl_sym_stack_free(&g->fail_sym);
     sl_group_free_sites(g);
 }
 
@@ -356,7 +359,9 @@ static const struct sl_sym_frame *sl_follow_site_frame(const struct sl_group *g,
     };
 
     *what = "at";
-    if (g->destination)
+    if (g->fdexh)
+        *what = "failed at";
+    else if (g->destination)
         *what = g->exhausted ? "connect failed with EADDRNOTAVAIL at" : "connected at";
     else if (g->call_site_listener)
         *what = "accepted on the listener created at";
@@ -406,9 +411,59 @@ static void sl_follow_churn(struct sl_follow *F, const struct sl_group *g, FILE 
     }
 }
 
+/* fd_exhaustion's call, errno and limit before its call site. */
+static void sl_follow_fdexh_head(const struct sl_logread_finding *f, FILE *out)
+{
+    fputc(' ', out);
+    sl_util_fputs_safe(f->call && *f->call ? f->call : "a call", out);
+    fputs(" with ", out);
+    sl_util_fputs_safe(f->err_name ? f->err_name : "?", out);
+    fprintf(out, " (fd limit %" PRId64 ")", f->limit);
+}
+
+/* fd_exhaustion's holders after its call site. */
+static void sl_follow_fdexh(struct sl_follow *F, const struct sl_group *g, FILE *out)
+{
+    struct sl_group_set where = {.source_root = F->ro->source_root};
+
+    for (size_t i = 0; i < g->n_top && i < g->rep->n_holders; i++) {
+        const struct sl_sym_frame *fr = sl_group_first_user(&where, g, &g->top_sym[i]);
+        if (!fr && g->top_sym[i].n)
+            fr = &g->top_sym[i].frames[0];
+        fprintf(out, "%s%" PRId64 " sockets made at ", i ? ", " : "; ",
+                g->rep->holders[i].count);
+        sl_follow_put_frame(out, fr);
+    }
+}
+
 /* One text line: "HH:MM:SS KIND pid PID PROGRAM fd FD LOCAL <- PEER:
  * end-of-stream read at FUNCTION (FILE:LINE)", or for a site printed
  * before "... again (N sockets so far)". */
+/* What the finding is about: its destination, its failing call, or its fd
+ * and addresses (and state, at exit). */
+static void sl_follow_text_where(const struct sl_logread_finding *f, const struct sl_group *g,
+                                 bool dclose, FILE *out)
+{
+    if (g->destination) {
+        fputs(" to ", out);
+        sl_util_fputs_safe(g->destination, out);
+    } else if (g->fdexh) {
+        sl_follow_fdexh_head(f, out);
+    } else {
+        fprintf(out, " fd %" PRId64, f->fd);
+    }
+    if (!dclose && !g->destination && !g->fdexh) {
+        fputc(' ', out);
+        sl_util_fputs_safe(*f->local ? f->local : "?", out);
+        fputs(" <- ", out);
+        sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
+    }
+    if (strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0 && f->tcp_state) {
+        fputc(' ', out);
+        sl_util_fputs_safe(f->tcp_state, out);
+    }
+}
+
 static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process *p,
                            const struct sl_logread_finding *f, const struct sl_group *g,
                            size_t count)
@@ -430,22 +485,7 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     fprintf(out, " pid %" PRId64 " ", p->pid);
     sl_util_fputs_safe(p->program, out);
     bool dclose = strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) == 0;
-    if (g->destination) {
-        fputs(" to ", out);
-        sl_util_fputs_safe(g->destination, out);
-    } else {
-        fprintf(out, " fd %" PRId64, f->fd);
-    }
-    if (!dclose && !g->destination) {
-        fputc(' ', out);
-        sl_util_fputs_safe(*f->local ? f->local : "?", out);
-        fputs(" <- ", out);
-        sl_util_fputs_safe(*f->peer ? f->peer : "?", out);
-    }
-    if (strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0 && f->tcp_state) {
-        fputc(' ', out);
-        sl_util_fputs_safe(f->tcp_state, out);
-    }
+    sl_follow_text_where(f, g, dclose, out);
     fprintf(out, ": %s%s ", count > 1 ? "... again, " : "", what);
     sl_follow_put_frame(out, fr);
     if (g->call_site_via) {
@@ -462,8 +502,11 @@ static void sl_follow_text(struct sl_follow *F, const struct sl_logread_process 
     }
     if (g->destination)
         sl_follow_churn(F, g, out);
+    if (g->fdexh)
+        sl_follow_fdexh(F, g, out);
     if (count > 1)
-        fprintf(out, " (%zu %s so far)", count, g->destination ? "findings" : "sockets");
+        fprintf(out, " (%zu %s so far)", count,
+                g->destination ? "findings" : g->fdexh ? "episodes" : "sockets");
     fputc('\n', out);
 }
 
@@ -486,6 +529,7 @@ static void sl_follow_json(struct sl_follow *F, const struct sl_logread_process 
     json_object_set_new(o, "call_site", sl_fmt_json_call_site(g));
     struct sl_group_set where = {.source_root = F->ro->source_root};
     sl_fmt_json_churn(o, &where, g);
+    sl_fmt_json_fdexh(o, &where, g);
     json_object_set_new(o, "count_so_far", json_integer((json_int_t)count));
     json_object_set_new(o, "again", json_boolean(count > 1));
     s = json_dumps(o, JSON_COMPACT);
@@ -535,7 +579,7 @@ static void sl_follow_forget_stacks(struct sl_logread_finding *f)
     struct sl_logread_stack *st[] = {&f->eof_stack,         &f->open_stack,
                                      &f->last_read_stack,   &f->fork_stack,
                                      &f->listen_stack,      &f->close_stack,
-                                     &f->first_close_stack};
+                                     &f->first_close_stack, &f->fail_stack};
 
     for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
         free(st[i]->frames);

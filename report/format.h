@@ -25,6 +25,16 @@
  * finding, SARIF's result properties. */
 void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct sl_group *g);
 
+/* What to do about an fd_exhaustion finding, one line for every format. */
+#define SL_FMT_FDEXH_ADVICE                                                                        \
+    "close the sockets the largest holder keeps (a connection that is done, an idle keep-alive "   \
+    "past its use) or bound how many it keeps (a pool size, a connection limit); a higher "        \
+    "ulimit -n only postpones it"
+
+/* An fd_exhaustion group's own keys (call, errno, limit, open_fds, advice,
+ * holders) into o: JSON's finding, SARIF's result properties. */
+void sl_fmt_json_fdexh(json_t *o, const struct sl_group_set *set, const struct sl_group *g);
+
 /* A JSON string for s, which need not be valid UTF-8 (names from debug
  * information may not be): invalid bytes become U+FFFD rather than the value
  * going missing. Never NULL. */

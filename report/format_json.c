@@ -108,6 +108,8 @@ static void sl_fmt_json_swept_stacks(json_t *o, const struct sl_group *g)
         json_object_set_new(o, "close_stack", sl_fmt_json_stack(&g->close_sym));
         json_object_set_new(o, "first_close_stack", sl_fmt_json_stack(&g->first_close_sym));
     }
+    if (g->fdexh)
+        json_object_set_new(o, "fail_stack", sl_fmt_json_stack(&g->fail_sym));
 }
 
 void sl_fmt_json_swept_counts(json_t *o, const struct sl_group *g)
@@ -157,6 +159,8 @@ static json_t *sl_fmt_json_site_of(const struct sl_sym_frame *f)
     json_object_set_new(o, "function", sl_fmt_json_str(f->function));
     json_object_set_new(o, "file", f->file ? sl_fmt_json_str(f->file) : json_null());
     json_object_set_new(o, "line", json_integer(f->line > 0 ? f->line : 0));
+    if (f->lang)
+        json_object_set_new(o, "lang", sl_fmt_json_str(f->lang));
     return o;
 }
 
@@ -197,7 +201,7 @@ void sl_fmt_json_churn(json_t *o, const struct sl_group_set *set, const struct s
 
 /* open_at_exit: "states", the group's sockets per TCP state ("none": no
  * TCP state, a unix socket). */
-static void sl_fmt_json_states(json_t *o, const struct sl_group *g)
+static void sl_fmt_json_open_states(json_t *o, const struct sl_group *g)
 {
     json_t *states;
 
@@ -208,6 +212,45 @@ static void sl_fmt_json_states(json_t *o, const struct sl_group *g)
         json_object_set_new(states, g->states[i].state ? g->states[i].state : "none",
                             json_integer((json_int_t)g->states[i].count));
     json_object_set_new(o, "states", states);
+}
+
+/* A holder's TCP states: {"ESTABLISHED": n, ...}. */
+static json_t *sl_fmt_json_states(const struct sl_logread_holder *h)
+{
+    json_t *o = json_object();
+    for (size_t st = 1; st < SL_LOGREAD_TCP_STATES; st++)
+        if (h->states[st])
+            json_object_set_new(o, sl_logread_tcp_state_name(st), json_integer(h->states[st]));
+    return o;
+}
+
+void sl_fmt_json_fdexh(json_t *o, const struct sl_group_set *set, const struct sl_group *g)
+{
+    const struct sl_logread_finding *rep = g->rep;
+    json_t *holders;
+
+    if (!g->fdexh)
+        return;
+    json_object_set_new(o, "call", sl_fmt_json_str(rep->call ? rep->call : ""));
+    json_object_set_new(o, "errno", sl_fmt_json_str(rep->err_name ? rep->err_name : ""));
+    json_object_set_new(o, "limit", json_integer(rep->limit));
+    json_object_set_new(o, "open_fds", json_integer(rep->open_fds));
+    json_object_set_new(o, "advice", json_string(SL_FMT_FDEXH_ADVICE));
+    holders = json_array();
+    for (size_t i = 0; i < g->n_top && i < rep->n_holders; i++) {
+        const struct sl_logread_holder *h = &rep->holders[i];
+        const struct sl_sym_frame *f = sl_group_first_user(set, g, &g->top_sym[i]);
+        json_t *x = json_object();
+        if (!f && g->top_sym[i].n)
+            f = &g->top_sym[i].frames[0];
+        json_object_set_new(x, "call_site", f ? sl_fmt_json_site_of(f) : json_null());
+        json_object_set_new(x, "open_stack", sl_fmt_json_stack(&g->top_sym[i]));
+        json_object_set_new(x, "count", json_integer(h->count));
+        json_object_set_new(x, "states", sl_fmt_json_states(h));
+        json_object_set_new(x, "oldest_ms", json_integer(h->oldest_ms));
+        json_array_append_new(holders, x);
+    }
+    json_object_set_new(o, "holders", holders);
 }
 
 static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl_group *g)
@@ -230,7 +273,8 @@ static json_t *sl_fmt_json_group(const struct sl_group_set *set, const struct sl
     json_object_set_new(o, "closed_late", json_integer((json_int_t)g->closed_late));
     sl_fmt_json_swept_counts(o, g);
     sl_fmt_json_churn(o, set, g);
-    sl_fmt_json_states(o, g);
+    sl_fmt_json_open_states(o, g);
+    sl_fmt_json_fdexh(o, set, g);
     for (size_t i = 0; i < g->n_examples; i++) {
         const struct sl_group_example *e = &g->examples[i];
         json_t *x = json_object();
@@ -290,9 +334,12 @@ json_t *sl_fmt_json_build(const struct sl_group_set *set, const struct sl_supp_s
         json_object_set_new(sum, "time_wait_churn", json_integer(set->churns));
     if (set->open_at_exit)
         json_object_set_new(sum, "open_at_exit", json_integer(set->open_at_exit));
+    if (set->fdexhs)
+        json_object_set_new(sum, "fd_exhaustion", json_integer(set->fdexhs));
     json_object_set_new(sum, "suppressed",
                         json_integer(set->findings - set->leaks - set->double_closes -
-                                     set->churns - set->open_at_exit));
+                                     set->churns - set->open_at_exit -
+                                     set->fdexhs));
     /* Present only when the counts are a lower bound. */
     if (set->lost || set->outdir_full) {
         json_object_set_new(sum, "lost_records", json_integer(set->lost));

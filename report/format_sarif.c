@@ -100,6 +100,17 @@ static const struct sl_fmt_sarif_rule sl_fmt_sarif_swept_rules[] = {
      "way holds them until it stops.",
      "Close every socket when its work is done (or before exiting, for a test that wants no "
      "socket left). The location is where the socket was made."},
+    {SL_KIND_FD_EXHAUSTION, "FdExhaustion",
+     "A call that makes a file descriptor failed with EMFILE or ENFILE",
+     "The process reached its open file limit (RLIMIT_NOFILE, EMFILE) or the system's (ENFILE): "
+     "socket, accept, dup and the like fail until descriptors are closed. One finding per "
+     "episode (until at most three quarters of the limit is open again); it names the "
+     "sockets the process held then, grouped by where they were made, with their TCP states "
+     "and the oldest's age.",
+     "Close the sockets the largest holder keeps (a connection that is done, an idle keep-alive "
+     "past its use) or bound how many it keeps (a pool size, a connection limit); a higher "
+     "ulimit -n only postpones it. The location is the failing call; the related locations "
+     "are where the held sockets were made."},
 };
 #define SL_FMT_SARIF_NSWEPT (sizeof(sl_fmt_sarif_swept_rules) / sizeof(sl_fmt_sarif_swept_rules[0]))
 
@@ -127,6 +138,8 @@ static const struct sl_sym_stack *sl_fmt_sarif_swept_stack(const struct sl_group
     if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
         strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0)
         return &g->open_sym;
+    if (g->fdexh)
+        return &g->fail_sym;
     return NULL;
 }
 
@@ -292,6 +305,29 @@ static void sl_fmt_sarif_churn_message(FILE *m, const struct sl_group_set *set,
     fprintf(m, ". Fix: %s.", SL_FMT_CHURN_ADVICE);
 }
 
+/* fd_exhaustion's message: the failing call, the limit, the holders. */
+static void sl_fmt_sarif_fdexh_message(FILE *m, const struct sl_group_set *set,
+                                       const struct sl_group *g)
+{
+    const struct sl_logread_finding *f = g->rep;
+
+    fprintf(m, "%s: %s failed with %s (fd limit %" PRId64 ")", g->kind,
+            f->call && *f->call ? f->call : "a call", f->err_name ? f->err_name : "?", f->limit);
+    if (g->count > 1)
+        fprintf(m, " in %zu episodes", g->count);
+    sl_fmt_sarif_in(m, "; failed in ", set, g, &g->fail_sym);
+    for (size_t i = 0; i < g->n_top && i < f->n_holders; i++) {
+        fprintf(m, "%s%" PRId64 " sockets", i ? ", " : "; fds held by ", f->holders[i].count);
+        sl_fmt_sarif_in(m, " made in ", set, g, &g->top_sym[i]);
+    }
+    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++)
+        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(m, " and %zu more", g->more_programs);
+    fprintf(m, ". Fix: %s.", SL_FMT_FDEXH_ADVICE);
+}
+
 /* The message of a kernel-swept kind: what happened, where, how much. */
 static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
                                        const struct sl_group *g)
@@ -300,6 +336,10 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
 
     if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0) {
         sl_fmt_sarif_churn_message(m, set, g);
+        return;
+    }
+    if (g->fdexh) {
+        sl_fmt_sarif_fdexh_message(m, set, g);
         return;
     }
     fprintf(m, "%s: %zu ", g->kind, g->count);
@@ -516,8 +556,12 @@ static void sl_fmt_sarif_related(json_t *res, const struct sl_group_set *set,
         char what[160];
         if (!f)
             continue;
-        snprintf(what, sizeof what, "holds %" PRId64 " ephemeral ports (TIME_WAIT) here",
-                 g->rep->top_sites[i].time_wait);
+        if (g->fdexh)
+            snprintf(what, sizeof what, "%" PRId64 " of the fds are sockets made here",
+                     g->rep->holders[i].count);
+        else
+            snprintf(what, sizeof what, "holds %" PRId64 " ephemeral ports (TIME_WAIT) here",
+                     g->rep->top_sites[i].time_wait);
         rel = sl_fmt_sarif_location(f, cwd, what);
         json_object_set_new(rel, "id", json_integer((json_int_t)i + 1));
         json_array_append_new(rels, rel);
@@ -564,9 +608,13 @@ static json_t *sl_fmt_sarif_result(const struct sl_group_set *set, const struct 
                               sl_fmt_sarif_stack(&g->open_sym, cwd,
                                                  g->destination ? "connected at"
                                                                 : "socket created at"));
+    if (g->fail_sym.n)
+        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->fail_sym, cwd, "failed at"));
     for (size_t i = 0; i < g->n_top; i++)
-        json_array_append_new(stacks, sl_fmt_sarif_stack(&g->top_sym[i], cwd,
-                                                         "ports held by the connect at"));
+        json_array_append_new(stacks,
+                              sl_fmt_sarif_stack(&g->top_sym[i], cwd,
+                                                 g->fdexh ? "fds held by sockets made at"
+                                                          : "ports held by the connect at"));
     json_object_set_new(res, "stacks", stacks);
     props = json_object();
     json_object_set_new(props, "count", json_integer((json_int_t)g->count));
@@ -578,6 +626,7 @@ static json_t *sl_fmt_sarif_result(const struct sl_group_set *set, const struct 
                         g->tcp_state ? sl_fmt_json_str(g->tcp_state) : json_null());
     sl_fmt_sarif_swept_extras(stacks, props, g, cwd);
     sl_fmt_json_churn(props, set, g);
+    sl_fmt_json_fdexh(props, set, g);
     json_object_set_new(res, "properties", props);
     return res;
 }
@@ -622,9 +671,12 @@ json_t *sl_fmt_sarif_build(const struct sl_group_set *set, const struct sl_supp_
         json_object_set_new(props, "time_wait_churn", json_integer(set->churns));
     if (set->open_at_exit)
         json_object_set_new(props, "open_at_exit", json_integer(set->open_at_exit));
+    if (set->fdexhs)
+        json_object_set_new(props, "fd_exhaustion", json_integer(set->fdexhs));
     json_object_set_new(props, "suppressed",
                         json_integer(set->findings - set->leaks - set->double_closes -
-                                     set->churns - set->open_at_exit));
+                                     set->churns - set->open_at_exit -
+                                     set->fdexhs));
     json_object_set_new(props, "incomplete", json_integer((json_int_t)set->n_incomplete));
     json_object_set_new(props, "incomplete_processes", sl_fmt_json_incomplete(set));
     for (size_t i = 0; supp && i < supp->n; i++)

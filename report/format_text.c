@@ -123,6 +123,29 @@ static bool sl_fmt_open_headline(FILE *out, const struct sl_fmt_style *st,
     return true;
 }
 
+/* fd_exhaustion: the call that failed, the limit, and how many of the fds
+ * the largest holder's sockets took. */
+static bool sl_fmt_fdexh_headline(FILE *out, const struct sl_fmt_style *st,
+                                  const struct sl_group *g)
+{
+    const struct sl_logread_finding *f = g->rep;
+
+    fprintf(out, "%s==sockleak== %s: ", st->head, g->kind);
+    sl_fmt_put(out, f->call && *f->call ? f->call : "a call");
+    fputs(" failed with ", out);
+    sl_fmt_put(out, f->err_name && *f->err_name ? f->err_name : "?");
+    fprintf(out, " (fd limit %" PRId64, f->limit);
+    if (f->open_fds >= 0)
+        fprintf(out, ", %" PRId64 " open", f->open_fds);
+    fputc(')', out);
+    if (f->n_holders)
+        fprintf(out, "; %" PRId64 " of the fds are sockets made at one place", f->holders[0].count);
+    if (g->count > 1)
+        fprintf(out, " (%zu episodes)", g->count);
+    fprintf(out, "%s\n", st->off);
+    return true;
+}
+
 /* The kernel-swept kinds say what happened without an end-of-stream read.
  * False for the other kinds. */
 static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
@@ -156,6 +179,8 @@ static bool sl_fmt_swept_headline(FILE *out, const struct sl_fmt_style *st,
         return sl_fmt_churn_headline(out, st, g);
     else if (strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0)
         return sl_fmt_open_headline(out, st, g);
+    else if (g->fdexh)
+        return sl_fmt_fdexh_headline(out, st, g);
     else
         return false;
     sl_fmt_swept_details(out, g);
@@ -365,6 +390,10 @@ static bool sl_fmt_swept_stacks(FILE *out, const struct sl_fmt_style *st, const 
                          SL_FMT_OPEN_UNKNOWN);
         return true;
     }
+    if (g->fdexh) {
+        sl_fmt_stack(out, st, "failed at:", &g->fail_sym, "stack unknown");
+        return true;
+    }
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNREAD) == 0) {
         sl_fmt_stack(out, st, "socket created at:", &g->open_sym, SL_FMT_OPEN_UNKNOWN);
         sl_fmt_stack(out, st, "last read at:", &g->last_read_sym, "never read");
@@ -516,33 +545,41 @@ static void sl_fmt_churn(FILE *out, const struct sl_fmt_style *st, const struct 
     fputs("  advice: " SL_FMT_CHURN_ADVICE "\n", out);
 }
 
-static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group_set *set,
+/* fd_exhaustion's holders (the first episode's), and the advice. */
+static void sl_fmt_fdexh(FILE *out, const struct sl_fmt_style *st, const struct sl_group_set *set,
                          const struct sl_group *g)
 {
-    size_t i;
+    const struct sl_logread_finding *rep = g->rep;
 
-    sl_fmt_headline(out, st, g);
-    sl_fmt_call_site(out, st, g);
-    if (!sl_fmt_swept_stacks(out, st, g)) {
-        sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
-        sl_fmt_stack(out, st, "socket created at:", &g->open_sym,
-                     "unknown: created before sockleak was loaded, or inherited");
-        if (g->listen_sym.n)
-            sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
-    }
-    if (g->destination) {
-        sl_fmt_churn(out, st, set, g);
-        sl_fmt_group_programs(out, g);
-        return;
-    }
-    bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
-    bool open = strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0;
-    if (!dclose && !open) {
-        fputs("  kernel state at the deadline: ", out);
-        sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
+    fputs(rep->n_holders ? "  fds held by (sockets, TCP states, oldest, made at):\n"
+                         : "  fds held by: no socket sockleak tracks (files, pipes, datagram "
+                           "sockets...)\n",
+          out);
+    for (size_t i = 0; i < g->n_top && i < rep->n_holders; i++) {
+        const struct sl_logread_holder *h = &rep->holders[i];
+        const struct sl_sym_frame *f = sl_group_first_user(set, g, &g->top_sym[i]);
+        if (!f && g->top_sym[i].n)
+            f = &g->top_sym[i].frames[0];
+        fprintf(out, "    %" PRId64 " socket%s:", h->count, sl_fmt_s((size_t)h->count));
+        for (size_t s = 1; s < SL_LOGREAD_TCP_STATES; s++)
+            if (h->states[s])
+                fprintf(out, " %s %" PRId64 ",", sl_logread_tcp_state_name(s), h->states[s]);
+        if (h->oldest_ms >= 0)
+            fprintf(out, " oldest %" PRId64 " ms,", h->oldest_ms);
+        fputc(' ', out);
+        if (f)
+            sl_fmt_function_at(out, st, f);
+        else
+            fputs("stack unknown (made before sockleak was loaded, or inherited)", out);
         fputc('\n', out);
     }
-    for (i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
+    fputs("  advice: " SL_FMT_FDEXH_ADVICE "\n", out);
+}
+
+/* One line (and its command) per example, as its kind shows them. */
+static void sl_fmt_group_examples(FILE *out, const struct sl_group *g, bool dclose, bool open)
+{
+    for (size_t i = 0; i < g->n_examples && i < SL_FMT_MAX_PEERS; i++) {
         const struct sl_group_example *e = &g->examples[i];
         if (dclose) {
             fprintf(out, "  pid %" PRId64 " fd %" PRId64 "\n", e->pid, e->fd);
@@ -567,6 +604,36 @@ static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct 
         sl_fmt_swept_example(out, e);
         sl_fmt_command(out, g, i);
     }
+}
+
+static void sl_fmt_group(FILE *out, const struct sl_fmt_style *st, const struct sl_group_set *set,
+                         const struct sl_group *g)
+{
+    sl_fmt_headline(out, st, g);
+    sl_fmt_call_site(out, st, g);
+    if (!sl_fmt_swept_stacks(out, st, g)) {
+        sl_fmt_stack(out, st, "end-of-stream read at:", &g->eof_sym, "stack unknown");
+        sl_fmt_stack(out, st, "socket created at:", &g->open_sym,
+                     "unknown: created before sockleak was loaded, or inherited");
+        if (g->listen_sym.n)
+            sl_fmt_stack(out, st, "accepted from the listener created at:", &g->listen_sym, "");
+    }
+    if (g->destination || g->fdexh) {
+        if (g->fdexh)
+            sl_fmt_fdexh(out, st, set, g);
+        else
+            sl_fmt_churn(out, st, set, g);
+        sl_fmt_group_programs(out, g);
+        return;
+    }
+    bool dclose = strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) == 0;
+    bool open = strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0;
+    if (!dclose && !open) {
+        fputs("  kernel state at the deadline: ", out);
+        sl_fmt_put(out, g->tcp_state ? g->tcp_state : "unknown (not a TCP socket)");
+        fputc('\n', out);
+    }
+    sl_fmt_group_examples(out, g, dclose, open);
     if (!dclose && !open) {
         fprintf(out, "  held: median %" PRId64 " ms, max %" PRId64 " ms", g->held_median,
                 g->held_max);
@@ -628,12 +695,32 @@ static void sl_fmt_text_incomplete(FILE *out, const struct sl_group_set *set)
     fputc('\n', out);
 }
 
+/* The summary's counts of the kinds counted apart from leaks. */
+static void sl_fmt_text_kinds(FILE *out, const struct sl_group_set *set)
+{
+    if (set->double_closes)
+        fprintf(out, ", %" PRId64 " double close%s in %zu call site%s", set->double_closes,
+                set->double_closes == 1 ? "" : "s", set->double_close_sites,
+                sl_fmt_s(set->double_close_sites));
+    if (set->churns)
+        fprintf(out, ", %" PRId64 " TIME_WAIT churn finding%s in %zu call site%s", set->churns,
+                sl_fmt_s((size_t)set->churns), set->churn_sites, sl_fmt_s(set->churn_sites));
+    if (set->open_at_exit)
+        fprintf(out, ", %" PRId64 " socket%s open at exit in %zu call site%s", set->open_at_exit,
+                sl_fmt_s((size_t)set->open_at_exit), set->open_at_exit_sites,
+                sl_fmt_s(set->open_at_exit_sites));
+    if (set->fdexhs)
+        fprintf(out, ", %" PRId64 " fd exhaustion episode%s in %zu call site%s", set->fdexhs,
+                sl_fmt_s((size_t)set->fdexhs), set->fdexh_sites, sl_fmt_s(set->fdexh_sites));
+}
+
 int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_set *supp,
                 bool colour, const struct sl_watch *watch)
 {
     struct sl_fmt_style st = {"", "", "", ""};
     int64_t suppressed =
-        set->findings - set->leaks - set->double_closes - set->churns - set->open_at_exit;
+        set->findings - set->leaks - set->double_closes - set->churns - set->open_at_exit -
+        set->fdexhs;
     bool any = false;
 
     if (colour)
@@ -663,17 +750,7 @@ int sl_fmt_text(FILE *out, const struct sl_group_set *set, const struct sl_supp_
         fprintf(out, "nothing was watched, so no leak could be seen");
     else
         fprintf(out, "no leaks");
-    if (set->double_closes)
-        fprintf(out, ", %" PRId64 " double close%s in %zu call site%s", set->double_closes,
-                set->double_closes == 1 ? "" : "s", set->double_close_sites,
-                sl_fmt_s(set->double_close_sites));
-    if (set->churns)
-        fprintf(out, ", %" PRId64 " TIME_WAIT churn finding%s in %zu call site%s", set->churns,
-                sl_fmt_s((size_t)set->churns), set->churn_sites, sl_fmt_s(set->churn_sites));
-    if (set->open_at_exit)
-        fprintf(out, ", %" PRId64 " socket%s open at exit in %zu call site%s", set->open_at_exit,
-                sl_fmt_s((size_t)set->open_at_exit), set->open_at_exit_sites,
-                sl_fmt_s(set->open_at_exit_sites));
+    sl_fmt_text_kinds(out, set);
     const char *floor = set->n_incomplete ? "at least " : "";
     fprintf(out,
             " (%" PRId64 " process%s, %s%" PRId64 " socket%s, %s%" PRId64 " end-of-stream read%s",

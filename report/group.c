@@ -170,7 +170,8 @@ static bool sl_group_has_lang(const struct sl_logread_finding *f)
            sl_group_stack_has_lang(&f->last_read_stack) ||
            sl_group_stack_has_lang(&f->fork_stack) || sl_group_stack_has_lang(&f->listen_stack) ||
            sl_group_stack_has_lang(&f->close_stack) ||
-           sl_group_stack_has_lang(&f->first_close_stack);
+           sl_group_stack_has_lang(&f->first_close_stack) ||
+           sl_group_stack_has_lang(&f->fail_stack);
 }
 
 /* Counts add up without wrapping: one record may stand for any number of
@@ -212,6 +213,9 @@ static void sl_group_stacks_key(struct sl_group_buf *b, struct sl_group_keyctx *
     } else if (strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
                strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
         first = &f->open_stack;
+        second = NULL;
+    } else if (f->fdexh) {
+        first = &f->fail_stack;
         second = NULL;
     }
     kc->lang = sl_group_has_lang(f);
@@ -317,6 +321,7 @@ static struct sl_group *sl_group_find(struct sl_group_set *set, const struct sl_
     g->exhausted = f->exhausted;
     g->port_lo = f->port_lo;
     g->port_hi = f->port_hi;
+    g->fdexh = f->fdexh;
     HASH_ADD_KEYPTR(hh, set->hash, g->key, strlen(g->key), g);
     return g;
 }
@@ -439,7 +444,7 @@ static int sl_group_read_eof(const struct sl_logread_finding *f)
            strcmp(f->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
            strcmp(f->kind, SL_KIND_DOUBLE_CLOSE) != 0 &&
            strcmp(f->kind, SL_KIND_TIME_WAIT_CHURN) != 0 &&
-           strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) != 0;
+           strcmp(f->kind, SL_KIND_OPEN_AT_EXIT) != 0 && !f->fdexh;
 }
 
 void sl_group_build(struct sl_group_set *set, const struct sl_logread_set *logs)
@@ -574,6 +579,10 @@ static size_t sl_group_primary(const struct sl_group *g, const struct sl_sym_sta
     if (strcmp(g->kind, SL_KIND_TIME_WAIT_CHURN) == 0 ||
         strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
         st[0] = &g->open_sym, names[0] = "open_stack";
+        return 1;
+    }
+    if (g->fdexh) {
+        st[0] = &g->fail_sym, names[0] = "fail_stack";
         return 1;
     }
     st[0] = &g->eof_sym, names[0] = "eof_stack";
@@ -724,10 +733,14 @@ static void sl_group_wrappers(struct sl_group_set *set)
 
 void sl_group_sym_sites(struct sl_sym_ctx *sym, struct sl_group *g)
 {
-    g->n_top = g->rep->n_top_sites;
+    const struct sl_logread_finding *f = g->rep;
+    g->n_top = f->n_top_sites ? f->n_top_sites : f->n_holders;
     g->top_sym = g->n_top ? sl_util_xcalloc(g->n_top, sizeof(*g->top_sym)) : NULL;
     for (size_t i = 0; i < g->n_top; i++)
-        sl_group_sym_stack(sym, g->rep_proc, &g->rep->top_sites[i].open_stack, &g->top_sym[i]);
+        sl_group_sym_stack(sym, g->rep_proc,
+                           f->n_top_sites ? &f->top_sites[i].open_stack
+                                          : &f->holders[i].open_stack,
+                           &g->top_sym[i]);
 }
 
 void sl_group_free_sites(struct sl_group *g)
@@ -750,6 +763,7 @@ void sl_group_symbolize(struct sl_group_set *set, struct sl_sym_ctx *sym)
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->listen_stack, &g->listen_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->close_stack, &g->close_sym);
         sl_group_sym_stack(sym, g->rep_proc, &g->rep->first_close_stack, &g->first_close_sym);
+        sl_group_sym_stack(sym, g->rep_proc, &g->rep->fail_stack, &g->fail_sym);
         sl_group_sym_sites(sym, g);
         sl_group_call_site(set, g);
     }
@@ -766,6 +780,8 @@ void sl_group_count(struct sl_group_set *set)
     set->churn_sites = 0;
     set->open_at_exit = 0;
     set->open_at_exit_sites = 0;
+    set->fdexhs = 0;
+    set->fdexh_sites = 0;
     for (size_t i = 0; i < set->n_groups; i++)
         if (set->groups[i]->suppressed_by < 0) {
             int64_t n = set->groups[i]->count > INT64_MAX ? INT64_MAX
@@ -779,6 +795,9 @@ void sl_group_count(struct sl_group_set *set)
             } else if (strcmp(set->groups[i]->kind, SL_KIND_OPEN_AT_EXIT) == 0) {
                 set->open_at_exit = sl_group_sat_add64(set->open_at_exit, n);
                 set->open_at_exit_sites++;
+            } else if (set->groups[i]->fdexh) {
+                set->fdexhs = sl_group_sat_add64(set->fdexhs, n);
+                set->fdexh_sites++;
             } else {
                 set->leaks = sl_group_sat_add64(set->leaks, n);
                 set->groups_left++;
@@ -800,6 +819,7 @@ void sl_group_free(struct sl_group_set *set)
         sl_sym_stack_free(&g->listen_sym);
         sl_sym_stack_free(&g->close_sym);
         sl_sym_stack_free(&g->first_close_sym);
+        sl_sym_stack_free(&g->fail_sym);
         sl_group_free_sites(g);
         free(g->held);
         free(g->states);

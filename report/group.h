@@ -58,6 +58,8 @@ struct sl_group {
     /* The kernel-swept kinds' stacks (empty when not logged) and fields. */
     struct sl_sym_stack last_read_sym, fork_sym, listen_sym;
     struct sl_sym_stack close_sym, first_close_sym; /* double_close */
+    struct sl_sym_stack fail_sym;                    /* fd_exhaustion: the failing call */
+    bool fdexh; /* fd_exhaustion: top_sym holds the representative's holders */
     /* time_wait_churn: the destination (borrowed), the connections summed,
      * the highest rate and peak, the port range and the EADDRNOTAVAIL flag
      * (part of the key), and an exhausted finding's top sites (the
@@ -113,6 +115,8 @@ struct sl_group_set {
     size_t churn_sites;        /* their groups */
     int64_t open_at_exit;      /* open_at_exit sockets not suppressed (at_exit=all) */
     size_t open_at_exit_sites; /* their groups */
+    int64_t fdexhs;            /* fd_exhaustion findings (episodes) not suppressed */
+    size_t fdexh_sites;        /* their groups */
     /* Processes whose log has no footer (killed, a raw _exit, cut short, or
      * still running): their counts are a lower bound. Borrowed from logs. */
     const struct sl_logread_process **incomplete;

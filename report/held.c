@@ -76,7 +76,7 @@ void sl_held_as_of(struct sl_logread_set *set, int64_t now_unix_ms)
             /* A time_wait_churn finding holds no socket: its time is when
              * it was written. */
             if (f->held_as_of != SL_LOGREAD_HELD_DEADLINE || f->eof_unix_ms <= 0 ||
-                end - f->eof_unix_ms < f->held_ms || f->destination)
+                end - f->eof_unix_ms < f->held_ms || f->destination || f->fdexh)
                 continue;
             f->held_ms = end - f->eof_unix_ms;
             f->held_as_of = as_of;

@@ -441,6 +441,63 @@ static void sl_logread_churn(struct sl_logread_ctx *c, struct sl_logread_finding
         sl_logread_top_sites(c, f, o);
 }
 
+/* The TCP state names of a holder's "states", by tcpi_state. */
+static const char *const sl_logread_tcp_states[SL_LOGREAD_TCP_STATES] = {
+    "",         "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+    "TIME_WAIT", "CLOSE",      "CLOSE_WAIT", "LAST_ACK", "LISTEN",   "CLOSING"};
+
+const char *sl_logread_tcp_state_name(size_t state)
+{
+    return state && state < SL_LOGREAD_TCP_STATES ? sl_logread_tcp_states[state] : NULL;
+}
+
+/* One holder of an fd_exhaustion finding; unknown state names are left out. */
+static void sl_logread_holder(struct sl_logread_ctx *c, struct sl_logread_holder *h, json_t *o)
+{
+    json_t *states = json_object_get(o, SL_KEY(STATES)), *v;
+    const char *name;
+
+    sl_logread_stack(c, o, SL_KEY(OPEN_STACK), &h->open_stack);
+    h->count = sl_logread_count(o, SL_KEY(COUNT), 0);
+    h->oldest_ms = -1;
+    json_t *old = json_object_get(o, SL_KEY(OLDEST_MS));
+    if (json_is_integer(old) && json_integer_value(old) >= 0)
+        h->oldest_ms = json_integer_value(old);
+    if (!json_is_object(states))
+        return;
+    json_object_foreach(states, name, v)
+    {
+        for (size_t st = 1; st < SL_LOGREAD_TCP_STATES; st++)
+            if (strcmp(name, sl_logread_tcp_states[st]) == 0)
+                h->states[st] = sl_logread_count(states, name, 0);
+    }
+}
+
+/* fd_exhaustion's keys (format/sockleak_log.h). */
+static void sl_logread_fdexh(struct sl_logread_ctx *c, struct sl_logread_finding *f, json_t *o)
+{
+    json_t *arr = json_object_get(o, SL_KEY(HOLDERS)), *h, *open = json_object_get(o, SL_KEY(OPEN_FDS));
+    size_t i;
+
+    if (strcmp(f->kind, SL_KIND_FD_EXHAUSTION) != 0)
+        return;
+    f->fdexh = true;
+    sl_logread_stack(c, o, SL_KEY(FAIL_STACK), &f->fail_stack);
+    f->call = sl_logread_dup(sl_logread_str(o, SL_KEY(CALL)));
+    f->err_name = sl_logread_dup(sl_logread_str(o, SL_KEY(ERRNO)));
+    f->limit = sl_logread_count(o, SL_KEY(LIMIT), 0);
+    f->open_fds = json_is_integer(open) && json_integer_value(open) >= 0 ? json_integer_value(open)
+                                                                         : -1;
+    if (!json_is_array(arr))
+        return;
+    f->holders = sl_util_xcalloc(SL_LOGREAD_MAX_SITES, sizeof(*f->holders));
+    json_array_foreach(arr, i, h)
+    {
+        if (json_is_object(h) && f->n_holders < SL_LOGREAD_MAX_SITES)
+            sl_logread_holder(c, &f->holders[f->n_holders++], h);
+    }
+}
+
 static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_process *p, json_t *o)
 {
     const char *kind = sl_logread_str(o, SL_KEY(KIND));
@@ -474,6 +531,7 @@ static void sl_logread_finding(struct sl_logread_ctx *c, struct sl_logread_proce
     sl_logread_stack(c, o, SL_KEY(OPEN_STACK), &f->open_stack);
     sl_logread_swept(c, f, o);
     sl_logread_churn(c, f, o);
+    sl_logread_fdexh(c, f, o);
 }
 
 /* The finding with this id, or NULL. The writer numbers findings in order,
@@ -921,6 +979,12 @@ static void sl_logread_free_proc(struct sl_logread_process *p)
             free(f->top_sites[k].destination);
         }
         free(f->top_sites);
+        sl_logread_free_stack(&f->fail_stack);
+        free(f->call);
+        free(f->err_name);
+        for (size_t k = 0; k < f->n_holders; k++)
+            sl_logread_free_stack(&f->holders[k].open_stack);
+        free(f->holders);
     }
     sl_logread_free_census(p);
     for (size_t j = 0; j < p->argc; j++)

@@ -67,6 +67,16 @@ struct sl_logread_site {
 };
 #define SL_LOGREAD_MAX_SITES 16 /* kept per finding */
 
+/* A creation site an fd_exhaustion finding names among the holders of the
+ * fds: its sockets, by TCP state (tcpi_state numbering), and the oldest's
+ * age (-1 unknown). */
+#define SL_LOGREAD_TCP_STATES 12
+struct sl_logread_holder {
+    struct sl_logread_stack open_stack;
+    int64_t count, oldest_ms;
+    int64_t states[SL_LOGREAD_TCP_STATES];
+};
+
 struct sl_logread_finding {
     int64_t id;
     char *kind;
@@ -106,6 +116,15 @@ struct sl_logread_finding {
     bool exhausted;
     struct sl_logread_site *top_sites;
     size_t n_top_sites;
+    /* fd_exhaustion (fdexh set): the failing call, its name, the errno's
+     * name, the limit, the fds open (-1 unknown), the holders (at most
+     * SL_LOGREAD_MAX_SITES). */
+    bool fdexh;
+    struct sl_logread_stack fail_stack;
+    char *call, *err_name;
+    int64_t limit, open_fds;
+    struct sl_logread_holder *holders;
+    size_t n_holders;
 };
 
 /* The open-socket census ("open" records): a creation site's sockets per
@@ -272,5 +291,8 @@ const struct sl_logread_lframe *sl_logread_lframe(const struct sl_logread_proces
                                                   int64_t id);
 
 void sl_logread_free(struct sl_logread_set *set);
+
+/* The name of TCP state st (tcpi_state), NULL for 0 or unknown. */
+const char *sl_logread_tcp_state_name(size_t st);
 
 #endif

@@ -444,6 +444,9 @@ static void sl_metrics_sample(FILE *out, const char *name, const struct sl_metri
     "time_wait_churn findings: a connect call site whose TIME_WAIT sockets to one destination "    \
     "passed churn_share of the ephemeral port range, or a connect that failed with "              \
     "EADDRNOTAVAIL, by program and call site (the connect)."
+#define SL_METRICS_FDEXH_HELP                                                                      \
+    "fd_exhaustion findings: episodes in which a call that makes an fd failed with EMFILE or "    \
+    "ENFILE, by program and call site (the failing call)."
 #define SL_METRICS_TW_HELP                                                                         \
     "TIME_WAIT sockets to the destination that the kernel last counted for a time_wait_churn "    \
     "call site (its peak), in processes still running on this machine; 0 once none runs."
@@ -508,20 +511,23 @@ static size_t sl_metrics_emit_tcp(FILE *out, struct sl_metrics_ctx *x, size_t ma
     return (x->n_tcp - kept) * per;
 }
 
-/* time_wait_churn's counter: a family of its own (not a leak), there only
- * when it has series. */
-static void sl_metrics_emit_churn(FILE *out, struct sl_metrics_series **list, size_t n, bool om)
+/* A kind's counter (time_wait_churn, fd_exhaustion): a family of its own
+ * (not a leak), named sockleak_KIND, there only when it has series. */
+static void sl_metrics_emit_kind(FILE *out, struct sl_metrics_series **list, size_t n, bool om,
+                                 const char *kind, const char *help)
 {
+    char family[64], total[72];
     bool any = false;
 
+    snprintf(family, sizeof family, "sockleak_%s", kind);
+    snprintf(total, sizeof total, "%s_total", family);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(list[i]->kind, SL_KIND_TIME_WAIT_CHURN) != 0)
+        if (strcmp(list[i]->kind, kind) != 0)
             continue;
         if (!any)
-            sl_metrics_family(out, om, "sockleak_time_wait_churn", "counter",
-                              SL_METRICS_CHURN_HELP);
+            sl_metrics_family(out, om, family, "counter", help);
         any = true;
-        sl_metrics_sample(out, "sockleak_time_wait_churn_total", list[i], list[i]->leaked);
+        sl_metrics_sample(out, total, list[i], list[i]->leaked);
     }
 }
 
@@ -668,7 +674,8 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metri
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0)
             doubles++;
-        else if (strcmp(list[i]->kind, SL_KIND_TIME_WAIT_CHURN) != 0)
+        else if (strcmp(list[i]->kind, SL_KIND_TIME_WAIT_CHURN) != 0 &&
+                 strcmp(list[i]->kind, SL_KIND_FD_EXHAUSTION) != 0)
             sl_metrics_sample(out, "sockleak_leaked_sockets_total", list[i], list[i]->leaked);
     /* Not a leak: a family of its own, there only when it has series. */
     if (doubles)
@@ -676,7 +683,8 @@ static void sl_metrics_emit(FILE *out, struct sl_metrics_ctx *x, struct sl_metri
     for (size_t i = 0; i < n && doubles; i++)
         if (strcmp(list[i]->kind, SL_KIND_DOUBLE_CLOSE) == 0)
             sl_metrics_sample(out, "sockleak_double_closes_total", list[i], list[i]->leaked);
-    sl_metrics_emit_churn(out, list, n, om);
+    sl_metrics_emit_kind(out, list, n, om, SL_KIND_TIME_WAIT_CHURN, SL_METRICS_CHURN_HELP);
+    sl_metrics_emit_kind(out, list, n, om, SL_KIND_FD_EXHAUSTION, SL_METRICS_FDEXH_HELP);
     dropped += sl_metrics_emit_tw(out, x, max, om);
     sl_metrics_family(out, om, "sockleak_close_wait_sockets", "gauge", SL_METRICS_HELD_HELP);
     for (size_t i = 0; i < n; i++)

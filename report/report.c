@@ -61,7 +61,8 @@ int64_t sl_report_emit(const struct sl_report_opts *o, const struct sl_logread_s
     /* The exit status counts every finding left: a double close or a call
      * site churning through the port range is a bug as a leak is; a socket
      * open at exit is there only when at_exit=all asked for none. */
-    leaks = groups.leaks + groups.double_closes + groups.churns + groups.open_at_exit;
+    leaks = groups.leaks + groups.double_closes + groups.churns + groups.open_at_exit +
+            groups.fdexhs;
     /* An unwatched run is no clean one: --quiet keeps its report. */
     if (!(o->quiet && leaks == 0 && !(o->watch && !o->watch->watched))) {
         bool colour = o->colour == SL_REPORT_COLOUR_ALWAYS ||

@@ -132,10 +132,11 @@ static int sl_supp_read(struct sl_supp_set *set, const char *file, bool scoped)
             fprintf(stderr, ":%zu: bad suppression \"", lineno);
             sl_util_fputs_safe(buf, stderr);
             fprintf(stderr,
-                    "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s, %s, %s, %s or *\n",
+                    "\": expected KIND:PATTERN with KIND %s, %s, %s, %s, %s, %s, %s, %s, %s or *\n",
                     SL_KIND_CLOSE_WAIT, SL_KIND_UNCLOSED_AFTER_SHUTDOWN, SL_KIND_CLOSE_WAIT_UNREAD,
                     SL_KIND_CLOSE_WAIT_INHERITED, SL_KIND_CLOSE_WAIT_UNACCEPTED,
-                    SL_KIND_DOUBLE_CLOSE, SL_KIND_TIME_WAIT_CHURN, SL_KIND_OPEN_AT_EXIT);
+                    SL_KIND_DOUBLE_CLOSE, SL_KIND_TIME_WAIT_CHURN, SL_KIND_OPEN_AT_EXIT,
+                    SL_KIND_FD_EXHAUSTION);
         }
         rc = -1;
     }
@@ -201,7 +202,8 @@ bool sl_supp_match(const struct sl_supp_rule *rule, const struct sl_group *g)
            sl_supp_match_stack(rule, &g->last_read_sym) ||
            sl_supp_match_stack(rule, &g->fork_sym) || sl_supp_match_stack(rule, &g->listen_sym) ||
            sl_supp_match_stack(rule, &g->close_sym) ||
-           sl_supp_match_stack(rule, &g->first_close_sym) || sl_supp_match_sites(rule, g);
+           sl_supp_match_stack(rule, &g->first_close_sym) ||
+           sl_supp_match_stack(rule, &g->fail_sym) || sl_supp_match_sites(rule, g);
 }
 
 void sl_supp_apply(struct sl_supp_set *set, struct sl_group_set *groups)

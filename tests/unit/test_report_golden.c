@@ -51,6 +51,7 @@ static const struct golden_case cases[] = {
     {"kinds-suppressed", "kinds.jsonl.in", "kinds.supp", 0, true},
     {"churn", "churn.jsonl.in", NULL, 0, true},
     {"openexit", "openexit.jsonl.in", NULL, 0, true},
+    {"fdexh", "fdexh.jsonl.in", NULL, 0, true},
 };
 
 static const struct {

@@ -44,7 +44,8 @@ static uint32_t mixed_stack(int salt)
 }
 
 /* Every finding the writer can write: each kind, each optional key. */
-static struct sl_finding written[5] = {
+#define N_WRITTEN 6
+static struct sl_finding written[N_WRITTEN] = {
     {.kind = SL_KIND_CLOSE_WAIT,
      .fd = 7,
      .family = "inet",
@@ -96,6 +97,18 @@ static struct sl_finding written[5] = {
      .has_backlog = 1,
      .backlog = 128,
      .queued = 4},
+    {.kind = SL_KIND_FD_EXHAUSTION,
+     .fd = -1,
+     .family = "other",
+     .eof_unix_ms = 1764000003000,
+     .fdexh = 1,
+     .call = "accept4",
+     .err_name = "EMFILE",
+     .limit = 64,
+     .open_fds = 63,
+     .n_holders = 2,
+     .holders = {{.count = 61, .oldest_ms = 4000, .states = {[1] = 60, [8] = 1}},
+                 {.count = 2, .oldest_ms = -1}}},
 };
 
 static void write_log(void)
@@ -107,8 +120,11 @@ static void write_log(void)
         written[i].fork_stack = mixed_stack(30 + i);
         written[i].listen_stack = mixed_stack(40 + i);
     }
+    written[5].fail_stack = mixed_stack(50);
+    written[5].holders[0].stack = mixed_stack(51);
+    written[5].holders[1].stack = mixed_stack(52);
     sl_log_reserve();
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N_WRITTEN; i++)
         assert_int_equal(sl_log_finding(&written[i]), 0);
     sl_log_closed(written[0].id, written[0].fd, 8000);
     sl_log_footer();
@@ -205,6 +221,22 @@ static void check_finding(const struct sl_logread_process *p, const struct sl_fi
     check_stack(p, w->last_read_stack, &f->last_read_stack);
     check_stack(p, w->fork_stack, &f->fork_stack);
     check_stack(p, w->listen_stack, &f->listen_stack);
+    check_stack(p, w->fail_stack, &f->fail_stack);
+    assert_int_equal(f->fdexh, w->fdexh);
+    if (!w->fdexh)
+        return;
+    assert_string_equal(f->call, w->call);
+    assert_string_equal(f->err_name, w->err_name);
+    assert_int_equal(f->limit, w->limit);
+    assert_int_equal(f->open_fds, w->open_fds);
+    assert_int_equal(f->n_holders, w->n_holders);
+    for (int i = 0; i < w->n_holders; i++) {
+        check_stack(p, w->holders[i].stack, &f->holders[i].open_stack);
+        assert_int_equal(f->holders[i].count, w->holders[i].count);
+        assert_int_equal(f->holders[i].oldest_ms, w->holders[i].oldest_ms);
+        for (int st = 0; st < SL_LOG_TCP_STATES; st++)
+            assert_int_equal(f->holders[i].states[st], w->holders[i].states[st]);
+    }
 }
 
 /* The same log read with the finding scanner and through jansson alone. */
@@ -220,14 +252,14 @@ static void check_read(bool no_fast)
     assert_int_equal(set.n_procs, 1);
     p = &set.procs[0];
     check_header(p);
-    assert_int_equal(p->n_findings, 5);
-    for (int i = 0; i < 5; i++)
+    assert_int_equal(p->n_findings, N_WRITTEN);
+    for (int i = 0; i < N_WRITTEN; i++)
         check_finding(p, &written[i], &p->findings[i]);
     /* The late close: its held_ms replaces the finding's. */
     assert_true(p->findings[0].closed);
     assert_int_equal(p->findings[0].held_ms, 8000);
     assert_int_equal(p->findings[0].held_as_of, SL_LOGREAD_HELD_CLOSED);
-    for (int i = 1; i < 5; i++) {
+    for (int i = 1; i < N_WRITTEN; i++) {
         assert_false(p->findings[i].closed);
         assert_int_equal(p->findings[i].held_ms, written[i].held_ms);
     }
