@@ -2,14 +2,17 @@
 # sockleak demo: run a leaky server under sockleak, drive a few connections,
 # show the report. Run by `make demo` after the build; works from the repo
 # root of a fresh clone. Exits 0 when the report shows the expected leak.
+# SOCKLEAK_BUILD picks another build folder (build/aarch64: `make
+# check-arm64` runs the demo under qemu-user).
 set -u
 
 cd "$(dirname "$0")/.." || exit 1
 
-TOOL=build/sockleak
-SERVER=build/examples/leaky_server
-DRIVE=build/examples/drive
-OUT=build/demo-out
+B=${SOCKLEAK_BUILD:-build}
+TOOL=$B/sockleak
+SERVER=$B/examples/leaky_server
+DRIVE=$B/examples/drive
+OUT=$B/demo-out
 QUITS=2
 HANGUPS=3
 
@@ -18,7 +21,7 @@ fail() {
     exit 1
 }
 
-for f in "$TOOL" build/libsockleak.so "$SERVER" "$DRIVE"; do
+for f in "$TOOL" "$B/libsockleak.so" "$SERVER" "$DRIVE"; do
     [ -x "$f" ] || [ -f "$f" ] || fail "$f is missing: run 'make all examples' first"
 done
 
@@ -101,6 +104,11 @@ echo "$json" | grep -Eq '"kind" *: *"close_wait"' ||
     fail "the report has no close_wait finding"
 echo "$json" | grep -Eq '"count" *: *'"$HANGUPS"'([^0-9]|$)' ||
     fail "the close_wait finding does not count $HANGUPS sockets"
+# The end-of-stream stack names handle_client at its recv (the EOF-SITE
+# line): the symbols and lines came through.
+line=$(grep -n 'EOF-SITE' examples/leaky_server.c | cut -d: -f1)
+"$TOOL" report "$OUT" | grep -Eq "in handle_client .*leaky_server\.c:$line( |\$)" ||
+    fail "the report does not name handle_client at examples/leaky_server.c:$line"
 
 cat <<MSG
 == How to read the report above
