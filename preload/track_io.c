@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include "fdtable.h"
 #include "log.h"
+#include "ownfd.h"
 #include "options.h"
 #include "real.h"
 #include "reaper.h"
@@ -256,6 +257,20 @@ static inline void sl_after_send(int fd, ssize_t r)
     }
 }
 
+/* libunwind checks that an address is readable by writing a byte from it
+ * into a pipe, and gets two never-valid numbers for that pipe (sl_pipe2).
+ * x86-64's libunwind 1.6 writes through syscall(); aarch64's through
+ * write() itself, which lands here (a negative fd takes the slow half):
+ * answered as the kernel would answer, 1 or EFAULT. The other send calls
+ * reach libc and fail with EBADF, as on any unknown number. */
+#define SL_UNW_PIPE_write(fd, buf, n)                                                              \
+    if (SL_UNLIKELY((fd) == SL_UNW_PIPE_W))                                                        \
+        return (n) == 1 ? sl_ownfd_validate(buf) : (errno = EBADF, -1);
+#define SL_UNW_PIPE_send(...)
+#define SL_UNW_PIPE_sendto(...)
+#define SL_UNW_PIPE_sendmsg(...)
+#define SL_UNW_PIPE_writev(...)
+
 /* A send-type hook: straight on to libc (a tail call, no frame of its own)
  * unless fd may have read end-of-stream (sl_fd_maybe_eof, one byte) or the
  * real function is not bound yet; its slow half handles both. */
@@ -263,6 +278,7 @@ static inline void sl_after_send(int fd, ssize_t r)
     static __attribute__((noinline, cold)) ret sl_##fn##_slow params                               \
     {                                                                                              \
         SL_ENSURE(fn);                                                                             \
+        SL_UNW_PIPE_##fn args                                                                      \
         ret r = sl_real.fn args;                                                                   \
         sl_after_send(fd, r);                                                                      \
         return r;                                                                                  \
