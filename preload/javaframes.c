@@ -30,6 +30,7 @@
 #include "lframe.h"
 #include "locks.h"
 #include "stack.h"
+#include "rawsys.h"
 
 enum sl_jkind {
     SL_JK_OTHER = 0, /* any other module */
@@ -202,11 +203,11 @@ static int sl_java_kind(uintptr_t pc, const struct sl_jmap **mapp)
     return i < 0 ? SL_JK_CODE : map->m[i].kind;
 }
 
-/* Is pc libc's signal return trampoline (mov $15,%rax; syscall)? Read only
+/* Is pc libc's signal return trampoline (SL_SIGRETURN_CODE, rawsys.h)? Read only
  * inside libc's code. */
 static int sl_java_is_sigreturn(const struct sl_jmap *map, uintptr_t pc)
 {
-    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    static const unsigned char tramp[] = SL_SIGRETURN_CODE;
     int i = sl_java_lookup(map, pc);
     if (i < 0 || map->m[i].kind != SL_JK_LIBC || pc + sizeof tramp > map->m[i].hi)
         return 0;

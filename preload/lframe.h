@@ -3,7 +3,8 @@
  *
  * A language frame is interned once per process as (lang, function, file,
  * line) and stands in a stack as a tagged value: SL_LFRAME_TAG | id. Tagged
- * values are non-canonical x86-64 addresses, so no real pc is ever one. The
+ * values are above any user address of x86-64 or aarch64 (48 bits at most),
+ * so no real pc is ever one. The
  * depot stores and de-duplicates such stacks like any other; the log writer
  * writes a "frame" record per id before the first stack naming it, and the
  * frame as [-2, id] (format/sockleak_log.h). */

@@ -40,6 +40,7 @@
 #include "modules.h"
 #include "ownfd.h"
 #include "perlframes.h"
+#include "rawsys.h"
 
 #define SL_PL_MAX_DEPTH 128
 #define SL_PL_MAX_STEPS 4096 /* contexts looked at in one walk */
@@ -476,11 +477,11 @@ static int sl_pl_activation(struct sl_pl_walk *w, uintptr_t *out, int *k, int ma
 }
 
 /* Is pc the kernel's return into a signal trampoline (glibc's __restore_rt,
- * or a sanitizer's: mov $15,%rax; syscall)? Only pcs inside the code that
+ * or a sanitizer's: SL_SIGRETURN_CODE, rawsys.h)? Only pcs inside the code that
  * may hold one are read. */
 static int sl_pl_is_sigreturn(uintptr_t pc)
 {
-    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    static const unsigned char tramp[] = SL_SIGRETURN_CODE;
     for (int r = 0; r < 2; r++)
         if (pc >= sl_pl_tramp_range[r][0] && pc + sizeof tramp <= sl_pl_tramp_range[r][1])
             return memcmp((const void *)pc, tramp, sizeof tramp) == 0;

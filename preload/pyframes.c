@@ -34,6 +34,7 @@
 #include "modules.h"
 #include "langframes.h"
 #include "pyframes.h"
+#include "rawsys.h"
 
 #define SL_PY_MAX_DEPTH 128
 #define SL_PY_MAX_STR 4096         /* characters read from a name */
@@ -454,12 +455,12 @@ static uintptr_t sl_py_current_frame(void)
 }
 
 /* Is pc the kernel's return into a signal trampoline (glibc's __restore_rt,
- * or a sanitizer's: mov $15,%rax; syscall), i.e. a signal frame? Only pcs
+ * or a sanitizer's: SL_SIGRETURN_CODE, rawsys.h), i.e. a signal frame? Only pcs
  * inside the code that may hold one are read (an unwinder may report a
  * bogus pc), and only within that code. */
 static int sl_py_is_sigreturn(uintptr_t pc)
 {
-    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+    static const unsigned char tramp[] = SL_SIGRETURN_CODE;
     for (int r = 0; r < 2; r++)
         if (pc >= sl_py_tramp_range[r][0] && pc + sizeof tramp <= sl_py_tramp_range[r][1])
             return memcmp((const void *)pc, tramp, sizeof tramp) == 0;

@@ -35,6 +35,7 @@
 #include "lframe.h"
 #include "modules.h"
 #include "rubyframes.h"
+#include "rawsys.h"
 
 #define SL_RB_MAX_DEPTH 128
 #define SL_RB_MAX_STACK (1L << 28) /* VM stack words */
@@ -551,11 +552,11 @@ static int sl_rb_init(void)
     }
     if (!dladdr1(exec, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0)
         return 0;
-    /* This thread's copy; a static TLS block lies just below the thread
-     * pointer (x86-64 variant II), a dynamic one elsewhere. */
+    /* This thread's copy: in the static TLS block (rawsys.h), else in a
+     * dynamic one elsewhere, which is not read. */
     uintptr_t ec = (uintptr_t)dlsym(RTLD_DEFAULT, "ruby_current_ec");
     intptr_t off = (intptr_t)(ec - (uintptr_t)__builtin_thread_pointer());
-    if (!ec || off >= 0 || off < -(1L << 20)) {
+    if (!ec || !SL_STATIC_TLS_OFF(off)) {
         sl_warn("Ruby's thread-local state is not in the static TLS block: its frames are not"
                 " read");
         return 0;

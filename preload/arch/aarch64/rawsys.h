@@ -20,4 +20,18 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
 /* The interrupted instruction's address in a signal handler's ucontext_t. */
 #define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
 
+/* The signal return trampoline (mov x8, #139; svc #0): the kernel's, in the
+ * vDSO (qemu-user's in a page of its own); glibc has none, so a search of
+ * libc's code finds none. */
+#define SL_SIGRETURN_CODE                                                                          \
+    {                                                                                              \
+        0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4                                             \
+    }
+#define SL_SIGRETURN_IN_LIBC 0
+
+/* Is off (a static thread-local's address minus the thread pointer) in the
+ * static TLS block? It lies above the thread pointer, after its 16-byte
+ * header (variant I). */
+#define SL_STATIC_TLS_OFF(off) ((off) >= 16 && (off) < (1L << 20))
+
 #endif

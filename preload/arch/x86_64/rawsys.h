@@ -20,4 +20,16 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
 /* The interrupted instruction's address in a signal handler's ucontext_t. */
 #define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 
+/* The signal return trampoline (mov $15,%rax; syscall): glibc's
+ * __restore_rt, or a sanitizer's; a signal frame returns into it. */
+#define SL_SIGRETURN_CODE                                                                          \
+    {                                                                                              \
+        0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05                                       \
+    }
+#define SL_SIGRETURN_IN_LIBC 1
+
+/* Is off (a static thread-local's address minus the thread pointer) in the
+ * static TLS block? It lies just below the thread pointer (variant II). */
+#define SL_STATIC_TLS_OFF(off) ((off) < 0 && (off) >= -(1L << 20))
+
 #endif
