@@ -242,6 +242,11 @@ def test_at_exit_all_and_a_program_that_closes_everything(tmp_path, peers):
 
 def test_at_exit_alone_keeps_its_meaning(tmp_path, peers):
     proc, pid = start(tmp_path, peers, "hold", "--at-exit", deadline=60000)
+    # The closing peer's FIN has arrived (ss), or the exit would find the
+    # sockets still ESTABLISHED: a loaded machine takes its time.
+    want = {("connect_held", "ESTABLISHED"): 5, ("connect_closing", "CLOSE_WAIT"): 2}
+    assert wait_until("ss: 5 ESTABLISHED and 2 CLOSE_WAIT", lambda: ss_counts(pid, peers)
+                      if ss_counts(pid, peers) == want else None) == want
     rc, err = finish(proc, pid)
     _, data, _, _ = run_report(tmp_path / "out")
     kinds = Counter(g["kind"] for g in data["findings"])
