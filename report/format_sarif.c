@@ -277,6 +277,16 @@ static void sl_fmt_sarif_in(FILE *m, const char *what, const struct sl_group_set
     fprintf(m, "%s%s", what, where);
 }
 
+/* "; N processes of prog, prog and K more" of a message. */
+static void sl_fmt_sarif_programs(FILE *m, const struct sl_group *g)
+{
+    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
+    for (size_t i = 0; i < g->n_programs; i++)
+        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
+    if (g->more_programs)
+        fprintf(m, " and %zu more", g->more_programs);
+}
+
 /* time_wait_churn's message: the destination, the kernel's count against
  * the port range, the call site, the advice. */
 static void sl_fmt_sarif_churn_message(FILE *m, const struct sl_group_set *set,
@@ -297,11 +307,7 @@ static void sl_fmt_sarif_churn_message(FILE *m, const struct sl_group_set *set,
     for (size_t i = 0; i < g->n_top; i++)
         sl_fmt_sarif_in(m, i ? ", " : "; most ports held by connections from ", set, g,
                         &g->top_sym[i]);
-    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (size_t i = 0; i < g->n_programs; i++)
-        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
-    if (g->more_programs)
-        fprintf(m, " and %zu more", g->more_programs);
+    sl_fmt_sarif_programs(m, g);
     fprintf(m, ". Fix: %s.", SL_FMT_CHURN_ADVICE);
 }
 
@@ -320,11 +326,7 @@ static void sl_fmt_sarif_fdexh_message(FILE *m, const struct sl_group_set *set,
         fprintf(m, "%s%" PRId64 " sockets", i ? ", " : "; fds held by ", f->holders[i].count);
         sl_fmt_sarif_in(m, " made in ", set, g, &g->top_sym[i]);
     }
-    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (size_t i = 0; i < g->n_programs; i++)
-        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
-    if (g->more_programs)
-        fprintf(m, " and %zu more", g->more_programs);
+    sl_fmt_sarif_programs(m, g);
     fprintf(m, ". Fix: %s.", SL_FMT_FDEXH_ADVICE);
 }
 
@@ -374,11 +376,7 @@ static void sl_fmt_sarif_swept_message(FILE *m, const struct sl_group_set *set,
         fprintf(m, "; up to %" PRId64 " bytes unread", g->unread_bytes_max);
     if (g->at_exit_count && strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
         fprintf(m, "; %zu reported at process exit", g->at_exit_count);
-    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (size_t i = 0; i < g->n_programs; i++)
-        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
-    if (g->more_programs)
-        fprintf(m, " and %zu more", g->more_programs);
+    sl_fmt_sarif_programs(m, g);
     if (strcmp(g->kind, SL_KIND_CLOSE_WAIT_UNACCEPTED) != 0 &&
         strcmp(g->kind, SL_KIND_DOUBLE_CLOSE) != 0 && strcmp(g->kind, SL_KIND_OPEN_AT_EXIT) != 0)
         sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
@@ -412,11 +410,7 @@ static char *sl_fmt_sarif_message(const struct sl_group_set *set, const struct s
     if (g->closed_late)
         fprintf(m, ", %zu closed after the deadline", g->closed_late);
     fprintf(m, "; kernel state %s", g->tcp_state ? g->tcp_state : "unknown");
-    fprintf(m, "; %zu process%s of ", g->processes, g->processes == 1 ? "" : "es");
-    for (size_t i = 0; i < g->n_programs; i++)
-        fprintf(m, "%s%s", i ? ", " : "", g->programs[i]);
-    if (g->more_programs)
-        fprintf(m, " and %zu more", g->more_programs);
+    sl_fmt_sarif_programs(m, g);
     sl_fmt_sarif_in(m, "; socket created in ", set, g, &g->open_sym);
     fputc('.', m);
     fclose(m);
