@@ -194,6 +194,13 @@ static int sl_counters_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+unsigned long long sl_modules_loads(void)
+{
+    unsigned long long c[2] = {0, 0};
+    dl_iterate_phdr(sl_counters_cb, c);
+    return c[0];
+}
+
 /* Rescan when the loader's counters moved since the last scan. A miss with
  * unchanged counters cannot be cured by a rescan (the same objects would be
  * listed), so it is not attempted. Gate (shared) and module lock held. */

@@ -25,6 +25,9 @@ struct sl_module *sl_modules_get(uint32_t id) SL_HIDDEN;
 /* Fork child: a new log file, so every module (and language frame) must be
  * logged again: a new log epoch. */
 void sl_modules_reset_logged(void) SL_HIDDEN;
+/* The loader's count of objects loaded so far (dlpi_adds): it moves at each
+ * dlopen that loads something. No system call. */
+unsigned long long sl_modules_loads(void) SL_HIDDEN;
 /* The [lo, hi) range of libsockleak.so's own code (frames to skip). */
 void sl_modules_self_range(uintptr_t *lo, uintptr_t *hi) SL_HIDDEN;
 

@@ -443,13 +443,25 @@ void sl_stack_prime(void)
  * would then hang. So prime here, in the parent, where the lock is simply
  * waited for. A process without libunwind loaded has nobody else to hold
  * its locks: its children may prime lazily. */
+/* The loader's load count when libunwind was last found not loaded: while
+ * it has not moved, nothing was loaded since, libunwind included, and the
+ * question is not asked again (dlopen's answer opens and reads the file). */
+static _Atomic unsigned long long sl_unw_absent_at = ~0ull;
+
 void sl_stack_prime_before_fork(void)
 {
     if (atomic_load_explicit(&sl_stack_ready, memory_order_acquire))
         return;
     int g = sl_guard_enter();
     int saved = errno;
-    void *loaded = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_NOLOAD);
+    SL_HG_ATOMIC(&sl_unw_absent_at, sizeof sl_unw_absent_at); /* forks of two threads */
+    unsigned long long loads = sl_modules_loads();
+    void *loaded = NULL;
+    if (loads != atomic_load_explicit(&sl_unw_absent_at, memory_order_relaxed)) {
+        loaded = dlopen("libunwind.so.8", RTLD_LAZY | RTLD_NOLOAD);
+        if (!loaded)
+            atomic_store_explicit(&sl_unw_absent_at, loads, memory_order_relaxed);
+    }
     errno = saved;
     sl_guard_leave(g);
     if (loaded) {

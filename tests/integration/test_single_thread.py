@@ -169,3 +169,24 @@ def test_signal_during_the_librarys_work_in_a_wait_still_ends_it(tmp_path, lib):
                        timeout=TIMEOUT, env=env)
     assert p.returncode == 0 and p.stdout.startswith("EINTR"), (
         f"the signal did not end the wait: {p.stdout.strip()}")
+
+
+def _unwinder_opens(argv, env):
+    """How many times argv's processes opened libunwind's file, from strace."""
+    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat", *argv],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert p.returncode == 0, f"{argv} failed under strace:\n{p.stderr[-2000:]}"
+    return sum("libunwind" in line for line in p.stderr.splitlines())
+
+
+def test_forks_before_any_stack_do_not_look_for_the_unwinder_each_time(tmp_path, lib):
+    """A process that forks before it ever captured a stack (a shell, make,
+    a server before its first connection) asks at each fork whether the
+    program has libunwind loaded itself (its lock must then be taken before
+    the fork). Asked once while nothing new was loaded: st_forks forking 20
+    times opens libunwind's file no more often than forking twice."""
+    env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
+    few = _unwinder_opens([str(prog_path("st_forks")), "2"], env)
+    many = _unwinder_opens([str(prog_path("st_forks")), "20"], env)
+    assert many == few, (
+        f"libunwind's file opened {many} times in 20 forks, {few} times in 2: once per fork")
