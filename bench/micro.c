@@ -23,6 +23,8 @@
  *   forkwait     fork() of a process holding a connected TCP pair, the
  *                child _exit(0)s at once, waitpid() for it (timed only)
  *   forkwait_nb  the same with non-blocking sockets
+ *   forkwait_nosock  the same holding no socket (a shell, make, a server
+ *                before its first connection)
  *   emfile       socket() failing with EMFILE, the soft fd limit (64) filled
  *                with TCP sockets: the storm after an episode's first failure
  *                (which the warm-up takes, with its snapshot)
@@ -303,7 +305,7 @@ int main(int argc, char **argv)
         fprintf(stderr,
                 "usage: micro "
                 "read_pipe|rw_pipe|recv_data|recv_data_nb|recv_eagain|churn|serve|eof|noeof|"
-                "forkwait|forkwait_nb|emfile|none N\n");
+                "forkwait|forkwait_nb|forkwait_nosock|emfile|none N\n");
         return 2;
     }
     const char *name = argv[1];
@@ -343,6 +345,8 @@ int main(int argc, char **argv)
         iter = forkwait_iter;
     } else if (!strcmp(name, "forkwait_nb")) {
         pair_setup_nb();
+        iter = forkwait_iter;
+    } else if (!strcmp(name, "forkwait_nosock")) {
         iter = forkwait_iter;
     } else if (!strcmp(name, "emfile")) {
         emfile_setup();

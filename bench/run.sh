@@ -343,7 +343,8 @@ if want micro; then
     # socket and log, a thread only if it blocks). forkwait: blocking
     # sockets (the parent has the library's thread); forkwait_nb:
     # non-blocking ones (the parent is single-threaded).
-    for c in forkwait forkwait_nb; do
+    # forkwait_nosock: a process that holds no socket (nothing captured).
+    for c in forkwait forkwait_nb forkwait_nosock; do
         bl=; wl=; nl=; r=0
         while [ $r -lt "$REPS" ]; do
             bl="$bl $("$MICRO" $c 300 | awk '{print $3}')"
@@ -354,6 +355,7 @@ if want micro; then
         fb=$(median $bl); fw=$(median $wl); fn=$(median $nl)
         what="holding a TCP socket"
         [ $c = forkwait_nb ] && what="holding a non-blocking TCP socket"
+        [ $c = forkwait_nosock ] && what="holding no socket"
         row "fork+waitpid, $what" "ns/call" "$(fmt "$fb")" "$(fmt "$fw")" "$(fmt "$(calc "$fw / $fb")" 3)" "-" "$REPS" "$(spread $bl)/$(spread $wl)"
         row "fork+waitpid, $what, sweep=0" "ns/call" "$(fmt "$fb")" "$(fmt "$fn")" "$(fmt "$(calc "$fn / $fb")" 3)" "-" "$REPS" "-/$(spread $nl)"
         budget "fork+waitpid $what: <= 1.25x" "$(verdict "$(calc "$fw / $fb")" '<=' 1.25)" "ratio $(fmt "$(calc "$fw / $fb")" 3) median, $(fmt "$(calc "$(best lo $wl) / $(best lo $bl)")" 3) best-of-$REPS"
