@@ -79,13 +79,14 @@ static int run_capture(const char *cmd, char *out, size_t len)
     return pclose(p) == 0 ? 0 : -1;
 }
 
-/* The return address of fn's call of callee (through the PLT), or 0. */
+/* The return address of fn's call of callee (through the PLT; x86-64's call,
+ * arm64's bl), or 0. */
 static uint64_t return_address_of(const char *fn, const char *callee)
 {
     char cmd[512], out[64];
 
     snprintf(cmd, sizeof(cmd),
-             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /call.*<%s@plt>/"
+             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /(call|bl)[ \\t].*<%s@plt>/"
              "{getline; sub(\":\",\"\",$1); print $1; exit}'",
              bin, fn, callee);
     if (run_capture(cmd, out, sizeof(out)) < 0 || !*out)

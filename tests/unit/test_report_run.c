@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,20 @@
 #include "util.h"
 
 static char dir[64];
+/* libm, a real shared object at the processor's own path (its multiarch
+ * folder), as the loader finds it. */
+static char libm[PATH_MAX];
+
+static int find_libm(void)
+{
+    Dl_info info;
+    void *h = dlopen("libm.so.6", RTLD_NOW);
+    void *cos_fn = h ? dlsym(h, "cos") : NULL;
+    if (!cos_fn || !dladdr(cos_fn, &info) || !info.dli_fname ||
+        snprintf(libm, sizeof libm, "%s", info.dli_fname) >= (int)sizeof libm)
+        return -1;
+    return 0;
+}
 
 static int setup(void **state)
 {
@@ -26,10 +42,12 @@ static int setup(void **state)
     if (!mkdtemp(dir))
         return -1;
     /* Any real shared object will do as the preloaded library here. */
-    setenv("SOCKLEAK_LIBRARY", "/lib/x86_64-linux-gnu/libm.so.6", 1);
+    if (find_libm() != 0)
+        return -1;
+    setenv("SOCKLEAK_LIBRARY", libm, 1);
     unsetenv("SOCKLEAK_OPTIONS");
     unsetenv("LD_PRELOAD");
-    return access("/lib/x86_64-linux-gnu/libm.so.6", R_OK);
+    return access(libm, R_OK);
 }
 
 static int teardown(void **state)
@@ -92,7 +110,7 @@ static void test_find_library(void **state)
     free(lib);
     setenv("SOCKLEAK_LIBRARY", "/nonexistent/libsockleak.so", 1);
     assert_null(sl_run_find_library());
-    setenv("SOCKLEAK_LIBRARY", "/lib/x86_64-linux-gnu/libm.so.6", 1);
+    setenv("SOCKLEAK_LIBRARY", libm, 1);
 }
 
 static int run(char **argv, const char *out, long error_exitcode, char **report)

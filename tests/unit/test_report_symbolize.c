@@ -47,13 +47,14 @@ static int run_capture(const char *cmd, char *out, size_t len)
     return pclose(p) == 0 ? 0 : -1;
 }
 
-/* Return address of the call to read in fn: the offset a log would hold. */
+/* Return address of the call to read in fn (x86-64's call, arm64's bl): the
+ * offset a log would hold. */
 static uint64_t return_address(const char *fn)
 {
     char cmd[512], out[64];
 
     snprintf(cmd, sizeof(cmd),
-             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /call.*<read@plt>/"
+             "objdump -d --no-show-raw-insn %s | awk '/<%s>:/{f=1} f && /(call|bl)[ \\t].*<read@plt>/"
              "{getline; sub(\":\",\"\",$1); print $1; exit}'",
              bin, fn);
     if (run_capture(cmd, out, sizeof(out)) < 0 || !*out)
