@@ -24,7 +24,7 @@
  * frames over at most SL_PL_MAX_STEPS contexts.
  *
  * Layouts are build-specific: the one built in is Debian's 5.36.0
- * x86_64-linux-gnu-thread-multi (tests/unit/test_perlframes.c checks it
+ * x86_64- and aarch64-linux-gnu-thread-multi (tests/unit/test_perlframes.c checks it
  * against the installed headers); any other version, or the same version
  * built with other binary-compatibility options (PL_bincompat_options), is
  * refused. */
@@ -60,6 +60,15 @@ static uintptr_t sl_pl_tramp_range[2][2];    /* code that may hold the signal tr
 
 /* ------------------------------------------------------------ layouts */
 
+/* PL_compiling's offset in the interpreter: fields before it differ in size
+ * between processors (Debian's 5.36.0-7: 1936 on x86-64, 2032 on arm64;
+ * every other offset below is the same on both). */
+#if defined(__x86_64__)
+#define SL_PL_5360_COMPILING 1936
+#elif defined(__aarch64__)
+#define SL_PL_5360_COMPILING 2032
+#endif
+
 static const struct sl_pl_layout sl_pl_5360 = {
     .revision = 5,
     .version = 36,
@@ -69,7 +78,7 @@ static const struct sl_pl_layout sl_pl_5360 = {
                  "USE_LOCALE_TIME USE_PERLIO USE_REENTRANT_API",
     .in_curcop = 208,
     .in_curstackinfo = 224,
-    .in_compiling = 1936,
+    .in_compiling = SL_PL_5360_COMPILING,
     .si_cxstack = 8,
     .si_prev = 16,
     .si_cxix = 32,
@@ -191,8 +200,7 @@ int sl_pl_init(void)
     sl_pl_exe_end = (exe_end + SL_PL_PAGE - 1) & ~(uintptr_t)(SL_PL_PAGE - 1);
     sl_pl_lay = l;
     sl_pl_code_range(lo[0], &sl_pl_mod_lo, &sl_pl_mod_hi);
-    sl_pl_code_range((uintptr_t)&gnu_get_libc_version, /* libc's: no sanitizer wraps it */
-                     &sl_pl_tramp_range[0][0], &sl_pl_tramp_range[0][1]);
+    sl_pl_code_range(SL_SIGRETURN_HOME(), &sl_pl_tramp_range[0][0], &sl_pl_tramp_range[0][1]);
     sl_pl_code_range((uintptr_t)dlsym(RTLD_DEFAULT, "sigaction"), &sl_pl_tramp_range[1][0],
                      &sl_pl_tramp_range[1][1]);
     sl_pl_run_lo[1] = lo[1], sl_pl_run_hi[1] = hi[1];
