@@ -47,7 +47,8 @@ static uintptr_t (*sl_py_tstate_fn)(void);
 static uintptr_t sl_py_code_type, sl_py_str_type, sl_py_bytes_type;
 static uintptr_t sl_py_runtime;              /* _PyRuntime */
 static uintptr_t sl_py_mod_lo, sl_py_mod_hi; /* the interpreter's module's code */
-/* Code that may hold the signal trampoline: libc's, and that of whoever
+/* Code that may hold the signal trampoline: libc's (the vDSO's on arm64:
+ * SL_SIGRETURN_HOME, rawsys.h), and that of whoever
  * provides the program's sigaction (a sanitizer runtime installs handlers
  * with a restorer of its own). */
 static uintptr_t sl_py_tramp_range[2][2];
@@ -226,8 +227,7 @@ void sl_py_init(void)
         !sl_py_runtime || sl_py_pick_layout() != 0)
         return;
     sl_py_code_range((uintptr_t)eval, &sl_py_mod_lo, &sl_py_mod_hi);
-    sl_py_code_range((uintptr_t)&gnu_get_libc_version, /* libc's: no sanitizer wraps it */
-                     &sl_py_tramp_range[0][0], &sl_py_tramp_range[0][1]);
+    sl_py_code_range(SL_SIGRETURN_HOME(), &sl_py_tramp_range[0][0], &sl_py_tramp_range[0][1]);
     sl_py_code_range((uintptr_t)sl_py_sym("sigaction"), &sl_py_tramp_range[1][0],
                      &sl_py_tramp_range[1][1]);
     sl_py_eval_lo = (uintptr_t)eval;

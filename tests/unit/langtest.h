@@ -10,6 +10,19 @@
 #include <stdio.h>
 
 #include "options.h"
+#include "rawsys.h"
+
+/* The signal return trampoline lies in an object the frame readers can find:
+ * libc's on x86-64, the vDSO on arm64. Not under qemu-user, which maps it
+ * in a page of its own and gives no vDSO: a signal frame there cannot be
+ * told, and the tests of it skip. */
+static inline int sigreturn_findable(void)
+{
+    if (SL_SIGRETURN_IN_LIBC || SL_SIGRETURN_HOME() != 0)
+        return 1;
+    fprintf(stderr, "skipped: no vDSO (qemu-user?): the signal trampoline is in no object\n");
+    return 0;
+}
 
 __attribute__((weak)) __thread int sl_in_lib __attribute__((tls_model("initial-exec")));
 __attribute__((weak)) struct sl_options sl_opt = {.frames = 64, .verbosity = 1};

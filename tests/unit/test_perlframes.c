@@ -313,6 +313,8 @@ static void test_depth_cap(void **state)
 static void test_signal_frame_keeps_native_frames(void **state)
 {
     (void)state;
+    if (!sigreturn_findable())
+        skip();
     assert_int_equal(run_perl("sub f { capture_in_signal() }\nf();\n"), 1);
     const uintptr_t *pcs;
     int n = sl_stack_get(ids[0], &pcs), runs = 0;

@@ -225,6 +225,8 @@ static void test_frames_limit(void **state)
 static void test_signal_frame_keeps_native_frames(void **state)
 {
     (void)state;
+    if (!sigreturn_findable())
+        skip();
     PyObject *d = PyModule_GetDict(PyImport_AddModule("__main__"));
     PyObject *fn = PyCFunction_New(&capture_methods[1], NULL);
     PyDict_SetItemString(d, "capture_in_signal", fn);

@@ -4,6 +4,9 @@
 #ifndef SL_RAWSYS_H
 #define SL_RAWSYS_H
 
+#include <stdint.h>
+#include <sys/auxv.h>
+
 /* syscall(nr, a0, a1, a2, a3) straight to the kernel: the result, or
  * -errno (errno is not set). */
 static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
@@ -28,6 +31,9 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
         0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4                                             \
     }
 #define SL_SIGRETURN_IN_LIBC 0
+/* An address inside the object whose code holds the trampoline: the vDSO
+ * (under qemu-user, whose page is no object, nothing is found). */
+#define SL_SIGRETURN_HOME() ((uintptr_t)getauxval(AT_SYSINFO_EHDR))
 
 /* Is off (a static thread-local's address minus the thread pointer) in the
  * static TLS block? It lies above the thread pointer, after its 16-byte

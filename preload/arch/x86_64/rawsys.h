@@ -4,6 +4,9 @@
 #ifndef SL_RAWSYS_H
 #define SL_RAWSYS_H
 
+#include <gnu/libc-version.h>
+#include <stdint.h>
+
 /* syscall(nr, a0, a1, a2, a3) straight to the kernel: the result, or
  * -errno (errno is not set). */
 static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
@@ -27,6 +30,9 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
         0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05                                       \
     }
 #define SL_SIGRETURN_IN_LIBC 1
+/* An address inside the object whose code holds the trampoline: libc
+ * (gnu_get_libc_version, which no sanitizer wraps). */
+#define SL_SIGRETURN_HOME() ((uintptr_t)&gnu_get_libc_version)
 
 /* Is off (a static thread-local's address minus the thread pointer) in the
  * static TLS block? It lies just below the thread pointer (variant II). */
