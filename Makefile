@@ -349,7 +349,7 @@ helgrind: all progs examples helgrind-lib
 ARM64_PKGS := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support \
               libc6-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
               libjansson-dev:arm64 libcmocka-dev:arm64 libssl-dev:arm64 libyaml-dev:arm64 \
-              libcrypt-dev:arm64
+              libcrypt-dev:arm64 libstdc++6:arm64
 ARM64_TESTS := test_cross_arch test_negatives test_lifecycle_kinds test_suppressions \
                test_positives test_tool test_hostile_logs
 ARM64_DESELECT := test_positives.py::test_all_programs_built \
