@@ -84,6 +84,74 @@ def example_path(name):
     return need_file(EXAMPLES / name, "make examples")
 
 
+# ------------------------------------------------------------------- qemu
+
+def elf_machine(path):
+    """e_machine of the ELF file at path, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    return int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
+
+
+# A library built for another processor than this Python's runs its programs
+# under qemu-user (binfmt_misc; `make check-arm64`): what qemu-user cannot do
+# is skipped there, each test with its reason, from qemu_skips.txt.
+QEMU = elf_machine(LIB) not in (None, elf_machine("/proc/self/exe"))
+QEMU_SKIPS = Path(__file__).with_name("qemu_skips.txt")
+
+
+def qemu_skips():
+    """{test: reason} of QEMU_SKIPS; a test is FILE::NAME or FILE::NAME[PARAMS]."""
+    reasons, tests = {}, {}
+    for raw in QEMU_SKIPS.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("= "):
+            key, _, text = line[2:].partition(": ")
+            reasons[key] = text
+        elif line and not line.startswith("#"):
+            test, key = line.split()
+            tests[test] = key
+    return {test: reasons[key] for test, key in tests.items()}
+
+
+def _qemu_test(nodeid):
+    """FILE::NAME[PARAMS] of a node id (its parameters may hold a slash)."""
+    path, _, name = nodeid.partition("::")
+    return f"{Path(path).name}::{name}"
+
+
+def _qemu_entry(nodeid, skips):
+    """The entry of skips that takes in the test nodeid, or None."""
+    test = _qemu_test(nodeid)
+    for entry in (test, test.split("[")[0]):
+        if entry in skips:
+            return entry
+    return None
+
+
+def _stale_qemu_skips(skips, items):
+    """Entries naming a function that a collected file does not define."""
+    modules = {_qemu_test(item.nodeid).split("::")[0]: item.module for item in items}
+    return sorted(t for t in skips if t.split("::")[0] in modules and
+                  not hasattr(modules[t.split("::")[0]], t.split("::")[1].split("[")[0]))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not QEMU:
+        return
+    skips = qemu_skips()
+    stale = _stale_qemu_skips(skips, items)
+    if stale:
+        raise pytest.UsageError(f"{QEMU_SKIPS.name} names tests that do not exist: {stale}")
+    for item in items:
+        entry = _qemu_entry(item.nodeid, skips)
+        if entry:
+            item.add_marker(pytest.mark.skip(reason=f"under qemu-user: {skips[entry]}"))
+
+
 # ---------------------------------------------------------------- markers
 
 def marker_lines(src, marker):
