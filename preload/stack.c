@@ -437,17 +437,17 @@ void sl_stack_prime(void)
     SL_HG_HAPPENS_AFTER(&sl_stack_ready);
 }
 
+/* The loader's load count when libunwind was last found not loaded: while
+ * it has not moved, nothing was loaded since, libunwind included, and the
+ * question is not asked again (dlopen's answer opens and reads the file). */
+static _Atomic unsigned long long sl_unw_absent_at = ~0ull;
+
 /* When the program uses libunwind itself (the same loaded object as ours),
  * one of its threads may hold libunwind's cache lock at the moment of fork;
  * priming in the child (which sets the caching policy, under that lock)
  * would then hang. So prime here, in the parent, where the lock is simply
  * waited for. A process without libunwind loaded has nobody else to hold
  * its locks: its children may prime lazily. */
-/* The loader's load count when libunwind was last found not loaded: while
- * it has not moved, nothing was loaded since, libunwind included, and the
- * question is not asked again (dlopen's answer opens and reads the file). */
-static _Atomic unsigned long long sl_unw_absent_at = ~0ull;
-
 void sl_stack_prime_before_fork(void)
 {
     if (atomic_load_explicit(&sl_stack_ready, memory_order_acquire))
