@@ -191,15 +191,20 @@ deps:
 PROGRAM_PKGS := redis-server redis-tools nginx-light wrk nodejs curl libpython3.11-testsuite \
                 python3-urllib3 prometheus prometheus-node-exporter libwww-perl ruby \
                 ruby-net-http-persistent libhttpclient-java libpostgresql-jdbc-java postgresql-15
-deps-programs:
-	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	missing=$$(for p in $(PROGRAM_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+# $(call apt_install_missing,PACKAGES): shell that installs those of the
+# Debian PACKAGES dpkg does not have (with sudo unless root), naming the
+# target ($@) in what it says. $$SUDO is set for the lines before it.
+apt_install_missing = \
+	missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
 	  grep -q 'install ok installed' || echo $$p; done); \
-	if [ -z "$$missing" ]; then echo "deps-programs: all present"; exit 0; fi; \
-	echo "deps-programs: installing" $$missing; \
+	if [ -z "$$missing" ]; then echo "$@: all present"; exit 0; fi; \
+	echo "$@: installing" $$missing; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
-	  >/dev/null || { echo "deps-programs: apt-get install failed"; exit 1; }
+	  >/dev/null || { echo "$@: apt-get install failed"; exit 1; }
+deps-programs:
+	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	$(call apt_install_missing,$(PROGRAM_PKGS))
 
 # Test-only: Microsoft's SARIF Multitool (npm, pinned by the committed lock
 # file) validates the SARIF report; its tests are skipped when it is missing.
@@ -355,13 +360,7 @@ deps-arm64:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	dpkg --print-foreign-architectures | grep -qx arm64 || \
 	  { echo "deps-arm64: dpkg --add-architecture arm64"; $$SUDO dpkg --add-architecture arm64; }; \
-	missing=$$(for p in $(ARM64_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-	  grep -q 'install ok installed' || echo $$p; done); \
-	if [ -z "$$missing" ]; then echo "deps-arm64: all present"; exit 0; fi; \
-	echo "deps-arm64: installing" $$missing; \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing \
-	  >/dev/null || { echo "deps-arm64: apt-get install failed"; exit 1; }
+	$(call apt_install_missing,$(ARM64_PKGS))
 
 check-arm64: deps deps-arm64
 	$(MAKE) all progs
