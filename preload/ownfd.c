@@ -2,6 +2,7 @@
  * fd-less stand-in for libunwind's validation pipe (see ownfd.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
@@ -14,10 +15,9 @@
 /* Numbers tried, top down, when the hard limit leaves no room above. */
 #define SL_OWNFD_TRIES 256
 
-int sl_ownfd_room_begin(struct rlimit *saved)
+/* The room above the limit *saved (just read): 1 when made. */
+static int sl_ownfd_room_raise(const struct rlimit *saved)
 {
-    if (getrlimit(RLIMIT_NOFILE, saved) != 0 || saved->rlim_cur == RLIM_INFINITY)
-        return 0;
     struct rlimit more = *saved;
     more.rlim_cur = saved->rlim_cur + SL_OWNFD_ROOM;
     if (saved->rlim_max != RLIM_INFINITY && more.rlim_cur > saved->rlim_max)
@@ -25,6 +25,13 @@ int sl_ownfd_room_begin(struct rlimit *saved)
     if (more.rlim_cur <= saved->rlim_cur)
         return 0;
     return sl_real.setrlimit(RLIMIT_NOFILE, &more) == 0;
+}
+
+int sl_ownfd_room_begin(struct rlimit *saved)
+{
+    if (getrlimit(RLIMIT_NOFILE, saved) != 0 || saved->rlim_cur == RLIM_INFINITY)
+        return 0;
+    return sl_ownfd_room_raise(saved);
 }
 
 void sl_ownfd_room_end(const struct rlimit *saved)
@@ -40,21 +47,50 @@ int sl_ownfd_in_program_range(int fd)
     return fd >= 0 && (rlim_t)fd < rl.rlim_cur;
 }
 
-/* The highest free number below the limit, from the top down to `stop`:
- * the program reaches it last, and only when its table is full. -1 with
- * EMFILE when none is free. */
-static int sl_ownfd_top(int fd, rlim_t cur, long stop)
+/* Where the last search below ended, for the limit it was made under: the
+ * numbers above it were taken then (our log and netlink socket, for good),
+ * so the next search starts there and a pidfd placed for each wait costs
+ * one call, not one per number of ours above it. A number freed up there
+ * since is found by no later search: ours stay at most that much lower. */
+static _Atomic rlim_t sl_ownfd_hint_cur;
+static _Atomic long sl_ownfd_hint_k; /* threads may race: either value is a start */
+
+/* From k down to stop (or SL_OWNFD_TRIES below the top): the first number
+ * with a free one at or above it. -1 with EMFILE when none. */
+static int sl_ownfd_scan(int fd, rlim_t cur, long k, long stop)
 {
-    long lo = (long)cur - SL_OWNFD_TRIES;
-    for (long k = (long)cur - 1; k >= stop && k >= 0 && k >= lo; k--) {
+    for (long lo = (long)cur - SL_OWNFD_TRIES; k >= stop && k >= 0 && k >= lo; k--) {
         int r = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, (int)k);
-        if (r >= 0)
+        if (r >= 0) {
+            /* Stored only when it changes: a page written after a fork is
+             * copied. */
+            if (atomic_load_explicit(&sl_ownfd_hint_k, memory_order_relaxed) != k)
+                atomic_store_explicit(&sl_ownfd_hint_k, k, memory_order_relaxed);
+            if (atomic_load_explicit(&sl_ownfd_hint_cur, memory_order_relaxed) != cur)
+                atomic_store_explicit(&sl_ownfd_hint_cur, cur, memory_order_relaxed);
             return r; /* k itself, or a free number above it */
+        }
         if (errno != EMFILE)
             return -1;
     }
     errno = EMFILE;
     return -1;
+}
+
+/* The highest free number below the limit, from the top down to `stop`:
+ * the program reaches it last, and only when its table is full. -1 with
+ * EMFILE when none is free. Started at the hint when there is one. */
+static int sl_ownfd_top(int fd, rlim_t cur, long stop)
+{
+    long top = (long)cur - 1;
+    long hint = atomic_load_explicit(&sl_ownfd_hint_k, memory_order_relaxed);
+    if (atomic_load_explicit(&sl_ownfd_hint_cur, memory_order_relaxed) == cur && hint < top &&
+        hint >= stop) {
+        int r = sl_ownfd_scan(fd, cur, hint, stop);
+        if (r >= 0 || errno != EMFILE)
+            return r;
+    }
+    return sl_ownfd_scan(fd, cur, top, stop);
 }
 
 /* away: fd is a number the program is about to be handed; it must move
@@ -74,7 +110,7 @@ static int sl_ownfd_move(int fd, int away)
         return fd; /* out of the program's reach already */
     }
     int to;
-    if (sl_ownfd_room_begin(&saved)) {
+    if (sl_ownfd_room_raise(&saved)) {
         /* Above the program's limit: no call of its own can reach there. */
         to = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, (int)saved.rlim_cur);
         sl_ownfd_room_end(&saved);
