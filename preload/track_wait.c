@@ -815,7 +815,15 @@ static pid_t sl_wait_child(pid_t pid, int *status, int options, struct rusage *r
         }
         struct pollfd p = {.fd = pfd, .events = POLLIN};
         struct timespec ts = sl_ns_ts(ns);
-        sl_real.ppoll(&p, 1, &ts, w.masked ? &w.orig : NULL); /* exited, cap, or a handler ran */
+        /* exited, cap, or a handler ran */
+        if (sl_real.ppoll(&p, 1, &ts, w.masked ? &w.orig : NULL) == 1) {
+            /* Exited: reaped now, with no work of ours or mask between. */
+            pid_t r = sl_real.wait4(pid, status, options | WNOHANG, ru);
+            if (r != 0) {
+                sl_child_pidfd_close(pfd);
+                return sl_wait_done(&w, r);
+            }
+        }
         errno = e;
     }
 }
