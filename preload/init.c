@@ -90,7 +90,9 @@ static void sl_atfork_parent(void)
  * sl_locks_child restores it. */
 SL_FORK_TEXT static void sl_atfork_child(void)
 {
-    sl_pid = (int)sl_raw_syscall4(SYS_getpid, 0, 0, 0, 0);
+    /* The child's one thread: its id is the pid (one system call, not two). */
+    pid_t me = (pid_t)sl_raw_syscall4(SYS_gettid, 0, 0, 0, 0);
+    sl_pid = me;
     sl_track_fork_child();
     sl_track_dclose_fork_child();
     sl_churn_reinit_child();
@@ -99,7 +101,7 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
     sl_sweep_reinit_child();
-    sl_locks_child();
+    sl_locks_child_is(me);
 }
 
 static void sl_do_init(void)

@@ -316,8 +316,13 @@ SL_FORK_TEXT static void sl_lk_reset_child(_Atomic uint32_t *w, int taken, pid_t
 
 SL_FORK_TEXT void sl_locks_child(void)
 {
+    sl_locks_child_is((pid_t)sl_raw_syscall4(SYS_gettid, 0, 0, 0, 0));
+}
+
+SL_FORK_TEXT void sl_locks_child_is(pid_t tid)
+{
     pid_t old = sl_lk_tid;
-    sl_lk_tid = (pid_t)sl_raw_syscall4(SYS_gettid, 0, 0, 0, 0);
+    sl_lk_tid = tid;
     for (int i = 0; i < SL_STRIPES; i++)
         sl_lk_reset_child(&sl_lk_stripe[i], (sl_lk_taken_stripes >> i) & 1, old);
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)

@@ -81,5 +81,7 @@ int sl_locks_held(void) SL_HIDDEN;
 void sl_locks_prepare(void) SL_HIDDEN;
 void sl_locks_parent(void) SL_HIDDEN;
 void sl_locks_child(void) SL_HIDDEN;
+/* The same, told this thread's id (a fork child's: its pid). */
+void sl_locks_child_is(pid_t tid) SL_HIDDEN;
 
 #endif
