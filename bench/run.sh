@@ -317,26 +317,34 @@ if want micro; then
     # cycles, so start-up cancels): one is allowed, the inode check at
     # end-of-stream.
     if command -v strace >/dev/null 2>&1; then
-        sys_counts() { # MODE N -> "name calls" lines
-            f=$WORK/strace.$1.$2
+        sys_counts() { # MODE CASE N -> "name calls" lines
+            f=$WORK/strace.$1.$2.$3
             if [ "$1" = with ]; then
-                with_sl strace -f -c -o "$f" "$MICRO" churn "$2" >/dev/null
+                with_sl strace -f -c -o "$f" "$MICRO" "$2" "$3" >/dev/null
             else
-                strace -f -c -o "$f" "$MICRO" churn "$2" >/dev/null
+                strace -f -c -o "$f" "$MICRO" "$2" "$3" >/dev/null
             fi
             awk '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { print $NF, $4 }' "$f" | sort
         }
-        n=1000
-        for m in base with; do
-            sys_counts $m $n >"$WORK/sys.$m.1"; sys_counts $m $((2 * n)) >"$WORK/sys.$m.2"
-            join -a2 -e 0 -o 0,1.2,2.2 "$WORK/sys.$m.1" "$WORK/sys.$m.2" |
-                awk -v n=$n '{ d = ($3 - $2) / n; if (d > 0.01) printf "%s %.2f\n", $1, d }' >"$WORK/sys.$m"
-        done
-        SYS_ADDED=$(join -a2 -e 0 -o 0,1.2,2.2 "$WORK/sys.base" "$WORK/sys.with" |
-            awk '{ d = $3 - $2; if (d > 0.01) { t += d; l = l sprintf(" %s %.2f", $1, d) } }
-                 END { printf "%.2f%s\n", t, l }')
+        sys_added() { # CASE N -> "total name added ..." per iteration
+            for m in base with; do
+                sys_counts $m "$1" "$2" >"$WORK/sys.$m.1"; sys_counts $m "$1" $((2 * $2)) >"$WORK/sys.$m.2"
+                join -a2 -e 0 -o 0,1.2,2.2 "$WORK/sys.$m.1" "$WORK/sys.$m.2" |
+                    awk -v n="$2" '{ d = ($3 - $2) / n; if (d > 0.01) printf "%s %.2f\n", $1, d }' >"$WORK/sys.$m"
+            done
+            join -a2 -e 0 -o 0,1.2,2.2 "$WORK/sys.base" "$WORK/sys.with" |
+                awk '{ d = $3 - $2; if (d > 0.01) { t += d; l = l sprintf(" %s %.2f", $1, d) } }
+                     END { printf "%.2f%s\n", t, l }'
+        }
+        SYS_ADDED=$(sys_added churn 1000)
         set -- $SYS_ADDED
         budget "churn: <= 1 added system call per cycle (EOF)" "$(verdict "$1" '<=' 1)" "$SYS_ADDED"
+        # fork+waitpid, single-threaded with TCP sockets: the capped wait's
+        # pidfd (open, placed, polled, closed), the reap, the child's gettid
+        # and its closes of the parent's log and netlink socket.
+        SYS_ADDED=$(sys_added forkwait_nb 100)
+        set -- $SYS_ADDED
+        budget "fork+waitpid, TCP socket: <= 10 added system calls" "$(verdict "$1" '<=' 10)" "$SYS_ADDED"
     fi
     # fork()+waitpid() of a process that holds a TCP connection: the child
     # makes nothing of the library's until it has work due (its sweep's
