@@ -25,6 +25,7 @@ static _Atomic(sl_chunk_ptr *) sl_top;
  * parent's: each fault is a page of zeros mapped, and a TLB flush). */
 static _Atomic size_t sl_top_used;
 static _Atomic long sl_fd_used;
+SL_FORKED uint32_t sl_fork_epoch;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 uint8_t sl_eof_fd[SL_LAST_READ_FDS];
@@ -227,6 +228,7 @@ int sl_slot_class_slow(int fd, struct sl_slot *s, struct sl_class *c, uint32_t *
         s->domain = n.domain;
         s->type = n.type;
         s->inode = n.inode;
+        s->epoch = sl_fork_epoch; /* known from now: this process's, not a copy */
         /* OR, not store: a shutdown may have been recorded before we knew. */
         atomic_fetch_or(&s->flags, n.flags);
         counted = (n.flags & SL_F_STREAM) != 0;

@@ -20,7 +20,8 @@ enum sl_slot_flags {
     SL_F_SHUT_RD = 1u << 6,  /* the program shut down the read side: 0 is not EOF */
     SL_F_REPORTED = 1u << 7, /* a finding was written; close writes "closed" */
     SL_F_INHERITED = 1u << 8, /* EOF state came from the parent across fork: ignore */
-    SL_F_FORKED = 1u << 9,   /* open when this process was forked: an inherited copy */
+    SL_F_FORKED = 1u << 9,   /* open when this process was forked: an inherited copy
+                              * (never stored: sl_slot_flags adds it, from the epoch) */
     SL_F_INET = 1u << 10,     /* AF_INET or AF_INET6 stream: the sweep looks at it */
     SL_F_NBSET = 1u << 11,    /* O_NONBLOCK is known: SL_F_NONBLOCK tells it */
     SL_F_NONBLOCK = 1u << 12  /* the socket is non-blocking (as last set through this fd) */
@@ -42,6 +43,7 @@ struct sl_slot {
     uint8_t read_caps;             /* read-site stacks captured (at most SL_READ_CAPS) */
     uint32_t listen_stack;         /* accepted: the listener's open_stack */
     uint32_t read_stack[2];        /* stacks of the last two read sites captured, 0 none */
+    uint32_t epoch;                /* sl_fork_epoch when it took its object (SL_F_FORKED) */
     int64_t cw_since_ns;           /* first sweep that saw it in CLOSE_WAIT, 0 none */
     int64_t open_ns;               /* made (CLOCK_MONOTONIC_COARSE), 0 unknown: fd_exhaustion's ages */
     _Atomic uintptr_t read_pc[2];  /* their first frames (the return addresses), 0 none */
@@ -155,11 +157,28 @@ static inline struct sl_class sl_class_for(int domain, int type)
     return c;
 }
 
+/* Forks this process descends from, since the library was loaded: a fork
+ * child adds one (SL_FORKED page). A slot that took its object at a
+ * smaller epoch is a copy made by a fork. The child writes nothing into
+ * such a slot for that: every page of slots it wrote would be copied. */
+extern uint32_t sl_fork_epoch SL_HIDDEN;
+
+/* s's flags, with SL_F_FORKED for a TCP socket open when this process was
+ * forked. */
+static inline uint32_t sl_slot_flags(const struct sl_slot *s)
+{
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    if ((f & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET && s->epoch != sl_fork_epoch)
+        f |= SL_F_FORKED;
+    return f;
+}
+
 /* Forget the object that was at this slot (fd's). Stripe lock held. */
 static inline void sl_slot_reset(int fd, struct sl_slot *s)
 {
     sl_fd_set_eof(fd, 0);
     s->gen++;
+    s->epoch = sl_fork_epoch;
     atomic_store(&s->flags, 0);
     s->inode = 0;
     s->open_stack = 0;
@@ -228,7 +247,7 @@ static inline uint32_t sl_slot_end(int fd, struct sl_slot *s, int64_t *held_ms)
 /* The fields of s as they are (lock held). */
 static inline void sl_slot_read(struct sl_slot *s, struct sl_class *c, uint32_t *gen)
 {
-    c->flags = atomic_load(&s->flags);
+    c->flags = sl_slot_flags(s);
     c->domain = s->domain;
     c->type = s->type;
     c->inode = s->inode;

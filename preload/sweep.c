@@ -444,7 +444,7 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
 static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
 {
     const struct sl_sweep_ctx *c = arg;
-    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
+    uint32_t f = sl_slot_flags(s);
     if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_REPORTED)) != SL_F_INET)
         return;
     if ((f & SL_F_EOF) && !(f & SL_F_FORKED))

@@ -123,7 +123,9 @@ int sl_sigprocmask(int how, const sigset_t *set, sigset_t *old, const void *call
 
 /* In the child every socket is a copy: an end-of-stream read before the
  * fork is the parent's to report (SL_F_INHERITED), and a copy left in
- * CLOSE_WAIT is this process's (SL_F_FORKED, close_wait_inherited). */
+ * CLOSE_WAIT is this process's (SL_F_FORKED, close_wait_inherited: from
+ * the epoch, which the child advances, so a slot with nothing else to
+ * change is not written). */
 SL_FORK_TEXT static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg)
 {
     (void)fd;
@@ -132,8 +134,6 @@ SL_FORK_TEXT static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg
     if (!(f & SL_F_KNOWN))
         return;
     uint32_t add = (f & SL_F_EOF) ? SL_F_INHERITED : 0;
-    if ((f & (SL_F_INET | SL_F_NOTSOCK)) == SL_F_INET)
-        add |= SL_F_FORKED;
     uint32_t nf = (f | add) & ~(uint32_t)SL_F_REPORTED;
     /* Written only when it changes: each page written is copied. */
     if (nf != f)
@@ -148,5 +148,6 @@ SL_FORK_TEXT static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg
 
 SL_FORK_TEXT void sl_track_fork_child(void)
 {
+    sl_fork_epoch++;
     sl_fdtable_foreach(sl_fork_child_slot, NULL);
 }
