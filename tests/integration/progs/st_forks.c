@@ -1,11 +1,44 @@
-/* fork and waitpid argv[1] times, holding no socket: the children _exit at
- * once. Prints "forked N". */
+/* fork and waitpid argv[1] times: the children _exit at once. With
+ * argv[2] "sock" the process first makes argv[3] (default 1) connected TCP
+ * pairs, made and held non-blocking (so it stays single-threaded under
+ * the library), and holds them across every fork; otherwise it holds no
+ * socket. Prints "forked N" and the children's minor page faults per fork
+ * ("child faults F"). */
 #include "prog.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+
+/* A connected pair made without a blocking call (a blocking connect or
+ * accept would start the library's thread). */
+static void nonblocking_pair(int lfd, int port)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (c < 0 || (connect(c, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS))
+        die("connect");
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (poll(&p, 1, -1) != 1)
+        die("poll");
+    if (accept4(lfd, NULL, NULL, SOCK_NONBLOCK) < 0)
+        die("accept");
+}
 
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 1;
+    if (argc > 2 && !strcmp(argv[2], "sock")) {
+        int port, pairs = argc > 3 ? atoi(argv[3]) : 1;
+        int lfd = listen_loopback(&port);
+        if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
+            die("fcntl");
+        for (int i = 0; i < pairs; i++)
+            nonblocking_pair(lfd, port);
+    }
+    struct rusage before, after;
+    getrusage(RUSAGE_CHILDREN, &before);
     for (int i = 0; i < n; i++) {
         pid_t pid = fork();
         if (pid < 0)
@@ -16,6 +49,8 @@ int main(int argc, char **argv)
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
             die("waitpid");
     }
-    printf("forked %d\n", n);
+    getrusage(RUSAGE_CHILDREN, &after);
+    printf("forked %d\nchild faults %.2f\n", n,
+           n ? (double)(after.ru_minflt - before.ru_minflt) / n : 0.0);
     return 0;
 }
