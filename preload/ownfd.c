@@ -2,7 +2,6 @@
  * fd-less stand-in for libunwind's validation pipe (see ownfd.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include "rawsys.h"
@@ -47,50 +46,21 @@ int sl_ownfd_in_program_range(int fd)
     return fd >= 0 && (rlim_t)fd < rl.rlim_cur;
 }
 
-/* Where the last search below ended, for the limit it was made under: the
- * numbers above it were taken then (our log and netlink socket, for good),
- * so the next search starts there and a pidfd placed for each wait costs
- * one call, not one per number of ours above it. A number freed up there
- * since is found by no later search: ours stay at most that much lower. */
-static _Atomic rlim_t sl_ownfd_hint_cur;
-static _Atomic long sl_ownfd_hint_k; /* threads may race: either value is a start */
-
-/* From k down to stop (or SL_OWNFD_TRIES below the top): the first number
- * with a free one at or above it. -1 with EMFILE when none. */
-static int sl_ownfd_scan(int fd, rlim_t cur, long k, long stop)
+/* The highest free number below the limit, from the top down to `stop`:
+ * the program reaches it last, and only when its table is full. -1 with
+ * EMFILE when none is free. */
+static int sl_ownfd_top(int fd, rlim_t cur, long stop)
 {
-    for (long lo = (long)cur - SL_OWNFD_TRIES; k >= stop && k >= 0 && k >= lo; k--) {
+    long lo = (long)cur - SL_OWNFD_TRIES;
+    for (long k = (long)cur - 1; k >= stop && k >= 0 && k >= lo; k--) {
         int r = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, (int)k);
-        if (r >= 0) {
-            /* Stored only when it changes: a page written after a fork is
-             * copied. */
-            if (atomic_load_explicit(&sl_ownfd_hint_k, memory_order_relaxed) != k)
-                atomic_store_explicit(&sl_ownfd_hint_k, k, memory_order_relaxed);
-            if (atomic_load_explicit(&sl_ownfd_hint_cur, memory_order_relaxed) != cur)
-                atomic_store_explicit(&sl_ownfd_hint_cur, cur, memory_order_relaxed);
+        if (r >= 0)
             return r; /* k itself, or a free number above it */
-        }
         if (errno != EMFILE)
             return -1;
     }
     errno = EMFILE;
     return -1;
-}
-
-/* The highest free number below the limit, from the top down to `stop`:
- * the program reaches it last, and only when its table is full. -1 with
- * EMFILE when none is free. Started at the hint when there is one. */
-static int sl_ownfd_top(int fd, rlim_t cur, long stop)
-{
-    long top = (long)cur - 1;
-    long hint = atomic_load_explicit(&sl_ownfd_hint_k, memory_order_relaxed);
-    if (atomic_load_explicit(&sl_ownfd_hint_cur, memory_order_relaxed) == cur && hint < top &&
-        hint >= stop) {
-        int r = sl_ownfd_scan(fd, cur, hint, stop);
-        if (r >= 0 || errno != EMFILE)
-            return r;
-    }
-    return sl_ownfd_scan(fd, cur, top, stop);
 }
 
 /* away: fd is a number the program is about to be handed; it must move
