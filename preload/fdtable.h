@@ -164,7 +164,7 @@ static inline struct sl_class sl_class_for(int domain, int type)
 extern uint32_t sl_fork_epoch SL_HIDDEN;
 
 /* s's flags, with SL_F_FORKED for a TCP socket open when this process was
- * forked. */
+ * forked. Stripe lock held (the epoch is written under it). */
 static inline uint32_t sl_slot_flags(const struct sl_slot *s)
 {
     uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);

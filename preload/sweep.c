@@ -444,13 +444,14 @@ static void sl_sweep_report(int fd, struct sl_slot *s, const struct sl_sweep_slo
 static void sl_sweep_visit(int fd, struct sl_slot *s, void *arg)
 {
     const struct sl_sweep_ctx *c = arg;
-    uint32_t f = sl_slot_flags(s);
+    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
     if ((f & (SL_F_INET | SL_F_NOTSOCK | SL_F_REPORTED)) != SL_F_INET)
         return;
+    struct sl_sweep_slot v;
+    sl_sweep_read(fd, s, &v); /* SL_F_FORKED is known under the slot's lock */
+    f = v.c.flags;
     if ((f & SL_F_EOF) && !(f & SL_F_FORKED))
         return; /* its end-of-stream deadline reports it */
-    struct sl_sweep_slot v;
-    sl_sweep_read(fd, s, &v);
     const struct sl_diag *d = sl_diag_find(c, sl_sweep_inode(fd, s, &v));
     if (!d) {
         if (v.cw_since)
