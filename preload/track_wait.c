@@ -687,7 +687,8 @@ int sl_sigwait(const sigset_t *set, int *sig)
  * WNOHANG. Without a cap to keep (nothing due) the caller's call is made
  * as it is. A signal handler that runs during the poll ends it with EINTR
  * where the blocking call would have gone on (SA_RESTART): so the poll is
- * used only while every handler the program has set restarts. A wait for
+ * used only while every handler the program has set restarts, and none is
+ * set for SIGCHLD (sl_sig_some_norestart). A wait for
  * any child or a group, or for stops (WUNTRACED, WCONTINUED, which a pidfd
  * does not report), makes the library's thread, as a handler that does not
  * restart does. */
@@ -734,8 +735,14 @@ int sl_siginterrupt(int sig, int flag)
     return r;
 }
 
-/* Does some handler of the program's not restart? Scanned again after a
- * change (the first time: handlers set before the library was bound). */
+/* Can a handler of the program's tell a capped wait for a child from the
+ * real one? One that does not restart would end the poll with EINTR. One
+ * for SIGCHLD runs when the poll returns for the child's exit, before our
+ * WNOHANG reap: if it reaps (waitpid(-1, WNOHANG) in a loop, the usual
+ * handler), the program's own waitpid would fail with ECHILD, where the
+ * kernel hands the status to the blocked waitpid first. Scanned again
+ * after a change (the first time: handlers set before the library was
+ * bound). */
 static int sl_sig_some_norestart(void)
 {
     unsigned ep = atomic_load_explicit(&sl_sig_epoch, memory_order_relaxed);
@@ -746,7 +753,7 @@ static int sl_sig_some_norestart(void)
     for (int sig = 1; sig < NSIG && !any; sig++) {
         struct sigaction sa;
         if (sl_real.sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
-            sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART))
+            sa.sa_handler != SIG_IGN && (!(sa.sa_flags & SA_RESTART) || sig == SIGCHLD))
             any = 1;
     }
     errno = e;
@@ -819,10 +826,16 @@ static pid_t sl_wait_child(pid_t pid, int *status, int options, struct rusage *r
         if (sl_real.ppoll(&p, 1, &ts, w.masked ? &w.orig : NULL) == 1) {
             /* Exited: reaped now, with no work of ours or mask between. */
             pid_t r = sl_real.wait4(pid, status, options | WNOHANG, ru);
-            if (r != 0) {
-                sl_child_pidfd_close(pfd);
+            sl_child_pidfd_close(pfd);
+            if (r != 0)
                 return sl_wait_done(&w, r);
-            }
+            /* Exited and not reapable yet (a tracer holds it): the pidfd
+             * would answer at once for ever, so the thread does the work
+             * and the caller blocks in its own call. */
+            sl_wait_unblock(&w);
+            sl_reaper_blocking();
+            errno = e;
+            return -2;
         }
         errno = e;
     }
