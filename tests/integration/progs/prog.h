@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -177,6 +178,26 @@ static inline void tcp_pair(int *client, int *server)
     if (*server < 0)
         die("accept");
     close(lfd);
+}
+
+/* A connected TCP pair over loopback made without a blocking call, both
+ * ends non-blocking: a blocking connect or accept would start the
+ * library's thread, and the process must stay single-threaded. lfd is a
+ * non-blocking listener on port. */
+static inline void nonblocking_tcp_pair(int lfd, int port, int *client, int *server)
+{
+    *client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (*client < 0 ||
+        (connect(*client, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS))
+        die("connect");
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (poll(&p, 1, -1) != 1)
+        die("poll");
+    *server = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    if (*server < 0)
+        die("accept");
 }
 
 /* The number in argv[i], or def when absent. */

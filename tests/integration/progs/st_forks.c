@@ -6,25 +6,8 @@
  * ("child faults F"). */
 #include "prog.h"
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-
-/* A connected pair made without a blocking call (a blocking connect or
- * accept would start the library's thread). */
-static void nonblocking_pair(int lfd, int port)
-{
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (c < 0 || (connect(c, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS))
-        die("connect");
-    struct pollfd p = {.fd = lfd, .events = POLLIN};
-    if (poll(&p, 1, -1) != 1)
-        die("poll");
-    if (accept4(lfd, NULL, NULL, SOCK_NONBLOCK) < 0)
-        die("accept");
-}
 
 int main(int argc, char **argv)
 {
@@ -34,8 +17,10 @@ int main(int argc, char **argv)
         int lfd = listen_loopback(&port);
         if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
             die("fcntl");
-        for (int i = 0; i < pairs; i++)
-            nonblocking_pair(lfd, port);
+        for (int i = 0; i < pairs; i++) {
+            int c, s;
+            nonblocking_tcp_pair(lfd, port, &c, &s);
+        }
     }
     struct rusage before, after;
     getrusage(RUSAGE_CHILDREN, &before);
