@@ -344,7 +344,7 @@ if want micro; then
         # and its closes of the parent's log and netlink socket.
         SYS_ADDED=$(sys_added forkwait_nb 100)
         set -- $SYS_ADDED
-        budget "fork+waitpid, TCP socket: <= 10 added system calls" "$(verdict "$1" '<=' 10)" "$SYS_ADDED"
+        budget "fork+waitpid, TCP socket: <= 12 added system calls" "$(verdict "$1" '<=' 12)" "$SYS_ADDED"
     fi
     # fork()+waitpid() of a process that holds a TCP connection: the child
     # makes nothing of the library's until it has work due (its sweep's
