@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client, frame_in,
-                      need_file, sockleak_run, TIMEOUT)
+from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client,
+                      finding_records, frame_in, need_file, sockleak_run, TIMEOUT, wait_until)
 from test_sweep import IdleClosingServer, seen_then_released, ss_close_wait
 
 PY_SRC = PROG_SRC / "py"
@@ -231,18 +231,29 @@ def test_forking_server_while_threads_capture(tool, tmp_path):
     and closing connections: each child's leak names the handler's line."""
     src = PY_SRC / "forking.py"
     n = 4
+    go, out = tmp_path / "go", tmp_path / "out"
 
     def driver(port):
-        for _ in range(n):
-            client(port, "send")
-        return wait_close_wait(port, n)
+        """The children hold their sockets until go: until ss showed all n
+        at once and their findings are logged, however late the last one
+        came (a fixed hold each let the first end before the last began)."""
+        try:
+            for _ in range(n):
+                client(port, "send")
+            held = wait_close_wait(port, n)
+            if len(held) >= n:
+                wait_until(f"{n} close_wait findings in {out}'s logs", lambda: sum(
+                    r["kind"] == "close_wait" for r in finding_records(out)) >= n)
+            return held
+        finally:
+            go.touch()
 
-    run = run_py(tmp_path, "forking.py", n, HOLD, driver=driver)
+    run = run_py(tmp_path, "forking.py", n, go, driver=driver)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"served {n}" in run.stdout, run.describe()
     # One close_wait group: n sockets in n processes, the same Python frames.
     # A child may also inherit a side connection the churn thread had open
-    # at the fork and hold it in CLOSE_WAIT while it sleeps: that copy is a
+    # at the fork and hold it in CLOSE_WAIT while it holds: that copy is a
     # real close_wait_inherited finding, and the only other kind allowed.
     eof = [f for f in run.findings if f["kind"] == "close_wait"]
     assert [f["count"] for f in eof] == [n], run.describe()
