@@ -11,17 +11,21 @@ import socket
 import time
 
 from conftest import (assert_site, follow_until, marker_line, proc_src, prog_path, sockleak_run, TIMEOUT)
-from test_sweep import ss_close_wait
+from test_sweep import seen_then_released, ss_close_wait
 
 
-def hang_ups(n):
+def hang_ups(n, outdir=None):
     """A driver: n connections, each hung up at once; then waits (a
     condition, not a time) until the kernel shows all n in CLOSE_WAIT on the
-    server's side, and returns how many it saw."""
+    server's side, and returns how many it saw. With outdir the program
+    holds them until released (hold_until_released): its holders get
+    SIGUSR2 once ss showed the n and outdir's logs hold n findings."""
     def run(port):
         for _ in range(n):
             with socket.create_connection(("127.0.0.1", port), timeout=10):
                 pass
+        if outdir is not None:
+            return len([t for t in seen_then_released(outdir, n, n)(port) if t[2]])
         end = time.monotonic() + TIMEOUT
         seen = []
         while time.monotonic() < end:
@@ -41,7 +45,8 @@ def only_finding(run, count):
 
 
 def test_libevent_server_names_the_callback_that_made_the_socket(tool, tmp_path):
-    run = sockleak_run([prog_path("cs_libevent"), 3], tmp_path / "out", driver=hang_ups(3))
+    run = sockleak_run([prog_path("cs_libevent"), 3], tmp_path / "out",
+                       driver=hang_ups(3, tmp_path / "out"))
     f = only_finding(run, 3)
     src = proc_src("cs_libevent")
     cs = f["call_site"]
@@ -55,7 +60,8 @@ def test_libevent_server_names_the_callback_that_made_the_socket(tool, tmp_path)
 
 
 def test_read_wrapper_names_each_handler_via_the_wrapper(tool, tmp_path):
-    run = sockleak_run([prog_path("cs_wrapper")], tmp_path / "out", driver=hang_ups(4))
+    run = sockleak_run([prog_path("cs_wrapper")], tmp_path / "out",
+                       driver=hang_ups(4, tmp_path / "out"))
     assert run.driver_result == 4, run.describe()
     src = proc_src("cs_wrapper")
     got = sorted((f["count"], f["call_site"]["function"], f["call_site"]["line"],
@@ -75,7 +81,7 @@ def test_threaded_server_leaks_are_one_finding(tool, tmp_path):
     threads, per = 3, 2
     n = (threads + 1) * per
     run = sockleak_run([prog_path("cs_threads"), threads, per], tmp_path / "out",
-                       driver=hang_ups(n))
+                       driver=hang_ups(n, tmp_path / "out"))
     f = only_finding(run, n)
     src = proc_src("cs_threads")
     assert_site(run, f, "eof_stack", src, "handle", marker_line(src, "EOF-SITE"))
@@ -114,7 +120,7 @@ def test_follow_names_each_handler_via_the_wrapper(tool, tmp_path):
     handler, via the wrapper (the first, printed before, cannot be)."""
     import json
     out = tmp_path / "out"
-    run = sockleak_run([prog_path("cs_wrapper")], out, driver=hang_ups(4))
+    run = sockleak_run([prog_path("cs_wrapper")], out, driver=hang_ups(4, out))
     assert run.driver_result == 4, run.describe()
     src = proc_src("cs_wrapper")
     eof = marker_line(src, "EOF-SITE")

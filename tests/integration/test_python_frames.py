@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client, frame_in,
-                      need_file, sockleak_run, TIMEOUT)
+from conftest import (ERROR_EXIT, PROG_SRC, PROGS, PYTHON, assert_site, client,
+                      finding_records, frame_in, need_file, sockleak_run, TIMEOUT, wait_until)
 from test_sweep import IdleClosingServer, seen_then_released, ss_close_wait
 
 PY_SRC = PROG_SRC / "py"
 DEADLINE = 300          # ms
-HOLD = 1.2              # s a leaky program keeps its sockets, well past DEADLINE
+LIMIT = 20              # s at most a leaky program holds its sockets, unless released
 
 
 def py_marker(src, marker):
@@ -98,6 +98,16 @@ def wait_close_wait(port, count, timeout=TIMEOUT):
         time.sleep(0.05)
 
 
+def held_then_released(out, count):
+    """A driver's wait for a program holding its leaks until SIGUSR2: until
+    ss shows count sockets on the port in CLOSE_WAIT held by a process and
+    out's logs hold count findings; then its holders are released (not a
+    fixed hold that a late test outlasts). Returns the held sockets."""
+    def run(port):
+        return [t for t in seen_then_released(out, count, count)(port) if t[2]]
+    return run
+
+
 # ----------------------------------------------------------------- findings
 
 def test_threading_server_two_handlers_two_findings(tool, tmp_path):
@@ -109,9 +119,9 @@ def test_threading_server_two_handlers_two_findings(tool, tmp_path):
     def driver(port):
         for k in "ABAB":
             client(port, "send", payload=k.encode() + b"\nrequest\n")
-        return wait_close_wait(port, 4)
+        return held_then_released(tmp_path / "out", 4)(port)
 
-    run = run_py(tmp_path, "two_handlers.py", 4, HOLD, driver=driver)
+    run = run_py(tmp_path, "two_handlers.py", 4, LIMIT, driver=driver)
     assert len(run.driver_result) == 4, f"ss shows {run.driver_result}{run.describe()}"
     assert "kept 4" in run.stdout, run.describe()
     assert run.rc == ERROR_EXIT, run.describe()
@@ -180,9 +190,9 @@ def test_asyncio_server_names_the_users_module(tool, tmp_path):
     def driver(port):
         for _ in range(n):
             client(port, "send")
-        return wait_close_wait(port, n)
+        return held_then_released(tmp_path / "out", n)(port)
 
-    run = run_py(tmp_path, "asyncio_leak.py", n, HOLD, driver=driver)
+    run = run_py(tmp_path, "asyncio_leak.py", n, LIMIT, driver=driver)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"eofs {n}" in run.stdout, run.describe()
     assert kinds(run) == [("close_wait", n)], run.describe()
@@ -203,10 +213,8 @@ def test_many_threads_server(tool, tmp_path):
     threads, each = 16, 10
     leaked = sum(1 for j in range(threads * each) if j % 5 == 0)
 
-    def driver(port):
-        return wait_close_wait(port, leaked)
-
-    run = run_py(tmp_path, "many_threads.py", threads, each, HOLD, driver=driver)
+    run = run_py(tmp_path, "many_threads.py", threads, each, LIMIT,
+                 driver=held_then_released(tmp_path / "out", leaked))
     assert len(run.driver_result) == leaked, f"ss shows {run.driver_result}{run.describe()}"
     assert f"kept {leaked}" in run.stdout, run.describe()
     assert kinds(run) == [("close_wait", leaked)], run.describe()
@@ -231,18 +239,29 @@ def test_forking_server_while_threads_capture(tool, tmp_path):
     and closing connections: each child's leak names the handler's line."""
     src = PY_SRC / "forking.py"
     n = 4
+    go, out = tmp_path / "go", tmp_path / "out"
 
     def driver(port):
-        for _ in range(n):
-            client(port, "send")
-        return wait_close_wait(port, n)
+        """The children hold their sockets until go: until ss showed all n
+        at once and their findings are logged, however late the last one
+        came (a fixed hold each let the first end before the last began)."""
+        try:
+            for _ in range(n):
+                client(port, "send")
+            held = wait_close_wait(port, n)
+            if len(held) >= n:
+                wait_until(f"{n} close_wait findings in {out}'s logs", lambda: sum(
+                    r["kind"] == "close_wait" for r in finding_records(out)) >= n)
+            return held
+        finally:
+            go.touch()
 
-    run = run_py(tmp_path, "forking.py", n, HOLD, driver=driver)
+    run = run_py(tmp_path, "forking.py", n, go, driver=driver)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"served {n}" in run.stdout, run.describe()
     # One close_wait group: n sockets in n processes, the same Python frames.
     # A child may also inherit a side connection the churn thread had open
-    # at the fork and hold it in CLOSE_WAIT while it sleeps: that copy is a
+    # at the fork and hold it in CLOSE_WAIT while it holds: that copy is a
     # real close_wait_inherited finding, and the only other kind allowed.
     eof = [f for f in run.findings if f["kind"] == "close_wait"]
     assert [f["count"] for f in eof] == [n], run.describe()
@@ -299,9 +318,9 @@ def test_other_cpython_versions(tool, tmp_path, minor):
     def driver(port):
         for k in "AB":
             client(port, "send", payload=k.encode() + b"\nrequest\n")
-        return wait_close_wait(port, 2)
+        return held_then_released(tmp_path / "out", 2)(port)
 
-    run = sockleak_run([py, src, 2, HOLD], tmp_path / "out", driver=driver, deadline=DEADLINE)
+    run = sockleak_run([py, src, 2, LIMIT], tmp_path / "out", driver=driver, deadline=DEADLINE)
     assert len(run.driver_result) == 2, run.describe()
     sites = sorted((frame_at(f["eof_stack"], src) or {}).get("line", 0) for f in run.findings)
     assert sites == sorted([py_marker(src, "EOF-SITE-A"), py_marker(src, "EOF-SITE-B")]), (

@@ -4,7 +4,8 @@
  * goes, is in the callback.
  *
  * Prints "listening on PORT"; the driver makes CONNS connections and hangs
- * each up; then main holds them three deadlines and exits. */
+ * each up; then main holds them until the test releases it (SIGUSR2, once
+ * ss showed them and their findings are logged) and exits. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -52,11 +53,12 @@ int main(int argc, char **argv)
         die("event_base_new");
     struct event *ev = event_new(base, lfd, EV_READ | EV_PERSIST, accept_conn_cb, NULL);
     event_add(ev, NULL);
+    hold_prepare();
     announce_port(port);
     event_base_dispatch(base); /* LOOP-SITE */
     event_free(ev);
     event_base_free(base);
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     printf("served %ld\n", conns);
     return 0;
 }

@@ -5,8 +5,8 @@
  *   cs_threads THREADS PER_THREAD
  *
  * Prints "listening on PORT"; the driver makes THREADS+1 * PER_THREAD
- * connections and hangs each up. Holds the leaks three deadlines, then
- * prints "served N" and exits. */
+ * connections and hangs each up. Holds the leaks until the test releases it
+ * (SIGUSR2, blocked in every thread), then prints "served N" and exits. */
 #include <pthread.h>
 #include "prog.h"
 
@@ -40,6 +40,7 @@ int main(int argc, char **argv)
     per_thread = arg_long(argc, argv, 2, 2);
     int port;
     lfd = listen_loopback(&port);
+    hold_prepare(); /* before the threads: they inherit the blocked signal */
     announce_port(port);
     pthread_t t[16];
     if (threads > 16)
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
     serve(NULL);
     for (long i = 0; i < threads; i++)
         pthread_join(t[i], NULL);
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     printf("served %ld\n", (threads + 1) * per_thread);
     return 0;
 }

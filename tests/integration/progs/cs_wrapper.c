@@ -3,7 +3,8 @@
  * both leaks, the handlers are where the fixes go.
  *
  * Prints "listening on PORT"; the driver makes 4 connections and hangs each
- * up: the 1st and 3rd go to handle_login, the others to handle_upload. */
+ * up: the 1st and 3rd go to handle_login, the others to handle_upload.
+ * Holds them until the test releases it (SIGUSR2), then exits. */
 #include "prog.h"
 
 /* The shared wrapper: -1 at end-of-stream or on an error. */
@@ -33,6 +34,7 @@ int main(void)
 {
     int port;
     int lfd = listen_loopback(&port);
+    hold_prepare();
     announce_port(port);
     for (int i = 0; i < 4; i++) {
         int fd = accept(lfd, NULL, NULL); /* OPEN-SITE */
@@ -43,7 +45,7 @@ int main(void)
         else
             handle_upload(fd);
     }
-    linger();
+    hold_until_released(HOLD_LIMIT_MS);
     printf("served 4\n");
     return 0;
 }

@@ -1,9 +1,11 @@
 """An asyncio server whose handler reads to end-of-stream and forgets to
-close the connection. argv: connections to serve, seconds to hold them."""
+close the connection. argv: connections to serve, then at most how many
+seconds to hold them: until the test releases it with SIGUSR2."""
 import asyncio
+import signal
 import sys
 
-n, hold = int(sys.argv[1]), float(sys.argv[2])
+n, limit = int(sys.argv[1]), float(sys.argv[2])
 eofs = 0
 kept = []
 
@@ -23,8 +25,9 @@ async def main():
         if eofs >= n:
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(hold)
+    signal.sigtimedwait({signal.SIGUSR2}, limit)  # until the test saw them
     print("eofs", eofs, flush=True)
 
 
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # the loop's threads' too
 asyncio.run(main())

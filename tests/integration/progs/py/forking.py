@@ -1,14 +1,16 @@
 """A forking server (socketserver.ForkingTCPServer) while a thread of the
 parent keeps making connections: each child reads to end-of-stream and
-holds its connection without closing it. argv: connections, seconds each
-child holds."""
+holds its connection without closing it until the file go exists (the
+test's go-ahead, once it saw every child's socket; at most 20 s).
+argv: connections, go."""
+import os
 import socket
 import socketserver
 import sys
 import threading
 import time
 
-n, hold = int(sys.argv[1]), float(sys.argv[2])
+n, go = int(sys.argv[1]), sys.argv[2]
 stop = threading.Event()
 
 
@@ -16,7 +18,13 @@ class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         while self.request.recv(4096):  # EOF-SITE
             pass
-        time.sleep(hold)          # end-of-stream read, the socket still open
+        # End-of-stream read, the socket still open. Held until the test says
+        # so, not for a fixed time: the first child must still hold its socket
+        # when the last one, forked later, reads its end-of-stream.
+        for _ in range(400):
+            if os.path.exists(go):
+                break
+            time.sleep(0.05)
 
 
 class Server(socketserver.ForkingTCPServer):

@@ -2,14 +2,17 @@
 client threads of the same process. The handler reads to end-of-stream;
 it forgets to close when the request starts with L. Prints the number of
 leaked and closed connections. argv: client threads, connections each,
-seconds to hold."""
+at most how many seconds to hold the leaks: until the test releases it with
+SIGUSR2."""
+import signal
 import socket
 import socketserver
 import sys
 import threading
 import time
 
-threads, each, hold = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+threads, each, limit = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # every thread's
 kept = []
 finished = [0]                # connections whose handler and close are done
 lock = threading.Lock()
@@ -64,6 +67,6 @@ for _ in range(1000):
             break
     time.sleep(0.02)
 print("listening on", port, flush=True)
-time.sleep(hold)
+signal.sigtimedwait({signal.SIGUSR2}, limit)  # until the test saw them
 srv.shutdown()
 print("kept", len(kept), flush=True)

@@ -1,11 +1,11 @@
 """A threading server with two handlers, each forgetting to close its
 connection after reading end-of-stream. A first line "A" or "B" picks the
 handler. Prints "listening on PORT"; serves argv[1] connections, then holds
-them for argv[2] seconds."""
+them until the test releases it with SIGUSR2 (at most argv[2] seconds)."""
+import signal
 import socket
 import sys
 import threading
-import time
 
 kept = []
 
@@ -34,7 +34,8 @@ def dispatch(conn):
 
 
 def main():
-    n, hold = int(sys.argv[1]), float(sys.argv[2])
+    n, limit = int(sys.argv[1]), float(sys.argv[2])
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # the threads' too
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(64)
@@ -47,7 +48,7 @@ def main():
         threads.append(t)
     for t in threads:
         t.join()
-    time.sleep(hold)
+    signal.sigtimedwait({signal.SIGUSR2}, limit)  # until the test saw them
     print("kept", len(kept), flush=True)
 
 
