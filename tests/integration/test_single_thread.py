@@ -192,14 +192,21 @@ def test_forks_before_any_stack_do_not_look_for_the_unwinder_each_time(tmp_path,
         f"libunwind's file opened {many} times in 20 forks, {few} times in 2: once per fork")
 
 
+def _strace_calls(summary):
+    """The calls on the total line of strace -c's summary; 0 when it printed
+    none (no call matched its filter)."""
+    total = [ln.split() for ln in summary.splitlines() if ln.rstrip().endswith(" total")]
+    return int(total[-1][3]) if total else 0
+
+
 def _syscalls(argv, env):
     p = subprocess.run(["strace", "-f", "-c", "-o", "/dev/stderr", *argv],
                        capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert p.returncode == 0 and "forked" in p.stdout, (
         f"{argv} failed under strace:\n{p.stdout}\n{p.stderr[-2000:]}")
-    total = [ln.split() for ln in p.stderr.splitlines() if ln.rstrip().endswith(" total")]
-    assert total, f"no strace summary:\n{p.stderr[-2000:]}"
-    return int(total[-1][3])
+    calls = _strace_calls(p.stderr)
+    assert calls, f"no strace summary:\n{p.stderr[-2000:]}"
+    return calls
 
 
 def _syscalls_per_fork(argv, env):
@@ -279,6 +286,5 @@ def test_waitpid_for_a_traced_child_does_not_spin(tmp_path, lib):
     if "no ptrace" in p.stdout:
         pytest.skip("PTRACE_SEIZE refused here")
     assert p.returncode == 0 and "traced ok" in p.stdout, f"{p.stdout}\n{p.stderr[-2000:]}"
-    total = [ln.split() for ln in out.read_text().splitlines() if ln.rstrip().endswith(" total")]
-    calls = int(total[-1][3]) if total else 0
+    calls = _strace_calls(out.read_text())
     assert calls <= 10, f"{calls} ppoll calls during one waitpid for a traced child"
