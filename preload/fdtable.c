@@ -26,6 +26,7 @@ static _Atomic(sl_chunk_ptr *) sl_top;
 static _Atomic size_t sl_top_used;
 static _Atomic long sl_fd_used;
 SL_FORKED uint32_t sl_fork_epoch;
+SL_FORKED _Atomic int sl_fork_walk;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 uint8_t sl_eof_fd[SL_LAST_READ_FDS];
@@ -77,6 +78,7 @@ struct sl_slot *sl_fdtable_get(int fd)
         SL_HG_ATOMIC(fresh, SL_TOP_ENTRIES * sizeof(sl_chunk_ptr));
         SL_HG_ATOMIC(&sl_top, sizeof sl_top);
         SL_HG_ATOMIC(&sl_top_used, sizeof sl_top_used);
+        SL_HG_ATOMIC(&sl_fork_walk, sizeof sl_fork_walk); /* set once, read by a child */
         /* Last-read sites: one word stored per read, read by the sweep;
          * a stale or torn-free older value only names an earlier read. */
         SL_HG_ATOMIC(sl_last_read_pc, sizeof sl_last_read_pc);

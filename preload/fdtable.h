@@ -163,6 +163,18 @@ static inline struct sl_class sl_class_for(int domain, int type)
  * such a slot for that: every page of slots it wrote would be copied. */
 extern uint32_t sl_fork_epoch SL_HIDDEN;
 
+/* Set for good once a slot holds something a fork child must change (an
+ * end-of-stream, a report, a CLOSE_WAIT start: sl_track_fork_child). Until
+ * then a child walks no slot: each page of them it reads is a fault on a
+ * machine with paravirtualized page tables. */
+extern _Atomic int sl_fork_walk SL_HIDDEN;
+
+static inline void sl_fork_walk_needed(void)
+{
+    if (!atomic_load_explicit(&sl_fork_walk, memory_order_relaxed))
+        atomic_store_explicit(&sl_fork_walk, 1, memory_order_relaxed);
+}
+
 /* s's flags, with SL_F_FORKED for a TCP socket open when this process was
  * forked. Stripe lock held (the epoch is written under it). */
 static inline uint32_t sl_slot_flags(const struct sl_slot *s)
@@ -297,6 +309,7 @@ static inline int sl_slot_mark_eof(int fd, struct sl_slot *s, uint32_t gen,
         s->eof_stack = eof->stack;
         s->eof_ns = eof->now_ns;
         atomic_store(&s->last_send_ns, 0);
+        sl_fork_walk_needed();
         atomic_fetch_or(&s->flags, SL_F_EOF);
         sl_fd_set_eof(fd, 1);
         marked = 1;

@@ -342,6 +342,7 @@ static void sl_reaper_check(int fd, uint32_t gen, int at_exit)
     }
     /* Claimed: a close from now on sees REPORTED (finding_id 0 until the
      * record is written; then this thread writes "closed" itself). */
+    sl_fork_walk_needed();
     atomic_fetch_or(&s->flags, SL_F_REPORTED);
     s->finding_id = 0;
     s->reported_ns = now;

@@ -370,8 +370,11 @@ uint64_t sl_sweep_slot_inode(int fd, struct sl_slot *s, struct sl_class *c, uint
 static void sl_sweep_mark(int fd, struct sl_slot *s, uint32_t gen, int64_t since)
 {
     sl_fdtable_lock(fd);
-    if (s->gen == gen)
+    if (s->gen == gen) {
+        if (since)
+            sl_fork_walk_needed();
         s->cw_since_ns = since;
+    }
     sl_fdtable_unlock(fd);
 }
 
@@ -382,6 +385,7 @@ static int sl_sweep_claim(int fd, struct sl_slot *s, uint32_t gen, int64_t now)
     sl_fdtable_lock(fd);
     uint32_t f = atomic_load(&s->flags);
     if (s->gen == gen && !(f & SL_F_REPORTED)) {
+        sl_fork_walk_needed();
         atomic_fetch_or(&s->flags, SL_F_REPORTED);
         s->finding_id = 0;
         s->reported_ns = now;

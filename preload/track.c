@@ -149,5 +149,6 @@ SL_FORK_TEXT static void sl_fork_child_slot(int fd, struct sl_slot *s, void *arg
 SL_FORK_TEXT void sl_track_fork_child(void)
 {
     sl_fork_epoch++;
-    sl_fdtable_foreach(sl_fork_child_slot, NULL);
+    if (atomic_load_explicit(&sl_fork_walk, memory_order_relaxed))
+        sl_fdtable_foreach(sl_fork_child_slot, NULL);
 }
