@@ -1125,6 +1125,13 @@ void sl_log_footer(void)
 /* Cheap for every other fd; for ours (log file, pinned directory), an fstat
  * makes sure the number still holds our object (a raw close may have closed
  * it and the program reused it: then the program's close must go through). */
+int sl_log_holds(int fd)
+{
+    return fd >= 0 && (fd == atomic_load_explicit(&sl_log_fd, memory_order_relaxed) ||
+                       fd == atomic_load_explicit(&sl_log_dirfd, memory_order_relaxed) ||
+                       fd == atomic_load_explicit(&sl_log_auxfd, memory_order_relaxed));
+}
+
 int sl_log_owns_fd(int fd)
 {
     if (SL_LIKELY(fd < 0 || (fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire) &&

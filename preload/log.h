@@ -92,6 +92,9 @@ void sl_log_counts(void) SL_HIDDEN;
 /* Is fd our own log fd or pinned output directory? (close/dup2 hooks
  * protect them.) */
 int sl_log_owns_fd(int fd) SL_HIDDEN;
+/* The same from our own records alone, without a system call: may be
+ * wrong when the program closed ours behind our back. */
+int sl_log_holds(int fd) SL_HIDDEN;
 /* Is the log open? When not, ask for it to be made at the next chance on
  * the program's thread (deadline thread: keep the finding for later). */
 int sl_log_writable(void) SL_HIDDEN;

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include "rawsys.h"
 #include <unistd.h>
+#include "log.h"
 #include "ownfd.h"
 #include "real.h"
 
@@ -53,6 +54,10 @@ static int sl_ownfd_top(int fd, rlim_t cur, long stop)
 {
     long lo = (long)cur - SL_OWNFD_TRIES;
     for (long k = (long)cur - 1; k >= stop && k >= 0 && k >= lo; k--) {
+        /* Ours are taken: where nothing above them is free either, the
+         * call would fail (and otherwise it got that number earlier). */
+        if (k != fd && sl_log_holds((int)k))
+            continue;
         int r = sl_real.fcntl(fd, F_DUPFD_CLOEXEC, (int)k);
         if (r >= 0)
             return r; /* k itself, or a free number above it */

@@ -697,6 +697,7 @@ int sl_sigwait(const sigset_t *set, int *sig)
 static _Atomic unsigned sl_sig_epoch = 1;
 static unsigned sl_sig_seen;
 static int sl_sig_norestart;
+static int sl_sig_handlers;
 
 static void sl_sig_changed(void)
 {
@@ -742,32 +743,51 @@ int sl_siginterrupt(int sig, int flag)
  * handler), the program's own waitpid would fail with ECHILD, where the
  * kernel hands the status to the blocked waitpid first. Scanned again
  * after a change (the first time: handlers set before the library was
- * bound). */
-static int sl_sig_some_norestart(void)
+ * bound). The same scan tells whether any handler is set at all. */
+static void sl_sig_scan(void)
 {
     unsigned ep = atomic_load_explicit(&sl_sig_epoch, memory_order_relaxed);
     if (ep == sl_sig_seen)
-        return sl_sig_norestart;
+        return;
     SL_ENSURE(sigaction);
-    int e = errno, any = 0;
-    for (int sig = 1; sig < NSIG && !any; sig++) {
+    int e = errno, any = 0, norestart = 0;
+    for (int sig = 1; sig < NSIG && !norestart; sig++) {
         struct sigaction sa;
-        if (sl_real.sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
-            sa.sa_handler != SIG_IGN && (!(sa.sa_flags & SA_RESTART) || sig == SIGCHLD))
-            any = 1;
+        if (sl_real.sigaction(sig, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL ||
+            sa.sa_handler == SIG_IGN)
+            continue;
+        any = 1;
+        norestart = !(sa.sa_flags & SA_RESTART) || sig == SIGCHLD;
     }
     errno = e;
-    sl_sig_norestart = any;
+    sl_sig_norestart = norestart;
+    sl_sig_handlers = any;
     sl_sig_seen = ep;
-    return any;
 }
 
-/* A pidfd of pid out of the program's numbering; -1 when none. */
+static int sl_sig_some_norestart(void)
+{
+    sl_sig_scan();
+    return sl_sig_norestart;
+}
+
+int sl_sig_some_handler(void)
+{
+    sl_sig_scan();
+    return sl_sig_handlers;
+}
+
+/* A pidfd of pid, out of the program's numbering when a handler of its
+ * could run meanwhile; -1 when none. */
 static int sl_child_pidfd(pid_t pid)
 {
     long fd = sl_raw_syscall4(SYS_pidfd_open, pid, 0, 0, 0);
     if (fd < 0)
         return -1;
+    /* Only a signal handler could run code of the program's during the
+     * wait, and get another number than it would without us. */
+    if (!sl_sig_some_handler())
+        return (int)fd; /* close-on-exec already */
     int e = errno;
     int placed = sl_ownfd_place((int)fd);
     errno = e;
