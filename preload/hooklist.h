@@ -101,6 +101,9 @@
          (pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl, struct rlimit64 *old),    \
          (pid, res, rl, old), Required)                                                            \
     HOOK(pid_t, fork, (void), (), Required)                                                        \
+    HOOK(int, __register_atfork,                                                                   \
+         (void (*prepare)(void), void (*parent)(void), void (*child)(void), void *dso),            \
+         (prepare, parent, child, dso), Required)                                                  \
     HOOK(int, pthread_create,                                                                      \
          (pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),      \
          (thread, attr, start, arg), Required)                                                     \

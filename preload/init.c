@@ -74,14 +74,38 @@ static void sl_path_absolute(char *path, size_t size, const char *what)
     memcpy(path, abs, (size_t)n + 1);
 }
 
+/* Is ours the first handler registered? Its prepare runs last, right
+ * before the fork, and its parent and child handlers first: only then can
+ * our fds sit low across the fork (sl_log_fork_lower) without another
+ * handler's open, dup or close meeting them there. */
+static _Atomic int sl_atfork_ours, sl_atfork_after_others;
+
+static void sl_atfork_prepare(void);
+
+int sl___register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                         void *dso)
+{
+    if (SL_UNLIKELY(!sl_real.__register_atfork))
+        sl_real_init(); /* bind only: another library's constructor, before ours */
+    if (prepare == sl_atfork_prepare)
+        atomic_store(&sl_atfork_ours, 1);
+    else if (!atomic_load(&sl_atfork_ours) && !atomic_load(&sl_atfork_after_others))
+        atomic_store(&sl_atfork_after_others, 1);
+    return sl_real.__register_atfork(prepare, parent, child, dso);
+}
+
 /* fork: every lock, in order (locks.c), then each part's own state. */
 static void sl_atfork_prepare(void)
 {
     sl_locks_prepare();
+    if (sl_locks_fork_alone() &&
+        !atomic_load_explicit(&sl_atfork_after_others, memory_order_relaxed))
+        sl_log_fork_lower();
 }
 
 static void sl_atfork_parent(void)
 {
+    sl_log_fork_parent();
     sl_locks_parent();
 }
 
@@ -101,7 +125,9 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
     sl_sweep_reinit_child();
+    sl_log_fork_child();
     sl_locks_child_is(me);
+    sl_log_fork_child_unmask();
 }
 
 static void sl_do_init(void)

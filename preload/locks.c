@@ -283,6 +283,11 @@ SL_FORK_TEXT void sl_locks_prepare(void)
      * on this thread meanwhile must not wait for the locks just taken. */
 }
 
+int sl_locks_fork_alone(void)
+{
+    return sl_lk_fork_alone && !sl_lk_fork_guard;
+}
+
 SL_FORK_TEXT void sl_locks_parent(void)
 {
     if (sl_lk_fork_alone) {

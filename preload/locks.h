@@ -80,6 +80,9 @@ int sl_locks_held(void) SL_HIDDEN;
  * re-creates every lock. */
 void sl_locks_prepare(void) SL_HIDDEN;
 void sl_locks_parent(void) SL_HIDDEN;
+/* After prepare: the fork is made by the process's one thread, from
+ * outside the library (nothing of ours interrupted). */
+int sl_locks_fork_alone(void) SL_HIDDEN;
 void sl_locks_child(void) SL_HIDDEN;
 /* The same, told this thread's id (a fork child's: its pid). */
 void sl_locks_child_is(pid_t tid) SL_HIDDEN;

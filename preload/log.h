@@ -135,6 +135,15 @@ void sl_log_forget_fd(void) SL_HIDDEN;
  * created lazily under its own pid. */
 void sl_log_reinit_child(void) SL_HIDDEN;
 
+/* A fork from the process's one thread: our fds wait at the lowest free
+ * numbers, every signal blocked, so the fork copies a small fd table
+ * (lower: last prepare handler; parent: first parent handler, back at
+ * their numbers; child: the directory back up, then, last, the mask). */
+void sl_log_fork_lower(void) SL_HIDDEN;
+void sl_log_fork_parent(void) SL_HIDDEN;
+void sl_log_fork_child(void) SL_HIDDEN;
+void sl_log_fork_child_unmask(void) SL_HIDDEN;
+
 /* On the program's thread, from a hook (first end-of-stream): make sure
  * the log's fd exists, so the reaper thread only ever writes. The reaper
  * never creates an fd: one made there takes the lowest free number, which

@@ -14,13 +14,17 @@ PROG_LDLIBS_api_marks := -lcmocka
 PROG_FLAGS_st_errno := -O2 -D_FORTIFY_SOURCE=2
 
 # lc_ctor links a library whose constructor uses sockets before sockleak's
-# own constructor runs; lc_dlopen loads one at run time. Each library is
+# own constructor runs; lc_dlopen loads one at run time; lc_forkfds links
+# one that registers a fork handler before sockleak's (it uses no symbol of
+# it, hence --no-as-needed). Each library is
 # built from its program's source with -DLC_LIB, next to the program.
 $(B)/tests/progs/lc_%_lib.so: tests/integration/progs/lc_%.c tests/integration/progs/prog.h | $(B)/tests/progs
 	$(CC) $(PROG_CFLAGS) -DLC_LIB -shared -fPIC $< -o $@
 $(B)/tests/progs/lc_ctor: $(B)/tests/progs/lc_ctor_lib.so
 PROG_LDLIBS_lc_ctor := -L$(B)/tests/progs -l:lc_ctor_lib.so -Wl,-rpath,'$$ORIGIN'
 $(B)/tests/progs/lc_dlopen: $(B)/tests/progs/lc_dlopen_lib.so
+$(B)/tests/progs/lc_forkfds: $(B)/tests/progs/lc_forkfds_lib.so
+PROG_LDLIBS_lc_forkfds := -Wl,--no-as-needed -L$(B)/tests/progs -l:lc_forkfds_lib.so -Wl,-rpath,'$$ORIGIN'
 PROG_LDLIBS_lc_dlopen := -ldl
 
 # test_run_watch.py: programs `sockleak run` cannot watch, or must preload
