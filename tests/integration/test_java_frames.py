@@ -5,21 +5,24 @@ own method and line, through the JVMTI agent (java/sockleak_jvmti.c) that
 The programs are in tests/integration/progs/java/, compiled with javac into
 the test's tmp_path, and mark their call sites with `// READ-SITE`-style
 comments. Ground truth for "this socket leaked" is the kernel's (ss,
-through test_sweep.ss_close_wait). Call sites are checked in
-`sockleak report --format json` (a Java frame has function, file, line and
-"lang": "java") and in the raw log (frame records, [-2, id] entries)."""
+through test_sweep.ss_close_wait). A leaky program holds its sockets until
+the test, once ss showed them and their findings are logged, creates its
+go-ahead file (a file, not a signal: the JVM uses signals itself). Call
+sites are checked in `sockleak report --format json` (a Java frame has
+function, file, line and "lang": "java") and in the raw log (frame
+records, [-2, id] entries)."""
 import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, sockleak_run
+from conftest import (ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, finding_records, sockleak_run,
+                      wait_until)
 from test_node_frames import describe, log_findings
-from test_sweep import ss_close_wait
+from test_sweep import close_wait_seen
 
 JAVA_SRC = PROG_SRC / "java"
 AGENT = Path(TOOL).parent / "sockleak-java" / "libsockleak_jvmti.so"
@@ -71,9 +74,27 @@ def assert_call_site(run, function, file, line):
     assert got == want, f"call site {site}{describe(run)}"
 
 
-def half_close(n):
+def held_until_go(outdir, go, count, kind):
+    """A driver's wait for a program holding its leaks until the file go
+    exists: until ss shows count sockets on the port in CLOSE_WAIT held by a
+    process and outdir's logs hold count findings of kind; then go is made
+    (at the limit too, so the program ends). Returns all ss showed."""
+    def run(port):
+        try:
+            seen = close_wait_seen(count, held=True)(port)
+            if sum(bool(t[2]) for t in seen) >= count:
+                wait_until(f"{count} {kind} findings in {outdir}'s logs", lambda: sum(
+                    r["kind"] == kind for r in finding_records(outdir)) >= count)
+            return seen
+        finally:
+            go.touch()
+    return run
+
+
+def half_close(n, outdir, go):
     """A driver: n connections that send, shut down writing and stay until
-    ss shows the server's n sockets in CLOSE_WAIT. Returns what ss saw."""
+    ss shows the server's n sockets in CLOSE_WAIT and their findings are
+    logged (held_until_go). Returns the held sockets ss saw."""
     def drive(port):
         conns = []
         for _ in range(n):
@@ -81,12 +102,7 @@ def half_close(n):
             s.sendall(b"hello\n")
             s.shutdown(socket.SHUT_WR)
             conns.append(s)
-        seen = []
-        for _ in range(200):
-            seen = [t for t in ss_close_wait(port) if t[2]]
-            if len(seen) >= n:
-                break
-            time.sleep(0.05)
+        seen = [t for t in held_until_go(outdir, go, n, "close_wait")(port) if t[2]]
         for s in conns:
             s.close()
         return seen
@@ -98,8 +114,9 @@ def test_java_server_leak_names_the_read_line(java, tmp_path):
     the finding's call site is the user's method at the read, in Java."""
     jvm, classes = java
     n = 3
-    run = sockleak_run([jvm, "-cp", classes, "LeakServer", n], tmp_path / "out",
-                       driver=half_close(n))
+    go, out = tmp_path / "go", tmp_path / "out"
+    run = sockleak_run([jvm, "-cp", classes, "LeakServer", n, go], out,
+                       driver=half_close(n, out, go))
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{describe(run)}"
     got = [(f["kind"], f["count"]) for f in run.findings]
     assert got == [("close_wait", n)], describe(run)
@@ -128,8 +145,9 @@ def test_java_client_leak_names_the_connect_line(java, tmp_path):
     """A client whose peer closed and which never reads: the sweep's
     finding names the user's method at the connect (open_stack)."""
     jvm, classes = java
-    run = sockleak_run([jvm, "-cp", classes, "LeakClient"], tmp_path / "out",
-                       driver=ss_close_wait)
+    go, out = tmp_path / "go", tmp_path / "out"
+    run = sockleak_run([jvm, "-cp", classes, "LeakClient", go], out,
+                       driver=held_until_go(out, go, 1, "close_wait_unread"))
     held = [t for t in run.driver_result if t[2]]
     assert len(held) == 1, f"ss shows {run.driver_result}{describe(run)}"
     got = [(f["kind"], f["count"]) for f in run.findings]
@@ -166,13 +184,17 @@ def test_java_program_is_unchanged_by_the_agent(java, tmp_path):
 
 def test_java_agent_keeps_the_users_options_and_can_be_turned_off(java, tmp_path):
     jvm, classes = java
-    run = sockleak_run([jvm, "-cp", classes, "LeakClient"], tmp_path / "out",
-                       driver=ss_close_wait, env={"JAVA_TOOL_OPTIONS": "-Dsockleak.test=1"})
+    go, out = tmp_path / "go", tmp_path / "out"
+    run = sockleak_run([jvm, "-cp", classes, "LeakClient", go], out,
+                       driver=held_until_go(out, go, 1, "close_wait_unread"),
+                       env={"JAVA_TOOL_OPTIONS": "-Dsockleak.test=1"})
     assert (f"Picked up JAVA_TOOL_OPTIONS: -Dsockleak.test=1 -agentpath:{AGENT.resolve()}"
             in run.stderr), run.stderr
     assert run.findings[0]["call_site"].get("lang") == "java", describe(run)
-    off = sockleak_run([jvm, "-cp", classes, "LeakClient"], tmp_path / "off",
-                       driver=ss_close_wait, env={"SOCKLEAK_JAVA": "0"})
+    go, out = tmp_path / "go-off", tmp_path / "off"
+    off = sockleak_run([jvm, "-cp", classes, "LeakClient", go], out,
+                       driver=held_until_go(out, go, 1, "close_wait_unread"),
+                       env={"SOCKLEAK_JAVA": "0"})
     assert "Picked up JAVA_TOOL_OPTIONS" not in off.stderr, off.stderr
     assert [f["kind"] for f in off.findings] == ["close_wait_unread"], describe(off)
     assert (off.findings[0].get("call_site") or {}).get("lang") != "java", describe(off)
@@ -224,8 +246,9 @@ def test_java_virtual_thread_connect_is_named(java, tmp_path):
     p = subprocess.run([str(javac), "-d", str(classes), str(src)], capture_output=True,
                        text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr
-    run = sockleak_run([jvm, "-cp", classes, "VirtualLeak"], tmp_path / "out",
-                       driver=ss_close_wait)
+    go, out = tmp_path / "go", tmp_path / "out"
+    run = sockleak_run([jvm, "-cp", classes, "VirtualLeak", go], out,
+                       driver=held_until_go(out, go, 1, "close_wait_unread"))
     held = [t for t in run.driver_result if t[2]]
     assert len(held) == 1, f"ss shows {run.driver_result}{describe(run)}"
     assert [(f["kind"], f["count"]) for f in run.findings] == [("close_wait_unread", 1)], \
@@ -260,8 +283,10 @@ def test_java_redefined_method_gets_its_new_lines(java, tmp_path):
     p = subprocess.run([str(jar), "cfm", str(agent), str(manifest), "-C", str(main), "."],
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr
+    go, out = tmp_path / "go", tmp_path / "out"
     run = sockleak_run([jvm, f"-javaagent:{agent}", "-cp", f"{v1}:{main}", "Redefine",
-                        v2 / "Target.class"], tmp_path / "out", driver=ss_close_wait)
+                        v2 / "Target.class", go], out,
+                       driver=held_until_go(out, go, 2, "close_wait_unread"))
     held = [t for t in run.driver_result if t[2]]
     assert len(held) == 2, f"ss shows {run.driver_result}{describe(run)}"
     lines = set()

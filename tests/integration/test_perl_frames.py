@@ -5,11 +5,13 @@ the interpreter's C frames (Perl_pp_sysread, Perl_runops_standard).
 
 The programs are in tests/integration/progs/perl/ and mark their call
 sites with `# EOF-SITE`-style comments. Ground truth for "this socket
-leaked" is the kernel's (ss, through test_sweep.ss_close_wait).
+leaked" is the kernel's (ss, through test_sweep.ss_close_wait). Each
+program holds its leaked sockets until the test, once ss showed them and
+their findings are logged, creates its go-ahead file: no fixed holds.
 
 Call sites are checked in `sockleak report --format json` (a Perl frame
 has function, file, line and "lang": "perl"), in the text report
-(`#k in main::handle eof_server.pl:13 [perl]`) and in the raw log (frame
+(`#k in main::handle eof_server.pl:14 [perl]`) and in the raw log (frame
 records and [-2, id] entries in the stacks)."""
 import os
 import subprocess
@@ -17,14 +19,14 @@ import time
 
 import pytest
 
-from conftest import ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, client, sockleak_run
+from conftest import (ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, client, finding_records,
+                      sockleak_run, wait_until)
 from test_python_frames import log_findings, py_marker
 from test_sweep import IdleClosingServer, ss_close_wait
 
 PERL = "/usr/bin/perl"
 PL_SRC = PROG_SRC / "perl"
 DEADLINE = 300          # ms
-HOLD = 1.2              # s a leaky program keeps its sockets, well past DEADLINE
 
 
 def need_perl(*modules):
@@ -42,7 +44,7 @@ def perl_frames(stack):
     return [fr for fr in stack if fr.get("lang") == "perl"]
 
 
-def wait_close_wait(port, count, timeout=10):
+def wait_close_wait(port, count, timeout=TIMEOUT):
     """Polls ss until count sockets on port sit in CLOSE_WAIT held by a
     process; returns what ss shows then."""
     end = time.monotonic() + timeout
@@ -51,6 +53,23 @@ def wait_close_wait(port, count, timeout=10):
         if len(held) >= count or time.monotonic() > end:
             return held
         time.sleep(0.05)
+
+
+def held_until_go(outdir, go, count, kind):
+    """A driver's wait for a program holding its leaks until the file go
+    exists: until ss shows count sockets on the port in CLOSE_WAIT held by a
+    process and outdir's logs hold count findings of kind; then go is made
+    (at the limit too, so the program ends). Returns the held sockets."""
+    def run(port):
+        try:
+            held = wait_close_wait(port, count)
+            if len(held) >= count:
+                wait_until(f"{count} {kind} findings in {outdir}'s logs", lambda: sum(
+                    r["kind"] == kind for r in finding_records(outdir)) >= count)
+            return held
+        finally:
+            go.touch()
+    return run
 
 
 def kinds(run):
@@ -67,10 +86,12 @@ def test_lwp_cached_connections_name_the_perl_line_that_made_them(tool, tmp_path
     src = PL_SRC / "lwp_client.pl"
     site = py_marker(src, "OPEN-SITE")
     n = 3
+    go, out = tmp_path / "go", tmp_path / "out"
     server = IdleClosingServer()
     try:
-        run = sockleak_run([PERL, src, server.port, n, HOLD], tmp_path / "out",
-                           driver=lambda port: wait_close_wait(port, n), deadline=DEADLINE)
+        run = sockleak_run([PERL, src, server.port, n, go], out,
+                           driver=held_until_go(out, go, n, "close_wait_unread"),
+                           deadline=DEADLINE)
     finally:
         server.close()
     truth = run.driver_result
@@ -109,13 +130,14 @@ def served_leaks(tmp_path, src, n, done):
     hung up, and checks what both server tests share: ss shows the n
     sockets in CLOSE_WAIT, the server printed "DONE n", and the report is
     one close_wait finding of n. Returns the run and that finding."""
+    go, out = tmp_path / "go", tmp_path / "out"
+
     def driver(port):
         for _ in range(n):
             client(port, "send")
-        return wait_close_wait(port, n)
+        return held_until_go(out, go, n, "close_wait")(port)
 
-    run = sockleak_run([PERL, src, n, HOLD], tmp_path / "out", driver=driver,
-                       deadline=DEADLINE)
+    run = sockleak_run([PERL, src, n, go], out, driver=driver, deadline=DEADLINE)
     assert len(run.driver_result) == n, f"ss shows {run.driver_result}{run.describe()}"
     assert f"{done} {n}" in run.stdout, run.describe()
     assert run.rc == ERROR_EXIT, run.describe()

@@ -1,6 +1,7 @@
 // A server that reads each connection to its end and returns without
 // closing it: one CLOSE_WAIT per connection, found at the read.
-// Usage: LeakServer CONNECTIONS
+// Usage: LeakServer CONNECTIONS GOFILE (exits once GOFILE exists, at most 30 s)
+import java.io.File;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -22,6 +23,7 @@ public class LeakServer {
 
     public static void main(String[] args) throws Exception {
         int conns = Integer.parseInt(args[0]);
+        File go = new File(args[1]);
         ServerSocket srv = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
         System.out.println("listening on " + srv.getLocalPort());
         System.out.flush();
@@ -30,7 +32,8 @@ public class LeakServer {
             kept.add(s);
             drain(s);
         }
-        Thread.sleep(1500);
+        for (int i = 0; i < 300 && !go.exists(); i++)
+            Thread.sleep(100);
         System.out.println("served " + kept.size());
     }
 }

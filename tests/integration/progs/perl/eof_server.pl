@@ -1,6 +1,7 @@
 # A plain IO::Socket::INET server whose handler reads to end-of-stream and
 # returns without closing the connection, which the main loop keeps: each
-# sits in CLOSE_WAIT. argv: how many connections, how long to hold (s).
+# sits in CLOSE_WAIT. argv: how many connections, and a file: the kept
+# connections are held until it exists (the test's go-ahead; at most 30 s).
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -17,7 +18,7 @@ sub handle {
     }
 }
 
-my ($n, $hold) = @ARGV;
+my ($n, $go) = @ARGV;
 my $server = IO::Socket::INET->new(
     Listen    => 16,
     LocalAddr => '127.0.0.1',
@@ -33,4 +34,7 @@ for (1 .. $n) {
     push @kept, $conn;
 }
 print "kept ", scalar(@kept), "\n";
-sleep $hold;
+for (1 .. 300) {
+    last if -e $go;
+    sleep 0.1;
+}

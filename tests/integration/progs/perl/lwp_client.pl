@@ -2,7 +2,8 @@
 # cache (LWP::UserAgent keep_alive => 1), the server closes while they idle:
 # nothing reads their FIN, they sit in CLOSE_WAIT. One user agent per
 # connection (each caches one). argv: the server's port, how many agents,
-# how long to hold them (s).
+# and a file: they are held until it exists (the test's go-ahead; at most
+# 30 s).
 use strict;
 use warnings;
 use IO::Select;
@@ -33,10 +34,13 @@ sub wait_closed_by_server {
     die "the server did not close them\n" if $sel->count;
 }
 
-my ($port, $n, $hold) = @ARGV;
+my ($port, $n, $go) = @ARGV;
 my @agents = fetch_all($port, $n);
 wait_closed_by_server(@agents);
 $| = 1;
 print "listening on $port\n";    # the test's cue: ss sees them now
-sleep $hold;                     # they sit in CLOSE_WAIT, cached
+for (1 .. 300) {                 # they sit in CLOSE_WAIT, cached
+    last if -e $go;
+    sleep 0.1;
+}
 print "cached ", scalar(@agents), "\n";

@@ -1,7 +1,8 @@
 # A server that hands each connection to an ithread (an interpreter of its
 # own); the thread's reader returns at end-of-stream without closing, and
 # the connection stays open until the threads are joined. argv: how many
-# connections, how long each thread holds its connection (s).
+# connections, and a file: each thread holds its connection until it exists
+# (the test's go-ahead; at most 30 s).
 use strict;
 use warnings;
 use threads;
@@ -20,13 +21,16 @@ sub read_all {
 }
 
 sub worker {
-    my ($conn, $hold) = @_;
+    my ($conn, $go) = @_;
     my $seen = read_all($conn);
-    sleep $hold;
+    for (1 .. 300) {
+        last if -e $go;
+        sleep 0.1;
+    }
     return $seen;
 }
 
-my ($n, $hold) = @ARGV;
+my ($n, $go) = @ARGV;
 my $server = IO::Socket::INET->new(
     Listen    => 16,
     LocalAddr => '127.0.0.1',
@@ -38,7 +42,7 @@ print "listening on ", $server->sockport, "\n";
 my (@kept, @threads);
 for (1 .. $n) {
     my $conn = $server->accept or die "accept: $!\n";
-    push @threads, threads->create(\&worker, $conn, $hold);
+    push @threads, threads->create(\&worker, $conn, $go);
     push @kept, $conn;
 }
 my $joined = 0;

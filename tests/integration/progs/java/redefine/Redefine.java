@@ -1,6 +1,8 @@
 // Connects through Target.dial, redefines Target (java.lang.instrument, as a
 // debugger's hot swap does) with the class file named by args[0], connects
-// again: two leaked clients, each at its own version's line.
+// again: two leaked clients, each at its own version's line. Exits once the
+// file named by args[1] exists (at most 30 s).
+import java.io.File;
 import java.lang.instrument.ClassDefinition;
 import java.lang.instrument.Instrumentation;
 import java.net.InetAddress;
@@ -20,6 +22,7 @@ public class Redefine {
     }
 
     public static void main(String[] args) throws Exception {
+        File go = new File(args[1]);
         ServerSocket srv = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
         int port = srv.getLocalPort();
         kept.add(Target.dial(port));
@@ -28,10 +31,10 @@ public class Redefine {
         inst.redefineClasses(new ClassDefinition(Target.class, v2));
         kept.add(Target.dial(port));
         srv.accept().close();
-        Thread.sleep(300);
         System.out.println("listening on " + port);
         System.out.flush();
-        Thread.sleep(1500);
+        for (int i = 0; i < 300 && !go.exists(); i++)
+            Thread.sleep(100);
         System.out.println("done");
     }
 }
