@@ -1331,7 +1331,7 @@ static _Atomic int *sl_log_own_var(int i)
     return i == 0 ? &sl_log_fd : i == 1 ? &sl_log_dirfd : &sl_log_auxfd;
 }
 
-void sl_log_fork_lower(void)
+void sl_log_fork_lower(int block_signals)
 {
     int top = -1;
     for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
@@ -1341,9 +1341,8 @@ void sl_log_fork_lower(void)
     if (top < SL_LOG_LOWER_MIN)
         return;
     int e = errno;
-    /* Without a handler no code of the program's can run meanwhile. */
     uint64_t all = ~0ull;
-    sl_log_fork_masked = sl_sig_some_handler();
+    sl_log_fork_masked = block_signals;
     if (sl_log_fork_masked && sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
                                               (long)&sl_log_fork_sigmask, 8) != 0) {
         errno = e;
