@@ -265,11 +265,14 @@ SL_FORK_TEXT void sl_locks_prepare(void)
 {
     int was = sl_guard_enter();
     sl_lk_fork_guard = was;
-    if (!was && !sl_locks_held())
-        sl_stack_prime_before_fork();
     sl_lk_taken = 0;
     sl_lk_taken_stripes = 0;
     sl_lk_fork_alone = sl_reaper_one_thread();
+    /* Alone, no other thread can hold libunwind's lock for the child to
+     * meet: the child may prime itself, and the parent does not look for
+     * libunwind at each fork (the loader's list, under its lock). */
+    if (!was && !sl_lk_fork_alone && !sl_locks_held())
+        sl_stack_prime_before_fork();
     if (sl_lk_fork_alone)
         return;
     sl_gate_close();
