@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, finding_records, sockleak_run,
-                      wait_until)
+from conftest import ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, sockleak_run
 from test_node_frames import describe, log_findings
-from test_sweep import close_wait_seen
+from test_sweep import held_until_go
 
 JAVA_SRC = PROG_SRC / "java"
 AGENT = Path(TOOL).parent / "sockleak-java" / "libsockleak_jvmti.so"
@@ -72,23 +71,6 @@ def assert_call_site(run, function, file, line):
     want = {"function": function, "file": file, "line": line, "lang": "java"}
     got = {k: site.get(k) for k in want}
     assert got == want, f"call site {site}{describe(run)}"
-
-
-def held_until_go(outdir, go, count, kind):
-    """A driver's wait for a program holding its leaks until the file go
-    exists: until ss shows count sockets on the port in CLOSE_WAIT held by a
-    process and outdir's logs hold count findings of kind; then go is made
-    (at the limit too, so the program ends). Returns all ss showed."""
-    def run(port):
-        try:
-            seen = close_wait_seen(count, held=True)(port)
-            if sum(bool(t[2]) for t in seen) >= count:
-                wait_until(f"{count} {kind} findings in {outdir}'s logs", lambda: sum(
-                    r["kind"] == kind for r in finding_records(outdir)) >= count)
-            return seen
-        finally:
-            go.touch()
-    return run
 
 
 def half_close(n, outdir, go):

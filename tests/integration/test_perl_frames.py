@@ -15,14 +15,12 @@ has function, file, line and "lang": "perl"), in the text report
 records and [-2, id] entries in the stacks)."""
 import os
 import subprocess
-import time
 
 import pytest
 
-from conftest import (ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, client, finding_records,
-                      sockleak_run, wait_until)
+from conftest import ERROR_EXIT, PROG_SRC, TIMEOUT, TOOL, client, sockleak_run
 from test_python_frames import log_findings, py_marker
-from test_sweep import IdleClosingServer, ss_close_wait
+from test_sweep import IdleClosingServer, held_until_go, ss_close_wait
 
 PERL = "/usr/bin/perl"
 PL_SRC = PROG_SRC / "perl"
@@ -42,34 +40,6 @@ def need_perl(*modules):
 
 def perl_frames(stack):
     return [fr for fr in stack if fr.get("lang") == "perl"]
-
-
-def wait_close_wait(port, count, timeout=TIMEOUT):
-    """Polls ss until count sockets on port sit in CLOSE_WAIT held by a
-    process; returns what ss shows then."""
-    end = time.monotonic() + timeout
-    while True:
-        held = [t for t in ss_close_wait(port) if t[2]]
-        if len(held) >= count or time.monotonic() > end:
-            return held
-        time.sleep(0.05)
-
-
-def held_until_go(outdir, go, count, kind):
-    """A driver's wait for a program holding its leaks until the file go
-    exists: until ss shows count sockets on the port in CLOSE_WAIT held by a
-    process and outdir's logs hold count findings of kind; then go is made
-    (at the limit too, so the program ends). Returns the held sockets."""
-    def run(port):
-        try:
-            held = wait_close_wait(port, count)
-            if len(held) >= count:
-                wait_until(f"{count} {kind} findings in {outdir}'s logs", lambda: sum(
-                    r["kind"] == kind for r in finding_records(outdir)) >= count)
-            return held
-        finally:
-            go.touch()
-    return run
 
 
 def kinds(run):

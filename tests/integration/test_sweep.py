@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from conftest import (TIMEOUT, assert_site, finding_records, marker_line, proc_src, prog_path,
-                      sockleak_run, ERROR_EXIT)
+                      sockleak_run, wait_until, ERROR_EXIT)
 
 SRC = proc_src("cw_shapes")
 
@@ -50,6 +50,23 @@ def close_wait_seen(count, held=None):
             if len(seen) >= count or time.monotonic() > end:
                 return found
             time.sleep(0.05)
+    return run
+
+
+def held_until_go(outdir, go, count, kind):
+    """A driver for a program holding its leaks until the file go exists:
+    waits until ss shows count sockets on the port in CLOSE_WAIT held by a
+    process and outdir's logs hold count findings of kind; then makes go (at
+    the limit too, so the program ends). Returns the held sockets ss showed."""
+    def run(port):
+        try:
+            held = [t for t in close_wait_seen(count, held=True)(port) if t[2]]
+            if len(held) >= count:
+                wait_until(f"{count} {kind} findings in {outdir}'s logs", lambda: sum(
+                    r["kind"] == kind for r in finding_records(outdir)) >= count)
+            return held
+        finally:
+            go.touch()
     return run
 
 
