@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <time.h>
 
 #define SL_HOOK_Required 0
@@ -107,6 +108,8 @@
     HOOK(int, pthread_create,                                                                      \
          (pthread_t * thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg),      \
          (thread, attr, start, arg), Required)                                                     \
+    HOOK(int, thrd_create, (thrd_t * thr, thrd_start_t func, void *arg), (thr, func, arg),        \
+         Optional)                                                                                 \
     HOOK(ssize_t, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n), Required) \
     HOOK(ssize_t, splice,                                                                          \
          (int in, loff_t *in_off, int out, loff_t *out_off, size_t n, unsigned int flags),         \

@@ -100,7 +100,7 @@ static void sl_atfork_prepare(void)
     sl_locks_prepare();
     if (sl_locks_fork_alone() &&
         !atomic_load_explicit(&sl_atfork_after_others, memory_order_relaxed))
-        sl_log_fork_lower(sl_sig_some_handler());
+        sl_log_fork_lower();
 }
 
 static void sl_atfork_parent(void)

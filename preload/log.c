@@ -1318,12 +1318,12 @@ void sl_log_forget_fd(void)
  * at 20,000, whole milliseconds at the 1,048,576 of a container). For a
  * fork from the process's one thread, ours wait at the lowest free numbers
  * from the last prepare handler to the first parent or child handler, with
- * every signal blocked: nothing of the program's runs meanwhile. Below this
- * number the copy costs less than the 10 system calls of the move. */
+ * every signal blocked (a handler the library did not see set could run
+ * otherwise): nothing of the program's runs meanwhile. Below this number
+ * the copy costs less than the 12 system calls of the move. */
 #define SL_LOG_LOWER_MIN 1024
 SL_FORKED static int sl_log_lowered;              /* ours are low for a fork */
 SL_FORKED static int sl_log_high[SL_LOG_OWN_FDS]; /* their numbers above, -1 none */
-SL_FORKED static int sl_log_fork_masked;          /* signals blocked meanwhile */
 SL_FORKED static uint64_t sl_log_fork_sigmask;    /* the program's (the kernel's 8 bytes) */
 
 static _Atomic int *sl_log_own_var(int i)
@@ -1331,40 +1331,44 @@ static _Atomic int *sl_log_own_var(int i)
     return i == 0 ? &sl_log_fd : i == 1 ? &sl_log_dirfd : &sl_log_auxfd;
 }
 
-void sl_log_fork_lower(int block_signals)
+void sl_log_fork_lower(void)
 {
-    int top = -1;
+    int high[SL_LOG_OWN_FDS], top = -1;
     for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
-        int fd = atomic_load_explicit(sl_log_own_var(i), memory_order_relaxed);
-        top = fd > top ? fd : top;
+        high[i] = atomic_load_explicit(sl_log_own_var(i), memory_order_relaxed);
+        top = high[i] > top ? high[i] : top;
     }
-    if (top < SL_LOG_LOWER_MIN)
+    /* Above the program's soft limit (room made there) they could not be
+     * put back, and the table is sized by that limit anyway. */
+    if (top < SL_LOG_LOWER_MIN || (rlim_t)top >= sl_ownfd_soft_limit())
         return;
     int e = errno;
     uint64_t all = ~0ull;
-    sl_log_fork_masked = block_signals;
-    if (sl_log_fork_masked && sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
-                                              (long)&sl_log_fork_sigmask, 8) != 0) {
+    if (sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&sl_log_fork_sigmask,
+                        8) != 0) {
         errno = e;
         return;
     }
+    /* Every copy first, then the closes: a number of ours freed before the
+     * next copy would be that copy's lowest free number. */
+    long low[SL_LOG_OWN_FDS];
+    int ok = 1;
     for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
-        _Atomic int *var = sl_log_own_var(i);
-        int fd = atomic_load_explicit(var, memory_order_relaxed);
-        sl_log_high[i] = -1;
-        if (fd < SL_LOG_LOWER_MIN)
-            continue;
-        long low = sl_raw_syscall4(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0, 0);
-        if (low < 0 || low > fd) { /* nothing free below: it stays */
-            if (low >= 0)
-                sl_raw_syscall4(SYS_close, low, 0, 0, 0);
-            continue;
-        }
-        sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
-        atomic_store_explicit(var, (int)low, memory_order_relaxed);
-        sl_log_high[i] = fd;
+        low[i] = high[i] < 0 ? -1 : sl_raw_syscall4(SYS_fcntl, high[i], F_DUPFD_CLOEXEC, 0, 0);
+        if (high[i] >= 0 && (low[i] < 0 || low[i] > high[i]))
+            ok = 0; /* nothing free below: all stay */
     }
-    sl_log_lowered = 1;
+    for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
+        sl_log_high[i] = ok ? high[i] : -1;
+        if (low[i] < 0)
+            continue;
+        sl_raw_syscall4(SYS_close, ok ? high[i] : low[i], 0, 0, 0);
+        if (ok)
+            atomic_store_explicit(sl_log_own_var(i), (int)low[i], memory_order_relaxed);
+    }
+    sl_log_lowered = ok;
+    if (!ok)
+        sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&sl_log_fork_sigmask, 0, 8);
     errno = e;
 }
 
@@ -1388,8 +1392,7 @@ SL_FORK_TEXT static int sl_log_fork_raise(int i)
 SL_FORK_TEXT static void sl_log_fork_unmask(void)
 {
     sl_log_lowered = 0;
-    if (sl_log_fork_masked)
-        sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&sl_log_fork_sigmask, 0, 8);
+    sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&sl_log_fork_sigmask, 0, 8);
 }
 
 void sl_log_fork_parent(void)

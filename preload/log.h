@@ -136,11 +136,10 @@ void sl_log_forget_fd(void) SL_HIDDEN;
 void sl_log_reinit_child(void) SL_HIDDEN;
 
 /* A fork from the process's one thread: our fds wait at the lowest free
- * numbers, every signal blocked (when the program has a handler: else no
- * code of its can run meanwhile), so the fork copies a small fd table
+ * numbers, every signal blocked, so the fork copies a small fd table
  * (lower: last prepare handler; parent: first parent handler, back at
  * their numbers; child: the directory back up, then, last, the mask). */
-void sl_log_fork_lower(int block_signals) SL_HIDDEN;
+void sl_log_fork_lower(void) SL_HIDDEN;
 void sl_log_fork_parent(void) SL_HIDDEN;
 void sl_log_fork_child(void) SL_HIDDEN;
 void sl_log_fork_child_unmask(void) SL_HIDDEN;

@@ -50,10 +50,6 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
 extern __thread int sl_vfork_child __attribute__((tls_model("initial-exec"))) SL_HIDDEN;
 extern int sl_raw_clones SL_HIDDEN;
 
-/* Has the program set a handler for any signal (track_wait.c)? Scanned
- * again after sigaction, signal and their kin. One thread only. */
-int sl_sig_some_handler(void) SL_HIDDEN;
-
 /* Blocking (track_wait.c), for a single-threaded process with work
  * pending: fd is about to be waited on by accept or connect (a blocking one
  * makes the library's thread); fd's O_NONBLOCK was set through fcntl or

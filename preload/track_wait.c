@@ -83,6 +83,16 @@ int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*sta
     return sl_real.pthread_create(thread, attr, start, arg);
 }
 
+/* C11's thrd_create makes its thread without calling pthread_create
+ * through the PLT. */
+int sl_thrd_create(thrd_t *thr, thrd_start_t func, void *arg)
+{
+    SL_ENSURE(thrd_create);
+    if (!sl_in_lib)
+        __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+    return sl_real.thrd_create(thr, func, arg);
+}
+
 int sl_ioctl(int fd, unsigned long req, void *arg)
 {
     SL_ENSURE(ioctl);
@@ -697,7 +707,6 @@ int sl_sigwait(const sigset_t *set, int *sig)
 static _Atomic unsigned sl_sig_epoch = 1;
 static unsigned sl_sig_seen;
 static int sl_sig_norestart;
-static int sl_sig_handlers;
 
 static void sl_sig_changed(void)
 {
@@ -743,51 +752,32 @@ int sl_siginterrupt(int sig, int flag)
  * handler), the program's own waitpid would fail with ECHILD, where the
  * kernel hands the status to the blocked waitpid first. Scanned again
  * after a change (the first time: handlers set before the library was
- * bound). The same scan tells whether any handler is set at all. */
-static void sl_sig_scan(void)
+ * bound). */
+static int sl_sig_some_norestart(void)
 {
     unsigned ep = atomic_load_explicit(&sl_sig_epoch, memory_order_relaxed);
     if (ep == sl_sig_seen)
-        return;
+        return sl_sig_norestart;
     SL_ENSURE(sigaction);
-    int e = errno, any = 0, norestart = 0;
-    for (int sig = 1; sig < NSIG && !norestart; sig++) {
+    int e = errno, any = 0;
+    for (int sig = 1; sig < NSIG && !any; sig++) {
         struct sigaction sa;
-        if (sl_real.sigaction(sig, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL ||
-            sa.sa_handler == SIG_IGN)
-            continue;
-        any = 1;
-        norestart = !(sa.sa_flags & SA_RESTART) || sig == SIGCHLD;
+        if (sl_real.sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+            sa.sa_handler != SIG_IGN && (!(sa.sa_flags & SA_RESTART) || sig == SIGCHLD))
+            any = 1;
     }
     errno = e;
-    sl_sig_norestart = norestart;
-    sl_sig_handlers = any;
+    sl_sig_norestart = any;
     sl_sig_seen = ep;
+    return any;
 }
 
-static int sl_sig_some_norestart(void)
-{
-    sl_sig_scan();
-    return sl_sig_norestart;
-}
-
-int sl_sig_some_handler(void)
-{
-    sl_sig_scan();
-    return sl_sig_handlers;
-}
-
-/* A pidfd of pid, out of the program's numbering when a handler of its
- * could run meanwhile; -1 when none. */
+/* A pidfd of pid out of the program's numbering; -1 when none. */
 static int sl_child_pidfd(pid_t pid)
 {
     long fd = sl_raw_syscall4(SYS_pidfd_open, pid, 0, 0, 0);
     if (fd < 0)
         return -1;
-    /* Only a signal handler could run code of the program's during the
-     * wait, and get another number than it would without us. */
-    if (!sl_sig_some_handler())
-        return (int)fd; /* close-on-exec already */
     int e = errno;
     int placed = sl_ownfd_place((int)fd);
     errno = e;

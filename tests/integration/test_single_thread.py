@@ -221,12 +221,13 @@ def _syscalls_per_fork(argv, env):
 
 def test_fork_and_wait_of_a_single_thread_with_sockets_make_few_system_calls(tmp_path, lib):
     """st_forks, single-threaded and holding a TCP pair, forks and waits:
-    the library caps the wait with a pidfd (placed out of the program's
-    numbering only when a handler of the program's could run meanwhile),
-    moves its two fds low and back around the fork (8 calls: the kernel then
-    copies a small fd table, see below), and the child resets its state.
-    At most 15 system calls of the library's per fork+waitpid, parent and
-    child together (17 before the move was made: the placement read the
+    the library caps the wait with a pidfd placed out of the program's
+    numbering, moves its two fds low and back around the fork (12 calls:
+    the limit read, every signal blocked, 2 copies and 2 closes, 2 dup3 and
+    2 closes, the mask restored on both sides; the kernel then copies a
+    small fd table, see below), and the child resets its state. At most 22
+    system calls of the library's per fork+waitpid, parent and child
+    together (12 before the move; 17 before that: the placement read the
     limit twice, the exited child was reaped only after the signals were
     masked and the due work looked at again, and the child asked for its
     pid and its thread id)."""
@@ -234,7 +235,7 @@ def test_fork_and_wait_of_a_single_thread_with_sockets_make_few_system_calls(tmp
     bare = _syscalls_per_fork(argv, dict(os.environ))
     env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
     with_lib = _syscalls_per_fork(argv, env)
-    assert with_lib - bare <= 15, (
+    assert with_lib - bare <= 22, (
         f"{with_lib - bare:.1f} system calls added per fork+waitpid "
         f"({with_lib:.1f} with the library, {bare:.1f} without)")
 
@@ -274,6 +275,12 @@ def _forkfds(env, *args):
     return p.stdout
 
 
+def numbers(out):
+    """lc_forkfds's lines but the child's table size (which the library
+    leaves large where it does not move its fds)."""
+    return [ln for ln in out.splitlines() if not ln.startswith("child fdsize")]
+
+
 @pytest.mark.parametrize("mode", ["plain", "handler"])
 def test_a_fork_copies_the_fd_table_the_program_has_without_the_library(tmp_path, lib, mode):
     """The kernel copies a forking process's fd table up to its highest open
@@ -296,6 +303,44 @@ def test_a_fork_copies_the_fd_table_the_program_has_without_the_library(tmp_path
     assert int(re.search(r"child fdsize (\d+)", with_lib).group(1)) < 4096, with_lib
 
 
+@pytest.mark.parametrize("mode", ["full", "lower"])
+def test_a_fork_keeps_the_librarys_fds_where_it_cannot_move_them(tmp_path, lib, mode):
+    """The move is made only where it can be undone. "full": one number is
+    free below the library's fds, not two: moved one by one, the second
+    copy took the first's freed number and the move back wrote the log over
+    the netlink socket (every later finding lost, EBADF); all copies are
+    made before any close, and none is kept unless all were. "lower": the
+    program lowered its limit (64) below the library's fds, which dup3
+    cannot put back up there (they were placed at 62 and 63 for good, and
+    the program had two fewer). Each number with its inode, before and
+    after the fork, the same; the next numbers as without the library."""
+    bare = _forkfds(dict(os.environ), mode)
+    env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
+    with_lib = _forkfds(env, mode)
+    assert "parent fds same" in with_lib, with_lib
+    if mode == "lower":
+        assert numbers(with_lib) == numbers(bare), (
+            f"without the library:\n{bare}\nwith it:\n{with_lib}")
+
+
+def test_a_fork_child_with_a_c11_thread_is_not_taken_for_one_thread(tmp_path, lib):
+    """A fork child that made a thread with thrd_create (which does not call
+    pthread_create through the PLT) and waits for its own child: with two
+    threads the library must not cap the wait with a pidfd at the program's
+    numbers, where the other thread's next open would meet it (it did: the
+    child's pidfd_open, fd 8). strace counts the pidfd_open calls: the
+    program's own waitpid's only."""
+    env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
+    out = tmp_path / "strace.txt"
+    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=pidfd_open", "-o", str(out),
+                        str(prog_path("lc_forkfds")), "thrd"],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert p.returncode == 0 and "grandchild fdsize" in p.stdout, f"{p.stdout}\n{p.stderr[-2000:]}"
+    calls = [ln for ln in out.read_text().splitlines() if "pidfd_open(" in ln]
+    pids = {ln.split()[0] for ln in calls}
+    assert len(pids) <= 1, f"pidfd_open in more than the program's first process:\n{calls}"
+
+
 def test_a_fork_handler_registered_before_the_librarys_sees_the_programs_numbers(tmp_path, lib):
     """lc_forkfds links a library whose constructor runs before sockleak's
     and registers a fork child handler that opens a file. That handler runs
@@ -308,10 +353,6 @@ def test_a_fork_handler_registered_before_the_librarys_sees_the_programs_numbers
     env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}",
                LC_FORKFDS_ATFORK="1")
     with_lib = _forkfds(env, "plain")
-
-    def numbers(out):  # all but the table's size, which the move would have changed
-        return [ln for ln in out.splitlines() if not ln.startswith("child fdsize")]
-
     assert "atfork child fd" in bare, bare
     assert numbers(with_lib) == numbers(bare), (
         f"without the library:\n{bare}\nwith it:\n{with_lib}")
