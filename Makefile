@@ -355,7 +355,7 @@ helgrind: all progs examples helgrind-lib
 ARM64_PKGS := gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static binfmt-support \
               libc6-dev:arm64 libunwind-dev:arm64 libdw-dev:arm64 libelf-dev:arm64 \
               libjansson-dev:arm64 libcmocka-dev:arm64 libssl-dev:arm64 libyaml-dev:arm64 \
-              libcrypt-dev:arm64 libstdc++6:arm64
+              libcrypt-dev:arm64 libstdc++6:arm64 libasan8:arm64
 deps-arm64:
 	@SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	dpkg --print-foreign-architectures | grep -qx arm64 || \
