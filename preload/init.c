@@ -89,7 +89,7 @@ int sl___register_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
         sl_real_init(); /* bind only: another library's constructor, before ours */
     if (prepare == sl_atfork_prepare)
         atomic_store(&sl_atfork_ours, 1);
-    else if (!atomic_load(&sl_atfork_ours) && !atomic_load(&sl_atfork_after_others))
+    else if (!atomic_load(&sl_atfork_ours))
         atomic_store(&sl_atfork_after_others, 1);
     return sl_real.__register_atfork(prepare, parent, child, dso);
 }

@@ -1123,21 +1123,34 @@ void sl_log_footer(void)
     sl_log_unlock(cs);
 }
 
+/* Our fds, by index: the log, the pinned directory, the netlink socket. */
+enum { SL_OWN_LOG, SL_OWN_DIR, SL_OWN_AUX };
+
+static _Atomic int *sl_log_own_var(int i)
+{
+    return i == SL_OWN_LOG ? &sl_log_fd : i == SL_OWN_DIR ? &sl_log_dirfd : &sl_log_auxfd;
+}
+
+static void sl_log_own_load(int fds[SL_LOG_OWN_FDS])
+{
+    for (int i = 0; i < SL_LOG_OWN_FDS; i++)
+        fds[i] = atomic_load_explicit(sl_log_own_var(i), memory_order_acquire);
+}
+
+int sl_log_holds(int fd)
+{
+    for (int i = 0; fd >= 0 && i < SL_LOG_OWN_FDS; i++)
+        if (fd == atomic_load_explicit(sl_log_own_var(i), memory_order_acquire))
+            return 1;
+    return 0;
+}
+
 /* Cheap for every other fd; for ours (log file, pinned directory), an fstat
  * makes sure the number still holds our object (a raw close may have closed
  * it and the program reused it: then the program's close must go through). */
-int sl_log_holds(int fd)
-{
-    return fd >= 0 && (fd == atomic_load_explicit(&sl_log_fd, memory_order_relaxed) ||
-                       fd == atomic_load_explicit(&sl_log_dirfd, memory_order_relaxed) ||
-                       fd == atomic_load_explicit(&sl_log_auxfd, memory_order_relaxed));
-}
-
 int sl_log_owns_fd(int fd)
 {
-    if (SL_LIKELY(fd < 0 || (fd != atomic_load_explicit(&sl_log_fd, memory_order_acquire) &&
-                             fd != atomic_load_explicit(&sl_log_dirfd, memory_order_acquire) &&
-                             fd != atomic_load_explicit(&sl_log_auxfd, memory_order_acquire))))
+    if (SL_LIKELY(!sl_log_holds(fd)))
         return 0;
     struct stat st;
     int ok = fstat(fd, &st) == 0;
@@ -1164,10 +1177,8 @@ int sl_log_owns_fd(int fd)
 
 int sl_log_own_fds(int out[SL_LOG_OWN_FDS])
 {
-    int n = 0;
-    int fds[SL_LOG_OWN_FDS] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
-                               atomic_load_explicit(&sl_log_dirfd, memory_order_acquire),
-                               atomic_load_explicit(&sl_log_auxfd, memory_order_acquire)};
+    int n = 0, fds[SL_LOG_OWN_FDS];
+    sl_log_own_load(fds);
     for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         if (fds[i] >= 0 && sl_log_owns_fd(fds[i]))
             out[n++] = fds[i];
@@ -1271,10 +1282,8 @@ void sl_log_evict(int fd)
 
 int sl_log_own_in_way(long min)
 {
-    int fds[SL_LOG_OWN_FDS] = {atomic_load_explicit(&sl_log_fd, memory_order_acquire),
-                               atomic_load_explicit(&sl_log_dirfd, memory_order_acquire),
-                               atomic_load_explicit(&sl_log_auxfd, memory_order_acquire)};
-    int best = -1;
+    int fds[SL_LOG_OWN_FDS], best = -1;
+    sl_log_own_load(fds);
     for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         if (fds[i] >= 0 && fds[i] >= min && (best < 0 || fds[i] < best))
             best = fds[i];
@@ -1326,21 +1335,15 @@ SL_FORKED static int sl_log_lowered;              /* ours are low for a fork */
 SL_FORKED static int sl_log_high[SL_LOG_OWN_FDS]; /* their numbers above, -1 none */
 SL_FORKED static uint64_t sl_log_fork_sigmask;    /* the program's (the kernel's 8 bytes) */
 
-static _Atomic int *sl_log_own_var(int i)
-{
-    return i == 0 ? &sl_log_fd : i == 1 ? &sl_log_dirfd : &sl_log_auxfd;
-}
-
 void sl_log_fork_lower(void)
 {
     int high[SL_LOG_OWN_FDS], top = -1;
-    for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
-        high[i] = atomic_load_explicit(sl_log_own_var(i), memory_order_relaxed);
+    sl_log_own_load(high);
+    for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         top = high[i] > top ? high[i] : top;
-    }
     /* Above the program's soft limit (room made there) they could not be
      * put back, and the table is sized by that limit anyway. */
-    if (top < SL_LOG_LOWER_MIN || (rlim_t)top >= sl_ownfd_soft_limit())
+    if (top < SL_LOG_LOWER_MIN || !sl_ownfd_in_program_range(top))
         return;
     int e = errno;
     uint64_t all = ~0ull;
@@ -1372,21 +1375,20 @@ void sl_log_fork_lower(void)
     errno = e;
 }
 
-/* Ours back at their numbers (parent, and the child's directory); -1 when
- * nothing was lowered. */
-SL_FORK_TEXT static int sl_log_fork_raise(int i)
+/* Ours back at its number (parent, and the child's directory), if it was
+ * lowered. */
+SL_FORK_TEXT static void sl_log_fork_raise(int i)
 {
     _Atomic int *var = sl_log_own_var(i);
     int low = atomic_load_explicit(var, memory_order_relaxed), high = sl_log_high[i];
     if (high < 0)
-        return -1;
+        return;
     if (sl_raw_syscall4(SYS_dup3, low, high, O_CLOEXEC, 0) == high) {
         sl_raw_syscall4(SYS_close, low, 0, 0, 0);
         atomic_store_explicit(var, high, memory_order_relaxed);
     } else {
         atomic_store_explicit(var, sl_ownfd_place(low), memory_order_relaxed);
     }
-    return high;
 }
 
 SL_FORK_TEXT static void sl_log_fork_unmask(void)
@@ -1413,7 +1415,7 @@ SL_FORK_TEXT void sl_log_fork_child(void)
     if (!sl_log_lowered)
         return;
     int e = errno;
-    sl_log_fork_raise(1);
+    sl_log_fork_raise(SL_OWN_DIR);
     errno = e;
 }
 

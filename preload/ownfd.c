@@ -15,12 +15,6 @@
 /* Numbers tried, top down, when the hard limit leaves no room above. */
 #define SL_OWNFD_TRIES 256
 
-rlim_t sl_ownfd_soft_limit(void)
-{
-    struct rlimit rl;
-    return getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 0;
-}
-
 /* The room above the limit *saved (just read): 1 when made. */
 static int sl_ownfd_room_raise(const struct rlimit *saved)
 {

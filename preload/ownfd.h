@@ -29,9 +29,6 @@ int sl_ownfd_place(int fd) SL_HIDDEN;
  * when no other number is free. */
 int sl_ownfd_place_away(int fd) SL_HIDDEN;
 
-/* The soft RLIMIT_NOFILE (0 when it cannot be read). */
-rlim_t sl_ownfd_soft_limit(void) SL_HIDDEN;
-
 /* Is fd a number the program can be handed (below the soft limit)? */
 int sl_ownfd_in_program_range(int fd) SL_HIDDEN;
 

@@ -74,12 +74,17 @@ void sl_track_note_nonblock(int fd, int nonblock)
 
 /* A thread of the program's: the library's work moves to a thread of its own
  * at the next wait (another thread may block anywhere). */
+static void sl_thread_made(void)
+{
+    if (!sl_in_lib)
+        __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+}
+
 int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                       void *arg)
 {
     SL_ENSURE(pthread_create);
-    if (!sl_in_lib)
-        __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+    sl_thread_made();
     return sl_real.pthread_create(thread, attr, start, arg);
 }
 
@@ -88,8 +93,7 @@ int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*sta
 int sl_thrd_create(thrd_t *thr, thrd_start_t func, void *arg)
 {
     SL_ENSURE(thrd_create);
-    if (!sl_in_lib)
-        __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+    sl_thread_made();
     return sl_real.thrd_create(thr, func, arg);
 }
 
