@@ -12,6 +12,7 @@ tests/integration/progs/st_waits.c.
 """
 import os
 import re
+import resource
 import signal
 import subprocess
 
@@ -262,10 +263,8 @@ def test_a_fork_child_does_not_write_the_slots_of_the_sockets_it_inherits(tmp_pa
 
 
 def _forkfds(env, *args):
-    """lc_forkfds, soft and hard fd limit 4096 (the library's log and
-    netlink socket at 4094 and 4095), as a dict of its lines' words."""
-    import resource
-
+    """lc_forkfds's output, run at a soft and hard fd limit of 4096 (the
+    library's log and netlink socket at 4094 and 4095)."""
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
 
@@ -293,8 +292,8 @@ def test_a_fork_copies_the_fd_table_the_program_has_without_the_library(tmp_path
     the child's and the parent's next open get the numbers they get without
     the library, the parent's fds are the same numbers after the fork, and
     the signal mask (SIGUSR1 blocked by the program; every signal blocked
-    by the library during the move when a handler is set) is the
-    program's again on both sides."""
+    by the library during the move) is the program's again on both sides,
+    with a SIGUSR2 handler set ("handler") and without."""
     bare = _forkfds(dict(os.environ), mode)
     env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
     with_lib = _forkfds(env, mode)
@@ -313,7 +312,9 @@ def test_a_fork_keeps_the_librarys_fds_where_it_cannot_move_them(tmp_path, lib, 
     program lowered its limit (64) below the library's fds, which dup3
     cannot put back up there (they were placed at 62 and 63 for good, and
     the program had two fewer). Each number with its inode, before and
-    after the fork, the same; the next numbers as without the library."""
+    after the fork, the same; for "lower" the next numbers too as without
+    the library (for "full" the program has two numbers fewer with the
+    library whether or not it forks: its table fills up to ours)."""
     bare = _forkfds(dict(os.environ), mode)
     env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=f"output={tmp_path}")
     with_lib = _forkfds(env, mode)
