@@ -97,10 +97,9 @@ int sl___register_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
 /* fork: every lock, in order (locks.c), then each part's own state. */
 static void sl_atfork_prepare(void)
 {
-    sl_locks_prepare();
-    if (sl_locks_fork_alone() &&
-        !atomic_load_explicit(&sl_atfork_after_others, memory_order_relaxed))
-        sl_log_fork_lower();
+    int first = !atomic_load_explicit(&sl_atfork_after_others, memory_order_relaxed);
+    sl_locks_prepare(first);
+    sl_log_fork_lower(first && sl_locks_fork_alone());
 }
 
 static void sl_atfork_parent(void)
@@ -110,10 +109,11 @@ static void sl_atfork_parent(void)
 }
 
 /* The child has one thread: its locks start afresh, the parent's pending
- * deadlines and log are dropped. The guard stays set from prepare until
- * sl_locks_child restores it. */
+ * deadlines and log are dropped. The guard is set (prepare may have left
+ * it unset) until sl_locks_child_is restores it. */
 SL_FORK_TEXT static void sl_atfork_child(void)
 {
+    sl_guard_enter(); /* left by sl_locks_child_is, as prepare found it */
     /* The child's one thread: its id is the pid (one system call, not two). */
     pid_t me = (pid_t)sl_raw_syscall4(SYS_gettid, 0, 0, 0, 0);
     sl_pid = me;

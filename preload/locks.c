@@ -37,14 +37,21 @@ SL_FORKED __attribute__((aligned(64))) static _Atomic uint64_t sl_gate_word; /* 
 SL_FORKED static _Atomic uint32_t sl_gate_forks;                            /* forks waiting or under way */
 
 static __thread pid_t sl_lk_tid __attribute__((tls_model("initial-exec")));
-/* Set from just before this thread enters the gate to just after it leaves. */
+/* Set from just before this thread enters the gate to just after it leaves
+ * (SL_GATE_UNCOUNTED: entered uncounted, the process having one thread). */
 static __thread int sl_gate_mine __attribute__((tls_model("initial-exec")));
+/* The epoch an uncounted entry was counted in at (sl_gate_count_in). */
+static __thread uint32_t sl_gate_counted_epoch __attribute__((tls_model("initial-exec")));
+#define SL_GATE_UNCOUNTED 2
+#define SL_GATE_NO_EPOCH UINT32_MAX /* the token of an uncounted entry */
 /* What prepare took (released by parent), and the guard it set. */
 static __thread uint32_t sl_lk_taken __attribute__((tls_model("initial-exec")));
 static __thread uint64_t sl_lk_taken_stripes __attribute__((tls_model("initial-exec")));
 static __thread int sl_lk_fork_guard __attribute__((tls_model("initial-exec")));
 /* prepare found the process with one thread and took nothing. */
 static __thread int sl_lk_fork_alone __attribute__((tls_model("initial-exec")));
+/* ...and, alone and with our handlers first after the fork, set no guard. */
+static __thread int sl_lk_fork_unguarded __attribute__((tls_model("initial-exec")));
 /* The bit for SL_LK_GATE in sl_lk_taken: prepare closed the gate itself
  * (helgrind builds: holds it as a writer until parent or child). */
 #define SL_LK_TAKEN_GATE (1u << SL_LK_GATE)
@@ -178,6 +185,14 @@ static void sl_gate_nap(unsigned *spins)
 uint32_t sl_gate_enter_at(const char *func, int line)
 {
     sl_lk_check_take(SL_LK_GATE, func, line);
+    /* One thread: no other's fork can wait for this one, and the shared
+     * count is not written (a fork cycle that captures a stack then writes
+     * no page of ours but this thread's own). A thread made meanwhile, by a
+     * signal handler, counts this entry in first (sl_gate_count_in). */
+    if (sl_reaper_one_thread()) {
+        sl_gate_mine = SL_GATE_UNCOUNTED;
+        return SL_GATE_NO_EPOCH;
+    }
     unsigned spins = 0;
     for (;;) {
         while (atomic_load(&sl_gate_forks))
@@ -202,6 +217,14 @@ uint32_t sl_gate_enter_at(const char *func, int line)
  * started a new epoch (its count never included us). */
 void sl_gate_leave_at(const char *func, int line, uint32_t epoch)
 {
+    if (epoch == SL_GATE_NO_EPOCH) {
+        if (sl_gate_mine == SL_GATE_UNCOUNTED) {
+            sl_gate_mine = 0;
+            sl_lk_check_give(SL_LK_GATE, func, line);
+            return;
+        }
+        epoch = sl_gate_counted_epoch; /* counted in since */
+    }
     /* Before the count drops, so a fork's close comes after it. */
     SL_HG_RW_RELEASED(&sl_gate_word, 0);
     uint64_t w = atomic_load(&sl_gate_word);
@@ -210,6 +233,16 @@ void sl_gate_leave_at(const char *func, int line, uint32_t epoch)
     atomic_signal_fence(memory_order_seq_cst);
     sl_gate_mine = 0;
     sl_lk_check_give(SL_LK_GATE, func, line);
+}
+
+void sl_gate_count_in(void)
+{
+    if (sl_gate_mine != SL_GATE_UNCOUNTED)
+        return;
+    uint64_t w = atomic_fetch_add(&sl_gate_word, 1);
+    SL_HG_RW_ACQUIRED(&sl_gate_word, 0);
+    sl_gate_counted_epoch = (uint32_t)(w >> 32);
+    sl_gate_mine = 1;
 }
 
 /* prepare: hold new readers back and wait for those inside to leave, unless
@@ -261,19 +294,28 @@ static int sl_lk_take_for_fork(_Atomic uint32_t *w)
  * the gate: nothing is taken, so the parent writes none of the lock words
  * after the fork (each page it writes then is copied). The child still
  * hands the locks its own interrupted section holds to its new thread id. */
-SL_FORK_TEXT void sl_locks_prepare(void)
+SL_FORK_TEXT void sl_locks_prepare(int first)
 {
-    int was = sl_guard_enter();
-    sl_lk_fork_guard = was;
-    sl_lk_taken = 0;
-    sl_lk_taken_stripes = 0;
-    sl_lk_fork_alone = sl_reaper_one_thread();
+    int was = sl_in_lib, alone = sl_reaper_one_thread();
+    /* Each store only where it changes: a fork cycle that writes nothing
+     * of this thread's variables spares the parent a copied page. */
+    SL_SET(sl_lk_fork_guard, was);
+    SL_SET(sl_lk_taken, 0);
+    SL_SET(sl_lk_taken_stripes, 0);
+    SL_SET(sl_lk_fork_alone, alone);
+    /* Alone, from outside the library, and first after the fork: between
+     * here and our parent or child handler only libc's fork runs, and a
+     * signal handler, which finds no lock held; no guard is needed. */
+    SL_SET(sl_lk_fork_unguarded, alone && !was && first);
+    if (sl_lk_fork_unguarded)
+        return;
+    sl_guard_enter();
     /* Alone, no other thread can hold libunwind's lock for the child to
      * meet: the child may prime itself, and the parent does not look for
      * libunwind at each fork (the loader's list, under its lock). */
-    if (!was && !sl_lk_fork_alone && !sl_locks_held())
+    if (!was && !alone && !sl_locks_held())
         sl_stack_prime_before_fork();
-    if (sl_lk_fork_alone)
+    if (alone)
         return;
     sl_gate_close();
     for (int i = 0; i < SL_STRIPES; i++)
@@ -293,6 +335,8 @@ int sl_locks_fork_alone(void)
 
 SL_FORK_TEXT void sl_locks_parent(void)
 {
+    if (sl_lk_fork_unguarded)
+        return;
     if (sl_lk_fork_alone) {
         sl_guard_leave(sl_lk_fork_guard);
         return;
@@ -341,5 +385,5 @@ SL_FORK_TEXT void sl_locks_child_is(pid_t tid)
     atomic_store(&sl_gate_word, ((w >> 32) + 1) << 32);
     if (atomic_load(&sl_gate_forks))
         atomic_store(&sl_gate_forks, 0);
-    sl_guard_leave(sl_lk_fork_guard);
+    SL_SET(sl_in_lib, sl_lk_fork_guard);
 }

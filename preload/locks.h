@@ -65,6 +65,10 @@ void sl_lock_wake_word(_Atomic uint32_t *w) SL_HIDDEN;
  * the order. Enter returns a token for leave. */
 uint32_t sl_gate_enter_at(const char *func, int line) SL_HIDDEN;
 void sl_gate_leave_at(const char *func, int line, uint32_t token) SL_HIDDEN;
+/* A thread is about to be made: this thread's gate entry, if it was made
+ * uncounted (the process had one thread) and is still under way (a signal
+ * handler interrupted it), is counted now. */
+void sl_gate_count_in(void) SL_HIDDEN;
 #define SL_GATE_ENTER() sl_gate_enter_at(__func__, __LINE__)
 #define SL_GATE_LEAVE(token) sl_gate_leave_at(__func__, __LINE__, (token))
 
@@ -77,8 +81,9 @@ int sl_locks_held(void) SL_HIDDEN;
 
 /* pthread_atfork handlers: prepare takes every lock in order (those this
  * thread holds itself excepted), parent releases what prepare took, child
- * re-creates every lock. */
-void sl_locks_prepare(void) SL_HIDDEN;
+ * re-creates every lock. first: our parent and child handlers are the
+ * first to run after the fork (ours was registered first). */
+void sl_locks_prepare(int first) SL_HIDDEN;
 void sl_locks_parent(void) SL_HIDDEN;
 /* After prepare: the fork is made by the process's one thread, from
  * outside the library (nothing of ours interrupted). */

@@ -1329,29 +1329,25 @@ void sl_log_forget_fd(void)
  * from the last prepare handler to the first parent or child handler, with
  * every signal blocked (a handler the library did not see set could run
  * otherwise): nothing of the program's runs meanwhile. Below this number
- * the copy costs less than the 12 system calls of the move. */
+ * the copy costs less than the 12 system calls of the move.
+ *
+ * Our variables keep the high numbers throughout, and the state below is
+ * stored only where it changes: a parent that forks again and again from
+ * the same place writes none of this page in its fork cycle (each page it
+ * writes after a fork is a fault and a copy). */
 #define SL_LOG_LOWER_MIN 1024
-SL_FORKED static int sl_log_lowered;              /* ours are low for a fork */
-SL_FORKED static int sl_log_high[SL_LOG_OWN_FDS]; /* their numbers above, -1 none */
-SL_FORKED static uint64_t sl_log_fork_sigmask;    /* the program's (the kernel's 8 bytes) */
+SL_FORKED static int sl_log_lowered;             /* ours are low for this fork */
+SL_FORKED static int sl_log_low[SL_LOG_OWN_FDS]; /* their numbers meanwhile, -1 none */
+SL_FORKED static uint64_t sl_log_fork_sigmask;   /* the program's (the kernel's 8 bytes) */
 
-void sl_log_fork_lower(void)
+/* Every signal blocked, ours copied low and the high numbers closed: 1, or
+ * 0 with nothing changed. */
+static int sl_log_fork_move(const int high[SL_LOG_OWN_FDS])
 {
-    int high[SL_LOG_OWN_FDS], top = -1;
-    sl_log_own_load(high);
-    for (int i = 0; i < SL_LOG_OWN_FDS; i++)
-        top = high[i] > top ? high[i] : top;
-    /* Above the program's soft limit (room made there) they could not be
-     * put back, and the table is sized by that limit anyway. */
-    if (top < SL_LOG_LOWER_MIN || !sl_ownfd_in_program_range(top))
-        return;
-    int e = errno;
-    uint64_t all = ~0ull;
-    if (sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&sl_log_fork_sigmask,
-                        8) != 0) {
-        errno = e;
-        return;
-    }
+    uint64_t all = ~0ull, old = 0;
+    if (sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, 8) != 0)
+        return 0;
+    SL_SET(sl_log_fork_sigmask, old);
     /* Every copy first, then the closes: a number of ours freed before the
      * next copy would be that copy's lowest free number. */
     long low[SL_LOG_OWN_FDS];
@@ -1362,38 +1358,59 @@ void sl_log_fork_lower(void)
             ok = 0; /* nothing free below: all stay */
     }
     for (int i = 0; i < SL_LOG_OWN_FDS; i++) {
-        sl_log_high[i] = ok ? high[i] : -1;
-        if (low[i] < 0)
-            continue;
-        sl_raw_syscall4(SYS_close, ok ? high[i] : low[i], 0, 0, 0);
+        if (low[i] >= 0)
+            sl_raw_syscall4(SYS_close, ok ? high[i] : low[i], 0, 0, 0);
         if (ok)
-            atomic_store_explicit(sl_log_own_var(i), (int)low[i], memory_order_relaxed);
+            SL_SET(sl_log_low[i], (int)low[i]);
     }
-    sl_log_lowered = ok;
     if (!ok)
-        sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&sl_log_fork_sigmask, 0, 8);
-    errno = e;
+        sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8);
+    return ok;
 }
 
-/* Ours back at its number (parent, and the child's directory), if it was
- * lowered. */
+void sl_log_fork_lower(int may)
+{
+    int lowered = 0;
+    if (may) {
+        int high[SL_LOG_OWN_FDS], top = -1;
+        sl_log_own_load(high);
+        for (int i = 0; i < SL_LOG_OWN_FDS; i++)
+            top = high[i] > top ? high[i] : top;
+        /* Above the program's soft limit (room made there) they could not
+         * be put back, and the table is sized by that limit anyway. */
+        if (top >= SL_LOG_LOWER_MIN) {
+            int e = errno;
+            lowered = sl_ownfd_in_program_range(top) && sl_log_fork_move(high);
+            SL_SET(errno, e);
+        }
+    }
+    SL_SET(sl_log_lowered, lowered);
+}
+
+/* Ours i, where it is now in this fork's parent or child. */
+SL_FORK_TEXT static int sl_log_fork_where(int i)
+{
+    return sl_log_lowered ? sl_log_low[i] : atomic_load(sl_log_own_var(i));
+}
+
+/* Ours back at its number (parent, and the child's directory). */
 SL_FORK_TEXT static void sl_log_fork_raise(int i)
 {
     _Atomic int *var = sl_log_own_var(i);
-    int low = atomic_load_explicit(var, memory_order_relaxed), high = sl_log_high[i];
-    if (high < 0)
+    int low = sl_log_low[i], high = atomic_load_explicit(var, memory_order_relaxed);
+    if (low < 0)
         return;
     if (sl_raw_syscall4(SYS_dup3, low, high, O_CLOEXEC, 0) == high) {
         sl_raw_syscall4(SYS_close, low, 0, 0, 0);
-        atomic_store_explicit(var, high, memory_order_relaxed);
-    } else {
-        atomic_store_explicit(var, sl_ownfd_place(low), memory_order_relaxed);
+        return;
     }
+    int e = errno;
+    atomic_store_explicit(var, sl_ownfd_place(low), memory_order_relaxed);
+    errno = e;
 }
 
 SL_FORK_TEXT static void sl_log_fork_unmask(void)
 {
-    sl_log_lowered = 0;
     sl_raw_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&sl_log_fork_sigmask, 0, 8);
 }
 
@@ -1401,10 +1418,8 @@ void sl_log_fork_parent(void)
 {
     if (!sl_log_lowered)
         return;
-    int e = errno;
     for (int i = 0; i < SL_LOG_OWN_FDS; i++)
         sl_log_fork_raise(i);
-    errno = e;
     sl_log_fork_unmask();
 }
 
@@ -1412,11 +1427,8 @@ void sl_log_fork_parent(void)
  * they are (sl_log_reinit_child); the directory it keeps goes back up. */
 SL_FORK_TEXT void sl_log_fork_child(void)
 {
-    if (!sl_log_lowered)
-        return;
-    int e = errno;
-    sl_log_fork_raise(SL_OWN_DIR);
-    errno = e;
+    if (sl_log_lowered)
+        sl_log_fork_raise(SL_OWN_DIR);
 }
 
 SL_FORK_TEXT void sl_log_fork_child_unmask(void)
@@ -1427,12 +1439,12 @@ SL_FORK_TEXT void sl_log_fork_child_unmask(void)
 
 SL_FORK_TEXT void sl_log_reinit_child(void)
 {
-    int fd = atomic_load(&sl_log_fd);
+    int fd = sl_log_fork_where(SL_OWN_LOG);
     if (fd >= 0)
         sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
     atomic_store(&sl_log_fd, -1);
     /* A netlink socket shared with the parent would mix both one's replies. */
-    fd = atomic_load(&sl_log_auxfd);
+    fd = sl_log_fork_where(SL_OWN_AUX);
     if (fd >= 0)
         sl_raw_syscall4(SYS_close, fd, 0, 0, 0);
     atomic_store(&sl_log_auxfd, -1);

@@ -139,7 +139,7 @@ void sl_log_reinit_child(void) SL_HIDDEN;
  * numbers, every signal blocked, so the fork copies a small fd table
  * (lower: last prepare handler; parent: first parent handler, back at
  * their numbers; child: the directory back up, then, last, the mask). */
-void sl_log_fork_lower(void) SL_HIDDEN;
+void sl_log_fork_lower(int may) SL_HIDDEN; /* may: a one-thread fork, our handlers first */
 void sl_log_fork_parent(void) SL_HIDDEN;
 void sl_log_fork_child(void) SL_HIDDEN;
 void sl_log_fork_child_unmask(void) SL_HIDDEN;

@@ -81,7 +81,7 @@ static int sl_ownfd_move(int fd, int away)
     if (getrlimit(RLIMIT_NOFILE, &saved) != 0 || saved.rlim_cur == RLIM_INFINITY ||
         (rlim_t)fd >= saved.rlim_cur) {
         sl_real.fcntl(fd, F_SETFD, FD_CLOEXEC);
-        errno = e;
+        SL_SET(errno, e);
         return fd; /* out of the program's reach already */
     }
     int to;
@@ -102,7 +102,7 @@ static int sl_ownfd_move(int fd, int away)
     } else {
         sl_real.fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    errno = e;
+    SL_SET(errno, e); /* mostly unchanged: a page not written */
     return to;
 }
 

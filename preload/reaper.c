@@ -42,6 +42,16 @@ static int sl_reaper_warned;
 static struct sl_due *sl_heap;
 SL_FORKED static size_t sl_heap_len;
 static size_t sl_heap_cap;
+/* The queue's earliest due time (0: empty), stored with the queue under
+ * the reaper lock and read without it: the one-thread capped waits ask it
+ * at every turn, and a turn that takes no lock writes no page. */
+SL_FORKED static _Atomic int64_t sl_heap_first;
+
+static void sl_heap_first_update(void)
+{
+    atomic_store_explicit(&sl_heap_first, sl_heap_len ? sl_heap[0].due_ns : 0,
+                          memory_order_relaxed);
+}
 
 static void sl_heap_swap(size_t a, size_t b)
 {
@@ -71,6 +81,7 @@ SL_TESTABLE int sl_reaper_heap_push(int fd, uint32_t gen, int64_t due_ns)
         sl_heap_swap(i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
+    sl_heap_first_update();
     return 0;
 }
 
@@ -95,6 +106,7 @@ SL_TESTABLE int sl_reaper_heap_pop(int *fd, uint32_t *gen, int64_t *due_ns)
         sl_heap_swap(i, m);
         i = m;
     }
+    sl_heap_first_update();
     return 1;
 }
 
@@ -502,17 +514,18 @@ void sl_reaper_blocking(void)
     sl_guard_leave(g);
 }
 
+/* The earliest of the queue's and the sweep's due times, 0 none. */
+static int64_t sl_reaper_first_due(void)
+{
+    int64_t sweep = sl_sweep_due(),
+            first = atomic_load_explicit(&sl_heap_first, memory_order_relaxed);
+    return sweep && (!first || sweep < first) ? sweep : first;
+}
+
 int sl_reaper_due_now(void)
 {
-    int64_t now = sl_now_ns(), sweep = sl_sweep_due();
-    if (sweep && sweep <= now)
-        return 1;
-    int g = sl_guard_enter();
-    SL_LOCK(SL_LK_REAPER);
-    int due = sl_heap_len && sl_heap[0].due_ns <= now;
-    SL_UNLOCK(SL_LK_REAPER);
-    sl_guard_leave(g);
-    return due;
+    int64_t due = sl_reaper_first_due();
+    return due && due <= sl_now_ns();
 }
 
 void sl_reaper_exit_due(void)
@@ -563,6 +576,14 @@ static int sl_reaper_suspects_blocking(void)
 
 int64_t sl_reaper_service(void)
 {
+    /* Nothing due, one thread, nothing to look at: the next due time, and
+     * nothing written (no lock, no guard, no errno), as most turns are. */
+    if (atomic_load_explicit(&sl_sched_active, memory_order_relaxed) && !sl_nsuspects &&
+        sl_reaper_single() && !sl_sweep_child_pending()) {
+        int64_t due = sl_reaper_first_due();
+        if (due && due > sl_now_ns())
+            return due;
+    }
     int g = sl_guard_enter();
     int e = errno;
     int64_t next = 0;
@@ -618,6 +639,7 @@ SL_FORK_TEXT void sl_reaper_kick(void)
 SL_FORK_TEXT void sl_reaper_reinit_child(void)
 {
     sl_heap_len = 0;
+    atomic_store_explicit(&sl_heap_first, 0, memory_order_relaxed);
     sl_reaper_started = 0;
     sl_reaper_force = 0;
     sl_reaper_alone = 1;

@@ -70,6 +70,14 @@ extern int sl_pid SL_HIDDEN;
  * one copied page in the parent and one in the child for all of it, not
  * one per module. Each page written after a fork is a fault and a copy. */
 #define SL_FORKED __attribute__((section("sl_forked")))
+/* A store made only when it changes the value: after a fork every page the
+ * parent writes is a fault and a copy, and state that a fork cycle sets to
+ * what it already holds need not touch its page. */
+#define SL_SET(var, val)                                                                           \
+    do {                                                                                           \
+        if ((var) != (val))                                                                        \
+            (var) = (val);                                                                         \
+    } while (0)
 /* The code a fork child runs in the library, kept together (the linker puts
  * .text.hot.* first): each page of code it runs is a fault in the child. */
 #define SL_FORK_TEXT __attribute__((section(".text.hot.sl_fork")))

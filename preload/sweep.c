@@ -702,9 +702,14 @@ SL_FORK_TEXT void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent, i
     sl_guard_leave(g);
 }
 
+int sl_sweep_child_pending(void)
+{
+    return atomic_load_explicit(&sl_sw_child_lazy, memory_order_relaxed);
+}
+
 void sl_sweep_child_setup(void)
 {
-    if (SL_LIKELY(!atomic_load_explicit(&sl_sw_child_lazy, memory_order_relaxed)))
+    if (SL_LIKELY(!sl_sweep_child_pending()))
         return;
     atomic_store(&sl_sw_child_lazy, 0);
     int g = sl_guard_enter();

@@ -63,5 +63,7 @@ void sl_sweep_reinit_child(void) SL_HIDDEN;
 /* A fork child's own netlink socket and unnamed log, made on the program's
  * thread at its first due work or before its thread starts, not at fork. */
 void sl_sweep_child_setup(void) SL_HIDDEN;
+/* A fork child's socket and log are still to make (sl_sweep_child_setup). */
+int sl_sweep_child_pending(void) SL_HIDDEN;
 
 #endif

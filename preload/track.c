@@ -54,6 +54,7 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
              void *ctid)
 {
     __atomic_store_n(&sl_raw_clones, 1, __ATOMIC_RELAXED);
+    sl_gate_count_in();
     if (SL_UNLIKELY(!__atomic_load_n(&sl_real_clone, __ATOMIC_ACQUIRE))) {
         int e = errno;
         int g = sl_guard_enter();

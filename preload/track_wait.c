@@ -25,6 +25,7 @@
 #include "ownfd.h"
 #include "rawsys.h"
 #include "fdtable.h"
+#include "locks.h"
 #include "real.h"
 #include "reaper.h"
 #include "track.h"
@@ -76,6 +77,7 @@ void sl_track_note_nonblock(int fd, int nonblock)
  * at the next wait (another thread may block anywhere). */
 static void sl_thread_made(void)
 {
+    sl_gate_count_in();
     if (!sl_in_lib)
         __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
 }
@@ -784,7 +786,7 @@ static int sl_child_pidfd(pid_t pid)
         return -1;
     int e = errno;
     int placed = sl_ownfd_place((int)fd);
-    errno = e;
+    SL_SET(errno, e); /* unchanged: no page of the parent's written after a fork */
     return placed;
 }
 

@@ -191,9 +191,16 @@ static void test_fork_while_other_threads_churn(void **state)
     alarm(0);
 }
 
+/* As the library's: its handlers registered first, so they run first after
+ * the fork. */
+static void prepare(void)
+{
+    sl_locks_prepare(1);
+}
+
 int main(void)
 {
-    pthread_atfork(sl_locks_prepare, sl_locks_parent, sl_locks_child);
+    pthread_atfork(prepare, sl_locks_parent, sl_locks_child);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fork_waits_for_gate),
         cmocka_unit_test(test_fork_from_handler_inside_locked_section),
