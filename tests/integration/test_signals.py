@@ -8,6 +8,7 @@ without the library."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -63,6 +64,26 @@ def test_fork_from_signal_handler_while_main_reads_eof(tool, tmp_path):
     assert got, f"sg_handler fork did not finish (hang or crash){run.describe()}"
     assert got[0] == FORK_ITERATIONS and got[1] >= 100, f"too few signals: {got}{run.describe()}"
     assert_clean(run)
+
+
+def test_fork_from_a_handler_in_the_middle_of_a_fork_leaves_the_library_on(tool, tmp_path):
+    """A single-threaded program forks and waits in a loop while a SIGALRM
+    handler forks and waits too, often in the middle of main's fork (the
+    rate follows main's progress: one signal per fork at most, at a delay
+    up to about one fork). The handler's fork used to overwrite what main's
+    fork prepare handler kept (the guard it set), and the guard then stayed
+    set for good: the library ignored every later call, and the leak the
+    program makes afterwards was never reported (0 findings, 4 runs out of
+    4). The leak must be found, at its sites."""
+    argv = [prog_path("sg_handler"), "forknest", 300, 1000]
+    run = sockleak_run(argv, tmp_path / "out", deadline=300, driver=lambda port: None,
+                       stop_signal=signal.SIGUSR2, stop_after_findings=1)
+    m = re.search(r"^nested (\d+)$", run.stdout, re.M)
+    assert m, f"sg_handler forknest did not finish its forks{run.describe()}"
+    assert int(m.group(1)) >= 1, f"no fork of the handler's came during main's{run.describe()}"
+    conftest.assert_leaks(run, conftest.expect_prog("sg_handler", "close_wait",
+                                                    function_eof="leak_held",
+                                                    function_open="leak_held"))
 
 
 # ------------------------------------------- captures in a signal handler

@@ -11,7 +11,15 @@
  *                               a SIGALRM handler forks a child that exits at
  *                               once and waits for it, while main reads
  *                               end-of-stream and closes
- *
+ *   sg_handler forknest ITERATIONS [MAX_DELAY_US]
+ *                               the same handler, while main forks and waits
+ *                               (so the handler's fork often comes in the
+ *                               middle of main's); then main leaks a TCP
+ *                               socket whose end-of-stream it read, prints
+ *                               "listening on PORT" and holds it until
+ *                               SIGUSR2 (prog.h), which the library must
+ *                               report
+
  * The signal rate follows the program's progress, never the wall clock: the
  * one-shot timer is armed again, with a pseudo-random delay of 1 to
  * MAX_DELAY_US (default 40), only after the last signal was handled and main
@@ -20,8 +28,10 @@
  * still lands anywhere in main's work. At the end main waits for the signal
  * still pending, so a run that armed the timer handles at least one.
  *
- * Both print "iterations N signals M" and exit 0; every socket is closed
- * right after its end-of-stream, so there is nothing to report. */
+ * dup and fork print "iterations N signals M" and exit 0; every socket is
+ * closed right after its end-of-stream, so there is nothing to report.
+ * forknest prints "nested K" too: the signals handled while main was in
+ * fork(). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -30,8 +40,9 @@
 #define MAIN_FD 50
 #define HANDLER_FD (MAIN_FD + 64)
 
-static atomic_long signals;
+static atomic_long signals, nested;
 static atomic_int handler_failed;
+static volatile sig_atomic_t in_fork; /* main is in fork() (forknest) */
 
 static void on_alarm_dup(int sig)
 {
@@ -48,6 +59,8 @@ static void on_alarm_fork(int sig)
 {
     (void)sig;
     int e = errno;
+    if (in_fork)
+        atomic_fetch_add(&nested, 1);
     pid_t pid = fork();
     if (pid == 0)
         _exit(0);
@@ -124,14 +137,45 @@ static void one_eof(int with_dup)
     close(sv[1]);
 }
 
+/* One fork of main's, the child exiting at once. */
+static void one_fork(void)
+{
+    in_fork = 1;
+    pid_t pid = fork();
+    in_fork = 0;
+    if (pid == 0)
+        _exit(0);
+    int status = -1;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0)
+        die("fork or waitpid in main");
+}
+
+/* A TCP socket whose end-of-stream main read, held open until released. */
+static void leak_held(void)
+{
+    int port, lfd = listen_loopback(&port);
+    int c = connect_loopback(port);
+    int s = accept(lfd, NULL, NULL); /* OPEN-SITE */
+    char b;
+    if (s < 0 || close(c) != 0)
+        die("accept");
+    if (read(s, &b, 1) != 0) /* EOF-SITE */
+        die("end-of-stream");
+    announce_port(port);
+    hold_until_released(HOLD_LIMIT_MS);
+}
+
 int main(int argc, char **argv)
 {
     int dup_mode = argc > 1 && strcmp(argv[1], "dup") == 0;
-    int fork_mode = argc > 1 && strcmp(argv[1], "fork") == 0;
+    int nest_mode = argc > 1 && strcmp(argv[1], "forknest") == 0;
+    int fork_mode = nest_mode || (argc > 1 && strcmp(argv[1], "fork") == 0);
     if (!dup_mode && !fork_mode) {
-        fprintf(stderr, "usage: sg_handler dup|fork ITERATIONS [MAX_DELAY_US]\n");
+        fprintf(stderr, "usage: sg_handler dup|fork|forknest ITERATIONS [MAX_DELAY_US]\n");
         return 2;
     }
+    if (nest_mode)
+        hold_prepare();
     long n = arg_long(argc, argv, 2, dup_mode ? 20000 : 2000);
     long max_delay_us = arg_long(argc, argv, 3, 40);
     if (n < 0 || max_delay_us < 1)
@@ -140,7 +184,10 @@ int main(int argc, char **argv)
     install(dup_mode ? on_alarm_dup : on_alarm_fork);
     for (; done < n; done++) {
         arm_if_handled(max_delay_us);
-        one_eof(dup_mode);
+        if (nest_mode)
+            one_fork();
+        else
+            one_eof(dup_mode);
     }
     wait_pending();
     if (atomic_load(&handler_failed)) {
@@ -148,5 +195,9 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("iterations %ld signals %ld\n", done, atomic_load(&signals));
+    if (nest_mode) {
+        printf("nested %ld\n", atomic_load(&nested));
+        leak_held();
+    }
     return 0;
 }
