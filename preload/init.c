@@ -98,8 +98,7 @@ int sl___register_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
 static void sl_atfork_prepare(void)
 {
     int first = !atomic_load_explicit(&sl_atfork_after_others, memory_order_relaxed);
-    sl_locks_prepare(first);
-    sl_log_fork_lower(first && sl_locks_fork_alone());
+    sl_log_fork_lower(sl_locks_prepare(first));
 }
 
 static void sl_atfork_parent(void)

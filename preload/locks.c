@@ -44,15 +44,22 @@ static __thread int sl_gate_mine __attribute__((tls_model("initial-exec")));
 static __thread uint32_t sl_gate_counted_epoch __attribute__((tls_model("initial-exec")));
 #define SL_GATE_UNCOUNTED 2
 #define SL_GATE_NO_EPOCH UINT32_MAX /* the token of an uncounted entry */
-/* What prepare took (released by parent), and the guard it set. */
-static __thread uint32_t sl_lk_taken __attribute__((tls_model("initial-exec")));
-static __thread uint64_t sl_lk_taken_stripes __attribute__((tls_model("initial-exec")));
-static __thread int sl_lk_fork_guard __attribute__((tls_model("initial-exec")));
-/* prepare found the process with one thread and took nothing. */
-static __thread int sl_lk_fork_alone __attribute__((tls_model("initial-exec")));
-/* ...and, alone and with our handlers first after the fork, set no guard. */
-static __thread int sl_lk_fork_unguarded __attribute__((tls_model("initial-exec")));
-/* The bit for SL_LK_GATE in sl_lk_taken: prepare closed the gate itself
+/* A guarded fork under way on this thread, from its prepare handler to its
+ * parent or child handler. A signal handler may fork in the middle of a
+ * fork, so they nest: each keeps its own, and the outer one finds its own
+ * again (one kept state overwritten by the inner fork left the guard set,
+ * or every lock held, for good). An unguarded fork keeps nothing here. */
+struct sl_lk_fork {
+    uint32_t taken;   /* lock ids prepare took, and SL_LK_TAKEN_GATE */
+    uint64_t stripes; /* stripes prepare took */
+    int guard;        /* the guard prepare found */
+    int alone;        /* the process had one thread: nothing taken */
+};
+#define SL_LK_FORK_NEST 8
+static __thread struct sl_lk_fork sl_lk_forks[SL_LK_FORK_NEST]
+    __attribute__((tls_model("initial-exec")));
+static __thread int sl_lk_fork_depth __attribute__((tls_model("initial-exec")));
+/* The bit for SL_LK_GATE in taken: prepare closed the gate itself
  * (helgrind builds: holds it as a writer until parent or child). */
 #define SL_LK_TAKEN_GATE (1u << SL_LK_GATE)
 
@@ -248,7 +255,7 @@ void sl_gate_count_in(void)
 /* prepare: hold new readers back and wait for those inside to leave, unless
  * this thread is one of them (a fork from a signal handler that interrupted
  * our unwinding: the interrupted section resumes in parent and child). */
-static void sl_gate_close(void)
+static void sl_gate_close(struct sl_lk_fork *f)
 {
     atomic_fetch_add(&sl_gate_forks, 1);
     if (sl_gate_mine)
@@ -257,7 +264,7 @@ static void sl_gate_close(void)
     while ((uint32_t)atomic_load(&sl_gate_word) != 0)
         sl_gate_nap(&spins);
     SL_HG_RW_ACQUIRED(&sl_gate_word, 1);
-    sl_lk_taken |= SL_LK_TAKEN_GATE;
+    f->taken |= SL_LK_TAKEN_GATE;
 }
 
 void sl_locks_init(void)
@@ -293,64 +300,76 @@ static int sl_lk_take_for_fork(_Atomic uint32_t *w)
 /* With one thread in the process no other can hold a lock or be inside
  * the gate: nothing is taken, so the parent writes none of the lock words
  * after the fork (each page it writes then is copied). The child still
- * hands the locks its own interrupted section holds to its new thread id. */
-SL_FORK_TEXT void sl_locks_prepare(int first)
+ * hands the locks its own interrupted section holds to its new thread id.
+ *
+ * Alone, from outside the library (no guard set), and with our handlers
+ * the first to run after the fork (first): between here and our parent or
+ * child handler only libc's fork runs, and perhaps a signal handler, which
+ * finds no lock held. Such a fork sets no guard and keeps nothing, so a
+ * parent forking again and again writes none of this thread's variables
+ * either; 1 is returned: our fds may move for it (sl_log_fork_lower). */
+SL_FORK_TEXT int sl_locks_prepare(int first)
 {
     int was = sl_in_lib, alone = sl_reaper_one_thread();
-    /* Each store only where it changes: a fork cycle that writes nothing
-     * of this thread's variables spares the parent a copied page. */
-    SL_SET(sl_lk_fork_guard, was);
-    SL_SET(sl_lk_taken, 0);
-    SL_SET(sl_lk_taken_stripes, 0);
-    SL_SET(sl_lk_fork_alone, alone);
-    /* Alone, from outside the library, and first after the fork: between
-     * here and our parent or child handler only libc's fork runs, and a
-     * signal handler, which finds no lock held; no guard is needed. */
-    SL_SET(sl_lk_fork_unguarded, alone && !was && first);
-    if (sl_lk_fork_unguarded)
-        return;
+    if (alone && !was && first)
+        return 1;
     sl_guard_enter();
+    int d = sl_lk_fork_depth++;
+    if (d >= SL_LK_FORK_NEST)
+        return 0; /* in a guarded fork, which holds every lock already */
+    struct sl_lk_fork *f = &sl_lk_forks[d];
+    *f = (struct sl_lk_fork){.guard = was, .alone = alone};
     /* Alone, no other thread can hold libunwind's lock for the child to
      * meet: the child may prime itself, and the parent does not look for
      * libunwind at each fork (the loader's list, under its lock). */
     if (!was && !alone && !sl_locks_held())
         sl_stack_prime_before_fork();
     if (alone)
-        return;
-    sl_gate_close();
+        return 0;
+    sl_gate_close(f);
     for (int i = 0; i < SL_STRIPES; i++)
         if (sl_lk_take_for_fork(&sl_lk_stripe[i]))
-            sl_lk_taken_stripes |= 1ull << i;
+            f->stripes |= 1ull << i;
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
         if (sl_lk_take_for_fork(&sl_lk_word[id]))
-            sl_lk_taken |= 1u << id;
+            f->taken |= 1u << id;
     /* The guard stays set until parent or child: a signal handler that runs
      * on this thread meanwhile must not wait for the locks just taken. */
+    return 0;
 }
 
-int sl_locks_fork_alone(void)
+/* The fork whose parent or child handler runs now, taken off the nest: a
+ * guarded one's state, or NULL for an unguarded one (nothing kept) and
+ * for one nested deeper than kept (nothing taken, the guard found set). */
+SL_FORK_TEXT static struct sl_lk_fork *sl_lk_fork_done(void)
 {
-    return sl_lk_fork_alone && !sl_lk_fork_guard;
+    if (!sl_lk_fork_depth)
+        return NULL;
+    int d = --sl_lk_fork_depth;
+    return d < SL_LK_FORK_NEST ? &sl_lk_forks[d] : NULL;
 }
 
 SL_FORK_TEXT void sl_locks_parent(void)
 {
-    if (sl_lk_fork_unguarded)
-        return;
-    if (sl_lk_fork_alone) {
-        sl_guard_leave(sl_lk_fork_guard);
+    int deep = sl_lk_fork_depth > SL_LK_FORK_NEST;
+    struct sl_lk_fork *f = sl_lk_fork_done();
+    if (!f) {
+        if (deep)
+            sl_guard_leave(1);
         return;
     }
-    for (int id = SL_LK_COUNT - 1; id >= SL_LK_DEPOT; id--)
-        if (sl_lk_taken & (1u << id))
-            sl_lk_give(&sl_lk_word[id]);
-    for (int i = SL_STRIPES - 1; i >= 0; i--)
-        if (sl_lk_taken_stripes & (1ull << i))
-            sl_lk_give(&sl_lk_stripe[i]);
-    if (sl_lk_taken & SL_LK_TAKEN_GATE)
-        SL_HG_RW_RELEASED(&sl_gate_word, 1);
-    atomic_fetch_sub(&sl_gate_forks, 1);
-    sl_guard_leave(sl_lk_fork_guard);
+    if (!f->alone) {
+        for (int id = SL_LK_COUNT - 1; id >= SL_LK_DEPOT; id--)
+            if (f->taken & (1u << id))
+                sl_lk_give(&sl_lk_word[id]);
+        for (int i = SL_STRIPES - 1; i >= 0; i--)
+            if (f->stripes & (1ull << i))
+                sl_lk_give(&sl_lk_stripe[i]);
+        if (f->taken & SL_LK_TAKEN_GATE)
+            SL_HG_RW_RELEASED(&sl_gate_word, 1);
+        atomic_fetch_sub(&sl_gate_forks, 1);
+    }
+    sl_guard_leave(f->guard);
 }
 
 /* One lock in the child: free, or still held by this thread's interrupted
@@ -375,15 +394,26 @@ SL_FORK_TEXT void sl_locks_child_is(pid_t tid)
 {
     pid_t old = sl_lk_tid;
     sl_lk_tid = tid;
+    int deep = sl_lk_fork_depth > SL_LK_FORK_NEST;
+    const struct sl_lk_fork *f = sl_lk_fork_done();
+    struct sl_lk_fork none = {.guard = deep, .alone = 1};
+    if (!f)
+        f = &none;
     for (int i = 0; i < SL_STRIPES; i++)
-        sl_lk_reset_child(&sl_lk_stripe[i], (sl_lk_taken_stripes >> i) & 1, old);
+        sl_lk_reset_child(&sl_lk_stripe[i], (f->stripes >> i) & 1, old);
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
-        sl_lk_reset_child(&sl_lk_word[id], (sl_lk_taken >> id) & 1, old);
-    if (sl_lk_taken & SL_LK_TAKEN_GATE)
+        sl_lk_reset_child(&sl_lk_word[id], (f->taken >> id) & 1, old);
+    if (f->taken & SL_LK_TAKEN_GATE)
         SL_HG_RW_RELEASED(&sl_gate_word, 1);
     uint64_t w = atomic_load(&sl_gate_word);
     atomic_store(&sl_gate_word, ((w >> 32) + 1) << 32);
-    if (atomic_load(&sl_gate_forks))
-        atomic_store(&sl_gate_forks, 0);
-    SL_SET(sl_in_lib, sl_lk_fork_guard);
+    /* The forks still under way on this thread (this child's, when the
+     * fork came from a signal handler in the middle of one) that closed
+     * the gate: their parent handlers, run in this process too, reopen it. */
+    uint32_t forks = 0;
+    for (int d = 0; d < sl_lk_fork_depth && d < SL_LK_FORK_NEST; d++)
+        forks += !sl_lk_forks[d].alone;
+    if (atomic_load(&sl_gate_forks) != forks)
+        atomic_store(&sl_gate_forks, forks);
+    SL_SET(sl_in_lib, f->guard);
 }

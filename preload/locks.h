@@ -81,13 +81,13 @@ int sl_locks_held(void) SL_HIDDEN;
 
 /* pthread_atfork handlers: prepare takes every lock in order (those this
  * thread holds itself excepted), parent releases what prepare took, child
- * re-creates every lock. first: our parent and child handlers are the
- * first to run after the fork (ours was registered first). */
-void sl_locks_prepare(int first) SL_HIDDEN;
+ * re-creates every lock; forks nest (a signal handler's in the middle of
+ * one). first: our parent and child handlers are the first to run after
+ * the fork (ours was registered first). prepare returns 1 for a fork made
+ * by the process's one thread from outside the library (nothing of ours
+ * interrupted) with first: nothing of anyone's runs until our handlers. */
+int sl_locks_prepare(int first) SL_HIDDEN;
 void sl_locks_parent(void) SL_HIDDEN;
-/* After prepare: the fork is made by the process's one thread, from
- * outside the library (nothing of ours interrupted). */
-int sl_locks_fork_alone(void) SL_HIDDEN;
 void sl_locks_child(void) SL_HIDDEN;
 /* The same, told this thread's id (a fork child's: its pid). */
 void sl_locks_child_is(pid_t tid) SL_HIDDEN;

@@ -195,7 +195,7 @@ static void test_fork_while_other_threads_churn(void **state)
  * the fork. */
 static void prepare(void)
 {
-    sl_locks_prepare(1);
+    (void)sl_locks_prepare(1);
 }
 
 int main(void)

@@ -330,7 +330,7 @@ static void test_fork_hooks(void **state)
     uint32_t before;
     repeat(site_a, 1, &before);
     int nbefore = sl_stack_get(before, &pcs);
-    sl_locks_prepare(1);
+    (void)sl_locks_prepare(1);
     pid_t pid = fork();
     if (pid == 0) {
         /* The child keeps the parent's depot and can add to it. */
