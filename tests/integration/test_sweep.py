@@ -360,7 +360,7 @@ def test_node_paused_stream_never_read(tool, tmp_path):
 
 
 ASYNCIO_POOL = r"""
-import asyncio, sys
+import asyncio, signal, sys
 port = int(sys.argv[1])
 
 async def main():
@@ -375,8 +375,10 @@ async def main():
         w.close()
         await w.wait_closed()
     await asyncio.gather(*(watch(r, w) for r, w in pool))
+    # Alive while the test looks with ss, until it releases the client.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
     print("listening on %d" % port, flush=True)
-    await asyncio.sleep(0.6)
+    signal.sigtimedwait({signal.SIGUSR2}, 20)
 
 asyncio.run(main())
 """
@@ -384,8 +386,11 @@ asyncio.run(main())
 
 def test_python_asyncio_pool_that_reads_eof_is_clean(tool, tmp_path):
     """The correct counterpart of the pool test: asyncio reads each idle
-    connection's end-of-stream as it comes and the client closes it."""
-    run = run_pool_client(ASYNCIO_POOL, tmp_path)
+    connection's end-of-stream as it comes and the client closes it. The
+    client holds on (until released, two deadlines later) while ss looks:
+    it used to sleep 0.6 s, so a late look found it gone and passed
+    whatever it would have held."""
+    run = run_pool_client(ASYNCIO_POOL, tmp_path, stop_signal=RELEASE, stop_after_findings=0)
     assert [t for t in run.driver_result if t[2]] == [], run.describe()
     assert run.rc == 0 and run.findings == [], run.describe()
     assert run.report["summary"]["sockets"] >= 4, run.describe()
