@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <stdint.h>
 #include "rawsys.h" /* preload/arch/$(ARCH)/: the processor's raw system call */
@@ -45,6 +46,19 @@ static inline __attribute__((noreturn, format(printf, 1, 2))) void die(const cha
     va_end(ap);
     fprintf(stderr, ": %s\n", strerror(e));
     exit(1);
+}
+
+/* fork(), the child exiting at once with 0, and waitpid() for it. */
+static inline void fork_exit_wait(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0)
+        _exit(0);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+        die("waitpid");
 }
 
 static inline long deadline_ms(void)

@@ -21,18 +21,6 @@
 #define PM_PRESENT (1ull << 63)
 #define PM_EXCLUSIVE (1ull << 56)
 
-static void cycle(void)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork");
-    if (pid == 0)
-        _exit(0);
-    int status;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-        die("waitpid");
-}
-
 /* The library's writable mappings, read before child A is forked: its
  * file's rw ones and the anonymous one right after them (.bss). */
 static struct range {
@@ -116,7 +104,7 @@ int main(int argc, char **argv)
                 for (;;)
                     sleep(100);
         }
-        cycle();
+        fork_exit_wait();
     }
     static unsigned long pages[4096];
     int n = library_pages_written(pm, pages, 4096);

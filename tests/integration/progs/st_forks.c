@@ -24,16 +24,8 @@ int main(int argc, char **argv)
     }
     struct rusage before, after;
     getrusage(RUSAGE_CHILDREN, &before);
-    for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            die("fork");
-        if (pid == 0)
-            _exit(0);
-        int status;
-        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-            die("waitpid");
-    }
+    for (int i = 0; i < n; i++)
+        fork_exit_wait();
     getrusage(RUSAGE_CHILDREN, &after);
     printf("forked %d\nchild faults %.2f\n", n,
            n ? (double)(after.ru_minflt - before.ru_minflt) / n : 0.0);
