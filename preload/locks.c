@@ -339,25 +339,22 @@ SL_FORK_TEXT int sl_locks_prepare(int first)
 }
 
 /* The fork whose parent or child handler runs now, taken off the nest: a
- * guarded one's state, or NULL for an unguarded one (nothing kept) and
- * for one nested deeper than kept (nothing taken, the guard found set). */
-SL_FORK_TEXT static struct sl_lk_fork *sl_lk_fork_done(void)
+ * guarded one's kept state, or *none, filled in for an unguarded one
+ * (nothing kept, the guard found clear) or one nested deeper than kept
+ * (nothing taken, the guard found set). */
+SL_FORK_TEXT static const struct sl_lk_fork *sl_lk_fork_done(struct sl_lk_fork *none)
 {
+    *none = (struct sl_lk_fork){.guard = sl_lk_fork_depth > SL_LK_FORK_NEST, .alone = 1};
     if (!sl_lk_fork_depth)
-        return NULL;
+        return none;
     int d = --sl_lk_fork_depth;
-    return d < SL_LK_FORK_NEST ? &sl_lk_forks[d] : NULL;
+    return d < SL_LK_FORK_NEST ? &sl_lk_forks[d] : none;
 }
 
 SL_FORK_TEXT void sl_locks_parent(void)
 {
-    int deep = sl_lk_fork_depth > SL_LK_FORK_NEST;
-    struct sl_lk_fork *f = sl_lk_fork_done();
-    if (!f) {
-        if (deep)
-            sl_guard_leave(1);
-        return;
-    }
+    struct sl_lk_fork none;
+    const struct sl_lk_fork *f = sl_lk_fork_done(&none);
     if (!f->alone) {
         for (int id = SL_LK_COUNT - 1; id >= SL_LK_DEPOT; id--)
             if (f->taken & (1u << id))
@@ -369,7 +366,7 @@ SL_FORK_TEXT void sl_locks_parent(void)
             SL_HG_RW_RELEASED(&sl_gate_word, 1);
         atomic_fetch_sub(&sl_gate_forks, 1);
     }
-    sl_guard_leave(f->guard);
+    SL_SET(sl_in_lib, f->guard); /* an unguarded fork's parent writes nothing */
 }
 
 /* One lock in the child: free, or still held by this thread's interrupted
@@ -394,11 +391,8 @@ SL_FORK_TEXT void sl_locks_child_is(pid_t tid)
 {
     pid_t old = sl_lk_tid;
     sl_lk_tid = tid;
-    int deep = sl_lk_fork_depth > SL_LK_FORK_NEST;
-    const struct sl_lk_fork *f = sl_lk_fork_done();
-    struct sl_lk_fork none = {.guard = deep, .alone = 1};
-    if (!f)
-        f = &none;
+    struct sl_lk_fork none;
+    const struct sl_lk_fork *f = sl_lk_fork_done(&none);
     for (int i = 0; i < SL_STRIPES; i++)
         sl_lk_reset_child(&sl_lk_stripe[i], (f->stripes >> i) & 1, old);
     for (int id = SL_LK_DEPOT; id < SL_LK_COUNT; id++)
