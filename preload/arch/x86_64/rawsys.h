@@ -20,6 +20,20 @@ static inline long sl_raw_syscall4(long nr, long a0, long a1, long a2, long a3)
     return r;
 }
 
+/* The same with six arguments. */
+static inline long sl_raw_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    long r;
+    register long r10 __asm__("r10") = a3;
+    register long r8 __asm__("r8") = a4;
+    register long r9 __asm__("r9") = a5;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+
 /* The interrupted instruction's address in a signal handler's ucontext_t. */
 #define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 
