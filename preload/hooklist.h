@@ -97,6 +97,9 @@
     HOOK(int, dup2, (int fd, int fd2), (fd, fd2), Required)                                        \
     HOOK(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags), Required)                      \
     HOOK(int, fclose, (FILE * fp), (fp), Required)                                                 \
+    HOOK(FILE *, fdopen, (int fd, const char *mode), (fd, mode), Required)                         \
+    HOOK(int, setsockopt, (int fd, int level, int opt, const void *val, socklen_t len),            \
+         (fd, level, opt, val, len), Required)                                                     \
     HOOK(int, setrlimit, (__rlimit_resource_t res, const struct rlimit *rl), (res, rl), Required)  \
     HOOK(int, prlimit64,                                                                           \
          (pid_t pid, __rlimit_resource_t res, const struct rlimit64 *rl, struct rlimit64 *old),    \
@@ -196,7 +199,8 @@
  * call them directly reach instead of the names above (its other
  * __-prefixed socket entry points, __recv, __close_nocancel..., are
  * GLIBC_PRIVATE: glibc's own internal calls, which no program can link
- * against); and sendfile64, the same call as sendfile (off_t is 64-bit). */
+ * against); sendfile64, the same call as sendfile (off_t is 64-bit); and
+ * __sigaction and __sysv_signal, which set a handler as the others do. */
 #define SL_ALIASES(ALIAS)                                                                          \
     ALIAS(int, __close, close, (int fd), (fd))                                                     \
     ALIAS(ssize_t, __read, read, (int fd, void *buf, size_t n), (fd, buf, n))                      \
@@ -209,6 +213,11 @@
           (req, rem))                                                                              \
     ALIAS(int, __sigsuspend, sigsuspend, (const sigset_t *mask), (mask))                           \
     ALIAS(int, __dup2, dup2, (int fd, int fd2), (fd, fd2))                                         \
-    ALIAS(ssize_t, sendfile64, sendfile, (int out, int in, off_t *off, size_t n), (out, in, off, n))
+    ALIAS(ssize_t, sendfile64, sendfile, (int out, int in, off_t *off, size_t n),                  \
+          (out, in, off, n))                                                                       \
+    ALIAS(int, __sigaction, sigaction,                                                             \
+          (int sig, const struct sigaction *act, struct sigaction *old), (sig, act, old))          \
+    ALIAS(__sighandler_t, __sysv_signal, sysv_signal, (int sig, __sighandler_t handler),           \
+          (sig, handler))
 
 #endif

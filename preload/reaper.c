@@ -537,49 +537,12 @@ void sl_reaper_exit_due(void)
     sl_log_allow_create(0);
 }
 
-/* Accepted blocking sockets, looked at by the next wait: still blocking
- * then, the program reads them so. */
-#define SL_SUSPECTS 8
-static struct {
-    int fd;
-    uint32_t gen;
-} sl_suspects[SL_SUSPECTS];
-static int sl_nsuspects;
-
-void sl_reaper_suspect(int fd)
-{
-    struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s)
-        return;
-    if (sl_nsuspects == SL_SUSPECTS) {
-        sl_reaper_blocking();
-        return;
-    }
-    sl_suspects[sl_nsuspects].fd = fd;
-    sl_suspects[sl_nsuspects].gen = s->gen;
-    sl_nsuspects++;
-}
-
-static int sl_reaper_suspects_blocking(void)
-{
-    int blocking = 0;
-    for (int i = 0; i < sl_nsuspects; i++) {
-        struct sl_slot *s = sl_fdtable_peek(sl_suspects[i].fd);
-        uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
-        if (s && s->gen == sl_suspects[i].gen && (f & SL_F_NBSET) && !(f & SL_F_NONBLOCK))
-            blocking = 1;
-    }
-    if (sl_nsuspects)
-        sl_nsuspects = 0; /* a page written is a page copied after a fork */
-    return blocking;
-}
-
 int64_t sl_reaper_service(void)
 {
     /* Nothing due, one thread, nothing to look at: the next due time, and
      * nothing written (no lock, no guard, no errno), as most turns are. */
-    if (atomic_load_explicit(&sl_sched_active, memory_order_relaxed) && !sl_nsuspects &&
-        sl_reaper_single() && !sl_sweep_child_pending()) {
+    if (atomic_load_explicit(&sl_sched_active, memory_order_relaxed) && sl_reaper_single() &&
+        !sl_sweep_child_pending()) {
         int64_t due = sl_reaper_first_due();
         if (due && due > sl_now_ns())
             return due;
@@ -587,7 +550,7 @@ int64_t sl_reaper_service(void)
     int g = sl_guard_enter();
     int e = errno;
     int64_t next = 0;
-    if (!sl_reaper_single() || sl_reaper_suspects_blocking())
+    if (!sl_reaper_single())
         sl_reaper_force_thread();
     if (atomic_load(&sl_sched_active)) {
         sl_sweep_child_setup();

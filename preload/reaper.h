@@ -64,9 +64,6 @@ int sl_reaper_one_thread(void) SL_HIDDEN;
 /* At exit (guard set): the work already due that no wait of a
  * single-threaded program came to do. */
 void sl_reaper_exit_due(void) SL_HIDDEN;
-/* fd was accepted blocking: the next wait looks at it again (still
- * blocking: the program reads it so, and the thread starts). */
-void sl_reaper_suspect(int fd) SL_HIDDEN;
 /* Set when the program calls pthread_create. */
 extern int sl_threads_made SL_HIDDEN;
 

@@ -50,12 +50,27 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
 extern __thread int sl_vfork_child __attribute__((tls_model("initial-exec"))) SL_HIDDEN;
 extern int sl_raw_clones SL_HIDDEN;
 
-/* Blocking (track_wait.c), for a single-threaded process with work
- * pending: fd is about to be waited on by accept or connect (a blocking one
- * makes the library's thread); fd's O_NONBLOCK was set through fcntl or
- * ioctl. */
+/* Blocking (track_wait.c, track_block.c), for a single-threaded process
+ * with work pending: fd, a blocking socket, is about to be connected, or
+ * read end-of-stream (its reads and sends are watched from now on:
+ * sl_block_watch); fd is about to be accepted from with flags (capped
+ * when it would wait); fd's O_NONBLOCK was set through fcntl or ioctl. */
 void sl_track_before_block(int fd) SL_HIDDEN;
+void sl_track_before_accept(int fd, int flags) SL_HIDDEN;
 void sl_track_note_nonblock(int fd, int nonblock) SL_HIDDEN;
+/* 1 when fd is a stream socket in blocking mode (noted in its slot). */
+int sl_track_fd_blocking(int fd) SL_HIDDEN;
+/* fd, a blocking socket, would wait for events: wait for them, capped at
+ * the next due time, the due work done between; timeo, the socket option
+ * of the call's own timeout (a socket with one makes the thread); accept:
+ * the call is an accept (on a socket that does not listen it fails at
+ * once). */
+void sl_track_block_wait(int fd, short events, int timeo, int accept) SL_HIDDEN;
+/* From now on the reads and sends of blocking stream sockets are capped
+ * (a process with another thread: the library's thread instead). */
+void sl_block_watch(void) SL_HIDDEN;
+/* 1 once sl_block_watch swapped the watchers in. */
+int sl_block_watching(void) SL_HIDDEN;
 
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;

@@ -116,14 +116,14 @@ static void sl_track_accepted(int lfd, int fd, int nonblock)
     c.open_stack = 0;
     sl_track_created(&fd, 1, c, nonblock);
     if (!nonblock && SL_SCHED_ACTIVE())
-        sl_reaper_suspect(fd);
+        sl_block_watch(); /* the program may read it blocking */
 }
 
 int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
 {
     SL_ENSURE(accept);
-    if (SL_SCHED_ACTIVE() && !sl_in_lib)
-        sl_track_before_block(fd);
+    if (SL_SCHED_ACTIVE() && !sl_in_lib && !sl_in_vfork_child())
+        sl_track_before_accept(fd, 0);
     int r = sl_real.accept(fd, sa, len);
     if (r >= 0) {
         int e = errno;
@@ -138,8 +138,8 @@ int sl_accept(int fd, struct sockaddr *sa, socklen_t *len)
 int sl_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
     SL_ENSURE(accept4);
-    if (SL_SCHED_ACTIVE() && !sl_in_lib)
-        sl_track_before_block(fd);
+    if (SL_SCHED_ACTIVE() && !sl_in_lib && !sl_in_vfork_child())
+        sl_track_before_accept(fd, flags);
     int r = sl_real.accept4(fd, sa, len, flags);
     if (r >= 0) {
         int e = errno;

@@ -9,18 +9,19 @@
  * never returned; one that returned for the program's own reasons (an
  * event, a signal) returns as it did.
  *
- * A wait that cannot be capped (a blocking accept, connect, or a read on a
- * blocking socket) makes a thread of the library's (sl_reaper_blocking):
- * accept and connect are checked before the call, an accepted blocking
- * socket at the next wait (an event loop sets O_NONBLOCK on it first), a
- * blocking socket at its end-of-stream, a wait for a child. */
+ * A blocking socket's calls are capped too (track_block.c): accept and
+ * reads wait in a capped ppoll when they would wait (sl_track_block_wait).
+ * A wait that cannot be capped (a send that would wait, a wait for any
+ * child) makes a thread of the library's (sl_reaper_blocking). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include "ownfd.h"
 #include "rawsys.h"
@@ -51,14 +52,27 @@ static int sl_fd_blocking(int fd)
     return !(fl & O_NONBLOCK);
 }
 
-void sl_track_before_block(int fd)
+int sl_track_fd_blocking(int fd)
 {
+    /* The slot's note first: no guard, no system call. */
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
+    if ((f & SL_F_KNOWN) && !(f & SL_F_STREAM))
+        return 0;
+    if (f & SL_F_NBSET)
+        return !(f & SL_F_NONBLOCK);
     int g = sl_guard_enter();
     int e = errno;
-    if (sl_fd_blocking(fd))
-        sl_reaper_blocking();
+    int blocking = sl_fd_blocking(fd);
     errno = e;
     sl_guard_leave(g);
+    return blocking;
+}
+
+void sl_track_before_block(int fd)
+{
+    if (!sl_block_watching() && sl_track_fd_blocking(fd))
+        sl_block_watch();
 }
 
 void sl_track_note_nonblock(int fd, int nonblock)
@@ -70,7 +84,7 @@ void sl_track_note_nonblock(int fd, int nonblock)
     sl_slot_note_nonblock(fd, s, nonblock);
     sl_guard_leave(g);
     if (!nonblock && atomic_load_explicit(&sl_sched_active, memory_order_relaxed))
-        sl_reaper_blocking();
+        sl_block_watch();
 }
 
 /* A thread of the program's: the library's work moves to a thread of its own
@@ -712,7 +726,6 @@ int sl_sigwait(const sigset_t *set, int *sig)
 /* Dispositions changed through sigaction or signal since the scan below. */
 static _Atomic unsigned sl_sig_epoch = 1;
 static unsigned sl_sig_seen;
-static int sl_sig_norestart;
 
 static void sl_sig_changed(void)
 {
@@ -751,31 +764,36 @@ int sl_siginterrupt(int sig, int flag)
     return r;
 }
 
-/* Can a handler of the program's tell a capped wait for a child from the
- * real one? One that does not restart would end the poll with EINTR. One
- * for SIGCHLD runs when the poll returns for the child's exit, before our
- * WNOHANG reap: if it reaps (waitpid(-1, WNOHANG) in a loop, the usual
- * handler), the program's own waitpid would fail with ECHILD, where the
- * kernel hands the status to the blocked waitpid first. Scanned again
- * after a change (the first time: handlers set before the library was
- * bound). */
-static int sl_sig_some_norestart(void)
+/* Can a handler of the program's tell a capped wait from the real call?
+ * One that does not restart would end the poll with EINTR where the call
+ * goes on. For a wait for a child (chld), one for SIGCHLD too: it runs when
+ * the poll returns for the child's exit, before our WNOHANG reap: if it
+ * reaps (waitpid(-1, WNOHANG) in a loop, the usual handler), the program's
+ * own waitpid would fail with ECHILD, where the kernel hands the status to
+ * the blocked waitpid first. Scanned again after a change (the first time:
+ * handlers set before the library was bound). */
+static int sl_sig_norestart, sl_sig_chld;
+
+static int sl_sig_some_norestart(int chld)
 {
     unsigned ep = atomic_load_explicit(&sl_sig_epoch, memory_order_relaxed);
-    if (ep == sl_sig_seen)
-        return sl_sig_norestart;
-    SL_ENSURE(sigaction);
-    int e = errno, any = 0;
-    for (int sig = 1; sig < NSIG && !any; sig++) {
-        struct sigaction sa;
-        if (sl_real.sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
-            sa.sa_handler != SIG_IGN && (!(sa.sa_flags & SA_RESTART) || sig == SIGCHLD))
-            any = 1;
+    if (ep != sl_sig_seen) {
+        SL_ENSURE(sigaction);
+        int e = errno, any = 0, onchld = 0;
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction sa;
+            if (sl_real.sigaction(sig, NULL, &sa) != 0 || sa.sa_handler == SIG_DFL ||
+                sa.sa_handler == SIG_IGN)
+                continue;
+            any |= !(sa.sa_flags & SA_RESTART);
+            onchld |= sig == SIGCHLD;
+        }
+        errno = e;
+        sl_sig_norestart = any;
+        sl_sig_chld = onchld;
+        sl_sig_seen = ep;
     }
-    errno = e;
-    sl_sig_norestart = any;
-    sl_sig_seen = ep;
-    return any;
+    return sl_sig_norestart || (chld && sl_sig_chld);
 }
 
 /* A pidfd of pid out of the program's numbering; -1 when none. */
@@ -802,7 +820,7 @@ static pid_t sl_wait_child(pid_t pid, int *status, int options, struct rusage *r
 {
     SL_ENSURE(wait4);
     SL_ENSURE(ppoll);
-    if (pid <= 0 || (options & ~(__WALL | __WCLONE)) || sl_sig_some_norestart()) {
+    if (pid <= 0 || (options & ~(__WALL | __WCLONE)) || sl_sig_some_norestart(1)) {
         /* A child already done, or none, is answered without waiting: no
          * thread for that. */
         int e = errno;
@@ -896,4 +914,89 @@ int sl_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
     if (sl_wait_capping() && !(options & WNOHANG))
         sl_reaper_blocking();
     return sl_real.waitid(idtype, id, info, options);
+}
+
+/* ------------------------------------------------------------ blocking sockets
+ *
+ * A blocking socket call that would wait (accept with no connection queued,
+ * a read with nothing to read) is capped as a wait is: the caller's thread
+ * waits in ppoll for the fd, capped at the next due time, does the work
+ * due between, and makes the caller's own call once the fd is ready, when
+ * that call no longer waits. A handler that restarts runs in the ppoll, as
+ * it would have in the call, which then goes on. So this is done only
+ * while every handler the program set restarts (sl_sig_some_norestart), on
+ * a socket the kernel says blocks and that has no timeout (SO_RCVTIMEO: the
+ * call would return at its end); else the library's thread takes the work,
+ * as for any call it cannot cap. Another process that takes the connection
+ * or the bytes between the ppoll and the call leaves the call to wait
+ * uncapped, as a program sharing a listener across processes may. */
+/* accept: the call is an accept (the socket must listen). */
+static int sl_block_cappable(int fd, int timeo, int accept)
+{
+    SL_ENSURE(fcntl);
+    int fl = sl_real.fcntl(fd, F_GETFL), on = 0;
+    socklen_t len = sizeof on;
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return 0; /* the call fails, or returns at once */
+    if (accept && (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on))
+        return 0; /* accept on a socket that does not listen: EINVAL at once */
+    struct timeval tv = {0, 0};
+    len = sizeof tv;
+    if (sl_sig_some_norestart(0) ||
+        (timeo && (getsockopt(fd, SOL_SOCKET, timeo, &tv, &len) != 0 || tv.tv_sec || tv.tv_usec))) {
+        sl_reaper_blocking();
+        return 0;
+    }
+    return 1;
+}
+
+void sl_track_block_wait(int fd, short events, int timeo, int accept)
+{
+    if (!sl_wait_capping())
+        return;
+    SL_ENSURE(ppoll);
+    int e = errno;
+    struct pollfd p = {.fd = fd, .events = events};
+    struct timespec zero = {0, 0};
+    if (sl_real.ppoll(&p, 1, &zero, NULL) != 0 || !sl_block_cappable(fd, timeo, accept)) {
+        errno = e; /* ready (or no such fd): the call does not wait */
+        return;
+    }
+    struct sl_wait w;
+    sl_wait_begin(&w, -1);
+    for (;;) {
+        int64_t ns;
+        int first;
+        if (!sl_wait_turn(&w, &ns, &first))
+            break; /* nothing due (or the thread took the work): the call waits */
+        struct timespec ts = sl_ns_ts(ns);
+        int r = sl_real.ppoll(&p, 1, &ts, w.masked ? &w.orig : NULL);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            break; /* ready; or an error the call itself reports */
+        /* The cap, or a handler that restarts: the call goes on, unless
+         * the handler set one that does not, a timeout or O_NONBLOCK. */
+        if (r < 0 && !sl_block_cappable(fd, timeo, accept))
+            break;
+    }
+    sl_wait_unblock(&w); /* a signal that came meanwhile: its handler runs, the call goes on */
+    errno = e;
+}
+
+void sl_track_before_accept(int fd, int flags)
+{
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        return; /* EINVAL at once */
+    struct sl_slot *s = sl_fdtable_peek(fd);
+    uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
+    int known = (f & (SL_F_KNOWN | SL_F_STREAM | SL_F_NOTSOCK)) == (SL_F_KNOWN | SL_F_STREAM);
+    if (!sl_track_fd_blocking(fd))
+        return;
+    /* A listener this process inherited through fork is shared: every
+     * process polling it wakes for one connection, and the losers would
+     * wait in their accept uncapped. A socket the table does not know
+     * (inherited through exec, or none) is not polled either. */
+    if (known && s->epoch == __atomic_load_n(&sl_fork_epoch, __ATOMIC_RELAXED))
+        sl_track_block_wait(fd, POLLIN, SO_RCVTIMEO, 1);
+    else
+        sl_reaper_blocking();
 }

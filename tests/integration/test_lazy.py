@@ -10,10 +10,10 @@ from conftest import LIB, PYTHON, TIMEOUT, need_file, sockleak_run
 TASKS = "import os; print(len(os.listdir('/proc/self/task')))"
 
 
-def _preloaded(code, outdir):
+def _preloaded(code, outdir, options=""):
     need_file(LIB, "make build/libsockleak.so")
     env = dict(os.environ, LD_PRELOAD=str(LIB),
-               SOCKLEAK_OPTIONS=f"deadline_ms=200:output={outdir}")
+               SOCKLEAK_OPTIONS=f"deadline_ms=200:output={outdir}{options}")
     r = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True,
                        text=True, timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
@@ -35,13 +35,15 @@ def test_socket_without_eof_starts_no_thread_and_no_file(tmp_path):
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_eof_starts_the_deadline_thread(tmp_path):
-    # The other side of the test above: the thread does start, so counting
-    # tasks really tells.
-    out = tmp_path / "out"
+def test_eof_starts_the_deadline_thread_with_thread_1(tmp_path):
+    # The other side of the test above: with thread=1 the thread does start
+    # at the first work (an end-of-stream), so counting tasks really tells.
+    # By default a single-threaded program keeps its one thread: its
+    # blocking reads are capped on its own thread.
     code = ("import socket\na, b = socket.socketpair()\nb.close(); a.recv(10)\n" + TASKS
             + "\na.close()")
-    assert _preloaded(code, out) == "2"
+    assert _preloaded(code, tmp_path / "out", ":thread=1") == "2"
+    assert _preloaded(code, tmp_path / "out2") == "1"
 
 
 def test_correct_program_that_read_eof_logs_counts_but_no_finding(tmp_path):

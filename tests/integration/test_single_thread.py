@@ -49,8 +49,8 @@ def _hang_up_twice(port):
     b.close()
 
 
-def _assert_st_idle_leaks(run):
-    src = PROG_SRC / "st_idle.c"
+def _assert_st_idle_leaks(run, prog="st_idle"):
+    src = PROG_SRC / f"{prog}.c"
     assert_leaks(run,
                  {"kind": "close_wait", "count": 1,
                   "eof": (src, "main", marker_line(src, "EOF-SITE"))},
@@ -91,6 +91,51 @@ def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_p
     assert seen["close_wait"] == 2
     assert not any(seen["at_exit"]), "findings written at exit, not while the program waited"
     _assert_st_idle_leaks(run)
+
+
+# The blocking call st_blocking sits in, and the threads it may have then:
+# accept and reads are capped on its own thread; a send that waits, and
+# stdio's reads (libc's own, no hook sees them), make the library's thread.
+# A worker's accept on a listener it inherited through fork (prefork) is
+# not capped either: the listener may be shared, and a process that lost
+# the connection to another would wait in its accept uncapped.
+BLOCKING_MODES = {"accept": 1, "recv": 1, "read": 1, "send": 2, "fdopen": 2, "prefork": 2}
+
+
+@pytest.mark.parametrize("mode", sorted(BLOCKING_MODES))
+def test_idle_blocking_server_is_reported_on_time(tmp_path, mode):
+    """st_blocking, a single-threaded server whose sockets all block (a
+    blocking connect, accepts and reads), leaks the same two sockets as
+    st_idle and sits idle in one blocking call: both findings are written
+    while it sits there, and a call the library can cap (accept, a read)
+    leaves it one thread."""
+    seen = {}
+
+    def driver(port):
+        _hang_up_twice(port)
+        wait_until("a close_wait and a close_wait_unread finding while the program blocks",
+                   lambda: {x["kind"] for x in finding_records(tmp_path)} >=
+                   {"close_wait", "close_wait_unread"})
+        # The log with the findings (prefork: the worker's; its parent has
+        # one of its own for the listener it holds).
+        logs = [p for p in sorted(tmp_path.glob("st_blocking.*.jsonl"))
+                if '"t":"finding"' in p.read_text().replace(" ", "")]
+        assert len(logs) == 1, f"one log with findings expected, got {logs}"
+        pid = int(re.match(r"st_blocking\.(\d+)", logs[0].name).group(1))
+        seen["threads"] = _threads(pid)
+        seen["close_wait"] = len(wait_until("two CLOSE_WAIT sockets in ss",
+                                            lambda: (lambda l: l if len(l) == 2 else None)(
+                                                _close_wait(port))))
+        seen["at_exit"] = [r.get("at_exit", False) for r in finding_records(tmp_path)]
+
+    run = sockleak_run([prog_path("st_blocking"), mode], tmp_path, driver=driver,
+                       stop_signal=signal.SIGUSR2, stop_after_findings=2)
+    assert seen["threads"] == BLOCKING_MODES[mode], (
+        f"the program had {seen['threads']} threads while it blocked in {mode}, expected"
+        f" {BLOCKING_MODES[mode]}{run.describe()}")
+    assert seen["close_wait"] == 2
+    assert not any(seen["at_exit"]), "findings written at exit, not while the program blocked"
+    _assert_st_idle_leaks(run, "st_blocking")
 
 
 def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
@@ -139,6 +184,28 @@ def test_capped_waits_keep_results_errno_and_time(tmp_path, lib):
     # (pthread_create) would be one more clone3.
     assert not calls.get("clone3") and calls.get("clone", 0) == bare_calls.get("clone", 0), (
         f"the library started a thread: {calls}, without the library {bare_calls}")
+
+
+@pytest.mark.parametrize("fallback", ["rcvtimeo", "waitall", "send", "eintr", "sendsignal",
+                                      "lowat"])
+def test_capped_blocking_socket_calls_keep_results_errno_and_time(tmp_path, lib, fallback):
+    """st_blockio checks blocking reads, accept and connect with a sweep due
+    every 50 ms: a read or accept that waits 300 ms for what a restarting
+    handler does is cut at each due time (ppoll calls), returns what it
+    would, errno untouched, and the process keeps one thread; then a call
+    the library's thread must take (fallback) behaves as it would too."""
+    argv = [str(prog_path("st_blockio")), fallback]
+    bare = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+    assert bare.returncode == 0, f"st_blockio fails without the library:\n{bare.stdout}"
+    env = dict(os.environ, LD_PRELOAD=str(lib),
+               SOCKLEAK_OPTIONS=f"deadline_ms=100:output={tmp_path}")
+    p = subprocess.run(["strace", "-f", "-qq", "-c", "-e", "trace=ppoll", *argv],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    assert p.returncode == 0 and "0 failures" in p.stdout, (
+        f"a blocking call behaved differently under the library:\n{p.stdout}\n{p.stderr[-2000:]}")
+    ppolls = [int(l.split()[3]) for l in p.stderr.splitlines()
+              if l.split() and l.split()[-1] == "ppoll"]
+    assert ppolls and ppolls[0] >= 10, f"the blocking calls were not capped:\n{p.stderr}"
 
 
 def test_waitpid_ends_with_eintr_when_a_handler_stops_restarting(tmp_path, lib):

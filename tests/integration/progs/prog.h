@@ -195,9 +195,8 @@ static inline void tcp_pair(int *client, int *server)
 }
 
 /* A connected TCP pair over loopback made without a blocking call, both
- * ends non-blocking: a blocking connect or accept would start the
- * library's thread, and the process must stay single-threaded. lfd is a
- * non-blocking listener on port. */
+ * ends non-blocking, as an event loop makes it. lfd is a non-blocking
+ * listener on port. */
 static inline void nonblocking_tcp_pair(int lfd, int port, int *client, int *server)
 {
     *client = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
