@@ -49,6 +49,26 @@ def _hang_up_twice(port):
     b.close()
 
 
+def _seen_while_idle(outdir, port, prog):
+    """Once prog's close_wait and close_wait_unread findings are written
+    (while it sits idle): its threads then, the CLOSE_WAIT sockets ss shows
+    on its port, and which findings were written at exit. The log is the
+    one with findings (a prefork worker's parent has one of its own)."""
+    recs = wait_until("a close_wait and a close_wait_unread finding while the program waits",
+                      lambda: (lambda r: r if {x["kind"] for x in r} >=
+                               {"close_wait", "close_wait_unread"} else None)(
+                                   finding_records(outdir)))
+    logs = [p for p in sorted(outdir.glob(f"{prog}.*.jsonl"))
+            if '"t":"finding"' in p.read_text().replace(" ", "")]
+    assert len(logs) == 1, f"one log with findings expected, got {logs}"
+    pid = int(re.match(rf"{prog}\.(\d+)", logs[0].name).group(1))
+    return {"threads": _threads(pid),
+            "close_wait": len(wait_until("two CLOSE_WAIT sockets in ss",
+                                         lambda: (lambda l: l if len(l) == 2 else None)(
+                                             _close_wait(port)))),
+            "at_exit": [r.get("at_exit", False) for r in recs]}
+
+
 def _assert_st_idle_leaks(run, prog="st_idle"):
     src = PROG_SRC / f"{prog}.c"
     assert_leaks(run,
@@ -64,18 +84,7 @@ def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_p
 
     def driver(port):
         _hang_up_twice(port)
-        recs = wait_until("a close_wait and a close_wait_unread finding while the program waits",
-                          lambda: (lambda r: r if {x["kind"] for x in r} >=
-                                   {"close_wait", "close_wait_unread"} else None)(
-                                       finding_records(tmp_path)))
-        logs = sorted(tmp_path.glob("st_idle.*.jsonl"))
-        assert len(logs) == 1, f"one log expected, got {logs}"
-        pid = int(re.match(r"st_idle\.(\d+)", logs[0].name).group(1))
-        seen["threads"] = _threads(pid)
-        seen["close_wait"] = len(wait_until("two CLOSE_WAIT sockets in ss",
-                                            lambda: (lambda l: l if len(l) == 2 else None)(
-                                                _close_wait(port))))
-        seen["at_exit"] = [r.get("at_exit", False) for r in recs]
+        seen.update(_seen_while_idle(tmp_path, port, "st_idle"))
 
     run = sockleak_run([prog_path("st_idle"), mode], tmp_path, driver=driver,
                        stop_signal=signal.SIGUSR2, stop_after_findings=2)
@@ -113,20 +122,7 @@ def test_idle_blocking_server_is_reported_on_time(tmp_path, mode):
 
     def driver(port):
         _hang_up_twice(port)
-        wait_until("a close_wait and a close_wait_unread finding while the program blocks",
-                   lambda: {x["kind"] for x in finding_records(tmp_path)} >=
-                   {"close_wait", "close_wait_unread"})
-        # The log with the findings (prefork: the worker's; its parent has
-        # one of its own for the listener it holds).
-        logs = [p for p in sorted(tmp_path.glob("st_blocking.*.jsonl"))
-                if '"t":"finding"' in p.read_text().replace(" ", "")]
-        assert len(logs) == 1, f"one log with findings expected, got {logs}"
-        pid = int(re.match(r"st_blocking\.(\d+)", logs[0].name).group(1))
-        seen["threads"] = _threads(pid)
-        seen["close_wait"] = len(wait_until("two CLOSE_WAIT sockets in ss",
-                                            lambda: (lambda l: l if len(l) == 2 else None)(
-                                                _close_wait(port))))
-        seen["at_exit"] = [r.get("at_exit", False) for r in finding_records(tmp_path)]
+        seen.update(_seen_while_idle(tmp_path, port, "st_blocking"))
 
     run = sockleak_run([prog_path("st_blocking"), mode], tmp_path, driver=driver,
                        stop_signal=signal.SIGUSR2, stop_after_findings=2)
