@@ -539,8 +539,9 @@ void sl_reaper_exit_due(void)
 
 int64_t sl_reaper_service(void)
 {
-    /* Nothing due, one thread, nothing to look at: the next due time, and
-     * nothing written (no lock, no guard, no errno), as most turns are. */
+    /* Nothing due, one thread, no fork child's setup pending: the next due
+     * time, and nothing written (no lock, no guard, no errno), as most
+     * turns are. */
     if (atomic_load_explicit(&sl_sched_active, memory_order_relaxed) && sl_reaper_single() &&
         !sl_sweep_child_pending()) {
         int64_t due = sl_reaper_first_due();

@@ -399,8 +399,7 @@ void sl_block_watch(void)
 FILE *sl_fdopen(int fd, const char *mode)
 {
     SL_ENSURE(fdopen);
-    if (SL_SCHED_ACTIVE() && !sl_in_lib && sl_watched(fd))
-        sl_reaper_blocking();
+    sl_unwatched_call(fd);
     return sl_real.fdopen(fd, mode);
 }
 

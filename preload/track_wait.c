@@ -34,9 +34,9 @@
 
 /* ------------------------------------------------------------ blocking fds */
 
-/* 1 when fd is a stream socket in blocking mode: the slot's note, else the
- * kernel's answer (noted). Guard set. */
-static int sl_fd_blocking(int fd)
+/* 1 when fd is a stream socket in blocking mode: the slot's note (no
+ * guard, no system call), else the kernel's answer, noted in the slot. */
+int sl_track_fd_blocking(int fd)
 {
     struct sl_slot *s = sl_fdtable_peek(fd);
     uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
@@ -44,29 +44,18 @@ static int sl_fd_blocking(int fd)
         return 0; /* a datagram socket's connect never waits */
     if (f & SL_F_NBSET)
         return !(f & SL_F_NONBLOCK);
+    SL_ENSURE(fcntl);
+    int e = errno;
     int fl = sl_real.fcntl(fd, F_GETFL);
+    errno = e;
     if (fl < 0)
         return 0; /* no such fd: the call fails at once */
-    if (s)
+    if (s) {
+        int g = sl_guard_enter();
         sl_slot_note_nonblock(fd, s, (fl & O_NONBLOCK) != 0);
+        sl_guard_leave(g);
+    }
     return !(fl & O_NONBLOCK);
-}
-
-int sl_track_fd_blocking(int fd)
-{
-    /* The slot's note first: no guard, no system call. */
-    struct sl_slot *s = sl_fdtable_peek(fd);
-    uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
-    if ((f & SL_F_KNOWN) && !(f & SL_F_STREAM))
-        return 0;
-    if (f & SL_F_NBSET)
-        return !(f & SL_F_NONBLOCK);
-    int g = sl_guard_enter();
-    int e = errno;
-    int blocking = sl_fd_blocking(fd);
-    errno = e;
-    sl_guard_leave(g);
-    return blocking;
 }
 
 void sl_track_before_block(int fd)
@@ -929,8 +918,8 @@ int sl_waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
  * call would return at its end); else the library's thread takes the work,
  * as for any call it cannot cap. Another process that takes the connection
  * or the bytes between the ppoll and the call leaves the call to wait
- * uncapped, as a program sharing a listener across processes may. */
-/* accept: the call is an accept (the socket must listen). */
+ * uncapped, as a program sharing a listener across processes may.
+ * accept: the call is an accept (the socket must listen). */
 static int sl_block_cappable(int fd, int timeo, int accept)
 {
     SL_ENSURE(fcntl);
