@@ -69,6 +69,29 @@ def _seen_while_idle(outdir, port, prog):
             "at_exit": [r.get("at_exit", False) for r in recs]}
 
 
+def _run_idle(outdir, prog, mode):
+    """prog MODE under `sockleak run`: the driver hangs up twice and looks
+    while prog sits idle (_seen_while_idle), then SIGUSR2 ends it. Returns
+    the run and what was seen."""
+    seen = {}
+
+    def driver(port):
+        _hang_up_twice(port)
+        seen.update(_seen_while_idle(outdir, port, prog))
+
+    run = sockleak_run([prog_path(prog), mode], outdir, driver=driver,
+                       stop_signal=signal.SIGUSR2, stop_after_findings=2)
+    return run, seen
+
+
+def _assert_idle_findings(run, seen, prog):
+    """Both sockets in CLOSE_WAIT, both findings written while prog sat
+    idle (not at exit), at their call sites."""
+    assert seen["close_wait"] == 2
+    assert not any(seen["at_exit"]), "findings written at exit, not while the program waited"
+    _assert_st_idle_leaks(run, prog)
+
+
 def _assert_st_idle_leaks(run, prog="st_idle"):
     src = PROG_SRC / f"{prog}.c"
     assert_leaks(run,
@@ -80,14 +103,7 @@ def _assert_st_idle_leaks(run, prog="st_idle"):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_path, mode):
-    seen = {}
-
-    def driver(port):
-        _hang_up_twice(port)
-        seen.update(_seen_while_idle(tmp_path, port, "st_idle"))
-
-    run = sockleak_run([prog_path("st_idle"), mode], tmp_path, driver=driver,
-                       stop_signal=signal.SIGUSR2, stop_after_findings=2)
+    run, seen = _run_idle(tmp_path, "st_idle", mode)
     if mode == "waitpid":
         # No timeout to cap and a handler that does not restart (a pidfd's
         # poll would end with EINTR where waitpid goes on): the library's
@@ -97,9 +113,7 @@ def test_idle_single_threaded_server_is_reported_on_time_by_its_own_thread(tmp_p
         assert seen["threads"] == 1, (
             f"the program had {seen['threads']} threads while its findings were written: the"
             f" library started a thread of its own in a single-threaded program{run.describe()}")
-    assert seen["close_wait"] == 2
-    assert not any(seen["at_exit"]), "findings written at exit, not while the program waited"
-    _assert_st_idle_leaks(run)
+    _assert_idle_findings(run, seen, "st_idle")
 
 
 # The blocking call st_blocking sits in, and the threads it may have then:
@@ -118,20 +132,11 @@ def test_idle_blocking_server_is_reported_on_time(tmp_path, mode):
     st_idle and sits idle in one blocking call: both findings are written
     while it sits there, and a call the library can cap (accept, a read)
     leaves it one thread."""
-    seen = {}
-
-    def driver(port):
-        _hang_up_twice(port)
-        seen.update(_seen_while_idle(tmp_path, port, "st_blocking"))
-
-    run = sockleak_run([prog_path("st_blocking"), mode], tmp_path, driver=driver,
-                       stop_signal=signal.SIGUSR2, stop_after_findings=2)
+    run, seen = _run_idle(tmp_path, "st_blocking", mode)
     assert seen["threads"] == BLOCKING_MODES[mode], (
         f"the program had {seen['threads']} threads while it blocked in {mode}, expected"
         f" {BLOCKING_MODES[mode]}{run.describe()}")
-    assert seen["close_wait"] == 2
-    assert not any(seen["at_exit"]), "findings written at exit, not while the program blocked"
-    _assert_st_idle_leaks(run, "st_blocking")
+    _assert_idle_findings(run, seen, "st_blocking")
 
 
 def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
