@@ -37,6 +37,15 @@ static inline long sl_raw_syscall6(long nr, long a0, long a1, long a2, long a3, 
     return x0;
 }
 
+/* A system call on an fd with n (at most five) more arguments, for a
+ * caller that needs them again after it (on x86-64, read back from the
+ * registers that carried them); here they are simply left as they were. */
+static inline long sl_raw_syscall_fd_kept(long nr, int *fd, int n, long a[5])
+{
+    (void)n;
+    return sl_raw_syscall6(nr, *fd, a[0], a[1], a[2], a[3], a[4]);
+}
+
 /* The interrupted instruction's address in a signal handler's ucontext_t. */
 #define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
 

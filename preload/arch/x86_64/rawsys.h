@@ -34,6 +34,35 @@ static inline long sl_raw_syscall6(long nr, long a0, long a1, long a2, long a3, 
     return r;
 }
 
+/* A system call on an fd with n (at most five) more arguments, for a
+ * caller that needs them again after it: it reads them back from the
+ * registers that carried them (the kernel keeps them), so that the caller
+ * saves none of its own. The fd goes as the int it is, as libc passes it
+ * (the kernel reads the low half); the registers past the n arguments are
+ * left as they are (the kernel reads no more than the call takes). */
+static inline long sl_raw_syscall_fd_kept(long nr, int *fd, int n, long a[5])
+{
+    long r;
+    register long r10 __asm__("r10");
+    register long r8 __asm__("r8");
+    register long r9 __asm__("r9");
+    __asm__("" : "=r"(r10), "=r"(r8), "=r"(r9)); /* whatever they hold */
+    if (n > 2)
+        r10 = a[2];
+    if (n > 3)
+        r8 = a[3];
+    if (n > 4)
+        r9 = a[4];
+    __asm__ volatile("syscall"
+                     : "=a"(r), "+D"(*fd), "+S"(a[0]), "+d"(a[1]), "+r"(r10), "+r"(r8), "+r"(r9)
+                     : "0"(nr)
+                     : "rcx", "r11", "memory");
+    a[2] = r10;
+    a[3] = r8;
+    a[4] = r9;
+    return r;
+}
+
 /* The interrupted instruction's address in a signal handler's ucontext_t. */
 #define SL_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 
