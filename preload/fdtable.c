@@ -30,6 +30,7 @@ SL_FORKED _Atomic int sl_fork_walk;
 /* 8 MB of .bss: pages are touched only for the fd numbers read from. */
 uintptr_t sl_last_read_pc[SL_LAST_READ_FDS];
 uint8_t sl_eof_fd[SL_LAST_READ_FDS];
+uint8_t sl_blk_fd[SL_LAST_READ_FDS];
 uintptr_t sl_closed_pc[SL_LAST_READ_FDS];
 
 static void *sl_map(size_t size)
@@ -83,6 +84,7 @@ struct sl_slot *sl_fdtable_get(int fd)
          * a stale or torn-free older value only names an earlier read. */
         SL_HG_ATOMIC(sl_last_read_pc, sizeof sl_last_read_pc);
         SL_HG_ATOMIC(sl_eof_fd, sizeof sl_eof_fd);
+        SL_HG_ATOMIC(sl_blk_fd, sizeof sl_blk_fd);
         /* A socket's first close, one word per fd, looked at only by a close
          * that failed: a stale value names an earlier close. */
         SL_HG_ATOMIC(sl_closed_pc, sizeof sl_closed_pc);

@@ -89,6 +89,28 @@ static inline void sl_fd_set_eof(int fd, uint8_t v) /* stripe lock held */
         __atomic_store_n(&sl_eof_fd[fd], v, __ATOMIC_RELAXED);
 }
 
+/* What the watchers (track_block.c) found an fd to be, so that its next
+ * call looks at no slot: SL_BLK_TRY, a blocking stream socket (a read is
+ * tried at once: a hint, never trusted for more than that try, whose result
+ * is the blocking read's whatever the fd is now); SL_BLK_PASS, what the slot
+ * says is none (no stream socket, or a non-blocking one: the call goes
+ * straight to libc); 0, not known. Cleared whenever the slot is reset or
+ * its blocking mode noted. Same span as above, an fd beyond it sharing the
+ * entry of one below (which only sends it the exact way); 1 MB of .bss,
+ * touched only for the fds the watchers see. */
+enum { SL_BLK_TRY = 1, SL_BLK_PASS = 2 };
+extern uint8_t sl_blk_fd[SL_LAST_READ_FDS] SL_HIDDEN;
+#define SL_BLK_AT(fd) sl_blk_fd[(unsigned)(fd) & (SL_LAST_READ_FDS - 1)]
+static inline int sl_fd_blk(int fd) /* a plain load: one compare with memory */
+{
+    return SL_BLK_AT(fd);
+}
+static inline void sl_fd_set_blk(int fd, uint8_t v)
+{
+    if (__atomic_load_n(&SL_BLK_AT(fd), __ATOMIC_RELAXED) != v)
+        __atomic_store_n(&SL_BLK_AT(fd), v, __ATOMIC_RELAXED);
+}
+
 /* Slot for fd, or NULL when none was ever made (fd < 0 or huge: NULL too).
  * Lock-free; the caller must tolerate concurrent updates (read flags first). */
 struct sl_slot *sl_fdtable_peek(int fd) SL_HIDDEN;
@@ -189,6 +211,7 @@ static inline uint32_t sl_slot_flags(const struct sl_slot *s)
 static inline void sl_slot_reset(int fd, struct sl_slot *s)
 {
     sl_fd_set_eof(fd, 0);
+    sl_fd_set_blk(fd, 0);
     s->gen++;
     s->epoch = sl_fork_epoch;
     atomic_store(&s->flags, 0);
@@ -239,6 +262,7 @@ static inline void sl_slot_note_nonblock(int fd, struct sl_slot *s, int nonblock
         atomic_store(&s->flags,
                      (f & ~(uint32_t)SL_NB_BITS) | SL_F_NBSET | (nonblock ? SL_F_NONBLOCK : 0));
     sl_fdtable_unlock(fd);
+    sl_fd_set_blk(fd, 0);
 }
 
 /* The object at fd is gone (closed, replaced): the slot is reset. Returns

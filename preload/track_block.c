@@ -7,8 +7,12 @@
  * send on one could wait where no wait hook caps it. From then on the read
  * and send hooks' real functions (sl_real) are these watchers, the true
  * ones kept in sl_true: the hot path of a hook is unchanged, and a process
- * that never uses a blocking socket pays nothing. On a blocking stream
- * socket (the slot's note, the kernel's answer once when unknown) a watcher
+ * that never uses a blocking socket pays nothing. What a watcher found an
+ * fd to be is noted apart (sl_blk_fd), so that the next call on it looks at
+ * no slot: a read of a blocking socket is a function that makes the try
+ * below and returns, and any call on an fd that is none goes to libc. On a
+ * blocking stream socket (the slot's note, the kernel's answer once when
+ * unknown) a watcher
  *   - reads with MSG_DONTWAIT: what a blocking read returns when it does
  *     not wait (the bytes there, end-of-stream, an error); would it wait,
  *     the capped wait (sl_track_block_wait) waits for the fd, then the
@@ -20,7 +24,8 @@
  *     part sent, the rest goes as the socket takes it (sl_send_rest).
  * Reads with MSG_WAITALL, recvmmsg, and writev, sendmsg, sendfile and
  * splice into a blocking socket make the thread, and so does an
- * SO_RCVLOWAT above 1 on any socket. A socket given to stdio
+ * SO_RCVLOWAT above 1 on any socket, which puts the true functions back
+ * for good. A socket given to stdio
  * (fdopen: its reads are libc's own, not hooked) makes it too. A read that
  * asks MSG_DONTWAIT, MSG_OOB or MSG_ERRQUEUE never waits. A connect on a
  * blocking socket is not capped: it waits at most the handshake's
@@ -69,29 +74,37 @@ static int sl_watching;
  * MSG_DONTWAIT does not heed: no watchers, the thread. */
 static int sl_lowat_set;
 
+/* Flags of a read that never waits: the caller's call. */
+#define SL_READ_NOWAIT (MSG_DONTWAIT | MSG_OOB | MSG_ERRQUEUE)
+
 /* fd is a stream socket in blocking mode, and a call on it is to be capped
- * now (a single-threaded process with work pending, outside the library). */
+ * now (a single-threaded process with work pending, outside the library).
+ * What the slot's notes say, with no system call, is kept for the next
+ * calls (sl_blk_fd): a socket to try at once, or an fd to pass. */
 static inline int sl_watched(int fd)
 {
     if (!SL_SCHED_ACTIVE() || sl_in_lib)
         return 0;
     struct sl_slot *s = sl_fdtable_peek(fd);
-    if (!s)
+    uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
+    if (!(f & SL_F_KNOWN) || sl_in_vfork_child())
         return 0;
-    uint32_t f = atomic_load_explicit(&s->flags, memory_order_relaxed);
-    const uint32_t mask = SL_F_KNOWN | SL_F_STREAM | SL_F_NOTSOCK | SL_NB_BITS;
-    if ((f & mask) == (SL_F_KNOWN | SL_F_STREAM | SL_F_NBSET))
-        return !sl_in_vfork_child();
-    if ((f & (mask & ~SL_NB_BITS)) != (SL_F_KNOWN | SL_F_STREAM) || (f & SL_F_NBSET))
+    if ((f & (SL_F_STREAM | SL_F_NOTSOCK)) != SL_F_STREAM ||
+        (f & SL_NB_BITS) == (SL_F_NBSET | SL_F_NONBLOCK)) {
+        sl_fd_set_blk(fd, SL_BLK_PASS);
         return 0;
-    return !sl_in_vfork_child() && sl_track_fd_blocking(fd);
+    }
+    if (!(f & SL_F_NBSET) && !sl_track_fd_blocking(fd))
+        return 0;
+    sl_fd_set_blk(fd, SL_BLK_TRY);
+    return 1;
 }
 
 /* The thread takes the work when fd is watched: its next call may wait
  * where none is capped. */
 static void sl_unwatched_call(int fd)
 {
-    if (sl_watched(fd))
+    if (sl_fd_blk(fd) != SL_BLK_PASS && sl_watched(fd))
         sl_reaper_blocking();
 }
 
@@ -130,9 +143,6 @@ static inline long sl_try_send(int fd, const void *buf, size_t n, int flags,
         return CALL;                                                                               \
     } while (0)
 
-/* Flags of a read that never waits: the caller's call. */
-#define SL_READ_NOWAIT (MSG_DONTWAIT | MSG_OOB | MSG_ERRQUEUE)
-
 /* A read with flags on fd is one to try first; MSG_WAITALL, which may
  * wait after a part, makes the thread. */
 static inline int sl_read_plain(int fd, int flags)
@@ -146,14 +156,14 @@ static inline int sl_read_plain(int fd, int flags)
 
 /* A read of 0 bytes returns 0 at once (the kernel's read path says so
  * before it looks at the socket; a recv with MSG_DONTWAIT would not). */
-static ssize_t sl_w_read(int fd, void *buf, size_t n)
+static __attribute__((noinline)) ssize_t sl_w_read_full(int fd, void *buf, size_t n)
 {
     if (n == 0 || !sl_watched(fd))
         return sl_true.read(fd, buf, n);
     SL_WATCHED_READ(fd, sl_try_recv(fd, buf, n, 0, NULL, NULL), sl_true.read(fd, buf, n));
 }
 
-static ssize_t sl_w_recv(int fd, void *buf, size_t n, int flags)
+static __attribute__((noinline)) ssize_t sl_w_recv_full(int fd, void *buf, size_t n, int flags)
 {
     if (!sl_read_plain(fd, flags))
         return sl_true.recv(fd, buf, n, flags);
@@ -161,8 +171,8 @@ static ssize_t sl_w_recv(int fd, void *buf, size_t n, int flags)
                     sl_true.recv(fd, buf, n, flags));
 }
 
-static ssize_t sl_w_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
-                             socklen_t *len)
+static __attribute__((noinline)) ssize_t sl_w_recvfrom_full(int fd, void *buf, size_t n, int flags,
+                                                            struct sockaddr *sa, socklen_t *len)
 {
     if (!sl_read_plain(fd, flags))
         return sl_true.recvfrom(fd, buf, n, flags, sa, len);
@@ -172,7 +182,8 @@ static ssize_t sl_w_recvfrom(int fd, void *buf, size_t n, int flags, struct sock
 
 /* The fortified reads: an overflowing length goes to libc as it is (it
  * aborts there). */
-static ssize_t sl_w_read_chk(int fd, void *buf, size_t n, size_t buflen)
+static __attribute__((noinline)) ssize_t sl_w_read_chk_full(int fd, void *buf, size_t n,
+                                                            size_t buflen)
 {
     if (n == 0 || n > buflen || !sl_watched(fd))
         return sl_true.read_chk(fd, buf, n, buflen);
@@ -180,7 +191,8 @@ static ssize_t sl_w_read_chk(int fd, void *buf, size_t n, size_t buflen)
                     sl_true.read_chk(fd, buf, n, buflen));
 }
 
-static ssize_t sl_w_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+static __attribute__((noinline)) ssize_t sl_w_recv_chk_full(int fd, void *buf, size_t n,
+                                                            size_t buflen, int flags)
 {
     if (n > buflen || !sl_read_plain(fd, flags))
         return sl_true.recv_chk(fd, buf, n, buflen, flags);
@@ -188,8 +200,9 @@ static ssize_t sl_w_recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
                     sl_true.recv_chk(fd, buf, n, buflen, flags));
 }
 
-static ssize_t sl_w_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
-                                 struct sockaddr *sa, socklen_t *len)
+static __attribute__((noinline)) ssize_t sl_w_recvfrom_chk_full(int fd, void *buf, size_t n,
+                                                                size_t buflen, int flags,
+                                                                struct sockaddr *sa, socklen_t *len)
 {
     if (n > buflen || !sl_read_plain(fd, flags))
         return sl_true.recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
@@ -197,7 +210,7 @@ static ssize_t sl_w_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
                     sl_true.recvfrom_chk(fd, buf, n, buflen, flags, sa, len));
 }
 
-static ssize_t sl_w_recvmsg(int fd, struct msghdr *msg, int flags)
+static __attribute__((noinline)) ssize_t sl_w_recvmsg_full(int fd, struct msghdr *msg, int flags)
 {
     if (!sl_read_plain(fd, flags))
         return sl_true.recvmsg(fd, msg, flags);
@@ -215,7 +228,7 @@ static int sl_iov_bytes(const struct iovec *iov, int cnt)
 
 static ssize_t sl_w_readv(int fd, const struct iovec *iov, int cnt)
 {
-    if (cnt < 0 || cnt > UIO_MAXIOV || !sl_watched(fd))
+    if (cnt < 0 || cnt > UIO_MAXIOV || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
         return sl_true.readv(fd, iov, cnt); /* EINVAL, where recvmsg says EMSGSIZE */
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
     long r = sl_raw_syscall4(SYS_recvmsg, fd, (long)&m, MSG_DONTWAIT, 0);
@@ -224,6 +237,89 @@ static ssize_t sl_w_readv(int fd, const struct iovec *iov, int cnt)
         return sl_true.readv(fd, iov, cnt); /* 0 bytes: 0 at once, as read */
     SL_WATCHED_READ(fd, r, sl_true.readv(fd, iov, cnt));
 }
+
+/* A read of a socket to try at once (sl_blk_fd) goes straight to its
+ * try, in a function of its own that saves no register. That note is not
+ * trusted further: on any fd, a read with MSG_DONTWAIT that does not say
+ * EAGAIN or ENOTSOCK returns what the caller's read would. Either of those
+ * drops the note and goes to the whole watcher, whose sl_watched decides
+ * (and notes again): a process that stops capping its calls (a thread
+ * made, no work left) pays one more try per such socket. An fd to pass
+ * goes straight to libc. */
+static __attribute__((noinline, cold)) long sl_read_failed(long r)
+{
+    errno = (int)-r;
+    return -1;
+}
+
+#define SL_HINTED_READ(name, params, args, HINTED, NR, N, A1, A2, A3, A4, A5, AGAIN)               \
+    static __attribute__((noinline, cold)) ssize_t sl_w_##name##_again params                      \
+    {                                                                                              \
+        sl_fd_set_blk(fd, 0);                                                                      \
+        return sl_w_##name##_full args;                                                            \
+    }                                                                                              \
+    static __attribute__((noinline)) ssize_t sl_w_##name##_other params                            \
+    {                                                                                              \
+        if (sl_fd_blk(fd) == SL_BLK_PASS)                                                          \
+            return sl_true.name args;                                                              \
+        return sl_w_##name##_full args;                                                            \
+    }                                                                                              \
+    static ssize_t sl_w_##name params                                                              \
+    {                                                                                              \
+        if (HINTED) {                                                                              \
+            int fd_ = fd;                                                                          \
+            long a_[5] = {(long)(A1), (long)(A2), (long)(A3), (long)(A4), (long)(A5)};             \
+            long r_ = sl_raw_syscall_fd_kept(NR, &fd_, N, a_);                                     \
+            if (SL_LIKELY(r_ >= 0))                                                                \
+                return r_;                                                                         \
+            if (r_ != -EAGAIN && r_ != -ENOTSOCK)                                                  \
+                return sl_read_failed(r_);                                                         \
+            return sl_w_##name##_again AGAIN;                                                      \
+        }                                                                                          \
+        return sl_w_##name##_other args;                                                           \
+    }
+
+/* fd's read is tried at once. */
+#define SL_TRIED_AT(fd) (sl_fd_blk(fd) == SL_BLK_TRY)
+/* Flags that a watcher tries (sl_read_plain's). */
+#define SL_READ_TRIED(flags) SL_LIKELY(!((flags) & (SL_READ_NOWAIT | MSG_WAITALL)))
+/* The arguments again, from the try's (AGAIN). */
+#define SL_A_FD fd_
+#define SL_A_BUF ((void *)a_[0])
+#define SL_A_N ((size_t)a_[1])
+#define SL_A_FLAGS ((int)(a_[2] & ~MSG_DONTWAIT))
+
+SL_HINTED_READ(read, (int fd, void *buf, size_t n), (fd, buf, n), n != 0 && SL_TRIED_AT(fd),
+               SYS_recvfrom, 4, buf, n, MSG_DONTWAIT, 0, 0, (SL_A_FD, SL_A_BUF, SL_A_N))
+SL_HINTED_READ(recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags),
+               SL_READ_TRIED(flags) && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n,
+               flags | MSG_DONTWAIT, 0, 0, (SL_A_FD, SL_A_BUF, SL_A_N, SL_A_FLAGS))
+SL_HINTED_READ(recvfrom,
+               (int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len),
+               (fd, buf, n, flags, sa, len), SL_READ_TRIED(flags) && SL_TRIED_AT(fd), SYS_recvfrom,
+               5, buf, n, flags | MSG_DONTWAIT, sa, len,
+               (SL_A_FD, SL_A_BUF, SL_A_N, SL_A_FLAGS, (struct sockaddr *)a_[3],
+                (socklen_t *)a_[4]))
+SL_HINTED_READ(read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen),
+               n != 0 && n <= buflen && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n, MSG_DONTWAIT, 0,
+               0, (fd, buf, n, buflen))
+SL_HINTED_READ(recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
+               (fd, buf, n, buflen, flags), n <= buflen && SL_READ_TRIED(flags) && SL_TRIED_AT(fd),
+               SYS_recvfrom, 4, buf, n, flags | MSG_DONTWAIT, 0, 0, (fd, buf, n, buflen, flags))
+SL_HINTED_READ(recvfrom_chk,
+               (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *sa,
+                socklen_t *len),
+               (fd, buf, n, buflen, flags, sa, len),
+               n <= buflen && SL_READ_TRIED(flags) && SL_TRIED_AT(fd), SYS_recvfrom, 5, buf, n,
+               flags | MSG_DONTWAIT, sa, len, (fd, buf, n, buflen, flags, sa, len))
+SL_HINTED_READ(recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags),
+               SL_READ_TRIED(flags) && SL_TRIED_AT(fd), SYS_recvmsg, 2, msg, flags | MSG_DONTWAIT,
+               0, 0, 0, (SL_A_FD, (struct msghdr *)a_[0], (int)(a_[1] & ~MSG_DONTWAIT)))
+#undef SL_A_FD
+#undef SL_A_BUF
+#undef SL_A_N
+#undef SL_A_FLAGS
+#undef SL_HINTED_READ
 
 static int sl_w_recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
                          struct timespec *tmo)
@@ -290,7 +386,7 @@ static ssize_t sl_send_rest(int fd, const char *buf, size_t n, size_t done, int 
 
 static ssize_t sl_w_send(int fd, const void *buf, size_t n, int flags)
 {
-    if ((flags & MSG_DONTWAIT) || !sl_watched(fd))
+    if ((flags & MSG_DONTWAIT) || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
         return sl_true.send(fd, buf, n, flags);
     SL_WATCHED_SEND(fd, buf, n, flags, NULL, 0, sl_try_send(fd, buf, n, flags, NULL, 0),
                     sl_true.send(fd, buf, n, flags));
@@ -299,7 +395,7 @@ static ssize_t sl_w_send(int fd, const void *buf, size_t n, int flags)
 static ssize_t sl_w_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                            socklen_t len)
 {
-    if ((flags & MSG_DONTWAIT) || !sl_watched(fd))
+    if ((flags & MSG_DONTWAIT) || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
         return sl_true.sendto(fd, buf, n, flags, sa, len);
     SL_WATCHED_SEND(fd, buf, n, flags, sa, len, sl_try_send(fd, buf, n, flags, sa, len),
                     sl_true.sendto(fd, buf, n, flags, sa, len));
@@ -308,7 +404,7 @@ static ssize_t sl_w_sendto(int fd, const void *buf, size_t n, int flags, const s
 /* write on a socket is send with no flags. */
 static ssize_t sl_w_write(int fd, const void *buf, size_t n)
 {
-    if (!sl_watched(fd))
+    if (sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
         return sl_true.write(fd, buf, n);
     SL_WATCHED_SEND(fd, buf, n, 0, NULL, 0, sl_try_send(fd, buf, n, 0, NULL, 0),
                     sl_true.write(fd, buf, n));
@@ -394,6 +490,20 @@ void sl_block_watch(void)
     sl_guard_leave(g);
 }
 
+/* The true functions back in place of the watchers, for good: a read
+ * with MSG_DONTWAIT, which a hinted socket's read makes whatever the
+ * process's state, does not heed an SO_RCVLOWAT. */
+static void sl_block_unwatch(void)
+{
+    if (!sl_block_watching())
+        return;
+#define SL_UNSWAP(name, field, watcher)                                                            \
+    if (sl_true.field)                                                                             \
+        __atomic_store_n(&sl_real.name, sl_true.field, __ATOMIC_RELEASE);
+    SL_WATCH_EACH(SL_UNSWAP)
+#undef SL_UNSWAP
+}
+
 /* stdio reads a socket through libc's own read, which no hook sees: a
  * blocking one makes the thread. */
 FILE *sl_fdopen(int fd, const char *mode)
@@ -415,6 +525,7 @@ int sl_setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
         __atomic_store_n(&sl_lowat_set, 1, __ATOMIC_RELAXED);
         if (SL_SCHED_ACTIVE())
             sl_reaper_blocking();
+        sl_block_unwatch();
     }
     return r;
 }

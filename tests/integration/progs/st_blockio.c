@@ -104,6 +104,36 @@ static void check_late_read(const char *name, int how)
           "r=%zd errno=%d alarms=%d after %.0f ms", r, errno, (int)alarms, spent);
 }
 
+/* A socket read from (so its next read is tried at once) whose fd a raw
+ * dup3 makes a non-blocking pipe, which the library does not see: its
+ * reads are the pipe's, bytes then EAGAIN at once. */
+static void check_fd_replaced(int lfd)
+{
+    int c2 = connect_loopback(port), s2 = accept(lfd, NULL, NULL), p[2];
+    if (s2 < 0 || pipe2(p, O_NONBLOCK) < 0)
+        die("accept or pipe2");
+    char buf[8] = {0};
+    send_all(c2, "sock", 4);
+    ssize_t r = read(s2, buf, sizeof buf);
+    if (syscall(SYS_dup3, p[0], s2, 0) != s2)
+        die("dup3");
+    if (write(p[1], "pipe", 4) != 4)
+        die("write");
+    ssize_t r2 = read(s2, buf + 4, 4);
+    errno = 0;
+    double t0 = now_ms();
+    ssize_t r3 = recv(s2, buf, sizeof buf, 0), r4 = read(s2, buf, sizeof buf);
+    int e3 = errno;
+    check("read-fd-replaced",
+          r == 4 && r2 == 4 && !memcmp(buf, "sockpipe", 8) && r3 == -1 && r4 == -1 &&
+              e3 == EAGAIN && now_ms() - t0 < T_MS / 2,
+          "r=%zd r2=%zd recv %zd read %zd errno=%d", r, r2, r3, r4, e3);
+    close(s2);
+    close(c2);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void capped_checks(int lfd)
 {
     check_late_read("read-restarted", 0);
@@ -163,6 +193,7 @@ static void capped_checks(int lfd)
     check("read-made-nonblocking", r == -1 && errno == EAGAIN && alarms == 2 && spent >= T_MS - 5,
           "r=%zd errno=%d alarms=%d after %.0f ms", r, errno, (int)alarms, spent);
 
+    check_fd_replaced(lfd);
     check("one-thread", threads() == 1, "%d threads", threads());
 }
 
@@ -252,11 +283,14 @@ static void check_send_signal(void)
  * kernel wakes a reader when the bytes not yet copied reach the mark). */
 static void check_lowat(void)
 {
+    char buf[64];
+    send_all(client, "seen", 4); /* a read that finds its bytes first */
+    if (read(server, buf, sizeof buf) != 4)
+        die("read");
     int lowat = 7;
     setsockopt(server, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
     send_all(client, "wait", 4);
     pid_t pid = send_later(T_MS, "latelate");
-    char buf[64];
     double t0 = now_ms();
     ssize_t r = read(server, buf, sizeof buf);
     double spent = now_ms() - t0;
