@@ -241,11 +241,12 @@ static ssize_t sl_w_readv(int fd, const struct iovec *iov, int cnt)
 /* A read of a socket to try at once (sl_blk_fd) goes straight to its
  * try, in a function of its own that saves no register. That note is not
  * trusted further: on any fd, a read with MSG_DONTWAIT that does not say
- * EAGAIN or ENOTSOCK returns what the caller's read would. Either of those
- * drops the note and goes to the whole watcher, whose sl_watched decides
- * (and notes again): a process that stops capping its calls (a thread
- * made, no work left) pays one more try per such socket. An fd to pass
- * goes straight to libc. */
+ * EAGAIN or ENOTSOCK returns what the caller's read would. EAGAIN: the
+ * capped wait when sl_watched says so (the process still capping, outside
+ * the library), else the note is dropped (a process that stops capping
+ * pays one more try per such socket); then the caller's call. ENOTSOCK
+ * drops the note and goes to the whole watcher, which decides (and notes
+ * again). An fd to pass goes straight to libc. */
 static __attribute__((noinline, cold)) long sl_read_failed(long r)
 {
     errno = (int)-r;
@@ -257,6 +258,14 @@ static __attribute__((noinline, cold)) long sl_read_failed(long r)
     {                                                                                              \
         sl_fd_set_blk(fd, 0);                                                                      \
         return sl_w_##name##_full args;                                                            \
+    }                                                                                              \
+    static __attribute__((noinline, cold)) ssize_t sl_w_##name##_wait params                       \
+    {                                                                                              \
+        if (sl_watched(fd))                                                                        \
+            sl_track_block_wait(fd, POLLIN, SO_RCVTIMEO, 0);                                       \
+        else if (sl_fd_blk(fd) == SL_BLK_TRY)                                                      \
+            sl_fd_set_blk(fd, 0);                                                                  \
+        return sl_true.name args;                                                                  \
     }                                                                                              \
     static __attribute__((noinline)) ssize_t sl_w_##name##_other params                            \
     {                                                                                              \
@@ -272,7 +281,9 @@ static __attribute__((noinline, cold)) long sl_read_failed(long r)
             long r_ = sl_raw_syscall_fd_kept(NR, &fd_, N, a_);                                     \
             if (SL_LIKELY(r_ >= 0))                                                                \
                 return r_;                                                                         \
-            if (r_ != -EAGAIN && r_ != -ENOTSOCK)                                                  \
+            if (r_ == -EAGAIN)                                                                     \
+                return sl_w_##name##_wait AGAIN;                                                   \
+            if (r_ != -ENOTSOCK)                                                                   \
                 return sl_read_failed(r_);                                                         \
             return sl_w_##name##_again AGAIN;                                                      \
         }                                                                                          \
