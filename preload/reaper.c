@@ -472,6 +472,7 @@ static void sl_reaper_ensure(void)
         return; /* no system call but the futex's: errno is untouched */
     int saved = errno;
     sl_sweep_child_setup(); /* on the program's thread, before the thread */
+    sl_block_unwatch();     /* the thread does the work: no call is capped */
     int e = sl_reaper_start();
     if (e) {
         SL_LOCK(SL_LK_REAPER);

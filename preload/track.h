@@ -71,6 +71,10 @@ void sl_track_block_wait(int fd, short events, int timeo, int accept) SL_HIDDEN;
 void sl_block_watch(void) SL_HIDDEN;
 /* 1 once sl_block_watch swapped the watchers in. */
 int sl_block_watching(void) SL_HIDDEN;
+/* libc's functions back in place of the watchers: the process caps no more
+ * calls (a thread made, the library's or the program's, or an
+ * SO_RCVLOWAT), and a noted socket's read must be libc's again. */
+void sl_block_unwatch(void) SL_HIDDEN;
 
 /* Slow path of a read that returned 0 for a non-zero length on fd. */
 void sl_on_eof(int fd) SL_HIDDEN;

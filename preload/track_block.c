@@ -154,11 +154,17 @@ static inline int sl_read_plain(int fd, int flags)
     return 0;
 }
 
+/* The most a read or write takes at once (MAX_RW_COUNT, whatever the page
+ * size). Above it the kernel's read and write check the whole range given
+ * (EFAULT past the address space) where recvfrom and sendto check only
+ * what they take: such a call is libc's, not capped. */
+#define SL_RW_MAX ((size_t)INT_MAX & ~(size_t)0xffff)
+
 /* A read of 0 bytes returns 0 at once (the kernel's read path says so
  * before it looks at the socket; a recv with MSG_DONTWAIT would not). */
 static __attribute__((noinline)) ssize_t sl_w_read_full(int fd, void *buf, size_t n)
 {
-    if (n == 0 || !sl_watched(fd))
+    if (n - 1 >= SL_RW_MAX || !sl_watched(fd))
         return sl_true.read(fd, buf, n);
     SL_WATCHED_READ(fd, sl_try_recv(fd, buf, n, 0, NULL, NULL), sl_true.read(fd, buf, n));
 }
@@ -185,7 +191,7 @@ static __attribute__((noinline)) ssize_t sl_w_recvfrom_full(int fd, void *buf, s
 static __attribute__((noinline)) ssize_t sl_w_read_chk_full(int fd, void *buf, size_t n,
                                                             size_t buflen)
 {
-    if (n == 0 || n > buflen || !sl_watched(fd))
+    if (n - 1 >= SL_RW_MAX || n > buflen || !sl_watched(fd))
         return sl_true.read_chk(fd, buf, n, buflen);
     SL_WATCHED_READ(fd, sl_try_recv(fd, buf, n, 0, NULL, NULL),
                     sl_true.read_chk(fd, buf, n, buflen));
@@ -300,8 +306,9 @@ static __attribute__((noinline, cold)) long sl_read_failed(long r)
 #define SL_A_N ((size_t)a_[1])
 #define SL_A_FLAGS ((int)(a_[2] & ~MSG_DONTWAIT))
 
-SL_HINTED_READ(read, (int fd, void *buf, size_t n), (fd, buf, n), n != 0 && SL_TRIED_AT(fd),
-               SYS_recvfrom, 4, buf, n, MSG_DONTWAIT, 0, 0, (SL_A_FD, SL_A_BUF, SL_A_N))
+SL_HINTED_READ(read, (int fd, void *buf, size_t n), (fd, buf, n),
+               n - 1 < SL_RW_MAX && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n, MSG_DONTWAIT, 0, 0,
+               (SL_A_FD, SL_A_BUF, SL_A_N))
 SL_HINTED_READ(recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags),
                SL_READ_TRIED(flags) && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n,
                flags | MSG_DONTWAIT, 0, 0, (SL_A_FD, SL_A_BUF, SL_A_N, SL_A_FLAGS))
@@ -312,8 +319,8 @@ SL_HINTED_READ(recvfrom,
                (SL_A_FD, SL_A_BUF, SL_A_N, SL_A_FLAGS, (struct sockaddr *)a_[3],
                 (socklen_t *)a_[4]))
 SL_HINTED_READ(read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen),
-               n != 0 && n <= buflen && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n, MSG_DONTWAIT, 0,
-               0, (fd, buf, n, buflen))
+               n - 1 < SL_RW_MAX && n <= buflen && SL_TRIED_AT(fd), SYS_recvfrom, 4, buf, n,
+               MSG_DONTWAIT, 0, 0, (fd, buf, n, buflen))
 SL_HINTED_READ(recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
                (fd, buf, n, buflen, flags), n <= buflen && SL_READ_TRIED(flags) && SL_TRIED_AT(fd),
                SYS_recvfrom, 4, buf, n, flags | MSG_DONTWAIT, 0, 0, (fd, buf, n, buflen, flags))
@@ -415,7 +422,7 @@ static ssize_t sl_w_sendto(int fd, const void *buf, size_t n, int flags, const s
 /* write on a socket is send with no flags. */
 static ssize_t sl_w_write(int fd, const void *buf, size_t n)
 {
-    if (sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
+    if (n > SL_RW_MAX || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
         return sl_true.write(fd, buf, n);
     SL_WATCHED_SEND(fd, buf, n, 0, NULL, 0, sl_try_send(fd, buf, n, 0, NULL, 0),
                     sl_true.write(fd, buf, n));
@@ -501,10 +508,11 @@ void sl_block_watch(void)
     sl_guard_leave(g);
 }
 
-/* The true functions back in place of the watchers, for good: a read
- * with MSG_DONTWAIT, which a hinted socket's read makes whatever the
- * process's state, does not heed an SO_RCVLOWAT. */
-static void sl_block_unwatch(void)
+/* A noted socket's read is a MSG_DONTWAIT try whatever the process's
+ * state: not a cancellation point, blind to an SO_RCVLOWAT. Only a
+ * single-threaded process that caps its calls keeps the watchers, which a
+ * fork child may take again (sl_block_watch: one thread, no SO_RCVLOWAT). */
+void sl_block_unwatch(void)
 {
     if (!sl_block_watching())
         return;
@@ -513,6 +521,7 @@ static void sl_block_unwatch(void)
         __atomic_store_n(&sl_real.name, sl_true.field, __ATOMIC_RELEASE);
     SL_WATCH_EACH(SL_UNSWAP)
 #undef SL_UNSWAP
+    __atomic_store_n(&sl_watching, 0, __ATOMIC_RELAXED);
 }
 
 /* stdio reads a socket through libc's own read, which no hook sees: a
@@ -525,14 +534,14 @@ FILE *sl_fdopen(int fd, const char *mode)
 }
 
 /* SO_RCVLOWAT above 1 (a blocking read then waits for that many bytes,
- * which a read with MSG_DONTWAIT does not): the library's thread from now
- * on, the watchers passing every call through. */
+ * which a read with MSG_DONTWAIT does not; a negative one is INT_MAX): the
+ * library's thread from now on, libc's functions back. */
 int sl_setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
 {
     SL_ENSURE(setsockopt);
     int r = sl_real.setsockopt(fd, level, opt, val, len);
     if (SL_UNLIKELY(level == SOL_SOCKET && opt == SO_RCVLOWAT) && r == 0 && !sl_in_lib && val &&
-        len >= sizeof(int) && *(const int *)val > 1) {
+        len >= sizeof(int) && (*(const int *)val > 1 || *(const int *)val < 0)) {
         __atomic_store_n(&sl_lowat_set, 1, __ATOMIC_RELAXED);
         if (SL_SCHED_ACTIVE())
             sl_reaper_blocking();

@@ -81,8 +81,10 @@ void sl_track_note_nonblock(int fd, int nonblock)
 static void sl_thread_made(void)
 {
     sl_gate_count_in();
-    if (!sl_in_lib)
+    if (!sl_in_lib) {
         __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+        sl_block_unwatch(); /* before the thread: it never sees a watcher */
+    }
 }
 
 int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),

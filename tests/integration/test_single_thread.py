@@ -188,7 +188,7 @@ def test_capped_waits_keep_results_errno_and_time(tmp_path, lib):
 
 
 @pytest.mark.parametrize("fallback", ["rcvtimeo", "waitall", "send", "eintr", "sendsignal",
-                                      "lowat"])
+                                      "lowat", "lowatmax"])
 def test_capped_blocking_socket_calls_keep_results_errno_and_time(tmp_path, lib, fallback):
     """st_blockio checks blocking reads, accept and connect with a sweep due
     every 50 ms: a read or accept that waits 300 ms for what a restarting

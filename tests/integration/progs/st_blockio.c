@@ -13,8 +13,10 @@
  * socket with a receive timeout; waitall, a read with MSG_WAITALL; send, a
  * send that waits; eintr, a handler that does not restart; sendsignal, a
  * write that went in part and waits, ended by a restarting handler's
- * signal; lowat, a read that waits for SO_RCVLOWAT bytes. Under the
- * library (LD_PRELOAD set) the program has two threads after it. */
+ * signal; lowat, a read that waits for SO_RCVLOWAT bytes; lowatmax, the
+ * same with a mark of -1. Under the library (LD_PRELOAD set) the program
+ * has two threads after it, and its reads are libc's again (a mark set by a
+ * raw system call heeded). */
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -180,6 +182,20 @@ static void capped_checks(int lfd)
     c = accept(server, NULL, NULL);
     check("accept-not-listening", c == -1 && errno == EINVAL, "r=%d errno=%d", c, errno);
 
+    /* Lengths past what the kernel takes at once: read and write check
+     * the whole range (EFAULT), where recvfrom and sendto would not. */
+    send_all(client, "huge", 4);
+    volatile size_t huge = (size_t)1 << 47;
+    errno = 0;
+    r = read(server, buf, huge);
+    int er = errno;
+    errno = 0;
+    ssize_t w = write(server, buf, huge);
+    int ew = errno;
+    r2 = read(server, buf, sizeof buf);
+    check("read-write-huge", r == -1 && er == EFAULT && w == -1 && ew == EFAULT && r2 == 4,
+          "read %zd errno=%d write %zd errno=%d then %zd", r, er, w, ew, r2);
+
     /* The handler makes the socket non-blocking: the read ends, EAGAIN. */
     late = LATE_NONBLOCK;
     ticks(1);
@@ -280,7 +296,8 @@ static void check_send_signal(void)
 }
 
 /* SO_RCVLOWAT 7: a read with 4 bytes there waits for the 8 sent at T (the
- * kernel wakes a reader when the bytes not yet copied reach the mark). */
+ * kernel wakes a reader when the bytes not yet copied reach the mark). The
+ * socket was read from first. */
 static void check_lowat(void)
 {
     char buf[64];
@@ -295,6 +312,47 @@ static void check_lowat(void)
     ssize_t r = read(server, buf, sizeof buf);
     double spent = now_ms() - t0;
     check("read-lowat", r == 12 && !memcmp(buf, "waitlatelate", 12) && spent >= T_MS - 5,
+          "r=%zd errno=%d after %.0f ms", r, errno, spent);
+    waitpid(pid, NULL, 0);
+}
+
+/* SO_RCVLOWAT -1, which the kernel makes INT_MAX: a read with 4 bytes
+ * there waits for more, here until its SO_RCVTIMEO of T, and returns them. */
+static void check_lowat_negative(void)
+{
+    char buf[64];
+    send_all(client, "seen", 4);
+    if (read(server, buf, sizeof buf) != 4)
+        die("read");
+    int lowat = -1;
+    struct timeval tv = {0, T_MS * 1000}, none = {0, 0};
+    setsockopt(server, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+    setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    send_all(client, "wait", 4);
+    double t0 = now_ms();
+    ssize_t r = read(server, buf, sizeof buf);
+    double spent = now_ms() - t0;
+    setsockopt(server, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    check("read-lowat-negative", r == 4 && !memcmp(buf, "wait", 4) && spent >= T_MS - 5,
+          "r=%zd errno=%d after %.0f ms", r, errno, spent);
+}
+
+/* Once the library's thread does its work, the reads are libc's again: a
+ * mark set by a raw system call (which no hook sees) is heeded, the read
+ * with 3 bytes there waiting for the 8 sent at T (as in check_lowat). */
+static void check_after_thread(void)
+{
+    int lowat = 8;
+    if (syscall(SYS_setsockopt, server, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0)
+        die("setsockopt");
+    send_all(client, "raw", 3);
+    pid_t pid = send_later(T_MS, "rawlowat");
+    char buf[64];
+    double t0 = now_ms();
+    ssize_t r = read(server, buf, sizeof buf);
+    double spent = now_ms() - t0;
+    check("read-raw-lowat-after-thread",
+          r == 11 && !memcmp(buf, "rawrawlowat", 11) && spent >= T_MS - 5,
           "r=%zd errno=%d after %.0f ms", r, errno, spent);
     waitpid(pid, NULL, 0);
 }
@@ -315,7 +373,7 @@ static void check_eintr(void)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: st_blockio rcvtimeo|waitall|send|eintr|sendsignal|lowat\n");
+        fprintf(stderr, "usage: st_blockio rcvtimeo|waitall|send|eintr|sendsignal|lowat|lowatmax\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -337,9 +395,12 @@ int main(int argc, char **argv)
         check_send_signal();
     else if (!strcmp(argv[1], "lowat"))
         check_lowat();
+    else if (!strcmp(argv[1], "lowatmax"))
+        check_lowat_negative();
     else
         die("unknown check %s", argv[1]);
     check("threads-after", threads() == (getenv("LD_PRELOAD") ? 2 : 1), "%d threads", threads());
+    check_after_thread();
     printf("%d failures\n", failures);
     return failures;
 }
