@@ -24,8 +24,9 @@
  *     part sent, the rest goes as the socket takes it (sl_send_rest).
  * Reads with MSG_WAITALL, recvmmsg, and writev, sendmsg, sendfile and
  * splice into a blocking socket make the thread, and so does an
- * SO_RCVLOWAT above 1 on any socket, which puts the true functions back
- * for good. A socket given to stdio
+ * SO_RCVLOWAT above 1 (or below 0) on any socket. libc's functions are
+ * back whenever the process no longer caps its calls (sl_block_unwatch).
+ * A socket given to stdio
  * (fdopen: its reads are libc's own, not hooked) makes it too. A read that
  * asks MSG_DONTWAIT, MSG_OOB or MSG_ERRQUEUE never waits. A connect on a
  * blocking socket is not capped: it waits at most the handshake's
