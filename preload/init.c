@@ -148,6 +148,7 @@ static void sl_do_init(void)
     SL_HG_ATOMIC(&sl_threads_made, sizeof sl_threads_made);
     SL_HG_ATOMIC(&sl_sched_active, sizeof sl_sched_active);
     sl_churn_init();
+    sl_block_init();
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* A first pass for verbosity alone, so verbosity=0 silences the second
      * (needed only when it is set). Parsed in place: no other thread reads

@@ -69,6 +69,8 @@ void sl_track_block_wait(int fd, short events, int timeo, int accept) SL_HIDDEN;
 /* From now on the reads and sends of blocking stream sockets are capped
  * (a process with another thread: the library's thread instead). */
 void sl_block_watch(void) SL_HIDDEN;
+/* At start-up: the watchers' shared state, told to helgrind. */
+void sl_block_init(void) SL_HIDDEN;
 /* 1 once sl_block_watch swapped the watchers in. */
 int sl_block_watching(void) SL_HIDDEN;
 /* libc's functions back in place of the watchers: the process caps no more

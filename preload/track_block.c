@@ -43,6 +43,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "fdtable.h"
+#include "hg.h"
 #include "locks.h"
 #include "options.h"
 #include "rawsys.h"
@@ -477,6 +478,15 @@ static ssize_t sl_w_splice(int in, loff_t *in_off, int out, loff_t *out_off, siz
     X(writev, writev, sl_w_writev)                                                                 \
     X(sendfile, sendfile, sl_w_sendfile)                                                           \
     X(splice, splice, sl_w_splice)
+
+void sl_block_init(void)
+{
+    /* Written by one thread (at most: a fork child's, the parent's read
+     * before it, which helgrind cannot tell from a race), read by any. */
+    SL_HG_ATOMIC(&sl_watching, sizeof sl_watching);
+    SL_HG_ATOMIC(&sl_lowat_set, sizeof sl_lowat_set);
+    SL_HG_ATOMIC(&sl_true, sizeof sl_true);
+}
 
 int sl_block_watching(void)
 {
