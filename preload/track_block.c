@@ -82,10 +82,11 @@ static int sl_lowat_set;
 /* fd is a stream socket in blocking mode, and a call on it is to be capped
  * now (a single-threaded process with work pending, outside the library).
  * What the slot's notes say, with no system call, is kept for the next
- * calls (sl_blk_fd): a socket to try at once, or an fd to pass. */
+ * calls (sl_blk_fd): a socket to try at once, or an fd to pass, which
+ * is answered first. */
 static inline int sl_watched(int fd)
 {
-    if (!SL_SCHED_ACTIVE() || sl_in_lib)
+    if (sl_fd_blk(fd) == SL_BLK_PASS || !SL_SCHED_ACTIVE() || sl_in_lib)
         return 0;
     struct sl_slot *s = sl_fdtable_peek(fd);
     uint32_t f = s ? atomic_load_explicit(&s->flags, memory_order_relaxed) : 0;
@@ -106,7 +107,7 @@ static inline int sl_watched(int fd)
  * where none is capped. */
 static void sl_unwatched_call(int fd)
 {
-    if (sl_fd_blk(fd) != SL_BLK_PASS && sl_watched(fd))
+    if (sl_watched(fd))
         sl_reaper_blocking();
 }
 
@@ -236,7 +237,7 @@ static int sl_iov_bytes(const struct iovec *iov, int cnt)
 
 static ssize_t sl_w_readv(int fd, const struct iovec *iov, int cnt)
 {
-    if (cnt < 0 || cnt > UIO_MAXIOV || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
+    if (cnt < 0 || cnt > UIO_MAXIOV || !sl_watched(fd))
         return sl_true.readv(fd, iov, cnt); /* EINVAL, where recvmsg says EMSGSIZE */
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
     long r = sl_raw_syscall4(SYS_recvmsg, fd, (long)&m, MSG_DONTWAIT, 0);
@@ -406,7 +407,7 @@ static ssize_t sl_send_rest(int fd, const char *buf, size_t n, size_t done, int 
 
 static ssize_t sl_w_send(int fd, const void *buf, size_t n, int flags)
 {
-    if ((flags & MSG_DONTWAIT) || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
+    if ((flags & MSG_DONTWAIT) || !sl_watched(fd))
         return sl_true.send(fd, buf, n, flags);
     SL_WATCHED_SEND(fd, buf, n, flags, NULL, 0, sl_try_send(fd, buf, n, flags, NULL, 0),
                     sl_true.send(fd, buf, n, flags));
@@ -415,7 +416,7 @@ static ssize_t sl_w_send(int fd, const void *buf, size_t n, int flags)
 static ssize_t sl_w_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                            socklen_t len)
 {
-    if ((flags & MSG_DONTWAIT) || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
+    if ((flags & MSG_DONTWAIT) || !sl_watched(fd))
         return sl_true.sendto(fd, buf, n, flags, sa, len);
     SL_WATCHED_SEND(fd, buf, n, flags, sa, len, sl_try_send(fd, buf, n, flags, sa, len),
                     sl_true.sendto(fd, buf, n, flags, sa, len));
@@ -424,7 +425,7 @@ static ssize_t sl_w_sendto(int fd, const void *buf, size_t n, int flags, const s
 /* write on a socket is send with no flags. */
 static ssize_t sl_w_write(int fd, const void *buf, size_t n)
 {
-    if (n > SL_RW_MAX || sl_fd_blk(fd) == SL_BLK_PASS || !sl_watched(fd))
+    if (n > SL_RW_MAX || !sl_watched(fd))
         return sl_true.write(fd, buf, n);
     SL_WATCHED_SEND(fd, buf, n, 0, NULL, 0, sl_try_send(fd, buf, n, 0, NULL, 0),
                     sl_true.write(fd, buf, n));
