@@ -295,15 +295,23 @@ static void check_send_signal(void)
     free(p);
 }
 
+/* A read of the server's socket that finds its bytes: under the library,
+ * its next reads are tried at once. */
+static void read_once(void)
+{
+    char buf[8];
+    send_all(client, "seen", 4);
+    if (read(server, buf, sizeof buf) != 4)
+        die("read");
+}
+
 /* SO_RCVLOWAT 7: a read with 4 bytes there waits for the 8 sent at T (the
  * kernel wakes a reader when the bytes not yet copied reach the mark). The
  * socket was read from first. */
 static void check_lowat(void)
 {
     char buf[64];
-    send_all(client, "seen", 4); /* a read that finds its bytes first */
-    if (read(server, buf, sizeof buf) != 4)
-        die("read");
+    read_once();
     int lowat = 7;
     setsockopt(server, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
     send_all(client, "wait", 4);
@@ -321,9 +329,7 @@ static void check_lowat(void)
 static void check_lowat_negative(void)
 {
     char buf[64];
-    send_all(client, "seen", 4);
-    if (read(server, buf, sizeof buf) != 4)
-        die("read");
+    read_once();
     int lowat = -1;
     struct timeval tv = {0, T_MS * 1000}, none = {0, 0};
     setsockopt(server, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
@@ -370,10 +376,31 @@ static void check_eintr(void)
           "r=%zd errno=%d alarms=%d after %.0f ms", r, errno, (int)alarms, spent);
 }
 
+/* The checks the library's thread must take, by name. */
+static const struct {
+    const char *name;
+    void (*run)(void);
+} fallbacks[] = {
+    {"rcvtimeo", check_rcvtimeo},
+    {"waitall", check_waitall},
+    {"send", check_send},
+    {"eintr", check_eintr},
+    {"sendsignal", check_send_signal},
+    {"lowat", check_lowat},
+    {"lowatmax", check_lowat_negative},
+};
+#define N_FALLBACKS (sizeof fallbacks / sizeof fallbacks[0])
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: st_blockio rcvtimeo|waitall|send|eintr|sendsignal|lowat|lowatmax\n");
+    size_t k = 0;
+    while (argc == 2 && k < N_FALLBACKS && strcmp(argv[1], fallbacks[k].name))
+        k++;
+    if (argc != 2 || k == N_FALLBACKS) {
+        fprintf(stderr, "usage: st_blockio CHECK, one of:");
+        for (size_t i = 0; i < N_FALLBACKS; i++)
+            fprintf(stderr, " %s", fallbacks[i].name);
+        fprintf(stderr, "\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -383,22 +410,7 @@ int main(int argc, char **argv)
     if (server < 0)
         die("accept");
     capped_checks(lfd);
-    if (!strcmp(argv[1], "rcvtimeo"))
-        check_rcvtimeo();
-    else if (!strcmp(argv[1], "waitall"))
-        check_waitall();
-    else if (!strcmp(argv[1], "send"))
-        check_send();
-    else if (!strcmp(argv[1], "eintr"))
-        check_eintr();
-    else if (!strcmp(argv[1], "sendsignal"))
-        check_send_signal();
-    else if (!strcmp(argv[1], "lowat"))
-        check_lowat();
-    else if (!strcmp(argv[1], "lowatmax"))
-        check_lowat_negative();
-    else
-        die("unknown check %s", argv[1]);
+    fallbacks[k].run();
     check("threads-after", threads() == (getenv("LD_PRELOAD") ? 2 : 1), "%d threads", threads());
     check_after_thread();
     printf("%d failures\n", failures);
