@@ -22,6 +22,7 @@
 #include "options.h"
 #include "real.h"
 #include "reaper.h"
+#include "threadcount.h"
 #include "stack.h"
 #include "sweep.h"
 #include "track.h"
@@ -121,6 +122,7 @@ SL_FORK_TEXT static void sl_atfork_child(void)
     sl_churn_reinit_child();
     sl_census_reinit_child();
     sl_reaper_reinit_child();
+    sl_threads_reinit_child();
     sl_log_reinit_child();
     sl_modules_reset_logged(); /* and language frames: a new log epoch */
     sl_sweep_reinit_child();
@@ -149,6 +151,7 @@ static void sl_do_init(void)
     SL_HG_ATOMIC(&sl_sched_active, sizeof sl_sched_active);
     sl_churn_init();
     sl_block_init();
+    sl_threads_init();
     const char *env = secure_getenv("SOCKLEAK_OPTIONS");
     /* A first pass for verbosity alone, so verbosity=0 silences the second
      * (needed only when it is set). Parsed in place: no other thread reads

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "options.h"
 #include "reaper.h"
+#include "threadcount.h"
 #include "track.h"
 
 /* track_block.c's, which the unit tests that take this file do not link
@@ -411,6 +412,9 @@ static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
     }
 }
 
+SL_FORKED static _Atomic int sl_reaper_quit; /* sl_reaper_stop: end the thread */
+static pthread_t sl_reaper_tid;              /* the thread, once made */
+
 static void *sl_reaper_main(void *arg)
 {
     (void)arg;
@@ -420,6 +424,8 @@ static void *sl_reaper_main(void *arg)
          * so the wait below returns at once. */
         uint32_t seq = atomic_load(&sl_reaper_seq);
         int64_t due = sl_reaper_due_work(sl_now_ns(), SL_SWEEP_THREAD), now = sl_now_ns();
+        if (atomic_load(&sl_reaper_quit))
+            return NULL;
         if (due && due <= now)
             continue;
         struct timespec ts = {(due - now) / 1000000000, (due - now) % 1000000000};
@@ -429,19 +435,15 @@ static void *sl_reaper_main(void *arg)
 }
 
 /* Start the thread with every signal blocked, so the program's signals are
- * never delivered to it; the caller's mask is restored. */
-static int sl_reaper_start(void)
+ * never delivered to it; the caller's mask is restored. Joinable: the
+ * program's last thread waits for it to end (sl_reaper_stop). */
+static int sl_reaper_start(pthread_t *tid)
 {
-    pthread_attr_t attr;
-    pthread_t tid;
     sigset_t all, old;
     sigfillset(&all);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&tid, &attr, sl_reaper_main, NULL);
+    int e = pthread_create(tid, NULL, sl_reaper_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
     return e;
 }
 
@@ -464,7 +466,9 @@ static void sl_reaper_ensure(void)
 {
     SL_LOCK(SL_LK_REAPER);
     int start = !sl_reaper_started;
-    if (start && !sl_opt.thread && !sl_reaper_force && sl_reaper_single()) {
+    /* Done in the program's waits, and at exit once its threads all left. */
+    if (start &&
+        ((!sl_opt.thread && !sl_reaper_force && sl_reaper_single()) || sl_threads_all_left())) {
         atomic_store(&sl_sched_active, 1);
         start = 0;
     } else if (start) {
@@ -478,7 +482,11 @@ static void sl_reaper_ensure(void)
     sl_sweep_child_setup(); /* on the program's thread, before the thread */
     if (sl_block_unwatch)   /* the unit tests link no watchers */
         sl_block_unwatch(); /* the thread does the work: no call is capped */
-    int e = sl_reaper_start();
+    pthread_t tid;
+    int e = sl_reaper_start(&tid);
+    SL_LOCK(SL_LK_REAPER);
+    sl_reaper_tid = tid;
+    SL_UNLOCK(SL_LK_REAPER);
     if (e) {
         SL_LOCK(SL_LK_REAPER);
         sl_reaper_started = 0;
@@ -489,6 +497,27 @@ static void sl_reaper_ensure(void)
             sl_warn("cannot start the reaper thread: %s; leaks will not be reported", strerror(e));
     }
     errno = saved;
+}
+
+void sl_reaper_stop(void)
+{
+    SL_LOCK(SL_LK_REAPER);
+    int running = sl_reaper_started && sl_reaper_tid && !atomic_load(&sl_reaper_quit);
+    pthread_t tid = sl_reaper_tid;
+    if (running) {
+        atomic_store(&sl_reaper_quit, 1);
+        atomic_fetch_add(&sl_reaper_seq, 1);
+    }
+    SL_UNLOCK(SL_LK_REAPER);
+    if (!running)
+        return;
+    sl_lock_wake_word(&sl_reaper_seq);
+    pthread_join(tid, NULL);
+    SL_LOCK(SL_LK_REAPER);
+    sl_reaper_started = 0;
+    sl_reaper_tid = 0;
+    atomic_store(&sl_reaper_quit, 0);
+    SL_UNLOCK(SL_LK_REAPER);
 }
 
 /* Guard set, no lock held. */
@@ -611,6 +640,8 @@ SL_FORK_TEXT void sl_reaper_reinit_child(void)
     sl_heap_len = 0;
     atomic_store_explicit(&sl_heap_first, 0, memory_order_relaxed);
     sl_reaper_started = 0;
+    sl_reaper_tid = 0;
+    atomic_store_explicit(&sl_reaper_quit, 0, memory_order_relaxed);
     sl_reaper_force = 0;
     sl_reaper_alone = 1;
     sl_threads_made = 0;

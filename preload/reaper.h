@@ -64,6 +64,10 @@ int sl_reaper_one_thread(void) SL_HIDDEN;
 /* At exit (guard set): the work already due that no wait of a
  * single-threaded program came to do. */
 void sl_reaper_exit_due(void) SL_HIDDEN;
+/* The program's last thread is leaving (threadcount.c): the library's thread,
+ * if it runs, does what is due and ends; the caller waits for it to be gone.
+ * Guard set, no lock held. */
+void sl_reaper_stop(void) SL_HIDDEN;
 /* Set when the program calls pthread_create. */
 extern int sl_threads_made SL_HIDDEN;
 

@@ -29,6 +29,7 @@
 #include "locks.h"
 #include "real.h"
 #include "reaper.h"
+#include "threadcount.h"
 #include "track.h"
 #include "track_int.h"
 
@@ -80,19 +81,25 @@ void sl_track_note_nonblock(int fd, int nonblock)
  * at the next wait (another thread may block anywhere). */
 static void sl_thread_made(void)
 {
-    sl_gate_count_in();
-    if (!sl_in_lib) {
-        __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
-        sl_block_unwatch(); /* before the thread: it never sees a watcher */
-    }
+    __atomic_store_n(&sl_threads_made, 1, __ATOMIC_RELAXED);
+    sl_block_unwatch(); /* before the thread: it never sees a watcher */
 }
 
 int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *),
                       void *arg)
 {
     SL_ENSURE(pthread_create);
+    sl_gate_count_in(); /* an entry of the caller's made uncounted, alone */
+    if (sl_in_lib)      /* the library's own thread */
+        return sl_real.pthread_create(thread, attr, start, arg);
     sl_thread_made();
-    return sl_real.pthread_create(thread, attr, start, arg);
+    struct sl_thread_start *b = sl_thread_box(start, NULL, arg);
+    if (!b)
+        return sl_real.pthread_create(thread, attr, start, arg);
+    int r = sl_real.pthread_create(thread, attr, sl_thread_begin, b);
+    if (r)
+        sl_thread_unbox(b);
+    return r;
 }
 
 /* C11's thrd_create makes its thread without calling pthread_create
@@ -100,8 +107,17 @@ int sl_pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*sta
 int sl_thrd_create(thrd_t *thr, thrd_start_t func, void *arg)
 {
     SL_ENSURE(thrd_create);
+    sl_gate_count_in(); /* an entry of the caller's made uncounted, alone */
+    if (sl_in_lib)
+        return sl_real.thrd_create(thr, func, arg);
     sl_thread_made();
-    return sl_real.thrd_create(thr, func, arg);
+    struct sl_thread_start *b = sl_thread_box(NULL, func, arg);
+    if (!b)
+        return sl_real.thrd_create(thr, func, arg);
+    int r = sl_real.thrd_create(thr, sl_thrd_begin, b);
+    if (r != thrd_success)
+        sl_thread_unbox(b);
+    return r;
 }
 
 int sl_ioctl(int fd, unsigned long req, void *arg)

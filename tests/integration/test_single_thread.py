@@ -18,8 +18,8 @@ import subprocess
 
 import pytest
 
-from conftest import (PROG_SRC, TIMEOUT, assert_leaks, finding_records, marker_line,
-                      prog_path, sockleak_run, wait_until)
+from conftest import (ERROR_EXIT, PROG_SRC, TIMEOUT, assert_leaks, finding_records,
+                      marker_line, prog_path, sockleak_run, wait_until)
 import socket
 
 MODES = ["epoll", "poll", "ppoll", "select", "pselect", "nanosleep", "clock_nanosleep",
@@ -150,6 +150,31 @@ def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
     _assert_st_idle_leaks(run)
     assert not any(r.get("at_exit") for r in finding_records(tmp_path)), (
         f"reported as at_exit findings{run.describe()}")
+
+
+@pytest.mark.parametrize("options", ["", "thread=1"])
+@pytest.mark.parametrize("mode", ["main", "last", "cancel"])
+def test_the_process_ends_when_the_programs_last_thread_leaves(tmp_path, mode, options):
+    """st_pexit leaks a socket, then its main thread leaves by pthread_exit
+    (main), then also a thread of its own that outlived it (last), or main is
+    cancelled by that thread (cancel). glibc ends the process when the last
+    thread it counts leaves, and the library's thread (thread=1, or made for
+    the program's threads) is one it counts: the process must end as it does
+    alone, atexit handler, status 0 and all, with the leak reported and its
+    log complete. Without the library's care it never ends, and the signal
+    that would kill it stays pending (the library's thread blocks them
+    all)."""
+    alone = subprocess.run([prog_path("st_pexit"), mode], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    assert alone.returncode == 0, alone
+    run = sockleak_run([prog_path("st_pexit"), mode], tmp_path / "out",
+                       env={"SOCKLEAK_OPTIONS": options})
+    assert run.stdout == alone.stdout, f"the program's output changed{run.describe()}"
+    assert run.rc == ERROR_EXIT, f"exit {run.rc}, not the leak's {ERROR_EXIT}{run.describe()}"
+    assert run.report["summary"]["incomplete"] == 0, run.describe()
+    src = PROG_SRC / "st_pexit.c"
+    assert_leaks(run, {"kind": "close_wait", "count": 1,
+                       "eof": (src, "main", marker_line(src, "EOF-SITE"))})
 
 
 def _wait_calls(argv, env):

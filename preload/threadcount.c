@@ -1,0 +1,114 @@
+/* The program's threads: made, and counted so that the library's thread
+ * never outlives them.
+ *
+ * glibc ends the process (exit(0): atexit handlers, stdio flushed) when the
+ * last thread it counts leaves through pthread_exit, a cancellation or the
+ * return of its start routine, and the library's thread (reaper.c) is one
+ * it counts. A program whose main thread called pthread_exit would never
+ * end: the one thread left is the library's, every signal blocked in it.
+ * So each thread of the program's holds a key whose destructor glibc runs
+ * as it leaves, before it counts it out. The last one stops the library's
+ * thread (sl_reaper_stop), and glibc then ends the process as it does
+ * without the library.
+ *
+ * Counted: the thread that loads the library (main) and every thread made
+ * by pthread_create or thrd_create since, whose start routine is wrapped to
+ * set the key (the hooks are in track_wait.c). A thread made before the library was loaded, by a
+ * raw clone, or when the wrapper cannot be allocated, is not counted: the library's thread is then
+ * never stopped (sl_threads_counted). glibc's own helpers (a SIGEV_THREAD timer's, AIO's) do not go
+ * through the hooks; they are not counted either, and the library's thread, stopped while one runs,
+ * starts again at the next work that needs it. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/single_threaded.h>
+#include <unistd.h>
+#include "reaper.h"
+#include "threadcount.h"
+#include "track.h"
+
+static pthread_key_t sl_thread_key;
+/* The program's threads that have not left; its main thread is one. */
+SL_FORKED static _Atomic long sl_thread_count;
+/* Every thread of the program's is counted: set at load, cleared for good
+ * when one may have escaped the count (then the library's thread is never
+ * stopped). */
+static _Atomic int sl_threads_counted;
+
+int sl_threads_all_left(void)
+{
+    return atomic_load_explicit(&sl_threads_counted, memory_order_relaxed) &&
+           !__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED) &&
+           atomic_load_explicit(&sl_thread_count, memory_order_relaxed) <= 0;
+}
+
+/* The key's destructor: a counted thread leaves. */
+static void sl_thread_left(void *mark)
+{
+    (void)mark;
+    if (atomic_fetch_sub(&sl_thread_count, 1) != 1 || !sl_threads_all_left())
+        return;
+    int g = sl_guard_enter();
+    int e = errno;
+    sl_reaper_stop();
+    errno = e;
+    sl_guard_leave(g);
+}
+
+void sl_threads_init(void)
+{
+    /* Counted from the main thread only, and only while it is alone. */
+    if (gettid() != getpid() || !__libc_single_threaded ||
+        pthread_key_create(&sl_thread_key, sl_thread_left) != 0)
+        return;
+    pthread_setspecific(sl_thread_key, &sl_thread_key);
+    atomic_store(&sl_thread_count, 1);
+    atomic_store(&sl_threads_counted, 1);
+}
+
+/* A fork child's one thread is the one that forked: counted if it was. */
+SL_FORK_TEXT void sl_threads_reinit_child(void)
+{
+    atomic_store_explicit(&sl_thread_count, 1, memory_order_relaxed);
+}
+
+void *sl_thread_begin(void *p)
+{
+    struct sl_thread_start b = *(struct sl_thread_start *)p;
+    free(p);
+    pthread_setspecific(sl_thread_key, &sl_thread_key);
+    return b.start(b.arg); /* a tail call: no frame of the library's stays */
+}
+
+int sl_thrd_begin(void *p)
+{
+    struct sl_thread_start b = *(struct sl_thread_start *)p;
+    free(p);
+    pthread_setspecific(sl_thread_key, &sl_thread_key);
+    return b.c11(b.arg);
+}
+
+struct sl_thread_start *sl_thread_box(void *(*start)(void *), int (*c11)(void *), void *arg)
+{
+    if (!atomic_load_explicit(&sl_threads_counted, memory_order_relaxed))
+        return NULL;
+    int e = errno;
+    struct sl_thread_start *b = malloc(sizeof *b);
+    errno = e;
+    if (!b) {
+        atomic_store(&sl_threads_counted, 0);
+        return NULL;
+    }
+    *b = (struct sl_thread_start){start, c11, arg};
+    atomic_fetch_add(&sl_thread_count, 1);
+    return b;
+}
+
+void sl_thread_unbox(struct sl_thread_start *b)
+{
+    atomic_fetch_sub(&sl_thread_count, 1);
+    int e = errno;
+    free(b);
+    errno = e;
+}
