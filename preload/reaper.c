@@ -641,7 +641,10 @@ SL_FORK_TEXT void sl_reaper_reinit_child(void)
     atomic_store_explicit(&sl_heap_first, 0, memory_order_relaxed);
     sl_reaper_started = 0;
     sl_reaper_tid = 0;
-    atomic_store_explicit(&sl_reaper_quit, 0, memory_order_relaxed);
+    /* Written only if set (a fork from a thread leaving last): the parent's
+     * thread reads it without a lock, which helgrind would take for a race. */
+    if (atomic_load_explicit(&sl_reaper_quit, memory_order_relaxed))
+        atomic_store_explicit(&sl_reaper_quit, 0, memory_order_relaxed);
     sl_reaper_force = 0;
     sl_reaper_alone = 1;
     sl_threads_made = 0;

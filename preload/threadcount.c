@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/single_threaded.h>
 #include <unistd.h>
+#include "hg.h"
 #include "reaper.h"
 #include "threadcount.h"
 #include "track.h"
@@ -58,6 +59,10 @@ static void sl_thread_left(void *mark)
 
 void sl_threads_init(void)
 {
+    /* Atomics, which helgrind does not follow: the count is also set by a
+     * fork child's one thread. */
+    SL_HG_ATOMIC(&sl_thread_count, sizeof sl_thread_count);
+    SL_HG_ATOMIC(&sl_threads_counted, sizeof sl_threads_counted);
     /* Counted from the main thread only, and only while it is alone. */
     if (gettid() != getpid() || !__libc_single_threaded ||
         pthread_key_create(&sl_thread_key, sl_thread_left) != 0)

@@ -66,6 +66,9 @@ one st_stress-forklock 'children ok' tests/progs/st_stress forklock 2 4 60
 # Fork from a signal handler, re-armed only after the last one was handled
 # (a fork under valgrind takes milliseconds).
 one sg_handler-fork '^iterations 200 signals [1-9]' tests/progs/sg_handler fork 200 2000
+# main leaves by pthread_exit; a thread of the program's sleeps (the
+# library's thread then runs) and leaves last: it stops and joins ours.
+one st_pexit-late '^atexit$' tests/progs/st_pexit late
 
 # The example server, driven like the demo: two clients say QUIT, three hang
 # up, which the server leaves in CLOSE_WAIT; the library must log all three.

@@ -8,7 +8,10 @@
  *   last:   main calls pthread_exit; a thread of the program's waits for
  *           main to be gone (pthread_join), then returns;
  *   cancel: a thread of the program's cancels main, which waits in pause(),
- *           waits for it to be gone, then returns.
+ *           waits for it to be gone, then returns;
+ *   late:   main calls pthread_exit; a thread of the program's sleeps a
+ *           while, then returns (it does not join main, which helgrind
+ *           cannot follow).
  * Each way the process ends as if the program called exit(0): its atexit
  * handler prints "atexit", its status is 0. A process that does not end
  * hangs: the test's time limit kills it (a signal cannot: the library's
@@ -22,6 +25,15 @@ static void at_exit(void)
 {
     printf("atexit\n");
     fflush(stdout);
+}
+
+static void *sleep_then_return(void *arg)
+{
+    (void)arg;
+    sleep_ms(2 * deadline_ms());
+    printf("thread done\n");
+    fflush(stdout);
+    return NULL;
 }
 
 static void *outlive_main(void *arg)
@@ -39,8 +51,9 @@ static void *outlive_main(void *arg)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
-    if (strcmp(mode, "main") && strcmp(mode, "last") && strcmp(mode, "cancel")) {
-        fprintf(stderr, "usage: st_pexit main|last|cancel\n");
+    if (strcmp(mode, "main") && strcmp(mode, "last") && strcmp(mode, "cancel") &&
+        strcmp(mode, "late")) {
+        fprintf(stderr, "usage: st_pexit main|last|cancel|late\n");
         return 2;
     }
     atexit(at_exit);
@@ -54,8 +67,9 @@ int main(int argc, char **argv)
     linger(); /* the leak is reported now */
     main_thread = pthread_self();
     pthread_t t;
+    void *(*start)(void *) = strcmp(mode, "late") ? outlive_main : sleep_then_return;
     if (strcmp(mode, "main") &&
-        pthread_create(&t, NULL, outlive_main, strcmp(mode, "cancel") ? NULL : &t) != 0)
+        pthread_create(&t, NULL, start, strcmp(mode, "cancel") ? NULL : &t) != 0)
         die("pthread_create");
     printf("main leaving\n");
     fflush(stdout);
