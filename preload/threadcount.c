@@ -13,11 +13,14 @@
  *
  * Counted: the thread that loads the library (main) and every thread made
  * by pthread_create or thrd_create since, whose start routine is wrapped to
- * set the key (the hooks are in track_wait.c). A thread made before the library was loaded, by a
- * raw clone, or when the wrapper cannot be allocated, is not counted: the library's thread is then
- * never stopped (sl_threads_counted). glibc's own helpers (a SIGEV_THREAD timer's, AIO's) do not go
- * through the hooks; they are not counted either, and the library's thread, stopped while one runs,
- * starts again at the next work that needs it. */
+ * set the key (the hooks are in track_wait.c). A thread made before the
+ * library was loaded, by clone() with CLONE_THREAD, or when the
+ * wrapper cannot be allocated, escapes the count: the library's thread is
+ * then never stopped (sl_threads_counted). Not counted, and not seen: a
+ * thread made by syscall(SYS_clone), and glibc's own helpers (a SIGEV_THREAD
+ * timer's, AIO's). One still running when the program's last counted thread
+ * leaves finds the library's thread stopped for good: its due work is done
+ * in that thread's capped waits, or at exit. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,7 +43,6 @@ static _Atomic int sl_threads_counted;
 int sl_threads_all_left(void)
 {
     return atomic_load_explicit(&sl_threads_counted, memory_order_relaxed) &&
-           !__atomic_load_n(&sl_raw_clones, __ATOMIC_RELAXED) &&
            atomic_load_explicit(&sl_thread_count, memory_order_relaxed) <= 0;
 }
 
@@ -72,10 +74,19 @@ void sl_threads_init(void)
     atomic_store(&sl_threads_counted, 1);
 }
 
-/* A fork child's one thread is the one that forked: counted if it was. */
+/* A fork child's one thread is the one that forked: counted if it was and
+ * has not been counted out yet (a fork from a destructor of the program's
+ * that glibc ran after ours). */
 SL_FORK_TEXT void sl_threads_reinit_child(void)
 {
-    atomic_store_explicit(&sl_thread_count, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&sl_threads_counted, memory_order_relaxed))
+        atomic_store_explicit(&sl_thread_count, pthread_getspecific(sl_thread_key) != NULL,
+                              memory_order_relaxed);
+}
+
+void sl_threads_uncount(void)
+{
+    atomic_store(&sl_threads_counted, 0);
 }
 
 void *sl_thread_begin(void *p)

@@ -9,6 +9,8 @@
 void sl_threads_init(void) SL_HIDDEN;
 /* In a fork child. */
 void sl_threads_reinit_child(void) SL_HIDDEN;
+/* clone() made a thread or shared memory: the count may miss one. */
+void sl_threads_uncount(void) SL_HIDDEN;
 /* 1 when every thread of the program's has left (the last one is leaving):
  * the library's thread must not start, glibc ends the process next. */
 int sl_threads_all_left(void) SL_HIDDEN;

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include "fdexh.h"
@@ -24,6 +25,7 @@
 #include "real.h"
 #include "stack.h"
 #include "sweep.h"
+#include "threadcount.h"
 #include "track.h"
 #include "track_int.h"
 
@@ -54,6 +56,8 @@ int sl_clone(int (*fn)(void *), void *stack, int flags, void *arg, void *ptid, v
              void *ctid)
 {
     __atomic_store_n(&sl_raw_clones, 1, __ATOMIC_RELAXED);
+    if (flags & CLONE_THREAD)
+        sl_threads_uncount(); /* a thread the count does not see */
     sl_gate_count_in();
     if (SL_UNLIKELY(!__atomic_load_n(&sl_real_clone, __ATOMIC_ACQUIRE))) {
         int e = errno;

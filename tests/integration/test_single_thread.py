@@ -153,11 +153,13 @@ def test_work_due_while_the_program_computes_is_done_at_its_exit(tmp_path):
 
 
 @pytest.mark.parametrize("options", ["", "thread=1"])
-@pytest.mark.parametrize("mode", ["main", "last", "cancel", "late"])
+@pytest.mark.parametrize("mode", ["main", "last", "cancel", "late", "clone", "fork"])
 def test_the_process_ends_when_the_programs_last_thread_leaves(tmp_path, mode, options):
     """st_pexit leaks a socket, then its main thread leaves by pthread_exit
-    (main), then also a thread of its own that outlived it (last, late), or
-    main is cancelled by that thread (cancel). glibc ends the process when the last
+    (main), then also a thread of its own that outlived it (last, late;
+    clone after a child process made by clone()), or main is cancelled by
+    that thread (cancel), or a destructor of main's forks a child that
+    leaves the same way (fork). glibc ends the process when the last
     thread it counts leaves, and the library's thread (thread=1, or made for
     the program's threads) is one it counts: the process must end as it does
     alone, atexit handler, status 0 and all, with the leak reported and its

@@ -11,12 +11,19 @@
  *           waits for it to be gone, then returns;
  *   late:   main calls pthread_exit; a thread of the program's sleeps a
  *           while, then returns (it does not join main, which helgrind
- *           cannot follow).
+ *           cannot follow);
+ *   clone:  first runs a child process made by glibc's clone() (no thread
+ *           of this process), then as late;
+ *   fork:   main calls pthread_exit; a key destructor of the program's,
+ *           which glibc runs after the library's, forks: the child, whose
+ *           one thread is leaving, ends as main would, and the parent
+ *           waits for it.
  * Each way the process ends as if the program called exit(0): its atexit
  * handler prints "atexit", its status is 0. A process that does not end
  * hangs: the test's time limit kills it (a signal cannot: the library's
  * thread blocks them all, and it may be all that is left). */
 #include <pthread.h>
+#include <sched.h>
 #include "prog.h"
 
 static pthread_t main_thread;
@@ -36,6 +43,46 @@ static void *sleep_then_return(void *arg)
     return NULL;
 }
 
+static int clone_child(void *arg)
+{
+    (void)arg;
+    _exit(0);
+}
+
+static void fork_in_destructor(void *value)
+{
+    (void)value;
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        printf("child leaving\n");
+        fflush(stdout);
+        return;
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        die("waitpid");
+    printf("child status %d\n", status);
+    fflush(stdout);
+}
+
+/* st_pexit clone and fork: set-up before the leak. */
+static void before(const char *mode)
+{
+    if (!strcmp(mode, "clone")) {
+        static char stack[64 * 1024];
+        int pid = clone(clone_child, stack + sizeof stack, SIGCHLD, NULL);
+        if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+            die("clone");
+    } else if (!strcmp(mode, "fork")) {
+        static pthread_key_t key;
+        if (pthread_key_create(&key, fork_in_destructor) != 0 ||
+            pthread_setspecific(key, &key) != 0)
+            die("pthread_key_create");
+    }
+}
+
 static void *outlive_main(void *arg)
 {
     if (arg)
@@ -51,12 +98,16 @@ static void *outlive_main(void *arg)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
-    if (strcmp(mode, "main") && strcmp(mode, "last") && strcmp(mode, "cancel") &&
-        strcmp(mode, "late")) {
-        fprintf(stderr, "usage: st_pexit main|last|cancel|late\n");
+    static const char *const modes[] = {"main", "last", "cancel", "late", "clone", "fork"};
+    size_t m = 0;
+    while (m < sizeof modes / sizeof *modes && strcmp(mode, modes[m]))
+        m++;
+    if (m == sizeof modes / sizeof *modes) {
+        fprintf(stderr, "usage: st_pexit main|last|cancel|late|clone|fork\n");
         return 2;
     }
     atexit(at_exit);
+    before(mode);
     int cli, srv;
     char buf[16];
     tcp_pair(&cli, &srv);
@@ -67,8 +118,9 @@ int main(int argc, char **argv)
     linger(); /* the leak is reported now */
     main_thread = pthread_self();
     pthread_t t;
-    void *(*start)(void *) = strcmp(mode, "late") ? outlive_main : sleep_then_return;
-    if (strcmp(mode, "main") &&
+    int late = !strcmp(mode, "late") || !strcmp(mode, "clone");
+    void *(*start)(void *) = late ? sleep_then_return : outlive_main;
+    if (strcmp(mode, "main") && strcmp(mode, "fork") &&
         pthread_create(&t, NULL, start, strcmp(mode, "cancel") ? NULL : &t) != 0)
         die("pthread_create");
     printf("main leaving\n");
