@@ -482,20 +482,19 @@ static void sl_reaper_ensure(void)
     sl_sweep_child_setup(); /* on the program's thread, before the thread */
     if (sl_block_unwatch)   /* the unit tests link no watchers */
         sl_block_unwatch(); /* the thread does the work: no call is capped */
-    pthread_t tid;
-    int e = sl_reaper_start(&tid);
+    pthread_t tid = 0;
+    int e = sl_reaper_start(&tid), warn = 0;
     SL_LOCK(SL_LK_REAPER);
-    sl_reaper_tid = tid;
-    SL_UNLOCK(SL_LK_REAPER);
-    if (e) {
-        SL_LOCK(SL_LK_REAPER);
+    if (!e) {
+        sl_reaper_tid = tid;
+    } else {
         sl_reaper_started = 0;
-        int warn = !sl_reaper_warned;
+        warn = !sl_reaper_warned;
         sl_reaper_warned = 1;
-        SL_UNLOCK(SL_LK_REAPER);
-        if (warn)
-            sl_warn("cannot start the reaper thread: %s; leaks will not be reported", strerror(e));
     }
+    SL_UNLOCK(SL_LK_REAPER);
+    if (warn)
+        sl_warn("cannot start the reaper thread: %s; leaks will not be reported", strerror(e));
     errno = saved;
 }
 
