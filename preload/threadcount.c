@@ -89,19 +89,24 @@ void sl_threads_uncount(void)
     atomic_store(&sl_threads_counted, 0);
 }
 
-void *sl_thread_begin(void *p)
+/* In the new thread: the box's contents, the box freed, the thread marked. */
+static inline struct sl_thread_start sl_thread_unbox_in(void *p)
 {
     struct sl_thread_start b = *(struct sl_thread_start *)p;
     free(p);
     pthread_setspecific(sl_thread_key, &sl_thread_key);
+    return b;
+}
+
+void *sl_thread_begin(void *p)
+{
+    struct sl_thread_start b = sl_thread_unbox_in(p);
     return b.start(b.arg); /* a tail call: no frame of the library's stays */
 }
 
 int sl_thrd_begin(void *p)
 {
-    struct sl_thread_start b = *(struct sl_thread_start *)p;
-    free(p);
-    pthread_setspecific(sl_thread_key, &sl_thread_key);
+    struct sl_thread_start b = sl_thread_unbox_in(p);
     return b.c11(b.arg);
 }
 
@@ -113,7 +118,7 @@ struct sl_thread_start *sl_thread_box(void *(*start)(void *), int (*c11)(void *)
     struct sl_thread_start *b = malloc(sizeof *b);
     errno = e;
     if (!b) {
-        atomic_store(&sl_threads_counted, 0);
+        sl_threads_uncount();
         return NULL;
     }
     *b = (struct sl_thread_start){start, c11, arg};

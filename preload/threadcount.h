@@ -9,7 +9,8 @@
 void sl_threads_init(void) SL_HIDDEN;
 /* In a fork child. */
 void sl_threads_reinit_child(void) SL_HIDDEN;
-/* clone() made a thread or shared memory: the count may miss one. */
+/* A thread the count cannot see was made (clone() with CLONE_THREAD, or no
+ * box for one): counting stops for good. */
 void sl_threads_uncount(void) SL_HIDDEN;
 /* 1 when every thread of the program's has left (the last one is leaving):
  * the library's thread must not start, glibc ends the process next. */
