@@ -413,7 +413,7 @@ static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
 }
 
 SL_FORKED static _Atomic int sl_reaper_quit; /* sl_reaper_stop: end the thread */
-static pthread_t sl_reaper_tid;              /* the thread, once made */
+SL_FORKED static pthread_t sl_reaper_tid;    /* the thread, once made */
 
 static void *sl_reaper_main(void *arg)
 {
@@ -621,7 +621,7 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns)
     sl_guard_leave(g);
 }
 
-SL_FORK_TEXT void sl_reaper_kick(void)
+void sl_reaper_kick(void)
 {
     int g = sl_guard_enter();
     SL_LOCK(SL_LK_REAPER);
@@ -632,6 +632,22 @@ SL_FORK_TEXT void sl_reaper_kick(void)
         sl_lock_wake_word(&sl_reaper_seq);
     sl_reaper_ensure();
     sl_guard_leave(g);
+}
+
+/* sl_reaper_kick in a fork child just after sl_reaper_reinit_child, when
+ * sl_reaper_ensure would start no thread: the work is the program's waits'.
+ * No lock (the child has one thread, and none of ours) and no code or data
+ * outside the pages fork writes: each other page is a fault in the child.
+ * thread: the thread option, as the parent read it. */
+SL_FORK_TEXT void sl_reaper_kick_child(int thread)
+{
+    if (thread || sl_reaper_started || sl_reaper_force || !sl_reaper_alone ||
+        __atomic_load_n(&sl_threads_made, __ATOMIC_RELAXED)) {
+        sl_reaper_kick(); /* a handler of the program's made a thread, or thread=1 */
+        return;
+    }
+    atomic_fetch_add(&sl_reaper_seq, 1);
+    atomic_store(&sl_sched_active, 1);
 }
 
 SL_FORK_TEXT void sl_reaper_reinit_child(void)

@@ -12,6 +12,8 @@ void sl_reaper_schedule(int fd, uint32_t gen, int64_t due_ns) SL_HIDDEN;
 /* Start the thread if it does not run, and have it look at its due times
  * again (the sweep was armed). errno is kept. */
 void sl_reaper_kick(void) SL_HIDDEN;
+/* The same in a fork child, before anything else of the library's ran in it. */
+void sl_reaper_kick_child(int thread) SL_HIDDEN;
 /* The kernel's name of a TCP state (tcpi_state), NULL when unknown. */
 const char *sl_tcp_state_name(unsigned state) SL_HIDDEN;
 /* At exit: every socket still open after end-of-stream is reported now,

@@ -78,8 +78,8 @@ extern int sl_pid SL_HIDDEN;
         if ((var) != (val))                                                                        \
             (var) = (val);                                                                         \
     } while (0)
-/* The code a fork child runs in the library, kept together (the linker puts
- * .text.hot.* first): each page of code it runs is a fault in the child. */
-#define SL_FORK_TEXT __attribute__((section(".text.hot.sl_fork")))
+/* The code a fork child runs in the library, kept together in one page
+ * (forked.ld): each page of code it runs is a fault in the child. */
+#define SL_FORK_TEXT __attribute__((section("sl_fork_text")))
 
 #endif

@@ -63,7 +63,12 @@ struct sl_sweep_ctx {
     int program; /* on the program's thread in a wait: the log may be made */
 };
 
-static _Atomic int sl_sw_armed;
+SL_FORKED static _Atomic int sl_sw_armed;
+/* What a fork child's sweep needs of the options, copied where the fork
+ * writes (a read of sl_opt was a fault more in each child): set before the
+ * sweep is armed, and the same in each process. */
+SL_FORKED static _Atomic int64_t sl_sw_fork_period_ns;
+SL_FORKED static _Atomic int sl_sw_fork_thread;
 SL_FORKED __attribute__((aligned(64))) static _Atomic int sl_sw_child_lazy; /* a fork child's socket and log are still to make */
 SL_FORKED static _Atomic int sl_sw_deferred; /* a due finding waits for the log */
 static _Atomic int sl_sw_inet6; /* an AF_INET6 socket was tracked: dump that family too */
@@ -133,8 +138,11 @@ static void sl_sweep_own_socket(void)
 void sl_sweep_arm(void)
 {
     int expect = 0;
-    if (SL_LIKELY(sl_sweep_armed()) || !sl_opt.sweep ||
-        !atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
+    if (SL_LIKELY(sl_sweep_armed()) || !sl_opt.sweep)
+        return;
+    atomic_store_explicit(&sl_sw_fork_period_ns, sl_sweep_period_ns(), memory_order_relaxed);
+    atomic_store_explicit(&sl_sw_fork_thread, sl_opt.thread, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong(&sl_sw_armed, &expect, 1))
         return;
     int e = errno;
     sl_sweep_own_socket();
@@ -697,8 +705,10 @@ SL_FORK_TEXT void sl_sweep_after_fork_child(uint32_t fork_stack, pid_t parent, i
     sl_sw_fork_stack = fork_stack;
     sl_sw_from_pid = parent;
     atomic_store(&sl_sw_child_lazy, 1);
-    atomic_store(&sl_sw_next_ns, now + sl_sweep_period_ns());
-    sl_reaper_kick(); /* keeps errno: the child's first libc call would be a fault */
+    atomic_store(&sl_sw_next_ns,
+                 now + atomic_load_explicit(&sl_sw_fork_period_ns, memory_order_relaxed));
+    /* Keeps errno: the child's first libc call would be a fault. */
+    sl_reaper_kick_child(atomic_load_explicit(&sl_sw_fork_thread, memory_order_relaxed));
     sl_guard_leave(g);
 }
 

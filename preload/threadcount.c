@@ -33,12 +33,17 @@
 #include "track.h"
 
 static pthread_key_t sl_thread_key;
+/* The key's value is set in this thread (set with it, cleared by its
+ * destructor): what a fork child reads, with no call into libc (the
+ * child's first call of pthread_getspecific cost it four page faults:
+ * the symbol's lookup, our GOT, libc's page). */
+static __thread int sl_thread_marked __attribute__((tls_model("initial-exec")));
 /* The program's threads that have not left; its main thread is one. */
 SL_FORKED static _Atomic long sl_thread_count;
 /* Every thread of the program's is counted: set at load, cleared for good
  * when one may have escaped the count (then the library's thread is never
  * stopped). */
-static _Atomic int sl_threads_counted;
+SL_FORKED static _Atomic int sl_threads_counted; /* read by a fork child */
 
 int sl_threads_all_left(void)
 {
@@ -50,6 +55,7 @@ int sl_threads_all_left(void)
 static void sl_thread_left(void *mark)
 {
     (void)mark;
+    sl_thread_marked = 0;
     if (atomic_fetch_sub(&sl_thread_count, 1) != 1 || !sl_threads_all_left())
         return;
     int g = sl_guard_enter();
@@ -70,6 +76,7 @@ void sl_threads_init(void)
         pthread_key_create(&sl_thread_key, sl_thread_left) != 0)
         return;
     pthread_setspecific(sl_thread_key, &sl_thread_key);
+    sl_thread_marked = 1;
     atomic_store(&sl_thread_count, 1);
     atomic_store(&sl_threads_counted, 1);
 }
@@ -80,8 +87,7 @@ void sl_threads_init(void)
 SL_FORK_TEXT void sl_threads_reinit_child(void)
 {
     if (atomic_load_explicit(&sl_threads_counted, memory_order_relaxed))
-        atomic_store_explicit(&sl_thread_count, pthread_getspecific(sl_thread_key) != NULL,
-                              memory_order_relaxed);
+        atomic_store_explicit(&sl_thread_count, sl_thread_marked, memory_order_relaxed);
 }
 
 void sl_threads_uncount(void)
@@ -95,6 +101,7 @@ static inline struct sl_thread_start sl_thread_unbox_in(void *p)
     struct sl_thread_start b = *(struct sl_thread_start *)p;
     free(p);
     pthread_setspecific(sl_thread_key, &sl_thread_key);
+    sl_thread_marked = 1;
     return b;
 }
 
