@@ -87,8 +87,8 @@ int sl___register_atfork(void (*prepare)(void), void (*parent)(void), void (*chi
                          void *dso)
 {
     /* This one alone: another library's constructor may come before ours,
-     * and every libc library's calls pthread_atfork at start-up (binding all
-     * of ours here cost every program 70,000 instructions at start). */
+     * and ours runs in every program (binding every hook's function here
+     * cost each program 70,000 instructions at start). */
     if (SL_UNLIKELY(!sl_real.__register_atfork))
         sl_real_bind_one((void **)&sl_real.__register_atfork, "__register_atfork", 0);
     if (prepare == sl_atfork_prepare)
