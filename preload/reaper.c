@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "fdtable.h"
+#include "hg.h"
 #include "lframe.h"
 #include "log.h"
 #include "options.h"
@@ -388,7 +389,7 @@ void sl_reaper_at_exit(void)
 
 /* Everything due by now: sweeps, then deadlines in order. Reaper lock not
  * held. Returns the next due time, 0 when nothing is queued. */
-static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
+static int64_t sl_reaper_due_work_now(int64_t now, enum sl_sweep_mode mode)
 {
     for (;;) {
         int64_t sweep = sl_sweep_due();
@@ -410,6 +411,30 @@ static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
         SL_UNLOCK(SL_LK_REAPER);
         sl_reaper_check(fd, gen, 0);
     }
+}
+
+/* The due work is done by one thread at a time: the library's, or a
+ * program's thread in a capped wait. Two at once shared the sweep's netlink
+ * socket and tables: one took the other's reply, which then waited in recv
+ * for ever with every signal blocked (a fork child making threads under
+ * thread=1: the turn that starts the library's thread let another of the
+ * program's threads, and then the new thread, at the work together). Not
+ * waited for: a thread that finds it taken comes back at its next turn,
+ * SL_DUE_RETRY_NS later. */
+SL_FORKED static _Atomic uint32_t sl_due_busy;
+#define SL_DUE_RETRY_NS 10000000
+
+static int64_t sl_reaper_due_work(int64_t now, enum sl_sweep_mode mode)
+{
+    uint32_t idle = 0;
+    SL_HG_ATOMIC(&sl_due_busy, sizeof sl_due_busy);
+    if (!atomic_compare_exchange_strong(&sl_due_busy, &idle, 1))
+        return now + SL_DUE_RETRY_NS;
+    SL_HG_HAPPENS_AFTER(&sl_due_busy);
+    int64_t next = sl_reaper_due_work_now(now, mode);
+    SL_HG_HAPPENS_BEFORE(&sl_due_busy);
+    atomic_store(&sl_due_busy, 0);
+    return next;
 }
 
 SL_FORKED static _Atomic int sl_reaper_quit; /* sl_reaper_stop: end the thread */
@@ -566,6 +591,10 @@ void sl_reaper_exit_due(void)
 {
     if (!atomic_load(&sl_sched_active))
         return;
+    /* Another thread at the work ends it first (a second at most). */
+    struct timespec ts = {0, 5000000};
+    for (int i = 0; i < 200 && atomic_load(&sl_due_busy); i++)
+        sl_lock_wait_word(&sl_due_busy, 1, &ts);
     sl_log_allow_create(1);
     sl_reaper_due_work(sl_now_ns(), SL_SWEEP_PROGRAM);
     sl_log_allow_create(0);
@@ -664,4 +693,7 @@ SL_FORK_TEXT void sl_reaper_reinit_child(void)
     sl_reaper_alone = 1;
     sl_threads_made = 0;
     atomic_store(&sl_sched_active, 0);
+    /* Taken by a thread the child does not have; written only if set. */
+    if (atomic_load_explicit(&sl_due_busy, memory_order_relaxed))
+        atomic_store_explicit(&sl_due_busy, 0, memory_order_relaxed);
 }

@@ -719,9 +719,9 @@ int sl_sweep_child_pending(void)
 
 void sl_sweep_child_setup(void)
 {
-    if (SL_LIKELY(!sl_sweep_child_pending()))
+    /* One thread makes them: two of the program's may get here at once. */
+    if (SL_LIKELY(!sl_sweep_child_pending()) || !atomic_exchange(&sl_sw_child_lazy, 0))
         return;
-    atomic_store(&sl_sw_child_lazy, 0);
     int g = sl_guard_enter();
     int e = errno;
     sl_sweep_own_socket();

@@ -193,6 +193,22 @@ def _wait_calls(argv, env):
     return p, calls
 
 
+@pytest.mark.parametrize("options", ["", "thread=1"])
+def test_threads_of_a_fork_child_never_do_the_due_work_together(tmp_path, lib, options):
+    """st_duerace: a key destructor of the program's forks as a thread
+    leaves; the child, whose one thread was counted out, makes threads that
+    wait while work is due. Two threads at the work at once (the child's
+    and the library's new one) shared the sweep's netlink socket: one took
+    the other's reply and the other waited in recv for ever (under thread=1,
+    8 children in 10 never ended). Each child must end as it does alone."""
+    opts = f"output={tmp_path}:deadline_ms=300" + (f":{options}" if options else "")
+    env = dict(os.environ, LD_PRELOAD=str(lib), SOCKLEAK_OPTIONS=opts)
+    p = subprocess.run([str(prog_path("st_duerace")), "6"], capture_output=True, text=True,
+                       timeout=TIMEOUT + 70, env=env)
+    assert p.stdout == "hung 0 of 6\n" and p.returncode == 0, (
+        f"status {p.returncode}\n{p.stdout}\n{p.stderr[-2000:]}")
+
+
 def test_capped_waits_keep_results_errno_and_time(tmp_path, lib):
     """st_waits checks every hooked wait's result, errno and time (taken or
     left) with a sweep due every 50 ms: the waits are cut at each due time,
