@@ -670,8 +670,7 @@ void sl_reaper_kick(void)
  * thread: the thread option, as the parent read it. */
 SL_FORK_TEXT void sl_reaper_kick_child(int thread)
 {
-    if (thread || sl_reaper_started || sl_reaper_force || !sl_reaper_alone ||
-        __atomic_load_n(&sl_threads_made, __ATOMIC_RELAXED)) {
+    if (thread || sl_reaper_started || sl_reaper_force || !sl_reaper_single()) {
         sl_reaper_kick(); /* a handler of the program's made a thread, or thread=1 */
         return;
     }
