@@ -75,6 +75,23 @@ static inline void sleep_ms(long ms)
         ;
 }
 
+/* Waits up to limit_ms for child pid: 1 once it ended (its status in
+ * *status), 0 when it still runs (it is left running), -1 when waitpid
+ * fails. */
+static inline int reap_within(pid_t pid, long limit_ms, int *status)
+{
+    for (long waited = 0;; waited += 10) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (waited >= limit_ms)
+            return 0;
+        sleep_ms(10);
+    }
+}
+
 /* Holds whatever is open for three deadlines. */
 static inline void linger(void)
 {

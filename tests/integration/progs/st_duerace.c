@@ -41,31 +41,18 @@ static void child(void)
     pthread_exit(NULL);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 1 when the child ended well within limit_ms; else it is killed: 0. */
 static int reaped(pid_t pid, long limit_ms)
 {
-    int64_t end = now_ms() + limit_ms;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (r < 0)
-            die("waitpid");
-        if (now_ms() >= end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return 0;
-        }
-        sleep_ms(10);
+    int status, r = reap_within(pid, limit_ms, &status);
+    if (r < 0)
+        die("waitpid");
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return 0;
     }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static void forking_destructor(void *value)

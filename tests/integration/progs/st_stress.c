@@ -65,21 +65,17 @@ static void fail(const char *what, long tid)
 /* Waits for pid at most CHILD_LIMIT_S seconds; 0 when it exited with 0. */
 static int reap_child(pid_t pid)
 {
-    for (int i = 0; i < CHILD_LIMIT_S * 100; i++) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            return 0;
-        if (r == pid) {
-            fprintf(stderr, "st_stress: child %d %s %d\n", (int)pid,
-                    WIFEXITED(status) ? "exited with status" : "was killed by signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-            return -1;
-        }
-        if (r < 0 && errno != EINTR)
-            return -1;
-        sleep_ms(10);
+    int status, r = reap_within(pid, CHILD_LIMIT_S * 1000L, &status);
+    if (r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (r > 0) {
+        fprintf(stderr, "st_stress: child %d %s %d\n", (int)pid,
+                WIFEXITED(status) ? "exited with status" : "was killed by signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
     }
+    if (r < 0)
+        return -1;
     char path[64], wchan[128] = "?";
     snprintf(path, sizeof path, "/proc/%d/wchan", (int)pid);
     FILE *f = fopen(path, "r");
