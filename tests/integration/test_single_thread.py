@@ -376,10 +376,10 @@ def test_a_fork_child_does_not_write_the_slots_of_the_sockets_it_inherits(tmp_pa
 def test_a_fork_child_finds_the_librarys_symbol_table_mapped(tmp_path, lib):
     """A preloaded library is searched first in every symbol lookup, so a
     fork child's first lazy binding (_exit, execve) reads the library's
-    DT_GNU_HASH table. The kernel copies into a child the page table
-    entries of a mapping only where it has private pages; a page of a
-    read-only file mapping is a fault in each child (10 to 40 us on this
-    machine's paravirtualised page tables). The table sits in the pages
+    DT_GNU_HASH table. Fork copies into the child the page table entries
+    of a mapping only when it has private pages: a page of a read-only file
+    mapping is a fault in each child (10 to 40 us on this machine's
+    paravirtualised page tables). The table sits in the pages
     that relocation made private (preload/forked.ld). Ground truth is the
     child's own /proc/self/pagemap, read before it calls anything else:
     every page of the table is present (none was, before)."""

@@ -1,8 +1,8 @@
 /* Does a fork child fault in the library's symbol hash table? A preloaded
  * library comes first in every symbol lookup, so the child's first lazy
  * binding (its first call of _exit, execve, ...) reads the library's
- * DT_GNU_HASH table. The kernel copies a mapping's page table entries into
- * the child only where the mapping has private (written) pages; elsewhere
+ * DT_GNU_HASH table. Fork copies the page table entries of a mapping into
+ * the child only when the mapping has private (written) pages; in any other,
  * each page the child reads is a fault of its own, 10 to 40 us on a
  * machine with paravirtualised page tables.
  *
