@@ -132,9 +132,7 @@ int main(int argc, char **argv)
     sigaddset(&usr1, SIGUSR1);
     sigprocmask(SIG_BLOCK, &usr1, NULL);
     int port, c, s;
-    int lfd = listen_loopback(&port);
-    if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
-        die("fcntl");
+    int lfd = nonblocking_listener(&port);
     nonblocking_tcp_pair(lfd, port, &c, &s);
     const char *mode = argc > 1 ? argv[1] : "plain";
     int filled = -1;

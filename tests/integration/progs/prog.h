@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -155,6 +156,16 @@ static inline int listen_loopback(int *port)
         getsockname(fd, (struct sockaddr *)&a, &len) < 0)
         die("bind/listen");
     *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A non-blocking listener on 127.0.0.1, as an event loop has: for
+ * nonblocking_tcp_pair. */
+static inline int nonblocking_listener(int *port)
+{
+    int fd = listen_loopback(port);
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+        die("fcntl");
     return fd;
 }
 

@@ -90,9 +90,7 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     int port, c, s;
-    int lfd = listen_loopback(&port);
-    if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
-        die("fcntl");
+    int lfd = nonblocking_listener(&port);
     nonblocking_tcp_pair(lfd, port, &c, &s);
     if (argc > 1 && !strcmp(argv[1], "reap"))
         return reap_mode();

@@ -63,9 +63,7 @@ static size_t table_length(void)
 int main(void)
 {
     int port, c, s;
-    int lfd = listen_loopback(&port);
-    if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
-        die("fcntl");
+    int lfd = nonblocking_listener(&port);
     nonblocking_tcp_pair(lfd, port, &c, &s);
     dl_iterate_phdr(find_table, NULL);
     if (!table) {

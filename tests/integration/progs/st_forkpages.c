@@ -77,9 +77,7 @@ int main(int argc, char **argv)
     int cycles = argc > 1 ? atoi(argv[1]) : 10;
     if (argc > 2 && !strcmp(argv[2], "sock")) {
         int port, c, s;
-        int lfd = listen_loopback(&port);
-        if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
-            die("fcntl");
+        int lfd = nonblocking_listener(&port);
         nonblocking_tcp_pair(lfd, port, &c, &s);
     }
     struct timespec t0, t1;

@@ -14,9 +14,7 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 1;
     if (argc > 2 && !strcmp(argv[2], "sock")) {
         int port, pairs = argc > 3 ? atoi(argv[3]) : 1;
-        int lfd = listen_loopback(&port);
-        if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
-            die("fcntl");
+        int lfd = nonblocking_listener(&port);
         for (int i = 0; i < pairs; i++) {
             int c, s;
             nonblocking_tcp_pair(lfd, port, &c, &s);
