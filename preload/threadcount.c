@@ -38,6 +38,14 @@ static pthread_key_t sl_thread_key;
  * child's first call of pthread_getspecific cost it four page faults:
  * the symbol's lookup, our GOT, libc's page). */
 static __thread int sl_thread_marked __attribute__((tls_model("initial-exec")));
+
+/* This thread counts: the key's value, whose destructor counts it out, and
+ * its thread-local copy, set together. */
+static void sl_thread_mark(void)
+{
+    pthread_setspecific(sl_thread_key, &sl_thread_key);
+    sl_thread_marked = 1;
+}
 /* The program's threads that have not left; its main thread is one. */
 SL_FORKED static _Atomic long sl_thread_count;
 /* Every thread of the program's is counted: set at load, cleared for good
@@ -75,8 +83,7 @@ void sl_threads_init(void)
     if (gettid() != getpid() || !__libc_single_threaded ||
         pthread_key_create(&sl_thread_key, sl_thread_left) != 0)
         return;
-    pthread_setspecific(sl_thread_key, &sl_thread_key);
-    sl_thread_marked = 1;
+    sl_thread_mark();
     atomic_store(&sl_thread_count, 1);
     atomic_store(&sl_threads_counted, 1);
 }
@@ -100,8 +107,7 @@ static inline struct sl_thread_start sl_thread_unbox_in(void *p)
 {
     struct sl_thread_start b = *(struct sl_thread_start *)p;
     free(p);
-    pthread_setspecific(sl_thread_key, &sl_thread_key);
-    sl_thread_marked = 1;
+    sl_thread_mark();
     return b;
 }
 
